@@ -1,0 +1,112 @@
+/*
+ * cidr.c - address matching for access lists.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cidr.h"
+
+int
+cidr_parse(const char *text, struct cidr *c)
+{
+	char tmp[INET6_ADDRSTRLEN + 8], *slash, *end;
+	int max, bits;
+	long n;
+
+	if (strlen(text) >= sizeof(tmp))
+		return -1;
+	strcpy(tmp, text);
+	memset(c, 0, sizeof(*c));
+	if ((slash = strchr(tmp, '/')) != NULL)
+		*slash++ = '\0';
+	if (inet_pton(AF_INET, tmp, c->addr) == 1) {
+		c->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, tmp, c->addr) == 1) {
+		c->family = AF_INET6;
+		max = 128;
+	} else
+		return -1;
+	c->prefix = max;
+	if (slash) {
+		n = strtol(slash, &end, 10);
+		if (*slash == '\0' || *end != '\0' || n < 0 || n > max)
+			return -1;
+		c->prefix = (int)n;
+	}
+	/* Host bits past the prefix are a typo worth reporting. */
+	for (bits = c->prefix; bits < max; bits++)
+		if (c->addr[bits / 8] & (0x80 >> (bits % 8)))
+			return -1;
+	return 0;
+}
+
+static int
+prefix_equal(const unsigned char *a, const unsigned char *b, int prefix)
+{
+	int full = prefix / 8, rest = prefix % 8;
+
+	if (memcmp(a, b, (size_t)full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	return ((a[full] ^ b[full]) & (0xff << (8 - rest))) == 0;
+}
+
+/* sockaddr_v4 - the IPv4 address of sa, also when IPv4-mapped; NULL if none */
+static const unsigned char *
+sockaddr_v4(const struct sockaddr *sa)
+{
+	static const unsigned char mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
+
+	if (sa->sa_family == AF_INET)
+		return (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+	if (sa->sa_family == AF_INET6) {
+		const unsigned char *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+
+		if (memcmp(a, mapped, 12) == 0)
+			return a + 12;
+	}
+	return NULL;
+}
+
+int
+cidr_match(const struct cidr *c, const struct sockaddr *sa)
+{
+	const unsigned char *v4 = sockaddr_v4(sa);
+
+	if (c->family == AF_INET)
+		return v4 != NULL && prefix_equal(c->addr, v4, c->prefix);
+	if (sa->sa_family != AF_INET6 || v4 != NULL)
+		return 0;
+	return prefix_equal(c->addr, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr, c->prefix);
+}
+
+const char *
+sockaddr_text(const struct sockaddr *sa, char *dst, size_t len)
+{
+	const unsigned char *v4 = sockaddr_v4(sa);
+
+	if (v4 != NULL)
+		return inet_ntop(AF_INET, v4, dst, (socklen_t)len) ? dst : "?";
+	if (sa->sa_family == AF_INET6)
+		return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, dst,
+		    (socklen_t)len) ? dst : "?";
+	snprintf(dst, len, "unix");
+	return dst;
+}
+
+int
+sockaddr_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return 0;
+}

@@ -1,0 +1,64 @@
+/*
+ * conf.h - the configuration file tokenizer shared by spoold and etrnclient.
+ *
+ * Syntax: one directive a line, words separated by blanks, "#" starts a
+ * comment, "double quotes" group words (with \" and \\), and a directive
+ * ending in "{" opens a block closed by a line holding "}".  Each program
+ * gives keyword tables; every error is collected as "file:line: message".
+ */
+#ifndef SHARED_CONF_H
+#define SHARED_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONF_MAX_ARGS	64
+
+struct conf_ctx;
+
+/* A handler gets the directive's arguments (argv[0] is the keyword) and the
+ * object of the enclosing block; it reports errors with conf_error(). */
+typedef void conf_handler(struct conf_ctx *, void *target, int argc, char **argv);
+/* A block opener returns the object the block's directives fill, or NULL
+ * (after reporting the error) to skip the block. */
+typedef void *conf_block_open(struct conf_ctx *, void *target, int argc, char **argv);
+
+struct conf_keyword {
+	const char			*name;
+	int				 min_args;	/* not counting the keyword */
+	int				 max_args;	/* -1: unlimited */
+	conf_handler			*handler;
+	conf_block_open			*open_block;	/* set for "name ... {" */
+	const struct conf_keyword	*block;		/* keywords inside */
+	conf_handler			*close_block;	/* optional, at "}" */
+};
+
+struct conf_errors {
+	char	**msgs;
+	size_t	  count;
+};
+
+/* conf_parse_file - parse path with the top-level table into target.
+ * Returns the number of errors added to errs (0: success). */
+int	conf_parse_file(const char *path, const struct conf_keyword *top,
+	    void *target, struct conf_errors *errs);
+/* conf_parse_string - the same for text in memory, named name in errors */
+int	conf_parse_string(const char *name, const char *text,
+	    const struct conf_keyword *top, void *target, struct conf_errors *errs);
+void	conf_errors_free(struct conf_errors *);
+
+void	conf_error(struct conf_ctx *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void	conf_warning(struct conf_ctx *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *conf_file(const struct conf_ctx *);
+int	conf_line(const struct conf_ctx *);
+
+/* Value parsers: 0 ok, -1 bad (nothing reported; the caller says why). */
+int	conf_parse_size(const char *, uint64_t *);	/* 512, 10K, 50M, 2G, 1T */
+int	conf_parse_duration(const char *, uint64_t *);	/* 30, 30s, 5m, 2h, 30d */
+int	conf_parse_uint(const char *, uint64_t max, uint64_t *);
+
+/* Warnings are printed by the parse functions' caller through this hook
+ * (stderr for -n, the log otherwise); NULL discards them. */
+extern void (*conf_warning_hook)(const char *msg);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * io.h - one connection: socket, buffers, timeout, optional TLS, libev watchers.
+ *
+ * Protocol code never touches libev I/O watchers or GnuTLS records: it gets
+ * events from this layer and reads lines or raw bytes from its input buffer.
+ *
+ * Events (delivered to the callback given to io_new):
+ *   IO_DATAIN        new bytes are in the input buffer
+ *   IO_LOWAT         everything written so far has been sent
+ *   IO_TLSREADY      the TLS handshake finished
+ *   IO_TIMEOUT       nothing was received for the configured time
+ *   IO_DISCONNECTED  the peer closed the connection
+ *   IO_ERROR         a socket or TLS error; io_error() says which
+ *
+ * The callback may call io_free() on the io it was given; the layer defers the
+ * free until the callback returns.
+ */
+#ifndef SHARED_IO_H
+#define SHARED_IO_H
+
+#include <stddef.h>
+#include <ev.h>
+#include <gnutls/gnutls.h>
+
+#include "buf.h"
+
+enum io_event {
+	IO_DATAIN,
+	IO_LOWAT,
+	IO_TLSREADY,
+	IO_TIMEOUT,
+	IO_DISCONNECTED,
+	IO_ERROR,
+};
+
+/* Input is never buffered past this: a peer that sends faster than we consume
+ * is simply not read until we catch up. */
+#define IO_INBUF_MAX	(64 * 1024)
+
+struct io;
+typedef void io_callback(struct io *, enum io_event, void *arg);
+
+struct io	*io_new(struct ev_loop *, int fd, io_callback *, void *arg);
+void		 io_free(struct io *);
+int		 io_fd(const struct io *);
+const char	*io_error(const struct io *);
+const char	*io_strevent(enum io_event);
+
+/* io_set_timeout - inactivity timeout in seconds (0: none); restarted by input */
+void		 io_set_timeout(struct io *, double seconds);
+
+/* Output. Data is queued and sent when the socket is writable. */
+void		 io_write(struct io *, const void *, size_t);
+void		 io_print(struct io *, const char *);
+size_t		 io_queued(const struct io *);
+
+/* Input. */
+struct buf	*io_input(struct io *);
+/* io_getline - the next line without its CRLF or LF, NUL-terminated, valid
+ * until control returns to the loop; NULL when no complete line is buffered.
+ * A line longer than max sets *toolong: its first part is thrown away, and so
+ * is the rest of it when it arrives. */
+char		*io_getline(struct io *, size_t max, size_t *len, int *toolong);
+/* io_pending - bytes received but not yet consumed, including bytes the TLS
+ * layer decrypted and has not handed over yet */
+size_t		 io_pending(struct io *);
+void		 io_pause_read(struct io *);
+void		 io_resume_read(struct io *);
+
+/* TLS.  io_start_tls_server() discards any buffered plaintext input (CVE-2011-
+ * 0411), lets queued output go out in the clear, then starts the handshake. */
+int		 io_start_tls_server(struct io *, gnutls_certificate_credentials_t,
+		    gnutls_priority_t);
+int		 io_is_tls(const struct io *);
+/* io_tls_info - "TLSv1.3:AES-256-GCM" style text, or NULL without TLS */
+const char	*io_tls_info(struct io *, char *, size_t);
+
+#endif

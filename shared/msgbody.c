@@ -1,0 +1,144 @@
+/*
+ * msgbody.c - message bodies in memory or in an unlinked temp file.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "msgbody.h"
+
+void
+msgbody_init(struct msgbody *b, const char *spill_dir, size_t threshold)
+{
+	memset(b, 0, sizeof(*b));
+	buf_init(&b->mem);
+	b->fd = -1;
+	b->spill_dir = spill_dir;
+	b->threshold = threshold;
+}
+
+/* msgbody_tmpfile - an anonymous file in dir (O_TMPFILE where supported) */
+static int
+msgbody_tmpfile(const char *dir)
+{
+	char path[4096];
+	int fd;
+
+#ifdef O_TMPFILE
+	if ((fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) != -1)
+		return fd;
+#endif
+	if ((size_t)snprintf(path, sizeof(path), "%s/body.XXXXXX", dir) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = mkostemp(path, O_CLOEXEC)) == -1)
+		return -1;
+	(void)unlink(path);
+	return fd;
+}
+
+static int
+write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* msgbody_spill - move what is in memory to a temp file */
+static int
+msgbody_spill(struct msgbody *b)
+{
+	if ((b->fd = msgbody_tmpfile(b->spill_dir)) == -1)
+		return -1;
+	if (write_all(b->fd, buf_head(&b->mem), buf_used(&b->mem)) == -1)
+		return -1;
+	buf_free(&b->mem);
+	return 0;
+}
+
+int
+msgbody_append(struct msgbody *b, const void *data, size_t len)
+{
+	if (b->failed) {
+		errno = b->err;
+		return -1;
+	}
+	if (b->fd == -1 && buf_used(&b->mem) + len > b->threshold && msgbody_spill(b) == -1)
+		goto fail;
+	if (b->fd == -1) {
+		if (buf_append(&b->mem, data, len) == -1) {
+			errno = ENOMEM;
+			goto fail;
+		}
+	} else if (write_all(b->fd, data, len) == -1)
+		goto fail;
+	b->size += len;
+	return 0;
+fail:
+	b->failed = 1;
+	b->err = errno;
+	return -1;
+}
+
+int
+msgbody_read(const struct msgbody *b, uint64_t off, void *dst, size_t len)
+{
+	if (off + len > b->size) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (b->fd == -1) {
+		memcpy(dst, buf_head(&b->mem) + off, len);
+		return 0;
+	}
+	while (len > 0) {
+		ssize_t n = pread(b->fd, dst, len, (off_t)off);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		dst = (char *)dst + n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+msgbody_spilled(const struct msgbody *b)
+{
+	return b->fd != -1;
+}
+
+void
+msgbody_free(struct msgbody *b)
+{
+	buf_free(&b->mem);
+	if (b->fd != -1)
+		close(b->fd);
+	b->fd = -1;
+	b->size = 0;
+}

@@ -1,0 +1,124 @@
+/*
+ * smtp_reply.c - the reply table.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "smtp_reply.h"
+
+static const struct smtp_reply replies[R__COUNT] = {
+	{ R_GREETING,	220, NULL,	"%s ESMTP spoold",			"RFC 5321 4.2" },
+	{ R_BYE,	221, "2.0.0",	"%s closing connection",		"RFC 5321 4.1.1.10" },
+	{ R_EHLO,	250, NULL,	"%s",					"RFC 5321 4.1.1.1" },
+	{ R_HELO,	250, NULL,	"%s",					"RFC 5321 4.1.1.1" },
+	{ R_SUCCESS,		250, "2.0.0",	"Ok",					"RFC 5321 4.2.2" },
+	{ R_RSET,	250, "2.0.0",	"Ok",					"RFC 5321 4.1.1.5" },
+	{ R_NOOP,	250, "2.0.0",	"Ok",					"RFC 5321 4.1.1.9" },
+	{ R_VRFY,	252, "2.5.0",	"Cannot VRFY user, but will accept message and attempt delivery", "RFC 5321 3.5.3" },
+	{ R_HELP,	214, "2.0.0",	"Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS; see RFC 5321", "RFC 5321 4.1.1.8" },
+	{ R_MAIL_OK,	250, "2.1.0",	"Sender ok",				"RFC 3463 3.2" },
+	{ R_RCPT_OK,	250, "2.1.5",	"Recipient ok",				"RFC 3463 3.2" },
+	{ R_DATA_GO,	354, NULL,	"End data with <CR><LF>.<CR><LF>",	"RFC 5321 4.1.1.4" },
+	{ R_QUEUED,	250, "2.0.0",	"Ok: queued as %s",			"RFC 5321 4.1.1.4" },
+	{ R_STARTTLS_GO, 220, "2.0.0",	"Ready to start TLS",			"RFC 3207 4" },
+
+	{ R_SHUTDOWN,	421, "4.3.2",	"%s Service shutting down, try again later", "RFC 5321 3.8" },
+	{ R_TIMEOUT,	421, "4.4.2",	"%s Timeout, closing connection",	"RFC 5321 4.5.3.2" },
+	{ R_TOO_MANY_CONNS, 421, "4.7.0", "%s Too many connections, try again later", "RFC 5321 3.8" },
+	{ R_TOO_MANY_CONNS_IP, 421, "4.7.0", "%s Too many connections from your address, try again later", "RFC 5321 3.8" },
+	{ R_TOO_MANY_ERRORS, 421, "4.7.0", "%s Too many errors, closing connection", "RFC 5321 3.8" },
+	{ R_TLS_UNAVAILABLE, 454, "4.7.0", "TLS not available",			"RFC 3207 4" },
+	{ R_LOCAL_ERROR, 451, "4.3.0",	"Local error in processing, try again later", "RFC 5321 4.2.2" },
+	{ R_STORAGE_ERROR, 451, "4.3.0", "Could not store the message, try again later", "RFC 5321 6.1" },
+	{ R_SPOOL_FULL,	452, "4.3.1",	"Insufficient system storage, try again later", "RFC 3463 3.4" },
+	{ R_QUOTA,	452, "4.2.2",	"Mailbox full for domain %s, try again later", "RFC 3463 3.3" },
+	{ R_TOO_MANY_RCPTS, 452, "4.5.3", "Too many recipients",		"RFC 5321 4.5.3.1.10" },
+	{ R_NO_MEMORY,	451, "4.3.0",	"Out of memory, try again later",	"RFC 5321 4.2.2" },
+
+	{ R_UNRECOGNIZED, 500, "5.5.2",	"Command unrecognized",			"RFC 5321 4.2.4" },
+	{ R_LINE_TOO_LONG, 500, "5.5.2", "Line too long",			"RFC 5321 4.5.3.1.4" },
+	{ R_SYNTAX,	501, "5.5.4",	"Syntax: %s",				"RFC 5321 4.2.2" },
+	{ R_SYNTAX_PARAM, 501, "5.5.4",	"Invalid parameter: %s",		"RFC 5321 4.2.2" },
+	{ R_BAD_SEQUENCE, 503, "5.5.1",	"Bad sequence of commands",		"RFC 5321 4.2.2" },
+	{ R_HELO_FIRST,	503, "5.5.1",	"Send EHLO or HELO first",		"RFC 5321 4.1.4" },
+	{ R_NESTED_MAIL, 503, "5.5.1",	"Sender already specified",		"RFC 5321 4.1.4" },
+	{ R_NEED_MAIL,	503, "5.5.1",	"Need MAIL command first",		"RFC 5321 4.1.4" },
+	{ R_NEED_RCPT,	503, "5.5.1",	"Need RCPT command first",		"RFC 5321 4.1.4" },
+	{ R_TLS_ACTIVE,	503, "5.5.1",	"TLS already active",			"RFC 3207 4.2" },
+	{ R_UNKNOWN_PARAM, 555, "5.5.4", "Unsupported parameter %s",		"RFC 5321 4.1.1.11" },
+	{ R_BAD_SENDER,	553, "5.1.7",	"Bad sender address syntax",		"RFC 3463 3.2" },
+	{ R_BAD_RECIPIENT, 553, "5.1.3", "Bad recipient address syntax",	"RFC 3463 3.2" },
+	{ R_NON_ASCII_ADDRESS, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8", "RFC 6531 3.5" },
+	{ R_SIZE_EXCEEDED_EARLY, 552, "5.3.4", "Message size exceeds fixed limit", "RFC 1870 6" },
+	{ R_SIZE_EXCEEDED, 552, "5.3.4", "Message size exceeds fixed limit",	"RFC 1870 6" },
+	{ R_RELAY_DENIED, 554, "5.7.1",	"Relay access denied",			"RFC 3463 3.8" },
+	{ R_UNKNOWN_USER, 550, "5.1.1",	"Recipient address rejected: user unknown", "RFC 3463 3.2" },
+	{ R_BAD_LINE_ENDING, 550, "5.6.0", "Message refused: bare CR or LF in data (RFC 5321 2.3.8)", "RFC 5321 2.3.8" },
+	{ R_NUL_IN_DATA, 550, "5.6.0",	"Message refused: NUL character in data", "RFC 5321 2.3.8" },
+	{ R_LOOP,	554, "5.4.6",	"Too many Received: headers, mail loop suspected", "RFC 5321 6.3" },
+	{ R_PIPELINING,	554, "5.5.0",	"Improper use of pipelining: data sent before the 354 reply", "RFC 2920 3.1" },
+	{ R_NO_VALID_RCPTS, 554, "5.5.1", "No valid recipients",		"RFC 5321 3.3" },
+	{ R_NOT_IMPLEMENTED, 502, "5.5.1", "Command not implemented",		"RFC 5321 4.2.4" },
+};
+
+const struct smtp_reply *
+smtp_reply_get(enum smtp_reply_id id)
+{
+	if ((unsigned)id >= R__COUNT)
+		return &replies[R_LOCAL_ERROR];
+	return &replies[id];
+}
+
+/* smtp_reply_expand - copy text into dst replacing %s markers with args */
+static size_t
+smtp_reply_expand(char *dst, size_t room, const char *text,
+    const char *const *args, size_t nargs)
+{
+	size_t o = 0, a = 0;
+	const char *p;
+
+	for (p = text; *p != '\0' && o < room; p++) {
+		if (p[0] == '%' && p[1] == 's') {
+			const char *arg = a < nargs && args[a] ? args[a] : "";
+			size_t n = strlen(arg);
+
+			a++;
+			p++;
+			if (n > room - o)
+				n = room - o;
+			memcpy(dst + o, arg, n);
+			o += n;
+			continue;
+		}
+		dst[o++] = *p;
+	}
+	return o;
+}
+
+size_t
+smtp_reply_format(char *dst, size_t dstlen, enum smtp_reply_id id, int enhanced,
+    const char *const *args, size_t nargs)
+{
+	const struct smtp_reply *r = smtp_reply_get(id);
+	int n;
+	size_t o;
+
+	if (dstlen < 8)
+		return 0;
+	if (enhanced && r->status)
+		n = snprintf(dst, dstlen, "%d %s ", r->code, r->status);
+	else
+		n = snprintf(dst, dstlen, "%d ", r->code);
+	o = (size_t)n;
+	o += smtp_reply_expand(dst + o, dstlen - o - 3, r->text, args, nargs);
+	/* Client text echoed in a reply must not break the line. */
+	for (size_t i = 0; i < o; i++)
+		if (dst[i] == '\r' || dst[i] == '\n')
+			dst[i] = ' ';
+	dst[o++] = '\r';
+	dst[o++] = '\n';
+	dst[o] = '\0';
+	return o;
+}

@@ -1,0 +1,86 @@
+/*
+ * smtp_reply.h - every SMTP reply either program sends, in one table.
+ *
+ * A reply text may hold "%s" markers; smtp_reply_format() replaces them, in
+ * order, with the arguments given (never interpreting them as a format), so
+ * client-supplied text can be echoed safely.  Nothing else writes "250 ".
+ */
+#ifndef SHARED_SMTP_REPLY_H
+#define SHARED_SMTP_REPLY_H
+
+#include <stddef.h>
+
+enum smtp_reply_id {
+	R_GREETING,
+	R_BYE,
+	R_EHLO,
+	R_HELO,
+	R_SUCCESS,
+	R_RSET,
+	R_NOOP,
+	R_VRFY,
+	R_HELP,
+	R_MAIL_OK,
+	R_RCPT_OK,
+	R_DATA_GO,
+	R_QUEUED,
+	R_STARTTLS_GO,
+
+	R_SHUTDOWN,
+	R_TIMEOUT,
+	R_TOO_MANY_CONNS,
+	R_TOO_MANY_CONNS_IP,
+	R_TOO_MANY_ERRORS,
+	R_TLS_UNAVAILABLE,
+	R_LOCAL_ERROR,
+	R_STORAGE_ERROR,
+	R_SPOOL_FULL,
+	R_QUOTA,
+	R_TOO_MANY_RCPTS,
+	R_NO_MEMORY,
+
+	R_UNRECOGNIZED,
+	R_LINE_TOO_LONG,
+	R_SYNTAX,
+	R_SYNTAX_PARAM,
+	R_BAD_SEQUENCE,
+	R_HELO_FIRST,
+	R_NESTED_MAIL,
+	R_NEED_MAIL,
+	R_NEED_RCPT,
+	R_TLS_ACTIVE,
+	R_UNKNOWN_PARAM,
+	R_BAD_SENDER,
+	R_BAD_RECIPIENT,
+	R_NON_ASCII_ADDRESS,
+	R_SIZE_EXCEEDED_EARLY,
+	R_SIZE_EXCEEDED,
+	R_RELAY_DENIED,
+	R_UNKNOWN_USER,
+	R_BAD_LINE_ENDING,
+	R_NUL_IN_DATA,
+	R_LOOP,
+	R_PIPELINING,
+	R_NO_VALID_RCPTS,
+	R_NOT_IMPLEMENTED,
+
+	R__COUNT
+};
+
+struct smtp_reply {
+	enum smtp_reply_id	 id;
+	int			 code;
+	const char		*status;	/* RFC 3463 enhanced code, or NULL */
+	const char		*text;
+	const char		*rfc;		/* where the code comes from */
+};
+
+const struct smtp_reply *smtp_reply_get(enum smtp_reply_id);
+
+/* smtp_reply_format - write the reply line(s) with CRLF into dst; returns the
+ * length, clipped to dstlen-1.  args is an array of nargs strings for the
+ * %s markers; a missing one is left empty.  enhanced: include the status. */
+size_t	smtp_reply_format(char *dst, size_t dstlen, enum smtp_reply_id,
+	    int enhanced, const char *const *args, size_t nargs);
+
+#endif

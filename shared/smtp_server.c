@@ -1,0 +1,857 @@
+/*
+ * smtp_server.c - SMTP server session state machine (RFC 5321, 2920, 3207).
+ *
+ * SECURITY: everything read here is hostile.  Lines are bounded before CRLF
+ * arrives (io_getline), the DATA stream is parsed by smtp_data.c, client text
+ * is escaped before it is logged, and replies come only from the reply table.
+ *
+ * One command table drives the session: check_* validates the command in the
+ * current state and sends the refusal, proceed_* acts and sends the success.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "cidr.h"
+#include "io.h"
+#include "log.h"
+#include "smtp_data.h"
+#include "smtp_server.h"
+
+enum smtp_state {
+	STATE_INIT,		/* greeting sent, no EHLO/HELO yet */
+	STATE_READY,		/* EHLO/HELO done, no transaction */
+	STATE_MAIL,		/* MAIL accepted */
+	STATE_RCPT,		/* at least one RCPT accepted */
+	STATE_DATA,		/* receiving the message */
+	STATE_COMMIT,		/* the program is storing the message */
+	STATE_TLS,		/* STARTTLS handshake */
+	STATE_QUIT,		/* closing once the output is sent */
+};
+
+#define S(x)	(1u << (x))
+
+struct smtp_session {
+	uint64_t			 id;
+	struct io			*io;
+	enum smtp_state			 state;
+	const struct smtp_server_config	*cfg;
+	const struct smtp_server_ops	*ops;
+	void				*arg;
+	struct sockaddr_storage		 peer;
+	char				 peer_text[64];
+	char				 helo[256];
+	int				 esmtp;
+	unsigned			 errors;
+	unsigned			 messages;
+	struct smtp_message		*msg;		/* transaction being built */
+	struct smtp_data		 data;
+	int				 data_too_big;
+	int				 data_spill_failed;
+	int				 processing;	/* inside smtp_session_process */
+	int				 shutting_down;
+	int				 peer_eof;	/* peer closed its side */
+};
+
+struct smtp_command {
+	const char	*verb;
+	unsigned	 states;	/* where the command is allowed */
+	int		(*check)(struct smtp_session *, const char *arg);
+	void		(*proceed)(struct smtp_session *, const char *arg);
+};
+
+static uint64_t session_counter;
+
+static void smtp_session_process(struct smtp_session *);
+static void smtp_session_free(struct smtp_session *);
+
+static const char *
+strstate(enum smtp_state st)
+{
+#define CASE(x) case x: return #x
+	switch (st) {
+	CASE(STATE_INIT);
+	CASE(STATE_READY);
+	CASE(STATE_MAIL);
+	CASE(STATE_RCPT);
+	CASE(STATE_DATA);
+	CASE(STATE_COMMIT);
+	CASE(STATE_TLS);
+	CASE(STATE_QUIT);
+	}
+#undef CASE
+	return "STATE_?";
+}
+
+static void
+smtp_enter_state(struct smtp_session *s, enum smtp_state st)
+{
+	if (log_verbose() > 1)
+		log_debug("%016llx smtp state %s -> %s", (unsigned long long)s->id,
+		    strstate(s->state), strstate(st));
+	s->state = st;
+}
+
+/* smtp_reply - the one way a session answers.  Counts client errors, and a
+ * 421 closes the session once it has been sent. */
+static void
+smtp_reply(struct smtp_session *s, enum smtp_reply_id id, const char *arg)
+{
+	const struct smtp_reply *r = smtp_reply_get(id);
+	const char *args[1] = { arg };
+	char line[1024];
+	size_t len;
+
+	len = smtp_reply_format(line, sizeof(line), id, 1, args, 1);
+	io_write(s->io, line, len);
+	if (r->code >= 500)
+		s->errors++;
+	if (r->code == 421) {
+		smtp_enter_state(s, STATE_QUIT);
+		return;
+	}
+	if (s->errors >= s->cfg->max_errors && s->state != STATE_QUIT) {
+		char esc[80];
+
+		log_info("%016llx smtp too many errors from %s helo=%s", (unsigned long long)s->id,
+		    s->peer_text, log_escape(esc, sizeof(esc), s->helo, 64));
+		smtp_reply(s, R_TOO_MANY_ERRORS, s->cfg->hostname);
+	}
+}
+
+/* smtp_reply_lines - a multi-line 250 (EHLO): lines[0] first */
+static void
+smtp_reply_lines(struct smtp_session *s, enum smtp_reply_id id, const char **lines, size_t n)
+{
+	int code = smtp_reply_get(id)->code;
+	char line[600];
+
+	for (size_t i = 0; i < n; i++) {
+		int len = snprintf(line, sizeof(line), "%d%c%s\r\n", code,
+		    i + 1 < n ? '-' : ' ', lines[i]);
+
+		io_write(s->io, line, (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1);
+	}
+}
+
+void
+smtp_message_free(struct smtp_message *m)
+{
+	if (m == NULL)
+		return;
+	msgbody_free(&m->body);
+	free(m->rcpts);
+	free(m);
+}
+
+/* smtp_txn_reset - forget the transaction (RSET, HELO, after DATA) */
+static void
+smtp_txn_reset(struct smtp_session *s)
+{
+	smtp_message_free(s->msg);
+	s->msg = NULL;
+	if (s->state == STATE_MAIL || s->state == STATE_RCPT || s->state == STATE_DATA)
+		smtp_enter_state(s, STATE_READY);
+}
+
+/* ---- HELO / EHLO ---- */
+
+static int
+check_helo(struct smtp_session *s, const char *arg)
+{
+	size_t len = strlen(arg);
+
+	if (len == 0 || len >= sizeof(s->helo) || strpbrk(arg, " \t") != NULL) {
+		smtp_reply(s, R_SYNTAX, "EHLO hostname");
+		return 0;
+	}
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)arg[i] < 0x21 || (unsigned char)arg[i] > 0x7e) {
+			smtp_reply(s, R_SYNTAX, "EHLO hostname");
+			return 0;
+		}
+	return 1;
+}
+
+static void
+smtp_helo_common(struct smtp_session *s, const char *arg, int esmtp)
+{
+	smtp_txn_reset(s);
+	strcpy(s->helo, arg);
+	s->esmtp = esmtp;
+	smtp_enter_state(s, STATE_READY);
+}
+
+static void
+proceed_helo(struct smtp_session *s, const char *arg)
+{
+	smtp_helo_common(s, arg, 0);
+	smtp_reply(s, R_HELO, s->cfg->hostname);
+}
+
+static void
+proceed_ehlo(struct smtp_session *s, const char *arg)
+{
+	char size[40];
+	const char *lines[16];
+	size_t n = 0;
+
+	smtp_helo_common(s, arg, 1);
+	snprintf(size, sizeof(size), "SIZE %llu", (unsigned long long)s->cfg->max_message_size);
+	lines[n++] = s->cfg->hostname;
+	lines[n++] = "PIPELINING";
+	lines[n++] = size;
+	lines[n++] = "8BITMIME";
+	lines[n++] = "ENHANCEDSTATUSCODES";
+	lines[n++] = "SMTPUTF8";
+	lines[n++] = "DSN";
+	if (s->cfg->tls_cred && !io_is_tls(s->io))
+		lines[n++] = "STARTTLS";
+	lines[n++] = "HELP";
+	smtp_reply_lines(s, R_EHLO, lines, n);
+}
+
+/* ---- STARTTLS (RFC 3207) ---- */
+
+static int
+check_starttls(struct smtp_session *s, const char *arg)
+{
+	if (s->cfg->tls_cred == NULL) {
+		smtp_reply(s, R_NOT_IMPLEMENTED, NULL);
+		return 0;
+	}
+	if (io_is_tls(s->io)) {
+		smtp_reply(s, R_TLS_ACTIVE, NULL);
+		return 0;
+	}
+	if (*arg != '\0') {
+		smtp_reply(s, R_SYNTAX, "STARTTLS");
+		return 0;
+	}
+	return 1;
+}
+
+static void
+proceed_starttls(struct smtp_session *s, const char *arg)
+{
+	smtp_txn_reset(s);
+	smtp_reply(s, R_STARTTLS_GO, NULL);
+	if (io_start_tls_server(s->io, s->cfg->tls_cred, s->cfg->tls_prio) == -1) {
+		log_warnx("%016llx smtp STARTTLS failed: %s", (unsigned long long)s->id, io_error(s->io));
+		smtp_enter_state(s, STATE_QUIT);
+		return;
+	}
+	smtp_enter_state(s, STATE_TLS);
+	io_set_timeout(s->io, s->cfg->timeout_tls);
+}
+
+/* ---- MAIL ---- */
+
+/* smtp_param_refused - the reply for a parser's verdict on MAIL/RCPT */
+static void
+smtp_param_refused(struct smtp_session *s, enum smtp_parse rc, const char *bad,
+    const char *usage, enum smtp_reply_id bad_addr)
+{
+	char param[64];
+
+	if (bad) {
+		size_t n = strcspn(bad, " =");
+
+		snprintf(param, sizeof(param), "%.*s", (int)(n < 40 ? n : 40), bad);
+	}
+	switch (rc) {
+	case SMTP_PARSE_RELAY:
+		smtp_reply(s, R_RELAY_DENIED, NULL);
+		break;
+	case SMTP_PARSE_NONASCII:
+		smtp_reply(s, R_NON_ASCII_ADDRESS, NULL);
+		break;
+	case SMTP_PARSE_PARAM:
+		smtp_reply(s, R_UNKNOWN_PARAM, bad ? param : "");
+		break;
+	case SMTP_PARSE_PARAM_VALUE:
+		smtp_reply(s, R_SYNTAX_PARAM, bad ? param : "");
+		break;
+	default:
+		smtp_reply(s, bad_addr == R__COUNT ? R_SYNTAX : bad_addr, usage);
+		break;
+	}
+}
+
+static int
+check_mail(struct smtp_session *s, const char *arg)
+{
+	struct smtp_mail mail;
+	enum smtp_reply_id verdict;
+	enum smtp_parse rc;
+
+	if (s->state == STATE_INIT) {
+		smtp_reply(s, R_HELO_FIRST, NULL);
+		return 0;
+	}
+	if (s->state != STATE_READY) {
+		smtp_reply(s, R_NESTED_MAIL, NULL);
+		return 0;
+	}
+	if ((rc = smtp_parse_mail(arg, &mail, 1)) != SMTP_PARSE_OK) {
+		smtp_param_refused(s, rc, mail.bad_param, "MAIL FROM:<address>",
+		    strncasecmp(arg, "FROM:", 5) == 0 ? R_BAD_SENDER : R__COUNT);
+		return 0;
+	}
+	if (mail.size > s->cfg->max_message_size) {
+		smtp_reply(s, R_SIZE_EXCEEDED_EARLY, NULL);
+		return 0;
+	}
+	if (s->ops->check_mail && (verdict = s->ops->check_mail(s->arg, s, &mail)) != R_MAIL_OK) {
+		smtp_reply(s, verdict, NULL);
+		return 0;
+	}
+	if ((s->msg = calloc(1, sizeof(*s->msg))) == NULL) {
+		smtp_reply(s, R_NO_MEMORY, NULL);
+		return 0;
+	}
+	s->msg->mail = mail;
+	return 1;
+}
+
+static void
+proceed_mail(struct smtp_session *s, const char *arg)
+{
+	smtp_enter_state(s, STATE_MAIL);
+	smtp_reply(s, R_MAIL_OK, NULL);
+}
+
+/* ---- RCPT ---- */
+
+static int
+check_rcpt(struct smtp_session *s, const char *arg)
+{
+	struct smtp_rcpt rcpt, *n;
+	enum smtp_reply_id verdict;
+	enum smtp_parse rc;
+	const char *reply_arg = NULL;
+
+	if (s->state != STATE_MAIL && s->state != STATE_RCPT) {
+		smtp_reply(s, s->state == STATE_INIT ? R_HELO_FIRST : R_NEED_MAIL, NULL);
+		return 0;
+	}
+	if ((rc = smtp_parse_rcpt(arg, &rcpt, s->msg->mail.smtputf8)) != SMTP_PARSE_OK) {
+		smtp_param_refused(s, rc, rcpt.bad_param, "RCPT TO:<address>",
+		    strncasecmp(arg, "TO:", 3) == 0 ? R_BAD_RECIPIENT : R__COUNT);
+		return 0;
+	}
+	if (s->msg->nrcpts >= s->cfg->max_recipients) {
+		smtp_reply(s, R_TOO_MANY_RCPTS, NULL);
+		return 0;
+	}
+	if ((verdict = s->ops->check_rcpt(s->arg, s, &rcpt, &reply_arg)) != R_RCPT_OK) {
+		char esc[300];
+
+		log_info("%016llx smtp reject rcpt=<%s@%s> reply=%d from=%s", (unsigned long long)s->id,
+		    log_escape(esc, sizeof(esc), rcpt.to.local, 64), rcpt.to.domain,
+		    smtp_reply_get(verdict)->code, s->peer_text);
+		smtp_reply(s, verdict, reply_arg);
+		return 0;
+	}
+	if ((n = realloc(s->msg->rcpts, (s->msg->nrcpts + 1) * sizeof(*n))) == NULL) {
+		smtp_reply(s, R_NO_MEMORY, NULL);
+		return 0;
+	}
+	s->msg->rcpts = n;
+	s->msg->rcpts[s->msg->nrcpts++] = rcpt;
+	return 1;
+}
+
+static void
+proceed_rcpt(struct smtp_session *s, const char *arg)
+{
+	smtp_enter_state(s, STATE_RCPT);
+	smtp_reply(s, R_RCPT_OK, NULL);
+}
+
+/* ---- DATA ---- */
+
+static int
+check_data(struct smtp_session *s, const char *arg)
+{
+	if (s->state == STATE_INIT || s->state == STATE_READY) {
+		smtp_reply(s, s->state == STATE_INIT ? R_HELO_FIRST : R_NEED_MAIL, NULL);
+		return 0;
+	}
+	if (s->state == STATE_MAIL) {
+		smtp_reply(s, R_NEED_RCPT, NULL);
+		return 0;
+	}
+	if (*arg != '\0') {
+		smtp_reply(s, R_SYNTAX, "DATA");
+		return 0;
+	}
+	/* RFC 2920 3.1: DATA ends a pipelined group; anything already sent
+	 * would be taken as message text the client never meant. */
+	if (io_pending(s->io) > 0) {
+		log_info("%016llx smtp pipelining violation after DATA from %s",
+		    (unsigned long long)s->id, s->peer_text);
+		smtp_reply(s, R_PIPELINING, NULL);
+		smtp_enter_state(s, STATE_QUIT);
+		return 0;
+	}
+	return 1;
+}
+
+/* smtp_data_sink - unstuffed message bytes from the DATA parser */
+static void
+smtp_data_store(void *arg, const char *p, size_t len)
+{
+	struct smtp_session *s = arg;
+
+	if (s->data_too_big || s->data_spill_failed)
+		return;
+	if (s->msg->body.size + len > s->cfg->max_message_size) {
+		s->data_too_big = 1;	/* read to the end, store nothing more */
+		return;
+	}
+	if (msgbody_append(&s->msg->body, p, len) == -1) {
+		log_warn("%016llx smtp cannot buffer message body", (unsigned long long)s->id);
+		s->data_spill_failed = 1;
+	}
+}
+
+/* smtp_received_header - RFC 5321 4.4 trace line, first in the stored body */
+static void
+smtp_received_header(struct smtp_session *s)
+{
+	struct smtp_message *m = s->msg;
+	char hdr[1024], date[64], forwho[600] = "", tls[128];
+	const char *proto;
+	struct tm tm;
+	int len;
+
+	localtime_r(&m->arrival, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	if (m->mail.smtputf8)
+		proto = io_is_tls(s->io) ? "UTF8SMTPS" : "UTF8SMTP";	/* RFC 6531 3.7.3 */
+	else if (s->esmtp)
+		proto = io_is_tls(s->io) ? "ESMTPS" : "ESMTP";		/* RFC 3848 */
+	else
+		proto = "SMTP";
+	if (m->nrcpts == 1)
+		snprintf(forwho, sizeof(forwho), "\r\n\tfor <%s@%s>", m->rcpts[0].to.local,
+		    m->rcpts[0].to.domain);
+	if (io_tls_info(s->io, tls, sizeof(tls)) != NULL) {
+		char t[140];
+
+		snprintf(t, sizeof(t), "\r\n\t(using %s)", tls);
+		strcpy(tls, t);
+	} else
+		tls[0] = '\0';
+	len = snprintf(hdr, sizeof(hdr),
+	    "Received: from %s ([%s])\r\n\tby %s (spoold) with %s id %016llx%s%s;\r\n\t%s\r\n",
+	    s->helo, s->peer_text, s->cfg->hostname, proto, (unsigned long long)m->id, tls,
+	    forwho, date);
+	smtp_data_store(s, hdr, (size_t)len < sizeof(hdr) ? (size_t)len : sizeof(hdr) - 1);
+}
+
+static void
+proceed_data(struct smtp_session *s, const char *arg)
+{
+	struct smtp_message *m = s->msg;
+
+	m->id = s->ops->new_id(s->arg);
+	m->arrival = time(NULL);
+	strcpy(m->helo, s->helo);
+	strcpy(m->client, s->peer_text);
+	msgbody_init(&m->body, s->cfg->spill_dir, s->cfg->spill_threshold);
+	s->data_too_big = s->data_spill_failed = 0;
+	smtp_data_init(&s->data, smtp_data_store, s);
+	smtp_received_header(s);
+	smtp_enter_state(s, STATE_DATA);
+	io_set_timeout(s->io, s->cfg->timeout_data);
+	smtp_reply(s, R_DATA_GO, NULL);
+}
+
+/* smtp_data_verdict - the reply a complete message has earned before storage,
+ * or R__COUNT when it may be stored */
+static enum smtp_reply_id
+smtp_data_verdict(struct smtp_session *s)
+{
+	if (s->data.flags & (DATA_BARE_LF | DATA_BARE_CR))
+		return R_BAD_LINE_ENDING;
+	if (s->data.flags & DATA_NUL)
+		return R_NUL_IN_DATA;
+	if (s->data_too_big)
+		return R_SIZE_EXCEEDED;
+	if (s->data_spill_failed)
+		return R_LOCAL_ERROR;
+	if (s->data.received > SMTP_MAX_RECEIVED)
+		return R_LOOP;
+	return R__COUNT;
+}
+
+/* smtp_data_end - the end marker arrived: refuse, or hand the message over */
+static void
+smtp_data_end(struct smtp_session *s)
+{
+	enum smtp_reply_id verdict = smtp_data_verdict(s);
+	struct smtp_message *m;
+
+	io_set_timeout(s->io, s->cfg->timeout_idle);
+	if (verdict != R__COUNT) {
+		log_info("%016llx smtp refused message from %s: %s (flags=%#x size=%zu)",
+		    (unsigned long long)s->id, s->peer_text, smtp_reply_get(verdict)->text,
+		    s->data.flags, s->data.size);
+		smtp_txn_reset(s);
+		smtp_reply(s, verdict, NULL);
+		return;
+	}
+	m = s->msg;
+	s->msg = NULL;
+	m->eight_bit = (s->data.flags & DATA_8BIT) != 0;
+	smtp_enter_state(s, STATE_COMMIT);
+	io_set_timeout(s->io, 0);	/* storing may take a while; we owe the reply */
+	s->messages++;
+	s->ops->message(s->arg, s, m);
+}
+
+/* smtp_data_read - feed buffered input to the DATA parser */
+static void
+smtp_data_read(struct smtp_session *s)
+{
+	struct buf *in = io_input(s->io);
+	size_t n;
+
+	if (buf_used(in) == 0)
+		return;
+	n = smtp_data_feed(&s->data, buf_head(in), buf_used(in));
+	buf_consume(in, n);
+	if (smtp_data_done(&s->data))
+		smtp_data_end(s);
+}
+
+void
+smtp_session_message_done(struct smtp_session *s, enum smtp_reply_id id, const char *arg)
+{
+	if (s->state != STATE_COMMIT)
+		return;
+	smtp_enter_state(s, STATE_READY);
+	smtp_reply(s, id, arg);
+	if (s->shutting_down && s->state != STATE_QUIT)
+		smtp_reply(s, R_SHUTDOWN, s->cfg->hostname);
+	io_set_timeout(s->io, s->cfg->timeout_idle);
+	if (!s->processing)
+		smtp_session_process(s);
+	if (s->peer_eof && s->state != STATE_QUIT && s->state != STATE_COMMIT)
+		smtp_enter_state(s, STATE_QUIT);	/* answer what was sent, then close */
+}
+
+/* ---- the small commands ---- */
+
+static int
+check_no_arg(struct smtp_session *s, const char *arg)
+{
+	if (*arg != '\0') {
+		smtp_reply(s, R_SYNTAX, "no argument allowed");
+		return 0;
+	}
+	return 1;
+}
+
+static int
+check_any(struct smtp_session *s, const char *arg)
+{
+	return 1;
+}
+
+static void
+proceed_rset(struct smtp_session *s, const char *arg)
+{
+	smtp_txn_reset(s);
+	smtp_reply(s, R_RSET, NULL);
+}
+
+static void
+proceed_noop(struct smtp_session *s, const char *arg)
+{
+	smtp_reply(s, R_NOOP, NULL);
+}
+
+static void
+proceed_quit(struct smtp_session *s, const char *arg)
+{
+	smtp_reply(s, R_BYE, s->cfg->hostname);
+	smtp_enter_state(s, STATE_QUIT);
+}
+
+static int
+check_vrfy(struct smtp_session *s, const char *arg)
+{
+	if (*arg == '\0') {
+		smtp_reply(s, R_SYNTAX, "VRFY address");
+		return 0;
+	}
+	return 1;
+}
+
+static void
+proceed_vrfy(struct smtp_session *s, const char *arg)
+{
+	smtp_reply(s, R_VRFY, NULL);
+}
+
+static void
+proceed_help(struct smtp_session *s, const char *arg)
+{
+	smtp_reply(s, R_HELP, NULL);
+}
+
+#define ANY_CMD_STATE	(S(STATE_INIT) | S(STATE_READY) | S(STATE_MAIL) | S(STATE_RCPT))
+
+static const struct smtp_command commands[] = {
+	{ "EHLO",	ANY_CMD_STATE,	check_helo,	proceed_ehlo },
+	{ "HELO",	ANY_CMD_STATE,	check_helo,	proceed_helo },
+	{ "STARTTLS",	S(STATE_INIT) | S(STATE_READY), check_starttls, proceed_starttls },
+	{ "MAIL",	ANY_CMD_STATE,	check_mail,	proceed_mail },
+	{ "RCPT",	ANY_CMD_STATE,	check_rcpt,	proceed_rcpt },
+	{ "DATA",	ANY_CMD_STATE,	check_data,	proceed_data },
+	{ "RSET",	ANY_CMD_STATE,	check_no_arg,	proceed_rset },
+	{ "NOOP",	ANY_CMD_STATE,	check_any,	proceed_noop },
+	{ "QUIT",	ANY_CMD_STATE,	check_no_arg,	proceed_quit },
+	{ "VRFY",	ANY_CMD_STATE,	check_vrfy,	proceed_vrfy },
+	{ "HELP",	ANY_CMD_STATE,	check_any,	proceed_help },
+	{ NULL,		0,		NULL,		NULL },
+};
+
+static const struct smtp_command *
+smtp_lookup(const char *verb)
+{
+	for (const struct smtp_command *c = commands; c->verb; c++)
+		if (strcmp(c->verb, verb) == 0)
+			return c;
+	return NULL;
+}
+
+/* smtp_command - dispatch one command line */
+static void
+smtp_command(struct smtp_session *s, const char *line, size_t len)
+{
+	const struct smtp_command *cmd;
+	const char *arg;
+	char verb[16];
+
+	arg = smtp_cmd_split(line, verb, sizeof(verb));
+	if (strlen(line) != len) {	/* a NUL inside the command */
+		smtp_reply(s, R_UNRECOGNIZED, NULL);
+		return;
+	}
+	if ((cmd = smtp_lookup(verb)) == NULL) {
+		smtp_reply(s, R_UNRECOGNIZED, NULL);
+		return;
+	}
+	if (len > SMTP_LINE_MAX - 2 && strcmp(verb, "MAIL") != 0 && strcmp(verb, "RCPT") != 0) {
+		smtp_reply(s, R_LINE_TOO_LONG, NULL);
+		return;
+	}
+	if (!(cmd->states & S(s->state))) {
+		smtp_reply(s, R_BAD_SEQUENCE, NULL);
+		return;
+	}
+	if (cmd->check(s, arg))
+		cmd->proceed(s, arg);
+}
+
+/* smtp_session_process - work through buffered input as far as the state
+ * allows; stops while a message is being stored or output backs up */
+static void
+smtp_session_process(struct smtp_session *s)
+{
+	char *line;
+	size_t len;
+	int toolong;
+
+	s->processing = 1;
+	for (;;) {
+		if (s->state == STATE_DATA) {
+			smtp_data_read(s);
+			if (s->state == STATE_DATA)
+				break;
+			continue;
+		}
+		if (!(S(s->state) & ANY_CMD_STATE))
+			break;
+		/* A client that never reads our replies cannot make us buffer
+		 * without bound: stop until the output drains. */
+		if (io_queued(s->io) > IO_INBUF_MAX)
+			break;
+		line = io_getline(s->io, SMTP_LINE_MAX_PARAMS, &len, &toolong);
+		if (toolong) {
+			smtp_reply(s, R_LINE_TOO_LONG, NULL);
+			continue;
+		}
+		if (line == NULL)
+			break;
+		smtp_command(s, line, len);
+	}
+	s->processing = 0;
+}
+
+static void
+smtp_log_close(struct smtp_session *s, const char *why)
+{
+	char esc[80];
+
+	log_info("%016llx smtp disconnect from %s helo=%s messages=%u errors=%u reason=%s",
+	    (unsigned long long)s->id, s->peer_text, log_escape(esc, sizeof(esc), s->helo, 64),
+	    s->messages, s->errors, why);
+}
+
+static void
+smtp_io_event(struct io *io, enum io_event ev, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	switch (ev) {
+	case IO_DATAIN:
+		smtp_session_process(s);
+		if (s->state == STATE_QUIT && io_queued(io) == 0) {
+			smtp_log_close(s, "quit");
+			smtp_session_free(s);
+		}
+		return;
+	case IO_LOWAT:
+		if (s->state == STATE_QUIT) {
+			smtp_log_close(s, "quit");
+			smtp_session_free(s);
+			return;
+		}
+		smtp_session_process(s);
+		return;
+	case IO_TLSREADY: {
+		char tls[128];
+
+		/* RFC 3207 4.2: forget everything learnt before TLS */
+		s->helo[0] = '\0';
+		smtp_enter_state(s, STATE_INIT);
+		io_set_timeout(io, s->cfg->timeout_idle);
+		log_info("%016llx smtp TLS established from %s %s", (unsigned long long)s->id,
+		    s->peer_text, io_tls_info(io, tls, sizeof(tls)));
+		return;
+	}
+	case IO_TIMEOUT:
+		log_info("%016llx smtp timeout in %s from %s", (unsigned long long)s->id,
+		    strstate(s->state), s->peer_text);
+		if (s->state == STATE_TLS) {
+			smtp_log_close(s, "TLS handshake timeout");
+			smtp_session_free(s);
+			return;
+		}
+		smtp_reply(s, R_TIMEOUT, s->cfg->hostname);
+		return;
+	case IO_DISCONNECTED:
+		/* A client that half-closes after its last command still gets
+		 * its replies, above all the one for a message being stored. */
+		s->peer_eof = 1;
+		if (s->state == STATE_COMMIT)
+			return;
+		if (io_queued(io) > 0 && s->state != STATE_DATA) {
+			smtp_enter_state(s, STATE_QUIT);
+			return;
+		}
+		smtp_log_close(s, s->state == STATE_DATA ? "lost connection in DATA" : "lost connection");
+		smtp_session_free(s);
+		return;
+	case IO_ERROR:
+		smtp_log_close(s, io_error(io));
+		smtp_session_free(s);
+		return;
+	}
+}
+
+struct smtp_session *
+smtp_session_new(struct ev_loop *loop, int fd, const struct sockaddr *peer,
+    const struct smtp_server_config *cfg, const struct smtp_server_ops *ops, void *arg,
+    enum smtp_reply_id refuse)
+{
+	struct smtp_session *s = calloc(1, sizeof(*s));
+	socklen_t plen = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+
+	if (s == NULL)
+		return NULL;
+	if ((s->io = io_new(loop, fd, smtp_io_event, s)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->id = ((uint64_t)time(NULL) << 24) ^ ++session_counter;
+	s->cfg = cfg;
+	s->ops = ops;
+	s->arg = arg;
+	memcpy(&s->peer, peer, plen);
+	sockaddr_text(peer, s->peer_text, sizeof(s->peer_text));
+	s->state = STATE_INIT;
+	io_set_timeout(s->io, cfg->timeout_idle);
+	if (refuse != R__COUNT) {
+		log_info("%016llx smtp refused %s: %s", (unsigned long long)s->id, s->peer_text,
+		    smtp_reply_get(refuse)->text);
+		smtp_reply(s, refuse, cfg->hostname);
+		smtp_enter_state(s, STATE_QUIT);
+		return s;
+	}
+	log_info("%016llx smtp connect from %s port %d", (unsigned long long)s->id, s->peer_text,
+	    sockaddr_port(peer));
+	smtp_reply(s, R_GREETING, cfg->hostname);
+	return s;
+}
+
+static void
+smtp_session_free(struct smtp_session *s)
+{
+	if (s->ops->closed)
+		s->ops->closed(s->arg, s);
+	smtp_message_free(s->msg);
+	io_free(s->io);
+	free(s);
+}
+
+void
+smtp_session_shutdown(struct smtp_session *s)
+{
+	s->shutting_down = 1;
+	if (s->state == STATE_COMMIT || s->state == STATE_QUIT)
+		return;
+	if (s->state == STATE_TLS) {
+		smtp_log_close(s, "shutdown");
+		smtp_session_free(s);
+		return;
+	}
+	smtp_txn_reset(s);
+	smtp_reply(s, R_SHUTDOWN, s->cfg->hostname);
+}
+
+uint64_t
+smtp_session_id(const struct smtp_session *s)
+{
+	return s->id;
+}
+
+const struct sockaddr *
+smtp_session_peer(const struct smtp_session *s)
+{
+	return (const struct sockaddr *)&s->peer;
+}
+
+const char *
+smtp_session_peer_text(const struct smtp_session *s)
+{
+	return s->peer_text;
+}
+
+int
+smtp_session_busy(const struct smtp_session *s)
+{
+	return s->state == STATE_COMMIT;
+}

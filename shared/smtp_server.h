@@ -1,0 +1,99 @@
+/*
+ * smtp_server.h - the receiving side of SMTP (RFC 5321), on top of io.h.
+ *
+ * The engine runs the session state machine, parses commands and the DATA
+ * stream, and sends every reply through the reply table.  The program using
+ * it decides policy through smtp_server_ops: which recipients to accept and
+ * what to do with a received message.  spoold stores it; etrnclient (later)
+ * relays it.
+ */
+#ifndef SHARED_SMTP_SERVER_H
+#define SHARED_SMTP_SERVER_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <ev.h>
+#include <gnutls/gnutls.h>
+
+#include "msgbody.h"
+#include "smtp_cmd.h"
+#include "smtp_reply.h"
+
+/* RFC 5321 4.5.3.1.4: 512 octets per command line, CRLF included.  MAIL and
+ * RCPT may be longer by what their extensions add (RFC 1870, RFC 3461 4). */
+#define SMTP_LINE_MAX		512
+#define SMTP_LINE_MAX_PARAMS	1024
+#define SMTP_MAX_RECEIVED	100	/* RFC 5321 6.3 loop detection */
+
+struct smtp_session;
+
+/* What a session needs from its program's configuration.  The program keeps
+ * it alive for as long as the session lives: a reload gives only new
+ * sessions the new configuration. */
+struct smtp_server_config {
+	const char			*hostname;
+	uint64_t			 max_message_size;
+	unsigned			 max_recipients;
+	unsigned			 max_errors;
+	double				 timeout_idle;
+	double				 timeout_data;
+	double				 timeout_tls;
+	gnutls_certificate_credentials_t tls_cred;	/* NULL: no STARTTLS */
+	gnutls_priority_t		 tls_prio;
+	const char			*spill_dir;	/* for large bodies */
+	size_t				 spill_threshold;
+};
+
+/* One received message, owned by the program once handed over. */
+struct smtp_message {
+	uint64_t		 id;
+	time_t			 arrival;
+	struct smtp_mail	 mail;
+	struct smtp_rcpt	*rcpts;
+	size_t			 nrcpts;
+	struct msgbody		 body;		/* Received: header included */
+	int			 eight_bit;	/* 8-bit bytes were seen */
+	char			 helo[256];
+	char			 client[64];	/* peer address text */
+};
+
+void smtp_message_free(struct smtp_message *);
+
+struct smtp_server_ops {
+	/* check_mail - R_MAIL_OK or a refusal (e.g. R_SPOOL_FULL); optional */
+	enum smtp_reply_id (*check_mail)(void *arg, struct smtp_session *,
+	    const struct smtp_mail *);
+	/* check_rcpt - R_RCPT_OK or a refusal; *reply_arg may fill a %s */
+	enum smtp_reply_id (*check_rcpt)(void *arg, struct smtp_session *,
+	    const struct smtp_rcpt *, const char **reply_arg);
+	/* new_id - an id for the next message (used in Received: and logs) */
+	uint64_t (*new_id)(void *arg);
+	/* message - takes ownership of msg and later, exactly once, calls
+	 * smtp_session_message_done() unless closed() came first */
+	void (*message)(void *arg, struct smtp_session *, struct smtp_message *msg);
+	/* closed - the session is going away; forget every pointer to it */
+	void (*closed)(void *arg, struct smtp_session *);
+};
+
+/* smtp_session_new - start a session on an accepted socket.  refuse: if not
+ * R__COUNT, send that reply (a 421) instead of the greeting and close. */
+struct smtp_session *smtp_session_new(struct ev_loop *, int fd,
+    const struct sockaddr *peer, const struct smtp_server_config *,
+    const struct smtp_server_ops *, void *arg, enum smtp_reply_id refuse);
+
+/* smtp_session_message_done - the program's verdict on a message: R_QUEUED
+ * (with the id text as argument) or a 4xx/5xx reply. */
+void smtp_session_message_done(struct smtp_session *, enum smtp_reply_id,
+    const char *arg);
+
+/* smtp_session_shutdown - say 421 and close; a session waiting for its
+ * message to be stored first gets its answer, then the 421 */
+void smtp_session_shutdown(struct smtp_session *);
+
+uint64_t smtp_session_id(const struct smtp_session *);
+const struct sockaddr *smtp_session_peer(const struct smtp_session *);
+const char *smtp_session_peer_text(const struct smtp_session *);
+int smtp_session_busy(const struct smtp_session *);	/* a message is being stored */
+
+#endif

@@ -1,0 +1,181 @@
+/*
+ * committer.c - the spool writer thread; see committer.h.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "committer.h"
+#include "log.h"
+
+#define COMMIT_BATCH_MAX	1024
+
+struct committer {
+	struct ev_loop		*loop;
+	struct spool		*spool;
+	pthread_t		 thread;
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 wake;
+	struct commit_req	*todo, **todo_tail;	/* loop -> thread */
+	struct commit_req	*done, **done_tail;	/* thread -> loop */
+	int			 stopping;
+	ev_async		 async;
+	unsigned		 pending;		/* loop thread only */
+	unsigned long long	 batches, messages;	/* under lock */
+};
+
+/* committer_take - up to COMMIT_BATCH_MAX requests, waiting for the first */
+static struct commit_req *
+committer_take(struct committer *c, size_t *n)
+{
+	struct commit_req *head, *r, *last;
+
+	pthread_mutex_lock(&c->lock);
+	while (c->todo == NULL && !c->stopping)
+		pthread_cond_wait(&c->wake, &c->lock);
+	head = c->todo;
+	last = NULL;
+	for (r = head, *n = 0; r != NULL && *n < COMMIT_BATCH_MAX; r = r->next, (*n)++)
+		last = r;
+	if (last != NULL) {
+		c->todo = r;
+		last->next = NULL;
+	}
+	if (c->todo == NULL)
+		c->todo_tail = &c->todo;
+	pthread_mutex_unlock(&c->lock);
+	return head;
+}
+
+static void
+committer_store(struct committer *c, struct commit_req *head, size_t n)
+{
+	struct spool_newmsg *msgs[COMMIT_BATCH_MAX] = { NULL };
+	enum spool_err results[COMMIT_BATCH_MAX];
+	struct commit_req *r;
+	size_t i = 0;
+
+	for (r = head; r != NULL; r = r->next)
+		msgs[i++] = &r->msg;
+	spool_put_messages(c->spool, msgs, n, results);
+	i = 0;
+	for (r = head; r != NULL; r = r->next)
+		r->result = results[i++];
+}
+
+static void *
+committer_main(void *arg)
+{
+	struct committer *c = arg;
+	struct commit_req *head, *tail;
+	size_t n;
+
+	for (;;) {
+		head = committer_take(c, &n);
+		if (head == NULL)
+			break;		/* stopping and nothing left */
+		committer_store(c, head, n);
+		for (tail = head; tail->next != NULL; tail = tail->next)
+			;
+		pthread_mutex_lock(&c->lock);
+		*c->done_tail = head;
+		c->done_tail = &tail->next;
+		c->batches++;
+		c->messages += n;
+		pthread_mutex_unlock(&c->lock);
+		ev_async_send(c->loop, &c->async);
+	}
+	return NULL;
+}
+
+/* committer_on_async - in the loop: report outcomes to their owners */
+static void
+committer_on_async(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct committer *c = w->data;
+	struct commit_req *r, *next;
+
+	pthread_mutex_lock(&c->lock);
+	r = c->done;
+	c->done = NULL;
+	c->done_tail = &c->done;
+	pthread_mutex_unlock(&c->lock);
+	for (; r != NULL; r = next) {
+		next = r->next;
+		c->pending--;
+		r->done(r);
+	}
+}
+
+struct committer *
+committer_start(struct ev_loop *loop, struct spool *spool)
+{
+	struct committer *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->loop = loop;
+	c->spool = spool;
+	c->todo_tail = &c->todo;
+	c->done_tail = &c->done;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->wake, NULL);
+	ev_async_init(&c->async, committer_on_async);
+	c->async.data = c;
+	ev_async_start(loop, &c->async);
+	if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
+		ev_async_stop(loop, &c->async);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+committer_submit(struct committer *c, struct commit_req *r)
+{
+	r->next = NULL;
+	c->pending++;
+	pthread_mutex_lock(&c->lock);
+	*c->todo_tail = r;
+	c->todo_tail = &r->next;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+}
+
+unsigned
+committer_pending(const struct committer *c)
+{
+	return c->pending;
+}
+
+void
+committer_stop(struct committer *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stopping = 1;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	committer_on_async(c->loop, &c->async, 0);	/* outcomes still unreported */
+	ev_async_stop(c->loop, &c->async);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->wake);
+	free(c);
+}
+
+unsigned long long
+committer_batches(const struct committer *c)
+{
+	return c->batches;
+}
+
+unsigned long long
+committer_messages(const struct committer *c)
+{
+	return c->messages;
+}

@@ -1,0 +1,42 @@
+/*
+ * committer.h - group commit: messages from every session that finished DATA
+ * while the previous commit was syncing are stored together in one LMDB
+ * write transaction by a dedicated thread, so fsync latency is paid once per
+ * batch rather than once per message, and never on the event loop.
+ *
+ * The loop thread submits requests; the committer thread stores them and
+ * wakes the loop (ev_async), which calls each request's done() with the
+ * outcome.  A request's owner may go away meanwhile (the client hung up):
+ * committer_forget() makes done() skip it, and the message is stored all
+ * the same (the client never saw a 250, so it may send it again: a
+ * duplicate, never a loss).
+ */
+#ifndef SPOOLD_COMMITTER_H
+#define SPOOLD_COMMITTER_H
+
+#include <ev.h>
+
+#include "spool.h"
+
+struct commit_req {
+	struct commit_req	*next;
+	struct spool_newmsg	 msg;
+	enum spool_err		 result;
+	void			(*done)(struct commit_req *);
+	void			*owner;		/* NULL once forgotten */
+};
+
+struct committer;
+
+struct committer *committer_start(struct ev_loop *, struct spool *);
+void	committer_submit(struct committer *, struct commit_req *);
+/* committer_pending - requests submitted whose done() has not run yet */
+unsigned committer_pending(const struct committer *);
+/* committer_stop - finish what was submitted, then stop the thread */
+void	committer_stop(struct committer *);
+
+/* statistics for the log */
+unsigned long long committer_batches(const struct committer *);
+unsigned long long committer_messages(const struct committer *);
+
+#endif

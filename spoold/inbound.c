@@ -1,0 +1,258 @@
+/*
+ * inbound.c - spoold's policy for the SMTP receiver: which recipients to take,
+ * connection limits, and storing each message through the committer before
+ * the 250 goes out.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cidr.h"
+#include "committer.h"
+#include "log.h"
+#include "recipients.h"
+#include "spool.h"
+#include "spoold.h"
+
+struct inbound {
+	struct inbound		*prev, *next;
+	struct smtp_session	*session;
+	struct spoold_rt	*rt;
+	char			 addr[64];	/* for the per-address count */
+	struct stored		*storing;	/* message being committed */
+};
+
+/* A message on its way to the spool: the commit request and what it reads. */
+struct stored {
+	struct commit_req	 req;
+	struct smtp_message	*msg;
+	struct spool_rcpt	*rcpts;
+	char			*addrs;
+};
+
+static unsigned
+inbound_count_addr(const char *addr)
+{
+	unsigned n = 0;
+
+	for (struct inbound *in = spoold.sessions; in; in = in->next)
+		if (strcmp(in->addr, addr) == 0)
+			n++;
+	return n;
+}
+
+static enum smtp_reply_id
+inbound_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *r,
+    const char **reply_arg)
+{
+	struct inbound *in = arg;
+	const struct domain_conf *d = spoold_conf_domain(in->rt->conf, r->to.domain);
+
+	if (d == NULL)
+		return R_RELAY_DENIED;
+	/* Unknown users are refused now, never accepted and bounced later. */
+	if (d->recipients && !recipients_match(d->recipients, r->to.local, r->to.domain))
+		return R_UNKNOWN_USER;
+	return R_RCPT_OK;
+}
+
+static uint64_t
+inbound_new_id(void *arg)
+{
+	return spoold.next_id++;
+}
+
+static int
+stored_read_body(void *arg, uint64_t off, void *dst, size_t len)
+{
+	struct stored *st = arg;
+
+	return msgbody_read(&st->msg->body, off, dst, len);
+}
+
+static void
+stored_free(struct stored *st)
+{
+	smtp_message_free(st->msg);
+	free(st->rcpts);
+	free(st->addrs);
+	free(st);
+}
+
+/* stored_log - one line per message, the postmaster's record of it */
+static void
+stored_log(struct stored *st, const char *status)
+{
+	const struct smtp_message *m = st->msg;
+	char from[SMTP_PATH_MAX * 2 + 8];
+
+	log_escape(from, sizeof(from), st->req.msg.env.sender, SMTP_PATH_MAX);
+	log_info("%016llx queued from=<%s> size=%llu nrcpt=%zu client=%s status=%s",
+	    (unsigned long long)m->id, from, (unsigned long long)m->body.size, m->nrcpts,
+	    m->client, status);
+}
+
+static void
+inbound_commit_done(struct commit_req *r)
+{
+	struct stored *st = (struct stored *)r;
+	struct inbound *in = r->owner;
+	char id[20];
+
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)st->msg->id);
+	if (r->result != SPOOL_OK)
+		log_warnx("%s not stored: %s", id, spool_strerror(r->result));
+	stored_log(st, r->result != SPOOL_OK ? "refused" :
+	    in == NULL ? "stored (client gone before the reply)" : "stored");
+	if (in != NULL) {
+		in->storing = NULL;
+		if (r->result == SPOOL_OK)
+			smtp_session_message_done(in->session, R_QUEUED, id);
+		else
+			smtp_session_message_done(in->session,
+			    r->result == SPOOL_EFULL ? R_SPOOL_FULL : R_STORAGE_ERROR, NULL);
+	}
+	stored_free(st);
+}
+
+/* stored_new - the spool's view of a received message */
+static struct stored *
+stored_new(struct smtp_message *m)
+{
+	struct stored *st = calloc(1, sizeof(*st));
+	struct spool_envelope *e;
+	size_t each = SMTP_PATH_MAX * 2 + 2, off = 0;
+
+	if (st == NULL || (st->rcpts = calloc(m->nrcpts, sizeof(*st->rcpts))) == NULL ||
+	    (st->addrs = malloc(each * (m->nrcpts + 1))) == NULL) {
+		if (st)
+			free(st->rcpts);
+		free(st);
+		return NULL;
+	}
+	st->msg = m;
+	e = &st->req.msg.env;
+	e->id = m->id;
+	e->arrival = m->arrival;
+	e->size = m->body.size;
+	e->flags = (m->mail.smtputf8 ? ENV_SMTPUTF8 : 0) |
+	    (m->mail.body == BODY_8BITMIME ? ENV_8BITMIME : 0) | (m->eight_bit ? ENV_8BIT_SEEN : 0);
+	e->ret = m->mail.ret;
+	e->sender = st->addrs;
+	if (m->mail.from.null)
+		st->addrs[0] = '\0';
+	else
+		snprintf(st->addrs, each, "%s@%s", m->mail.from.local, m->mail.from.domain);
+	e->envid = m->mail.envid;
+	e->client = m->client;
+	e->helo = m->helo;
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		off += each;
+		snprintf(st->addrs + off, each, "%s@%s", m->rcpts[i].to.local, m->rcpts[i].to.domain);
+		st->rcpts[i].addr = st->addrs + off;
+		st->rcpts[i].orcpt_type = m->rcpts[i].orcpt_type;
+		st->rcpts[i].orcpt = m->rcpts[i].orcpt;
+		st->rcpts[i].notify = m->rcpts[i].notify;
+	}
+	e->rcpts = st->rcpts;
+	e->nrcpts = m->nrcpts;
+	st->req.msg.read_body = stored_read_body;
+	st->req.msg.body_arg = st;
+	st->req.done = inbound_commit_done;
+	return st;
+}
+
+static void
+inbound_message(void *arg, struct smtp_session *s, struct smtp_message *m)
+{
+	struct inbound *in = arg;
+	struct stored *st = stored_new(m);
+
+	if (st == NULL) {
+		smtp_message_free(m);
+		smtp_session_message_done(s, R_NO_MEMORY, NULL);
+		return;
+	}
+	st->req.owner = in;
+	in->storing = st;
+	committer_submit(spoold.committer, &st->req);
+}
+
+static void
+inbound_closed(void *arg, struct smtp_session *s)
+{
+	struct inbound *in = arg;
+
+	if (in->storing)
+		in->storing->req.owner = NULL;	/* stored all the same */
+	if (in->prev)
+		in->prev->next = in->next;
+	else
+		spoold.sessions = in->next;
+	if (in->next)
+		in->next->prev = in->prev;
+	spoold.nsessions--;
+	rt_unref(in->rt);
+	free(in);
+}
+
+static const struct smtp_server_ops inbound_ops = {
+	.check_rcpt = inbound_check_rcpt,
+	.new_id = inbound_new_id,
+	.message = inbound_message,
+	.closed = inbound_closed,
+};
+
+/* inbound_limit - R__COUNT, or the 421 that the connection limits call for */
+static enum smtp_reply_id
+inbound_limit(const struct spoold_conf *cf, const char *addr)
+{
+	if (spoold.stopping)
+		return R_SHUTDOWN;
+	if (spoold.nsessions >= cf->max_connections)
+		return R_TOO_MANY_CONNS;
+	if (inbound_count_addr(addr) >= cf->max_connections_ip)
+		return R_TOO_MANY_CONNS_IP;
+	return R__COUNT;
+}
+
+void
+inbound_accept(int fd, const struct sockaddr *peer)
+{
+	struct inbound *in = calloc(1, sizeof(*in));
+	enum smtp_reply_id refuse;
+
+	if (in == NULL) {
+		log_warnx("inbound: out of memory, dropping connection");
+		close(fd);
+		return;
+	}
+	sockaddr_text(peer, in->addr, sizeof(in->addr));
+	refuse = inbound_limit(spoold.rt->conf, in->addr);
+	in->rt = rt_ref(spoold.rt);
+	in->next = spoold.sessions;
+	if (in->next)
+		in->next->prev = in;
+	spoold.sessions = in;
+	spoold.nsessions++;
+	in->session = smtp_session_new(spoold.loop, fd, peer, &in->rt->smtp, &inbound_ops, in, refuse);
+	if (in->session == NULL) {
+		log_warnx("inbound: cannot start a session");
+		close(fd);
+		inbound_closed(in, NULL);
+	}
+}
+
+void
+inbound_shutdown_all(void)
+{
+	struct inbound *in, *next;
+
+	for (in = spoold.sessions; in; in = next) {
+		next = in->next;	/* the session may go away at once */
+		smtp_session_shutdown(in->session);
+	}
+}

@@ -1,0 +1,836 @@
+/*
+ * spool.c - the LMDB spool; see spool.h for the contract.
+ *
+ * The only file that includes <lmdb.h>.  Functions return LMDB rc values
+ * internally and translate them at the API boundary (spool_err_of).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lmdb.h>
+
+#include "log.h"
+#include "spool.h"
+
+#define SPOOL_INITIAL_MAP	(64ULL * 1024 * 1024)
+#define SPOOL_SCHEMA		1
+
+struct spool {
+	MDB_env			*env;
+	MDB_dbi			 msg, body, queue, domain, meta;
+	uint64_t		 max_size;
+	int			 rdonly;
+	/* Held shared by every transaction of this process and exclusively to
+	 * resize the map: LMDB allows mdb_env_set_mapsize() only when this
+	 * process has no transaction open. */
+	pthread_rwlock_t	 resize_lock;
+};
+
+const char *
+spool_strerror(enum spool_err e)
+{
+	switch (e) {
+	case SPOOL_OK:		return "ok";
+	case SPOOL_ENOTFOUND:	return "not found";
+	case SPOOL_EFULL:	return "spool full (max-spool-size or disk)";
+	case SPOOL_EIO:		return "storage error";
+	case SPOOL_EFORMAT:	return "unknown record format";
+	case SPOOL_EBODY:	return "cannot read message body";
+	}
+	return "?";
+}
+
+static enum spool_err
+spool_err_of(int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS:	return SPOOL_OK;
+	case MDB_NOTFOUND:	return SPOOL_ENOTFOUND;
+	case MDB_MAP_FULL:
+	case ENOSPC:
+	case EDQUOT:		return SPOOL_EFULL;
+	default:		return SPOOL_EIO;
+	}
+}
+
+/* spool_txn_begin - a transaction with the resize lock held shared; adopts a
+ * map another process has grown (MDB_MAP_RESIZED) */
+static int
+spool_txn_begin(struct spool *sp, MDB_txn *parent, unsigned flags, MDB_txn **txn)
+{
+	int rc, tries = 0;
+
+	if (parent != NULL)
+		return mdb_txn_begin(sp->env, parent, flags, txn);
+	for (;;) {
+		pthread_rwlock_rdlock(&sp->resize_lock);
+		rc = mdb_txn_begin(sp->env, NULL, flags, txn);
+		if (rc != MDB_MAP_RESIZED || ++tries > 3)
+			break;
+		pthread_rwlock_unlock(&sp->resize_lock);
+		pthread_rwlock_wrlock(&sp->resize_lock);
+		rc = mdb_env_set_mapsize(sp->env, 0);
+		pthread_rwlock_unlock(&sp->resize_lock);
+		if (rc != 0)
+			return rc;
+	}
+	if (rc != 0)
+		pthread_rwlock_unlock(&sp->resize_lock);
+	return rc;
+}
+
+static void
+spool_txn_abort(struct spool *sp, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&sp->resize_lock);
+}
+
+static int
+spool_txn_commit(struct spool *sp, MDB_txn *txn)
+{
+	int rc = mdb_txn_commit(txn);	/* frees txn on failure too */
+
+	pthread_rwlock_unlock(&sp->resize_lock);
+	return rc;
+}
+
+/* spool_grow - double the map up to max_size; SPOOL_EFULL at the cap */
+static enum spool_err
+spool_grow(struct spool *sp)
+{
+	MDB_envinfo info;
+	uint64_t size;
+	int rc;
+
+	pthread_rwlock_wrlock(&sp->resize_lock);
+	mdb_env_info(sp->env, &info);
+	if ((uint64_t)info.me_mapsize >= sp->max_size) {
+		pthread_rwlock_unlock(&sp->resize_lock);
+		return SPOOL_EFULL;
+	}
+	size = (uint64_t)info.me_mapsize * 2;
+	if (size > sp->max_size)
+		size = sp->max_size;
+	rc = mdb_env_set_mapsize(sp->env, (size_t)size);
+	pthread_rwlock_unlock(&sp->resize_lock);
+	if (rc != 0) {
+		log_warnx("spool: cannot grow the map to %llu bytes: %s", (unsigned long long)size,
+		    mdb_strerror(rc));
+		return SPOOL_EIO;
+	}
+	log_info("spool: map grown to %llu bytes (max-spool-size %llu)", (unsigned long long)size,
+	    (unsigned long long)sp->max_size);
+	return SPOOL_OK;
+}
+
+/* spool_check_schema - refuse a spool written by a newer spoold */
+static int
+spool_check_schema(struct spool *sp, MDB_txn *txn)
+{
+	MDB_val k = { 7, "version" }, v;
+	unsigned char ver[4] = { 0, 0, 0, SPOOL_SCHEMA };
+	int rc = mdb_get(txn, sp->meta, &k, &v);
+
+	if (rc == MDB_NOTFOUND && !sp->rdonly) {
+		v.mv_size = sizeof(ver);
+		v.mv_data = ver;
+		return mdb_put(txn, sp->meta, &k, &v, 0);
+	}
+	if (rc != 0)
+		return rc;
+	if (v.mv_size != 4 || memcmp(v.mv_data, ver, 4) != 0)
+		return MDB_INCOMPATIBLE;
+	return 0;
+}
+
+static int
+spool_open_dbs(struct spool *sp)
+{
+	unsigned flags = sp->rdonly ? 0 : MDB_CREATE;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = spool_txn_begin(sp, NULL, sp->rdonly ? MDB_RDONLY : 0, &txn)) != 0)
+		return rc;
+	if ((rc = mdb_dbi_open(txn, "msg", flags, &sp->msg)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "body", flags, &sp->body)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "queue", flags, &sp->queue)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "domain", flags, &sp->domain)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "meta", flags, &sp->meta)) != 0 ||
+	    (rc = spool_check_schema(sp, txn)) != 0) {
+		spool_txn_abort(sp, txn);
+		return rc;
+	}
+	return spool_txn_commit(sp, txn);
+}
+
+enum spool_err
+spool_open(struct spool **out, const char *dir, uint64_t max_size, int flags, char *err,
+    size_t errlen)
+{
+	struct spool *sp = calloc(1, sizeof(*sp));
+	MDB_envinfo info;
+	int rc, dead = 0;
+
+	*out = NULL;
+	if (sp == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return SPOOL_EIO;
+	}
+	sp->max_size = max_size;
+	sp->rdonly = (flags & SPOOL_RDONLY) != 0;
+	pthread_rwlock_init(&sp->resize_lock, NULL);
+	if ((rc = mdb_env_create(&sp->env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(sp->env, 8)) != 0 ||
+	    (rc = mdb_env_open(sp->env, dir, MDB_NOTLS | (sp->rdonly ? MDB_RDONLY : 0), 0600)) != 0) {
+		snprintf(err, errlen, "cannot open spool in %s: %s", dir, mdb_strerror(rc));
+		goto fail;
+	}
+	mdb_env_info(sp->env, &info);
+	if (!sp->rdonly && (uint64_t)info.me_mapsize < SPOOL_INITIAL_MAP) {
+		uint64_t size = max_size < SPOOL_INITIAL_MAP ? max_size : SPOOL_INITIAL_MAP;
+
+		if (size > (uint64_t)info.me_mapsize && (rc = mdb_env_set_mapsize(sp->env, (size_t)size)) != 0) {
+			snprintf(err, errlen, "cannot size the spool map: %s", mdb_strerror(rc));
+			goto fail;
+		}
+	}
+	/* Reader slots of a process killed with -9 would pin old pages. */
+	(void)mdb_reader_check(sp->env, &dead);
+	if (dead > 0)
+		log_info("spool: cleared %d stale reader slot%s", dead, dead == 1 ? "" : "s");
+	if ((rc = spool_open_dbs(sp)) != 0) {
+		snprintf(err, errlen, "cannot open spool databases in %s: %s", dir,
+		    rc == MDB_INCOMPATIBLE ? "written by a newer spoold (unknown schema version)" :
+		    mdb_strerror(rc));
+		mdb_env_close(sp->env);
+		sp->env = NULL;
+		spool_close(sp);
+		return rc == MDB_INCOMPATIBLE ? SPOOL_EFORMAT : rc == MDB_NOTFOUND ? SPOOL_ENOTFOUND : SPOOL_EIO;
+	}
+	*out = sp;
+	return SPOOL_OK;
+fail:
+	spool_close(sp);
+	return spool_err_of(rc) == SPOOL_EFULL ? SPOOL_EFULL : SPOOL_EIO;
+}
+
+void
+spool_close(struct spool *sp)
+{
+	if (sp == NULL)
+		return;
+	if (sp->env)
+		mdb_env_close(sp->env);
+	pthread_rwlock_destroy(&sp->resize_lock);
+	free(sp);
+}
+
+static int
+spool_get_next_id(struct spool *sp, MDB_txn *txn, uint64_t *id)
+{
+	MDB_val k = { 7, "next_id" }, v;
+	int rc = mdb_get(txn, sp->meta, &k, &v);
+
+	if (rc == MDB_NOTFOUND) {
+		*id = 1;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	if (v.mv_size != 8)
+		return MDB_CORRUPTED;
+	*id = spool_get_be64(v.mv_data);
+	return 0;
+}
+
+enum spool_err
+spool_next_id(struct spool *sp, uint64_t *id)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
+		return spool_err_of(rc);
+	rc = spool_get_next_id(sp, txn, id);
+	spool_txn_abort(sp, txn);
+	return spool_err_of(rc);
+}
+
+/* ---- counters ---- */
+
+static int
+spool_counters_get(struct spool *sp, MDB_txn *txn, const char *domain, struct spool_counters *c)
+{
+	MDB_val k = { strlen(domain), (void *)domain }, v;
+	int rc = mdb_get(txn, sp->domain, &k, &v);
+
+	memset(c, 0, sizeof(*c));
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	return spool_counters_decode(v.mv_data, v.mv_size, c) == 0 ? 0 : MDB_CORRUPTED;
+}
+
+static int
+spool_counters_put(struct spool *sp, MDB_txn *txn, const char *domain, const struct spool_counters *c)
+{
+	unsigned char enc[SPOOL_COUNTERS_LEN];
+	MDB_val k = { strlen(domain), (void *)domain }, v = { sizeof(enc), enc };
+
+	if (c->messages == 0) {
+		int rc = mdb_del(txn, sp->domain, &k, NULL);
+
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	spool_counters_encode(c, enc);
+	return mdb_put(txn, sp->domain, &k, &v, 0);
+}
+
+static const char *
+rcpt_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at ? at + 1 : "";
+}
+
+/* first_of_domain - rcpts[i] is the first recipient in its domain */
+static int
+first_of_domain(const struct spool_envelope *e, size_t i, int pending_only)
+{
+	const char *d = rcpt_domain(e->rcpts[i].addr);
+
+	for (size_t j = 0; j < i; j++)
+		if ((!pending_only || !e->rcpts[j].done) && strcmp(rcpt_domain(e->rcpts[j].addr), d) == 0)
+			return 0;
+	return 1;
+}
+
+/* ---- storing ---- */
+
+static int
+spool_put_body(struct spool *sp, MDB_txn *txn, struct spool_newmsg *m)
+{
+	unsigned char key[12];
+	uint64_t off = 0;
+	uint32_t chunk = 0;
+	int rc;
+
+	do {
+		size_t len = m->env.size - off > SPOOL_CHUNK ? SPOOL_CHUNK : (size_t)(m->env.size - off);
+		MDB_val k = { sizeof(key), key }, v = { len, NULL };
+
+		spool_be64(key, m->env.id);
+		key[8] = (unsigned char)(chunk >> 24);
+		key[9] = (unsigned char)(chunk >> 16);
+		key[10] = (unsigned char)(chunk >> 8);
+		key[11] = (unsigned char)chunk;
+		/* MDB_RESERVE: read the body straight into the page */
+		if ((rc = mdb_put(txn, sp->body, &k, &v, MDB_RESERVE)) != 0)
+			return rc;
+		if (len > 0 && m->read_body(m->body_arg, off, v.mv_data, len) == -1)
+			return -1;
+		off += len;
+		chunk++;
+	} while (off < m->env.size);
+	return 0;
+}
+
+static int
+spool_put_queue(struct spool *sp, MDB_txn *txn, struct spool_newmsg *m, struct buf *b)
+{
+	unsigned char key[SPOOL_QKEY_MAX];
+	int rc;
+
+	for (size_t i = 0; i < m->env.nrcpts; i++) {
+		struct spool_qentry q = { .rcpt_index = (unsigned)i, .last_reply = "" };
+		MDB_val k = { spool_qkey(key, rcpt_domain(m->env.rcpts[i].addr), m->env.id, (unsigned)i), key };
+		MDB_val v;
+
+		buf_clear(b);
+		if (spool_qentry_encode(&q, b) == -1)
+			return ENOMEM;
+		v.mv_size = buf_used(b);
+		v.mv_data = buf_head(b);
+		if ((rc = mdb_put(txn, sp->queue, &k, &v, 0)) != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < m->env.nrcpts; i++) {
+		struct spool_counters c;
+		const char *d = rcpt_domain(m->env.rcpts[i].addr);
+
+		if (!first_of_domain(&m->env, i, 0))
+			continue;
+		if ((rc = spool_counters_get(sp, txn, d, &c)) != 0)
+			return rc;
+		c.messages++;
+		c.bytes += m->env.size;
+		if (c.oldest == 0 || m->env.arrival < c.oldest)
+			c.oldest = m->env.arrival;
+		if ((rc = spool_counters_put(sp, txn, d, &c)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* spool_put_one - one message in a nested transaction; -1: body unreadable */
+static int
+spool_put_one(struct spool *sp, MDB_txn *parent, struct spool_newmsg *m, struct buf *b)
+{
+	unsigned char idkey[8];
+	MDB_val k = { sizeof(idkey), idkey }, v;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = spool_txn_begin(sp, parent, 0, &txn)) != 0)
+		return rc;
+	spool_be64(idkey, m->env.id);
+	buf_clear(b);
+	if (spool_envelope_encode(&m->env, b) == -1) {
+		rc = ENOMEM;
+		goto abort;
+	}
+	v.mv_size = buf_used(b);
+	v.mv_data = buf_head(b);
+	if ((rc = mdb_put(txn, sp->msg, &k, &v, MDB_NOOVERWRITE)) != 0 ||
+	    (rc = spool_put_body(sp, txn, m)) != 0 ||
+	    (rc = spool_put_queue(sp, txn, m, b)) != 0)
+		goto abort;
+	return mdb_txn_commit(txn);
+abort:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static int
+spool_put_next_id(struct spool *sp, MDB_txn *txn, uint64_t next)
+{
+	MDB_val k = { 7, "next_id" }, v;
+	unsigned char enc[8];
+	uint64_t cur;
+	int rc;
+
+	if ((rc = spool_get_next_id(sp, txn, &cur)) != 0)
+		return rc;
+	if (next <= cur)
+		return 0;
+	spool_be64(enc, next);
+	v.mv_size = 8;
+	v.mv_data = enc;
+	return mdb_put(txn, sp->meta, &k, &v, 0);
+}
+
+/* spool_put_batch - one attempt; MDB_MAP_FULL asks the caller to grow, unless
+ * tolerate_full, when a message that does not fit fails alone */
+static int
+spool_put_batch(struct spool *sp, struct spool_newmsg *const *msgs, size_t n,
+    enum spool_err *results, int tolerate_full)
+{
+	MDB_txn *txn;
+	uint64_t next = 0;
+	struct buf b;
+	int rc;
+
+	if ((rc = spool_txn_begin(sp, NULL, 0, &txn)) != 0)
+		return rc;
+	buf_init(&b);
+	for (size_t i = 0; i < n; i++) {
+		rc = spool_put_one(sp, txn, msgs[i], &b);
+		if (rc == MDB_MAP_FULL && !tolerate_full) {
+			buf_free(&b);
+			spool_txn_abort(sp, txn);
+			return rc;
+		}
+		results[i] = rc == -1 ? SPOOL_EBODY : spool_err_of(rc);
+		if (rc == 0 && msgs[i]->env.id >= next)
+			next = msgs[i]->env.id + 1;
+	}
+	buf_free(&b);
+	if ((rc = spool_put_next_id(sp, txn, next)) != 0) {
+		spool_txn_abort(sp, txn);
+		return rc;
+	}
+	return spool_txn_commit(sp, txn);
+}
+
+enum spool_err
+spool_put_messages(struct spool *sp, struct spool_newmsg *const *msgs, size_t n,
+    enum spool_err *results)
+{
+	int rc = MDB_MAP_FULL, at_max = 0;
+	enum spool_err all = SPOOL_OK;
+
+	for (int tries = 0; tries < 16 && rc == MDB_MAP_FULL; tries++) {
+		for (size_t i = 0; i < n; i++)
+			results[i] = SPOOL_EIO;
+		rc = spool_put_batch(sp, msgs, n, results, at_max);
+		if (rc == MDB_MAP_FULL) {
+			enum spool_err g = spool_grow(sp);
+
+			if (g == SPOOL_EFULL && at_max)
+				break;
+			if (g == SPOOL_EFULL)
+				at_max = 1;
+			else if (g != SPOOL_OK)
+				break;
+		}
+	}
+	if (rc != 0) {
+		log_warnx("spool: commit of %zu message%s failed: %s", n, n == 1 ? "" : "s",
+		    mdb_strerror(rc));
+		for (size_t i = 0; i < n; i++)
+			results[i] = spool_err_of(rc);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (results[i] != SPOOL_OK)
+			all = results[i];
+	return all;
+}
+
+/* ---- reading ---- */
+
+static int
+spool_env_get(struct spool *sp, MDB_txn *txn, uint64_t id, struct spool_envelope *e)
+{
+	unsigned char idkey[8];
+	MDB_val k = { sizeof(idkey), idkey }, v;
+	int rc;
+
+	spool_be64(idkey, id);
+	if ((rc = mdb_get(txn, sp->msg, &k, &v)) != 0)
+		return rc;
+	if (spool_envelope_decode(v.mv_data, v.mv_size, e) == -1)
+		return MDB_INCOMPATIBLE;
+	e->id = id;
+	return 0;
+}
+
+static enum spool_err
+spool_err_read(int rc)
+{
+	return rc == MDB_INCOMPATIBLE ? SPOOL_EFORMAT : spool_err_of(rc);
+}
+
+enum spool_err
+spool_get_envelope(struct spool *sp, uint64_t id, struct spool_envelope *e)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
+		return spool_err_of(rc);
+	rc = spool_env_get(sp, txn, id, e);
+	spool_txn_abort(sp, txn);
+	return spool_err_read(rc);
+}
+
+enum spool_err
+spool_read_body(struct spool *sp, uint64_t id, uint64_t off, void *dst, size_t len)
+{
+	unsigned char key[12];
+	MDB_txn *txn;
+	int rc = 0;
+
+	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
+		return spool_err_of(rc);
+	while (len > 0 && rc == 0) {
+		uint64_t chunk = off / SPOOL_CHUNK, in = off % SPOOL_CHUNK;
+		MDB_val k = { sizeof(key), key }, v;
+		size_t n;
+
+		spool_be64(key, id);
+		key[8] = (unsigned char)(chunk >> 24);
+		key[9] = (unsigned char)(chunk >> 16);
+		key[10] = (unsigned char)(chunk >> 8);
+		key[11] = (unsigned char)chunk;
+		if ((rc = mdb_get(txn, sp->body, &k, &v)) != 0)
+			break;
+		if (in >= v.mv_size) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		n = v.mv_size - in < len ? v.mv_size - (size_t)in : len;
+		memcpy(dst, (char *)v.mv_data + in, n);
+		dst = (char *)dst + n;
+		off += n;
+		len -= n;
+	}
+	spool_txn_abort(sp, txn);
+	return spool_err_of(rc);
+}
+
+enum spool_err
+spool_domain_counters(struct spool *sp, const char *domain, struct spool_counters *c)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
+		return spool_err_of(rc);
+	rc = spool_counters_get(sp, txn, domain, c);
+	spool_txn_abort(sp, txn);
+	return spool_err_of(rc);
+}
+
+enum spool_err
+spool_domain_list(struct spool *sp, int (*cb)(const struct spool_domain_info *, void *), void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	char name[256];
+	int rc;
+
+	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
+		return spool_err_of(rc);
+	if ((rc = mdb_cursor_open(txn, sp->domain, &cur)) != 0)
+		goto out;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct spool_domain_info di = { .domain = name };
+
+		if (k.mv_size >= sizeof(name) || spool_counters_decode(v.mv_data, v.mv_size, &di.counters) == -1) {
+			rc = MDB_INCOMPATIBLE;
+			break;
+		}
+		memcpy(name, k.mv_data, k.mv_size);
+		name[k.mv_size] = '\0';
+		if (cb(&di, arg) != 0)
+			break;
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	mdb_cursor_close(cur);
+out:
+	spool_txn_abort(sp, txn);
+	return spool_err_read(rc);
+}
+
+/* walk_cb_message - hand one message's recipients in the domain to cb */
+static int
+walk_emit(struct spool *sp, MDB_txn *txn, uint64_t id, const unsigned *idx, size_t nidx,
+    int (*cb)(const struct spool_envelope *, const unsigned *, size_t, void *), void *arg,
+    int *stop)
+{
+	struct spool_envelope e;
+	int rc;
+
+	if ((rc = spool_env_get(sp, txn, id, &e)) != 0)
+		return rc;
+	*stop = cb(&e, idx, nidx, arg);
+	spool_envelope_free(&e);
+	return 0;
+}
+
+enum spool_err
+spool_domain_walk(struct spool *sp, const char *domain,
+    int (*cb)(const struct spool_envelope *, const unsigned *, size_t, void *), void *arg)
+{
+	unsigned char start[SPOOL_QKEY_MAX];
+	size_t dlen = strlen(domain), nidx = 0, cap = 0;
+	unsigned *idx = NULL;
+	uint64_t cur_id = 0;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, stop = 0;
+
+	if (dlen > 255)
+		return SPOOL_ENOTFOUND;
+	memcpy(start, domain, dlen);
+	start[dlen] = '\0';
+	k.mv_size = dlen + 1;
+	k.mv_data = start;
+	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
+		return spool_err_of(rc);
+	if ((rc = mdb_cursor_open(txn, sp->queue, &cur)) != 0)
+		goto out;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !stop;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const char *d;
+		size_t len;
+		uint64_t id;
+		unsigned index;
+
+		if (spool_qkey_parse(k.mv_data, k.mv_size, &d, &len, &id, &index) == -1 ||
+		    len != dlen || memcmp(d, domain, dlen) != 0)
+			break;
+		if (nidx > 0 && id != cur_id) {
+			if ((rc = walk_emit(sp, txn, cur_id, idx, nidx, cb, arg, &stop)) != 0)
+				break;
+			nidx = 0;
+		}
+		if (nidx == cap) {
+			unsigned *n = realloc(idx, (cap = cap ? cap * 2 : 16) * sizeof(*n));
+
+			if (n == NULL) {
+				rc = ENOMEM;
+				break;
+			}
+			idx = n;
+		}
+		cur_id = id;
+		idx[nidx++] = index;
+	}
+	if ((rc == 0 || rc == MDB_NOTFOUND) && nidx > 0 && !stop)
+		rc = walk_emit(sp, txn, cur_id, idx, nidx, cb, arg, &stop);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	mdb_cursor_close(cur);
+out:
+	free(idx);
+	spool_txn_abort(sp, txn);
+	return spool_err_read(rc);
+}
+
+/* ---- deleting ---- */
+
+/* spool_oldest - arrival of the first message left in domain's range */
+static int
+spool_oldest(struct spool *sp, MDB_txn *txn, const char *domain, int64_t *oldest)
+{
+	unsigned char start[SPOOL_QKEY_MAX];
+	size_t dlen = strlen(domain), len;
+	MDB_cursor *cur;
+	MDB_val k = { dlen + 1, start }, v;
+	struct spool_envelope e;
+	const char *d;
+	uint64_t id;
+	unsigned index;
+	int rc;
+
+	memcpy(start, domain, dlen + 1);
+	*oldest = 0;
+	if ((rc = mdb_cursor_open(txn, sp->queue, &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (spool_qkey_parse(k.mv_data, k.mv_size, &d, &len, &id, &index) == -1 ||
+	    len != dlen || memcmp(d, domain, dlen) != 0)
+		return 0;
+	if ((rc = spool_env_get(sp, txn, id, &e)) != 0)
+		return rc;
+	*oldest = e.arrival;
+	spool_envelope_free(&e);
+	return 0;
+}
+
+static int
+spool_del_body(struct spool *sp, MDB_txn *txn, uint64_t id)
+{
+	unsigned char key[12] = { 0 };
+	MDB_cursor *cur;
+	MDB_val k = { sizeof(key), key }, v;
+	int rc;
+
+	spool_be64(key, id);
+	if ((rc = mdb_cursor_open(txn, sp->body, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 12 || memcmp(k.mv_data, key, 8) != 0)
+			break;
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* spool_del_rcpts - queue entries of pending recipients, and their counters */
+static int
+spool_del_rcpts(struct spool *sp, MDB_txn *txn, const struct spool_envelope *e)
+{
+	unsigned char key[SPOOL_QKEY_MAX];
+	int rc;
+
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		MDB_val k;
+
+		if (e->rcpts[i].done)
+			continue;
+		k.mv_size = spool_qkey(key, rcpt_domain(e->rcpts[i].addr), e->id, (unsigned)i);
+		k.mv_data = key;
+		if ((rc = mdb_del(txn, sp->queue, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
+			return rc;
+	}
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		const char *d = rcpt_domain(e->rcpts[i].addr);
+		struct spool_counters c;
+
+		if (e->rcpts[i].done || !first_of_domain(e, i, 1))
+			continue;
+		if ((rc = spool_counters_get(sp, txn, d, &c)) != 0)
+			return rc;
+		c.messages = c.messages > 0 ? c.messages - 1 : 0;
+		c.bytes = c.bytes > e->size ? c.bytes - e->size : 0;
+		if ((rc = spool_oldest(sp, txn, d, &c.oldest)) != 0 ||
+		    (rc = spool_counters_put(sp, txn, d, &c)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+enum spool_err
+spool_delete_message(struct spool *sp, uint64_t id)
+{
+	struct spool_envelope e;
+	unsigned char idkey[8];
+	MDB_val k = { sizeof(idkey), idkey };
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = spool_txn_begin(sp, NULL, 0, &txn)) != 0)
+		return spool_err_of(rc);
+	if ((rc = spool_env_get(sp, txn, id, &e)) != 0) {
+		spool_txn_abort(sp, txn);
+		return spool_err_read(rc);
+	}
+	spool_be64(idkey, id);
+	if ((rc = spool_del_rcpts(sp, txn, &e)) != 0 ||
+	    (rc = spool_del_body(sp, txn, id)) != 0 ||
+	    (rc = mdb_del(txn, sp->msg, &k, NULL)) != 0) {
+		spool_envelope_free(&e);
+		spool_txn_abort(sp, txn);
+		return spool_err_of(rc);
+	}
+	spool_envelope_free(&e);
+	return spool_err_of(spool_txn_commit(sp, txn));
+}
+
+enum spool_err
+spool_get_stats(struct spool *sp, struct spool_stats *st)
+{
+	MDB_envinfo info;
+	MDB_stat ms, env;
+	MDB_txn *txn;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
+		return spool_err_of(rc);
+	mdb_env_info(sp->env, &info);
+	mdb_env_stat(sp->env, &env);
+	if ((rc = mdb_stat(txn, sp->msg, &ms)) == 0)
+		st->messages = ms.ms_entries;
+	if (rc == 0 && (rc = mdb_stat(txn, sp->domain, &ms)) == 0)
+		st->domains = ms.ms_entries;
+	spool_txn_abort(sp, txn);
+	st->map_size = info.me_mapsize;
+	st->map_used = (uint64_t)(info.me_last_pgno + 1) * env.ms_psize;
+	st->map_max = sp->max_size;
+	st->readers = info.me_numreaders;
+	st->max_readers = info.me_maxreaders;
+	return spool_err_of(rc);
+}

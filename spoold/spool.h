@@ -1,0 +1,123 @@
+/*
+ * spool.h - the message spool, kept in one LMDB environment in datadir.
+ *
+ * This module is the only one that includes <lmdb.h>.  It hides LMDB's
+ * recoverable conditions (MDB_MAP_FULL: the map grows up to the configured
+ * maximum; MDB_MAP_RESIZED: another process grew it; stale readers after a
+ * crash: cleared at open) behind a narrow API whose errors are:
+ *
+ *   SPOOL_OK        success
+ *   SPOOL_ENOTFOUND no such message or domain
+ *   SPOOL_EFULL     the map is at max-spool-size or the disk is full (452 4.3.1)
+ *   SPOOL_EIO       any other storage error (451 4.3.0)
+ *   SPOOL_EFORMAT   a record of an unknown format version (refused, not guessed)
+ *   SPOOL_EBODY     the message body could not be read from its temp file
+ *
+ * Transaction rules: every function opens and ends its own transaction; no
+ * transaction outlives a call, so none is ever held across network I/O.
+ * Write functions commit with LMDB's default full sync (never MDB_NOSYNC,
+ * MDB_NOMETASYNC, MDB_MAPASYNC or MDB_WRITEMAP): when they return SPOOL_OK
+ * the data is on disk.  Write functions may be called from one thread (the
+ * committer) while others read; LMDB serialises writers across processes,
+ * so spoolctl may write while spoold runs.
+ *
+ * Layout (named databases):
+ *   msg     id(8)                  envelope (spool_record.h)
+ *   body    id(8) chunk(4)         body bytes, in chunks of SPOOL_CHUNK
+ *   queue   domain NUL id(8) idx(2) queue entry: a domain's mail is one
+ *                                  key range, in arrival (id) order
+ *   domain  domain                 counters, updated in the same transaction
+ *   meta    "version", "next_id"
+ */
+#ifndef SPOOLD_SPOOL_H
+#define SPOOLD_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spool_record.h"
+
+enum spool_err {
+	SPOOL_OK = 0,
+	SPOOL_ENOTFOUND,
+	SPOOL_EFULL,
+	SPOOL_EIO,
+	SPOOL_EFORMAT,
+	SPOOL_EBODY,
+};
+
+#define SPOOL_CHUNK		(64 * 1024)
+#define SPOOL_RDONLY		0x01
+
+struct spool;
+
+/* A message to store: the envelope plus a way to read the body. */
+struct spool_newmsg {
+	struct spool_envelope	 env;		/* env.id is the message id */
+	int			(*read_body)(void *arg, uint64_t off, void *dst, size_t len);
+	void			*body_arg;
+};
+
+struct spool_domain_info {
+	const char		*domain;
+	struct spool_counters	 counters;
+};
+
+struct spool_stats {
+	uint64_t	messages;	/* stored messages */
+	uint64_t	domains;	/* domains with mail */
+	uint64_t	map_size;	/* current map size */
+	uint64_t	map_used;	/* bytes of pages in use */
+	uint64_t	map_max;	/* max-spool-size */
+	unsigned	readers;	/* reader slots in use */
+	unsigned	max_readers;
+};
+
+const char *spool_strerror(enum spool_err);
+
+/* spool_open - open or create the environment in dir.  max_size caps the
+ * map.  Clears stale reader slots left by a crashed process.
+ * Errors: SPOOL_EIO (with a reason in err), SPOOL_EFORMAT (newer schema). */
+enum spool_err spool_open(struct spool **, const char *dir, uint64_t max_size,
+    int flags, char *err, size_t errlen);
+void	spool_close(struct spool *);
+
+/* spool_next_id - the first unused message id (read once at start-up; the
+ * caller hands out ids from there and spool_put_messages records them) */
+enum spool_err spool_next_id(struct spool *, uint64_t *);
+
+/* spool_put_messages - store n messages in one write transaction (group
+ * commit), each in a nested transaction so one bad message fails alone.
+ * results[i] gets each message's outcome: SPOOL_OK only once committed and
+ * synced.  Returns SPOOL_OK when every message was stored. */
+enum spool_err spool_put_messages(struct spool *, struct spool_newmsg *const *msgs,
+    size_t n, enum spool_err *results);
+
+/* spool_delete_message - remove a message, its body and every queue entry,
+ * adjusting the counters of each domain.  SPOOL_ENOTFOUND if absent. */
+enum spool_err spool_delete_message(struct spool *, uint64_t id);
+
+/* spool_get_envelope - decode the envelope of id into env (caller frees
+ * with spool_envelope_free) */
+enum spool_err spool_get_envelope(struct spool *, uint64_t id, struct spool_envelope *);
+
+/* spool_read_body - copy len bytes at off of message id's body into dst */
+enum spool_err spool_read_body(struct spool *, uint64_t id, uint64_t off, void *dst, size_t len);
+
+/* spool_domain_list - cb for each domain with counters, in name order; a
+ * non-zero return from cb stops the walk.  Runs in one read transaction:
+ * cb must not block. */
+enum spool_err spool_domain_list(struct spool *,
+    int (*cb)(const struct spool_domain_info *, void *), void *arg);
+enum spool_err spool_domain_counters(struct spool *, const char *domain, struct spool_counters *);
+
+/* spool_domain_walk - cb for each message queued for domain, oldest first,
+ * with the indexes of its recipients in that domain.  The same rules as
+ * spool_domain_list apply. */
+enum spool_err spool_domain_walk(struct spool *, const char *domain,
+    int (*cb)(const struct spool_envelope *, const unsigned *idx, size_t nidx, void *),
+    void *arg);
+
+enum spool_err spool_get_stats(struct spool *, struct spool_stats *);
+
+#endif

@@ -1,0 +1,291 @@
+/*
+ * spool_record.c - encoding and decoding of spool records.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "spool_record.h"
+
+void
+spool_be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+uint64_t
+spool_get_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* writer side */
+
+static int
+put_u8(struct buf *b, unsigned v)
+{
+	unsigned char c = (unsigned char)v;
+
+	return buf_append(b, &c, 1);
+}
+
+static int
+put_u16(struct buf *b, unsigned v)
+{
+	unsigned char p[2] = { (unsigned char)(v >> 8), (unsigned char)v };
+
+	return buf_append(b, p, 2);
+}
+
+static int
+put_u64(struct buf *b, uint64_t v)
+{
+	unsigned char p[8];
+
+	spool_be64(p, v);
+	return buf_append(b, p, 8);
+}
+
+static int
+put_str(struct buf *b, const char *s)
+{
+	size_t len = s ? strlen(s) : 0;
+
+	if (len > 0xffff)
+		return -1;
+	if (put_u16(b, (unsigned)len) == -1)
+		return -1;
+	return buf_append(b, s ? s : "", len);
+}
+
+/* reader side: a cursor that fails once and stays failed */
+
+struct rd {
+	const unsigned char	*p;
+	size_t			 left;
+	int			 bad;
+};
+
+static const unsigned char *
+rd_take(struct rd *r, size_t n)
+{
+	const unsigned char *p = r->p;
+
+	if (r->bad || r->left < n) {
+		r->bad = 1;
+		return NULL;
+	}
+	r->p += n;
+	r->left -= n;
+	return p;
+}
+
+static unsigned
+get_u8(struct rd *r)
+{
+	const unsigned char *p = rd_take(r, 1);
+
+	return p ? p[0] : 0;
+}
+
+static unsigned
+get_u16(struct rd *r)
+{
+	const unsigned char *p = rd_take(r, 2);
+
+	return p ? (unsigned)(p[0] << 8 | p[1]) : 0;
+}
+
+static uint64_t
+get_u64(struct rd *r)
+{
+	const unsigned char *p = rd_take(r, 8);
+
+	return p ? spool_get_be64(p) : 0;
+}
+
+static char *
+get_str(struct rd *r)
+{
+	size_t len = get_u16(r);
+	const unsigned char *p = rd_take(r, len);
+	char *s;
+
+	if (p == NULL || (s = malloc(len + 1)) == NULL) {
+		r->bad = 1;
+		return NULL;
+	}
+	memcpy(s, p, len);
+	s[len] = '\0';
+	return s;
+}
+
+int
+spool_envelope_encode(const struct spool_envelope *e, struct buf *b)
+{
+	int rc = 0;
+
+	rc |= put_u8(b, SPOOL_RECORD_VERSION);
+	rc |= put_u64(b, (uint64_t)e->arrival);
+	rc |= put_u64(b, e->size);
+	rc |= put_u8(b, e->flags);
+	rc |= put_u8(b, e->ret);
+	rc |= put_str(b, e->sender);
+	rc |= put_str(b, e->envid);
+	rc |= put_str(b, e->client);
+	rc |= put_str(b, e->helo);
+	rc |= put_u16(b, (unsigned)e->nrcpts);
+	for (size_t i = 0; i < e->nrcpts && rc == 0; i++) {
+		rc |= put_str(b, e->rcpts[i].addr);
+		rc |= put_str(b, e->rcpts[i].orcpt_type);
+		rc |= put_str(b, e->rcpts[i].orcpt);
+		rc |= put_u8(b, e->rcpts[i].notify);
+		rc |= put_u8(b, e->rcpts[i].done);
+	}
+	return rc ? -1 : 0;
+}
+
+int
+spool_envelope_decode(const void *data, size_t len, struct spool_envelope *e)
+{
+	struct rd r = { data, len, 0 };
+
+	memset(e, 0, sizeof(*e));
+	if (get_u8(&r) != SPOOL_RECORD_VERSION)
+		return -1;
+	e->arrival = (int64_t)get_u64(&r);
+	e->size = get_u64(&r);
+	e->flags = get_u8(&r);
+	e->ret = get_u8(&r);
+	e->sender = get_str(&r);
+	e->envid = get_str(&r);
+	e->client = get_str(&r);
+	e->helo = get_str(&r);
+	e->nrcpts = get_u16(&r);
+	if (!r.bad && e->nrcpts > 0 && (e->rcpts = calloc(e->nrcpts, sizeof(*e->rcpts))) == NULL)
+		r.bad = 1;
+	for (size_t i = 0; i < e->nrcpts && !r.bad; i++) {
+		e->rcpts[i].addr = get_str(&r);
+		e->rcpts[i].orcpt_type = get_str(&r);
+		e->rcpts[i].orcpt = get_str(&r);
+		e->rcpts[i].notify = get_u8(&r);
+		e->rcpts[i].done = get_u8(&r);
+	}
+	if (r.bad) {
+		spool_envelope_free(e);
+		return -1;
+	}
+	return 0;
+}
+
+void
+spool_envelope_free(struct spool_envelope *e)
+{
+	free(e->sender);
+	free(e->envid);
+	free(e->client);
+	free(e->helo);
+	for (size_t i = 0; e->rcpts && i < e->nrcpts; i++) {
+		free(e->rcpts[i].addr);
+		free(e->rcpts[i].orcpt_type);
+		free(e->rcpts[i].orcpt);
+	}
+	free(e->rcpts);
+	memset(e, 0, sizeof(*e));
+}
+
+int
+spool_qentry_encode(const struct spool_qentry *q, struct buf *b)
+{
+	int rc = 0;
+
+	rc |= put_u8(b, SPOOL_RECORD_VERSION);
+	rc |= put_u16(b, q->rcpt_index);
+	rc |= put_u64(b, q->attempts);
+	rc |= put_u64(b, (uint64_t)q->next_try);
+	rc |= put_str(b, q->last_reply);
+	return rc ? -1 : 0;
+}
+
+int
+spool_qentry_decode(const void *data, size_t len, struct spool_qentry *q)
+{
+	struct rd r = { data, len, 0 };
+
+	memset(q, 0, sizeof(*q));
+	if (get_u8(&r) != SPOOL_RECORD_VERSION)
+		return -1;
+	q->rcpt_index = get_u16(&r);
+	q->attempts = (uint32_t)get_u64(&r);
+	q->next_try = (int64_t)get_u64(&r);
+	q->last_reply = get_str(&r);
+	if (r.bad) {
+		spool_qentry_free(q);
+		return -1;
+	}
+	return 0;
+}
+
+void
+spool_qentry_free(struct spool_qentry *q)
+{
+	free(q->last_reply);
+	q->last_reply = NULL;
+}
+
+void
+spool_counters_encode(const struct spool_counters *c, unsigned char out[SPOOL_COUNTERS_LEN])
+{
+	out[0] = SPOOL_RECORD_VERSION;
+	spool_be64(out + 1, c->messages);
+	spool_be64(out + 9, c->bytes);
+	spool_be64(out + 17, (uint64_t)c->oldest);
+}
+
+int
+spool_counters_decode(const void *data, size_t len, struct spool_counters *c)
+{
+	const unsigned char *p = data;
+
+	if (len != SPOOL_COUNTERS_LEN || p[0] != SPOOL_RECORD_VERSION)
+		return -1;
+	c->messages = spool_get_be64(p + 1);
+	c->bytes = spool_get_be64(p + 9);
+	c->oldest = (int64_t)spool_get_be64(p + 17);
+	return 0;
+}
+
+size_t
+spool_qkey(unsigned char *key, const char *domain, uint64_t id, unsigned index)
+{
+	size_t dlen = strlen(domain);
+
+	memcpy(key, domain, dlen);
+	key[dlen] = '\0';
+	spool_be64(key + dlen + 1, id);
+	key[dlen + 9] = (unsigned char)(index >> 8);
+	key[dlen + 10] = (unsigned char)index;
+	return dlen + 11;
+}
+
+int
+spool_qkey_parse(const void *data, size_t len, const char **domain, size_t *dlen,
+    uint64_t *id, unsigned *index)
+{
+	const unsigned char *k = data;
+	const unsigned char *nul = memchr(k, '\0', len);
+
+	if (nul == NULL || (size_t)(k + len - nul) != 11)
+		return -1;
+	*domain = (const char *)k;
+	*dlen = (size_t)(nul - k);
+	*id = spool_get_be64(nul + 1);
+	*index = (unsigned)(nul[9] << 8 | nul[10]);
+	return 0;
+}

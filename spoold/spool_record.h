@@ -1,0 +1,82 @@
+/*
+ * spool_record.h - the versioned byte layout of every record in the spool.
+ *
+ * Every record starts with a format version byte; a decoder refuses versions
+ * it does not know (SPOOL_EFORMAT) instead of guessing.  Integers are
+ * big-endian; strings are a 16-bit length and the bytes.  Pure code: the
+ * LMDB side lives in spool.c.
+ */
+#ifndef SPOOLD_SPOOL_RECORD_H
+#define SPOOLD_SPOOL_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define SPOOL_RECORD_VERSION	1
+
+/* envelope flags */
+#define ENV_SMTPUTF8	0x01
+#define ENV_8BITMIME	0x02	/* BODY=8BITMIME was given */
+#define ENV_8BIT_SEEN	0x04	/* the body has 8-bit bytes */
+
+struct spool_rcpt {
+	char		*addr;		/* local@domain */
+	char		*orcpt_type;	/* "" when no ORCPT */
+	char		*orcpt;
+	unsigned	 notify;	/* NOTIFY_* from smtp_cmd.h */
+	unsigned	 done;		/* delivered or bounced */
+};
+
+struct spool_envelope {
+	uint64_t		 id;
+	int64_t			 arrival;
+	uint64_t		 size;
+	unsigned		 flags;
+	unsigned		 ret;		/* RET_* from smtp_cmd.h */
+	char			*sender;	/* "" for <> */
+	char			*envid;
+	char			*client;
+	char			*helo;
+	struct spool_rcpt	*rcpts;
+	size_t			 nrcpts;
+};
+
+/* One recipient's place in a domain's queue. */
+struct spool_qentry {
+	unsigned	 rcpt_index;
+	uint32_t	 attempts;
+	int64_t		 next_try;
+	char		*last_reply;
+};
+
+struct spool_counters {
+	uint64_t	messages;
+	uint64_t	bytes;
+	int64_t		oldest;		/* arrival of the oldest message, 0 if none */
+};
+
+int	spool_envelope_encode(const struct spool_envelope *, struct buf *);
+/* spool_envelope_decode - 0, -1 on truncation or an unknown version; the
+ * result owns copies of every string */
+int	spool_envelope_decode(const void *, size_t, struct spool_envelope *);
+void	spool_envelope_free(struct spool_envelope *);
+
+int	spool_qentry_encode(const struct spool_qentry *, struct buf *);
+int	spool_qentry_decode(const void *, size_t, struct spool_qentry *);
+void	spool_qentry_free(struct spool_qentry *);
+
+#define SPOOL_COUNTERS_LEN	25
+void	spool_counters_encode(const struct spool_counters *, unsigned char out[SPOOL_COUNTERS_LEN]);
+int	spool_counters_decode(const void *, size_t, struct spool_counters *);
+
+/* Keys.  queue: domain NUL id(8) index(2); body: id(8) chunk(4). */
+#define SPOOL_QKEY_MAX	(255 + 1 + 8 + 2)
+size_t	spool_qkey(unsigned char *key, const char *domain, uint64_t id, unsigned index);
+int	spool_qkey_parse(const void *, size_t, const char **domain, size_t *dlen,
+	    uint64_t *id, unsigned *index);
+void	spool_be64(unsigned char *, uint64_t);
+uint64_t spool_get_be64(const unsigned char *);
+
+#endif

@@ -1,0 +1,327 @@
+/*
+ * spoolctl.c - the postmaster's view of the spool: list, show, delete, stats.
+ *
+ * Opens the same LMDB environment as spoold (LMDB serialises writers across
+ * processes), so it works while spoold runs.  Output is one record a line
+ * with the key first, for awk; --json gives the same as JSON.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "spool.h"
+#include "spoold_conf.h"
+
+#define EX_USAGE	64
+#define EX_DATAERR	65
+#define EX_UNAVAILABLE	69
+#define EX_SOFTWARE	70
+#define EX_CONFIG	78
+
+static int json;
+static time_t now;
+
+/* json_str - a JSON string literal on stdout */
+static void
+json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+/* safe_text - client-supplied text made printable for a terminal */
+static const char *
+safe_text(const char *s, char *buf, size_t len)
+{
+	return log_escape(buf, len, s, 512);
+}
+
+static long long
+age_of(int64_t arrival)
+{
+	return arrival > 0 && now > arrival ? (long long)(now - arrival) : 0;
+}
+
+/* ---- list ---- */
+
+struct list_state {
+	const struct spoold_conf	*cf;
+	int				 first;
+	char				 seen_prev[256];
+};
+
+static void
+list_row(struct list_state *ls, const char *domain, const struct spool_counters *c)
+{
+	const struct domain_conf *d = spoold_conf_domain(ls->cf, domain);
+
+	if (json) {
+		printf("%s\n  {\"domain\": ", ls->first ? "" : ",");
+		json_str(domain);
+		printf(", \"messages\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"oldest_age\": %lld, "
+		    "\"configured\": %s}", c->messages, c->bytes, c->messages ? age_of(c->oldest) : 0,
+		    d ? "true" : "false");
+	} else
+		printf("%-40s %8" PRIu64 " %12" PRIu64 " %10lld%s\n", domain, c->messages, c->bytes,
+		    c->messages ? age_of(c->oldest) : 0, d ? "" : "  (not configured)");
+	ls->first = 0;
+}
+
+/* list_configured_before - configured domains without mail that sort
+ * before name (name NULL: all that are left) */
+static void
+list_configured_before(struct list_state *ls, const char *name)
+{
+	static const struct spool_counters zero;
+
+	for (size_t i = 0; i < ls->cf->n_domains; i++) {
+		const char *d = ls->cf->domains[i].name;
+
+		if (strcmp(d, ls->seen_prev) <= 0 && ls->seen_prev[0] != '\0')
+			continue;
+		if (name != NULL && strcmp(d, name) >= 0)
+			break;
+		list_row(ls, d, &zero);
+	}
+}
+
+static int
+list_cb(const struct spool_domain_info *di, void *arg)
+{
+	struct list_state *ls = arg;
+
+	list_configured_before(ls, di->domain);
+	list_row(ls, di->domain, &di->counters);
+	snprintf(ls->seen_prev, sizeof(ls->seen_prev), "%s", di->domain);
+	return 0;
+}
+
+static int
+cmd_list(struct spool *sp, const struct spoold_conf *cf)
+{
+	struct list_state ls = { .cf = cf, .first = 1 };
+	enum spool_err rc;
+
+	if (json)
+		printf("[");
+	else
+		printf("%-40s %8s %12s %10s\n", "# domain", "messages", "bytes", "oldest(s)");
+	rc = spool_domain_list(sp, list_cb, &ls);
+	list_configured_before(&ls, NULL);
+	if (json)
+		printf("\n]\n");
+	if (rc != SPOOL_OK) {
+		fprintf(stderr, "spoolctl: list: %s\n", spool_strerror(rc));
+		return EX_SOFTWARE;
+	}
+	return 0;
+}
+
+/* ---- show ---- */
+
+struct show_state {
+	int	first;
+	size_t	count;
+};
+
+static int
+show_cb(const struct spool_envelope *e, const unsigned *idx, size_t nidx, void *arg)
+{
+	struct show_state *ss = arg;
+	char buf[1100], when[32];
+	struct tm tm;
+	time_t t = (time_t)e->arrival;
+
+	localtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S%z", &tm);
+	if (json) {
+		printf("%s\n  {\"id\": \"%016" PRIx64 "\", \"arrival\": \"%s\", \"size\": %" PRIu64
+		    ", \"sender\": ", ss->first ? "" : ",", e->id, when, e->size);
+		json_str(e->sender);
+		printf(", \"recipients\": [");
+		for (size_t i = 0; i < nidx; i++) {
+			printf("%s", i ? ", " : "");
+			json_str(idx[i] < e->nrcpts ? e->rcpts[idx[i]].addr : "?");
+		}
+		printf("]}");
+	} else {
+		printf("%016" PRIx64 " %s %8" PRIu64 " <%s>", e->id, when, e->size,
+		    safe_text(e->sender, buf, sizeof(buf)));
+		for (size_t i = 0; i < nidx; i++)
+			printf(" %s", idx[i] < e->nrcpts ? safe_text(e->rcpts[idx[i]].addr, buf,
+			    sizeof(buf)) : "?");
+		printf("\n");
+	}
+	ss->first = 0;
+	ss->count++;
+	return 0;
+}
+
+static int
+cmd_show(struct spool *sp, const char *domain)
+{
+	struct show_state ss = { .first = 1 };
+	char canon[300];
+	enum spool_err rc;
+
+	snprintf(canon, sizeof(canon), "%s", domain);
+	for (char *p = canon; *p; p++)
+		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+	if (json)
+		printf("[");
+	else
+		printf("# id             arrival                      size sender recipients...\n");
+	rc = spool_domain_walk(sp, canon, show_cb, &ss);
+	if (json)
+		printf("\n]\n");
+	if (rc != SPOOL_OK) {
+		fprintf(stderr, "spoolctl: show %s: %s\n", canon, spool_strerror(rc));
+		return EX_SOFTWARE;
+	}
+	return 0;
+}
+
+/* ---- delete, stats ---- */
+
+static int
+parse_id(const char *s, uint64_t *id)
+{
+	char *end;
+
+	errno = 0;
+	*id = strtoull(s, &end, 16);
+	return *s == '\0' || *end != '\0' || errno != 0 ? -1 : 0;
+}
+
+static int
+cmd_delete(struct spool *sp, int argc, char **argv)
+{
+	int status = 0;
+
+	for (int i = 0; i < argc; i++) {
+		uint64_t id;
+		enum spool_err rc;
+
+		if (parse_id(argv[i], &id) == -1) {
+			fprintf(stderr, "spoolctl: delete: \"%s\" is not a message id (hex, as in show)\n", argv[i]);
+			status = EX_USAGE;
+			continue;
+		}
+		if ((rc = spool_delete_message(sp, id)) != SPOOL_OK) {
+			fprintf(stderr, "spoolctl: delete %016" PRIx64 ": %s\n", id, spool_strerror(rc));
+			status = rc == SPOOL_ENOTFOUND ? EX_DATAERR : EX_SOFTWARE;
+			continue;
+		}
+		printf("%016" PRIx64 " deleted\n", id);
+	}
+	return status;
+}
+
+static int
+cmd_stats(struct spool *sp)
+{
+	struct spool_stats st;
+	enum spool_err rc = spool_get_stats(sp, &st);
+
+	if (rc != SPOOL_OK) {
+		fprintf(stderr, "spoolctl: stats: %s\n", spool_strerror(rc));
+		return EX_SOFTWARE;
+	}
+	if (json)
+		printf("{\"messages\": %" PRIu64 ", \"domains\": %" PRIu64 ", \"map_size\": %" PRIu64
+		    ", \"map_used\": %" PRIu64 ", \"map_max\": %" PRIu64 ", \"readers\": %u, "
+		    "\"max_readers\": %u}\n", st.messages, st.domains, st.map_size, st.map_used,
+		    st.map_max, st.readers, st.max_readers);
+	else
+		printf("messages %" PRIu64 "\ndomains %" PRIu64 "\nmap_size %" PRIu64 "\nmap_used %"
+		    PRIu64 "\nmap_max %" PRIu64 "\nreaders %u\nmax_readers %u\n", st.messages,
+		    st.domains, st.map_size, st.map_used, st.map_max, st.readers, st.max_readers);
+	return 0;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: spoolctl [-c FILE] [--json] COMMAND\n"
+	    "  list               one line per domain: domain messages bytes oldest-age(s)\n"
+	    "  show DOMAIN        the messages queued for DOMAIN\n"
+	    "  delete ID...       remove messages (no bounce is sent)\n"
+	    "  stats              spool totals and map usage\n"
+	    "  flush DOMAIN, bounce ID: not available yet (need the delivery engine)\n");
+	exit(EX_USAGE);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = SYSCONFDIR "/spoold.conf", *cmd;
+	struct conf_errors errs = { 0 };
+	struct spoold_conf *cf;
+	struct spool *sp;
+	char err[512];
+	int ch, status;
+
+	while ((ch = getopt_long(argc, argv, "c:j", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 'j': json = 1; break;
+		default: usage();
+		}
+	}
+	if (optind >= argc)
+		usage();
+	cmd = argv[optind++];
+	log_init("spoolctl", 1, 0);
+	now = time(NULL);
+	if (strcmp(cmd, "flush") == 0 || strcmp(cmd, "bounce") == 0) {
+		fprintf(stderr, "spoolctl: %s is not available in this version: it needs the delivery "
+		    "engine, which is not implemented yet\n", cmd);
+		return EX_UNAVAILABLE;
+	}
+	if ((cf = spoold_conf_load(path, &errs)) == NULL) {
+		for (size_t i = 0; i < errs.count; i++)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+		conf_errors_free(&errs);
+		return EX_CONFIG;
+	}
+	if (spool_open(&sp, cf->datadir, cf->max_spool_size, 0, err, sizeof(err)) != SPOOL_OK) {
+		fprintf(stderr, "spoolctl: %s\n", err);
+		spoold_conf_free(cf);
+		return EX_UNAVAILABLE;
+	}
+	if (strcmp(cmd, "list") == 0 && optind == argc)
+		status = cmd_list(sp, cf);
+	else if (strcmp(cmd, "show") == 0 && optind + 1 == argc)
+		status = cmd_show(sp, argv[optind]);
+	else if (strcmp(cmd, "delete") == 0 && optind < argc)
+		status = cmd_delete(sp, argc - optind, argv + optind);
+	else if (strcmp(cmd, "stats") == 0 && optind == argc)
+		status = cmd_stats(sp);
+	else
+		usage();
+	spool_close(sp);
+	spoold_conf_free(cf);
+	return status;
+}

@@ -1,0 +1,325 @@
+/*
+ * spoold.c - the spooling SMTP server: start-up, signals, reload, shutdown.
+ *
+ * SECURITY: started as root, spoold binds its listeners and reads its TLS key,
+ * then drops to the configured user (setgroups, setgid, setuid, in that
+ * order, each fatal on failure) before it opens the spool or reads a byte
+ * from the network.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "committer.h"
+#include "log.h"
+#include "spool.h"
+#include "spoold.h"
+
+#define SPILL_THRESHOLD		(256 * 1024)	/* bodies past this go to a temp file */
+#define SHUTDOWN_GRACE		30.0		/* seconds to finish commits on SIGTERM */
+
+struct spoold spoold;
+
+static ev_signal sig_hup, sig_term, sig_int;
+static ev_timer shutdown_timer;
+static ev_tstamp shutdown_started;
+
+struct spoold_rt *
+rt_ref(struct spoold_rt *rt)
+{
+	rt->refs++;
+	return rt;
+}
+
+void
+rt_unref(struct spoold_rt *rt)
+{
+	if (rt == NULL || --rt->refs > 0)
+		return;
+	if (rt->cred)
+		gnutls_certificate_free_credentials(rt->cred);
+	if (rt->prio)
+		gnutls_priority_deinit(rt->prio);
+	spoold_conf_free(rt->conf);
+	free(rt);
+}
+
+/* rt_tls - credentials from tls-cert/tls-key; -1 with the reason logged */
+static int
+rt_tls(struct spoold_rt *rt)
+{
+	const struct spoold_conf *cf = rt->conf;
+	const char *errpos = NULL;
+	int rc;
+
+	if (cf->tls_cert == NULL)
+		return 0;
+	if ((rc = gnutls_certificate_allocate_credentials(&rt->cred)) < 0 ||
+	    (rc = gnutls_certificate_set_x509_key_file(rt->cred, cf->tls_cert, cf->tls_key,
+	    GNUTLS_X509_FMT_PEM)) < 0) {
+		log_warnx("TLS: cannot load %s / %s: %s", cf->tls_cert, cf->tls_key, gnutls_strerror(rc));
+		return -1;
+	}
+	if ((rc = gnutls_priority_init(&rt->prio, cf->tls_priority, &errpos)) < 0) {
+		log_warnx("TLS: tls-priority \"%s\" is invalid near \"%s\": %s", cf->tls_priority,
+		    errpos ? errpos : "?", gnutls_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* rt_new - everything sessions need from a configuration; NULL on failure */
+static struct spoold_rt *
+rt_new(struct spoold_conf *cf)
+{
+	struct spoold_rt *rt = calloc(1, sizeof(*rt));
+
+	if (rt == NULL)
+		return NULL;
+	rt->refs = 1;
+	rt->conf = cf;
+	if (rt_tls(rt) == -1) {
+		rt->conf = NULL;
+		rt_unref(rt);
+		return NULL;
+	}
+	rt->smtp.hostname = cf->hostname;
+	rt->smtp.max_message_size = cf->max_message_size;
+	rt->smtp.max_recipients = (unsigned)cf->max_recipients;
+	rt->smtp.max_errors = DEF_MAX_ERRORS;
+	rt->smtp.timeout_idle = (double)cf->timeout_idle;
+	rt->smtp.timeout_data = (double)cf->timeout_data;
+	rt->smtp.timeout_tls = (double)cf->timeout_tls;
+	rt->smtp.tls_cred = rt->cred;
+	rt->smtp.tls_prio = rt->prio;
+	rt->smtp.spill_dir = cf->datadir;
+	rt->smtp.spill_threshold = SPILL_THRESHOLD;
+	return rt;
+}
+
+static void
+print_warning(const char *msg)
+{
+	log_warnx("%s", msg);
+}
+
+static struct spoold_conf *
+load_config(const char *path, int to_stderr)
+{
+	struct conf_errors errs = { 0 };
+	struct spoold_conf *cf = spoold_conf_load(path, &errs);
+
+	for (size_t i = 0; i < errs.count; i++) {
+		if (to_stderr)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+		else
+			log_warnx("%s", errs.msgs[i]);
+	}
+	conf_errors_free(&errs);
+	return cf;
+}
+
+/* reload - SIGHUP: a new configuration for new sessions, or keep the old */
+static void
+reload(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct spoold_conf *cf;
+	struct spoold_rt *rt;
+	const struct spoold_conf *old = spoold.rt->conf;
+
+	log_info("reloading %s", old->path);
+	if ((cf = load_config(old->path, 0)) == NULL) {
+		log_warnx("reload failed: keeping the running configuration");
+		return;
+	}
+	if (!listeners_same(old, cf))
+		log_warnx("reload: listen addresses changed; restart spoold to apply that");
+	if (strcmp(old->datadir, cf->datadir) != 0 || old->max_spool_size != cf->max_spool_size)
+		log_warnx("reload: datadir and max-spool-size take effect at the next restart");
+	if ((rt = rt_new(cf)) == NULL) {
+		spoold_conf_free(cf);
+		log_warnx("reload failed: keeping the running configuration");
+		return;
+	}
+	rt_unref(spoold.rt);
+	spoold.rt = rt;
+	log_info("reloaded: %zu domain%s", cf->n_domains, cf->n_domains == 1 ? "" : "s");
+}
+
+static void
+shutdown_finish(void)
+{
+	log_info("stopped: %llu messages stored in %llu commits since start",
+	    committer_messages(spoold.committer), committer_batches(spoold.committer));
+	committer_stop(spoold.committer);
+	spoold.committer = NULL;
+	ev_break(spoold.loop, EVBREAK_ALL);
+}
+
+/* shutdown_check - exit once every stored message has had its reply */
+static void
+shutdown_check(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	if ((spoold.nsessions == 0 && committer_pending(spoold.committer) == 0) ||
+	    ev_now(loop) - shutdown_started > SHUTDOWN_GRACE) {
+		ev_timer_stop(loop, w);
+		shutdown_finish();
+	}
+}
+
+/* terminate - SIGTERM: stop accepting, answer what is being stored, exit */
+static void
+terminate(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	if (spoold.stopping)
+		return;
+	log_info("shutting down (signal %d)", w->signum);
+	spoold.stopping = 1;
+	listeners_stop();
+	inbound_shutdown_all();
+	shutdown_started = ev_now(loop);
+	ev_timer_init(&shutdown_timer, shutdown_check, 0.0, 0.05);
+	ev_timer_start(loop, &shutdown_timer);
+}
+
+/* drop_privileges - Postfix's order: getpwnam, setgroups, setgid, setuid */
+static void
+drop_privileges(const char *user, const char *datadir)
+{
+	struct passwd *pw;
+
+	if (getuid() != 0) {
+		if (user != NULL)
+			log_info("not root: \"user %s\" ignored", user);
+		return;
+	}
+	if (user == NULL) {
+		log_warnx("running as root: set \"user\" in the configuration to drop privileges");
+		return;
+	}
+	if ((pw = getpwnam(user)) == NULL)
+		fatalx("user %s: no such user", user);
+	/* The spool must belong to the user spoold will run as. */
+	if (chown(datadir, pw->pw_uid, pw->pw_gid) == -1)
+		fatal("chown %s", datadir);
+	if (setgroups(1, &pw->pw_gid) == -1)
+		fatal("setgroups");
+	if (setgid(pw->pw_gid) == -1)
+		fatal("setgid");
+	if (setuid(pw->pw_uid) == -1)
+		fatal("setuid");
+	if (setuid(0) != -1)
+		fatalx("privileges could not be dropped");
+	log_info("running as user %s", user);
+}
+
+static void
+open_spool(const struct spoold_conf *cf)
+{
+	char err[512];
+
+	if ((spoold.spool == NULL) &&
+	    spool_open(&spoold.spool, cf->datadir, cf->max_spool_size, 0, err, sizeof(err)) != SPOOL_OK)
+		fatalx("%s", err);
+	if (spool_next_id(spoold.spool, &spoold.next_id) != SPOOL_OK)
+		fatalx("cannot read the spool's message counter");
+	if ((spoold.committer = committer_start(spoold.loop, spoold.spool)) == NULL)
+		fatalx("cannot start the committer thread");
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: spoold -c FILE [-f] [-n] [-v] [-V] [--listen-file FILE]\n"
+	    "  -c FILE   configuration (default " SYSCONFDIR "/spoold.conf)\n"
+	    "  -f        foreground, log to stderr\n"
+	    "  -n        check the configuration and exit\n"
+	    "  -v        more logging (twice: state traces)\n"
+	    "  -V        print the version\n"
+	    "  --listen-file FILE  write the addresses bound, one a line\n");
+	exit(64);
+}
+
+static int
+check_only(struct spoold_conf *cf)
+{
+	struct spoold_rt *rt;
+
+	if (cf == NULL)
+		return 1;
+	if ((rt = rt_new(cf)) == NULL)
+		return 1;
+	rt_unref(rt);
+	printf("configuration OK\n");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "listen-file", required_argument, NULL, 'L' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = SYSCONFDIR "/spoold.conf";
+	int foreground = 0, check = 0, verbose = 0, ch;
+	struct spoold_conf *cf;
+
+	while ((ch = getopt_long(argc, argv, "c:fnvV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 'f': foreground = 1; break;
+		case 'n': check = 1; break;
+		case 'v': verbose++; break;
+		case 'V': printf("spoold %s\n", PACKAGE_VERSION); return 0;
+		case 'L': spoold.listen_file = optarg; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_init("spoold", foreground || check, verbose);
+	conf_warning_hook = print_warning;
+	cf = load_config(path, 1);
+	if (check)
+		return check_only(cf);
+	if (cf == NULL)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	if ((spoold.rt = rt_new(cf)) == NULL)
+		return 1;
+	if (mkdir(cf->datadir, 0700) == -1 && errno != EEXIST)
+		fatal("datadir %s", cf->datadir);
+	if (listeners_open(cf, spoold.listen_file) == -1)
+		fatalx("cannot listen; exiting");
+	drop_privileges(cf->user, cf->datadir);
+	/* Before the loop and the spool exist: neither survives a fork. */
+	if (!foreground && daemon(0, 0) == -1)
+		fatal("daemon");
+	spoold.loop = EV_DEFAULT;
+	open_spool(cf);
+
+	ev_signal_init(&sig_hup, reload, SIGHUP);
+	ev_signal_init(&sig_term, terminate, SIGTERM);
+	ev_signal_init(&sig_int, terminate, SIGINT);
+	ev_signal_start(spoold.loop, &sig_hup);
+	ev_signal_start(spoold.loop, &sig_term);
+	ev_signal_start(spoold.loop, &sig_int);
+	listeners_start();
+	log_info("spoold %s ready: %zu domain%s, spool %s, next id %016llx", PACKAGE_VERSION,
+	    cf->n_domains, cf->n_domains == 1 ? "" : "s", cf->datadir,
+	    (unsigned long long)spoold.next_id);
+	ev_run(spoold.loop, 0);
+	spool_close(spoold.spool);
+	rt_unref(spoold.rt);
+	return 0;
+}

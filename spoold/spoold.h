@@ -1,0 +1,56 @@
+/*
+ * spoold.h - the server's process-wide state, shared by its modules.
+ */
+#ifndef SPOOLD_SPOOLD_H
+#define SPOOLD_SPOOLD_H
+
+#include <stdint.h>
+#include <ev.h>
+#include <gnutls/gnutls.h>
+
+#include "smtp_server.h"
+#include "spoold_conf.h"
+
+/* One loaded configuration and what is derived from it.  Sessions hold a
+ * reference, so a reload (SIGHUP) never changes a session's rules midway. */
+struct spoold_rt {
+	int				 refs;
+	struct spoold_conf		*conf;
+	struct smtp_server_config	 smtp;
+	gnutls_certificate_credentials_t cred;
+	gnutls_priority_t		 prio;
+};
+
+struct listener;
+struct inbound;
+
+struct spoold {
+	struct ev_loop		*loop;
+	struct spoold_rt	*rt;		/* for new sessions */
+	struct spool		*spool;
+	struct committer	*committer;
+	uint64_t		 next_id;
+	struct listener		*listeners;
+	struct inbound		*sessions;
+	unsigned		 nsessions;
+	int			 stopping;
+	const char		*listen_file;
+};
+
+extern struct spoold spoold;
+
+struct spoold_rt *rt_ref(struct spoold_rt *);
+void	rt_unref(struct spoold_rt *);
+
+/* listener.c */
+int	listeners_open(const struct spoold_conf *, const char *listen_file);
+void	listeners_start(void);
+void	listeners_stop(void);
+/* listeners_same - the new configuration listens where the running one does */
+int	listeners_same(const struct spoold_conf *, const struct spoold_conf *);
+
+/* inbound.c: SMTP sessions of the smtp listeners */
+void	inbound_accept(int fd, const struct sockaddr *peer);
+void	inbound_shutdown_all(void);
+
+#endif

@@ -1,0 +1,630 @@
+/*
+ * spoold_conf.c - spoold.conf keyword tables and value checks.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <errno.h>
+#include <unistd.h>
+
+#include "recipients.h"
+#include "smtp_cmd.h"
+#include "spoold_conf.h"
+
+static char *
+xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		abort();
+	return d;
+}
+
+static void *
+xgrow(void *p, size_t n, size_t size)
+{
+	void *q = realloc(p, n * size);
+
+	if (q == NULL)
+		abort();
+	return q;
+}
+
+/* set_string - a directive given twice is an error, not a silent override */
+static void
+set_string(struct conf_ctx *c, char **dst, const char *kw, const char *val)
+{
+	if (*dst != NULL) {
+		conf_error(c, "\"%s\" given twice", kw);
+		return;
+	}
+	*dst = xstrdup(val);
+}
+
+static void
+set_size(struct conf_ctx *c, uint64_t *dst, const char *kw, const char *val)
+{
+	if (conf_parse_size(val, dst) == -1)
+		conf_error(c, "%s: bad size \"%.40s\" (a number with an optional K, M or G)", kw, val);
+}
+
+static void
+set_duration(struct conf_ctx *c, uint64_t *dst, const char *kw, const char *val)
+{
+	if (conf_parse_duration(val, dst) == -1 || *dst == 0)
+		conf_error(c, "%s: bad duration \"%.40s\" (a number with s, m, h or d)", kw, val);
+}
+
+static void
+set_count(struct conf_ctx *c, uint64_t *dst, const char *kw, const char *val)
+{
+	if (conf_parse_uint(val, 100000000, dst) == -1 || *dst == 0)
+		conf_error(c, "%s: bad number \"%.40s\"", kw, val);
+}
+
+/* ---- top level ---- */
+
+static void
+kw_hostname(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+	char tmp[SMTP_DOMAIN_MAX + 1];
+
+	if (strlen(argv[1]) >= sizeof(tmp) || (strcpy(tmp, argv[1]), smtp_domain_canon(tmp, 0)) == -1) {
+		conf_error(c, "hostname: \"%.64s\" is not a valid host name", argv[1]);
+		return;
+	}
+	set_string(c, &cf->hostname, argv[0], argv[1]);
+}
+
+/* parse_listen_addr - "ADDR:PORT" or "[V6]:PORT" */
+static int
+parse_listen_addr(const char *text, struct listen_addr *la)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(text, ':');
+	uint64_t port;
+	size_t hlen;
+
+	if (colon == NULL || conf_parse_uint(colon + 1, 65535, &port) == -1)
+		return -1;
+	hlen = (size_t)(colon - text);
+	if (hlen >= sizeof(host))
+		return -1;
+	memcpy(host, text, hlen);
+	host[hlen] = '\0';
+	memset(&la->ss, 0, sizeof(la->ss));
+	if (host[0] == '[' && hlen > 2 && host[hlen - 1] == ']') {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&la->ss;
+
+		host[hlen - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+			return -1;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		la->sslen = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&la->ss;
+
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			return -1;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		la->sslen = sizeof(*s4);
+	}
+	return 0;
+}
+
+static void
+kw_listen(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+	enum listen_kind kind;
+
+	if (strcmp(argv[1], "smtp") == 0)
+		kind = LISTEN_SMTP;
+	else if (strcmp(argv[1], "odmr") == 0)
+		kind = LISTEN_ODMR;
+	else {
+		conf_error(c, "listen: \"%.40s\" is not smtp or odmr", argv[1]);
+		return;
+	}
+	for (int i = 2; i < argc; i++) {
+		struct listen_addr la = { .kind = kind };
+
+		if (parse_listen_addr(argv[i], &la) == -1) {
+			conf_error(c, "listen: \"%.64s\" is not ADDRESS:PORT or [IPV6]:PORT", argv[i]);
+			continue;
+		}
+		la.text = xstrdup(argv[i]);
+		cf->listens = xgrow(cf->listens, cf->n_listens + 1, sizeof(*cf->listens));
+		cf->listens[cf->n_listens++] = la;
+	}
+}
+
+#define STRING_KW(fn, field)						\
+static void								\
+fn(struct conf_ctx *c, void *t, int argc, char **argv)			\
+{									\
+	set_string(c, &((struct spoold_conf *)t)->field, argv[0], argv[1]);	\
+}
+STRING_KW(kw_datadir, datadir)
+STRING_KW(kw_user, user)
+STRING_KW(kw_tls_cert, tls_cert)
+STRING_KW(kw_tls_key, tls_key)
+STRING_KW(kw_tls_priority, tls_priority)
+STRING_KW(kw_sasl_service, sasl_service)
+
+static void
+kw_max_message_size(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	set_size(c, &((struct spoold_conf *)t)->max_message_size, argv[0], argv[1]);
+}
+
+static void
+kw_max_spool_size(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	set_size(c, &((struct spoold_conf *)t)->max_spool_size, argv[0], argv[1]);
+}
+
+static void
+kw_max_recipients(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	set_count(c, &((struct spoold_conf *)t)->max_recipients, argv[0], argv[1]);
+}
+
+/* max-connections TOTAL [PER-IP] */
+static void
+kw_max_connections(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+
+	set_count(c, &cf->max_connections, argv[0], argv[1]);
+	if (argc == 3)
+		set_count(c, &cf->max_connections_ip, argv[0], argv[2]);
+}
+
+static void
+kw_max_connections_ip(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	set_count(c, &((struct spoold_conf *)t)->max_connections_ip, argv[0], argv[1]);
+}
+
+/* timeout idle|data|tls DURATION */
+static void
+kw_timeout(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+
+	if (strcmp(argv[1], "idle") == 0)
+		set_duration(c, &cf->timeout_idle, "timeout idle", argv[2]);
+	else if (strcmp(argv[1], "data") == 0)
+		set_duration(c, &cf->timeout_data, "timeout data", argv[2]);
+	else if (strcmp(argv[1], "tls") == 0)
+		set_duration(c, &cf->timeout_tls, "timeout tls", argv[2]);
+	else
+		conf_error(c, "timeout: \"%.40s\" is not idle, data or tls", argv[1]);
+}
+
+/* sasl-option KEY VALUE... : the words after KEY are joined by one blank */
+static void
+kw_sasl_option(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+	size_t len = 1;
+	char *value;
+
+	for (int i = 2; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	value = calloc(1, len);
+	if (value == NULL)
+		abort();
+	for (int i = 2; i < argc; i++) {
+		if (i > 2)
+			strcat(value, " ");
+		strcat(value, argv[i]);
+	}
+	cf->sasl_opts = xgrow(cf->sasl_opts, cf->n_sasl_opts + 1, sizeof(*cf->sasl_opts));
+	cf->sasl_opts[cf->n_sasl_opts].key = xstrdup(argv[1]);
+	cf->sasl_opts[cf->n_sasl_opts++].value = value;
+}
+
+/* ---- domain blocks ---- */
+
+static void
+kw_mode(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct domain_conf *d = t;
+
+	if (strcmp(argv[1], "hold") == 0)
+		d->mode = MODE_HOLD;
+	else if (strcmp(argv[1], "backup") == 0)
+		d->mode = MODE_BACKUP;
+	else
+		conf_error(c, "mode: \"%.40s\" is not hold or backup", argv[1]);
+}
+
+static void
+kw_etrn_from(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct domain_conf *d = t;
+
+	for (int i = 1; i < argc; i++) {
+		struct cidr net;
+
+		if (cidr_parse(argv[i], &net) == -1) {
+			conf_error(c, "etrn-from: \"%.64s\" is not an address or ADDRESS/PREFIX "
+			    "(with no host bits set)", argv[i]);
+			continue;
+		}
+		d->etrn_from = xgrow(d->etrn_from, d->n_etrn_from + 1, sizeof(*d->etrn_from));
+		d->etrn_from[d->n_etrn_from++] = net;
+	}
+}
+
+static void
+kw_atrn_user(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct domain_conf *d = t;
+
+	for (int i = 1; i < argc; i++) {
+		d->atrn_users = xgrow(d->atrn_users, d->n_atrn_users + 1, sizeof(char *));
+		d->atrn_users[d->n_atrn_users++] = xstrdup(argv[i]);
+	}
+}
+
+/* parse_route - requester[:port] | [ip]:port | host:port | host | mx */
+static int
+parse_route(const char *text, struct route *r)
+{
+	const char *colon;
+	char host[SMTP_DOMAIN_MAX + 1];
+	uint64_t port = 0;
+	size_t hlen;
+
+	memset(r, 0, sizeof(*r));
+	if (strcmp(text, "mx") == 0) {
+		r->kind = ROUTE_MX;
+		return 0;
+	}
+	colon = text[0] == '[' ? strchr(text, ']') : text;
+	if (colon == NULL)
+		return -1;
+	colon = strchr(colon, ':');
+	hlen = colon ? (size_t)(colon - text) : strlen(text);
+	if (colon && (conf_parse_uint(colon + 1, 65535, &port) == -1 || port == 0))
+		return -1;
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -1;
+	memcpy(host, text, hlen);
+	host[hlen] = '\0';
+	r->port = (int)port;
+	if (strcmp(host, "requester") == 0) {
+		r->kind = ROUTE_REQUESTER;
+		return 0;
+	}
+	if (smtp_domain_canon(host, 0) == -1)
+		return -1;
+	r->kind = ROUTE_HOST;
+	r->host = xstrdup(host);
+	return 0;
+}
+
+static void
+kw_deliver_to(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct domain_conf *d = t;
+
+	if (d->route.kind != ROUTE_NONE) {
+		conf_error(c, "\"deliver-to\" given twice");
+		return;
+	}
+	if (parse_route(argv[1], &d->route) == -1)
+		conf_error(c, "deliver-to: \"%.64s\" is not [ADDRESS]:PORT, HOST[:PORT], mx or "
+		    "requester[:PORT]", argv[1]);
+}
+
+static void
+kw_tls(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct domain_conf *d = t;
+
+	if (strcmp(argv[1], "may") == 0)
+		d->tls = TLS_MAY;
+	else if (strcmp(argv[1], "require") == 0)
+		d->tls = TLS_REQUIRE;
+	else if (strcmp(argv[1], "verify") == 0)
+		d->tls = TLS_VERIFY;
+	else
+		conf_error(c, "tls: \"%.40s\" is not may, require or verify", argv[1]);
+}
+
+/* quota SIZE [MESSAGES] : bytes (K/M/G), then optionally a message count */
+static void
+kw_quota(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct domain_conf *d = t;
+
+	set_size(c, &d->quota_bytes, "quota", argv[1]);
+	if (argc == 3)
+		set_count(c, &d->quota_messages, "quota messages", argv[2]);
+}
+
+static void
+kw_max_age(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	set_duration(c, &((struct domain_conf *)t)->max_age, argv[0], argv[1]);
+}
+
+static void
+kw_retry(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	set_duration(c, &((struct domain_conf *)t)->retry, argv[0], argv[1]);
+}
+
+static void
+kw_recipients(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct domain_conf *d = t;
+
+	if (d->recipients_any || d->recipients_file) {
+		conf_error(c, "\"recipients\" given twice");
+		return;
+	}
+	if (strcmp(argv[1], "any") == 0)
+		d->recipients_any = 1;
+	else
+		d->recipients_file = xstrdup(argv[1]);
+}
+
+#define KW(name, min, max, fn)	{ name, min, max, fn, NULL, NULL, NULL }
+
+static const struct conf_keyword domain_keywords[] = {
+	KW("mode",	1, 1,	kw_mode),
+	KW("etrn-from",	1, -1,	kw_etrn_from),
+	KW("atrn-user",	1, -1,	kw_atrn_user),
+	KW("deliver-to",	1, 1,	kw_deliver_to),
+	KW("tls",	1, 1,	kw_tls),
+	KW("quota",	1, 2,	kw_quota),
+	KW("max-age",	1, 1,	kw_max_age),
+	KW("retry",	1, 1,	kw_retry),
+	KW("recipients",	1, 1,	kw_recipients),
+	{ NULL, 0, 0, NULL, NULL, NULL, NULL }
+};
+
+static void *
+open_domain(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+	struct domain_conf *d;
+	char name[SMTP_DOMAIN_MAX + 1];
+
+	if (argc != 2) {
+		conf_error(c, "domain takes one name: domain NAME {");
+		return NULL;
+	}
+	if (strlen(argv[1]) >= sizeof(name) || (strcpy(name, argv[1]), smtp_domain_canon(name, 1)) == -1 ||
+	    name[0] == '[') {
+		conf_error(c, "domain: \"%.64s\" is not a valid domain name", argv[1]);
+		return NULL;
+	}
+	for (size_t i = 0; i < cf->n_domains; i++)
+		if (strcmp(cf->domains[i].name, name) == 0) {
+			conf_error(c, "domain %s is already defined at line %d", name, cf->domains[i].line);
+			return NULL;
+		}
+	cf->domains = xgrow(cf->domains, cf->n_domains + 1, sizeof(*cf->domains));
+	d = &cf->domains[cf->n_domains++];
+	memset(d, 0, sizeof(*d));
+	d->name = xstrdup(name);
+	d->mode = MODE_HOLD;
+	d->tls = TLS_MAY;
+	d->max_age = DEF_MAX_AGE;
+	d->retry = DEF_RETRY;
+	d->line = conf_line(c);
+	/* The array may move when the next domain is added: blocks are closed
+	 * before that, and the pointer is used only inside this block. */
+	return d;
+}
+
+static void
+close_domain(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct domain_conf *d = t;
+
+	if (!d->recipients_any && d->recipients_file == NULL)
+		conf_error(c, "domain %s: say which recipients to accept: \"recipients any\" or "
+		    "\"recipients FILE\"", d->name);
+	if (d->route.kind == ROUTE_REQUESTER && (d->n_etrn_from != 1 ||
+	    d->etrn_from[0].prefix != (d->etrn_from[0].family == AF_INET ? 32 : 128)))
+		conf_warning(c, "domain %s: \"deliver-to requester\" with an etrn-from range lets any "
+		    "host in it pull the domain's mail; list a single address", d->name);
+	if (d->mode == MODE_BACKUP && d->recipients_any)
+		conf_warning(c, "domain %s: backup MX with \"recipients any\" accepts mail for unknown "
+		    "users and bounces it later (backscatter); use \"recipients FILE\"", d->name);
+}
+
+static const struct conf_keyword top_keywords[] = {
+	KW("hostname",		1, 1,	kw_hostname),
+	KW("listen",		2, -1,	kw_listen),
+	KW("datadir",		1, 1,	kw_datadir),
+	KW("user",		1, 1,	kw_user),
+	KW("tls-cert",		1, 1,	kw_tls_cert),
+	KW("tls-key",		1, 1,	kw_tls_key),
+	KW("tls-priority",	1, 1,	kw_tls_priority),
+	KW("max-message-size",	1, 1,	kw_max_message_size),
+	KW("max-recipients",	1, 1,	kw_max_recipients),
+	KW("max-connections",	1, 2,	kw_max_connections),
+	KW("max-connections-per-ip", 1, 1, kw_max_connections_ip),
+	KW("timeout",		2, 2,	kw_timeout),
+	KW("sasl-service",	1, 1,	kw_sasl_service),
+	KW("sasl-option",	2, -1,	kw_sasl_option),
+	KW("max-spool-size",	1, 1,	kw_max_spool_size),
+	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain },
+	{ NULL, 0, 0, NULL, NULL, NULL, NULL }
+};
+
+static struct spoold_conf *
+spoold_conf_new(void)
+{
+	struct spoold_conf *cf = calloc(1, sizeof(*cf));
+
+	if (cf == NULL)
+		abort();
+	cf->max_message_size = DEF_MAX_MESSAGE_SIZE;
+	cf->max_recipients = DEF_MAX_RECIPIENTS;
+	cf->max_connections = DEF_MAX_CONNECTIONS;
+	cf->max_connections_ip = DEF_MAX_CONNECTIONS_IP;
+	cf->timeout_idle = DEF_TIMEOUT_IDLE;
+	cf->timeout_data = DEF_TIMEOUT_DATA;
+	cf->timeout_tls = DEF_TIMEOUT_TLS;
+	cf->max_spool_size = DEF_MAX_SPOOL_SIZE;
+	return cf;
+}
+
+static void add_error(struct conf_errors *, const char *, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+add_error(struct conf_errors *errs, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (rc == -1)
+		return;
+	errs->msgs = xgrow(errs->msgs, errs->count + 1, sizeof(char *));
+	errs->msgs[errs->count++] = msg;
+}
+
+static int
+domain_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct domain_conf *)a)->name, ((const struct domain_conf *)b)->name);
+}
+
+/* spoold_conf_finish - defaults and checks that need the whole file */
+static void
+spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors *errs)
+{
+	char err[512];
+
+	if (cf->hostname == NULL)
+		add_error(errs, "%s: \"hostname\" is required", name);
+	if (cf->datadir == NULL)
+		add_error(errs, "%s: \"datadir\" is required", name);
+	if (cf->n_listens == 0)
+		add_error(errs, "%s: no \"listen smtp ADDRESS:PORT\"", name);
+	if ((cf->tls_cert == NULL) != (cf->tls_key == NULL))
+		add_error(errs, "%s: tls-cert and tls-key go together", name);
+	if (cf->tls_priority == NULL)
+		cf->tls_priority = xstrdup(DEF_TLS_PRIORITY);
+	if (cf->sasl_service == NULL)
+		cf->sasl_service = xstrdup(DEF_SASL_SERVICE);
+	if (cf->max_spool_size < 1024 * 1024)
+		add_error(errs, "%s: max-spool-size must be at least 1M", name);
+	for (size_t i = 0; i < cf->n_domains; i++) {
+		struct domain_conf *d = &cf->domains[i];
+
+		if (d->recipients_file == NULL)
+			continue;
+		if ((d->recipients = recipients_load(d->recipients_file, err, sizeof(err))) == NULL)
+			add_error(errs, "%s: %s", name, err);
+	}
+	qsort(cf->domains, cf->n_domains, sizeof(*cf->domains), domain_cmp);
+}
+
+struct spoold_conf *
+spoold_conf_parse_text(const char *name, const char *text, struct conf_errors *errs)
+{
+	struct spoold_conf *cf = spoold_conf_new();
+	size_t before = errs->count;
+
+	cf->path = xstrdup(name);
+	conf_parse_string(name, text, top_keywords, cf, errs);
+	spoold_conf_finish(cf, name, errs);
+	if (errs->count > before) {
+		spoold_conf_free(cf);
+		return NULL;
+	}
+	return cf;
+}
+
+struct spoold_conf *
+spoold_conf_load(const char *path, struct conf_errors *errs)
+{
+	struct spoold_conf *cf;
+	size_t before = errs->count;
+
+	if (access(path, R_OK) == -1) {
+		add_error(errs, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	cf = spoold_conf_new();
+	cf->path = xstrdup(path);
+	conf_parse_file(path, top_keywords, cf, errs);
+	spoold_conf_finish(cf, path, errs);
+	if (errs->count > before) {
+		spoold_conf_free(cf);
+		return NULL;
+	}
+	return cf;
+}
+
+const struct domain_conf *
+spoold_conf_domain(const struct spoold_conf *cf, const char *name)
+{
+	struct domain_conf key = { .name = (char *)name };
+
+	return bsearch(&key, cf->domains, cf->n_domains, sizeof(*cf->domains), domain_cmp);
+}
+
+static void
+domain_conf_free(struct domain_conf *d)
+{
+	free(d->name);
+	free(d->etrn_from);
+	for (size_t i = 0; i < d->n_atrn_users; i++)
+		free(d->atrn_users[i]);
+	free(d->atrn_users);
+	free(d->route.host);
+	free(d->recipients_file);
+	recipients_free(d->recipients);
+}
+
+void
+spoold_conf_free(struct spoold_conf *cf)
+{
+	if (cf == NULL)
+		return;
+	free(cf->path);
+	free(cf->hostname);
+	for (size_t i = 0; i < cf->n_listens; i++)
+		free(cf->listens[i].text);
+	free(cf->listens);
+	free(cf->datadir);
+	free(cf->user);
+	free(cf->tls_cert);
+	free(cf->tls_key);
+	free(cf->tls_priority);
+	free(cf->sasl_service);
+	for (size_t i = 0; i < cf->n_sasl_opts; i++) {
+		free(cf->sasl_opts[i].key);
+		free(cf->sasl_opts[i].value);
+	}
+	free(cf->sasl_opts);
+	for (size_t i = 0; i < cf->n_domains; i++)
+		domain_conf_free(&cf->domains[i]);
+	free(cf->domains);
+	free(cf);
+}

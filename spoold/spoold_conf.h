@@ -1,0 +1,111 @@
+/*
+ * spoold_conf.h - spoold.conf: the directives, their defaults and the parsed
+ * configuration (the contract is DESIGN.md section 5 and spoold.conf(5) in
+ * the README).
+ */
+#ifndef SPOOLD_CONF_H
+#define SPOOLD_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "cidr.h"
+#include "conf.h"
+
+#define DEF_MAX_MESSAGE_SIZE	(50ULL * 1024 * 1024)
+#define DEF_MAX_RECIPIENTS	1000
+#define DEF_MAX_CONNECTIONS	1000
+#define DEF_MAX_CONNECTIONS_IP	50
+#define DEF_MAX_SPOOL_SIZE	(4ULL * 1024 * 1024 * 1024)
+#define DEF_TIMEOUT_IDLE	300	/* RFC 5321 4.5.3.2.7: at least 5 minutes */
+#define DEF_TIMEOUT_DATA	600
+#define DEF_TIMEOUT_TLS		60
+#define DEF_MAX_AGE		(30 * 86400)
+#define DEF_RETRY		(15 * 60)
+#define DEF_SASL_SERVICE	"spoold"
+#define DEF_TLS_PRIORITY	"NORMAL:-VERS-TLS1.0:-VERS-TLS1.1"
+#define DEF_MAX_ERRORS		20
+
+enum listen_kind { LISTEN_SMTP, LISTEN_ODMR };
+enum domain_mode { MODE_HOLD, MODE_BACKUP };
+enum tls_policy { TLS_MAY, TLS_REQUIRE, TLS_VERIFY };
+enum route_kind { ROUTE_NONE, ROUTE_REQUESTER, ROUTE_HOST, ROUTE_MX };
+
+struct listen_addr {
+	enum listen_kind	 kind;
+	char			*text;		/* as written */
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+};
+
+struct route {
+	enum route_kind	 kind;
+	char		*host;		/* ROUTE_HOST: name or [literal] */
+	int		 port;		/* 0: 25 */
+};
+
+struct sasl_opt {
+	char	*key;
+	char	*value;
+};
+
+struct recipients;		/* recipients.h */
+
+struct domain_conf {
+	char			*name;		/* canonical: lower case, no dot */
+	enum domain_mode	 mode;
+	struct cidr		*etrn_from;
+	size_t			 n_etrn_from;
+	char			**atrn_users;
+	size_t			 n_atrn_users;
+	struct route		 route;
+	enum tls_policy		 tls;
+	uint64_t		 quota_bytes;		/* 0: none */
+	uint64_t		 quota_messages;	/* 0: none */
+	uint64_t		 max_age;
+	uint64_t		 retry;
+	int			 recipients_any;
+	char			*recipients_file;
+	struct recipients	*recipients;	/* loaded list, or NULL for any */
+	int			 line;		/* where it was defined */
+};
+
+struct spoold_conf {
+	char			*path;
+	char			*hostname;
+	struct listen_addr	*listens;
+	size_t			 n_listens;
+	char			*datadir;
+	char			*user;
+	char			*tls_cert;
+	char			*tls_key;
+	char			*tls_priority;
+	uint64_t		 max_message_size;
+	uint64_t		 max_recipients;
+	uint64_t		 max_connections;
+	uint64_t		 max_connections_ip;
+	uint64_t		 timeout_idle;
+	uint64_t		 timeout_data;
+	uint64_t		 timeout_tls;
+	char			*sasl_service;
+	struct sasl_opt		*sasl_opts;
+	size_t			 n_sasl_opts;
+	uint64_t		 max_spool_size;
+	struct domain_conf	*domains;
+	size_t			 n_domains;
+};
+
+/* spoold_conf_load - parse path (and the recipients files it names) into a
+ * new configuration; NULL with every error in errs */
+struct spoold_conf *spoold_conf_load(const char *path, struct conf_errors *errs);
+/* spoold_conf_parse_text - the same for text in memory (unit tests) */
+struct spoold_conf *spoold_conf_parse_text(const char *name, const char *text,
+    struct conf_errors *errs);
+void	spoold_conf_free(struct spoold_conf *);
+
+/* spoold_conf_domain - the configured domain, matched case-insensitively on
+ * the canonical name, or NULL */
+const struct domain_conf *spoold_conf_domain(const struct spoold_conf *, const char *);
+
+#endif
