@@ -635,6 +635,19 @@ smtp_lookup(const char *verb)
 	return NULL;
 }
 
+/* smtp_known_verb - a real SMTP verb this server does not implement (502,
+ * RFC 5321 4.2.4), as opposed to an unknown word (500) */
+static int
+smtp_known_verb(const char *verb)
+{
+	static const char *const known[] = { "ETRN", "ATRN", "TURN", "AUTH", "BDAT", "EXPN", NULL };
+
+	for (size_t i = 0; known[i]; i++)
+		if (strcmp(known[i], verb) == 0)
+			return 1;
+	return 0;
+}
+
 /* smtp_command - dispatch one command line */
 static void
 smtp_command(struct smtp_session *s, const char *line, size_t len)
@@ -649,7 +662,7 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 		return;
 	}
 	if ((cmd = smtp_lookup(verb)) == NULL) {
-		smtp_reply(s, R_UNRECOGNIZED, NULL);
+		smtp_reply(s, smtp_known_verb(verb) ? R_NOT_IMPLEMENTED : R_UNRECOGNIZED, NULL);
 		return;
 	}
 	if (len > SMTP_LINE_MAX - 2 && strcmp(verb, "MAIL") != 0 && strcmp(verb, "RCPT") != 0) {

@@ -513,6 +513,22 @@ domain_cmp(const void *a, const void *b)
 	return strcmp(((const struct domain_conf *)a)->name, ((const struct domain_conf *)b)->name);
 }
 
+/* conf_relative_path - a relative path is taken from the configuration
+ * file's directory, so the file works wherever spoold is started from */
+static void
+conf_relative_path(char **path, const char *conf_path)
+{
+	const char *slash = strrchr(conf_path, '/');
+	char *joined;
+
+	if ((*path)[0] == '/' || slash == NULL)
+		return;
+	if (asprintf(&joined, "%.*s/%s", (int)(slash - conf_path), conf_path, *path) == -1)
+		abort();
+	free(*path);
+	*path = joined;
+}
+
 /* spoold_conf_finish - defaults and checks that need the whole file */
 static void
 spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors *errs)
@@ -538,6 +554,7 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 
 		if (d->recipients_file == NULL)
 			continue;
+		conf_relative_path(&d->recipients_file, name);
 		if ((d->recipients = recipients_load(d->recipients_file, err, sizeof(err))) == NULL)
 			add_error(errs, "%s: %s", name, err);
 	}

@@ -1,0 +1,44 @@
+#!/bin/sh
+# run-tests.sh - install what the tests need, build with -Werror and run the
+# whole suite (unit + integration), run it again under ASan+UBSan, and give
+# each libFuzzer target a short run.  Exit status 0 only if all of it passed.
+# The tree is left built without sanitizers, as contrib/quickstart.sh expects.
+set -eu
+cd "$(dirname "$0")/.."
+
+contrib/deps.sh test
+autoreconf -fi >/dev/null 2>&1
+
+suite() {
+	make -j"$(nproc)" >/dev/null
+	make -j2 check || { cat test-suite.log; return 1; }
+}
+
+echo "== build with -Werror, run the suite"
+./configure -q --enable-werror
+make clean >/dev/null
+suite
+
+echo "== the suite again under ASan + UBSan"
+./configure -q --enable-werror --enable-sanitizers
+make clean >/dev/null
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 suite
+
+echo "== fuzz targets, ${FUZZ_SECONDS:-20}s each"
+make fuzz >/dev/null
+for f in smtp_cmd smtp_data conf; do
+	corpus=$(mktemp -d)
+	if ! tests/fuzz/fuzz_$f -max_total_time="${FUZZ_SECONDS:-20}" "$corpus" tests/fuzz/seeds-$f \
+	    >"tests/fuzz/fuzz_$f.log" 2>&1; then
+		tail -40 "tests/fuzz/fuzz_$f.log"
+		echo "fuzz_$f: crash (reproducer in the log above)"
+		exit 1
+	fi
+	echo "fuzz_$f: $(grep -o 'Done [0-9]* runs' "tests/fuzz/fuzz_$f.log" || echo ran), no crash"
+	rm -rf "$corpus"
+done
+
+./configure -q
+make clean >/dev/null
+make -j"$(nproc)" >/dev/null
+echo "run-tests: all passed"
