@@ -59,6 +59,21 @@ inbound_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *r,
 	return R_RCPT_OK;
 }
 
+/* After a commit failed for lack of space, new mail is refused at MAIL
+ * (RFC 3463 4.3.1) rather than after its data has been sent, until a commit
+ * succeeds again or this long has passed. */
+#define SPOOL_FULL_HOLDOFF	30.0
+
+static ev_tstamp spool_full_until;
+
+static enum smtp_reply_id
+inbound_check_mail(void *arg, struct smtp_session *s, const struct smtp_mail *m)
+{
+	if (ev_now(spoold.loop) < spool_full_until)
+		return R_SPOOL_FULL;
+	return R_MAIL_OK;
+}
+
 static uint64_t
 inbound_new_id(void *arg)
 {
@@ -105,6 +120,10 @@ inbound_commit_done(struct commit_req *r)
 	snprintf(id, sizeof(id), "%016llx", (unsigned long long)st->msg->id);
 	if (r->result != SPOOL_OK)
 		log_warnx("%s not stored: %s", id, spool_strerror(r->result));
+	if (r->result == SPOOL_EFULL)
+		spool_full_until = ev_now(spoold.loop) + SPOOL_FULL_HOLDOFF;
+	else if (r->result == SPOOL_OK)
+		spool_full_until = 0;
 	stored_log(st, r->result != SPOOL_OK ? "refused" :
 	    in == NULL ? "stored (client gone before the reply)" : "stored");
 	if (in != NULL) {
@@ -200,6 +219,7 @@ inbound_closed(void *arg, struct smtp_session *s)
 }
 
 static const struct smtp_server_ops inbound_ops = {
+	.check_mail = inbound_check_mail,
 	.check_rcpt = inbound_check_rcpt,
 	.new_id = inbound_new_id,
 	.message = inbound_message,
