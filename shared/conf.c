@@ -219,6 +219,8 @@ conf_directive(struct conf_ctx *c, int argc, char **argv)
 	}
 	if (!kw->open_block && opens) {
 		conf_error(c, "\"%s\" does not take a block", kw->name);
+		/* skip to its "}" so that line is not a second error */
+		conf_open_block(c, &(struct conf_keyword){ .block = f->table }, NULL, 0, NULL);
 		return;
 	}
 	if (nargs < kw->min_args || (kw->max_args >= 0 && nargs > kw->max_args)) {

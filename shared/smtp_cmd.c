@@ -158,6 +158,8 @@ parse_local_part(const char **pp, struct smtp_path *path, int is_rcpt)
 				return SMTP_PARSE_SYNTAX;
 			path->local[o++] = *p++;
 		}
+		if (o + 1 > SMTP_LOCAL_MAX)	/* the closing quote counts too */
+			return SMTP_PARSE_SYNTAX;
 		path->local[o++] = *p++;
 		if (relay_char && is_rcpt)
 			return SMTP_PARSE_RELAY;
@@ -321,7 +323,10 @@ mail_param(struct smtp_mail *m, const char *key, const char *val, size_t vlen, i
 		m->smtputf8 = 1;
 		return val ? SMTP_PARSE_PARAM_VALUE : SMTP_PARSE_OK;
 	}
-	if (strcmp(key, "RET") == 0 && m->ret == RET_UNSET) {
+	if (strcmp(key, "RET") == 0) {
+		/* RFC 3461 4.3: at most once; a repeat is a bad value (501) */
+		if (m->ret != RET_UNSET)
+			return SMTP_PARSE_PARAM_VALUE;
 		if (val_is(val, vlen, "FULL"))
 			m->ret = RET_FULL;
 		else if (val_is(val, vlen, "HDRS"))
@@ -330,8 +335,10 @@ mail_param(struct smtp_mail *m, const char *key, const char *val, size_t vlen, i
 			return SMTP_PARSE_PARAM_VALUE;
 		return SMTP_PARSE_OK;
 	}
-	if (strcmp(key, "ENVID") == 0 && m->envid[0] == '\0') {
-		if (val == NULL || xtext_decode(val, vlen, m->envid, sizeof(m->envid)) <= 0)
+	if (strcmp(key, "ENVID") == 0) {
+		/* RFC 3461 4.4: at most once */
+		if (m->envid[0] != '\0' || val == NULL ||
+		    xtext_decode(val, vlen, m->envid, sizeof(m->envid)) <= 0)
 			return SMTP_PARSE_PARAM_VALUE;
 		return SMTP_PARSE_OK;
 	}
@@ -452,10 +459,11 @@ smtp_parse_rcpt(const char *arg, struct smtp_rcpt *r, int smtputf8)
 		int bad = 0;
 
 		p = next_param(p, key, sizeof(key), &val, &vlen);
-		if (strcmp(key, "NOTIFY") == 0 && r->notify == 0)
-			bad = parse_notify(val, vlen, &r->notify) == -1;
-		else if (strcmp(key, "ORCPT") == 0 && r->orcpt_type[0] == '\0')
-			bad = parse_orcpt(r, val, vlen) == -1;
+		/* RFC 3461 4.1, 4.2: each at most once; a repeat is a bad value */
+		if (strcmp(key, "NOTIFY") == 0)
+			bad = r->notify != 0 || parse_notify(val, vlen, &r->notify) == -1;
+		else if (strcmp(key, "ORCPT") == 0)
+			bad = r->orcpt_type[0] != '\0' || parse_orcpt(r, val, vlen) == -1;
 		else {
 			r->bad_param = start;
 			return SMTP_PARSE_PARAM;
@@ -513,14 +521,14 @@ size_t
 xtext_encode(const char *src, char *dst, size_t dstlen)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
+	size_t o = 0, w = 0;	/* w: bytes written, a prefix of the encoding */
 
 	for (; *src; src++) {
 		unsigned char c = (unsigned char)*src;
 		int plain = c >= 0x21 && c <= 0x7e && c != '+' && c != '=';
 		size_t need = plain ? 1 : 3;
 
-		if (o + need < dstlen) {
+		if (w == o && o + need < dstlen) {
 			if (plain)
 				dst[o] = (char)c;
 			else {
@@ -528,10 +536,11 @@ xtext_encode(const char *src, char *dst, size_t dstlen)
 				dst[o + 1] = hex[c >> 4];
 				dst[o + 2] = hex[c & 15];
 			}
+			w = o + need;
 		}
 		o += need;
 	}
 	if (dstlen > 0)
-		dst[o < dstlen ? o : dstlen - 1] = '\0';
+		dst[w] = '\0';
 	return o;
 }

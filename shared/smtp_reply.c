@@ -111,7 +111,8 @@ smtp_reply_format(char *dst, size_t dstlen, enum smtp_reply_id id, int enhanced,
 		n = snprintf(dst, dstlen, "%d %s ", r->code, r->status);
 	else
 		n = snprintf(dst, dstlen, "%d ", r->code);
-	o = (size_t)n;
+	/* snprintf returns the untruncated length: keep room for CRLF NUL */
+	o = (size_t)n < dstlen - 3 ? (size_t)n : dstlen - 3;
 	o += smtp_reply_expand(dst + o, dstlen - o - 3, r->text, args, nargs);
 	/* Client text echoed in a reply must not break the line. */
 	for (size_t i = 0; i < o; i++)

@@ -534,12 +534,15 @@ static void
 spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors *errs)
 {
 	char err[512];
+	size_t n_smtp = 0;
 
+	for (size_t i = 0; i < cf->n_listens; i++)
+		n_smtp += cf->listens[i].kind == LISTEN_SMTP;
 	if (cf->hostname == NULL)
 		add_error(errs, "%s: \"hostname\" is required", name);
 	if (cf->datadir == NULL)
 		add_error(errs, "%s: \"datadir\" is required", name);
-	if (cf->n_listens == 0)
+	if (n_smtp == 0)	/* ODMR alone takes no mail in */
 		add_error(errs, "%s: no \"listen smtp ADDRESS:PORT\"", name);
 	if ((cf->tls_cert == NULL) != (cf->tls_key == NULL))
 		add_error(errs, "%s: tls-cert and tls-key go together", name);
@@ -558,7 +561,8 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 		if ((d->recipients = recipients_load(d->recipients_file, err, sizeof(err))) == NULL)
 			add_error(errs, "%s: %s", name, err);
 	}
-	qsort(cf->domains, cf->n_domains, sizeof(*cf->domains), domain_cmp);
+	if (cf->n_domains > 1)	/* qsort(NULL, 0, ...) is undefined */
+		qsort(cf->domains, cf->n_domains, sizeof(*cf->domains), domain_cmp);
 }
 
 struct spoold_conf *
@@ -603,6 +607,8 @@ spoold_conf_domain(const struct spoold_conf *cf, const char *name)
 {
 	struct domain_conf key = { .name = (char *)name };
 
+	if (cf->n_domains == 0)	/* bsearch on NULL is undefined */
+		return NULL;
 	return bsearch(&key, cf->domains, cf->n_domains, sizeof(*cf->domains), domain_cmp);
 }
 
