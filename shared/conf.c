@@ -17,11 +17,14 @@
 
 void (*conf_warning_hook)(const char *msg);
 
+#define CONF_MAX_KEYWORDS	64	/* per table, for the seen[] record */
+
 struct conf_frame {
 	const struct conf_keyword	*table;
 	const struct conf_keyword	*opener;	/* keyword that opened it */
 	void				*target;
 	int				 line;
+	int				 seen[CONF_MAX_KEYWORDS];	/* line of first use */
 };
 
 struct conf_ctx {
@@ -181,11 +184,28 @@ conf_open_block(struct conf_ctx *c, const struct conf_keyword *kw, void *target,
 		return;
 	}
 	f = &c->stack[++c->depth];
+	memset(f, 0, sizeof(*f));
 	f->table = kw->block;
 	f->opener = kw->open_block ? kw : NULL;
 	f->line = c->line;
 	/* A block that could not be opened is skipped to its "}". */
 	f->target = kw->open_block ? kw->open_block(c, target, argc, argv) : NULL;
+}
+
+/* conf_seen_before - report a second use of a once-only directive */
+static int
+conf_seen_before(struct conf_ctx *c, struct conf_frame *f, const struct conf_keyword *kw)
+{
+	size_t i = (size_t)(kw - f->table);
+
+	if (kw->repeat || i >= CONF_MAX_KEYWORDS)
+		return 0;
+	if (f->seen[i] == 0) {
+		f->seen[i] = c->line;
+		return 0;
+	}
+	conf_error(c, "\"%s\" given twice (first at line %d)", kw->name, f->seen[i]);
+	return 1;
 }
 
 /* conf_directive - dispatch one tokenized line */
@@ -213,6 +233,11 @@ conf_directive(struct conf_ctx *c, int argc, char **argv)
 		return;
 	}
 	nargs = argc - 1;
+	if (conf_seen_before(c, f, kw)) {
+		if (opens)	/* skip its block */
+			conf_open_block(c, &(struct conf_keyword){ .block = f->table }, NULL, 0, NULL);
+		return;
+	}
 	if (kw->open_block && !opens) {
 		conf_error(c, "\"%s\" needs a block: %s ... {", kw->name, kw->name);
 		return;

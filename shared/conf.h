@@ -5,6 +5,8 @@
  * comment, "double quotes" group words (with \" and \\), and a directive
  * ending in "{" opens a block closed by a line holding "}".  Each program
  * gives keyword tables; every error is collected as "file:line: message".
+ * A directive not marked repeat may appear once per block: a second one is
+ * an error, never a silent override.
  */
 #ifndef SHARED_CONF_H
 #define SHARED_CONF_H
@@ -31,6 +33,7 @@ struct conf_keyword {
 	conf_block_open			*open_block;	/* set for "name ... {" */
 	const struct conf_keyword	*block;		/* keywords inside */
 	conf_handler			*close_block;	/* optional, at "}" */
+	int				 repeat;	/* may be given more than once */
 };
 
 struct conf_errors {

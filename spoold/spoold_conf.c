@@ -37,14 +37,10 @@ xgrow(void *p, size_t n, size_t size)
 	return q;
 }
 
-/* set_string - a directive given twice is an error, not a silent override */
+/* set_string - a copy of val (conf.c refuses a directive given twice) */
 static void
 set_string(struct conf_ctx *c, char **dst, const char *kw, const char *val)
 {
-	if (*dst != NULL) {
-		conf_error(c, "\"%s\" given twice", kw);
-		return;
-	}
 	*dst = xstrdup(val);
 }
 
@@ -77,6 +73,7 @@ kw_hostname(struct conf_ctx *c, void *t, int argc, char **argv)
 	struct spoold_conf *cf = t;
 	char tmp[SMTP_DOMAIN_MAX + 1];
 
+	cf->hostname_line = conf_line(c);
 	if (strlen(argv[1]) >= sizeof(tmp) || (strcpy(tmp, argv[1]), smtp_domain_canon(tmp, 0)) == -1) {
 		conf_error(c, "hostname: \"%.64s\" is not a valid host name", argv[1]);
 		return;
@@ -322,10 +319,6 @@ kw_deliver_to(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	struct domain_conf *d = t;
 
-	if (d->route.kind != ROUTE_NONE) {
-		conf_error(c, "\"deliver-to\" given twice");
-		return;
-	}
 	if (parse_route(argv[1], &d->route) == -1)
 		conf_error(c, "deliver-to: \"%.64s\" is not [ADDRESS]:PORT, HOST[:PORT], mx or "
 		    "requester[:PORT]", argv[1]);
@@ -374,29 +367,27 @@ kw_recipients(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	struct domain_conf *d = t;
 
-	if (d->recipients_any || d->recipients_file) {
-		conf_error(c, "\"recipients\" given twice");
-		return;
-	}
 	if (strcmp(argv[1], "any") == 0)
 		d->recipients_any = 1;
 	else
 		d->recipients_file = xstrdup(argv[1]);
 }
 
-#define KW(name, min, max, fn)	{ name, min, max, fn, NULL, NULL, NULL }
+#define KW(name, min, max, fn)	{ name, min, max, fn, NULL, NULL, NULL, 0 }
+/* KWR: a directive that may be repeated, its values adding up */
+#define KWR(name, min, max, fn)	{ name, min, max, fn, NULL, NULL, NULL, 1 }
 
 static const struct conf_keyword domain_keywords[] = {
 	KW("mode",	1, 1,	kw_mode),
-	KW("etrn-from",	1, -1,	kw_etrn_from),
-	KW("atrn-user",	1, -1,	kw_atrn_user),
+	KWR("etrn-from",	1, -1,	kw_etrn_from),
+	KWR("atrn-user",	1, -1,	kw_atrn_user),
 	KW("deliver-to",	1, 1,	kw_deliver_to),
 	KW("tls",	1, 1,	kw_tls),
 	KW("quota",	1, 2,	kw_quota),
 	KW("max-age",	1, 1,	kw_max_age),
 	KW("retry",	1, 1,	kw_retry),
 	KW("recipients",	1, 1,	kw_recipients),
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL }
+	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 };
 
 static void *
@@ -453,7 +444,7 @@ close_domain(struct conf_ctx *c, void *t, int argc, char **argv)
 
 static const struct conf_keyword top_keywords[] = {
 	KW("hostname",		1, 1,	kw_hostname),
-	KW("listen",		2, -1,	kw_listen),
+	KWR("listen",		2, -1,	kw_listen),
 	KW("datadir",		1, 1,	kw_datadir),
 	KW("user",		1, 1,	kw_user),
 	KW("tls-cert",		1, 1,	kw_tls_cert),
@@ -463,12 +454,12 @@ static const struct conf_keyword top_keywords[] = {
 	KW("max-recipients",	1, 1,	kw_max_recipients),
 	KW("max-connections",	1, 2,	kw_max_connections),
 	KW("max-connections-per-ip", 1, 1, kw_max_connections_ip),
-	KW("timeout",		2, 2,	kw_timeout),
+	KWR("timeout",		2, 2,	kw_timeout),
 	KW("sasl-service",	1, 1,	kw_sasl_service),
-	KW("sasl-option",	2, -1,	kw_sasl_option),
+	KWR("sasl-option",	2, -1,	kw_sasl_option),
 	KW("max-spool-size",	1, 1,	kw_max_spool_size),
-	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL }
+	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain, 1 },
+	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 };
 
 static struct spoold_conf *
@@ -538,7 +529,7 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 
 	for (size_t i = 0; i < cf->n_listens; i++)
 		n_smtp += cf->listens[i].kind == LISTEN_SMTP;
-	if (cf->hostname == NULL)
+	if (cf->hostname_line == 0)
 		add_error(errs, "%s: \"hostname\" is required", name);
 	if (cf->datadir == NULL)
 		add_error(errs, "%s: \"datadir\" is required", name);

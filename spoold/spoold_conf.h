@@ -74,6 +74,7 @@ struct domain_conf {
 struct spoold_conf {
 	char			*path;
 	char			*hostname;
+	int			 hostname_line;	/* given, even if invalid */
 	struct listen_addr	*listens;
 	size_t			 n_listens;
 	char			*datadir;
@@ -104,8 +105,8 @@ struct spoold_conf *spoold_conf_parse_text(const char *name, const char *text,
     struct conf_errors *errs);
 void	spoold_conf_free(struct spoold_conf *);
 
-/* spoold_conf_domain - the configured domain, matched case-insensitively on
- * the canonical name, or NULL */
+/* spoold_conf_domain - the configured domain named exactly name, which must
+ * be canonical (lower case, no trailing dot: smtp_domain_canon), or NULL */
 const struct domain_conf *spoold_conf_domain(const struct spoold_conf *, const char *);
 
 #endif
