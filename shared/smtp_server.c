@@ -316,6 +316,8 @@ check_mail(struct smtp_session *s, const char *arg)
 		smtp_reply(s, R_NO_MEMORY, NULL);
 		return 0;
 	}
+	/* from here on smtp_message_free() may run: the body must be valid */
+	msgbody_init(&s->msg->body, s->cfg->spill_dir, s->cfg->spill_threshold);
 	s->msg->mail = mail;
 	return 1;
 }
@@ -328,6 +330,18 @@ proceed_mail(struct smtp_session *s, const char *arg)
 }
 
 /* ---- RCPT ---- */
+
+/* smtp_rcpt_duplicate - the transaction already has this recipient (domains
+ * are canonical; local parts compared as postmasters expect, ignoring case) */
+static int
+smtp_rcpt_duplicate(const struct smtp_message *m, const struct smtp_rcpt *r)
+{
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (strcmp(m->rcpts[i].to.domain, r->to.domain) == 0 &&
+		    strcasecmp(m->rcpts[i].to.local, r->to.local) == 0)
+			return 1;
+	return 0;
+}
 
 static int
 check_rcpt(struct smtp_session *s, const char *arg)
@@ -344,6 +358,10 @@ check_rcpt(struct smtp_session *s, const char *arg)
 	if ((rc = smtp_parse_rcpt(arg, &rcpt, s->msg->mail.smtputf8)) != SMTP_PARSE_OK) {
 		smtp_param_refused(s, rc, rcpt.bad_param, "RCPT TO:<address>",
 		    strncasecmp(arg, "TO:", 3) == 0 ? R_BAD_RECIPIENT : R__COUNT);
+		return 0;
+	}
+	if (smtp_rcpt_duplicate(s->msg, &rcpt)) {
+		smtp_reply(s, R_RCPT_OK, NULL);	/* RFC 5321 3.3: once is enough */
 		return 0;
 	}
 	if (s->msg->nrcpts >= s->cfg->max_recipients) {
@@ -466,7 +484,6 @@ proceed_data(struct smtp_session *s, const char *arg)
 	m->arrival = time(NULL);
 	strcpy(m->helo, s->helo);
 	strcpy(m->client, s->peer_text);
-	msgbody_init(&m->body, s->cfg->spill_dir, s->cfg->spill_threshold);
 	s->data_too_big = s->data_spill_failed = 0;
 	smtp_data_init(&s->data, smtp_data_store, s);
 	smtp_received_header(s);
@@ -514,7 +531,6 @@ smtp_data_end(struct smtp_session *s)
 	m->eight_bit = (s->data.flags & DATA_8BIT) != 0;
 	smtp_enter_state(s, STATE_COMMIT);
 	io_set_timeout(s->io, 0);	/* storing may take a while; we owe the reply */
-	s->messages++;
 	s->ops->message(s->arg, s, m);
 }
 
@@ -538,6 +554,8 @@ smtp_session_message_done(struct smtp_session *s, enum smtp_reply_id id, const c
 {
 	if (s->state != STATE_COMMIT)
 		return;
+	if (id == R_QUEUED)
+		s->messages++;
 	smtp_enter_state(s, STATE_READY);
 	smtp_reply(s, id, arg);
 	if (s->shutting_down && s->state != STATE_QUIT)

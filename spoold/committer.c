@@ -49,7 +49,8 @@ committer_take(struct committer *c, size_t *n)
 	return head;
 }
 
-static void
+/* committer_store - returns how many of the n were stored */
+static size_t
 committer_store(struct committer *c, struct commit_req *head, size_t n)
 {
 	struct spool_newmsg *msgs[COMMIT_BATCH_MAX] = { NULL };
@@ -61,8 +62,11 @@ committer_store(struct committer *c, struct commit_req *head, size_t n)
 		msgs[i++] = &r->msg;
 	spool_put_messages(c->spool, msgs, n, results);
 	i = 0;
+	n = 0;
 	for (r = head; r != NULL; r = r->next)
-		r->result = results[i++];
+		if ((r->result = results[i++]) == SPOOL_OK)
+			n++;
+	return n;
 }
 
 static void *
@@ -70,20 +74,20 @@ committer_main(void *arg)
 {
 	struct committer *c = arg;
 	struct commit_req *head, *tail;
-	size_t n;
+	size_t n, stored;
 
 	for (;;) {
 		head = committer_take(c, &n);
 		if (head == NULL)
 			break;		/* stopping and nothing left */
-		committer_store(c, head, n);
+		stored = committer_store(c, head, n);
 		for (tail = head; tail->next != NULL; tail = tail->next)
 			;
 		pthread_mutex_lock(&c->lock);
 		*c->done_tail = head;
 		c->done_tail = &tail->next;
 		c->batches++;
-		c->messages += n;
+		c->messages += stored;
 		pthread_mutex_unlock(&c->lock);
 		ev_async_send(c->loop, &c->async);
 	}

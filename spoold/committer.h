@@ -37,6 +37,6 @@ void	committer_stop(struct committer *);
 
 /* statistics for the log */
 unsigned long long committer_batches(const struct committer *);
-unsigned long long committer_messages(const struct committer *);
+unsigned long long committer_messages(const struct committer *);	/* stored */
 
 #endif

@@ -105,7 +105,7 @@ stored_log(struct stored *st, const char *status)
 	char from[SMTP_PATH_MAX * 2 + 8];
 
 	log_escape(from, sizeof(from), st->req.msg.env.sender, SMTP_PATH_MAX);
-	log_info("%016llx queued from=<%s> size=%llu nrcpt=%zu client=%s status=%s",
+	log_info("%016llx from=<%s> size=%llu nrcpt=%zu client=%s status=%s",
 	    (unsigned long long)m->id, from, (unsigned long long)m->body.size, m->nrcpts,
 	    m->client, status);
 }
@@ -118,13 +118,11 @@ inbound_commit_done(struct commit_req *r)
 	char id[20];
 
 	snprintf(id, sizeof(id), "%016llx", (unsigned long long)st->msg->id);
-	if (r->result != SPOOL_OK)
-		log_warnx("%s not stored: %s", id, spool_strerror(r->result));
 	if (r->result == SPOOL_EFULL)
 		spool_full_until = ev_now(spoold.loop) + SPOOL_FULL_HOLDOFF;
 	else if (r->result == SPOOL_OK)
 		spool_full_until = 0;
-	stored_log(st, r->result != SPOOL_OK ? "refused" :
+	stored_log(st, r->result != SPOOL_OK ? spool_strerror(r->result) :
 	    in == NULL ? "stored (client gone before the reply)" : "stored");
 	if (in != NULL) {
 		in->storing = NULL;

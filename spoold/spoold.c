@@ -53,9 +53,9 @@ rt_unref(struct spoold_rt *rt)
 	free(rt);
 }
 
-/* rt_tls - credentials from tls-cert/tls-key; -1 with the reason logged */
+/* rt_tls - credentials from tls-cert/tls-key; -1 with "file:line: why" in err */
 static int
-rt_tls(struct spoold_rt *rt)
+rt_tls(struct spoold_rt *rt, char *err, size_t errlen)
 {
 	const struct spoold_conf *cf = rt->conf;
 	const char *errpos = NULL;
@@ -66,28 +66,32 @@ rt_tls(struct spoold_rt *rt)
 	if ((rc = gnutls_certificate_allocate_credentials(&rt->cred)) < 0 ||
 	    (rc = gnutls_certificate_set_x509_key_file(rt->cred, cf->tls_cert, cf->tls_key,
 	    GNUTLS_X509_FMT_PEM)) < 0) {
-		log_warnx("TLS: cannot load %s / %s: %s", cf->tls_cert, cf->tls_key, gnutls_strerror(rc));
+		snprintf(err, errlen, "%s:%d: cannot load tls-cert %s with tls-key %s: %s", cf->path,
+		    cf->tls_cert_line, cf->tls_cert, cf->tls_key, gnutls_strerror(rc));
 		return -1;
 	}
 	if ((rc = gnutls_priority_init(&rt->prio, cf->tls_priority, &errpos)) < 0) {
-		log_warnx("TLS: tls-priority \"%s\" is invalid near \"%s\": %s", cf->tls_priority,
-		    errpos ? errpos : "?", gnutls_strerror(rc));
+		snprintf(err, errlen, "%s:%d: tls-priority \"%s\" is invalid near \"%s\": %s", cf->path,
+		    cf->tls_priority_line, cf->tls_priority, errpos ? errpos : "?", gnutls_strerror(rc));
 		return -1;
 	}
 	return 0;
 }
 
-/* rt_new - everything sessions need from a configuration; NULL on failure */
+/* rt_new - everything sessions need from a configuration; NULL with the
+ * reason in err */
 static struct spoold_rt *
-rt_new(struct spoold_conf *cf)
+rt_new(struct spoold_conf *cf, char *err, size_t errlen)
 {
 	struct spoold_rt *rt = calloc(1, sizeof(*rt));
 
-	if (rt == NULL)
+	if (rt == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return NULL;
+	}
 	rt->refs = 1;
 	rt->conf = cf;
-	if (rt_tls(rt) == -1) {
+	if (rt_tls(rt, err, errlen) == -1) {
 		rt->conf = NULL;
 		rt_unref(rt);
 		return NULL;
@@ -107,9 +111,16 @@ rt_new(struct spoold_conf *cf)
 }
 
 static void
-print_warning(const char *msg)
+log_warning(const char *msg)
 {
 	log_warnx("%s", msg);
+}
+
+/* print_warning - for -n: the same form as the errors, on stderr */
+static void
+print_warning(const char *msg)
+{
+	fprintf(stderr, "%s\n", msg);
 }
 
 static struct spoold_conf *
@@ -135,6 +146,7 @@ reload(struct ev_loop *loop, ev_signal *w, int revents)
 	struct spoold_conf *cf;
 	struct spoold_rt *rt;
 	const struct spoold_conf *old = spoold.rt->conf;
+	char err[1024];
 
 	log_info("reloading %s", old->path);
 	if ((cf = load_config(old->path, 0)) == NULL) {
@@ -145,8 +157,9 @@ reload(struct ev_loop *loop, ev_signal *w, int revents)
 		log_warnx("reload: listen addresses changed; restart spoold to apply that");
 	if (strcmp(old->datadir, cf->datadir) != 0 || old->max_spool_size != cf->max_spool_size)
 		log_warnx("reload: datadir and max-spool-size take effect at the next restart");
-	if ((rt = rt_new(cf)) == NULL) {
+	if ((rt = rt_new(cf, err, sizeof(err))) == NULL) {
 		spoold_conf_free(cf);
+		log_warnx("%s", err);
 		log_warnx("reload failed: keeping the running configuration");
 		return;
 	}
@@ -253,11 +266,15 @@ static int
 check_only(struct spoold_conf *cf)
 {
 	struct spoold_rt *rt;
+	char err[1024];
 
 	if (cf == NULL)
 		return 1;
-	if ((rt = rt_new(cf)) == NULL)
+	if ((rt = rt_new(cf, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		spoold_conf_free(cf);
 		return 1;
+	}
 	rt_unref(rt);
 	printf("configuration OK\n");
 	return 0;
@@ -273,6 +290,7 @@ main(int argc, char **argv)
 	const char *path = SYSCONFDIR "/spoold.conf";
 	int foreground = 0, check = 0, verbose = 0, ch;
 	struct spoold_conf *cf;
+	char err[1024];
 
 	while ((ch = getopt_long(argc, argv, "c:fnvV", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -288,15 +306,15 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	log_init("spoold", foreground || check, verbose);
-	conf_warning_hook = print_warning;
+	conf_warning_hook = check ? print_warning : log_warning;
 	cf = load_config(path, 1);
 	if (check)
 		return check_only(cf);
 	if (cf == NULL)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
-	if ((spoold.rt = rt_new(cf)) == NULL)
-		return 1;
+	if ((spoold.rt = rt_new(cf, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
 	if (mkdir(cf->datadir, 0700) == -1 && errno != EEXIST)
 		fatal("datadir %s", cf->datadir);
 	if (listeners_open(cf, spoold.listen_file) == -1)

@@ -154,10 +154,28 @@ fn(struct conf_ctx *c, void *t, int argc, char **argv)			\
 }
 STRING_KW(kw_datadir, datadir)
 STRING_KW(kw_user, user)
-STRING_KW(kw_tls_cert, tls_cert)
 STRING_KW(kw_tls_key, tls_key)
-STRING_KW(kw_tls_priority, tls_priority)
 STRING_KW(kw_sasl_service, sasl_service)
+
+/* The TLS files are loaded by spoold after parsing; remember where they
+ * were named so that a bad certificate is reported as file:line too. */
+static void
+kw_tls_cert(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+
+	cf->tls_cert_line = conf_line(c);
+	set_string(c, &cf->tls_cert, argv[0], argv[1]);
+}
+
+static void
+kw_tls_priority(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+
+	cf->tls_priority_line = conf_line(c);
+	set_string(c, &cf->tls_priority, argv[0], argv[1]);
+}
 
 static void
 kw_max_message_size(struct conf_ctx *c, void *t, int argc, char **argv)

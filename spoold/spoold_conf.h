@@ -82,6 +82,7 @@ struct spoold_conf {
 	char			*tls_cert;
 	char			*tls_key;
 	char			*tls_priority;
+	int			 tls_cert_line, tls_priority_line;	/* for errors */
 	uint64_t		 max_message_size;
 	uint64_t		 max_recipients;
 	uint64_t		 max_connections;
