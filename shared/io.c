@@ -116,7 +116,7 @@ io_tls_handshake(struct io *io)
 static void
 io_drop_skipped(struct io *io)
 {
-	char *lf = memchr(buf_head(&io->in), '\n', buf_used(&io->in));
+	char *lf = buf_used(&io->in) ? memchr(buf_head(&io->in), '\n', buf_used(&io->in)) : NULL;
 
 	if (lf == NULL) {
 		buf_clear(&io->in);
@@ -422,6 +422,8 @@ io_getline(struct io *io, size_t max, size_t *len, int *toolong)
 	size_t used = buf_used(&io->in), n;
 
 	*toolong = 0;
+	if (used == 0)
+		return NULL;	/* memchr(NULL, ...) is undefined even for 0 bytes */
 	lf = memchr(head, '\n', used < max ? used : max);
 	if (lf == NULL) {
 		if (used >= max) {
