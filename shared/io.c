@@ -40,6 +40,7 @@ struct io {
 	int			 eof;
 	int			 busy;		/* nesting depth of callbacks */
 	int			 dead;		/* io_free() called inside a callback */
+	int			 broken;	/* output could not be queued */
 	char			 err[128];
 };
 
@@ -107,9 +108,8 @@ io_tls_handshake(struct io *io)
 		return;
 	}
 	io->tls_state = TLS_UP;
-	io_update_watchers(io);
-	if (io_emit(io, IO_TLSREADY) && buf_used(&io->in) > 0)
-		ev_feed_event(io->loop, &io->rw, EV_READ);
+	if (io_emit(io, IO_TLSREADY))
+		io_consumed(io);
 }
 
 /* io_drop_skipped - discard input up to and including the next LF */
@@ -140,8 +140,6 @@ io_read_some(struct io *io)
 	if (io->tls_state == TLS_UP) {
 		n = gnutls_record_recv(io->tls, buf_tail(&io->in), room);
 		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
-			return -1;
-		if (n == GNUTLS_E_REHANDSHAKE)
 			return -1;
 		if (n == GNUTLS_E_PREMATURE_TERMINATION)
 			return 0;
@@ -218,7 +216,7 @@ io_on_read(struct ev_loop *loop, ev_io *w, int revents)
 		if (!io_emit(io, IO_DISCONNECTED))
 			return;
 	}
-	io_update_watchers(io);
+	io_consumed(io);
 }
 
 /* io_flush - send queued output; 0 drained, 1 more to send, -1 error */
@@ -262,6 +260,10 @@ io_on_write(struct ev_loop *loop, ev_io *w, int revents)
 		io_tls_handshake(io);
 		return;
 	}
+	if (io->broken) {
+		io_fail(io, "write", "out of memory queueing output");
+		return;
+	}
 	if ((rc = io_flush(io)) == -1) {
 		io_fail(io, "write", io->err);
 		return;
@@ -274,7 +276,8 @@ io_on_write(struct ev_loop *loop, ev_io *w, int revents)
 		io_tls_handshake(io);
 		return;
 	}
-	io_emit(io, IO_LOWAT);
+	if (io_emit(io, IO_LOWAT))
+		io_consumed(io);
 }
 
 static void
@@ -302,7 +305,7 @@ io_update_watchers(struct io *io)
 	} else {
 		want_read = !io->paused && !io->eof && io->tls_state != TLS_WAIT_FLUSH &&
 		    buf_used(&io->in) < IO_INBUF_MAX;
-		want_write = buf_used(&io->out) > 0;
+		want_write = buf_used(&io->out) > 0 || io->tls_state == TLS_WAIT_FLUSH;
 	}
 	if (want_read && !ev_is_active(&io->rw))
 		ev_io_start(io->loop, &io->rw);
@@ -355,6 +358,12 @@ io_free(struct io *io)
 	ev_timer_stop(io->loop, &io->timer);
 	if (io->tls_state == TLS_UP)
 		(void)gnutls_bye(io->tls, GNUTLS_SHUT_WR);
+	/* Now, not at the deferred free: the caller may release the
+	 * credentials this session uses as soon as we return. */
+	if (io->tls)
+		gnutls_deinit(io->tls);
+	io->tls = NULL;
+	io->tls_state = TLS_NONE;
 	close(io->fd);
 	io->dead = 1;
 	if (io->busy == 0)
@@ -390,7 +399,11 @@ io_write(struct io *io, const void *data, size_t len)
 	if (io->dead)
 		return;
 	if (buf_append(&io->out, data, len) == -1) {
+		/* A reply silently dropped would put client and server out of
+		 * step: end the connection from the write callback instead. */
 		log_warnx("io: out of memory queueing %zu bytes", len);
+		io->broken = 1;
+		ev_feed_event(io->loop, &io->ww, EV_WRITE);
 		return;
 	}
 	if (!ev_is_active(&io->ww) && io->tls_state != TLS_HANDSHAKE)
@@ -459,14 +472,18 @@ io_pause_read(struct io *io)
 	io_update_watchers(io);
 }
 
-/* io_resume_read - read again; input already buffered is delivered from the
- * loop, never from inside this call, so callers need not expect reentry */
+/* io_consumed - the consumer took input: read again if there is room.  Bytes
+ * GnuTLS has already decrypted will never make the socket readable, so they
+ * are fetched from the loop; never from inside this call, so callers need not
+ * expect reentry. */
 void
-io_resume_read(struct io *io)
+io_consumed(struct io *io)
 {
-	io->paused = 0;
+	if (io->dead)
+		return;
 	io_update_watchers(io);
-	if (buf_used(&io->in) > 0 || io->eof)
+	if (!io->paused && io->tls_state == TLS_UP && buf_used(&io->in) < IO_INBUF_MAX &&
+	    gnutls_record_check_pending(io->tls) > 0)
 		ev_feed_event(io->loop, &io->rw, EV_READ);
 }
 
@@ -484,6 +501,8 @@ io_start_tls_server(struct io *io, gnutls_certificate_credentials_t cred,
 	if ((rc = gnutls_priority_set(io->tls, prio)) < 0 ||
 	    (rc = gnutls_credentials_set(io->tls, GNUTLS_CRD_CERTIFICATE, cred)) < 0) {
 		io_set_error(io, "TLS setup", gnutls_strerror(rc));
+		gnutls_deinit(io->tls);
+		io->tls = NULL;
 		return -1;
 	}
 	gnutls_certificate_server_set_request(io->tls, GNUTLS_CERT_IGNORE);
@@ -492,12 +511,10 @@ io_start_tls_server(struct io *io, gnutls_certificate_credentials_t cred,
 	 * it had come through the TLS session. */
 	buf_clear(&io->in);
 	io->skipping = 0;
+	/* The handshake starts from the write callback once the reply to
+	 * STARTTLS is out, never from inside this call. */
 	io->tls_state = TLS_WAIT_FLUSH;
-	if (buf_used(&io->out) == 0) {
-		io->tls_state = TLS_HANDSHAKE;
-		io_tls_handshake(io);
-	} else
-		io_update_watchers(io);
+	io_update_watchers(io);
 	return 0;
 }
 

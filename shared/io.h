@@ -64,11 +64,16 @@ char		*io_getline(struct io *, size_t max, size_t *len, int *toolong);
 /* io_pending - bytes received but not yet consumed, including bytes the TLS
  * layer decrypted and has not handed over yet */
 size_t		 io_pending(struct io *);
+/* io_pause_read - stop reading for good (a session that is closing) */
 void		 io_pause_read(struct io *);
-void		 io_resume_read(struct io *);
+/* io_consumed - call after taking input outside an IO_DATAIN callback, so
+ * reading resumes (the layer stops reading while its buffer is full) */
+void		 io_consumed(struct io *);
 
 /* TLS.  io_start_tls_server() discards any buffered plaintext input (CVE-2011-
- * 0411), lets queued output go out in the clear, then starts the handshake. */
+ * 0411); output queued before or right after the call (the 220 to STARTTLS)
+ * goes out in the clear, then the handshake starts.  -1: TLS could not be set
+ * up (io_error() says why), nothing changed; answer 454. */
 int		 io_start_tls_server(struct io *, gnutls_certificate_credentials_t,
 		    gnutls_priority_t);
 int		 io_is_tls(const struct io *);

@@ -148,7 +148,9 @@ parse_local_part(const char **pp, struct smtp_path *path, int is_rcpt)
 			if (*p == '\0' || (unsigned char)*p < 0x20 || *p == 0x7f)
 				return SMTP_PARSE_SYNTAX;
 			if (*p == '\\') {
-				if (p[1] == '\0' || o + 2 > SMTP_LOCAL_MAX)
+				/* RFC 5321 4.1.2 quoted-pairSMTP: %d92 %d32-126 */
+				if ((unsigned char)p[1] < 0x20 || (unsigned char)p[1] > 0x7e ||
+				    o + 2 > SMTP_LOCAL_MAX)
 					return SMTP_PARSE_SYNTAX;
 				path->local[o++] = *p++;
 			}
@@ -340,6 +342,9 @@ mail_param(struct smtp_mail *m, const char *key, const char *val, size_t vlen, i
 		if (m->envid[0] != '\0' || val == NULL ||
 		    xtext_decode(val, vlen, m->envid, sizeof(m->envid)) <= 0)
 			return SMTP_PARSE_PARAM_VALUE;
+		for (const char *e = m->envid; *e; e++)	/* printable US-ASCII only */
+			if ((unsigned char)*e > 0x7e)
+				return SMTP_PARSE_PARAM_VALUE;
 		return SMTP_PARSE_OK;
 	}
 	return SMTP_PARSE_PARAM;

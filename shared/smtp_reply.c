@@ -13,7 +13,6 @@ static const struct smtp_reply replies[R__COUNT] = {
 	{ R_BYE,	221, "2.0.0",	"%s closing connection",		"RFC 5321 4.1.1.10" },
 	{ R_EHLO,	250, NULL,	"%s",					"RFC 5321 4.1.1.1" },
 	{ R_HELO,	250, NULL,	"%s",					"RFC 5321 4.1.1.1" },
-	{ R_SUCCESS,		250, "2.0.0",	"Ok",					"RFC 5321 4.2.2" },
 	{ R_RSET,	250, "2.0.0",	"Ok",					"RFC 5321 4.1.1.5" },
 	{ R_NOOP,	250, "2.0.0",	"Ok",					"RFC 5321 4.1.1.9" },
 	{ R_VRFY,	252, "2.5.0",	"Cannot VRFY user, but will accept message and attempt delivery", "RFC 5321 3.5.3" },
@@ -33,7 +32,6 @@ static const struct smtp_reply replies[R__COUNT] = {
 	{ R_LOCAL_ERROR, 451, "4.3.0",	"Local error in processing, try again later", "RFC 5321 4.2.2" },
 	{ R_STORAGE_ERROR, 451, "4.3.0", "Could not store the message, try again later", "RFC 5321 6.1" },
 	{ R_SPOOL_FULL,	452, "4.3.1",	"Insufficient system storage, try again later", "RFC 3463 3.4" },
-	{ R_QUOTA,	452, "4.2.2",	"Mailbox full for domain %s, try again later", "RFC 3463 3.3" },
 	{ R_TOO_MANY_RCPTS, 452, "4.5.3", "Too many recipients",		"RFC 5321 4.5.3.1.10" },
 	{ R_NO_MEMORY,	451, "4.3.0",	"Out of memory, try again later",	"RFC 5321 4.2.2" },
 
@@ -59,7 +57,6 @@ static const struct smtp_reply replies[R__COUNT] = {
 	{ R_NUL_IN_DATA, 550, "5.6.0",	"Message refused: NUL character in data", "RFC 5321 2.3.8" },
 	{ R_LOOP,	554, "5.4.6",	"Too many Received: headers, mail loop suspected", "RFC 5321 6.3" },
 	{ R_PIPELINING,	554, "5.5.0",	"Improper use of pipelining: data sent before the 354 reply", "RFC 2920 3.1" },
-	{ R_NO_VALID_RCPTS, 554, "5.5.1", "No valid recipients",		"RFC 5321 3.3" },
 	{ R_NOT_IMPLEMENTED, 502, "5.5.1", "Command not implemented",		"RFC 5321 4.2.4" },
 };
 

@@ -15,7 +15,6 @@ enum smtp_reply_id {
 	R_BYE,
 	R_EHLO,
 	R_HELO,
-	R_SUCCESS,
 	R_RSET,
 	R_NOOP,
 	R_VRFY,
@@ -35,7 +34,6 @@ enum smtp_reply_id {
 	R_LOCAL_ERROR,
 	R_STORAGE_ERROR,
 	R_SPOOL_FULL,
-	R_QUOTA,
 	R_TOO_MANY_RCPTS,
 	R_NO_MEMORY,
 
@@ -61,7 +59,6 @@ enum smtp_reply_id {
 	R_NUL_IN_DATA,
 	R_LOOP,
 	R_PIPELINING,
-	R_NO_VALID_RCPTS,
 	R_NOT_IMPLEMENTED,
 
 	R__COUNT

@@ -37,6 +37,10 @@ enum smtp_state {
 
 #define S(x)	(1u << (x))
 
+/* A closing session gets this long to have its last reply read; a client
+ * that never reads must not hold a connection slot for ever. */
+#define SMTP_CLOSE_DEADLINE	10.0
+
 struct smtp_session {
 	uint64_t			 id;
 	struct io			*io;
@@ -95,6 +99,10 @@ smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 	if (log_verbose() > 1)
 		log_debug("%016llx smtp state %s -> %s", (unsigned long long)s->id,
 		    strstate(s->state), strstate(st));
+	if (st == STATE_QUIT && s->state != STATE_QUIT) {
+		io_pause_read(s->io);	/* nothing more is read, so nothing restarts the timer */
+		io_set_timeout(s->io, SMTP_CLOSE_DEADLINE);
+	}
 	s->state = st;
 }
 
@@ -240,13 +248,13 @@ check_starttls(struct smtp_session *s, const char *arg)
 static void
 proceed_starttls(struct smtp_session *s, const char *arg)
 {
-	smtp_txn_reset(s);
-	smtp_reply(s, R_STARTTLS_GO, NULL);
 	if (io_start_tls_server(s->io, s->cfg->tls_cred, s->cfg->tls_prio) == -1) {
 		log_warnx("%016llx smtp STARTTLS failed: %s", (unsigned long long)s->id, io_error(s->io));
-		smtp_enter_state(s, STATE_QUIT);
+		smtp_reply(s, R_TLS_UNAVAILABLE, NULL);
 		return;
 	}
+	smtp_txn_reset(s);
+	smtp_reply(s, R_STARTTLS_GO, NULL);	/* sent in clear, then the handshake */
 	smtp_enter_state(s, STATE_TLS);
 	io_set_timeout(s->io, s->cfg->timeout_tls);
 }
@@ -332,13 +340,13 @@ proceed_mail(struct smtp_session *s, const char *arg)
 /* ---- RCPT ---- */
 
 /* smtp_rcpt_duplicate - the transaction already has this recipient (domains
- * are canonical; local parts compared as postmasters expect, ignoring case) */
+ * are canonical; local parts are case-sensitive, RFC 5321 2.4) */
 static int
 smtp_rcpt_duplicate(const struct smtp_message *m, const struct smtp_rcpt *r)
 {
 	for (size_t i = 0; i < m->nrcpts; i++)
 		if (strcmp(m->rcpts[i].to.domain, r->to.domain) == 0 &&
-		    strcasecmp(m->rcpts[i].to.local, r->to.local) == 0)
+		    strcmp(m->rcpts[i].to.local, r->to.local) == 0)
 			return 1;
 	return 0;
 }
@@ -445,7 +453,7 @@ static void
 smtp_received_header(struct smtp_session *s)
 {
 	struct smtp_message *m = s->msg;
-	char hdr[1024], date[64], forwho[600] = "", tls[128];
+	char hdr[2048], date[64], forwho[600] = "", tls[128];
 	const char *proto;
 	struct tm tm;
 	int len;
@@ -504,7 +512,8 @@ smtp_data_verdict(struct smtp_session *s)
 	if (s->data_too_big)
 		return R_SIZE_EXCEEDED;
 	if (s->data_spill_failed)
-		return R_LOCAL_ERROR;
+		return s->msg->body.err == ENOSPC || s->msg->body.err == EDQUOT ?
+		    R_SPOOL_FULL : R_LOCAL_ERROR;
 	if (s->data.received > SMTP_MAX_RECEIVED)
 		return R_LOOP;
 	return R__COUNT;
@@ -728,6 +737,7 @@ smtp_session_process(struct smtp_session *s)
 		smtp_command(s, line, len);
 	}
 	s->processing = 0;
+	io_consumed(s->io);
 }
 
 static void
@@ -775,6 +785,11 @@ smtp_io_event(struct io *io, enum io_event ev, void *arg)
 	case IO_TIMEOUT:
 		log_info("%016llx smtp timeout in %s from %s", (unsigned long long)s->id,
 		    strstate(s->state), s->peer_text);
+		if (s->state == STATE_QUIT) {
+			smtp_log_close(s, "last reply not read in time");
+			smtp_session_free(s);
+			return;
+		}
 		if (s->state == STATE_TLS) {
 			smtp_log_close(s, "TLS handshake timeout");
 			smtp_session_free(s);
@@ -841,10 +856,10 @@ smtp_session_new(struct ev_loop *loop, int fd, const struct sockaddr *peer,
 static void
 smtp_session_free(struct smtp_session *s)
 {
+	io_free(s->io);		/* first: its TLS session uses the program's credentials */
 	if (s->ops->closed)
 		s->ops->closed(s->arg, s);
 	smtp_message_free(s->msg);
-	io_free(s->io);
 	free(s);
 }
 

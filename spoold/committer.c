@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,10 @@
 #include "log.h"
 
 #define COMMIT_BATCH_MAX	1024
+/* Without MDB_WRITEMAP every page of a write transaction sits in memory until
+ * the commit, so a batch is also capped by the bytes it stores.  A message
+ * bigger than this goes alone. */
+#define COMMIT_BATCH_BYTES	(32ULL * 1024 * 1024)
 
 struct committer {
 	struct ev_loop		*loop;
@@ -23,7 +28,7 @@ struct committer {
 	int			 stopping;
 	ev_async		 async;
 	unsigned		 pending;		/* loop thread only */
-	unsigned long long	 batches, messages;	/* under lock */
+	unsigned long long	 batches, messages;	/* committer thread; read after join */
 };
 
 /* committer_take - up to COMMIT_BATCH_MAX requests, waiting for the first */
@@ -31,14 +36,20 @@ static struct commit_req *
 committer_take(struct committer *c, size_t *n)
 {
 	struct commit_req *head, *r, *last;
+	uint64_t bytes;
 
 	pthread_mutex_lock(&c->lock);
 	while (c->todo == NULL && !c->stopping)
 		pthread_cond_wait(&c->wake, &c->lock);
 	head = c->todo;
 	last = NULL;
-	for (r = head, *n = 0; r != NULL && *n < COMMIT_BATCH_MAX; r = r->next, (*n)++)
+	bytes = 0;
+	for (r = head, *n = 0; r != NULL && *n < COMMIT_BATCH_MAX; r = r->next, (*n)++) {
+		if (*n > 0 && bytes + r->msg.env.size > COMMIT_BATCH_BYTES)
+			break;
+		bytes += r->msg.env.size;
 		last = r;
+	}
 	if (last != NULL) {
 		c->todo = r;
 		last->next = NULL;
@@ -86,9 +97,9 @@ committer_main(void *arg)
 		pthread_mutex_lock(&c->lock);
 		*c->done_tail = head;
 		c->done_tail = &tail->next;
+		pthread_mutex_unlock(&c->lock);
 		c->batches++;
 		c->messages += stored;
-		pthread_mutex_unlock(&c->lock);
 		ev_async_send(c->loop, &c->async);
 	}
 	return NULL;
@@ -156,8 +167,9 @@ committer_pending(const struct committer *c)
 }
 
 void
-committer_stop(struct committer *c)
+committer_stop(struct committer *c, unsigned long long *messages, unsigned long long *batches)
 {
+	*messages = *batches = 0;
 	if (c == NULL)
 		return;
 	pthread_mutex_lock(&c->lock);
@@ -167,19 +179,9 @@ committer_stop(struct committer *c)
 	pthread_join(c->thread, NULL);
 	committer_on_async(c->loop, &c->async, 0);	/* outcomes still unreported */
 	ev_async_stop(c->loop, &c->async);
+	*messages = c->messages;
+	*batches = c->batches;
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->wake);
 	free(c);
-}
-
-unsigned long long
-committer_batches(const struct committer *c)
-{
-	return c->batches;
-}
-
-unsigned long long
-committer_messages(const struct committer *c)
-{
-	return c->messages;
 }

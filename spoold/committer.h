@@ -7,9 +7,10 @@
  * The loop thread submits requests; the committer thread stores them and
  * wakes the loop (ev_async), which calls each request's done() with the
  * outcome.  A request's owner may go away meanwhile (the client hung up):
- * committer_forget() makes done() skip it, and the message is stored all
- * the same (the client never saw a 250, so it may send it again: a
- * duplicate, never a loss).
+ * it sets req->owner to NULL (loop thread only) and done() skips the reply;
+ * the message is stored all the same (the client never saw a 250, so it may
+ * send it again: a duplicate, never a loss).  A batch holds at most 1024
+ * messages and 32 MiB, since LMDB keeps a transaction's pages in memory.
  */
 #ifndef SPOOLD_COMMITTER_H
 #define SPOOLD_COMMITTER_H
@@ -32,11 +33,9 @@ struct committer *committer_start(struct ev_loop *, struct spool *);
 void	committer_submit(struct committer *, struct commit_req *);
 /* committer_pending - requests submitted whose done() has not run yet */
 unsigned committer_pending(const struct committer *);
-/* committer_stop - finish what was submitted, then stop the thread */
-void	committer_stop(struct committer *);
-
-/* statistics for the log */
-unsigned long long committer_batches(const struct committer *);
-unsigned long long committer_messages(const struct committer *);	/* stored */
+/* committer_stop - finish what was submitted, report it, stop the thread;
+ * gives the messages stored and commits made since the start */
+void	committer_stop(struct committer *, unsigned long long *messages,
+	    unsigned long long *batches);
 
 #endif

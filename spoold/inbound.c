@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,7 @@ struct inbound {
 	struct inbound		*prev, *next;
 	struct smtp_session	*session;
 	struct spoold_rt	*rt;
-	char			 addr[64];	/* for the per-address count */
+	char			 addr[64];	/* for the per-address count: IPv4, or IPv6 /64 */
 	struct stored		*storing;	/* message being committed */
 };
 
@@ -32,6 +34,26 @@ struct stored {
 	struct spool_rcpt	*rcpts;
 	char			*addrs;
 };
+
+/* inbound_addr_key - what max-connections-per-ip counts: an IPv4 address, or
+ * an IPv6 /64, since one host commonly has a whole /64 to send from */
+static void
+inbound_addr_key(const struct sockaddr *sa, char *dst, size_t len)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	struct in6_addr net;
+
+	if (sa->sa_family != AF_INET6 || IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		sockaddr_text(sa, dst, len);
+		return;
+	}
+	net = s6->sin6_addr;
+	memset(net.s6_addr + 8, 0, 8);
+	if (inet_ntop(AF_INET6, &net, dst, (socklen_t)len) == NULL || strlen(dst) + 4 > len)
+		snprintf(dst, len, "?");
+	else
+		strcat(dst, "/64");
+}
 
 static unsigned
 inbound_count_addr(const char *addr)
@@ -248,7 +270,7 @@ inbound_accept(int fd, const struct sockaddr *peer)
 		close(fd);
 		return;
 	}
-	sockaddr_text(peer, in->addr, sizeof(in->addr));
+	inbound_addr_key(peer, in->addr, sizeof(in->addr));
 	refuse = inbound_limit(spoold.rt->conf, in->addr);
 	in->rt = rt_ref(spoold.rt);
 	in->next = spoold.sessions;

@@ -27,23 +27,27 @@
 
 static int json;
 static time_t now;
+/* Where the walk callbacks write: memory, printed after the read transaction
+ * ended, so a pager reading slowly never pins an LMDB snapshot (which would
+ * keep spoold from reusing freed pages). */
+static FILE *out;
 
 /* json_str - a JSON string literal on stdout */
 static void
 json_str(const char *s)
 {
-	putchar('"');
+	fputc('"', out);
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c == '"' || c == '\\')
-			printf("\\%c", c);
+			fprintf(out, "\\%c", c);
 		else if (c < 0x20 || c == 0x7f)
-			printf("\\u%04x", c);
+			fprintf(out, "\\u%04x", c);
 		else
-			putchar(c);
+			fputc(c, out);
 	}
-	putchar('"');
+	fputc('"', out);
 }
 
 /* safe_text - client-supplied text made printable for a terminal */
@@ -57,6 +61,30 @@ static long long
 age_of(int64_t arrival)
 {
 	return arrival > 0 && now > arrival ? (long long)(now - arrival) : 0;
+}
+
+/* out_begin - collect output in memory */
+static char *out_mem;
+static size_t out_len;
+
+static int
+out_begin(void)
+{
+	if ((out = open_memstream(&out_mem, &out_len)) == NULL) {
+		perror("spoolctl: open_memstream");
+		return -1;
+	}
+	return 0;
+}
+
+/* out_end - print what was collected */
+static void
+out_end(void)
+{
+	fclose(out);
+	fwrite(out_mem, 1, out_len, stdout);
+	free(out_mem);
+	out = stdout;
 }
 
 /* ---- list ---- */
@@ -73,13 +101,13 @@ list_row(struct list_state *ls, const char *domain, const struct spool_counters 
 	const struct domain_conf *d = spoold_conf_domain(ls->cf, domain);
 
 	if (json) {
-		printf("%s\n  {\"domain\": ", ls->first ? "" : ",");
+		fprintf(out, "%s\n  {\"domain\": ", ls->first ? "" : ",");
 		json_str(domain);
-		printf(", \"messages\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"oldest_age\": %lld, "
+		fprintf(out, ", \"messages\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"oldest_age\": %lld, "
 		    "\"configured\": %s}", c->messages, c->bytes, c->messages ? age_of(c->oldest) : 0,
 		    d ? "true" : "false");
 	} else
-		printf("%-40s %8" PRIu64 " %12" PRIu64 " %10lld%s\n", domain, c->messages, c->bytes,
+		fprintf(out, "%-40s %8" PRIu64 " %12" PRIu64 " %10lld%s\n", domain, c->messages, c->bytes,
 		    c->messages ? age_of(c->oldest) : 0, d ? "" : "  (not configured)");
 	ls->first = 0;
 }
@@ -119,14 +147,17 @@ cmd_list(struct spool *sp, const struct spoold_conf *cf)
 	struct list_state ls = { .cf = cf, .first = 1 };
 	enum spool_err rc;
 
+	if (out_begin() == -1)
+		return EX_SOFTWARE;
 	if (json)
-		printf("[");
+		fprintf(out, "[");
 	else
-		printf("%-40s %8s %12s %10s\n", "# domain", "messages", "bytes", "oldest(s)");
+		fprintf(out, "%-40s %8s %12s %10s\n", "# domain", "messages", "bytes", "oldest(s)");
 	rc = spool_domain_list(sp, list_cb, &ls);
 	list_configured_before(&ls, NULL);
 	if (json)
-		printf("\n]\n");
+		fprintf(out, "\n]\n");
+	out_end();
 	if (rc != SPOOL_OK) {
 		fprintf(stderr, "spoolctl: list: %s\n", spool_strerror(rc));
 		return EX_SOFTWARE;
@@ -152,22 +183,22 @@ show_cb(const struct spool_envelope *e, const unsigned *idx, size_t nidx, void *
 	localtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S%z", &tm);
 	if (json) {
-		printf("%s\n  {\"id\": \"%016" PRIx64 "\", \"arrival\": \"%s\", \"size\": %" PRIu64
+		fprintf(out, "%s\n  {\"id\": \"%016" PRIx64 "\", \"arrival\": \"%s\", \"size\": %" PRIu64
 		    ", \"sender\": ", ss->first ? "" : ",", e->id, when, e->size);
 		json_str(e->sender);
-		printf(", \"recipients\": [");
+		fprintf(out, ", \"recipients\": [");
 		for (size_t i = 0; i < nidx; i++) {
-			printf("%s", i ? ", " : "");
+			fprintf(out, "%s", i ? ", " : "");
 			json_str(idx[i] < e->nrcpts ? e->rcpts[idx[i]].addr : "?");
 		}
-		printf("]}");
+		fprintf(out, "]}");
 	} else {
-		printf("%016" PRIx64 " %s %8" PRIu64 " <%s>", e->id, when, e->size,
+		fprintf(out, "%016" PRIx64 " %s %8" PRIu64 " <%s>", e->id, when, e->size,
 		    safe_text(e->sender, buf, sizeof(buf)));
 		for (size_t i = 0; i < nidx; i++)
-			printf(" %s", idx[i] < e->nrcpts ? safe_text(e->rcpts[idx[i]].addr, buf,
+			fprintf(out, " %s", idx[i] < e->nrcpts ? safe_text(e->rcpts[idx[i]].addr, buf,
 			    sizeof(buf)) : "?");
-		printf("\n");
+		fprintf(out, "\n");
 	}
 	ss->first = 0;
 	ss->count++;
@@ -184,13 +215,16 @@ cmd_show(struct spool *sp, const char *domain)
 	snprintf(canon, sizeof(canon), "%s", domain);
 	for (char *p = canon; *p; p++)
 		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+	if (out_begin() == -1)
+		return EX_SOFTWARE;
 	if (json)
-		printf("[");
+		fprintf(out, "[");
 	else
-		printf("# id             arrival                      size sender recipients...\n");
+		fprintf(out, "# id             arrival                      size sender recipients...\n");
 	rc = spool_domain_walk(sp, canon, show_cb, &ss);
 	if (json)
-		printf("\n]\n");
+		fprintf(out, "\n]\n");
+	out_end();
 	if (rc != SPOOL_OK) {
 		fprintf(stderr, "spoolctl: show %s: %s\n", canon, spool_strerror(rc));
 		return EX_SOFTWARE;
@@ -306,7 +340,10 @@ main(int argc, char **argv)
 		conf_errors_free(&errs);
 		return EX_CONFIG;
 	}
-	if (spool_open(&sp, cf->datadir, cf->max_spool_size, 0, err, sizeof(err)) != SPOOL_OK) {
+	out = stdout;
+	/* Only delete writes; the others must not create or lock anything. */
+	if (spool_open(&sp, cf->datadir, cf->max_spool_size, strcmp(cmd, "delete") == 0 ? 0 :
+	    SPOOL_RDONLY, err, sizeof(err)) != SPOOL_OK) {
 		fprintf(stderr, "spoolctl: %s\n", err);
 		spoold_conf_free(cf);
 		return EX_UNAVAILABLE;

@@ -33,6 +33,36 @@ static ev_signal sig_hup, sig_term, sig_int;
 static ev_timer shutdown_timer;
 static ev_tstamp shutdown_started;
 
+static void
+tls_unref(struct spoold_tls *tls)
+{
+	if (tls == NULL || --tls->refs > 0)
+		return;
+	if (tls->cred)
+		gnutls_certificate_free_credentials(tls->cred);
+	if (tls->prio)
+		gnutls_priority_deinit(tls->prio);
+	free(tls);
+}
+
+static int
+same_string(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* tls_reusable - old's credentials serve cf too: same files, same priority */
+static struct spoold_tls *
+tls_reusable(const struct spoold_rt *old, const struct spoold_conf *cf)
+{
+	if (old == NULL || old->tls == NULL || !same_string(old->conf->tls_cert, cf->tls_cert) ||
+	    !same_string(old->conf->tls_key, cf->tls_key) ||
+	    !same_string(old->conf->tls_priority, cf->tls_priority))
+		return NULL;
+	old->tls->refs++;
+	return old->tls;
+}
+
 struct spoold_rt *
 rt_ref(struct spoold_rt *rt)
 {
@@ -45,43 +75,47 @@ rt_unref(struct spoold_rt *rt)
 {
 	if (rt == NULL || --rt->refs > 0)
 		return;
-	if (rt->cred)
-		gnutls_certificate_free_credentials(rt->cred);
-	if (rt->prio)
-		gnutls_priority_deinit(rt->prio);
+	tls_unref(rt->tls);
 	spoold_conf_free(rt->conf);
 	free(rt);
 }
 
-/* rt_tls - credentials from tls-cert/tls-key; -1 with "file:line: why" in err */
-static int
-rt_tls(struct spoold_rt *rt, char *err, size_t errlen)
+/* tls_load - credentials from tls-cert/tls-key; NULL with "file:line: why" */
+static struct spoold_tls *
+tls_load(const struct spoold_conf *cf, char *err, size_t errlen)
 {
-	const struct spoold_conf *cf = rt->conf;
+	struct spoold_tls *tls = calloc(1, sizeof(*tls));
 	const char *errpos = NULL;
 	int rc;
 
-	if (cf->tls_cert == NULL)
-		return 0;
-	if ((rc = gnutls_certificate_allocate_credentials(&rt->cred)) < 0 ||
-	    (rc = gnutls_certificate_set_x509_key_file(rt->cred, cf->tls_cert, cf->tls_key,
-	    GNUTLS_X509_FMT_PEM)) < 0) {
-		snprintf(err, errlen, "%s:%d: cannot load tls-cert %s with tls-key %s: %s", cf->path,
-		    cf->tls_cert_line, cf->tls_cert, cf->tls_key, gnutls_strerror(rc));
-		return -1;
+	if (tls == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
 	}
-	if ((rc = gnutls_priority_init(&rt->prio, cf->tls_priority, &errpos)) < 0) {
+	tls->refs = 1;
+	if ((rc = gnutls_certificate_allocate_credentials(&tls->cred)) < 0 ||
+	    (rc = gnutls_certificate_set_x509_key_file(tls->cred, cf->tls_cert, cf->tls_key,
+	    GNUTLS_X509_FMT_PEM)) < 0) {
+		snprintf(err, errlen, "%s:%d: cannot load tls-cert %s with tls-key %s: %s%s", cf->path,
+		    cf->tls_cert_line, cf->tls_cert, cf->tls_key, gnutls_strerror(rc),
+		    getuid() != 0 && cf->user ? " (after the privilege drop, the files must be "
+		    "readable by the user, or keep their names to reuse the loaded key)" : "");
+		tls_unref(tls);
+		return NULL;
+	}
+	if ((rc = gnutls_priority_init(&tls->prio, cf->tls_priority, &errpos)) < 0) {
 		snprintf(err, errlen, "%s:%d: tls-priority \"%s\" is invalid near \"%s\": %s", cf->path,
 		    cf->tls_priority_line, cf->tls_priority, errpos ? errpos : "?", gnutls_strerror(rc));
-		return -1;
+		tls_unref(tls);
+		return NULL;
 	}
-	return 0;
+	return tls;
 }
 
 /* rt_new - everything sessions need from a configuration; NULL with the
  * reason in err */
 static struct spoold_rt *
-rt_new(struct spoold_conf *cf, char *err, size_t errlen)
+rt_new(struct spoold_conf *cf, const struct spoold_rt *old, char *err, size_t errlen)
 {
 	struct spoold_rt *rt = calloc(1, sizeof(*rt));
 
@@ -91,7 +125,8 @@ rt_new(struct spoold_conf *cf, char *err, size_t errlen)
 	}
 	rt->refs = 1;
 	rt->conf = cf;
-	if (rt_tls(rt, err, errlen) == -1) {
+	if (cf->tls_cert && (rt->tls = tls_reusable(old, cf)) == NULL &&
+	    (rt->tls = tls_load(cf, err, errlen)) == NULL) {
 		rt->conf = NULL;
 		rt_unref(rt);
 		return NULL;
@@ -103,8 +138,8 @@ rt_new(struct spoold_conf *cf, char *err, size_t errlen)
 	rt->smtp.timeout_idle = (double)cf->timeout_idle;
 	rt->smtp.timeout_data = (double)cf->timeout_data;
 	rt->smtp.timeout_tls = (double)cf->timeout_tls;
-	rt->smtp.tls_cred = rt->cred;
-	rt->smtp.tls_prio = rt->prio;
+	rt->smtp.tls_cred = rt->tls ? rt->tls->cred : NULL;
+	rt->smtp.tls_prio = rt->tls ? rt->tls->prio : NULL;
 	rt->smtp.spill_dir = cf->datadir;
 	rt->smtp.spill_threshold = SPILL_THRESHOLD;
 	return rt;
@@ -157,7 +192,7 @@ reload(struct ev_loop *loop, ev_signal *w, int revents)
 		log_warnx("reload: listen addresses changed; restart spoold to apply that");
 	if (strcmp(old->datadir, cf->datadir) != 0 || old->max_spool_size != cf->max_spool_size)
 		log_warnx("reload: datadir and max-spool-size take effect at the next restart");
-	if ((rt = rt_new(cf, err, sizeof(err))) == NULL) {
+	if ((rt = rt_new(cf, spoold.rt, err, sizeof(err))) == NULL) {
 		spoold_conf_free(cf);
 		log_warnx("%s", err);
 		log_warnx("reload failed: keeping the running configuration");
@@ -171,10 +206,11 @@ reload(struct ev_loop *loop, ev_signal *w, int revents)
 static void
 shutdown_finish(void)
 {
-	log_info("stopped: %llu messages stored in %llu commits since start",
-	    committer_messages(spoold.committer), committer_batches(spoold.committer));
-	committer_stop(spoold.committer);
+	unsigned long long messages, batches;
+
+	committer_stop(spoold.committer, &messages, &batches);
 	spoold.committer = NULL;
+	log_info("stopped: %llu messages stored in %llu commits since start", messages, batches);
 	ev_break(spoold.loop, EVBREAK_ALL);
 }
 
@@ -270,7 +306,7 @@ check_only(struct spoold_conf *cf)
 
 	if (cf == NULL)
 		return 1;
-	if ((rt = rt_new(cf, err, sizeof(err))) == NULL) {
+	if ((rt = rt_new(cf, NULL, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		spoold_conf_free(cf);
 		return 1;
@@ -313,7 +349,7 @@ main(int argc, char **argv)
 	if (cf == NULL)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
-	if ((spoold.rt = rt_new(cf, err, sizeof(err))) == NULL)
+	if ((spoold.rt = rt_new(cf, NULL, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if (mkdir(cf->datadir, 0700) == -1 && errno != EEXIST)
 		fatal("datadir %s", cf->datadir);

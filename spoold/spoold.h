@@ -11,14 +11,22 @@
 #include "smtp_server.h"
 #include "spoold_conf.h"
 
+/* TLS credentials, shared by configurations that name the same files: the
+ * key is usually readable by root only, and a reload runs after the
+ * privilege drop. */
+struct spoold_tls {
+	int				 refs;
+	gnutls_certificate_credentials_t cred;
+	gnutls_priority_t		 prio;
+};
+
 /* One loaded configuration and what is derived from it.  Sessions hold a
  * reference, so a reload (SIGHUP) never changes a session's rules midway. */
 struct spoold_rt {
 	int				 refs;
 	struct spoold_conf		*conf;
 	struct smtp_server_config	 smtp;
-	gnutls_certificate_credentials_t cred;
-	gnutls_priority_t		 prio;
+	struct spoold_tls		*tls;		/* NULL without tls-cert */
 };
 
 struct listener;

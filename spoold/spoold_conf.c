@@ -192,7 +192,11 @@ kw_max_spool_size(struct conf_ctx *c, void *t, int argc, char **argv)
 static void
 kw_max_recipients(struct conf_ctx *c, void *t, int argc, char **argv)
 {
-	set_count(c, &((struct spoold_conf *)t)->max_recipients, argv[0], argv[1]);
+	uint64_t *n = &((struct spoold_conf *)t)->max_recipients;
+
+	/* the spool numbers a message's recipients in 16 bits */
+	if (conf_parse_uint(argv[1], 65535, n) == -1 || *n == 0)
+		conf_error(c, "max-recipients: \"%.40s\" is not a number from 1 to 65535", argv[1]);
 }
 
 /* max-connections TOTAL [PER-IP] */
@@ -555,6 +559,8 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 		add_error(errs, "%s: no \"listen smtp ADDRESS:PORT\"", name);
 	if ((cf->tls_cert == NULL) != (cf->tls_key == NULL))
 		add_error(errs, "%s: tls-cert and tls-key go together", name);
+	if (cf->datadir != NULL)
+		conf_relative_path(&cf->datadir, name);
 	if (cf->tls_priority == NULL)
 		cf->tls_priority = xstrdup(DEF_TLS_PRIORITY);
 	if (cf->sasl_service == NULL)

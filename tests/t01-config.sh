@@ -251,7 +251,7 @@ bad several-errors \
     ':8: etrn-from: "10.0.0.1/33"' \
     ':9: mode: "relay" is not hold or backup' \
     ':11: timeout idle: bad duration "forever"' \
-    ':12: max-recipients: bad number "0"' <<EOF
+    ':12: max-recipients: "0" is not a number from 1 to 65535' <<EOF
 hostname mx.test
 foo bar
 listen smtp 127.0.0.1:0

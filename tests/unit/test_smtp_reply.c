@@ -84,7 +84,6 @@ START_TEST(test_expected_codes)
 		{ R_SIZE_EXCEEDED, 552, "5.3.4" },
 		{ R_TOO_MANY_RCPTS, 452, "4.5.3" },
 		{ R_SPOOL_FULL, 452, "4.3.1" },
-		{ R_QUOTA, 452, "4.2.2" },
 		{ R_LINE_TOO_LONG, 500, "5.5.2" },
 		{ R_BAD_SEQUENCE, 503, "5.5.1" },
 		{ R_TIMEOUT, 421, "4.4.2" },

@@ -1,0 +1,100 @@
+#!/bin/sh
+# t09-robustness.sh - clients that misbehave at the transport level: one that
+# never reads its replies, one whose TLS records straddle spoold's input
+# buffer, one that pipelines far more than a buffer holds, and control
+# characters smuggled into quoted local parts.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+need swaks
+
+make_cert
+write_conf "timeout idle 2s" "timeout data 5s" \
+	"tls-cert $T/cert.pem" "tls-key $T/key.pem"
+start_spoold
+
+# ---- a client that never reads: closed after the deadline, slot freed ----
+python3 - "$SMTP_PORT" >"$T/noread.out" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(0.2)
+sent = 0
+try:
+    while sent < 4 * 1024 * 1024:
+        sent += s.send(b"HELP\r\n" * 1000)
+except OSError:
+    pass
+print("sent", sent)
+time.sleep(25)
+PY
+echo $! >"$T/noread.pid"
+_i=0
+until grep -q 'reason=last reply not read in time' "$SPOOLD_LOG"; do
+	_i=$((_i + 1)); [ $_i -le 400 ] || fail "a client that never reads was not closed within 20 s"
+	sleep 0.05
+done
+stop_pid "$(cat "$T/noread.pid")"; rm -f "$T/noread.pid"
+say "a client that never reads its replies is closed after the deadline"
+
+# ---- far more pipelined than one buffer: every reply, in order ----
+python3 - "$SMTP_PORT" <<'PY' || fail "pipelined NOOPs: replies missing"
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+f = s.makefile("rb")
+assert f.readline().startswith(b"220")
+n = 30000
+s.sendall(b"EHLO p.test\r\n" + b"NOOP\r\n" * n + b"QUIT\r\n")
+time.sleep(1)
+for line in iter(f.readline, b""):
+    if line.startswith(b"250 2.0.0 Ok"):
+        n -= 1
+    elif line.startswith(b"221"):
+        break
+sys.exit(0 if n == 0 else "%d NOOP replies missing" % n)
+PY
+say "30000 pipelined NOOPs read late: all answered"
+
+# ---- TLS records that straddle the input buffer: no stall in DATA ----
+python3 - "$SMTP_PORT" <<'PY' || fail "DATA over TLS with 10000-byte records stalled"
+import socket, ssl, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=4)
+f = s.makefile("rb")
+def reply():
+    while True:
+        line = f.readline()
+        if line[3:4] != b"-":
+            return line
+assert reply().startswith(b"220")
+s.sendall(b"EHLO t.test\r\n"); reply()
+s.sendall(b"STARTTLS\r\n"); assert reply().startswith(b"220")
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+t = ctx.wrap_socket(s, server_hostname="mx.test")
+f = t.makefile("rb")
+t.sendall(b"EHLO t.test\r\n"); reply()
+t.sendall(b"MAIL FROM:<a@x.test>\r\n"); assert reply().startswith(b"250")
+t.sendall(b"RCPT TO:<tls@example.test>\r\n"); assert reply().startswith(b"250")
+t.sendall(b"DATA\r\n"); assert reply().startswith(b"354")
+body = b"Subject: big\r\n\r\n" + (b"x" * 98 + b"\r\n") * 900 + b".\r\n"
+for i in range(0, len(body), 10000):    # one TLS record per send
+    t.sendall(body[i:i + 10000])
+r = reply()
+sys.exit(0 if r.startswith(b"250 2.0.0") else "got %r" % r)
+PY
+say "90 KB over TLS in 10000-byte records: stored without a stall"
+
+# ---- control characters in a quoted local part are refused ----
+chat <<'EOF' || fail "control characters in a quoted local part were accepted"
+expect ^220
+send EHLO c.test\r\n
+expect ^250 HELP
+send MAIL FROM:<a@x.test>\r\n
+expect ^250
+send RCPT TO:<"evil\\\r\\\x07z"@example.test>\r\n
+expect ^553 5\.1\.3
+send MAIL FROM:<"e\\\x1b"@x.test>\r\n
+expect ^503
+send QUIT\r\n
+expect ^221
+EOF
+say "quoted-pair with control characters: 553"
+stop_spoold
