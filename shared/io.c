@@ -30,6 +30,7 @@ struct io {
 	ev_io			 rw, ww;
 	ev_timer		 timer;
 	double			 timeout;
+	int			 timer_on_input;	/* any input restarts the timer */
 	struct buf		 in, out;
 	io_callback		*cb;
 	void			*arg;
@@ -41,7 +42,7 @@ struct io {
 	int			 busy;		/* nesting depth of callbacks */
 	int			 dead;		/* io_free() called inside a callback */
 	int			 broken;	/* output could not be queued */
-	char			 err[128];
+	char			 err[256];
 };
 
 static void io_update_watchers(struct io *);
@@ -79,7 +80,10 @@ io_emit(struct io *io, enum io_event ev)
 static void
 io_set_error(struct io *io, const char *what, const char *why)
 {
-	snprintf(io->err, sizeof(io->err), "%s: %s", what, why);
+	char copy[160];
+
+	snprintf(copy, sizeof(copy), "%s", why);	/* why may be io->err itself */
+	snprintf(io->err, sizeof(io->err), "%.32s: %s", what, copy);
 }
 
 /* io_fail - report an error once and stop all I/O */
@@ -203,10 +207,10 @@ io_on_read(struct ev_loop *loop, ev_io *w, int revents)
 	if (io->paused || io->tls_state == TLS_WAIT_FLUSH)
 		return;
 	if (io_fill(io, &got) == -1) {
-		io_fail(io, "read", io->err);
+		io_fail(io, "connection", io->err);
 		return;
 	}
-	if (got && io->timeout > 0)
+	if (got && io->timeout > 0 && io->timer_on_input)
 		ev_timer_again(loop, &io->timer);
 	if (buf_used(&io->in) > 0 && !io->skipping)
 		if (!io_emit(io, IO_DATAIN))
@@ -265,7 +269,7 @@ io_on_write(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	if ((rc = io_flush(io)) == -1) {
-		io_fail(io, "write", io->err);
+		io_fail(io, "connection", io->err);
 		return;
 	}
 	if (rc == 1)
@@ -383,14 +387,22 @@ io_error(const struct io *io)
 }
 
 void
-io_set_timeout(struct io *io, double seconds)
+io_set_timeout(struct io *io, double seconds, int on_input)
 {
 	io->timeout = seconds;
+	io->timer_on_input = on_input;
 	ev_timer_stop(io->loop, &io->timer);
 	if (seconds > 0) {
 		io->timer.repeat = seconds;
 		ev_timer_again(io->loop, &io->timer);
 	}
+}
+
+void
+io_restart_timer(struct io *io)
+{
+	if (io->timeout > 0 && !io->dead)
+		ev_timer_again(io->loop, &io->timer);
 }
 
 void

@@ -46,8 +46,11 @@ int		 io_fd(const struct io *);
 const char	*io_error(const struct io *);
 const char	*io_strevent(enum io_event);
 
-/* io_set_timeout - inactivity timeout in seconds (0: none); restarted by input */
-void		 io_set_timeout(struct io *, double seconds);
+/* io_set_timeout - IO_TIMEOUT after seconds (0: none).  on_input: any input
+ * restarts the timer; otherwise only io_restart_timer() does, so a client
+ * dripping one byte at a time cannot keep a command open for ever. */
+void		 io_set_timeout(struct io *, double seconds, int on_input);
+void		 io_restart_timer(struct io *);
 
 /* Output. Data is queued and sent when the socket is writable. */
 void		 io_write(struct io *, const void *, size_t);

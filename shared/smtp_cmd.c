@@ -218,6 +218,13 @@ parse_path(const char **pp, struct smtp_path *path, int is_rcpt, int utf8_ok)
 		*pp = p + 1;
 		return SMTP_PARSE_OK;
 	}
+	/* RFC 5321 4.1.1.3: RCPT TO:<Postmaster> without a domain; the
+	 * server supplies its own name (domain left empty here) */
+	if (is_rcpt && strncasecmp(p, "postmaster>", 11) == 0) {
+		strcpy(path->local, "postmaster");
+		*pp = p + 11;
+		return SMTP_PARSE_OK;
+	}
 	if ((route = skip_source_route(&p)) == -1)
 		return SMTP_PARSE_SYNTAX;
 	if (route && is_rcpt)
@@ -296,12 +303,15 @@ parse_u64(const char *val, size_t len, uint64_t *out)
 {
 	uint64_t n = 0;
 
-	if (val == NULL || len == 0 || len > 19)
+	if (val == NULL || len == 0 || len > 20)	/* RFC 1870: 1*20DIGIT */
 		return -1;
 	for (size_t i = 0; i < len; i++) {
+		unsigned d = (unsigned)(val[i] - '0');
+
 		if (!isdigit((unsigned char)val[i]))
 			return -1;
-		n = n * 10 + (uint64_t)(val[i] - '0');
+		/* beyond 2^64-1 it is simply too big: saturate */
+		n = n > (UINT64_MAX - d) / 10 ? UINT64_MAX : n * 10 + d;
 	}
 	*out = n;
 	return 0;
@@ -310,9 +320,14 @@ parse_u64(const char *val, size_t len, uint64_t *out)
 static enum smtp_parse
 mail_param(struct smtp_mail *m, const char *key, const char *val, size_t vlen, int utf8_ok)
 {
-	if (strcmp(key, "SIZE") == 0)
-		return parse_u64(val, vlen, &m->size) == 0 ? SMTP_PARSE_OK : SMTP_PARSE_PARAM_VALUE;
+	if (strcmp(key, "SIZE") == 0) {
+		if (m->size_given++ || parse_u64(val, vlen, &m->size) == -1)
+			return SMTP_PARSE_PARAM_VALUE;
+		return SMTP_PARSE_OK;
+	}
 	if (strcmp(key, "BODY") == 0) {
+		if (m->body_given++)
+			return SMTP_PARSE_PARAM_VALUE;
 		if (val_is(val, vlen, "7BIT"))
 			m->body = BODY_7BIT;
 		else if (val_is(val, vlen, "8BITMIME"))
@@ -322,8 +337,10 @@ mail_param(struct smtp_mail *m, const char *key, const char *val, size_t vlen, i
 		return SMTP_PARSE_OK;
 	}
 	if (strcmp(key, "SMTPUTF8") == 0 && utf8_ok) {
+		if (m->smtputf8 || val)
+			return SMTP_PARSE_PARAM_VALUE;
 		m->smtputf8 = 1;
-		return val ? SMTP_PARSE_PARAM_VALUE : SMTP_PARSE_OK;
+		return SMTP_PARSE_OK;
 	}
 	if (strcmp(key, "RET") == 0) {
 		/* RFC 3461 4.3: at most once; a repeat is a bad value (501) */

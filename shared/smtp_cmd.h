@@ -34,7 +34,8 @@ enum smtp_ret { RET_UNSET, RET_FULL, RET_HDRS };
 
 struct smtp_path {
 	char	local[SMTP_LOCAL_MAX * 4 + 1];	/* UTF-8 may take 4 bytes a char */
-	char	domain[SMTP_DOMAIN_MAX + 1];	/* lower-cased, no trailing dot */
+	char	domain[SMTP_DOMAIN_MAX + 1];	/* lower-cased, no trailing dot;
+						 * "" for RCPT TO:<Postmaster> */
 	int	null;				/* <> */
 	int	utf8;				/* has non-ASCII */
 };
@@ -46,6 +47,7 @@ struct smtp_mail {
 	int		smtputf8;
 	enum smtp_ret	ret;
 	char		envid[SMTP_ENVID_MAX + 1];	/* decoded xtext */
+	int		size_given, body_given;	/* each at most once */
 	const char	*bad_param;	/* points into the input on PARAM errors */
 };
 

@@ -111,10 +111,11 @@ smtp_reply_format(char *dst, size_t dstlen, enum smtp_reply_id id, int enhanced,
 	/* snprintf returns the untruncated length: keep room for CRLF NUL */
 	o = (size_t)n < dstlen - 3 ? (size_t)n : dstlen - 3;
 	o += smtp_reply_expand(dst + o, dstlen - o - 3, r->text, args, nargs);
-	/* Client text echoed in a reply must not break the line. */
+	/* Client text echoed in a reply must not break the line or carry
+	 * terminal escapes: only printable ASCII goes out. */
 	for (size_t i = 0; i < o; i++)
-		if (dst[i] == '\r' || dst[i] == '\n')
-			dst[i] = ' ';
+		if ((unsigned char)dst[i] < 0x20 || (unsigned char)dst[i] > 0x7e)
+			dst[i] = dst[i] == '\r' || dst[i] == '\n' ? ' ' : '?';
 	dst[o++] = '\r';
 	dst[o++] = '\n';
 	dst[o] = '\0';

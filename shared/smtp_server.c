@@ -101,7 +101,7 @@ smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 		    strstate(s->state), strstate(st));
 	if (st == STATE_QUIT && s->state != STATE_QUIT) {
 		io_pause_read(s->io);	/* nothing more is read, so nothing restarts the timer */
-		io_set_timeout(s->io, SMTP_CLOSE_DEADLINE);
+		io_set_timeout(s->io, SMTP_CLOSE_DEADLINE, 0);
 	}
 	s->state = st;
 }
@@ -256,7 +256,7 @@ proceed_starttls(struct smtp_session *s, const char *arg)
 	smtp_txn_reset(s);
 	smtp_reply(s, R_STARTTLS_GO, NULL);	/* sent in clear, then the handshake */
 	smtp_enter_state(s, STATE_TLS);
-	io_set_timeout(s->io, s->cfg->timeout_tls);
+	io_set_timeout(s->io, s->cfg->timeout_tls, 0);
 }
 
 /* ---- MAIL ---- */
@@ -351,6 +351,15 @@ smtp_rcpt_duplicate(const struct smtp_message *m, const struct smtp_rcpt *r)
 	return 0;
 }
 
+/* smtp_rcpt_postmaster - RCPT TO:<Postmaster> is postmaster@hostname; the
+ * program's policy then decides on it like on any other address */
+static void
+smtp_rcpt_postmaster(struct smtp_session *s, struct smtp_rcpt *r)
+{
+	snprintf(r->to.domain, sizeof(r->to.domain), "%s", s->cfg->hostname);
+	(void)smtp_domain_canon(r->to.domain, 0);
+}
+
 static int
 check_rcpt(struct smtp_session *s, const char *arg)
 {
@@ -368,6 +377,8 @@ check_rcpt(struct smtp_session *s, const char *arg)
 		    strncasecmp(arg, "TO:", 3) == 0 ? R_BAD_RECIPIENT : R__COUNT);
 		return 0;
 	}
+	if (rcpt.to.domain[0] == '\0')		/* <Postmaster>: ours */
+		smtp_rcpt_postmaster(s, &rcpt);
 	if (smtp_rcpt_duplicate(s->msg, &rcpt)) {
 		smtp_reply(s, R_RCPT_OK, NULL);	/* RFC 5321 3.3: once is enough */
 		return 0;
@@ -379,8 +390,11 @@ check_rcpt(struct smtp_session *s, const char *arg)
 	if ((verdict = s->ops->check_rcpt(s->arg, s, &rcpt, &reply_arg)) != R_RCPT_OK) {
 		char esc[300];
 
+		char escd[300];
+
 		log_info("%016llx smtp reject rcpt=<%s@%s> reply=%d from=%s", (unsigned long long)s->id,
-		    log_escape(esc, sizeof(esc), rcpt.to.local, 64), rcpt.to.domain,
+		    log_escape(esc, sizeof(esc), rcpt.to.local, 64),
+		    log_escape(escd, sizeof(escd), rcpt.to.domain, 64),
 		    smtp_reply_get(verdict)->code, s->peer_text);
 		smtp_reply(s, verdict, reply_arg);
 		return 0;
@@ -438,7 +452,9 @@ smtp_data_store(void *arg, const char *p, size_t len)
 
 	if (s->data_too_big || s->data_spill_failed)
 		return;
-	if (s->msg->body.size + len > s->cfg->max_message_size) {
+	/* RFC 1870: the limit is on what the client sends; our own Received:
+	 * header does not count (s->data.size already includes p) */
+	if (s->data.size > s->cfg->max_message_size) {
 		s->data_too_big = 1;	/* read to the end, store nothing more */
 		return;
 	}
@@ -496,7 +512,7 @@ proceed_data(struct smtp_session *s, const char *arg)
 	smtp_data_init(&s->data, smtp_data_store, s);
 	smtp_received_header(s);
 	smtp_enter_state(s, STATE_DATA);
-	io_set_timeout(s->io, s->cfg->timeout_data);
+	io_set_timeout(s->io, s->cfg->timeout_data, 1);
 	smtp_reply(s, R_DATA_GO, NULL);
 }
 
@@ -526,7 +542,7 @@ smtp_data_end(struct smtp_session *s)
 	enum smtp_reply_id verdict = smtp_data_verdict(s);
 	struct smtp_message *m;
 
-	io_set_timeout(s->io, s->cfg->timeout_idle);
+	io_set_timeout(s->io, s->cfg->timeout_idle, 0);
 	if (verdict != R__COUNT) {
 		log_info("%016llx smtp refused message from %s: %s (flags=%#x size=%zu)",
 		    (unsigned long long)s->id, s->peer_text, smtp_reply_get(verdict)->text,
@@ -539,7 +555,7 @@ smtp_data_end(struct smtp_session *s)
 	s->msg = NULL;
 	m->eight_bit = (s->data.flags & DATA_8BIT) != 0;
 	smtp_enter_state(s, STATE_COMMIT);
-	io_set_timeout(s->io, 0);	/* storing may take a while; we owe the reply */
+	io_set_timeout(s->io, 0, 0);	/* storing may take a while; we owe the reply */
 	s->ops->message(s->arg, s, m);
 }
 
@@ -569,7 +585,7 @@ smtp_session_message_done(struct smtp_session *s, enum smtp_reply_id id, const c
 	smtp_reply(s, id, arg);
 	if (s->shutting_down && s->state != STATE_QUIT)
 		smtp_reply(s, R_SHUTDOWN, s->cfg->hostname);
-	io_set_timeout(s->io, s->cfg->timeout_idle);
+	io_set_timeout(s->io, s->cfg->timeout_idle, 0);
 	if (!s->processing)
 		smtp_session_process(s);
 	if (s->peer_eof && s->state != STATE_QUIT && s->state != STATE_COMMIT)
@@ -734,6 +750,8 @@ smtp_session_process(struct smtp_session *s)
 		}
 		if (line == NULL)
 			break;
+		/* the idle timeout runs from the last complete command */
+		io_restart_timer(s->io);
 		smtp_command(s, line, len);
 	}
 	s->processing = 0;
@@ -777,7 +795,7 @@ smtp_io_event(struct io *io, enum io_event ev, void *arg)
 		/* RFC 3207 4.2: forget everything learnt before TLS */
 		s->helo[0] = '\0';
 		smtp_enter_state(s, STATE_INIT);
-		io_set_timeout(io, s->cfg->timeout_idle);
+		io_set_timeout(io, s->cfg->timeout_idle, 0);
 		log_info("%016llx smtp TLS established from %s %s", (unsigned long long)s->id,
 		    s->peer_text, io_tls_info(io, tls, sizeof(tls)));
 		return;
@@ -839,7 +857,7 @@ smtp_session_new(struct ev_loop *loop, int fd, const struct sockaddr *peer,
 	memcpy(&s->peer, peer, plen);
 	sockaddr_text(peer, s->peer_text, sizeof(s->peer_text));
 	s->state = STATE_INIT;
-	io_set_timeout(s->io, cfg->timeout_idle);
+	io_set_timeout(s->io, cfg->timeout_idle, 0);
 	if (refuse != R__COUNT) {
 		log_info("%016llx smtp refused %s: %s", (unsigned long long)s->id, s->peer_text,
 		    smtp_reply_get(refuse)->text);

@@ -57,7 +57,11 @@ static const struct mail_case mail_cases[] = {
 	{ "size not a number", "FROM:<a@b.c> SIZE=12a", 0, SMTP_PARSE_PARAM_VALUE, NULL, NULL, 0, 0, 0, 0, 0, NULL, "SIZE=12a" },
 	{ "size empty", "FROM:<a@b.c> SIZE=", 0, SMTP_PARSE_PARAM_VALUE, NULL, NULL, 0, 0, 0, 0, 0, NULL, "SIZE=" },
 	{ "size without value", "FROM:<a@b.c> SIZE", 0, SMTP_PARSE_PARAM_VALUE, NULL, NULL, 0, 0, 0, 0, 0, NULL, "SIZE" },
-	{ "size too long", "FROM:<a@b.c> SIZE=99999999999999999999", 0, SMTP_PARSE_PARAM_VALUE, NULL, NULL, 0, 0, 0, 0, 0, NULL, "SIZE=" },
+	/* RFC 1870: 1*20DIGIT; past 2^64-1 the value saturates (and is refused as too big) */
+	{ "size 20 digits", "FROM:<a@b.c> SIZE=99999999999999999999", 0, SMTP_PARSE_OK, "a", "b.c", 0, UINT64_MAX, BODY_7BIT, 0, RET_UNSET, "", NULL },
+	{ "size 21 digits", "FROM:<a@b.c> SIZE=100000000000000000000", 0, SMTP_PARSE_PARAM_VALUE, NULL, NULL, 0, 0, 0, 0, 0, NULL, "SIZE=" },
+	{ "size twice", "FROM:<a@b.c> SIZE=10 SIZE=20", 0, SMTP_PARSE_PARAM_VALUE, NULL, NULL, 0, 0, 0, 0, 0, NULL, "SIZE=20" },
+	{ "body twice", "FROM:<a@b.c> BODY=7BIT BODY=8BITMIME", 0, SMTP_PARSE_PARAM_VALUE, NULL, NULL, 0, 0, 0, 0, 0, NULL, "BODY=8BITMIME" },
 	{ "body 7bit", "FROM:<a@b.c> BODY=7BIT", 0, SMTP_PARSE_OK, "a", "b.c", 0, 0, BODY_7BIT, 0, RET_UNSET, "", NULL },
 	{ "body 8bitmime", "FROM:<a@b.c> BODY=8BITMIME", 0, SMTP_PARSE_OK, "a", "b.c", 0, 0, BODY_8BITMIME, 0, RET_UNSET, "", NULL },
 	{ "body 8bitmime lower", "FROM:<a@b.c> body=8bitmime", 0, SMTP_PARSE_OK, "a", "b.c", 0, 0, BODY_8BITMIME, 0, RET_UNSET, "", NULL },
@@ -238,6 +242,10 @@ struct rcpt_case {
 
 static const struct rcpt_case rcpt_cases[] = {
 	{ "plain", "TO:<a@b.c>", 0, SMTP_PARSE_OK, "a", "b.c", 0, "", "", NULL },
+	/* RFC 5321 4.1.1.3: the server fills in its own name */
+	{ "postmaster alone", "TO:<Postmaster>", 0, SMTP_PARSE_OK, "postmaster", "", 0, "", "", NULL },
+	{ "postmaster notify", "TO:<postmaster> NOTIFY=NEVER", 0, SMTP_PARSE_OK, "postmaster", "", NOTIFY_NEVER, "", "", NULL },
+	{ "quoted-pair control", "TO:<\"a\\\rb\"@b.c>", 0, SMTP_PARSE_SYNTAX, NULL, NULL, 0, NULL, NULL, NULL },
 	{ "keyword case and space", "to: <a@B.C>", 0, SMTP_PARSE_OK, "a", "b.c", 0, "", "", NULL },
 	{ "notify never", "TO:<a@b.c> NOTIFY=NEVER", 0, SMTP_PARSE_OK, "a", "b.c", NOTIFY_NEVER, "", "", NULL },
 	{ "notify list", "TO:<a@b.c> NOTIFY=SUCCESS,FAILURE,DELAY", 0, SMTP_PARSE_OK, "a", "b.c",
