@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <lmdb.h>
 
 #include "log.h"
@@ -24,6 +25,7 @@ struct spool {
 	MDB_dbi			 msg, body, queue, domain, meta;
 	uint64_t		 max_size;
 	int			 rdonly;
+	char			*dir;
 	/* Held shared by every transaction of this process and exclusively to
 	 * resize the map: LMDB allows mdb_env_set_mapsize() only when this
 	 * process has no transaction open. */
@@ -184,6 +186,11 @@ spool_open(struct spool **out, const char *dir, uint64_t max_size, int flags, ch
 	}
 	sp->max_size = max_size;
 	sp->rdonly = (flags & SPOOL_RDONLY) != 0;
+	if ((sp->dir = strdup(dir)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		free(sp);
+		return SPOOL_EIO;
+	}
 	pthread_rwlock_init(&sp->resize_lock, NULL);
 	if ((rc = mdb_env_create(&sp->env)) != 0 ||
 	    (rc = mdb_env_set_maxdbs(sp->env, 8)) != 0 ||
@@ -228,6 +235,7 @@ spool_close(struct spool *sp)
 	if (sp->env)
 		mdb_env_close(sp->env);
 	pthread_rwlock_destroy(&sp->resize_lock);
+	free(sp->dir);
 	free(sp);
 }
 
@@ -460,6 +468,23 @@ spool_put_batch(struct spool *sp, struct spool_newmsg *const *msgs, size_t n,
 	return spool_txn_commit(sp, txn);
 }
 
+/* spool_disk_full - a failed write found too little room on the file system.
+ * LMDB turns a short pwritev on a full disk into EIO, so ENOSPC is told from
+ * a real I/O error by looking at the free space: refusing with 452 4.3.1
+ * lets senders retry once space is back. */
+static int
+spool_disk_full(struct spool *sp, struct spool_newmsg *const *msgs, size_t n)
+{
+	struct statvfs st;
+	uint64_t want = 1024 * 1024;
+
+	for (size_t i = 0; i < n; i++)
+		want += msgs[i]->env.size * 2;
+	if (statvfs(sp->dir, &st) == -1)
+		return 0;
+	return (uint64_t)st.f_bavail * st.f_frsize < want;
+}
+
 enum spool_err
 spool_put_messages(struct spool *sp, struct spool_newmsg *const *msgs, size_t n,
     enum spool_err *results)
@@ -483,10 +508,12 @@ spool_put_messages(struct spool *sp, struct spool_newmsg *const *msgs, size_t n,
 		}
 	}
 	if (rc != 0) {
-		log_warnx("spool: commit of %zu message%s failed: %s", n, n == 1 ? "" : "s",
-		    mdb_strerror(rc));
+		enum spool_err e = spool_disk_full(sp, msgs, n) ? SPOOL_EFULL : spool_err_of(rc);
+
+		log_warnx("spool: commit of %zu message%s failed: %s%s", n, n == 1 ? "" : "s",
+		    mdb_strerror(rc), e == SPOOL_EFULL && rc != MDB_MAP_FULL ? " (file system full)" : "");
 		for (size_t i = 0; i < n; i++)
-			results[i] = spool_err_of(rc);
+			results[i] = e;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (results[i] != SPOOL_OK)
