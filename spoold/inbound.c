@@ -144,6 +144,8 @@ inbound_commit_done(struct commit_req *r)
 		spool_full_until = ev_now(spoold.loop) + SPOOL_FULL_HOLDOFF;
 	else if (r->result == SPOOL_OK)
 		spool_full_until = 0;
+	else if (r->result == SPOOL_EIO)
+		spoold_storage_failed("commit failed with an I/O error");
 	stored_log(st, r->result != SPOOL_OK ? spool_strerror(r->result) :
 	    in == NULL ? "stored (client gone before the reply)" : "stored");
 	if (in != NULL) {

@@ -225,19 +225,42 @@ shutdown_check(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+void
+spoold_stop(int status, const char *why)
+{
+	if (status > spoold.exit_status)
+		spoold.exit_status = status;
+	if (spoold.stopping)
+		return;
+	log_info("shutting down (%s)", why);
+	spoold.stopping = 1;
+	listeners_stop();
+	inbound_shutdown_all();
+	shutdown_started = ev_now(spoold.loop);
+	ev_timer_init(&shutdown_timer, shutdown_check, 0.0, 0.05);
+	ev_timer_start(spoold.loop, &shutdown_timer);
+}
+
+void
+spoold_storage_failed(const char *what)
+{
+	/* After a failed fsync Linux may have marked the unwritten pages
+	 * clean ("fsyncgate"): carrying on could acknowledge mail on top of
+	 * storage that lies.  Stop, and let the supervisor start a spoold
+	 * that reopens the spool from its last good commit. */
+	log_crit("spool: %s: refusing mail and exiting with status %d; check the disk, then "
+	    "restart spoold (systemd does, with Restart=on-failure)", what, EXIT_STORAGE);
+	spoold_stop(EXIT_STORAGE, "storage I/O error");
+}
+
 /* terminate - SIGTERM: stop accepting, answer what is being stored, exit */
 static void
 terminate(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	if (spoold.stopping)
-		return;
-	log_info("shutting down (signal %d)", w->signum);
-	spoold.stopping = 1;
-	listeners_stop();
-	inbound_shutdown_all();
-	shutdown_started = ev_now(loop);
-	ev_timer_init(&shutdown_timer, shutdown_check, 0.0, 0.05);
-	ev_timer_start(loop, &shutdown_timer);
+	char why[32];
+
+	snprintf(why, sizeof(why), "signal %d", w->signum);
+	spoold_stop(0, why);
 }
 
 /* drop_privileges - Postfix's order: getpwnam, setgroups, setgid, setuid */
@@ -375,5 +398,5 @@ main(int argc, char **argv)
 	ev_run(spoold.loop, 0);
 	spool_close(spoold.spool);
 	rt_unref(spoold.rt);
-	return 0;
+	return spoold.exit_status;
 }

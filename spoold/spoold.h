@@ -42,10 +42,20 @@ struct spoold {
 	struct inbound		*sessions;
 	unsigned		 nsessions;
 	int			 stopping;
+	int			 exit_status;
 	const char		*listen_file;
 };
 
+/* spoold exits with this after a storage I/O error (EX_TEMPFAIL) */
+#define EXIT_STORAGE	75
+
 extern struct spoold spoold;
+
+/* spoold_stop - stop accepting, answer every message being stored, say 421
+ * to the other sessions, then exit with status (the highest asked for) */
+void	spoold_stop(int status, const char *why);
+/* spoold_storage_failed - a commit failed with an I/O error: stop */
+void	spoold_storage_failed(const char *what);
 
 struct spoold_rt *rt_ref(struct spoold_rt *);
 void	rt_unref(struct spoold_rt *);
