@@ -9,9 +9,16 @@ cd "$(dirname "$0")/.."
 contrib/deps.sh test
 autoreconf -fi >/dev/null 2>&1
 
+passed=0 failed=0 skipped=0
+# suite - build and run make check; adds its counts to the totals
 suite() {
 	make -j"$(nproc)" >/dev/null
-	make -j2 check || { cat test-suite.log; return 1; }
+	make -j2 check >check.out 2>&1 || { cat check.out test-suite.log; return 1; }
+	grep -E '^(PASS|SKIP|XFAIL|FAIL|XPASS|ERROR):|^# ' check.out
+	passed=$((passed + $(sed -n 's/^# PASS: *//p' check.out)))
+	failed=$((failed + $(sed -n 's/^# FAIL: *//p' check.out) + $(sed -n 's/^# ERROR: *//p' check.out)))
+	skipped=$((skipped + $(sed -n 's/^# SKIP: *//p' check.out)))
+	rm -f check.out
 }
 
 echo "== build with -Werror, run the suite"
@@ -41,4 +48,5 @@ done
 ./configure -q
 make clean >/dev/null
 make -j"$(nproc)" >/dev/null
-echo "run-tests: all passed"
+echo "run-tests: all passed (two builds, the sanitizer one included)"
+echo "$passed passed, $failed failed, $skipped skipped"
