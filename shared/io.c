@@ -42,6 +42,7 @@ struct io {
 	int			 busy;		/* nesting depth of callbacks */
 	int			 dead;		/* io_free() called inside a callback */
 	int			 broken;	/* output could not be queued */
+	int			 connecting;	/* io_connect() in progress */
 	char			 err[256];
 };
 
@@ -58,6 +59,7 @@ io_strevent(enum io_event ev)
 	case IO_TIMEOUT:	return "IO_TIMEOUT";
 	case IO_DISCONNECTED:	return "IO_DISCONNECTED";
 	case IO_ERROR:		return "IO_ERROR";
+	case IO_CONNECTED:	return "IO_CONNECTED";
 	}
 	return "IO_?";
 }
@@ -254,12 +256,35 @@ io_flush(struct io *io)
 	return 0;
 }
 
+/* io_connect_done - the socket became writable: did the connect work? */
+static void
+io_connect_done(struct io *io)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		io_fail(io, "connect", strerror(err));
+		return;
+	}
+	io->connecting = 0;
+	io_update_watchers(io);
+	if (io_emit(io, IO_CONNECTED))
+		io_consumed(io);
+}
+
 static void
 io_on_write(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct io *io = w->data;
 	int rc;
 
+	if (io->connecting) {
+		io_connect_done(io);
+		return;
+	}
 	if (io->tls_state == TLS_HANDSHAKE) {
 		io_tls_handshake(io);
 		return;
@@ -306,6 +331,9 @@ io_update_watchers(struct io *io)
 
 		want_read = dir == 0;
 		want_write = dir == 1;
+	} else if (io->connecting) {
+		want_read = 0;
+		want_write = 1;
 	} else {
 		want_read = !io->paused && !io->eof && io->tls_state != TLS_WAIT_FLUSH &&
 		    buf_used(&io->in) < IO_INBUF_MAX;
@@ -340,6 +368,40 @@ io_new(struct ev_loop *loop, int fd, io_callback *cb, void *arg)
 	io->rw.data = io->ww.data = io->timer.data = io;
 	io_update_watchers(io);
 	return io;
+}
+
+struct io *
+io_connect(struct ev_loop *loop, const struct sockaddr *sa, socklen_t salen, io_callback *cb,
+    void *arg)
+{
+	struct io *io;
+	int fd;
+
+	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
+		return NULL;
+	if (connect(fd, sa, salen) == -1 && errno != EINPROGRESS) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return NULL;
+	}
+	if ((io = io_new(loop, fd, cb, arg)) == NULL) {
+		close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* Even an immediate success is reported from the loop. */
+	io->connecting = 1;
+	io_update_watchers(io);
+	return io;
+}
+
+void
+io_set_callback(struct io *io, io_callback *cb, void *arg)
+{
+	io->cb = cb;
+	io->arg = arg;
 }
 
 static void
@@ -499,35 +561,52 @@ io_consumed(struct io *io)
 		ev_feed_event(io->loop, &io->rw, EV_READ);
 }
 
-int
-io_start_tls_server(struct io *io, gnutls_certificate_credentials_t cred,
-    gnutls_priority_t prio)
+/* io_start_tls - set up a session for either side; the handshake starts from
+ * the write callback once queued output is out, never inside this call */
+static int
+io_start_tls(struct io *io, unsigned flags, gnutls_certificate_credentials_t cred,
+    gnutls_priority_t prio, const char *servername)
 {
 	int rc;
 
-	if ((rc = gnutls_init(&io->tls, GNUTLS_SERVER | GNUTLS_NONBLOCK)) < 0) {
+	if ((rc = gnutls_init(&io->tls, flags | GNUTLS_NONBLOCK)) < 0) {
 		io_set_error(io, "TLS init", gnutls_strerror(rc));
 		io->tls = NULL;
 		return -1;
 	}
 	if ((rc = gnutls_priority_set(io->tls, prio)) < 0 ||
-	    (rc = gnutls_credentials_set(io->tls, GNUTLS_CRD_CERTIFICATE, cred)) < 0) {
+	    (rc = gnutls_credentials_set(io->tls, GNUTLS_CRD_CERTIFICATE, cred)) < 0 ||
+	    (servername && servername[0] != '[' && (rc = gnutls_server_name_set(io->tls,
+	    GNUTLS_NAME_DNS, servername, strlen(servername))) < 0)) {
 		io_set_error(io, "TLS setup", gnutls_strerror(rc));
 		gnutls_deinit(io->tls);
 		io->tls = NULL;
 		return -1;
 	}
-	gnutls_certificate_server_set_request(io->tls, GNUTLS_CERT_IGNORE);
+	if (flags & GNUTLS_SERVER)
+		gnutls_certificate_server_set_request(io->tls, GNUTLS_CERT_IGNORE);
 	gnutls_transport_set_int(io->tls, io->fd);
 	/* CVE-2011-0411: nothing sent in clear after STARTTLS may be read as if
 	 * it had come through the TLS session. */
 	buf_clear(&io->in);
 	io->skipping = 0;
-	/* The handshake starts from the write callback once the reply to
-	 * STARTTLS is out, never from inside this call. */
 	io->tls_state = TLS_WAIT_FLUSH;
 	io_update_watchers(io);
 	return 0;
+}
+
+int
+io_start_tls_server(struct io *io, gnutls_certificate_credentials_t cred,
+    gnutls_priority_t prio)
+{
+	return io_start_tls(io, GNUTLS_SERVER, cred, prio, NULL);
+}
+
+int
+io_start_tls_client(struct io *io, gnutls_certificate_credentials_t cred,
+    gnutls_priority_t prio, const char *servername)
+{
+	return io_start_tls(io, GNUTLS_CLIENT, cred, prio, servername);
 }
 
 int

@@ -19,6 +19,7 @@
 #define SHARED_IO_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 #include <ev.h>
 #include <gnutls/gnutls.h>
 
@@ -31,6 +32,7 @@ enum io_event {
 	IO_TIMEOUT,
 	IO_DISCONNECTED,
 	IO_ERROR,
+	IO_CONNECTED,		/* io_connect() succeeded */
 };
 
 /* Input is never buffered past this: a peer that sends faster than we consume
@@ -41,6 +43,14 @@ struct io;
 typedef void io_callback(struct io *, enum io_event, void *arg);
 
 struct io	*io_new(struct ev_loop *, int fd, io_callback *, void *arg);
+/* io_connect - a non-blocking connection to sa: IO_CONNECTED or IO_ERROR
+ * follows from the loop (bound by the timeout set with io_set_timeout).
+ * NULL with errno when no socket could be made. */
+struct io	*io_connect(struct ev_loop *, const struct sockaddr *, socklen_t,
+		    io_callback *, void *arg);
+/* io_set_callback - hand the connection to another state machine (the ODMR
+ * turn-around, etrnclient's relay) */
+void		 io_set_callback(struct io *, io_callback *, void *arg);
 void		 io_free(struct io *);
 int		 io_fd(const struct io *);
 const char	*io_error(const struct io *);
@@ -79,6 +89,11 @@ void		 io_consumed(struct io *);
  * up (io_error() says why), nothing changed; answer 454. */
 int		 io_start_tls_server(struct io *, gnutls_certificate_credentials_t,
 		    gnutls_priority_t);
+/* io_start_tls_client - the client side after the peer's 220 to STARTTLS;
+ * servername goes into SNI.  The certificate is not checked here: the
+ * caller asks io_tls_peer_verify() after IO_TLSREADY when it must. */
+int		 io_start_tls_client(struct io *, gnutls_certificate_credentials_t,
+		    gnutls_priority_t, const char *servername);
 int		 io_is_tls(const struct io *);
 /* io_tls_info - "TLSv1.3:AES-256-GCM" style text, or NULL without TLS */
 const char	*io_tls_info(struct io *, char *, size_t);

@@ -121,3 +121,17 @@ smtp_reply_format(char *dst, size_t dstlen, enum smtp_reply_id id, int enhanced,
 	dst[o] = '\0';
 	return o;
 }
+
+const char *
+smtp_reply_parse_line(const char *line, int *code, int *last)
+{
+	if (line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' ||
+	    line[2] < '0' || line[2] > '9')
+		return NULL;
+	/* RFC 5321 4.2: "250" alone is a complete last line too */
+	if (line[3] != ' ' && line[3] != '-' && line[3] != '\0')
+		return NULL;
+	*code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+	*last = line[3] != '-';
+	return line[3] == '\0' ? line + 3 : line + 4;
+}

@@ -80,4 +80,9 @@ const struct smtp_reply *smtp_reply_get(enum smtp_reply_id);
 size_t	smtp_reply_format(char *dst, size_t dstlen, enum smtp_reply_id,
 	    int enhanced, const char *const *args, size_t nargs);
 
+/* smtp_reply_parse_line - one line of a reply from a peer: "250-text" or
+ * "250 text".  Sets *code and *last (no continuation follows) and returns
+ * the text after the separator, or NULL when the line is not a reply line. */
+const char *smtp_reply_parse_line(const char *line, int *code, int *last);
+
 #endif

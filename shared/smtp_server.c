@@ -832,6 +832,8 @@ smtp_io_event(struct io *io, enum io_event ev, void *arg)
 		smtp_log_close(s, io_error(io));
 		smtp_session_free(s);
 		return;
+	case IO_CONNECTED:	/* a server session never connects */
+		return;
 	}
 }
 

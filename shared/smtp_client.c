@@ -1,0 +1,583 @@
+/*
+ * smtp_client.c - SMTP client session state machine; see smtp_client.h.
+ *
+ * Entering a state sends that state's command; a reply in a state picks the
+ * next state (OpenSMTPD's smtp_client.c split).  With PIPELINING the MAIL,
+ * RCPT and DATA commands of a message go out together (RFC 2920 3.1) and
+ * their replies are taken in order by the same states.
+ *
+ * SECURITY: replies are peer input: lines are bounded by io_getline, parsed
+ * strictly, and clipped before they reach the program or the log.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "io.h"
+#include "log.h"
+#include "smtp_client.h"
+#include "smtp_reply.h"
+
+#define CLIENT_REPLY_MAX	1024	/* one reply line, CRLF included */
+#define CLIENT_TEXT_MAX		512	/* reply text kept for the program */
+#define CLIENT_CHUNK		(16 * 1024)
+#define CLIENT_OUT_HIGH		(64 * 1024)	/* stop reading the body above this */
+
+enum client_state {
+	CLIENT_BANNER,
+	CLIENT_EHLO,
+	CLIENT_HELO,
+	CLIENT_STARTTLS,
+	CLIENT_TLS,
+	CLIENT_READY,
+	CLIENT_MAIL,
+	CLIENT_RCPT,
+	CLIENT_DATA,
+	CLIENT_BODY,
+	CLIENT_EOM,
+	CLIENT_RSET,
+	CLIENT_QUIT,
+};
+
+/* what the peer's EHLO offered */
+#define EXT_PIPELINING	0x01
+#define EXT_SIZE	0x02
+#define EXT_8BITMIME	0x04
+#define EXT_SMTPUTF8	0x08
+#define EXT_STARTTLS	0x10
+#define EXT_DSN		0x20
+
+struct smtp_client {
+	struct io			*io;
+	enum client_state		 state;
+	struct smtp_client_params	 p;
+	const struct smtp_client_ops	*ops;
+	void				*arg;
+	unsigned			 ext;
+	uint64_t			 peer_size;
+	int				 esmtp;
+	const struct smtp_client_msg	*msg;
+	size_t				 rcpt_sent;	/* RCPT commands written */
+	size_t				 rcpt_replied;
+	size_t				 rcpt_ok;
+	int				 mail_failed;
+	int				 discard_eom;	/* "." sent only to end a DATA */
+	uint64_t			 body_off;
+	int				 body_bol;	/* the next body byte starts a line */
+	char				 text[CLIENT_TEXT_MAX];	/* the reply so far */
+	int				 finished;
+};
+
+static void client_next(struct smtp_client *);
+static void client_fail(struct smtp_client *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static const char *
+strstate(enum client_state st)
+{
+#define CASE(x) case x: return #x
+	switch (st) {
+	CASE(CLIENT_BANNER);
+	CASE(CLIENT_EHLO);
+	CASE(CLIENT_HELO);
+	CASE(CLIENT_STARTTLS);
+	CASE(CLIENT_TLS);
+	CASE(CLIENT_READY);
+	CASE(CLIENT_MAIL);
+	CASE(CLIENT_RCPT);
+	CASE(CLIENT_DATA);
+	CASE(CLIENT_BODY);
+	CASE(CLIENT_EOM);
+	CASE(CLIENT_RSET);
+	CASE(CLIENT_QUIT);
+	}
+#undef CASE
+	return "CLIENT_?";
+}
+
+static void
+client_enter(struct smtp_client *c, enum client_state st, double timeout)
+{
+	if (log_verbose() > 1)
+		log_debug("smtp client %s: %s -> %s", c->p.peer_name, strstate(c->state), strstate(st));
+	c->state = st;
+	io_set_timeout(c->io, timeout, 0);
+}
+
+/* client_send - one command line; lines are ours, never peer text */
+static void
+client_send(struct smtp_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+client_send(struct smtp_client *c, const char *fmt, ...)
+{
+	char line[1100];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line) - 2)
+		n = (int)sizeof(line) - 3;
+	memcpy(line + n, "\r\n", 2);
+	io_write(c->io, line, (size_t)n + 2);
+}
+
+/* client_finish - report the end once, then free the client and its io */
+static void
+client_finish(struct smtp_client *c, const char *error)
+{
+	if (c->finished)
+		return;
+	c->finished = 1;
+	c->ops->done(c->arg, error);
+	io_free(c->io);
+	free(c);
+}
+
+static void
+client_fail(struct smtp_client *c, const char *fmt, ...)
+{
+	char why[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	client_finish(c, why);
+}
+
+/* client_quit - say goodbye; the session ends at the 221 or the close */
+static void
+client_quit(struct smtp_client *c)
+{
+	client_send(c, "QUIT");
+	client_enter(c, CLIENT_QUIT, c->p.timeout_command);
+}
+
+/* ---- greeting, EHLO, STARTTLS ---- */
+
+static void
+client_ehlo(struct smtp_client *c)
+{
+	c->ext = 0;
+	c->peer_size = 0;
+	client_send(c, "EHLO %s", c->p.helo_name);
+	client_enter(c, CLIENT_EHLO, c->p.timeout_command);
+}
+
+/* client_ehlo_line - note one extension of a 250 reply to EHLO */
+static void
+client_ehlo_line(struct smtp_client *c, const char *text)
+{
+	static const struct { const char *kw; unsigned bit; } exts[] = {
+		{ "PIPELINING", EXT_PIPELINING }, { "8BITMIME", EXT_8BITMIME },
+		{ "SMTPUTF8", EXT_SMTPUTF8 }, { "STARTTLS", EXT_STARTTLS }, { "DSN", EXT_DSN },
+	};
+
+	if (strncasecmp(text, "SIZE", 4) == 0 && (text[4] == ' ' || text[4] == '\0')) {
+		c->ext |= EXT_SIZE;
+		c->peer_size = strtoull(text + 4, NULL, 10);	/* 0: no fixed limit */
+		return;
+	}
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++)
+		if (strcasecmp(text, exts[i].kw) == 0)
+			c->ext |= exts[i].bit;
+}
+
+/* client_after_hello - STARTTLS if we can, else start sending */
+static void
+client_after_hello(struct smtp_client *c)
+{
+	if (!io_is_tls(c->io) && c->p.tls_cred && (c->ext & EXT_STARTTLS)) {
+		client_send(c, "STARTTLS");
+		client_enter(c, CLIENT_STARTTLS, c->p.timeout_command);
+		return;
+	}
+	if (!io_is_tls(c->io) && c->p.tls_required) {
+		/* nothing more in clear, not even QUIT */
+		client_fail(c, "TLS is required and %s does not offer STARTTLS", c->p.peer_name);
+		return;
+	}
+	client_enter(c, CLIENT_READY, c->p.timeout_command);
+	client_next(c);
+}
+
+static void
+client_reply_banner(struct smtp_client *c, int code)
+{
+	if (code != 220) {
+		client_fail(c, "greeting: %s", c->text);
+		return;
+	}
+	client_ehlo(c);
+}
+
+static void
+client_reply_ehlo(struct smtp_client *c, int code)
+{
+	if (code / 100 == 2) {
+		c->esmtp = 1;
+		client_after_hello(c);
+		return;
+	}
+	if (code / 100 == 5 && c->state == CLIENT_EHLO && !io_is_tls(c->io)) {
+		client_send(c, "HELO %s", c->p.helo_name);	/* RFC 5321 3.2 */
+		client_enter(c, CLIENT_HELO, c->p.timeout_command);
+		return;
+	}
+	client_fail(c, "%s: %s", c->state == CLIENT_EHLO ? "EHLO" : "HELO", c->text);
+}
+
+static void
+client_reply_starttls(struct smtp_client *c, int code)
+{
+	if (code != 220) {
+		if (c->p.tls_required) {
+			client_fail(c, "STARTTLS refused: %s", c->text);
+			return;
+		}
+		client_enter(c, CLIENT_READY, c->p.timeout_command);
+		client_next(c);
+		return;
+	}
+	if (io_start_tls_client(c->io, c->p.tls_cred, c->p.tls_prio, c->p.peer_name) == -1) {
+		client_fail(c, "STARTTLS: %s", io_error(c->io));
+		return;
+	}
+	client_enter(c, CLIENT_TLS, c->p.timeout_command);
+}
+
+/* ---- one message ---- */
+
+/* client_refuse_all - every recipient gets the same verdict */
+static void
+client_refuse_all(struct smtp_client *c, int code, const char *text)
+{
+	for (size_t i = 0; i < c->msg->nrcpts; i++)
+		c->ops->rcpt(c->arg, c->msg, i, code, text);
+}
+
+/* client_unsendable - why this peer cannot take the message, or NULL */
+static const char *
+client_unsendable(struct smtp_client *c, int *code, char *buf, size_t len)
+{
+	const struct smtp_client_msg *m = c->msg;
+
+	if (m->smtputf8 && !(c->ext & EXT_SMTPUTF8)) {
+		*code = 553;	/* RFC 6531 3.4: bounce, never downgrade */
+		return "5.6.7 the message needs SMTPUTF8, which the peer does not offer";
+	}
+	if ((c->ext & EXT_SIZE) && c->peer_size > 0 && m->size > c->peer_size) {
+		*code = 552;
+		snprintf(buf, len, "5.3.4 message size %llu exceeds the peer's limit of %llu",
+		    (unsigned long long)m->size, (unsigned long long)c->peer_size);
+		return buf;
+	}
+	if (m->eight_bit && !(c->ext & EXT_8BITMIME)) {
+		*code = 450;	/* deferred: maybe the next peer or a later try can */
+		return "4.6.0 8-bit message and the peer does not offer 8BITMIME";
+	}
+	return NULL;
+}
+
+static void
+client_send_rcpt(struct smtp_client *c)
+{
+	client_send(c, "RCPT TO:<%s>", c->msg->rcpts[c->rcpt_sent++]);
+}
+
+/* client_send_mail - MAIL, and with PIPELINING every RCPT and DATA too */
+static void
+client_send_mail(struct smtp_client *c)
+{
+	const struct smtp_client_msg *m = c->msg;
+	char params[96] = "";
+
+	if (c->ext & EXT_SIZE)
+		snprintf(params, sizeof(params), " SIZE=%llu", (unsigned long long)m->size);
+	if (m->eight_bit && (c->ext & EXT_8BITMIME))
+		strcat(params, " BODY=8BITMIME");
+	if (m->smtputf8)
+		strcat(params, " SMTPUTF8");
+	c->rcpt_sent = c->rcpt_replied = c->rcpt_ok = 0;
+	c->mail_failed = c->discard_eom = 0;
+	client_send(c, "MAIL FROM:<%s>%s", m->sender, params);
+	if (c->ext & EXT_PIPELINING) {
+		while (c->rcpt_sent < m->nrcpts)
+			client_send_rcpt(c);
+		client_send(c, "DATA");
+	}
+	client_enter(c, CLIENT_MAIL, c->p.timeout_command);
+}
+
+/* client_next - offer the program's next message, or QUIT */
+static void
+client_next(struct smtp_client *c)
+{
+	const char *why;
+	char buf[160];
+	int code;
+
+	while ((c->msg = c->ops->next(c->arg)) != NULL) {
+		if (c->msg->nrcpts == 0)
+			continue;
+		if ((why = client_unsendable(c, &code, buf, sizeof(buf))) == NULL) {
+			client_send_mail(c);
+			return;
+		}
+		/* in the form of a peer's reply, so the program logs it alike */
+		snprintf(c->text, sizeof(c->text), "%d %s", code, why);
+		client_refuse_all(c, code, c->text);
+		c->text[0] = '\0';
+	}
+	client_quit(c);
+}
+
+static void
+client_reset(struct smtp_client *c)
+{
+	client_send(c, "RSET");
+	client_enter(c, CLIENT_RSET, c->p.timeout_command);
+}
+
+static void
+client_reply_mail(struct smtp_client *c, int code)
+{
+	if (code / 100 != 2) {
+		c->mail_failed = 1;
+		client_refuse_all(c, code, c->text);
+		if (!(c->ext & EXT_PIPELINING)) {
+			client_reset(c);
+			return;
+		}
+	} else if (!(c->ext & EXT_PIPELINING))
+		client_send_rcpt(c);
+	client_enter(c, CLIENT_RCPT, c->p.timeout_command);
+}
+
+static void
+client_reply_rcpt(struct smtp_client *c, int code)
+{
+	size_t i = c->rcpt_replied++;
+
+	if (!c->mail_failed) {
+		c->ops->rcpt(c->arg, c->msg, i, code, c->text);
+		if (code / 100 == 2)
+			c->rcpt_ok++;
+	}
+	if (c->rcpt_replied < c->msg->nrcpts) {
+		if (!(c->ext & EXT_PIPELINING))
+			client_send_rcpt(c);
+		return;
+	}
+	if (!(c->ext & EXT_PIPELINING)) {
+		if (c->rcpt_ok == 0) {
+			client_reset(c);
+			return;
+		}
+		client_send(c, "DATA");
+	}
+	client_enter(c, CLIENT_DATA, c->p.timeout_data);
+}
+
+/* ---- the body ---- */
+
+/* client_stuff - queue body bytes with dot-stuffing (RFC 5321 4.5.2) */
+static void
+client_stuff(struct smtp_client *c, const char *p, size_t len)
+{
+	size_t start = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (c->body_bol && p[i] == '.') {
+			io_write(c->io, p + start, i - start);
+			io_write(c->io, ".", 1);
+			start = i;
+		}
+		c->body_bol = p[i] == '\n';
+	}
+	io_write(c->io, p + start, len - start);
+}
+
+/* client_body - queue the body while the output buffer has room */
+static void
+client_body(struct smtp_client *c)
+{
+	char chunk[CLIENT_CHUNK];
+
+	while (c->body_off < c->msg->size && io_queued(c->io) < CLIENT_OUT_HIGH) {
+		uint64_t left = c->msg->size - c->body_off;
+		size_t n = left > sizeof(chunk) ? sizeof(chunk) : (size_t)left;
+
+		if (c->msg->read_body(c->msg->body_arg, c->body_off, chunk, n) == -1) {
+			/* the peer must not take a truncated message: drop the
+			 * connection before the final dot */
+			client_fail(c, "cannot read the body of the message being sent");
+			return;
+		}
+		client_stuff(c, chunk, n);
+		c->body_off += n;
+	}
+	io_restart_timer(c->io);	/* progress: the block timeout starts again */
+	if (c->body_off < c->msg->size)
+		return;
+	if (!c->body_bol)
+		io_write(c->io, "\r\n", 2);	/* the dot must start a line */
+	io_write(c->io, ".\r\n", 3);
+	client_enter(c, CLIENT_EOM, c->p.timeout_eom);
+}
+
+static void
+client_reply_data(struct smtp_client *c, int code)
+{
+	if (code == 354 && (c->mail_failed || c->rcpt_ok == 0)) {
+		/* RFC 2920 3.1: every RCPT failed but DATA was pipelined */
+		io_write(c->io, ".\r\n", 3);
+		c->discard_eom = 1;
+		client_enter(c, CLIENT_EOM, c->p.timeout_eom);
+		return;
+	}
+	if (code != 354) {
+		if (!c->mail_failed && c->rcpt_ok > 0)
+			c->ops->sent(c->arg, c->msg, code, c->text);
+		client_reset(c);
+		return;
+	}
+	c->body_off = 0;
+	c->body_bol = 1;	/* an empty body needs no CRLF before the dot */
+	client_enter(c, CLIENT_BODY, c->p.timeout_block);
+	client_body(c);
+}
+
+static void
+client_reply_eom(struct smtp_client *c, int code)
+{
+	if (c->discard_eom) {
+		client_reset(c);
+		return;
+	}
+	c->ops->sent(c->arg, c->msg, code, c->text);
+	client_enter(c, CLIENT_READY, c->p.timeout_command);
+	client_next(c);
+}
+
+/* ---- replies and events ---- */
+
+/* client_reply - a complete reply in the current state */
+static void
+client_reply(struct smtp_client *c, int code)
+{
+	switch (c->state) {
+	case CLIENT_BANNER:	client_reply_banner(c, code); break;
+	case CLIENT_EHLO:
+	case CLIENT_HELO:	client_reply_ehlo(c, code); break;
+	case CLIENT_STARTTLS:	client_reply_starttls(c, code); break;
+	case CLIENT_MAIL:	client_reply_mail(c, code); break;
+	case CLIENT_RCPT:	client_reply_rcpt(c, code); break;
+	case CLIENT_DATA:	client_reply_data(c, code); break;
+	case CLIENT_EOM:	client_reply_eom(c, code); break;
+	case CLIENT_RSET:
+		client_enter(c, CLIENT_READY, c->p.timeout_command);
+		client_next(c);
+		break;
+	case CLIENT_QUIT:	client_finish(c, NULL); break;
+	case CLIENT_TLS:
+	case CLIENT_READY:
+	case CLIENT_BODY:
+		client_fail(c, "unexpected reply in %s: %s", strstate(c->state), c->text);
+		break;
+	}
+}
+
+/* client_read - replies buffered so far; returns 0 once c is gone */
+static int
+client_read(struct smtp_client *c)
+{
+	char *line, esc[120];
+	size_t len;
+	int toolong, code, last;
+	const char *text;
+
+	while (!c->finished && (line = io_getline(c->io, CLIENT_REPLY_MAX, &len, &toolong)) != NULL) {
+		if ((text = smtp_reply_parse_line(line, &code, &last)) == NULL) {
+			client_fail(c, "not an SMTP reply in %s: %s", strstate(c->state),
+			    log_escape(esc, sizeof(esc), line, 80));
+			return 0;
+		}
+		if (c->state == CLIENT_EHLO && code / 100 == 2 && c->text[0] != '\0')
+			client_ehlo_line(c, text);
+		if (c->text[0] == '\0' || last)
+			snprintf(c->text, sizeof(c->text), "%d %s", code, log_escape(esc,
+			    sizeof(esc), text, 100));
+		if (!last)
+			continue;
+		client_reply(c, code);
+		if (c->finished)
+			return 0;
+		c->text[0] = '\0';
+	}
+	if (!c->finished && toolong) {
+		client_fail(c, "reply line too long in %s", strstate(c->state));
+		return 0;
+	}
+	return !c->finished;
+}
+
+static void
+client_io_event(struct io *io, enum io_event ev, void *arg)
+{
+	struct smtp_client *c = arg;
+
+	switch (ev) {
+	case IO_DATAIN:
+		client_read(c);
+		return;
+	case IO_LOWAT:
+		if (c->state == CLIENT_BODY)
+			client_body(c);
+		return;
+	case IO_TLSREADY:
+		client_ehlo(c);		/* RFC 3207 4.2: start over */
+		return;
+	case IO_TIMEOUT:
+		client_fail(c, "timeout in %s", strstate(c->state));
+		return;
+	case IO_DISCONNECTED:
+		if (c->state == CLIENT_QUIT)
+			client_finish(c, NULL);
+		else
+			client_fail(c, "connection lost in %s", strstate(c->state));
+		return;
+	case IO_ERROR:
+		client_fail(c, "%s in %s", io_error(io), strstate(c->state));
+		return;
+	case IO_CONNECTED:
+		return;
+	}
+}
+
+struct smtp_client *
+smtp_client_start(struct io *io, const struct smtp_client_params *p,
+    const struct smtp_client_ops *ops, void *arg)
+{
+	struct smtp_client *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->io = io;
+	c->p = *p;
+	c->ops = ops;
+	c->arg = arg;
+	io_set_callback(io, client_io_event, c);
+	client_enter(c, CLIENT_BANNER, p->timeout_banner);
+	/* a greeting may already be buffered (the ODMR turn-around) */
+	if (io_pending(io) > 0)
+		client_read(c);
+	return c;
+}
