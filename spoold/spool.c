@@ -836,6 +836,167 @@ spool_delete_message(struct spool *sp, uint64_t id)
 	return spool_err_of(spool_txn_commit(sp, txn));
 }
 
+/* spool_domain_settled - after rcpt i of e is done: if no recipient of its
+ * domain is pending any more, the domain's counters let go of the message */
+static int
+spool_domain_settled(struct spool *sp, MDB_txn *txn, const struct spool_envelope *e, size_t i)
+{
+	const char *d = rcpt_domain(e->rcpts[i].addr);
+	struct spool_counters c;
+	int rc;
+
+	for (size_t j = 0; j < e->nrcpts; j++)
+		if (!e->rcpts[j].done && strcmp(rcpt_domain(e->rcpts[j].addr), d) == 0)
+			return 0;
+	if ((rc = spool_counters_get(sp, txn, d, &c)) != 0)
+		return rc;
+	c.messages = c.messages > 0 ? c.messages - 1 : 0;
+	c.bytes = c.bytes > e->size ? c.bytes - e->size : 0;
+	if ((rc = spool_oldest(sp, txn, d, &c.oldest)) != 0)
+		return rc;
+	return spool_counters_put(sp, txn, d, &c);
+}
+
+/* spool_put_envelope - rewrite e after recipients changed */
+static int
+spool_put_envelope(struct spool *sp, MDB_txn *txn, const struct spool_envelope *e)
+{
+	unsigned char idkey[8];
+	MDB_val k = { sizeof(idkey), idkey }, v;
+	struct buf b;
+	int rc;
+
+	spool_be64(idkey, e->id);
+	buf_init(&b);
+	if (spool_envelope_encode(e, &b) == -1) {
+		buf_free(&b);
+		return ENOMEM;
+	}
+	v.mv_size = buf_used(&b);
+	v.mv_data = buf_head(&b);
+	rc = mdb_put(txn, sp->msg, &k, &v, 0);
+	buf_free(&b);
+	return rc;
+}
+
+/* spool_finish - mark recipients done, drop their queue entries and counters,
+ * and the whole message once no recipient is left */
+static int
+spool_finish(struct spool *sp, MDB_txn *txn, struct spool_envelope *e, const unsigned *idx, size_t n)
+{
+	unsigned char key[SPOOL_QKEY_MAX], idkey[8];
+	MDB_val k;
+	int rc, left = 0;
+
+	for (size_t j = 0; j < n; j++) {
+		size_t i = idx[j];
+
+		if (i >= e->nrcpts || e->rcpts[i].done)
+			continue;
+		k.mv_size = spool_qkey(key, rcpt_domain(e->rcpts[i].addr), e->id, (unsigned)i);
+		k.mv_data = key;
+		if ((rc = mdb_del(txn, sp->queue, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
+			return rc;
+		e->rcpts[i].done = 1;
+		if ((rc = spool_domain_settled(sp, txn, e, i)) != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < e->nrcpts; i++)
+		left += !e->rcpts[i].done;
+	if (left > 0)
+		return spool_put_envelope(sp, txn, e);
+	spool_be64(idkey, e->id);
+	k.mv_size = sizeof(idkey);
+	k.mv_data = idkey;
+	if ((rc = spool_del_body(sp, txn, e->id)) != 0)
+		return rc;
+	return mdb_del(txn, sp->msg, &k, NULL);
+}
+
+enum spool_err
+spool_rcpts_done(struct spool *sp, uint64_t id, const unsigned *idx, size_t n)
+{
+	struct spool_envelope e;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = spool_txn_begin(sp, NULL, 0, &txn)) != 0)
+		return spool_err_of(rc);
+	if ((rc = spool_env_get(sp, txn, id, &e)) != 0) {
+		spool_txn_abort(sp, txn);
+		return spool_err_read(rc);
+	}
+	rc = spool_finish(sp, txn, &e, idx, n);
+	spool_envelope_free(&e);
+	if (rc != 0) {
+		spool_txn_abort(sp, txn);
+		return spool_err_of(rc);
+	}
+	return spool_err_of(spool_txn_commit(sp, txn));
+}
+
+enum spool_err
+spool_rcpt_defer(struct spool *sp, uint64_t id, const char *domain, unsigned index,
+    const char *reply, int64_t next_try)
+{
+	unsigned char key[SPOOL_QKEY_MAX];
+	struct spool_qentry q;
+	MDB_val k, v;
+	MDB_txn *txn;
+	struct buf b;
+	int rc;
+
+	if (strlen(domain) > 255)
+		return SPOOL_ENOTFOUND;
+	k.mv_size = spool_qkey(key, domain, id, index);
+	k.mv_data = key;
+	if ((rc = spool_txn_begin(sp, NULL, 0, &txn)) != 0)
+		return spool_err_of(rc);
+	if ((rc = mdb_get(txn, sp->queue, &k, &v)) != 0 ||
+	    (rc = spool_qentry_decode(v.mv_data, v.mv_size, &q) == -1 ? MDB_INCOMPATIBLE : 0) != 0) {
+		spool_txn_abort(sp, txn);
+		return spool_err_read(rc);
+	}
+	free(q.last_reply);
+	q.last_reply = (char *)reply;
+	q.attempts++;
+	q.next_try = next_try;
+	buf_init(&b);
+	rc = spool_qentry_encode(&q, &b) == -1 ? ENOMEM : 0;
+	v.mv_size = buf_used(&b);
+	v.mv_data = buf_head(&b);
+	if (rc == 0)
+		rc = mdb_put(txn, sp->queue, &k, &v, 0);
+	buf_free(&b);
+	if (rc != 0) {
+		spool_txn_abort(sp, txn);
+		return spool_err_of(rc);
+	}
+	return spool_err_of(spool_txn_commit(sp, txn));
+}
+
+enum spool_err
+spool_get_qentry(struct spool *sp, uint64_t id, const char *domain, unsigned index,
+    struct spool_qentry *q)
+{
+	unsigned char key[SPOOL_QKEY_MAX];
+	MDB_val k, v;
+	MDB_txn *txn;
+	int rc;
+
+	if (strlen(domain) > 255)
+		return SPOOL_ENOTFOUND;
+	k.mv_size = spool_qkey(key, domain, id, index);
+	k.mv_data = key;
+	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
+		return spool_err_of(rc);
+	if ((rc = mdb_get(txn, sp->queue, &k, &v)) == 0 &&
+	    spool_qentry_decode(v.mv_data, v.mv_size, q) == -1)
+		rc = MDB_INCOMPATIBLE;
+	spool_txn_abort(sp, txn);
+	return spool_err_read(rc);
+}
+
 enum spool_err
 spool_get_stats(struct spool *sp, struct spool_stats *st)
 {

@@ -120,4 +120,21 @@ enum spool_err spool_domain_walk(struct spool *, const char *domain,
 
 enum spool_err spool_get_stats(struct spool *, struct spool_stats *);
 
+/* spool_rcpts_done - the recipients idx[0..n) of message id are finished
+ * (delivered): in one transaction their queue entries go, their domains'
+ * counters let go of the message when no recipient of that domain is left,
+ * and the message and its body go when no recipient at all is left.
+ * Indexes already done are skipped.  SPOOL_ENOTFOUND if id is gone. */
+enum spool_err spool_rcpts_done(struct spool *, uint64_t id, const unsigned *idx, size_t n);
+
+/* spool_rcpt_defer - recipient index of id (queued under domain) stays: its
+ * attempt count goes up and reply and next_try are recorded */
+enum spool_err spool_rcpt_defer(struct spool *, uint64_t id, const char *domain,
+    unsigned index, const char *reply, int64_t next_try);
+
+/* spool_get_qentry - the queue entry of one recipient (free it with
+ * spool_qentry_free) */
+enum spool_err spool_get_qentry(struct spool *, uint64_t id, const char *domain,
+    unsigned index, struct spool_qentry *);
+
 #endif

@@ -508,6 +508,71 @@ START_TEST(test_delete)
 }
 END_TEST
 
+/* recipients finish one by one: counters follow, the message goes last */
+START_TEST(test_rcpts_done)
+{
+	struct spool *sp = open_spool(64 * MiB);
+	struct tmsg m[3];
+	struct wlog w = { .calls = 0 };
+	struct spool_envelope e;
+	struct spool_counters c;
+	const unsigned u1 = 0, u2_u3[] = { 1, 2 };
+	char byte;
+
+	three_put(sp, m);
+	/* u1@one of message 1: u2@one still pending, so one.example keeps it */
+	ck_assert_int_eq(spool_rcpts_done(sp, 1, &u1, 1), SPOOL_OK);
+	ck_assert_int_eq(spool_domain_counters(sp, "one.example", &c), SPOOL_OK);
+	check_counters(&c, 2, 7 + BIG, 1000, "one.example after u1");
+	ck_assert_str_eq(walk(sp, "one.example", &w), "1:1;3:0;");
+	ck_assert_int_eq(spool_get_envelope(sp, 1, &e), SPOOL_OK);
+	ck_assert_uint_eq(e.rcpts[0].done, 1);
+	ck_assert_uint_eq(e.rcpts[1].done, 0);
+	spool_envelope_free(&e);
+	/* done again: skipped, nothing changes */
+	ck_assert_int_eq(spool_rcpts_done(sp, 1, &u1, 1), SPOOL_OK);
+	ck_assert_int_eq(spool_domain_counters(sp, "one.example", &c), SPOOL_OK);
+	check_counters(&c, 2, 7 + BIG, 1000, "one.example after u1 twice");
+	/* u2 and u3: the message is gone, oldest of one.example moves to 3 */
+	ck_assert_int_eq(spool_rcpts_done(sp, 1, u2_u3, 2), SPOOL_OK);
+	ck_assert_int_eq(spool_get_envelope(sp, 1, &e), SPOOL_ENOTFOUND);
+	ck_assert_int_eq(spool_read_body(sp, 1, 0, &byte, 1), SPOOL_ENOTFOUND);
+	ck_assert_int_eq(spool_domain_counters(sp, "one.example", &c), SPOOL_OK);
+	check_counters(&c, 1, BIG, 1002, "one.example after message 1");
+	ck_assert_int_eq(spool_domain_counters(sp, "two.example", &c), SPOOL_OK);
+	check_counters(&c, 1, 100, 1001, "two.example after message 1");
+	ck_assert_int_eq(spool_rcpts_done(sp, 1, &u1, 1), SPOOL_ENOTFOUND);
+	check_body(sp, &m[2]);
+	three_free(m);
+	spool_close(sp);
+}
+END_TEST
+
+/* a deferred recipient keeps its place and records the reply */
+START_TEST(test_rcpt_defer)
+{
+	struct spool *sp = open_spool(64 * MiB);
+	struct tmsg m[3];
+	struct spool_qentry q;
+	struct spool_counters c;
+
+	three_put(sp, m);
+	ck_assert_int_eq(spool_rcpt_defer(sp, 1, "two.example", 2, "451 4.3.0 try later", 5000), SPOOL_OK);
+	ck_assert_int_eq(spool_rcpt_defer(sp, 1, "two.example", 2, "452 4.2.2 full", 6000), SPOOL_OK);
+	ck_assert_int_eq(spool_get_qentry(sp, 1, "two.example", 2, &q), SPOOL_OK);
+	ck_assert_uint_eq(q.attempts, 2);
+	ck_assert_int_eq(q.next_try, 6000);
+	ck_assert_str_eq(q.last_reply, "452 4.2.2 full");
+	spool_qentry_free(&q);
+	ck_assert_int_eq(spool_domain_counters(sp, "two.example", &c), SPOOL_OK);
+	check_counters(&c, 2, 107, 1000, "two.example unchanged");
+	ck_assert_int_eq(spool_rcpt_defer(sp, 1, "one.example", 2, "x", 1), SPOOL_ENOTFOUND);
+	ck_assert_int_eq(spool_rcpt_defer(sp, 9, "two.example", 0, "x", 1), SPOOL_ENOTFOUND);
+	three_free(m);
+	spool_close(sp);
+}
+END_TEST
+
 /* deleting the newest message leaves "oldest" alone; the oldest moves it */
 START_TEST(test_delete_oldest_moves)
 {
@@ -1024,6 +1089,8 @@ spool_suite(void)
 	tcase_add_test(tc, test_envelope_round_trip);
 	tcase_add_test(tc, test_delete);
 	tcase_add_test(tc, test_delete_oldest_moves);
+	tcase_add_test(tc, test_rcpts_done);
+	tcase_add_test(tc, test_rcpt_defer);
 	tcase_add_test(tc, test_next_id);
 	tcase_add_test(tc, test_duplicate_id);
 	tcase_add_test(tc, test_bad_body_fails_alone);
