@@ -5,7 +5,7 @@
 set -eu
 
 BUILD="build-essential autoconf automake pkg-config libev-dev libgnutls28-dev libsasl2-dev liblmdb-dev"
-TEST="check lmdb-utils swaks gnutls-bin python3 postfix clang libclang-rt-14-dev fiu-utils"
+TEST="check lmdb-utils swaks gnutls-bin python3 postfix clang libclang-rt-14-dev fiu-utils fetchmail"
 
 want=$BUILD
 [ "${1:-build}" = test ] && want="$BUILD $TEST"

@@ -581,3 +581,9 @@ smtp_client_start(struct io *io, const struct smtp_client_params *p,
 		client_read(c);
 	return c;
 }
+
+void
+smtp_client_abort(struct smtp_client *c, const char *why)
+{
+	client_fail(c, "%s", why);
+}

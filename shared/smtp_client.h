@@ -72,4 +72,8 @@ struct smtp_client_ops {
 struct smtp_client *smtp_client_start(struct io *, const struct smtp_client_params *,
     const struct smtp_client_ops *, void *arg);
 
+/* smtp_client_abort - end the session now (shutdown): done() is called with
+ * why, and the outcome of a message in flight stays unknown */
+void smtp_client_abort(struct smtp_client *, const char *why);
+
 #endif

@@ -58,6 +58,14 @@ static const struct smtp_reply replies[R__COUNT] = {
 	{ R_LOOP,	554, "5.4.6",	"Too many Received: headers, mail loop suspected", "RFC 5321 6.3" },
 	{ R_PIPELINING,	554, "5.5.0",	"Improper use of pipelining: data sent before the 354 reply", "RFC 2920 3.1" },
 	{ R_NOT_IMPLEMENTED, 502, "5.5.1", "Command not implemented",		"RFC 5321 4.2.4" },
+
+	{ R_ETRN_STARTED, 250, NULL,	"Queuing for node %s started",		"RFC 1985 5" },
+	{ R_ETRN_NONE,	251, NULL,	"OK no messages waiting for node %s",	"RFC 1985 5" },
+	{ R_ETRN_COUNT,	253, NULL,	"%s pending messages for node %s started", "RFC 1985 5" },
+	{ R_ETRN_UNABLE, 458, NULL,	"Unable to queue messages for node %s: %s", "RFC 1985 5" },
+	{ R_ETRN_DENIED, 459, NULL,	"Node %s not allowed",			"RFC 1985 5" },
+	{ R_ETRN_NO_ARG, 500, NULL,	"Syntax Error: ETRN needs a node",	"RFC 1985 5" },
+	{ R_ETRN_BAD_ARG, 501, NULL,	"Syntax Error in Parameters: not a domain, @domain or #queue", "RFC 1985 5" },
 };
 
 const struct smtp_reply *

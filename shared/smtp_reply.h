@@ -61,6 +61,15 @@ enum smtp_reply_id {
 	R_PIPELINING,
 	R_NOT_IMPLEMENTED,
 
+	/* RFC 1985 ETRN; these codes predate enhanced status codes */
+	R_ETRN_STARTED,
+	R_ETRN_NONE,
+	R_ETRN_COUNT,
+	R_ETRN_UNABLE,
+	R_ETRN_DENIED,
+	R_ETRN_NO_ARG,
+	R_ETRN_BAD_ARG,
+
 	R__COUNT
 };
 

@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,17 +107,18 @@ smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 	s->state = st;
 }
 
-/* smtp_reply - the one way a session answers.  Counts client errors, and a
- * 421 closes the session once it has been sent. */
+static void smtp_reply(struct smtp_session *, enum smtp_reply_id, const char *);
+
+/* smtp_reply_args - the one way a session answers.  Counts client errors,
+ * and a 421 closes the session once it has been sent. */
 static void
-smtp_reply(struct smtp_session *s, enum smtp_reply_id id, const char *arg)
+smtp_reply_args(struct smtp_session *s, enum smtp_reply_id id, const char *const *args, size_t nargs)
 {
 	const struct smtp_reply *r = smtp_reply_get(id);
-	const char *args[1] = { arg };
 	char line[1024];
 	size_t len;
 
-	len = smtp_reply_format(line, sizeof(line), id, 1, args, 1);
+	len = smtp_reply_format(line, sizeof(line), id, 1, args, nargs);
 	io_write(s->io, line, len);
 	if (r->code >= 500)
 		s->errors++;
@@ -131,6 +133,12 @@ smtp_reply(struct smtp_session *s, enum smtp_reply_id id, const char *arg)
 		    s->peer_text, log_escape(esc, sizeof(esc), s->helo, 64));
 		smtp_reply(s, R_TOO_MANY_ERRORS, s->cfg->hostname);
 	}
+}
+
+static void
+smtp_reply(struct smtp_session *s, enum smtp_reply_id id, const char *arg)
+{
+	smtp_reply_args(s, id, &arg, 1);
 }
 
 /* smtp_reply_lines - a multi-line 250 (EHLO): lines[0] first */
@@ -221,6 +229,8 @@ proceed_ehlo(struct smtp_session *s, const char *arg)
 	lines[n++] = "DSN";
 	if (s->cfg->tls_cred && !io_is_tls(s->io))
 		lines[n++] = "STARTTLS";
+	if (s->ops->etrn)
+		lines[n++] = "ETRN";
 	lines[n++] = "HELP";
 	smtp_reply_lines(s, R_EHLO, lines, n);
 }
@@ -592,6 +602,69 @@ smtp_session_message_done(struct smtp_session *s, enum smtp_reply_id id, const c
 		smtp_enter_state(s, STATE_QUIT);	/* answer what was sent, then close */
 }
 
+/* ---- ETRN (RFC 1985) ---- */
+
+/* smtp_etrn_node - validate and lower-case "domain", "@domain" or "#queue"
+ * into node; the argument is hostile: only a host name, an address literal or
+ * a plain queue name gets through */
+static int
+smtp_etrn_node(const char *arg, char *node, size_t len)
+{
+	size_t skip = arg[0] == '@' || arg[0] == '#';
+
+	if (strlen(arg) >= len || arg[skip] == '\0')
+		return -1;
+	strcpy(node, arg);
+	if (node[0] != '#')
+		return smtp_domain_canon(node + skip, 0);
+	for (char *p = node + 1; *p; p++) {
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
+			return -1;
+		*p = (char)tolower((unsigned char)*p);
+	}
+	return strlen(node) <= 65 ? 0 : -1;
+}
+
+static int
+check_etrn(struct smtp_session *s, const char *arg)
+{
+	char node[SMTP_DOMAIN_MAX + 2];
+
+	if (s->ops->etrn == NULL) {
+		smtp_reply(s, R_NOT_IMPLEMENTED, NULL);
+		return 0;
+	}
+	if (s->state != STATE_READY) {	/* RFC 1985 5: not inside a transaction */
+		smtp_reply(s, s->state == STATE_INIT ? R_HELO_FIRST : R_BAD_SEQUENCE, NULL);
+		return 0;
+	}
+	if (*arg == '\0') {
+		smtp_reply(s, R_ETRN_NO_ARG, NULL);
+		return 0;
+	}
+	if (smtp_etrn_node(arg, node, sizeof(node)) == -1) {
+		smtp_reply(s, R_ETRN_BAD_ARG, NULL);
+		return 0;
+	}
+	return 1;
+}
+
+static void
+proceed_etrn(struct smtp_session *s, const char *arg)
+{
+	char node[SMTP_DOMAIN_MAX + 2], count[24] = "";
+	const char *reason = "", *args[2];
+	enum smtp_reply_id id;
+
+	(void)smtp_etrn_node(arg, node, sizeof(node));	/* checked already */
+	id = s->ops->etrn(s->arg, s, node, count, sizeof(count), &reason);
+	args[0] = id == R_ETRN_COUNT ? count : node;
+	args[1] = id == R_ETRN_COUNT ? node : reason;
+	log_info("%016llx smtp etrn node=%s from=%s reply=%d", (unsigned long long)s->id, node,
+	    s->peer_text, smtp_reply_get(id)->code);
+	smtp_reply_args(s, id, args, 2);
+}
+
 /* ---- the small commands ---- */
 
 static int
@@ -666,6 +739,7 @@ static const struct smtp_command commands[] = {
 	{ "QUIT",	ANY_CMD_STATE,	check_no_arg,	proceed_quit },
 	{ "VRFY",	ANY_CMD_STATE,	check_vrfy,	proceed_vrfy },
 	{ "HELP",	ANY_CMD_STATE,	check_any,	proceed_help },
+	{ "ETRN",	ANY_CMD_STATE,	check_etrn,	proceed_etrn },
 	{ NULL,		0,		NULL,		NULL },
 };
 
@@ -683,7 +757,7 @@ smtp_lookup(const char *verb)
 static int
 smtp_known_verb(const char *verb)
 {
-	static const char *const known[] = { "ETRN", "ATRN", "TURN", "AUTH", "BDAT", "EXPN", NULL };
+	static const char *const known[] = { "ATRN", "TURN", "AUTH", "BDAT", "EXPN", NULL };
 
 	for (size_t i = 0; known[i]; i++)
 		if (strcmp(known[i], verb) == 0)

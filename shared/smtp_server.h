@@ -74,6 +74,12 @@ struct smtp_server_ops {
 	void (*message)(void *arg, struct smtp_session *, struct smtp_message *msg);
 	/* closed - the session is going away; forget every pointer to it */
 	void (*closed)(void *arg, struct smtp_session *);
+	/* etrn - RFC 1985, optional (no ETRN in EHLO, 502 without it): node is
+	 * validated and lower-cased ("domain", "@domain" or "#queue"); the
+	 * program answers with one of the R_ETRN_* replies, filling count (for
+	 * 253) and reason (for 458) */
+	enum smtp_reply_id (*etrn)(void *arg, struct smtp_session *, const char *node,
+	    char *count, size_t countlen, const char **reason);
 };
 
 /* smtp_session_new - start a session on an accepted socket.  refuse: if not

@@ -45,9 +45,11 @@ committer_take(struct committer *c, size_t *n)
 	last = NULL;
 	bytes = 0;
 	for (r = head, *n = 0; r != NULL && *n < COMMIT_BATCH_MAX; r = r->next, (*n)++) {
-		if (*n > 0 && bytes + r->msg.env.size > COMMIT_BATCH_BYTES)
+		uint64_t size = r->kind == COMMIT_STORE ? r->msg.env.size : 0;
+
+		if (*n > 0 && bytes + size > COMMIT_BATCH_BYTES)
 			break;
-		bytes += r->msg.env.size;
+		bytes += size;
 		last = r;
 	}
 	if (last != NULL) {
@@ -60,24 +62,37 @@ committer_take(struct committer *c, size_t *n)
 	return head;
 }
 
-/* committer_store - returns how many of the n were stored */
+/* committer_store - one transaction for the new messages, one for the
+ * changes; returns how many messages were stored */
 static size_t
 committer_store(struct committer *c, struct commit_req *head, size_t n)
 {
 	struct spool_newmsg *msgs[COMMIT_BATCH_MAX] = { NULL };
-	enum spool_err results[COMMIT_BATCH_MAX];
+	const struct spool_change *changes[COMMIT_BATCH_MAX] = { NULL };
+	enum spool_err mres[COMMIT_BATCH_MAX], cres[COMMIT_BATCH_MAX];
+	size_t nm = 0, nc = 0, stored = 0;
 	struct commit_req *r;
-	size_t i = 0;
 
-	for (r = head; r != NULL; r = r->next)
-		msgs[i++] = &r->msg;
-	spool_put_messages(c->spool, msgs, n, results);
-	i = 0;
-	n = 0;
-	for (r = head; r != NULL; r = r->next)
-		if ((r->result = results[i++]) == SPOOL_OK)
-			n++;
-	return n;
+	for (r = head; r != NULL; r = r->next) {
+		if (r->kind == COMMIT_STORE)
+			msgs[nm++] = &r->msg;
+		else
+			changes[nc++] = &r->change;
+	}
+	if (nm > 0)
+		spool_put_messages(c->spool, msgs, nm, mres);
+	if (nc > 0)
+		spool_apply_changes(c->spool, changes, nc, cres);
+	nm = nc = 0;
+	for (r = head; r != NULL; r = r->next) {
+		if (r->kind == COMMIT_STORE) {
+			if ((r->result = mres[nm++]) == SPOOL_OK)
+				stored++;
+		} else
+			r->result = cres[nc++];
+	}
+	(void)n;
+	return stored;
 }
 
 static void *

@@ -4,6 +4,9 @@
  * write transaction by a dedicated thread, so fsync latency is paid once per
  * batch rather than once per message, and never on the event loop.
  *
+ * Delivery runs send their changes (recipients delivered or deferred) the same
+ * way, so removals are group-committed too and never wait on the loop.
+ *
  * The loop thread submits requests; the committer thread stores them and
  * wakes the loop (ev_async), which calls each request's done() with the
  * outcome.  A request's owner may go away meanwhile (the client hung up):
@@ -19,9 +22,16 @@
 
 #include "spool.h"
 
+enum commit_kind {
+	COMMIT_STORE,		/* a new message: msg */
+	COMMIT_CHANGE,		/* delivered or deferred recipients: change */
+};
+
 struct commit_req {
 	struct commit_req	*next;
+	enum commit_kind	 kind;
 	struct spool_newmsg	 msg;
+	struct spool_change	 change;
 	enum spool_err		 result;
 	void			(*done)(struct commit_req *);
 	void			*owner;		/* NULL once forgotten */

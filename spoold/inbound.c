@@ -14,6 +14,7 @@
 
 #include "cidr.h"
 #include "committer.h"
+#include "despool.h"
 #include "log.h"
 #include "recipients.h"
 #include "spool.h"
@@ -200,6 +201,7 @@ stored_new(struct smtp_message *m)
 	}
 	e->rcpts = st->rcpts;
 	e->nrcpts = m->nrcpts;
+	st->req.kind = COMMIT_STORE;
 	st->req.msg.read_body = stored_read_body;
 	st->req.msg.body_arg = st;
 	st->req.done = inbound_commit_done;
@@ -240,12 +242,77 @@ inbound_closed(void *arg, struct smtp_session *s)
 	free(in);
 }
 
+/* etrn_allowed - RFC 1985: only the domain's etrn-from addresses may ask */
+static int
+etrn_allowed(const struct domain_conf *d, const struct sockaddr *peer)
+{
+	for (size_t i = 0; i < d->n_etrn_from; i++)
+		if (cidr_match(&d->etrn_from[i], peer))
+			return 1;
+	return 0;
+}
+
+/* etrn_covers - "@name" asks for name and its subdomains, on label
+ * boundaries only (a.example.com, never notexample.com) */
+static int
+etrn_covers(const char *domain, const char *name, int subdomains)
+{
+	size_t dl = strlen(domain), nl = strlen(name);
+
+	if (strcmp(domain, name) == 0)
+		return 1;
+	return subdomains && dl > nl && domain[dl - nl - 1] == '.' && strcmp(domain + dl - nl, name) == 0;
+}
+
+static enum smtp_reply_id
+inbound_etrn(void *arg, struct smtp_session *s, const char *node, char *count, size_t countlen,
+    const char **reason)
+{
+	struct inbound *in = arg;
+	const struct spoold_conf *cf = in->rt->conf;
+	const struct sockaddr *peer = smtp_session_peer(s);
+	int subdomains = node[0] == '@', started = 0, matched = 0, unable = 0;
+	const char *name = subdomains ? node + 1 : node;
+	unsigned long long total = 0, queued;
+
+	if (node[0] == '#')	/* XXX named queues (#name) come with the ETRN issue */
+		return R_ETRN_DENIED;
+	for (size_t i = 0; i < cf->n_domains; i++) {
+		const struct domain_conf *d = &cf->domains[i];
+
+		/* an unknown and a forbidden domain get the same 459 */
+		if (!etrn_covers(d->name, name, subdomains) || !etrn_allowed(d, peer))
+			continue;
+		matched++;
+		switch (despool_start(d, peer, &queued, reason)) {
+		case DESPOOL_STARTED:
+		case DESPOOL_JOINED:
+			started++;
+			total += queued;
+			break;
+		case DESPOOL_EMPTY:
+			break;
+		case DESPOOL_NO_ROUTE:
+		case DESPOOL_FAILED:
+			unable++;
+			break;
+		}
+	}
+	if (matched == 0)
+		return R_ETRN_DENIED;
+	if (started == 0)
+		return unable ? R_ETRN_UNABLE : R_ETRN_NONE;
+	snprintf(count, countlen, "%llu", total);
+	return R_ETRN_COUNT;
+}
+
 static const struct smtp_server_ops inbound_ops = {
 	.check_mail = inbound_check_mail,
 	.check_rcpt = inbound_check_rcpt,
 	.new_id = inbound_new_id,
 	.message = inbound_message,
 	.closed = inbound_closed,
+	.etrn = inbound_etrn,
 };
 
 /* inbound_limit - R__COUNT, or the 421 that the connection limits call for */

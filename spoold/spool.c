@@ -913,50 +913,39 @@ spool_finish(struct spool *sp, MDB_txn *txn, struct spool_envelope *e, const uns
 	return mdb_del(txn, sp->msg, &k, NULL);
 }
 
-enum spool_err
-spool_rcpts_done(struct spool *sp, uint64_t id, const unsigned *idx, size_t n)
+/* spool_done_in - CHANGE_DONE inside txn */
+static int
+spool_done_in(struct spool *sp, MDB_txn *txn, uint64_t id, const unsigned *idx, size_t n)
 {
 	struct spool_envelope e;
-	MDB_txn *txn;
 	int rc;
 
-	if ((rc = spool_txn_begin(sp, NULL, 0, &txn)) != 0)
-		return spool_err_of(rc);
-	if ((rc = spool_env_get(sp, txn, id, &e)) != 0) {
-		spool_txn_abort(sp, txn);
-		return spool_err_read(rc);
-	}
+	if ((rc = spool_env_get(sp, txn, id, &e)) != 0)
+		return rc;
 	rc = spool_finish(sp, txn, &e, idx, n);
 	spool_envelope_free(&e);
-	if (rc != 0) {
-		spool_txn_abort(sp, txn);
-		return spool_err_of(rc);
-	}
-	return spool_err_of(spool_txn_commit(sp, txn));
+	return rc;
 }
 
-enum spool_err
-spool_rcpt_defer(struct spool *sp, uint64_t id, const char *domain, unsigned index,
+/* spool_defer_in - CHANGE_DEFER inside txn */
+static int
+spool_defer_in(struct spool *sp, MDB_txn *txn, uint64_t id, const char *domain, unsigned index,
     const char *reply, int64_t next_try)
 {
 	unsigned char key[SPOOL_QKEY_MAX];
 	struct spool_qentry q;
 	MDB_val k, v;
-	MDB_txn *txn;
 	struct buf b;
 	int rc;
 
 	if (strlen(domain) > 255)
-		return SPOOL_ENOTFOUND;
+		return MDB_NOTFOUND;
 	k.mv_size = spool_qkey(key, domain, id, index);
 	k.mv_data = key;
-	if ((rc = spool_txn_begin(sp, NULL, 0, &txn)) != 0)
-		return spool_err_of(rc);
-	if ((rc = mdb_get(txn, sp->queue, &k, &v)) != 0 ||
-	    (rc = spool_qentry_decode(v.mv_data, v.mv_size, &q) == -1 ? MDB_INCOMPATIBLE : 0) != 0) {
-		spool_txn_abort(sp, txn);
-		return spool_err_read(rc);
-	}
+	if ((rc = mdb_get(txn, sp->queue, &k, &v)) != 0)
+		return rc;
+	if (spool_qentry_decode(v.mv_data, v.mv_size, &q) == -1)
+		return MDB_INCOMPATIBLE;
 	free(q.last_reply);
 	q.last_reply = (char *)reply;
 	q.attempts++;
@@ -968,11 +957,75 @@ spool_rcpt_defer(struct spool *sp, uint64_t id, const char *domain, unsigned ind
 	if (rc == 0)
 		rc = mdb_put(txn, sp->queue, &k, &v, 0);
 	buf_free(&b);
+	return rc;
+}
+
+static int
+spool_change_in(struct spool *sp, MDB_txn *parent, const struct spool_change *ch)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = spool_txn_begin(sp, parent, 0, &txn)) != 0)
+		return rc;
+	if (ch->kind == CHANGE_DONE)
+		rc = spool_done_in(sp, txn, ch->id, ch->idx, ch->nidx);
+	else
+		rc = spool_defer_in(sp, txn, ch->id, ch->domain, ch->index, ch->reply, ch->next_try);
 	if (rc != 0) {
-		spool_txn_abort(sp, txn);
-		return spool_err_of(rc);
+		mdb_txn_abort(txn);
+		return rc;
 	}
-	return spool_err_of(spool_txn_commit(sp, txn));
+	return mdb_txn_commit(txn);
+}
+
+enum spool_err
+spool_apply_changes(struct spool *sp, const struct spool_change *const *changes, size_t n,
+    enum spool_err *results)
+{
+	enum spool_err all = SPOOL_OK;
+	MDB_txn *txn;
+	int rc;
+
+	for (int tries = 0; tries < 8; tries++) {
+		if ((rc = spool_txn_begin(sp, NULL, 0, &txn)) != 0)
+			break;
+		for (size_t i = 0; i < n; i++)
+			results[i] = spool_err_read(spool_change_in(sp, txn, changes[i]));
+		if ((rc = spool_txn_commit(sp, txn)) != MDB_MAP_FULL || spool_grow(sp) != SPOOL_OK)
+			break;
+	}
+	if (rc != 0)
+		for (size_t i = 0; i < n; i++)
+			results[i] = spool_err_of(rc);
+	for (size_t i = 0; i < n; i++)
+		if (results[i] != SPOOL_OK)
+			all = results[i];
+	return all;
+}
+
+enum spool_err
+spool_rcpts_done(struct spool *sp, uint64_t id, const unsigned *idx, size_t n)
+{
+	struct spool_change ch = { .kind = CHANGE_DONE, .id = id, .idx = idx, .nidx = n };
+	const struct spool_change *list = &ch;
+	enum spool_err result;
+
+	spool_apply_changes(sp, &list, 1, &result);
+	return result;
+}
+
+enum spool_err
+spool_rcpt_defer(struct spool *sp, uint64_t id, const char *domain, unsigned index,
+    const char *reply, int64_t next_try)
+{
+	struct spool_change ch = { .kind = CHANGE_DEFER, .id = id, .domain = domain,
+	    .index = index, .reply = reply, .next_try = next_try };
+	const struct spool_change *list = &ch;
+	enum spool_err result;
+
+	spool_apply_changes(sp, &list, 1, &result);
+	return result;
 }
 
 enum spool_err

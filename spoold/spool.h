@@ -120,6 +120,26 @@ enum spool_err spool_domain_walk(struct spool *, const char *domain,
 
 enum spool_err spool_get_stats(struct spool *, struct spool_stats *);
 
+/* A change to queued mail, applied by the committer together with others. */
+enum spool_change_kind { CHANGE_DONE, CHANGE_DEFER };
+
+struct spool_change {
+	enum spool_change_kind	 kind;
+	uint64_t		 id;
+	const unsigned		*idx;		/* DONE: recipients finished */
+	size_t			 nidx;
+	const char		*domain;	/* DEFER: where the entry is queued */
+	unsigned		 index;		/* DEFER: the recipient */
+	const char		*reply;		/* DEFER: the peer's reply */
+	int64_t			 next_try;	/* DEFER */
+};
+
+/* spool_apply_changes - apply n changes in one write transaction (group
+ * commit), each nested so one failing change (SPOOL_ENOTFOUND: the message
+ * was deleted meanwhile) fails alone; results[i] per change */
+enum spool_err spool_apply_changes(struct spool *, const struct spool_change *const *changes,
+    size_t n, enum spool_err *results);
+
 /* spool_rcpts_done - the recipients idx[0..n) of message id are finished
  * (delivered): in one transaction their queue entries go, their domains'
  * counters let go of the message when no recipient of that domain is left,

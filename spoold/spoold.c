@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "committer.h"
+#include "despool.h"
 #include "log.h"
 #include "spool.h"
 #include "spoold.h"
@@ -235,6 +236,7 @@ spoold_stop(int status, const char *why)
 	log_info("shutting down (%s)", why);
 	spoold.stopping = 1;
 	listeners_stop();
+	despool_stop_all();	/* undelivered mail simply stays queued */
 	inbound_shutdown_all();
 	shutdown_started = ev_now(spoold.loop);
 	ev_timer_init(&shutdown_timer, shutdown_check, 0.0, 0.05);

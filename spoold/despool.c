@@ -1,0 +1,414 @@
+/*
+ * despool.c - delivery runs; see despool.h.
+ *
+ * A run takes a snapshot of the domain's message ids (one short read
+ * transaction), then reads each envelope and body in short transactions as
+ * the SMTP client asks for them: no transaction is held across network I/O.
+ * Outcomes go to the committer as changes, so they are group-committed and
+ * the loop never waits for the disk.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cidr.h"
+#include "committer.h"
+#include "io.h"
+#include "log.h"
+#include "smtp_client.h"
+#include "smtp_cmd.h"
+#include "spool.h"
+#include "spoold.h"
+#include "despool.h"
+
+#define DESPOOL_CONNECT_TIMEOUT	30.0
+
+struct despool {
+	struct despool		*next;
+	char			 domain[256];
+	char			 relay[96];	/* "[192.0.2.1]:25" for the log */
+	int64_t			 retry;
+	struct io		*connecting;	/* until the client takes over */
+	struct smtp_client	*client;
+	uint64_t		*ids;		/* the snapshot, oldest first */
+	size_t			 nids, pos;
+	/* the message being offered */
+	struct spool_envelope	 env;
+	int			 have_env;
+	const char		**rcpts;
+	unsigned		*idx;		/* envelope index of rcpts[i] */
+	int			*codes;		/* the peer's verdict on rcpts[i] */
+	size_t			 n;
+	struct smtp_client_msg	 msg;
+	unsigned long		 delivered, deferred;
+	time_t			 started;
+};
+
+/* A change on its way to the committer, with the memory it points to. */
+struct change {
+	struct commit_req	 req;
+	char			 domain[256];
+	char			 reply[512];
+	unsigned		 idx[];
+};
+
+static struct despool *runs;
+
+unsigned
+despool_running(void)
+{
+	unsigned n = 0;
+
+	for (struct despool *r = runs; r; r = r->next)
+		n++;
+	return n;
+}
+
+static void
+change_done(struct commit_req *req)
+{
+	struct change *ch = (struct change *)req;
+
+	if (req->result != SPOOL_OK && req->result != SPOOL_ENOTFOUND)
+		log_warnx("%016llx %s: cannot record the delivery outcome: %s",
+		    (unsigned long long)ch->req.change.id, ch->domain, spool_strerror(req->result));
+	free(ch);
+}
+
+/* despool_change - queue a DONE (idx list) or DEFER (one index) change */
+static void
+despool_change(struct despool *r, enum spool_change_kind kind, const unsigned *idx, size_t n,
+    const char *reply)
+{
+	struct change *ch = calloc(1, sizeof(*ch) + n * sizeof(unsigned));
+
+	if (ch == NULL) {
+		log_warnx("%s: out of memory recording an outcome (the mail stays queued)", r->domain);
+		return;
+	}
+	memcpy(ch->idx, idx, n * sizeof(unsigned));
+	snprintf(ch->domain, sizeof(ch->domain), "%s", r->domain);
+	snprintf(ch->reply, sizeof(ch->reply), "%s", reply ? reply : "");
+	ch->req.kind = COMMIT_CHANGE;
+	ch->req.done = change_done;
+	ch->req.change.kind = kind;
+	ch->req.change.id = r->env.id;
+	ch->req.change.idx = ch->idx;
+	ch->req.change.nidx = n;
+	ch->req.change.domain = ch->domain;
+	ch->req.change.index = n > 0 ? idx[0] : 0;
+	ch->req.change.reply = ch->reply;
+	ch->req.change.next_try = (int64_t)time(NULL) + r->retry;
+	committer_submit(spoold.committer, &ch->req);
+}
+
+/* despool_log - one line per recipient, as postmasters know it */
+static void
+despool_log(struct despool *r, size_t i, const char *status, const char *reply)
+{
+	char to[600], rep[300];
+
+	log_info("%016llx to=<%s> relay=%s delay=%lds status=%s (%s)",
+	    (unsigned long long)r->env.id, log_escape(to, sizeof(to), r->rcpts[i], 512), r->relay,
+	    (long)(time(NULL) - r->env.arrival), status, log_escape(rep, sizeof(rep), reply, 256));
+}
+
+static void
+despool_forget_message(struct despool *r)
+{
+	if (r->have_env)
+		spool_envelope_free(&r->env);
+	r->have_env = 0;
+	free(r->rcpts);
+	free(r->idx);
+	free(r->codes);
+	r->rcpts = NULL;
+	r->idx = NULL;
+	r->codes = NULL;
+	r->n = 0;
+}
+
+static int
+despool_read_body(void *arg, uint64_t off, void *dst, size_t len)
+{
+	struct despool *r = arg;
+
+	return spool_read_body(spoold.spool, r->env.id, off, dst, len) == SPOOL_OK ? 0 : -1;
+}
+
+static const char *
+rcpt_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at ? at + 1 : "";
+}
+
+/* despool_load - the pending recipients of message id in this domain */
+static int
+despool_load(struct despool *r, uint64_t id)
+{
+	struct spool_envelope *e = &r->env;
+
+	if (spool_get_envelope(spoold.spool, id, e) != SPOOL_OK)
+		return 0;	/* delivered or deleted meanwhile */
+	r->have_env = 1;
+	r->rcpts = calloc(e->nrcpts, sizeof(*r->rcpts));
+	r->idx = calloc(e->nrcpts, sizeof(*r->idx));
+	r->codes = calloc(e->nrcpts, sizeof(*r->codes));
+	if (r->rcpts == NULL || r->idx == NULL || r->codes == NULL)
+		return 0;
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		if (e->rcpts[i].done || strcmp(rcpt_domain(e->rcpts[i].addr), r->domain) != 0)
+			continue;
+		r->rcpts[r->n] = e->rcpts[i].addr;
+		r->idx[r->n++] = (unsigned)i;
+	}
+	return r->n > 0;
+}
+
+static const struct smtp_client_msg *
+despool_next(void *arg)
+{
+	struct despool *r = arg;
+
+	despool_forget_message(r);
+	while (r->pos < r->nids) {
+		if (!despool_load(r, r->ids[r->pos++])) {
+			despool_forget_message(r);
+			continue;
+		}
+		memset(&r->msg, 0, sizeof(r->msg));
+		r->msg.sender = r->env.sender;
+		r->msg.rcpts = r->rcpts;
+		r->msg.nrcpts = r->n;
+		r->msg.size = r->env.size;
+		r->msg.eight_bit = (r->env.flags & (ENV_8BIT_SEEN | ENV_8BITMIME)) != 0;
+		r->msg.smtputf8 = (r->env.flags & ENV_SMTPUTF8) != 0;
+		r->msg.read_body = despool_read_body;
+		r->msg.body_arg = r;
+		return &r->msg;
+	}
+	return NULL;
+}
+
+static void
+despool_rcpt(void *arg, const struct smtp_client_msg *m, size_t i, int code, const char *reply)
+{
+	struct despool *r = arg;
+
+	r->codes[i] = code;
+	if (code / 100 == 2)
+		return;
+	/* XXX until DSNs exist (issue 3), a 5xx is kept like a 4xx: never lost,
+	 * retried at the next run, and visible in the log and spoolctl show */
+	despool_log(r, i, code / 100 == 5 ? "deferred (permanent failure; kept until DSNs exist)" :
+	    "deferred", reply);
+	despool_change(r, CHANGE_DEFER, &r->idx[i], 1, reply);
+	r->deferred++;
+}
+
+static void
+despool_sent(void *arg, const struct smtp_client_msg *m, int code, const char *reply)
+{
+	struct despool *r = arg;
+	unsigned *done = calloc(r->n ? r->n : 1, sizeof(*done));
+	size_t nd = 0;
+
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->codes[i] / 100 != 2)
+			continue;
+		if (code / 100 == 2) {
+			despool_log(r, i, "sent", reply);
+			if (done)
+				done[nd++] = r->idx[i];
+			r->delivered++;
+		} else {
+			despool_log(r, i, "deferred", reply);
+			despool_change(r, CHANGE_DEFER, &r->idx[i], 1, reply);
+			r->deferred++;
+		}
+	}
+	if (nd > 0)
+		despool_change(r, CHANGE_DONE, done, nd, NULL);
+	else if (code / 100 == 2 && done == NULL)
+		log_warnx("%s: out of memory recording deliveries (they may be repeated)", r->domain);
+	free(done);
+}
+
+static void
+despool_free(struct despool *r)
+{
+	struct despool **pp;
+
+	for (pp = &runs; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	despool_forget_message(r);
+	free(r->ids);
+	free(r);
+}
+
+static void
+despool_done(void *arg, const char *error)
+{
+	struct despool *r = arg;
+
+	log_info("delivery run domain=%s relay=%s messages=%zu delivered=%lu deferred=%lu "
+	    "duration=%lds status=%s%s", r->domain, r->relay, r->nids, r->delivered, r->deferred,
+	    (long)(time(NULL) - r->started), error ? "incomplete: " : "complete", error ? error : "");
+	despool_free(r);
+}
+
+static const struct smtp_client_ops despool_ops = {
+	.next = despool_next, .rcpt = despool_rcpt, .sent = despool_sent, .done = despool_done,
+};
+
+static void
+despool_connected(struct io *io, enum io_event ev, void *arg)
+{
+	struct despool *r = arg;
+	struct smtp_client_params p = {
+		.helo_name = spoold.rt->conf->hostname, .peer_name = r->relay,
+		.timeout_banner = 300, .timeout_command = 300, .timeout_data = 120,
+		.timeout_block = 180, .timeout_eom = 600,
+	};
+
+	r->connecting = NULL;
+	if (ev != IO_CONNECTED) {
+		log_info("delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay,
+		    ev == IO_TIMEOUT ? "connect timeout" : io_error(io));
+		io_free(io);
+		despool_free(r);
+		return;
+	}
+	if ((r->client = smtp_client_start(io, &p, &despool_ops, r)) == NULL) {
+		io_free(io);
+		despool_free(r);
+	}
+}
+
+/* despool_route - where d's mail goes: 0, or -1 with the reason */
+static int
+despool_route(const struct domain_conf *d, const struct sockaddr *requester,
+    struct sockaddr_storage *ss, socklen_t *len, const char **reason)
+{
+	int port = d->route.port ? d->route.port : 25;
+
+	memset(ss, 0, sizeof(*ss));
+	if (d->route.kind == ROUTE_REQUESTER) {
+		memcpy(ss, requester, requester->sa_family == AF_INET6 ?
+		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	} else if (d->route.kind == ROUTE_HOST && d->route.host[0] == '[') {
+		char lit[SMTP_DOMAIN_MAX + 1];
+		size_t l = strlen(d->route.host);
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		snprintf(lit, sizeof(lit), "%.*s", (int)(l - 2), d->route.host + 1);
+		if (inet_pton(AF_INET, lit, &s4->sin_addr) == 1)
+			s4->sin_family = AF_INET;
+		else if (strncmp(lit, "ipv6:", 5) == 0 && inet_pton(AF_INET6, lit + 5, &s6->sin6_addr) == 1)
+			s6->sin6_family = AF_INET6;
+		else {
+			*reason = "deliver-to address is not usable";
+			return -1;
+		}
+	} else {
+		*reason = d->route.kind == ROUTE_NONE ? "no deliver-to route configured" :
+		    "deliver-to by host name or mx needs DNS, not implemented yet";
+		return -1;
+	}
+	if (ss->ss_family == AF_INET6) {
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+		*len = sizeof(struct sockaddr_in6);
+	} else {
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+		*len = sizeof(struct sockaddr_in);
+	}
+	return 0;
+}
+
+static int
+collect_id(const struct spool_envelope *e, const unsigned *idx, size_t nidx, void *arg)
+{
+	struct despool *r = arg;
+
+	if (r->nids % 1024 == 0) {
+		uint64_t *n = realloc(r->ids, (r->nids + 1024) * sizeof(*n));
+
+		if (n == NULL)
+			return 1;
+		r->ids = n;
+	}
+	r->ids[r->nids++] = e->id;
+	return 0;
+}
+
+enum despool_start
+despool_start(const struct domain_conf *d, const struct sockaddr *requester,
+    unsigned long long *queued, const char **reason)
+{
+	struct spool_counters c;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct despool *r;
+	char addr[64];
+
+	if (spool_domain_counters(spoold.spool, d->name, &c) != SPOOL_OK) {
+		*reason = "cannot read the spool";
+		return DESPOOL_FAILED;
+	}
+	*queued = c.messages;
+	for (r = runs; r; r = r->next)
+		if (strcmp(r->domain, d->name) == 0)
+			return DESPOOL_JOINED;
+	if (c.messages == 0)
+		return DESPOOL_EMPTY;
+	if (despool_route(d, requester, &ss, &sslen, reason) == -1)
+		return DESPOOL_NO_ROUTE;
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		*reason = "out of memory";
+		return DESPOOL_FAILED;
+	}
+	snprintf(r->domain, sizeof(r->domain), "%s", d->name);
+	sockaddr_text((struct sockaddr *)&ss, addr, sizeof(addr));
+	snprintf(r->relay, sizeof(r->relay), "[%s]:%d", addr, sockaddr_port((struct sockaddr *)&ss));
+	r->retry = (int64_t)d->retry;
+	r->started = time(NULL);
+	if (spool_domain_walk(spoold.spool, d->name, collect_id, r) != SPOOL_OK ||
+	    (r->connecting = io_connect(spoold.loop, (struct sockaddr *)&ss, sslen,
+	    despool_connected, r)) == NULL) {
+		free(r->ids);
+		free(r);
+		*reason = "cannot start a connection";
+		return DESPOOL_FAILED;
+	}
+	io_set_timeout(r->connecting, DESPOOL_CONNECT_TIMEOUT, 0);
+	r->next = runs;
+	runs = r;
+	log_info("delivery run domain=%s relay=%s messages=%zu started", r->domain, r->relay, r->nids);
+	return DESPOOL_STARTED;
+}
+
+void
+despool_stop_all(void)
+{
+	while (runs != NULL) {
+		struct despool *r = runs;
+
+		if (r->client != NULL)
+			smtp_client_abort(r->client, "spoold is shutting down");	/* frees r */
+		else {
+			io_free(r->connecting);
+			despool_free(r);
+		}
+	}
+}

@@ -1,0 +1,206 @@
+#!/bin/sh
+# t13-etrn.sh - ETRN (RFC 1985) and delivery runs, with Postfix's smtp-sink as
+# the site's MTA: the mail arrives once, only an allowed address can start a
+# run, replies follow RFC 1985, peers that refuse or drop keep the mail
+# queued, concurrent ETRNs share one run, and fetchmail's ETRN client works.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+need swaks
+SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
+[ -x "$SINK" ] || skip "smtp-sink (Postfix) is not installed"
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+SINK_PORT=$(free_port)
+
+# sink [OPTION...] - (re)start smtp-sink as the site's MTA, dumping to $T/dump
+sink() {
+	[ -f "$T/sink.pid" ] && stop_pid "$(cat "$T/sink.pid")" && rm -f "$T/sink.pid"
+	chmod 755 "$T"
+	mkdir -p "$T/dump"; chmod 777 "$T/dump"
+	"$SINK" -u nobody -d "$T/dump/%M." "$@" "127.0.0.1:$SINK_PORT" 100 >"$T/sink.log" 2>&1 &
+	echo $! >"$T/sink.pid"
+	_i=0
+	until python3 -c "import socket; socket.create_connection(('127.0.0.1',$SINK_PORT),1)" 2>/dev/null; do
+		_i=$((_i + 1)); [ $_i -le 100 ] || error "smtp-sink did not start"; sleep 0.05
+	done
+}
+
+# etrn FROM-ADDRESS NODE... - one session, one ETRN per node; replies in $T/etrn.out
+etrn() {
+	python3 - "$SMTP_PORT" "$@" >"$T/etrn.out" 2>&1 <<'PY'
+import smtplib, sys
+port, src, nodes = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+s = smtplib.SMTP("127.0.0.1", port, source_address=(src, 0), timeout=10)
+s.ehlo("site.test")
+for n in nodes:
+    code, msg = s.docmd("ETRN", n)
+    print(code, msg.decode())
+s.quit()
+PY
+}
+expect_etrn() {
+	grep -E -q "$1" "$T/etrn.out" || fail "$2: no /$1/ in: $(cat "$T/etrn.out")"
+}
+
+# wait_count DOMAIN N - until spoolctl list shows N messages (10 s at most)
+wait_count() {
+	_i=0
+	until [ "$(domain_count "$1")" = "$2" ]; do
+		_i=$((_i + 1)); [ $_i -le 200 ] || fail "$1 still has $(domain_count "$1") messages, expected $2"
+		sleep 0.05
+	done
+}
+dumped() {
+	ls "$T/dump" | wc -l
+}
+
+sink
+write_conf
+cat >>"$SPOOLD_CONF" <<EOF
+domain site.test {
+    etrn-from  127.0.0.1/32
+    deliver-to [127.0.0.1]:$SINK_PORT
+    recipients any
+}
+domain a.site.test {
+    etrn-from  127.0.0.1
+    deliver-to requester:$SINK_PORT
+    recipients any
+}
+domain notsite.test {
+    etrn-from  127.0.0.1
+    deliver-to [127.0.0.1]:$SINK_PORT
+    recipients any
+}
+domain noroute.test {
+    etrn-from  127.0.0.1
+    recipients any
+}
+EOF
+start_spoold
+
+# ---- EHLO, 251, 253, delivery ----
+etrn 127.0.0.1 site.test
+expect_etrn '^251 OK no messages waiting for node site.test' "nothing queued"
+for i in 1 2 3 4 5; do
+	sw -t "u$i@site.test" -f a@x.test --body "message $i
+.a line with a leading dot"
+	[ -n "$(sw_queued)" ] || fail "message $i not accepted"
+done
+sw -t b@a.site.test -f a@x.test
+sw -t c@notsite.test -f a@x.test
+etrn 127.0.0.1 site.test
+expect_etrn '^253 5 pending messages for node site.test started' "ETRN site.test"
+wait_count site.test 0
+[ "$(dumped)" -eq 5 ] || fail "the site got $(dumped) messages, expected 5"
+grep -l '^X-Rcpt-Args: <u3@site.test>' "$T"/dump/* >/dev/null || fail "u3 did not arrive"
+grep -q '^\.a line with a leading dot$' "$(grep -l '^X-Rcpt-Args: <u3@site.test>' "$T"/dump/*)" ||
+	fail "dot-stuffing lost the leading dot"
+grep -q 'by mx.test (spoold)' "$(ls "$T"/dump/* | head -n 1)" || fail "spoold's Received: line missing"
+grep -q 'to=<u1@site.test> relay=\[127.0.0.1\]:'"$SINK_PORT"' .*status=sent (250 ' "$SPOOLD_LOG" ||
+	fail "no per-recipient log line"
+say "ETRN site.test: 253 5, all five at the site, dot-stuffing intact, logged per recipient"
+
+# ---- @domain: subdomains on label boundaries only ----
+etrn 127.0.0.1 @site.test
+expect_etrn '^253 1 pending messages for node @site.test started' "ETRN @site.test"
+wait_count a.site.test 0
+[ "$(domain_count notsite.test)" = 1 ] || fail "ETRN @site.test delivered notsite.test"
+grep -q 'domain=notsite.test' "$SPOOLD_LOG" && fail "a run started for notsite.test"
+say "ETRN @site.test: a.site.test (deliver-to requester) delivered, notsite.test untouched"
+
+# ---- refusals ----
+sw -t late@site.test -f a@x.test
+etrn 127.0.0.2 site.test unknown.test
+expect_etrn '^459 Node site.test not allowed' "ETRN from 127.0.0.2"
+expect_etrn '^459 Node unknown.test not allowed' "unknown domain"
+sleep 0.5
+[ "$(domain_count site.test)" = 1 ] || fail "a refused ETRN moved mail"
+etrn 127.0.0.1 "" "../../etc/passwd" "a b" "#nosuchqueue" noroute.test
+expect_etrn '^500 ' "ETRN without a node"
+expect_etrn '^501 ' "hostile ETRN argument"
+expect_etrn '^459 Node #nosuchqueue not allowed' "unknown #queue"
+sw -t x@noroute.test -f a@x.test
+etrn 127.0.0.1 noroute.test
+expect_etrn '^458 Unable to queue messages for node noroute.test: no deliver-to route' "no route"
+chat <<'EOF' || fail "ETRN inside a transaction"
+expect ^220
+send EHLO c.test\r\n
+expect ^250 HELP
+send MAIL FROM:<a@x.test>\r\n
+expect ^250
+send ETRN site.test\r\n
+expect ^503
+send QUIT\r\n
+expect ^221
+EOF
+say "459 from 127.0.0.2 and for unknown names (nothing moves), 500, 501, 458 without a route, 503 in a transaction"
+
+# ---- a site that refuses or drops: the mail stays ----
+sink -r RCPT
+etrn 127.0.0.1 site.test
+expect_etrn '^253 1 ' "ETRN to a refusing site"
+_i=0
+until grep -q 'to=<late@site.test> .*status=deferred (450 ' "$SPOOLD_LOG"; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "no deferral logged for a 4xx at RCPT"; sleep 0.05
+done
+[ "$(domain_count site.test)" = 1 ] || fail "a recipient refused with 4xx left the spool"
+sink -q .
+etrn 127.0.0.1 site.test
+_i=0
+until grep -q 'domain=site.test .*status=incomplete: connection lost in CLIENT_EOM' "$SPOOLD_LOG"; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "no incomplete run logged for a drop after the dot"; sleep 0.05
+done
+[ "$(domain_count site.test)" = 1 ] || fail "a message whose 250 never came left the spool"
+say "4xx at RCPT and a drop after the dot: the message stays queued"
+
+# ---- 50 concurrent ETRNs: one run, each message once ----
+sink
+rm -f "$T"/dump/*
+for i in $(seq 1 20); do sw -t "c$i@site.test" -f a@x.test; done
+runs_before=$(grep -c 'delivery run domain=site.test .* started' "$SPOOLD_LOG")
+python3 - "$SMTP_PORT" <<'PY' || fail "concurrent ETRNs"
+import smtplib, sys, threading
+port = int(sys.argv[1])
+codes = []
+def one():
+    s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+    s.ehlo("site.test")
+    codes.append(s.docmd("ETRN", "site.test")[0])
+    s.quit()
+ts = [threading.Thread(target=one) for _ in range(50)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+bad = [c for c in codes if c not in (251, 253)]
+sys.exit("unexpected replies %r" % bad if bad or len(codes) != 50 else 0)
+PY
+wait_count site.test 0
+runs=$(( $(grep -c 'delivery run domain=site.test .* started' "$SPOOLD_LOG") - runs_before ))
+[ "$runs" -ge 1 ] || fail "no delivery run for 50 ETRNs"
+for i in $(seq 1 20); do
+	n=$(grep -l "^X-Rcpt-Args: <c$i@site.test>" "$T"/dump/* | wc -l)
+	[ "$n" -eq 1 ] || fail "c$i@site.test arrived $n times"
+done
+say "50 concurrent ETRNs: $runs run(s), each of the 21 messages exactly once at the site"
+
+# ---- fetchmail, the common ETRN client ----
+if command -v fetchmail >/dev/null 2>&1; then
+	sw -t f1@site.test -f a@x.test
+	sw -t f2@a.site.test -f a@x.test
+	cat >"$T/fetchmailrc" <<EOF
+poll 127.0.0.1 protocol ETRN service $SMTP_PORT
+    fetchdomains site.test,a.site.test
+EOF
+	chmod 600 "$T/fetchmailrc"
+	HOME=$T fetchmail -f "$T/fetchmailrc" --nosyslog -v >"$T/fetchmail.out" 2>&1 || true
+	grep -q '253 1 pending messages for node site.test' "$T/fetchmail.out" ||
+		fail "fetchmail's ETRN for site.test: $(cat "$T/fetchmail.out")"
+	grep -q 'a.site.test' "$T/fetchmail.out" || fail "fetchmail did not ask for a.site.test"
+	wait_count site.test 0
+	wait_count a.site.test 0
+	say "fetchmail --protocol ETRN: both domains delivered"
+else
+	say "fetchmail not installed: its ETRN client not tested"
+fi
+stop_spoold
