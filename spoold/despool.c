@@ -47,11 +47,17 @@ struct despool {
 	struct smtp_client_msg	 msg;
 	unsigned long		 delivered, deferred;
 	time_t			 started;
+	struct sockaddr_storage	 route;
+	socklen_t		 routelen;
+	unsigned		 pending;	/* changes not yet committed */
+	int			 ended;		/* the SMTP session is over */
+	int			 again;		/* an ETRN came meanwhile: run once more */
 };
 
 /* A change on its way to the committer, with the memory it points to. */
 struct change {
 	struct commit_req	 req;
+	struct despool		*run;
 	char			 domain[256];
 	char			 reply[512];
 	unsigned		 idx[];
@@ -69,15 +75,20 @@ despool_running(void)
 	return n;
 }
 
+static void despool_end(struct despool *);
+
 static void
 change_done(struct commit_req *req)
 {
 	struct change *ch = (struct change *)req;
+	struct despool *r = ch->run;
 
 	if (req->result != SPOOL_OK && req->result != SPOOL_ENOTFOUND)
 		log_warnx("%016llx %s: cannot record the delivery outcome: %s",
 		    (unsigned long long)ch->req.change.id, ch->domain, spool_strerror(req->result));
 	free(ch);
+	if (--r->pending == 0 && r->ended)
+		despool_end(r);
 }
 
 /* despool_change - queue a DONE (idx list) or DEFER (one index) change */
@@ -104,6 +115,8 @@ despool_change(struct despool *r, enum spool_change_kind kind, const unsigned *i
 	ch->req.change.index = n > 0 ? idx[0] : 0;
 	ch->req.change.reply = ch->reply;
 	ch->req.change.next_try = (int64_t)time(NULL) + r->retry;
+	ch->run = r;
+	r->pending++;
 	committer_submit(spoold.committer, &ch->req);
 }
 
@@ -264,7 +277,10 @@ despool_done(void *arg, const char *error)
 	log_info("delivery run domain=%s relay=%s messages=%zu delivered=%lu deferred=%lu "
 	    "duration=%lds status=%s%s", r->domain, r->relay, r->nids, r->delivered, r->deferred,
 	    (long)(time(NULL) - r->started), error ? "incomplete: " : "complete", error ? error : "");
-	despool_free(r);
+	r->client = NULL;
+	r->ended = 1;
+	if (r->pending == 0)
+		despool_end(r);
 }
 
 static const struct smtp_client_ops despool_ops = {
@@ -286,12 +302,15 @@ despool_connected(struct io *io, enum io_event ev, void *arg)
 		log_info("delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay,
 		    ev == IO_TIMEOUT ? "connect timeout" : io_error(io));
 		io_free(io);
-		despool_free(r);
+		r->again = 0;	/* the site is not there: the next ETRN tries again */
+		r->ended = 1;
+		despool_end(r);
 		return;
 	}
 	if ((r->client = smtp_client_start(io, &p, &despool_ops, r)) == NULL) {
 		io_free(io);
-		despool_free(r);
+		r->ended = 1;
+		despool_end(r);
 	}
 }
 
@@ -352,6 +371,43 @@ collect_id(const struct spool_envelope *e, const unsigned *idx, size_t nidx, voi
 	return 0;
 }
 
+/* despool_launch - snapshot the domain's mail and dial the site; -1 if it
+ * cannot even start */
+static int
+despool_launch(struct despool *r)
+{
+	free(r->ids);
+	r->ids = NULL;
+	r->nids = r->pos = 0;
+	r->delivered = r->deferred = 0;
+	r->ended = r->again = 0;
+	r->started = time(NULL);
+	if (spool_domain_walk(spoold.spool, r->domain, collect_id, r) != SPOOL_OK ||
+	    (r->connecting = io_connect(spoold.loop, (struct sockaddr *)&r->route, r->routelen,
+	    despool_connected, r)) == NULL) {
+		free(r->ids);
+		r->ids = NULL;
+		return -1;
+	}
+	io_set_timeout(r->connecting, DESPOOL_CONNECT_TIMEOUT, 0);
+	log_info("delivery run domain=%s relay=%s messages=%zu started", r->domain, r->relay, r->nids);
+	return 0;
+}
+
+/* despool_end - the session is over and every outcome is committed: run
+ * once more if an ETRN asked meanwhile and mail is waiting, else let go */
+static void
+despool_end(struct despool *r)
+{
+	struct spool_counters c;
+
+	if (r->again && !spoold.stopping &&
+	    spool_domain_counters(spoold.spool, r->domain, &c) == SPOOL_OK && c.messages > 0 &&
+	    despool_launch(r) == 0)
+		return;
+	despool_free(r);
+}
+
 enum despool_start
 despool_start(const struct domain_conf *d, const struct sockaddr *requester,
     unsigned long long *queued, const char **reason)
@@ -368,8 +424,11 @@ despool_start(const struct domain_conf *d, const struct sockaddr *requester,
 	}
 	*queued = c.messages;
 	for (r = runs; r; r = r->next)
-		if (strcmp(r->domain, d->name) == 0)
+		if (strcmp(r->domain, d->name) == 0) {
+			/* mail that came after its snapshot needs one more run */
+			r->again = 1;
 			return DESPOOL_JOINED;
+		}
 	if (c.messages == 0)
 		return DESPOOL_EMPTY;
 	if (despool_route(d, requester, &ss, &sslen, reason) == -1)
@@ -382,33 +441,36 @@ despool_start(const struct domain_conf *d, const struct sockaddr *requester,
 	sockaddr_text((struct sockaddr *)&ss, addr, sizeof(addr));
 	snprintf(r->relay, sizeof(r->relay), "[%s]:%d", addr, sockaddr_port((struct sockaddr *)&ss));
 	r->retry = (int64_t)d->retry;
-	r->started = time(NULL);
-	if (spool_domain_walk(spoold.spool, d->name, collect_id, r) != SPOOL_OK ||
-	    (r->connecting = io_connect(spoold.loop, (struct sockaddr *)&ss, sslen,
-	    despool_connected, r)) == NULL) {
-		free(r->ids);
+	r->route = ss;
+	r->routelen = sslen;
+	if (despool_launch(r) == -1) {
 		free(r);
 		*reason = "cannot start a connection";
 		return DESPOOL_FAILED;
 	}
-	io_set_timeout(r->connecting, DESPOOL_CONNECT_TIMEOUT, 0);
 	r->next = runs;
 	runs = r;
-	log_info("delivery run domain=%s relay=%s messages=%zu started", r->domain, r->relay, r->nids);
 	return DESPOOL_STARTED;
 }
 
 void
 despool_stop_all(void)
 {
-	while (runs != NULL) {
-		struct despool *r = runs;
+	struct despool *r, *next;
 
+	for (r = runs; r; r = next) {
+		next = r->next;
+		r->again = 0;
 		if (r->client != NULL)
-			smtp_client_abort(r->client, "spoold is shutting down");	/* frees r */
-		else {
+			smtp_client_abort(r->client, "spoold is shutting down");	/* done() runs */
+		else if (r->connecting != NULL) {
 			io_free(r->connecting);
-			despool_free(r);
+			r->connecting = NULL;
+			r->ended = 1;
+			if (r->pending == 0)
+				despool_end(r);
 		}
+		/* a run still waiting for its outcomes to be committed goes
+		 * when the committer reports them */
 	}
 }
