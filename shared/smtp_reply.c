@@ -16,7 +16,7 @@ static const struct smtp_reply replies[R__COUNT] = {
 	{ R_RSET,	250, "2.0.0",	"Ok",					"RFC 5321 4.1.1.5" },
 	{ R_NOOP,	250, "2.0.0",	"Ok",					"RFC 5321 4.1.1.9" },
 	{ R_VRFY,	252, "2.5.0",	"Cannot VRFY user, but will accept message and attempt delivery", "RFC 5321 3.5.3" },
-	{ R_HELP,	214, "2.0.0",	"Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS; see RFC 5321", "RFC 5321 4.1.1.8" },
+	{ R_HELP,	214, "2.0.0",	"Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS ETRN; see RFC 5321", "RFC 5321 4.1.1.8" },
 	{ R_MAIL_OK,	250, "2.1.0",	"Sender ok",				"RFC 3463 3.2" },
 	{ R_RCPT_OK,	250, "2.1.5",	"Recipient ok",				"RFC 3463 3.2" },
 	{ R_DATA_GO,	354, NULL,	"End data with <CR><LF>.<CR><LF>",	"RFC 5321 4.1.1.4" },
