@@ -82,10 +82,10 @@ FROM=sender@example.org
 RCPT=user@bench.test
 HELO=client.example.org
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "ingest.sh: error: $*"; exit 1; }
+BENCH_NAME=ingest.sh
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 is_uint "$MESSAGES" && (( MESSAGES > 0 )) || die "MESSAGES must be a positive integer, not '$MESSAGES'"
 is_uint "$MSG_SIZE" || die "MSG_SIZE must be an integer, not '$MSG_SIZE'"
 is_uint "$RUN_TIMEOUT" || die "RUN_TIMEOUT must be an integer, not '$RUN_TIMEOUT'"
@@ -101,43 +101,7 @@ case $PF_MODE in hold|defer) ;; *) die "PF_MODE must be hold or defer, not '$PF_
 
 # ---------------------------------------------------------------- tools
 
-if [[ ! -x /usr/sbin/postfix || ! -x /usr/sbin/smtp-source || ! -x /usr/sbin/smtp-sink ]]; then
-    log "Postfix (postfix, smtp-source, smtp-sink) is not installed: installing it"
-    echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
-    DEBIAN_FRONTEND=noninteractive apt-get install -y postfix >&2 \
-        || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y postfix >&2; } \
-        || die "could not install postfix"
-fi
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
-for t in postfix postconf postsuper smtp-source smtp-sink timeout awk script; do
-    command -v "$t" >/dev/null || die "$t not found"
-done
-
-now() { date +%s.%N; }
-
-# port_open PORT: true if something accepts TCP connections on 127.0.0.1:PORT
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# free_port: print a TCP port on 127.0.0.1 that nothing listens on
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-        port_open "$p" || { echo "$p"; return 0; }
-    done
-    die "no free TCP port found"
-}
-
-# wait_port PORT SECONDS [PID]: poll until the port accepts connections
-wait_port() {
-    local port=$1 secs=$2 pid=${3:-} deadline
-    deadline=$(awk -v n="$(now)" -v s="$secs" 'BEGIN{printf "%.3f", n+s}')
-    while ! port_open "$port"; do
-        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
-        if awk -v n="$(now)" -v d="$deadline" 'BEGIN{exit !(n>d)}'; then return 1; fi
-        sleep 0.05
-    done
-}
+need_postfix_tools
 
 # ---------------------------------------------------------------- temp dir, cleanup
 
@@ -153,44 +117,6 @@ SPOOLD_PID=
 SINK_PID=
 LOAD_PID=
 PF_RUNNING=0
-
-pf() {  # run the postfix command for the private instance, errors visible
-    script -qec "postfix -c $(printf %q "$PFDIR") $*" /dev/null </dev/null | tr -d '\r'
-    return "${PIPESTATUS[0]}"
-}
-
-stop_pid() {  # stop_pid PID NAME: TERM, wait up to 10 s, then KILL
-    local pid=$1 name=$2 i
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 200); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "  $name (pid $pid) did not exit 10 s after SIGTERM: killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-pf_stop() {
-    if [[ $PF_RUNNING == 1 ]]; then
-        pf stop >/dev/null 2>&1 || true
-        PF_RUNNING=0
-    fi
-    # belt and braces: a master still running from our queue dir
-    if [[ -s $PFQ/pid/master.pid ]]; then
-        local mp
-        mp=$(awk '{print $1; exit}' "$PFQ/pid/master.pid")
-        if [[ -n $mp ]] && kill -0 "$mp" 2>/dev/null \
-            && grep -qs -- "$PFDIR" "/proc/$mp/cmdline" "/proc/$mp/environ" 2>/dev/null; then
-            kill -TERM "$mp" 2>/dev/null || true
-            sleep 1
-            kill -KILL -- "-$mp" 2>/dev/null || true
-        fi
-    fi
-}
 
 cleanup() {
     local rc=$?
@@ -343,28 +269,7 @@ local_recipient_maps =
 ${PF_MAIN_EXTRA:+# from \$PF_MAIN_EXTRA:
 $PF_MAIN_EXTRA}
 EOF
-    cat >"$PFDIR/master.cf" <<EOF
-# private Postfix instance written by bench/ingest.sh: no chroot anywhere
-127.0.0.1:$port inet n - n - - smtpd
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
+    pf_master_cf "$port" >"$PFDIR/master.cf"
 }
 
 pf_count() {  # messages in the private queue
@@ -381,30 +286,6 @@ pf_count() {  # messages in the private queue
         [[ -d $PFQ/$i ]] && dirs+=("$PFQ/$i")
     done
     find "${dirs[@]}" -type f -printf '%f\n' | sort -u | wc -l
-}
-
-pf_start() {  # pf_start PORT: fresh, empty instance
-    local port=$1 out
-    pf_stop
-    rm -rf "$PFQ" "$PFDATA"
-    mkdir -p "$PFQ" "$PFDATA"
-    chown postfix: "$PFDATA"
-    pf_write_config "$port"
-    : >"$T/postfix.log"
-    if ! out=$(pf check 2>&1); then
-        log "$out"; tail -n 20 "$T/postfix.log" >&2 || true
-        die "postfix -c $PFDIR check failed"
-    fi
-    [[ -z $out ]] || log "$out"
-    if ! out=$(pf start 2>&1); then
-        log "$out"; tail -n 20 "$T/postfix.log" >&2 || true
-        die "postfix -c $PFDIR start failed"
-    fi
-    PF_RUNNING=1
-    if ! wait_port "$port" 10; then
-        tail -n 20 "$T/postfix.log" >&2 || true
-        die "Postfix does not listen on 127.0.0.1:$port 10 s after start"
-    fi
 }
 
 run_postfix() {
@@ -501,14 +382,7 @@ run_spoold() {
     spoold_write_config
     "$SPOOLD" -c "$SPOOLD_CONF" -f --listen-file "$lf" >"$SD/spoold-$sess.log" 2>&1 &
     SPOOLD_PID=$!
-    for i in $(seq 1 200); do           # poll the listen file, up to 10 s
-        if [[ -s $lf ]]; then
-            port=$(awk '$1=="smtp" {n=split($2,a,":"); print a[n]; exit}' "$lf")
-            [[ -n $port ]] && break
-        fi
-        kill -0 "$SPOOLD_PID" 2>/dev/null || break
-        sleep 0.05
-    done
+    port=$(spoold_wait_listen "$lf" "$SPOOLD_PID") || port=
     if [[ -z $port ]]; then
         local st=running
         kill -0 "$SPOOLD_PID" 2>/dev/null || st="exited"

@@ -219,7 +219,7 @@ despool_rcpt(void *arg, const struct smtp_client_msg *m, size_t i, int code, con
 	if (code / 100 == 2)
 		return;
 	/* XXX until DSNs exist (issue 3), a 5xx is kept like a 4xx: never lost,
-	 * retried at the next run, and visible in the log and spoolctl show */
+	 * retried at the next run, visible in the log and in spoolctl show */
 	despool_log(r, i, code / 100 == 5 ? "deferred (permanent failure; kept until DSNs exist)" :
 	    "deferred", reply);
 	despool_change(r, CHANGE_DEFER, &r->idx[i], 1, reply);
@@ -356,7 +356,8 @@ despool_route(const struct domain_conf *d, const struct sockaddr *requester,
 }
 
 static int
-collect_id(const struct spool_envelope *e, const unsigned *idx, size_t nidx, void *arg)
+collect_id(const struct spool_envelope *e, const unsigned *idx, const struct spool_qentry *q,
+    size_t nidx, void *arg)
 {
 	struct despool *r = arg;
 

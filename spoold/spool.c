@@ -640,29 +640,49 @@ out:
 	return spool_err_read(rc);
 }
 
-/* walk_cb_message - hand one message's recipients in the domain to cb */
+/* walk_emit - hand one message's recipients in the domain to cb */
 static int
-walk_emit(struct spool *sp, MDB_txn *txn, uint64_t id, const unsigned *idx, size_t nidx,
-    int (*cb)(const struct spool_envelope *, const unsigned *, size_t, void *), void *arg,
-    int *stop)
+walk_emit(struct spool *sp, MDB_txn *txn, uint64_t id, const unsigned *idx,
+    struct spool_qentry *qs, size_t nidx, spool_walk_cb *cb, void *arg, int *stop)
 {
 	struct spool_envelope e;
 	int rc;
 
-	if ((rc = spool_env_get(sp, txn, id, &e)) != 0)
-		return rc;
-	*stop = cb(&e, idx, nidx, arg);
-	spool_envelope_free(&e);
+	if ((rc = spool_env_get(sp, txn, id, &e)) == 0) {
+		*stop = cb(&e, idx, qs, nidx, arg);
+		spool_envelope_free(&e);
+	}
+	for (size_t i = 0; i < nidx; i++)
+		spool_qentry_free(&qs[i]);
+	return rc;
+}
+
+/* walk_grow - room for one more recipient in the per-message arrays */
+static int
+walk_grow(unsigned **idx, struct spool_qentry **qs, size_t nidx, size_t *cap)
+{
+	unsigned *ni;
+	struct spool_qentry *nq;
+
+	if (nidx < *cap)
+		return 0;
+	*cap = *cap ? *cap * 2 : 16;
+	if ((ni = realloc(*idx, *cap * sizeof(*ni))) == NULL)
+		return ENOMEM;
+	*idx = ni;
+	if ((nq = realloc(*qs, *cap * sizeof(*nq))) == NULL)
+		return ENOMEM;
+	*qs = nq;
 	return 0;
 }
 
 enum spool_err
-spool_domain_walk(struct spool *sp, const char *domain,
-    int (*cb)(const struct spool_envelope *, const unsigned *, size_t, void *), void *arg)
+spool_domain_walk(struct spool *sp, const char *domain, spool_walk_cb *cb, void *arg)
 {
 	unsigned char start[SPOOL_QKEY_MAX];
 	size_t dlen = strlen(domain), nidx = 0, cap = 0;
 	unsigned *idx = NULL;
+	struct spool_qentry *qs = NULL;
 	uint64_t cur_id = 0;
 	MDB_txn *txn;
 	MDB_cursor *cur;
@@ -690,29 +710,32 @@ spool_domain_walk(struct spool *sp, const char *domain,
 		    len != dlen || memcmp(d, domain, dlen) != 0)
 			break;
 		if (nidx > 0 && id != cur_id) {
-			if ((rc = walk_emit(sp, txn, cur_id, idx, nidx, cb, arg, &stop)) != 0)
-				break;
+			rc = walk_emit(sp, txn, cur_id, idx, qs, nidx, cb, arg, &stop);
 			nidx = 0;
-		}
-		if (nidx == cap) {
-			unsigned *n = realloc(idx, (cap = cap ? cap * 2 : 16) * sizeof(*n));
-
-			if (n == NULL) {
-				rc = ENOMEM;
+			if (rc != 0)
 				break;
-			}
-			idx = n;
+		}
+		if ((rc = walk_grow(&idx, &qs, nidx, &cap)) != 0)
+			break;
+		if (spool_qentry_decode(v.mv_data, v.mv_size, &qs[nidx]) == -1) {
+			rc = MDB_INCOMPATIBLE;
+			break;
 		}
 		cur_id = id;
 		idx[nidx++] = index;
 	}
-	if ((rc == 0 || rc == MDB_NOTFOUND) && nidx > 0 && !stop)
-		rc = walk_emit(sp, txn, cur_id, idx, nidx, cb, arg, &stop);
+	if ((rc == 0 || rc == MDB_NOTFOUND) && nidx > 0 && !stop) {
+		rc = walk_emit(sp, txn, cur_id, idx, qs, nidx, cb, arg, &stop);
+		nidx = 0;
+	}
+	for (size_t i = 0; i < nidx; i++)
+		spool_qentry_free(&qs[i]);
 	if (rc == MDB_NOTFOUND)
 		rc = 0;
 	mdb_cursor_close(cur);
 out:
 	free(idx);
+	free(qs);
 	spool_txn_abort(sp, txn);
 	return spool_err_read(rc);
 }

@@ -112,11 +112,12 @@ enum spool_err spool_domain_list(struct spool *,
 enum spool_err spool_domain_counters(struct spool *, const char *domain, struct spool_counters *);
 
 /* spool_domain_walk - cb for each message queued for domain, oldest first,
- * with the indexes of its recipients in that domain.  The same rules as
- * spool_domain_list apply. */
-enum spool_err spool_domain_walk(struct spool *, const char *domain,
-    int (*cb)(const struct spool_envelope *, const unsigned *idx, size_t nidx, void *),
-    void *arg);
+ * with the indexes of its recipients in that domain and their queue entries
+ * (attempts, last reply, next try).  The same rules as spool_domain_list
+ * apply: one read transaction, cb must not block. */
+typedef int spool_walk_cb(const struct spool_envelope *, const unsigned *idx,
+    const struct spool_qentry *q, size_t nidx, void *arg);
+enum spool_err spool_domain_walk(struct spool *, const char *domain, spool_walk_cb *, void *arg);
 
 enum spool_err spool_get_stats(struct spool *, struct spool_stats *);
 

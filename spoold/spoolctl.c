@@ -172,34 +172,80 @@ struct show_state {
 	size_t	count;
 };
 
+/* show_when - a time for people: "2026-11-22T15:04:05+0000" */
+static const char *
+show_when(int64_t t, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	localtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%S%z", &tm);
+	return buf;
+}
+
+static void
+show_json(struct show_state *ss, const struct spool_envelope *e, const unsigned *idx,
+    const struct spool_qentry *q, size_t nidx)
+{
+	char when[32];
+
+	fprintf(out, "%s\n  {\"id\": \"%016" PRIx64 "\", \"arrival\": \"%s\", \"size\": %" PRIu64
+	    ", \"sender\": ", ss->first ? "" : ",", e->id, show_when(e->arrival, when, sizeof(when)),
+	    e->size);
+	json_str(e->sender);
+	fprintf(out, ", \"recipients\": [");
+	for (size_t i = 0; i < nidx; i++) {
+		fprintf(out, "%s{\"address\": ", i ? ", " : "");
+		json_str(idx[i] < e->nrcpts ? e->rcpts[idx[i]].addr : "?");
+		fprintf(out, ", \"attempts\": %u", q[i].attempts);
+		if (q[i].attempts > 0) {
+			fprintf(out, ", \"last_reply\": ");
+			json_str(q[i].last_reply ? q[i].last_reply : "");
+			fprintf(out, ", \"next_try\": \"%s\"", show_when(q[i].next_try, when, sizeof(when)));
+		}
+		fprintf(out, "}");
+	}
+	fprintf(out, "]}");
+}
+
+/* show_text - the message line, then one indented line per recipient that
+ * was tried: attempts, next try, the last reply */
+static void
+show_text(const struct spool_envelope *e, const unsigned *idx, const struct spool_qentry *q,
+    size_t nidx)
+{
+	char buf[1100], when[32];
+
+	fprintf(out, "%016" PRIx64 " %s %8" PRIu64 " <%s>", e->id,
+	    show_when(e->arrival, when, sizeof(when)), e->size, safe_text(e->sender, buf, sizeof(buf)));
+	for (size_t i = 0; i < nidx; i++)
+		fprintf(out, " %s", idx[i] < e->nrcpts ? safe_text(e->rcpts[idx[i]].addr, buf,
+		    sizeof(buf)) : "?");
+	fprintf(out, "\n");
+	for (size_t i = 0; i < nidx; i++) {
+		char reply[1100];
+
+		if (q[i].attempts == 0)
+			continue;
+		fprintf(out, "    %s: %u attempt%s, next %s, last: %s\n",
+		    idx[i] < e->nrcpts ? safe_text(e->rcpts[idx[i]].addr, buf, sizeof(buf)) : "?",
+		    q[i].attempts, q[i].attempts == 1 ? "" : "s",
+		    show_when(q[i].next_try, when, sizeof(when)),
+		    safe_text(q[i].last_reply ? q[i].last_reply : "", reply, sizeof(reply)));
+	}
+}
+
 static int
-show_cb(const struct spool_envelope *e, const unsigned *idx, size_t nidx, void *arg)
+show_cb(const struct spool_envelope *e, const unsigned *idx, const struct spool_qentry *q,
+    size_t nidx, void *arg)
 {
 	struct show_state *ss = arg;
-	char buf[1100], when[32];
-	struct tm tm;
-	time_t t = (time_t)e->arrival;
 
-	localtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S%z", &tm);
-	if (json) {
-		fprintf(out, "%s\n  {\"id\": \"%016" PRIx64 "\", \"arrival\": \"%s\", \"size\": %" PRIu64
-		    ", \"sender\": ", ss->first ? "" : ",", e->id, when, e->size);
-		json_str(e->sender);
-		fprintf(out, ", \"recipients\": [");
-		for (size_t i = 0; i < nidx; i++) {
-			fprintf(out, "%s", i ? ", " : "");
-			json_str(idx[i] < e->nrcpts ? e->rcpts[idx[i]].addr : "?");
-		}
-		fprintf(out, "]}");
-	} else {
-		fprintf(out, "%016" PRIx64 " %s %8" PRIu64 " <%s>", e->id, when, e->size,
-		    safe_text(e->sender, buf, sizeof(buf)));
-		for (size_t i = 0; i < nidx; i++)
-			fprintf(out, " %s", idx[i] < e->nrcpts ? safe_text(e->rcpts[idx[i]].addr, buf,
-			    sizeof(buf)) : "?");
-		fprintf(out, "\n");
-	}
+	if (json)
+		show_json(ss, e, idx, q, nidx);
+	else
+		show_text(e, idx, q, nidx);
 	ss->first = 0;
 	ss->count++;
 	return 0;

@@ -54,7 +54,7 @@ expect_count example.test 2
 spoolctl --json show example.test | python3 -c '
 import json, sys
 rows = json.load(sys.stdin)
-assert any(r["recipients"] == ["üser@example.test"] and r["sender"] == "jörg@x.test" for r in rows), rows
+assert any([x["address"] for x in r["recipients"]] == ["üser@example.test"] and r["sender"] == "jörg@x.test" for r in rows), rows
 ' || fail "SMTPUTF8 message not listed with its UTF-8 sender and recipient: $(spoolctl --json show example.test)"
 say "SMTPUTF8: UTF-8 sender and recipient accepted and stored"
 

@@ -146,6 +146,13 @@ until grep -q 'to=<late@site.test> .*status=deferred (450 ' "$SPOOLD_LOG"; do
 	_i=$((_i + 1)); [ $_i -le 100 ] || fail "no deferral logged for a 4xx at RCPT"; sleep 0.05
 done
 [ "$(domain_count site.test)" = 1 ] || fail "a recipient refused with 4xx left the spool"
+_i=0
+until spoolctl show site.test | grep -E -q '^    late@site.test: 1 attempt, next .*, last: 450 '; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "spoolctl show has no attempt and reply for late@site.test:
+$(spoolctl show site.test)"; sleep 0.05
+done
+spoolctl --json show site.test | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]["recipients"][0]; sys.exit(0 if r["attempts"]==1 and r["last_reply"].startswith("450") else r)' ||
+	fail "spoolctl --json show: no attempts/last_reply"
 sink -q .
 etrn 127.0.0.1 site.test
 _i=0

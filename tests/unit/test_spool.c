@@ -224,7 +224,8 @@ struct wlog {
 };
 
 static int
-walk_cb(const struct spool_envelope *e, const unsigned *idx, size_t nidx, void *arg)
+walk_cb(const struct spool_envelope *e, const unsigned *idx, const struct spool_qentry *q,
+    size_t nidx, void *arg)
 {
 	struct wlog *w = arg;
 	size_t len = strlen(w->text);
