@@ -63,6 +63,7 @@ static const struct smtp_reply replies[R__COUNT] = {
 	{ R_ETRN_NONE,	251, NULL,	"OK no messages waiting for node %s",	"RFC 1985 5" },
 	{ R_ETRN_COUNT,	253, NULL,	"%s pending messages for node %s started", "RFC 1985 5" },
 	{ R_ETRN_UNABLE, 458, NULL,	"Unable to queue messages for node %s: %s", "RFC 1985 5" },
+	{ R_ETRN_RATE,	458, NULL,	"Unable to queue messages for node %s: too many ETRN requests, try again later", "RFC 1985 5" },
 	{ R_ETRN_DENIED, 459, NULL,	"Node %s not allowed",			"RFC 1985 5" },
 	{ R_ETRN_NO_ARG, 500, NULL,	"Syntax Error: ETRN needs a node",	"RFC 1985 5" },
 	{ R_ETRN_BAD_ARG, 501, NULL,	"Syntax Error in Parameters: not a domain, @domain or #queue", "RFC 1985 5" },

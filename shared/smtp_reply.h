@@ -66,6 +66,7 @@ enum smtp_reply_id {
 	R_ETRN_NONE,
 	R_ETRN_COUNT,
 	R_ETRN_UNABLE,
+	R_ETRN_RATE,
 	R_ETRN_DENIED,
 	R_ETRN_NO_ARG,
 	R_ETRN_BAD_ARG,

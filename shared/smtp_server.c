@@ -662,6 +662,8 @@ proceed_etrn(struct smtp_session *s, const char *arg)
 	args[1] = id == R_ETRN_COUNT ? node : reason;
 	log_info("%016llx smtp etrn node=%s from=%s reply=%d", (unsigned long long)s->id, node,
 	    s->peer_text, smtp_reply_get(id)->code);
+	if (id == R_ETRN_RATE)
+		s->errors++;	/* flooding with ETRN counts toward the error limit */
 	smtp_reply_args(s, id, args, 2);
 }
 

@@ -77,7 +77,7 @@ struct smtp_server_ops {
 	/* etrn - RFC 1985, optional (no ETRN in EHLO, 502 without it): node is
 	 * validated and lower-cased ("domain", "@domain" or "#queue"); the
 	 * program answers with one of the R_ETRN_* replies, filling count (for
-	 * 253) and reason (for 458) */
+	 * 253) and reason (for 458); R_ETRN_RATE also counts as a client error */
 	enum smtp_reply_id (*etrn)(void *arg, struct smtp_session *, const char *node,
 	    char *count, size_t countlen, const char **reason);
 };

@@ -264,6 +264,44 @@ etrn_covers(const char *domain, const char *name, int subdomains)
 	return subdomains && dl > nl && domain[dl - nl - 1] == '.' && strcmp(domain + dl - nl, name) == 0;
 }
 
+/* ETRN requests per client address in the current minute: a short list,
+ * pruned as windows expire (only addresses that sent ETRN lately are in it) */
+struct etrn_rate {
+	struct etrn_rate	*next;
+	char			 addr[64];
+	ev_tstamp		 window;	/* start of its minute */
+	unsigned		 count;
+};
+
+static struct etrn_rate *etrn_rates;
+
+/* etrn_rate_exceeded - count one ETRN from addr; 1 when over the limit */
+static int
+etrn_rate_exceeded(const char *addr, uint64_t limit)
+{
+	ev_tstamp now = ev_now(spoold.loop);
+	struct etrn_rate **pp, *r;
+
+	for (pp = &etrn_rates; (r = *pp) != NULL;) {
+		if (now - r->window >= 60.0) {
+			*pp = r->next;
+			free(r);
+			continue;
+		}
+		if (strcmp(r->addr, addr) == 0)
+			return ++r->count > limit;
+		pp = &r->next;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return 0;
+	snprintf(r->addr, sizeof(r->addr), "%s", addr);
+	r->window = now;
+	r->count = 1;
+	r->next = etrn_rates;
+	etrn_rates = r;
+	return r->count > limit;
+}
+
 static enum smtp_reply_id
 inbound_etrn(void *arg, struct smtp_session *s, const char *node, char *count, size_t countlen,
     const char **reason)
@@ -275,6 +313,8 @@ inbound_etrn(void *arg, struct smtp_session *s, const char *node, char *count, s
 	const char *name = subdomains ? node + 1 : node;
 	unsigned long long total = 0, queued;
 
+	if (etrn_rate_exceeded(in->addr, cf->etrn_rate))
+		return R_ETRN_RATE;
 	if (node[0] == '#')	/* XXX named queues (#name) come with the ETRN issue */
 		return R_ETRN_DENIED;
 	for (size_t i = 0; i < cf->n_domains; i++) {

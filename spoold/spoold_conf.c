@@ -211,6 +211,12 @@ kw_max_connections(struct conf_ctx *c, void *t, int argc, char **argv)
 }
 
 static void
+kw_etrn_rate(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	set_count(c, &((struct spoold_conf *)t)->etrn_rate, argv[0], argv[1]);
+}
+
+static void
 kw_max_connections_ip(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	set_count(c, &((struct spoold_conf *)t)->max_connections_ip, argv[0], argv[1]);
@@ -480,6 +486,7 @@ static const struct conf_keyword top_keywords[] = {
 	KW("sasl-service",	1, 1,	kw_sasl_service),
 	KWR("sasl-option",	2, -1,	kw_sasl_option),
 	KW("max-spool-size",	1, 1,	kw_max_spool_size),
+	KW("etrn-rate",		1, 1,	kw_etrn_rate),
 	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain, 1 },
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 };
@@ -499,6 +506,7 @@ spoold_conf_new(void)
 	cf->timeout_data = DEF_TIMEOUT_DATA;
 	cf->timeout_tls = DEF_TIMEOUT_TLS;
 	cf->max_spool_size = DEF_MAX_SPOOL_SIZE;
+	cf->etrn_rate = DEF_ETRN_RATE;
 	return cf;
 }
 

@@ -26,6 +26,7 @@
 #define DEF_SASL_SERVICE	"spoold"
 #define DEF_TLS_PRIORITY	"NORMAL:-VERS-TLS1.0:-VERS-TLS1.1"
 #define DEF_MAX_ERRORS		20
+#define DEF_ETRN_RATE		30	/* ETRN commands per client address per minute */
 
 enum listen_kind { LISTEN_SMTP, LISTEN_ODMR };
 enum domain_mode { MODE_HOLD, MODE_BACKUP };
@@ -94,6 +95,7 @@ struct spoold_conf {
 	struct sasl_opt		*sasl_opts;
 	size_t			 n_sasl_opts;
 	uint64_t		 max_spool_size;
+	uint64_t		 etrn_rate;
 	struct domain_conf	*domains;
 	size_t			 n_domains;
 };

@@ -56,7 +56,7 @@ dumped() {
 }
 
 sink
-write_conf
+write_conf "etrn-rate 1000"
 cat >>"$SPOOLD_CONF" <<EOF
 domain site.test {
     etrn-from  127.0.0.1/32
@@ -211,3 +211,14 @@ else
 	say "fetchmail not installed: its ETRN client not tested"
 fi
 stop_spoold
+
+# ---- ETRN rate limit per client address ----
+sed -i 's/^etrn-rate 1000$/etrn-rate 3/' "$SPOOLD_CONF"
+start_spoold
+etrn 127.0.0.1 site.test site.test site.test site.test
+[ "$(grep -c '^251 ' "$T/etrn.out")" -eq 3 ] || fail "the first 3 ETRNs: $(cat "$T/etrn.out")"
+expect_etrn '^458 Unable to queue messages for node site.test: too many ETRN requests' "the 4th ETRN in a minute"
+etrn 127.0.0.2 site.test
+expect_etrn '^459 ' "another address is not limited by the first one's count"
+stop_spoold
+say "etrn-rate 3: the 4th ETRN within a minute gets 458"
