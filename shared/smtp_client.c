@@ -59,7 +59,6 @@ struct smtp_client {
 	void				*arg;
 	unsigned			 ext;
 	uint64_t			 peer_size;
-	int				 esmtp;
 	const struct smtp_client_msg	*msg;
 	size_t				 rcpt_sent;	/* RCPT commands written */
 	size_t				 rcpt_replied;
@@ -69,6 +68,7 @@ struct smtp_client {
 	uint64_t			 body_off;
 	int				 body_bol;	/* the next body byte starts a line */
 	char				 text[CLIENT_TEXT_MAX];	/* the reply so far */
+	int				 code;		/* its code */
 	int				 finished;	/* done() was called */
 };
 
@@ -106,6 +106,17 @@ client_enter(struct smtp_client *c, enum client_state st, double timeout)
 		log_debug("smtp client %s: %s -> %s", c->p.peer_name, strstate(c->state), strstate(st));
 	c->state = st;
 	io_set_timeout(c->io, timeout, 0);
+}
+
+/* client_in_step - nothing unread may wait when we start a new command: a
+ * reply nobody asked for would be taken as the answer to the next command */
+static int
+client_in_step(struct smtp_client *c)
+{
+	if (io_pending(c->io) == 0)
+		return 1;
+	client_fail(c, "the peer sent a reply nobody asked for in %s", strstate(c->state));
+	return 0;
 }
 
 /* client_send - one command line; lines are ours, never peer text */
@@ -157,6 +168,8 @@ client_fail(struct smtp_client *c, const char *fmt, ...)
 static void
 client_quit(struct smtp_client *c)
 {
+	if (!client_in_step(c))
+		return;
 	client_send(c, "QUIT");
 	client_enter(c, CLIENT_QUIT, c->p.timeout_command);
 }
@@ -223,7 +236,6 @@ static void
 client_reply_ehlo(struct smtp_client *c, int code)
 {
 	if (code / 100 == 2) {
-		c->esmtp = 1;
 		client_after_hello(c);
 		return;
 	}
@@ -308,6 +320,8 @@ client_send_mail(struct smtp_client *c)
 		strcat(params, " SMTPUTF8");
 	c->rcpt_sent = c->rcpt_replied = c->rcpt_ok = 0;
 	c->mail_failed = c->discard_eom = 0;
+	if (!client_in_step(c))
+		return;
 	client_send(c, "MAIL FROM:<%s>%s", m->sender, params);
 	if (c->ext & EXT_PIPELINING) {
 		while (c->rcpt_sent < m->nrcpts)
@@ -343,6 +357,8 @@ client_next(struct smtp_client *c)
 static void
 client_reset(struct smtp_client *c)
 {
+	if (!client_in_step(c))
+		return;
 	client_send(c, "RSET");
 	client_enter(c, CLIENT_RSET, c->p.timeout_command);
 }
@@ -367,6 +383,7 @@ client_reply_rcpt(struct smtp_client *c, int code)
 {
 	size_t i = c->rcpt_replied++;
 
+	io_restart_timer(c->io);	/* RFC 5321 4.5.3.2.3: the timeout is per RCPT */
 	if (!c->mail_failed) {
 		c->ops->rcpt(c->arg, c->msg, i, code, c->text);
 		if (code / 100 == 2)
@@ -444,6 +461,12 @@ client_reply_data(struct smtp_client *c, int code)
 		client_enter(c, CLIENT_EOM, c->p.timeout_eom);
 		return;
 	}
+	if (code / 100 == 2 || (code / 100 == 3 && code != 354)) {
+		/* a success before any data was sent is no delivery: treat the
+		 * peer as broken and leave the message queued */
+		client_fail(c, "DATA answered %s, not 354", c->text);
+		return;
+	}
 	if (code != 354) {
 		if (!c->mail_failed && c->rcpt_ok > 0)
 			c->ops->sent(c->arg, c->msg, code, c->text);
@@ -511,6 +534,12 @@ client_read(struct smtp_client *c)
 			    log_escape(esc, sizeof(esc), line, 80));
 			return 0;
 		}
+		if (c->text[0] != '\0' && code != c->code) {
+			client_fail(c, "a reply mixes codes %d and %d in %s", c->code, code,
+			    strstate(c->state));
+			return 0;
+		}
+		c->code = code;
 		if (c->state == CLIENT_EHLO && code / 100 == 2 && c->text[0] != '\0')
 			client_ehlo_line(c, text);
 		if (c->text[0] == '\0' || last)

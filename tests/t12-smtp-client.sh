@@ -99,3 +99,52 @@ expect_out '^done error: TLS is required and peer does not offer STARTTLS' "TLS 
 [ -z "$(ls "$T/dump")" ] || fail "mail sent in clear although TLS was required"
 stop_sink
 say "8BITMIME, SMTPUTF8 and required TLS missing at the peer: refused before MAIL, nothing sent"
+
+# ---- a broken peer: 250 to DATA, or a reply nobody asked for ----
+cat >"$T/fake.py" <<'PY'
+# fake.py PORTFILE MODE: a one-connection SMTP peer that misbehaves
+import socket, sys
+mode = sys.argv[2]
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(1)
+open(sys.argv[1], "w").write(str(ls.getsockname()[1]))
+c, _ = ls.accept(); f = c.makefile("rb")
+c.sendall(b"220 fake\r\n")
+while True:
+    line = f.readline()
+    if not line:
+        break
+    cmd = line[:4].upper()
+    if cmd == b"EHLO":
+        c.sendall(b"250-fake\r\n250 PIPELINING\r\n")
+    elif cmd == b"DATA":
+        if mode == "data250":
+            c.sendall(b"250 thanks\r\n")
+            continue
+        c.sendall(b"354 go\r\n")
+        while f.readline() not in (b".\r\n", b""):
+            pass
+        c.sendall(b"250 ok\r\n" + (b"250 surprise\r\n" if mode == "extra" else b""))
+    elif cmd == b"QUIT":
+        c.sendall(b"221 bye\r\n"); break
+    else:
+        c.sendall(b"250 ok\r\n")
+PY
+for mode in data250 extra; do
+	rm -f "$T/fake.port"
+	python3 "$T/fake.py" "$T/fake.port" "$mode" &
+	echo $! >"$T/fake.pid"
+	_i=0
+	until [ -s "$T/fake.port" ]; do _i=$((_i + 1)); [ $_i -le 100 ] || error "fake peer"; sleep 0.05; done
+	printf 'Subject: x\r\n\r\nbody\r\n' >"$T/msg"
+	{ printf 'Subject: x\r\n\r\nbody\r\n' | "$SEND" 127.0.0.1 "$(cat "$T/fake.port")" a@x.test u1@example.test; } >"$T/out" 2>&1 || true
+	stop_pid "$(cat "$T/fake.pid")"; rm -f "$T/fake.pid"
+	case $mode in
+	data250)
+		expect_out '^done error: DATA answered 250 thanks, not 354' "250 to DATA"
+		grep -q '^sent' "$T/out" && fail "250 to DATA counted as a delivery" ;;
+	extra)
+		expect_out '^sent 250 ' "the message before the surprise"
+		expect_out '^done error: the peer sent a reply nobody asked for' "a reply nobody asked for" ;;
+	esac
+done
+say "a peer answering 250 to DATA or sending unasked replies: the session fails, nothing counts as delivered"
