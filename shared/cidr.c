@@ -39,6 +39,15 @@ cidr_parse(const char *text, struct cidr *c)
 			return -1;
 		c->prefix = (int)n;
 	}
+	/* ::ffff:a.b.c.d/N (N >= 96) is IPv4: peers are compared as IPv4 too */
+	if (c->family == AF_INET6 && c->prefix >= 96 &&
+	    memcmp(c->addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
+		memmove(c->addr, c->addr + 12, 4);
+		memset(c->addr + 4, 0, 12);
+		c->family = AF_INET;
+		c->prefix -= 96;
+		max = 32;
+	}
 	/* Host bits past the prefix are a typo worth reporting. */
 	for (bits = c->prefix; bits < max; bits++)
 		if (c->addr[bits / 8] & (0x80 >> (bits % 8)))

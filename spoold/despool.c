@@ -65,16 +65,6 @@ struct change {
 
 static struct despool *runs;
 
-unsigned
-despool_running(void)
-{
-	unsigned n = 0;
-
-	for (struct despool *r = runs; r; r = r->next)
-		n++;
-	return n;
-}
-
 static void despool_end(struct despool *);
 
 static void
@@ -84,8 +74,11 @@ change_done(struct commit_req *req)
 	struct despool *r = ch->run;
 
 	if (req->result != SPOOL_OK && req->result != SPOOL_ENOTFOUND)
-		log_warnx("%016llx %s: cannot record the delivery outcome: %s",
-		    (unsigned long long)ch->req.change.id, ch->domain, spool_strerror(req->result));
+		log_warnx("%016llx %s: cannot record the delivery outcome (it may be delivered "
+		    "again): %s", (unsigned long long)ch->req.change.id, ch->domain,
+		    spool_strerror(req->result));
+	if (req->result == SPOOL_EIO)
+		spoold_storage_failed("recording a delivery failed with an I/O error");
 	free(ch);
 	if (--r->pending == 0 && r->ended)
 		despool_end(r);
@@ -424,14 +417,20 @@ despool_start(const struct domain_conf *d, const struct sockaddr *requester,
 		return DESPOOL_FAILED;
 	}
 	*queued = c.messages;
+	if (c.messages == 0)
+		return DESPOOL_EMPTY;
 	for (r = runs; r; r = r->next)
 		if (strcmp(r->domain, d->name) == 0) {
 			/* mail that came after its snapshot needs one more run */
 			r->again = 1;
 			return DESPOOL_JOINED;
 		}
-	if (c.messages == 0)
-		return DESPOOL_EMPTY;
+	if (d->tls != TLS_MAY) {
+		/* XXX outbound TLS policy comes with the rest of issue 3: refuse
+		 * rather than send in clear what must not go in clear */
+		*reason = "tls require and tls verify are not implemented yet";
+		return DESPOOL_NO_ROUTE;
+	}
 	if (despool_route(d, requester, &ss, &sslen, reason) == -1)
 		return DESPOOL_NO_ROUTE;
 	if ((r = calloc(1, sizeof(*r))) == NULL) {

@@ -26,8 +26,6 @@ enum despool_start {
  * (for "deliver-to requester").  *queued gets the messages waiting. */
 enum despool_start despool_start(const struct domain_conf *d, const struct sockaddr *requester,
     unsigned long long *queued, const char **reason);
-/* despool_running - runs in progress (for shutdown) */
-unsigned despool_running(void);
 /* despool_stop_all - end every run now; undelivered mail simply stays */
 void	despool_stop_all(void);
 

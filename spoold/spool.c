@@ -130,6 +130,16 @@ spool_grow(struct spool *sp)
 	return SPOOL_OK;
 }
 
+/* spool_grow_possible - the map is below max-spool-size */
+static int
+spool_grow_possible(struct spool *sp)
+{
+	MDB_envinfo info;
+
+	mdb_env_info(sp->env, &info);
+	return (uint64_t)info.me_mapsize < sp->max_size;
+}
+
 /* spool_check_schema - refuse a spool written by a newer spoold */
 static int
 spool_check_schema(struct spool *sp, MDB_txn *txn)
@@ -1002,25 +1012,73 @@ spool_change_in(struct spool *sp, MDB_txn *parent, const struct spool_change *ch
 	return mdb_txn_commit(txn);
 }
 
+/* spool_apply_round - one transaction over the changes still to do; sets
+ * *full when one did not fit.  Returns the commit's rc (or the abort's). */
+static int
+spool_apply_round(struct spool *sp, const struct spool_change *const *changes, size_t n,
+    enum spool_err *results, unsigned char *todo, int *full)
+{
+	MDB_txn *txn;
+	int rc;
+
+	*full = 0;
+	if ((rc = spool_txn_begin(sp, NULL, 0, &txn)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (!todo[i])
+			continue;
+		rc = spool_change_in(sp, txn, changes[i]);
+		*full |= rc == MDB_MAP_FULL;
+		results[i] = spool_err_read(rc);
+	}
+	if (*full && spool_grow_possible(sp)) {
+		spool_txn_abort(sp, txn);	/* grow first, then redo them all */
+		return MDB_MAP_FULL;
+	}
+	if ((rc = spool_txn_commit(sp, txn)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if (todo[i] && results[i] != SPOOL_EFULL)
+			todo[i] = 0;
+	return 0;
+}
+
+/* spool_apply_changes - below max-spool-size a change that does not fit
+ * makes the map grow and the batch run again; at the limit what fits is
+ * committed and the rest tried once more, since pages freed by committed
+ * deletions can be reused only by the next transaction */
 enum spool_err
 spool_apply_changes(struct spool *sp, const struct spool_change *const *changes, size_t n,
     enum spool_err *results)
 {
+	unsigned char *todo = malloc(n ? n : 1);
 	enum spool_err all = SPOOL_OK;
-	MDB_txn *txn;
-	int rc;
+	size_t left = n, before;
+	int rc = ENOMEM, full;
 
-	for (int tries = 0; tries < 8; tries++) {
-		if ((rc = spool_txn_begin(sp, NULL, 0, &txn)) != 0)
+	if (todo != NULL)
+		memset(todo, 1, n);
+	for (int tries = 0; todo != NULL && left > 0 && tries < 32; tries++) {
+		rc = spool_apply_round(sp, changes, n, results, todo, &full);
+		if (rc == MDB_MAP_FULL) {
+			if (spool_grow(sp) != SPOOL_OK)
+				break;
+			continue;
+		}
+		if (rc != 0)
 			break;
+		before = left;
+		left = 0;
 		for (size_t i = 0; i < n; i++)
-			results[i] = spool_err_read(spool_change_in(sp, txn, changes[i]));
-		if ((rc = spool_txn_commit(sp, txn)) != MDB_MAP_FULL || spool_grow(sp) != SPOOL_OK)
-			break;
+			left += todo[i];
+		if (left == before)
+			break;		/* at the limit and nothing more fits */
 	}
 	if (rc != 0)
 		for (size_t i = 0; i < n; i++)
-			results[i] = spool_err_of(rc);
+			if (todo == NULL || todo[i])
+				results[i] = spool_err_of(rc);
+	free(todo);
 	for (size_t i = 0; i < n; i++)
 		if (results[i] != SPOOL_OK)
 			all = results[i];
