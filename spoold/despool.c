@@ -348,23 +348,6 @@ despool_route(const struct domain_conf *d, const struct sockaddr *requester,
 	return 0;
 }
 
-static int
-collect_id(const struct spool_envelope *e, const unsigned *idx, const struct spool_qentry *q,
-    size_t nidx, void *arg)
-{
-	struct despool *r = arg;
-
-	if (r->nids % 1024 == 0) {
-		uint64_t *n = realloc(r->ids, (r->nids + 1024) * sizeof(*n));
-
-		if (n == NULL)
-			return 1;
-		r->ids = n;
-	}
-	r->ids[r->nids++] = e->id;
-	return 0;
-}
-
 /* despool_launch - snapshot the domain's mail and dial the site; -1 if it
  * cannot even start */
 static int
@@ -372,11 +355,11 @@ despool_launch(struct despool *r)
 {
 	free(r->ids);
 	r->ids = NULL;
-	r->nids = r->pos = 0;
+	r->pos = 0;
 	r->delivered = r->deferred = 0;
 	r->ended = r->again = 0;
 	r->started = time(NULL);
-	if (spool_domain_walk(spoold.spool, r->domain, collect_id, r) != SPOOL_OK ||
+	if (spool_domain_ids(spoold.spool, r->domain, &r->ids, &r->nids) != SPOOL_OK ||
 	    (r->connecting = io_connect(spoold.loop, (struct sockaddr *)&r->route, r->routelen,
 	    despool_connected, r)) == NULL) {
 		free(r->ids);

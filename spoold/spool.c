@@ -750,6 +750,65 @@ out:
 	return spool_err_read(rc);
 }
 
+enum spool_err
+spool_domain_ids(struct spool *sp, const char *domain, uint64_t **ids, size_t *n)
+{
+	unsigned char start[SPOOL_QKEY_MAX];
+	size_t dlen = strlen(domain), cap = 0;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	if (dlen > 255)
+		return SPOOL_OK;
+	memcpy(start, domain, dlen);
+	start[dlen] = '\0';
+	k.mv_size = dlen + 1;
+	k.mv_data = start;
+	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
+		return spool_err_of(rc);
+	if ((rc = mdb_cursor_open(txn, sp->queue, &cur)) != 0)
+		goto out;
+	/* keys only: no record is decoded, so an ETRN for a big domain answers fast */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const char *d;
+		size_t len;
+		uint64_t id;
+		unsigned index;
+
+		if (spool_qkey_parse(k.mv_data, k.mv_size, &d, &len, &id, &index) == -1 ||
+		    len != dlen || memcmp(d, domain, dlen) != 0)
+			break;
+		if (*n > 0 && (*ids)[*n - 1] == id)
+			continue;	/* another recipient of the same message */
+		if (*n == cap) {
+			uint64_t *grown = realloc(*ids, (cap = cap ? cap * 2 : 256) * sizeof(*grown));
+
+			if (grown == NULL) {
+				rc = ENOMEM;
+				break;
+			}
+			*ids = grown;
+		}
+		(*ids)[(*n)++] = id;
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	mdb_cursor_close(cur);
+out:
+	spool_txn_abort(sp, txn);
+	if (rc != 0) {
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+	}
+	return spool_err_of(rc);
+}
+
 /* ---- deleting ---- */
 
 /* spool_oldest - arrival of the first message left in domain's range */

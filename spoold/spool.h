@@ -119,6 +119,10 @@ typedef int spool_walk_cb(const struct spool_envelope *, const unsigned *idx,
     const struct spool_qentry *q, size_t nidx, void *arg);
 enum spool_err spool_domain_walk(struct spool *, const char *domain, spool_walk_cb *, void *arg);
 
+/* spool_domain_ids - the ids of the messages queued for domain, oldest first,
+ * into a malloc'd array (caller frees); reads keys only */
+enum spool_err spool_domain_ids(struct spool *, const char *domain, uint64_t **ids, size_t *n);
+
 enum spool_err spool_get_stats(struct spool *, struct spool_stats *);
 
 /* A change to queued mail, applied by the committer together with others. */

@@ -549,6 +549,33 @@ START_TEST(test_rcpts_done)
 }
 END_TEST
 
+/* the ids of a domain's messages, once each, oldest first */
+START_TEST(test_domain_ids)
+{
+	struct spool *sp = open_spool(64 * MiB);
+	struct tmsg m[3];
+	uint64_t *ids;
+	size_t n;
+
+	three_put(sp, m);
+	ck_assert_int_eq(spool_domain_ids(sp, "one.example", &ids, &n), SPOOL_OK);
+	ck_assert_uint_eq(n, 2);	/* message 1 has two recipients there */
+	ck_assert_uint_eq(ids[0], 1);
+	ck_assert_uint_eq(ids[1], 3);
+	free(ids);
+	ck_assert_int_eq(spool_domain_ids(sp, "two.example", &ids, &n), SPOOL_OK);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(ids[0], 1);
+	ck_assert_uint_eq(ids[1], 2);
+	free(ids);
+	ck_assert_int_eq(spool_domain_ids(sp, "one.exampl", &ids, &n), SPOOL_OK);
+	ck_assert_uint_eq(n, 0);
+	free(ids);
+	three_free(m);
+	spool_close(sp);
+}
+END_TEST
+
 /* a deferred recipient keeps its place and records the reply */
 START_TEST(test_rcpt_defer)
 {
@@ -1092,6 +1119,7 @@ spool_suite(void)
 	tcase_add_test(tc, test_delete_oldest_moves);
 	tcase_add_test(tc, test_rcpts_done);
 	tcase_add_test(tc, test_rcpt_defer);
+	tcase_add_test(tc, test_domain_ids);
 	tcase_add_test(tc, test_next_id);
 	tcase_add_test(tc, test_duplicate_id);
 	tcase_add_test(tc, test_bad_body_fails_alone);
