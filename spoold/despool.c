@@ -280,6 +280,28 @@ static const struct smtp_client_ops despool_ops = {
 	.next = despool_next, .rcpt = despool_rcpt, .sent = despool_sent, .done = despool_done,
 };
 
+/* The client side of STARTTLS for "tls may": offered when the site offers
+ * it, the certificate not checked (that is "tls verify", not there yet). */
+static gnutls_certificate_credentials_t client_cred;
+static gnutls_priority_t client_prio;
+
+static int
+despool_tls_init(void)
+{
+	if (client_cred != NULL)
+		return 0;
+	if (gnutls_certificate_allocate_credentials(&client_cred) < 0) {
+		client_cred = NULL;
+		return -1;
+	}
+	if (gnutls_priority_init(&client_prio, DEF_TLS_PRIORITY, NULL) < 0) {
+		gnutls_certificate_free_credentials(client_cred);
+		client_cred = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static void
 despool_connected(struct io *io, enum io_event ev, void *arg)
 {
@@ -289,6 +311,13 @@ despool_connected(struct io *io, enum io_event ev, void *arg)
 		.timeout_banner = 300, .timeout_command = 300, .timeout_data = 120,
 		.timeout_block = 180, .timeout_eom = 600,
 	};
+
+	if (despool_tls_init() == 0) {
+		p.tls_cred = client_cred;
+		p.tls_prio = client_prio;
+	} else
+		log_warnx("delivery run domain=%s: no TLS client credentials: sending in clear",
+		    r->domain);
 
 	r->connecting = NULL;
 	if (ev != IO_CONNECTED) {
@@ -455,5 +484,10 @@ despool_stop_all(void)
 		}
 		/* a run still waiting for its outcomes to be committed goes
 		 * when the committer reports them */
+	}
+	if (client_cred != NULL) {
+		gnutls_certificate_free_credentials(client_cred);
+		gnutls_priority_deinit(client_prio);
+		client_cred = NULL;
 	}
 }

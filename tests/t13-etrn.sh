@@ -222,3 +222,48 @@ etrn 127.0.0.2 site.test
 expect_etrn '^459 ' "another address is not limited by the first one's count"
 stop_spoold
 say "etrn-rate 3: the 4th ETRN within a minute gets 458"
+
+# ---- spoold to spoold: STARTTLS when the site offers it; tls require refused ----
+make_cert
+mkdir -p "$T/site"
+cat >"$T/site/spoold.conf" <<EOF
+hostname site.test
+listen smtp 127.0.0.1:0
+datadir $T/site/spool
+tls-cert $T/cert.pem
+tls-key $T/key.pem
+domain tls.test {
+    recipients any
+}
+EOF
+"$SPOOLD" -c "$T/site/spoold.conf" -f --listen-file "$T/site/listen" >"$T/site.log" 2>&1 &
+echo $! >"$T/site.pid"
+_i=0
+until [ -s "$T/site/listen" ]; do _i=$((_i + 1)); [ $_i -le 200 ] || error "site spoold did not start"; sleep 0.05; done
+SITE_PORT=$(sed -n 's/^smtp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/site/listen")
+cat >>"$SPOOLD_CONF" <<EOF
+domain tls.test {
+    etrn-from  127.0.0.1
+    deliver-to [127.0.0.1]:$SITE_PORT
+    recipients any
+}
+domain strict.test {
+    etrn-from  127.0.0.1
+    deliver-to [127.0.0.1]:$SITE_PORT
+    tls        require
+    recipients any
+}
+EOF
+start_spoold
+sw -t t1@tls.test -f a@x.test
+sw -t s1@strict.test -f a@x.test
+etrn 127.0.0.1 tls.test strict.test
+expect_etrn '^253 1 pending messages for node tls.test' "ETRN tls.test"
+expect_etrn '^458 Unable to queue messages for node strict.test: tls require and tls verify are not implemented yet' "tls require"
+wait_count tls.test 0
+"$SPOOLCTL" -c "$T/site/spoold.conf" list | awk '$1 == "tls.test" { n = $2 } END { exit n == 1 ? 0 : 1 }' ||
+	fail "the message did not arrive at the site spoold"
+grep -q 'smtp TLS established from 127.0.0.1' "$T/site.log" || fail "delivery to the site did not use STARTTLS"
+[ "$(domain_count strict.test)" = 1 ] || fail "a tls require domain was delivered"
+stop_spoold
+say "spoold to spoold: STARTTLS used when offered (tls may); tls require answers 458 and keeps the mail"
