@@ -65,7 +65,7 @@ committer_take(struct committer *c, size_t *n)
 /* committer_store - one transaction for the new messages, one for the
  * changes; returns how many messages were stored */
 static size_t
-committer_store(struct committer *c, struct commit_req *head, size_t n)
+committer_store(struct committer *c, struct commit_req *head)
 {
 	struct spool_newmsg *msgs[COMMIT_BATCH_MAX] = { NULL };
 	const struct spool_change *changes[COMMIT_BATCH_MAX] = { NULL };
@@ -91,7 +91,6 @@ committer_store(struct committer *c, struct commit_req *head, size_t n)
 		} else
 			r->result = cres[nc++];
 	}
-	(void)n;
 	return stored;
 }
 
@@ -106,7 +105,7 @@ committer_main(void *arg)
 		head = committer_take(c, &n);
 		if (head == NULL)
 			break;		/* stopping and nothing left */
-		stored = committer_store(c, head, n);
+		stored = committer_store(c, head);
 		for (tail = head; tail->next != NULL; tail = tail->next)
 			;
 		pthread_mutex_lock(&c->lock);

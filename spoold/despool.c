@@ -117,11 +117,12 @@ despool_change(struct despool *r, enum spool_change_kind kind, const unsigned *i
 static void
 despool_log(struct despool *r, size_t i, const char *status, const char *reply)
 {
-	char to[600], rep[300];
+	char to[600];
 
+	/* reply is escaped already (smtp_client keeps peer text printable) */
 	log_info("%016llx to=<%s> relay=%s delay=%lds status=%s (%s)",
 	    (unsigned long long)r->env.id, log_escape(to, sizeof(to), r->rcpts[i], 512), r->relay,
-	    (long)(time(NULL) - r->env.arrival), status, log_escape(rep, sizeof(rep), reply, 256));
+	    (long)(time(NULL) - r->env.arrival), status, reply);
 }
 
 static void
@@ -147,14 +148,6 @@ despool_read_body(void *arg, uint64_t off, void *dst, size_t len)
 	return spool_read_body(spoold.spool, r->env.id, off, dst, len) == SPOOL_OK ? 0 : -1;
 }
 
-static const char *
-rcpt_domain(const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-
-	return at ? at + 1 : "";
-}
-
 /* despool_load - the pending recipients of message id in this domain */
 static int
 despool_load(struct despool *r, uint64_t id)
@@ -170,7 +163,7 @@ despool_load(struct despool *r, uint64_t id)
 	if (r->rcpts == NULL || r->idx == NULL || r->codes == NULL)
 		return 0;
 	for (size_t i = 0; i < e->nrcpts; i++) {
-		if (e->rcpts[i].done || strcmp(rcpt_domain(e->rcpts[i].addr), r->domain) != 0)
+		if (e->rcpts[i].done || strcmp(spool_rcpt_domain(e->rcpts[i].addr), r->domain) != 0)
 			continue;
 		r->rcpts[r->n] = e->rcpts[i].addr;
 		r->idx[r->n++] = (unsigned)i;

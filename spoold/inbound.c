@@ -317,7 +317,12 @@ inbound_etrn(void *arg, struct smtp_session *s, const char *node, char *count, s
 		return R_ETRN_RATE;
 	if (node[0] == '#')	/* XXX named queues (#name) come with the ETRN issue */
 		return R_ETRN_DENIED;
-	for (size_t i = 0; i < cf->n_domains; i++) {
+	/* an exact name is one lookup; @name looks at every domain */
+	const struct domain_conf *exact = subdomains ? NULL : spoold_conf_domain(cf, name);
+	size_t first = exact ? (size_t)(exact - cf->domains) : 0;
+	size_t end = exact ? first + 1 : subdomains ? cf->n_domains : 0;
+
+	for (size_t i = first; i < end; i++) {
 		const struct domain_conf *d = &cf->domains[i];
 
 		/* an unknown and a forbidden domain get the same 459 */

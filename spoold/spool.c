@@ -311,22 +311,14 @@ spool_counters_put(struct spool *sp, MDB_txn *txn, const char *domain, const str
 	return mdb_put(txn, sp->domain, &k, &v, 0);
 }
 
-static const char *
-rcpt_domain(const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-
-	return at ? at + 1 : "";
-}
-
 /* first_of_domain - rcpts[i] is the first recipient in its domain */
 static int
 first_of_domain(const struct spool_envelope *e, size_t i, int pending_only)
 {
-	const char *d = rcpt_domain(e->rcpts[i].addr);
+	const char *d = spool_rcpt_domain(e->rcpts[i].addr);
 
 	for (size_t j = 0; j < i; j++)
-		if ((!pending_only || !e->rcpts[j].done) && strcmp(rcpt_domain(e->rcpts[j].addr), d) == 0)
+		if ((!pending_only || !e->rcpts[j].done) && strcmp(spool_rcpt_domain(e->rcpts[j].addr), d) == 0)
 			return 0;
 	return 1;
 }
@@ -369,7 +361,7 @@ spool_put_queue(struct spool *sp, MDB_txn *txn, struct spool_newmsg *m, struct b
 
 	for (size_t i = 0; i < m->env.nrcpts; i++) {
 		struct spool_qentry q = { .rcpt_index = (unsigned)i, .last_reply = "" };
-		MDB_val k = { spool_qkey(key, rcpt_domain(m->env.rcpts[i].addr), m->env.id, (unsigned)i), key };
+		MDB_val k = { spool_qkey(key, spool_rcpt_domain(m->env.rcpts[i].addr), m->env.id, (unsigned)i), key };
 		MDB_val v;
 
 		buf_clear(b);
@@ -382,7 +374,7 @@ spool_put_queue(struct spool *sp, MDB_txn *txn, struct spool_newmsg *m, struct b
 	}
 	for (size_t i = 0; i < m->env.nrcpts; i++) {
 		struct spool_counters c;
-		const char *d = rcpt_domain(m->env.rcpts[i].addr);
+		const char *d = spool_rcpt_domain(m->env.rcpts[i].addr);
 
 		if (!first_of_domain(&m->env, i, 0))
 			continue;
@@ -879,13 +871,13 @@ spool_del_rcpts(struct spool *sp, MDB_txn *txn, const struct spool_envelope *e)
 
 		if (e->rcpts[i].done)
 			continue;
-		k.mv_size = spool_qkey(key, rcpt_domain(e->rcpts[i].addr), e->id, (unsigned)i);
+		k.mv_size = spool_qkey(key, spool_rcpt_domain(e->rcpts[i].addr), e->id, (unsigned)i);
 		k.mv_data = key;
 		if ((rc = mdb_del(txn, sp->queue, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
 			return rc;
 	}
 	for (size_t i = 0; i < e->nrcpts; i++) {
-		const char *d = rcpt_domain(e->rcpts[i].addr);
+		const char *d = spool_rcpt_domain(e->rcpts[i].addr);
 		struct spool_counters c;
 
 		if (e->rcpts[i].done || !first_of_domain(e, i, 1))
@@ -933,12 +925,12 @@ spool_delete_message(struct spool *sp, uint64_t id)
 static int
 spool_domain_settled(struct spool *sp, MDB_txn *txn, const struct spool_envelope *e, size_t i)
 {
-	const char *d = rcpt_domain(e->rcpts[i].addr);
+	const char *d = spool_rcpt_domain(e->rcpts[i].addr);
 	struct spool_counters c;
 	int rc;
 
 	for (size_t j = 0; j < e->nrcpts; j++)
-		if (!e->rcpts[j].done && strcmp(rcpt_domain(e->rcpts[j].addr), d) == 0)
+		if (!e->rcpts[j].done && strcmp(spool_rcpt_domain(e->rcpts[j].addr), d) == 0)
 			return 0;
 	if ((rc = spool_counters_get(sp, txn, d, &c)) != 0)
 		return rc;
@@ -985,7 +977,7 @@ spool_finish(struct spool *sp, MDB_txn *txn, struct spool_envelope *e, const uns
 
 		if (i >= e->nrcpts || e->rcpts[i].done)
 			continue;
-		k.mv_size = spool_qkey(key, rcpt_domain(e->rcpts[i].addr), e->id, (unsigned)i);
+		k.mv_size = spool_qkey(key, spool_rcpt_domain(e->rcpts[i].addr), e->id, (unsigned)i);
 		k.mv_data = key;
 		if ((rc = mdb_del(txn, sp->queue, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
 			return rc;

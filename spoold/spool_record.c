@@ -289,3 +289,11 @@ spool_qkey_parse(const void *data, size_t len, const char **domain, size_t *dlen
 	*index = (unsigned)(nul[9] << 8 | nul[10]);
 	return 0;
 }
+
+const char *
+spool_rcpt_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at ? at + 1 : "";
+}

@@ -77,6 +77,8 @@ size_t	spool_qkey(unsigned char *key, const char *domain, uint64_t id, unsigned 
 int	spool_qkey_parse(const void *, size_t, const char **domain, size_t *dlen,
 	    uint64_t *id, unsigned *index);
 void	spool_be64(unsigned char *, uint64_t);
+/* spool_rcpt_domain - the domain of a stored recipient address ("" if none) */
+const char *spool_rcpt_domain(const char *addr);
 uint64_t spool_get_be64(const unsigned char *);
 
 #endif
