@@ -337,6 +337,10 @@ despool_route(const struct domain_conf *d, const struct sockaddr *requester,
 	int port = d->route.port ? d->route.port : 25;
 
 	memset(ss, 0, sizeof(*ss));
+	if (d->route.kind == ROUTE_REQUESTER && requester == NULL) {
+		*reason = "deliver-to requester needs an ETRN from the site";
+		return -1;
+	}
 	if (d->route.kind == ROUTE_REQUESTER) {
 		memcpy(ss, requester, requester->sa_family == AF_INET6 ?
 		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));

@@ -23,7 +23,8 @@ enum despool_start {
 };
 
 /* despool_start - start delivering d's mail; requester is the ETRN client
- * (for "deliver-to requester").  *queued gets the messages waiting. */
+ * (for "deliver-to requester"), NULL for spoolctl flush.  *queued gets the
+ * messages waiting. */
 enum despool_start despool_start(const struct domain_conf *d, const struct sockaddr *requester,
     unsigned long long *queued, const char **reason);
 /* despool_stop_all - end every run now; undelivered mail simply stays */

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "spool.h"
@@ -23,6 +26,7 @@
 #define EX_DATAERR	65
 #define EX_UNAVAILABLE	69
 #define EX_SOFTWARE	70
+#define EX_TEMPFAIL	75
 #define EX_CONFIG	78
 
 static int json;
@@ -336,6 +340,42 @@ cmd_stats(struct spool *sp)
 	return 0;
 }
 
+/* cmd_flush - ask the running spoold, over DATADIR/control.sock */
+static int
+cmd_flush(const struct spoold_conf *cf, const char *domain)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char reply[700];
+	FILE *fp;
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", cf->datadir);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		fprintf(stderr, "spoolctl: flush: cannot reach spoold at %s: %s (is it running?)\n",
+		    sun.sun_path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return EX_UNAVAILABLE;
+	}
+	if ((fp = fdopen(fd, "r+")) == NULL) {
+		close(fd);
+		return EX_SOFTWARE;
+	}
+	fprintf(fp, "flush %s\n", domain);
+	fflush(fp);
+	if (fgets(reply, sizeof(reply), fp) == NULL) {
+		fprintf(stderr, "spoolctl: flush: spoold closed the connection without a reply\n");
+		fclose(fp);
+		return EX_SOFTWARE;
+	}
+	fclose(fp);
+	fputs(reply, stdout);
+	if (reply[0] == '2')
+		return 0;
+	return strncmp(reply, "458", 3) == 0 ? EX_TEMPFAIL : EX_UNAVAILABLE;
+}
+
 static void
 usage(void)
 {
@@ -345,7 +385,8 @@ usage(void)
 	    "  show DOMAIN        the messages queued for DOMAIN\n"
 	    "  delete ID...       remove messages (no bounce is sent)\n"
 	    "  stats              spool totals and map usage\n"
-	    "  flush DOMAIN, bounce ID: not available yet (need the delivery engine)\n");
+	    "  flush DOMAIN       deliver DOMAIN's mail now (asks the running spoold)\n"
+	    "  bounce ID: not available yet (needs DSNs)\n");
 	exit(EX_USAGE);
 }
 
@@ -375,9 +416,9 @@ main(int argc, char **argv)
 	cmd = argv[optind++];
 	log_init("spoolctl", 1, 0);
 	now = time(NULL);
-	if (strcmp(cmd, "flush") == 0 || strcmp(cmd, "bounce") == 0) {
-		fprintf(stderr, "spoolctl: %s is not available in this version: it needs the delivery "
-		    "engine, which is not implemented yet\n", cmd);
+	if (strcmp(cmd, "bounce") == 0) {
+		fprintf(stderr, "spoolctl: bounce is not available in this version: it needs DSNs, "
+		    "which are not implemented yet\n");
 		return EX_UNAVAILABLE;
 	}
 	if ((cf = spoold_conf_load(path, &errs)) == NULL) {
@@ -387,6 +428,13 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	out = stdout;
+	if (strcmp(cmd, "flush") == 0) {
+		if (optind + 1 != argc)
+			usage();
+		status = cmd_flush(cf, argv[optind]);
+		spoold_conf_free(cf);
+		return status;
+	}
 	/* Only delete writes; the others must not create or lock anything. */
 	if (spool_open(&sp, cf->datadir, cf->max_spool_size, strcmp(cmd, "delete") == 0 ? 0 :
 	    SPOOL_RDONLY, err, sizeof(err)) != SPOOL_OK) {

@@ -236,6 +236,7 @@ spoold_stop(int status, const char *why)
 	log_info("shutting down (%s)", why);
 	spoold.stopping = 1;
 	listeners_stop();
+	control_close();
 	despool_stop_all();	/* undelivered mail simply stays queued */
 	inbound_shutdown_all();
 	shutdown_started = ev_now(spoold.loop);
@@ -393,6 +394,7 @@ main(int argc, char **argv)
 	ev_signal_start(spoold.loop, &sig_hup);
 	ev_signal_start(spoold.loop, &sig_term);
 	ev_signal_start(spoold.loop, &sig_int);
+	(void)control_open(cf->datadir);	/* without it only spoolctl flush is missing */
 	listeners_start();
 	log_info("spoold %s ready: %zu domain%s, spool %s, next id %016llx", PACKAGE_VERSION,
 	    cf->n_domains, cf->n_domains == 1 ? "" : "s", cf->datadir,

@@ -67,6 +67,10 @@ void	listeners_stop(void);
 /* listeners_same - the new configuration listens where the running one does */
 int	listeners_same(const struct spoold_conf *, const struct spoold_conf *);
 
+/* control.c: DATADIR/control.sock for spoolctl flush */
+int	control_open(const char *datadir);
+void	control_close(void);
+
 /* inbound.c: SMTP sessions of the smtp listeners */
 void	inbound_accept(int fd, const struct sockaddr *peer);
 void	inbound_shutdown_all(void);

@@ -138,9 +138,9 @@ s_big=$(echo "$sizes" | sort -n | tail -n 1)
 	fail "624 KB message stored as $s_big bytes, the 1-line one as $s_small: difference $((s_big - s_small)), expected $((7999 * 78))"
 [ "$s_big" -gt 262144 ] || fail "big message is only $s_big bytes"
 ls -A "$T/spool" >"$T/spool.ls"
-[ "$(tr '\n' ' ' <"$T/spool.ls")" = "data.mdb lock.mdb " ] ||
+[ "$(tr "\n" " " <"$T/spool.ls")" = "control.sock data.mdb lock.mdb " ] ||
 	fail "stray files in the datadir after a spilled message: $(tr '\n' ' ' <"$T/spool.ls")"
-say "624 KB message stored whole ($s_big bytes); datadir holds only data.mdb and lock.mdb"
+say "624 KB message stored whole ($s_big bytes); datadir holds only data.mdb, lock.mdb and control.sock"
 
 # no descriptor leaks: once the clients are gone spoold holds what it held
 # at the start, and no deleted (spilled) body file
@@ -156,7 +156,7 @@ say "deleting a two-domain message removes it from both"
 
 stop_spoold
 ls -A "$T/spool" >"$T/spool.ls"
-[ "$(tr '\n' ' ' <"$T/spool.ls")" = "data.mdb lock.mdb " ] ||
+[ "$(tr "\n" " " <"$T/spool.ls")" = "data.mdb lock.mdb " ] ||
 	fail "stray files in the datadir after stop: $(tr '\n' ' ' <"$T/spool.ls")"
 # spoolctl reads the spool with spoold stopped, too
 expect_count example.test $((total + 1))

@@ -162,6 +162,24 @@ done
 [ "$(domain_count site.test)" = 1 ] || fail "a message whose 250 never came left the spool"
 say "4xx at RCPT and a drop after the dot: the message stays queued"
 
+# ---- spoolctl flush: the postmaster starts a run without ETRN ----
+sink
+sw -t flushed@site.test -f a@x.test	# and late@site.test is still queued
+out=$(spoolctl flush site.test) || fail "spoolctl flush site.test: $out"
+case $out in "253 2 messages for site.test: delivery started") ;; *) fail "spoolctl flush said: $out" ;; esac
+wait_count site.test 0
+out=$(spoolctl flush Site.Test.) || fail "spoolctl flush with nothing queued: $out"
+case $out in "251 no messages waiting for site.test") ;; *) fail "spoolctl flush (empty) said: $out" ;; esac
+sw -t r@a.site.test -f a@x.test
+rc=0; out=$(spoolctl flush a.site.test) || rc=$?
+[ $rc -eq 75 ] && case $out in *"deliver-to requester needs an ETRN"*) true ;; *) false ;; esac ||
+	fail "spoolctl flush of a requester-routed domain: status $rc, $out"
+rc=0; out=$(spoolctl flush nosuch.test) || rc=$?
+[ $rc -eq 69 ] || fail "spoolctl flush of an unknown domain: status $rc, $out"
+etrn 127.0.0.1 a.site.test
+wait_count a.site.test 0
+say "spoolctl flush: 253 and delivered, 251 when empty, 75 for a requester route, 69 for an unknown domain"
+
 # ---- 50 concurrent ETRNs: one run, each message once ----
 sink
 rm -f "$T"/dump/*
@@ -189,7 +207,7 @@ for i in $(seq 1 20); do
 	n=$(grep -l "^X-Rcpt-Args: <c$i@site.test>" "$T"/dump/* | wc -l)
 	[ "$n" -eq 1 ] || fail "c$i@site.test arrived $n times"
 done
-say "50 concurrent ETRNs: $runs run(s), each of the 21 messages exactly once at the site"
+say "50 concurrent ETRNs: $runs run(s), each of the 20 messages exactly once at the site"
 
 # ---- fetchmail, the common ETRN client ----
 if command -v fetchmail >/dev/null 2>&1; then

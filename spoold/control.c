@@ -1,0 +1,142 @@
+/*
+ * control.c - the control socket: DATADIR/control.sock, mode 0600, for
+ * spoolctl.  One request line, one reply line, then the connection closes.
+ *
+ *   flush DOMAIN   start a delivery run as an authorized ETRN would
+ *
+ * SECURITY: only the spoold user and root can connect (file mode); the
+ * request is still parsed as hostile input and bounded.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "despool.h"
+#include "io.h"
+#include "log.h"
+#include "smtp_cmd.h"
+#include "spoold.h"
+
+#define CONTROL_LINE_MAX	512
+#define CONTROL_TIMEOUT		10.0
+
+static int control_fd = -1;
+static ev_io control_watcher;
+static struct sockaddr_un control_addr;
+
+/* control_flush - "flush DOMAIN": the reply line for it */
+static void
+control_flush(const char *arg, char *reply, size_t len)
+{
+	char name[SMTP_DOMAIN_MAX + 1];
+	const struct domain_conf *d;
+	unsigned long long queued = 0;
+	const char *reason = "";
+
+	snprintf(name, sizeof(name), "%s", arg);
+	if (strlen(arg) >= sizeof(name) || smtp_domain_canon(name, 1) == -1 ||
+	    (d = spoold_conf_domain(spoold.rt->conf, name)) == NULL) {
+		snprintf(reply, len, "550 %s is not a configured domain", name);
+		return;
+	}
+	switch (despool_start(d, NULL, &queued, &reason)) {
+	case DESPOOL_STARTED:
+	case DESPOOL_JOINED:
+		snprintf(reply, len, "253 %llu messages for %s: delivery started", queued, name);
+		break;
+	case DESPOOL_EMPTY:
+		snprintf(reply, len, "251 no messages waiting for %s", name);
+		break;
+	case DESPOOL_NO_ROUTE:
+	case DESPOOL_FAILED:
+		snprintf(reply, len, "458 cannot deliver %s now: %s", name, reason);
+		break;
+	}
+	log_info("control: flush %s: %s", name, reply);
+}
+
+static void
+control_event(struct io *io, enum io_event ev, void *arg)
+{
+	char reply[600], *line;
+	size_t len;
+	int toolong;
+
+	if (ev != IO_DATAIN) {
+		io_free(io);	/* reply sent, or the client went away */
+		return;
+	}
+	if ((line = io_getline(io, CONTROL_LINE_MAX, &len, &toolong)) == NULL) {
+		if (toolong) {
+			io_print(io, "500 request too long\n");
+			io_pause_read(io);
+		}
+		return;
+	}
+	if (strncmp(line, "flush ", 6) == 0)
+		control_flush(line + 6, reply, sizeof(reply));
+	else
+		snprintf(reply, sizeof(reply), "500 unknown request (try: flush DOMAIN)");
+	strcat(reply, "\n");
+	io_print(io, reply);
+	io_pause_read(io);	/* one request per connection */
+}
+
+static void
+control_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct io *io;
+	int fd;
+
+	if ((fd = accept4(control_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
+		return;
+	if ((io = io_new(loop, fd, control_event, NULL)) == NULL) {
+		close(fd);
+		return;
+	}
+	io_set_timeout(io, CONTROL_TIMEOUT, 0);
+}
+
+int
+control_open(const char *datadir)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", datadir) >=
+	    sizeof(sun.sun_path)) {
+		log_warnx("control socket: datadir path too long; spoolctl flush will not work");
+		return -1;
+	}
+	(void)unlink(sun.sun_path);	/* left by a spoold killed with -9 */
+	if ((control_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
+	    bind(control_fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    chmod(sun.sun_path, 0600) == -1 || listen(control_fd, 16) == -1) {
+		log_warn("control socket %s", sun.sun_path);
+		if (control_fd != -1)
+			close(control_fd);
+		control_fd = -1;
+		return -1;
+	}
+	control_addr = sun;
+	ev_io_init(&control_watcher, control_accept, control_fd, EV_READ);
+	ev_io_start(spoold.loop, &control_watcher);
+	return 0;
+}
+
+void
+control_close(void)
+{
+	if (control_fd == -1)
+		return;
+	ev_io_stop(spoold.loop, &control_watcher);
+	close(control_fd);
+	(void)unlink(control_addr.sun_path);
+	control_fd = -1;
+}
