@@ -251,9 +251,10 @@ datadir $T/site/spool
 tls-cert $T/cert.pem
 tls-key $T/key.pem
 domain tls.test {
-    recipients any
+    recipients $T/site/users
 }
 EOF
+printf 't1@tls.test\ngood@tls.test\n' >"$T/site/users"
 "$SPOOLD" -c "$T/site/spoold.conf" -f --listen-file "$T/site/listen" >"$T/site.log" 2>&1 &
 echo $! >"$T/site.pid"
 _i=0
@@ -283,5 +284,23 @@ wait_count tls.test 0
 	fail "the message did not arrive at the site spoold"
 grep -q 'smtp TLS established from 127.0.0.1' "$T/site.log" || fail "delivery to the site did not use STARTTLS"
 [ "$(domain_count strict.test)" = 1 ] || fail "a tls require domain was delivered"
+
+# one message, two recipients: the site takes one and refuses the other (550)
+sw -t good@tls.test,bad@tls.test -f a@x.test
+mixed=$(sw_queued)
+etrn 127.0.0.1 tls.test
+_i=0
+until grep -q "$mixed to=<bad@tls.test> .*permanent failure" "$SPOOLD_LOG"; do
+	_i=$((_i + 1)); [ $_i -le 200 ] || fail "no permanent failure logged for bad@tls.test"; sleep 0.05
+done
+_i=0
+until spoolctl show tls.test | grep -q "^    bad@tls.test: 1 attempt, .*last: 550 5\.1\.1"; do
+	_i=$((_i + 1)); [ $_i -le 200 ] || fail "bad@tls.test not kept with its 550:
+$(spoolctl show tls.test)"; sleep 0.05
+done
+spoolctl show tls.test | grep -q "^$mixed .* bad@tls\.test$" ||
+	fail "the message should still list only bad@tls.test: $(spoolctl show tls.test)"
+"$SPOOLCTL" -c "$T/site/spoold.conf" list | awk '$1 == "tls.test" { n = $2 } END { exit n == 2 ? 0 : 1 }' ||
+	fail "good@tls.test did not arrive at the site"
 stop_spoold
-say "spoold to spoold: STARTTLS used when offered (tls may); tls require answers 458 and keeps the mail"
+say "spoold to spoold: STARTTLS when offered (tls may); tls require answers 458; of two recipients the accepted one left, the 550 one stays"
