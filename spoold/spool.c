@@ -642,6 +642,30 @@ out:
 	return spool_err_read(rc);
 }
 
+/* queue_range - k is the first key of domain's range in the queue db */
+static void
+queue_range(const char *domain, size_t dlen, unsigned char *start, MDB_val *k)
+{
+	memcpy(start, domain, dlen);
+	start[dlen] = '\0';
+	k->mv_size = dlen + 1;
+	k->mv_data = start;
+}
+
+/* queue_key_of - 0 with the id and recipient index of k when k is still in
+ * domain's range, -1 past it */
+static int
+queue_key_of(const MDB_val *k, const char *domain, size_t dlen, uint64_t *id, unsigned *index)
+{
+	const char *d;
+	size_t len;
+
+	if (spool_qkey_parse(k->mv_data, k->mv_size, &d, &len, id, index) == -1 ||
+	    len != dlen || memcmp(d, domain, dlen) != 0)
+		return -1;
+	return 0;
+}
+
 /* walk_emit - hand one message's recipients in the domain to cb */
 static int
 walk_emit(struct spool *sp, MDB_txn *txn, uint64_t id, const unsigned *idx,
@@ -693,23 +717,17 @@ spool_domain_walk(struct spool *sp, const char *domain, spool_walk_cb *cb, void 
 
 	if (dlen > 255)
 		return SPOOL_ENOTFOUND;
-	memcpy(start, domain, dlen);
-	start[dlen] = '\0';
-	k.mv_size = dlen + 1;
-	k.mv_data = start;
+	queue_range(domain, dlen, start, &k);
 	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
 		return spool_err_of(rc);
 	if ((rc = mdb_cursor_open(txn, sp->queue, &cur)) != 0)
 		goto out;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !stop;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		const char *d;
-		size_t len;
 		uint64_t id;
 		unsigned index;
 
-		if (spool_qkey_parse(k.mv_data, k.mv_size, &d, &len, &id, &index) == -1 ||
-		    len != dlen || memcmp(d, domain, dlen) != 0)
+		if (queue_key_of(&k, domain, dlen, &id, &index) == -1)
 			break;
 		if (nidx > 0 && id != cur_id) {
 			rc = walk_emit(sp, txn, cur_id, idx, qs, nidx, cb, arg, &stop);
@@ -756,10 +774,7 @@ spool_domain_ids(struct spool *sp, const char *domain, uint64_t **ids, size_t *n
 	*n = 0;
 	if (dlen > 255)
 		return SPOOL_OK;
-	memcpy(start, domain, dlen);
-	start[dlen] = '\0';
-	k.mv_size = dlen + 1;
-	k.mv_data = start;
+	queue_range(domain, dlen, start, &k);
 	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
 		return spool_err_of(rc);
 	if ((rc = mdb_cursor_open(txn, sp->queue, &cur)) != 0)
@@ -767,13 +782,10 @@ spool_domain_ids(struct spool *sp, const char *domain, uint64_t **ids, size_t *n
 	/* keys only: no record is decoded, so an ETRN for a big domain answers fast */
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		const char *d;
-		size_t len;
 		uint64_t id;
 		unsigned index;
 
-		if (spool_qkey_parse(k.mv_data, k.mv_size, &d, &len, &id, &index) == -1 ||
-		    len != dlen || memcmp(d, domain, dlen) != 0)
+		if (queue_key_of(&k, domain, dlen, &id, &index) == -1)
 			break;
 		if (*n > 0 && (*ids)[*n - 1] == id)
 			continue;	/* another recipient of the same message */
@@ -808,16 +820,15 @@ static int
 spool_oldest(struct spool *sp, MDB_txn *txn, const char *domain, int64_t *oldest)
 {
 	unsigned char start[SPOOL_QKEY_MAX];
-	size_t dlen = strlen(domain), len;
+	size_t dlen = strlen(domain);
 	MDB_cursor *cur;
-	MDB_val k = { dlen + 1, start }, v;
+	MDB_val k, v;
 	struct spool_envelope e;
-	const char *d;
 	uint64_t id;
 	unsigned index;
 	int rc;
 
-	memcpy(start, domain, dlen + 1);
+	queue_range(domain, dlen, start, &k);
 	*oldest = 0;
 	if ((rc = mdb_cursor_open(txn, sp->queue, &cur)) != 0)
 		return rc;
@@ -827,9 +838,8 @@ spool_oldest(struct spool *sp, MDB_txn *txn, const char *domain, int64_t *oldest
 		return 0;
 	if (rc != 0)
 		return rc;
-	if (spool_qkey_parse(k.mv_data, k.mv_size, &d, &len, &id, &index) == -1 ||
-	    len != dlen || memcmp(d, domain, dlen) != 0)
-		return 0;
+	if (queue_key_of(&k, domain, dlen, &id, &index) == -1)
+		return 0;	/* nothing left in the domain */
 	if ((rc = spool_env_get(sp, txn, id, &e)) != 0)
 		return rc;
 	*oldest = e.arrival;
