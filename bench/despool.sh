@@ -502,7 +502,7 @@ run_large() {
     rm -rf "$SD"
     mkdir -p "$SD/spool"
     local etrn_rate="etrn-rate $(( 2 * ETRN_PROBES + 100 ))"
-    printf 'hostname bench.test\ndatadir %s\n%s\n' "$SD/spool" "$etrn_rate" >"$T/probe.conf"
+    printf 'hostname bench.test\nlisten smtp 127.0.0.1:0\ndatadir %s\n%s\n' "$SD/spool" "$etrn_rate" >"$T/probe.conf"
     "$SPOOLD" -c "$T/probe.conf" -n >/dev/null 2>&1 || etrn_rate=
     {
         echo "hostname bench.test"
