@@ -221,6 +221,14 @@ conf_directive(struct conf_ctx *c, int argc, char **argv)
 		conf_close_block(c, argc);
 		return;
 	}
+	for (int i = 1; i < argc - 1; i++)
+		if (strcmp(argv[i], "{") == 0) {
+			conf_error(c, "\"{\" must end its line: a block's directives go on the "
+			    "lines after it, one a line, and \"}\" alone on the last");
+			if (strcmp(argv[argc - 1], "}") != 0)	/* skip the rest of the block */
+				conf_open_block(c, &(struct conf_keyword){ .block = f->table }, NULL, 0, NULL);
+			return;
+		}
 	if (opens)
 		argc--;
 	if (f->target == NULL && c->depth > 0)

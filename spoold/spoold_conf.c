@@ -465,6 +465,10 @@ close_domain(struct conf_ctx *c, void *t, int argc, char **argv)
 	    d->etrn_from[0].prefix != (d->etrn_from[0].family == AF_INET ? 32 : 128)))
 		conf_warning(c, "domain %s: \"deliver-to requester\" with an etrn-from range lets any "
 		    "host in it pull the domain's mail; list a single address", d->name);
+	if (d->tls != TLS_MAY)
+		conf_warning(c, "domain %s: \"tls %s\" is not implemented yet: ETRN answers 458 and "
+		    "its mail waits (nothing is sent in clear)", d->name,
+		    d->tls == TLS_REQUIRE ? "require" : "verify");
 	if (d->mode == MODE_BACKUP && d->recipients_any)
 		conf_warning(c, "domain %s: backup MX with \"recipients any\" accepts mail for unknown "
 		    "users and bounces it later (backscatter); use \"recipients FILE\"", d->name);

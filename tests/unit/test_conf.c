@@ -312,7 +312,12 @@ START_TEST(test_domains)
 	ck_assert_msg(has_warning("dom:35: warning: domain e.example: \"deliver-to requester\""),
 	    "no requester warning");
 	ck_assert_msg(!has_warning("d.example"), "warning for a single etrn-from address");
-	ck_assert_int_eq(n_warnings, 2);
+	/* and the outbound TLS policies that are not implemented yet */
+	ck_assert_msg(has_warning("domain b.example: \"tls require\" is not implemented yet"),
+	    "no warning for tls require");
+	ck_assert_msg(has_warning("domain c.example: \"tls verify\" is not implemented yet"),
+	    "no warning for tls verify");
+	ck_assert_int_eq(n_warnings, 4);
 	spoold_conf_free(cf);
 }
 END_TEST
@@ -404,6 +409,10 @@ static const struct bad_case bad_cases[] = {
 	{ "missing-brace", BASE DOMAIN_OPEN "recipients any\n", "missing-brace:4: ",
 	  "block opened here is not closed" },
 	{ "stray-brace", BASE "}\n", "stray-brace:4: ", "\"}\" without an open block" },
+	{ "one-line-block", BASE "domain a.example { recipients any }\n", "one-line-block:4: ",
+	  "\"{\" must end its line" },
+	{ "open-brace-mid", BASE "domain a.example { recipients any\nmode hold\n}\n", "open-brace-mid:4: ",
+	  "\"{\" must end its line" },
 	{ "lone-open-brace", BASE "{\n}\n", "lone-open-brace:4: ", "unknown directive \"{\"" },
 	{ "brace-not-alone", BASE DOMAIN_OPEN "recipients any\n} x\n}\n", "brace-not-alone:6: ",
 	  "\"}\" must be alone on its line" },
