@@ -392,20 +392,7 @@ PF_SINKPORT=
 pf_write_config() {  # pf_write_config SMTPPORT (PF_SINKPORT set by the caller)
     local port=$1
     mkdir -p "$PFDIR"
-    cat >"$PFDIR/main.cf" <<EOF
-# private Postfix instance written by bench/despool.sh: an ETRN server
-compatibility_level = 3.6
-myhostname = postfix.bench.local
-mydomain = bench.local
-myorigin = \$myhostname
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-queue_directory = $PFQ
-data_directory = $PFDATA
-maillog_file = $T/postfix.log
-maillog_file_prefixes = $T
+    { pf_main_common bench/despool.sh; cat <<EOF
 # bench.test is relayed to the site, held until the site asks with ETRN
 relay_domains = bench.test
 fast_flush_domains = \$relay_domains
@@ -438,6 +425,7 @@ alias_maps =
 alias_database =
 local_recipient_maps =
 EOF
+    } >"$PFDIR/main.cf"
     echo "bench.test smtp:[127.0.0.1]:$PF_SINKPORT" >"$PFDIR/transport"
     pf_master_cf "$port" >"$PFDIR/master.cf"
 }

@@ -231,20 +231,7 @@ pf_write_config() {  # pf_write_config PORT
     else
         hold_restr="permit_mynetworks, reject"
     fi
-    cat >"$PFDIR/main.cf" <<EOF
-# private Postfix instance written by bench/ingest.sh
-compatibility_level = 3.6
-myhostname = postfix.bench.local
-mydomain = bench.local
-myorigin = \$myhostname
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-queue_directory = $PFQ
-data_directory = $PFDATA
-maillog_file = $T/postfix.log
-maillog_file_prefixes = $T
+    { pf_main_common bench/ingest.sh; cat <<EOF
 # bench.test is a relay domain; nothing is ever delivered:
 relay_domains = bench.test
 defer_transports = smtp relay
@@ -269,6 +256,7 @@ local_recipient_maps =
 ${PF_MAIN_EXTRA:+# from \$PF_MAIN_EXTRA:
 $PF_MAIN_EXTRA}
 EOF
+    } >"$PFDIR/main.cf"
     pf_master_cf "$port" >"$PFDIR/master.cf"
 }
 

@@ -157,3 +157,23 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
 }
+
+# pf_main_common WHO - the part of main.cf both benchmarks' private Postfix
+# instances share (needs PFQ, PFDATA, T)
+pf_main_common() {
+    cat <<EOF
+# private Postfix instance written by $1
+compatibility_level = 3.6
+myhostname = postfix.bench.local
+mydomain = bench.local
+myorigin = \$myhostname
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+queue_directory = $PFQ
+data_directory = $PFDATA
+maillog_file = $T/postfix.log
+maillog_file_prefixes = $T
+EOF
+}

@@ -215,7 +215,9 @@ client_after_hello(struct smtp_client *c)
 	}
 	if (!io_is_tls(c->io) && c->p.tls_required) {
 		/* nothing more in clear, not even QUIT */
-		client_fail(c, "TLS is required and %s does not offer STARTTLS", c->p.peer_name);
+		client_fail(c, "TLS is required and %s", c->p.tls_cred == NULL ?
+		    "no TLS client credentials are set up" :
+		    "the peer does not offer STARTTLS");
 		return;
 	}
 	client_enter(c, CLIENT_READY, c->p.timeout_command);

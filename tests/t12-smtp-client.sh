@@ -95,7 +95,7 @@ send -s
 expect_out '^rcpt 0 553 553 5\.6\.7 ' "SMTPUTF8 message to a peer without SMTPUTF8"
 sink
 send -T
-expect_out '^done error: TLS is required and peer does not offer STARTTLS' "TLS required"
+expect_out '^done error: TLS is required and no TLS client credentials are set up' "TLS required"
 [ -z "$(ls "$T/dump")" ] || fail "mail sent in clear although TLS was required"
 stop_sink
 say "8BITMIME, SMTPUTF8 and required TLS missing at the peer: refused before MAIL, nothing sent"
