@@ -45,7 +45,8 @@ committer_take(struct committer *c, size_t *n)
 	last = NULL;
 	bytes = 0;
 	for (r = head, *n = 0; r != NULL && *n < COMMIT_BATCH_MAX; r = r->next, (*n)++) {
-		uint64_t size = r->kind == COMMIT_STORE ? r->msg.env.size : 0;
+		uint64_t size = r->kind == COMMIT_STORE ? r->msg.env.size :
+		    r->change.dsn != NULL ? r->change.dsn->env.size : 0;
 
 		if (*n > 0 && bytes + size > COMMIT_BATCH_BYTES)
 			break;

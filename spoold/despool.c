@@ -16,7 +16,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "bounce.h"
 #include "cidr.h"
+#include "dsn.h"
 #include "committer.h"
 #include "io.h"
 #include "log.h"
@@ -32,6 +34,7 @@ struct despool {
 	struct despool		*next;
 	char			 domain[256];
 	char			 relay[96];	/* "[192.0.2.1]:25" for the log */
+	char			 remote[300];	/* the peer, for Remote-MTA in DSNs */
 	int64_t			 retry;
 	struct io		*connecting;	/* until the client takes over */
 	struct smtp_client	*client;
@@ -43,9 +46,10 @@ struct despool {
 	const char		**rcpts;
 	unsigned		*idx;		/* envelope index of rcpts[i] */
 	int			*codes;		/* the peer's verdict on rcpts[i] */
+	char			**refusals;	/* its text, for a 5xx to bounce */
 	size_t			 n;
 	struct smtp_client_msg	 msg;
-	unsigned long		 delivered, deferred;
+	unsigned long		 delivered, deferred, bounced;
 	time_t			 started;
 	struct sockaddr_storage	 route;
 	socklen_t		 routelen;
@@ -66,6 +70,7 @@ struct change {
 static struct despool *runs;
 
 static void despool_end(struct despool *);
+static void despool_settle(struct despool *);
 
 static void
 change_done(struct commit_req *req)
@@ -117,12 +122,13 @@ despool_change(struct despool *r, enum spool_change_kind kind, const unsigned *i
 static void
 despool_log(struct despool *r, size_t i, const char *status, const char *reply)
 {
-	char to[600];
+	char to[600], dsn[16];
 
+	dsn_status(reply, dsn, sizeof(dsn));
 	/* reply is escaped already (smtp_client keeps peer text printable) */
-	log_info("%016llx to=<%s> relay=%s delay=%lds status=%s (%s)",
+	log_info("%016llx to=<%s> relay=%s delay=%lds dsn=%s status=%s (%s)",
 	    (unsigned long long)r->env.id, log_escape(to, sizeof(to), r->rcpts[i], 512), r->relay,
-	    (long)(time(NULL) - r->env.arrival), status, reply);
+	    (long)(time(NULL) - r->env.arrival), dsn, status, reply);
 }
 
 static void
@@ -131,12 +137,16 @@ despool_forget_message(struct despool *r)
 	if (r->have_env)
 		spool_envelope_free(&r->env);
 	r->have_env = 0;
+	for (size_t i = 0; r->refusals != NULL && i < r->n; i++)
+		free(r->refusals[i]);
 	free(r->rcpts);
 	free(r->idx);
 	free(r->codes);
+	free(r->refusals);
 	r->rcpts = NULL;
 	r->idx = NULL;
 	r->codes = NULL;
+	r->refusals = NULL;
 	r->n = 0;
 }
 
@@ -160,7 +170,8 @@ despool_load(struct despool *r, uint64_t id)
 	r->rcpts = calloc(e->nrcpts, sizeof(*r->rcpts));
 	r->idx = calloc(e->nrcpts, sizeof(*r->idx));
 	r->codes = calloc(e->nrcpts, sizeof(*r->codes));
-	if (r->rcpts == NULL || r->idx == NULL || r->codes == NULL)
+	r->refusals = calloc(e->nrcpts, sizeof(*r->refusals));
+	if (r->rcpts == NULL || r->idx == NULL || r->codes == NULL || r->refusals == NULL)
 		return 0;
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		if (e->rcpts[i].done || strcmp(spool_rcpt_domain(e->rcpts[i].addr), r->domain) != 0)
@@ -176,6 +187,7 @@ despool_next(void *arg)
 {
 	struct despool *r = arg;
 
+	despool_settle(r);
 	despool_forget_message(r);
 	while (r->pos < r->nids) {
 		if (!despool_load(r, r->ids[r->pos++])) {
@@ -196,6 +208,22 @@ despool_next(void *arg)
 	return NULL;
 }
 
+/* despool_refused - recipient i was refused for good: keep the reply until
+ * the message is settled, so its recipients share one DSN */
+static void
+despool_refused(struct despool *r, size_t i, int code, const char *reply)
+{
+	r->codes[i] = code;
+	free(r->refusals[i]);
+	if ((r->refusals[i] = strdup(reply)) == NULL) {
+		/* without the text no DSN can be written: retry later instead */
+		r->codes[i] = 450;
+		despool_log(r, i, "deferred", "out of memory recording a refusal");
+		despool_change(r, CHANGE_DEFER, &r->idx[i], 1, reply);
+		r->deferred++;
+	}
+}
+
 static void
 despool_rcpt(void *arg, const struct smtp_client_msg *m, size_t i, int code, const char *reply)
 {
@@ -204,10 +232,11 @@ despool_rcpt(void *arg, const struct smtp_client_msg *m, size_t i, int code, con
 	r->codes[i] = code;
 	if (code / 100 == 2)
 		return;
-	/* XXX until DSNs exist (issue 3), a 5xx is kept like a 4xx: never lost,
-	 * retried at the next run, visible in the log and in spoolctl show */
-	despool_log(r, i, code / 100 == 5 ? "deferred (permanent failure; kept until DSNs exist)" :
-	    "deferred", reply);
+	if (code / 100 == 5) {
+		despool_refused(r, i, code, reply);
+		return;
+	}
+	despool_log(r, i, "deferred", reply);
 	despool_change(r, CHANGE_DEFER, &r->idx[i], 1, reply);
 	r->deferred++;
 }
@@ -227,7 +256,9 @@ despool_sent(void *arg, const struct smtp_client_msg *m, int code, const char *r
 			if (done)
 				done[nd++] = r->idx[i];
 			r->delivered++;
-		} else {
+		} else if (code / 100 == 5)
+			despool_refused(r, i, code, reply);
+		else {
 			despool_log(r, i, "deferred", reply);
 			despool_change(r, CHANGE_DEFER, &r->idx[i], 1, reply);
 			r->deferred++;
@@ -238,6 +269,40 @@ despool_sent(void *arg, const struct smtp_client_msg *m, int code, const char *r
 	else if (code / 100 == 2 && done == NULL)
 		log_warnx("%s: out of memory recording deliveries (they may be repeated)", r->domain);
 	free(done);
+}
+
+static void
+despool_bounced(void *arg, enum spool_err result)
+{
+	struct despool *r = arg;
+
+	if (--r->pending == 0 && r->ended)
+		despool_end(r);
+}
+
+/* despool_settle - the message's outcome is known: the recipients refused
+ * for good leave the queue together, with one DSN to the sender */
+static void
+despool_settle(struct despool *r)
+{
+	struct bounce_rcpt *b;
+	size_t nb = 0;
+
+	if (!r->have_env || (b = calloc(r->n ? r->n : 1, sizeof(*b))) == NULL)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->codes[i] / 100 != 5 || r->refusals[i] == NULL)
+			continue;
+		despool_log(r, i, "bounced", r->refusals[i]);
+		b[nb].index = r->idx[i];
+		b[nb++].reply = r->refusals[i];
+		r->codes[i] = 0;
+	}
+	if (nb > 0 && bounce_submit(&r->env, b, nb, r->remote, despool_bounced, r) == 0) {
+		r->pending++;
+		r->bounced += nb;
+	}
+	free(b);
 }
 
 static void
@@ -260,9 +325,11 @@ despool_done(void *arg, const char *error)
 {
 	struct despool *r = arg;
 
+	despool_settle(r);
 	log_info("delivery run domain=%s relay=%s messages=%zu delivered=%lu deferred=%lu "
-	    "duration=%lds status=%s%s", r->domain, r->relay, r->nids, r->delivered, r->deferred,
-	    (long)(time(NULL) - r->started), error ? "incomplete: " : "complete", error ? error : "");
+	    "bounced=%lu duration=%lds status=%s%s", r->domain, r->relay, r->nids, r->delivered,
+	    r->deferred, r->bounced, (long)(time(NULL) - r->started),
+	    error ? "incomplete: " : "complete", error ? error : "");
 	r->client = NULL;
 	r->ended = 1;
 	if (r->pending == 0)
@@ -382,7 +449,7 @@ despool_launch(struct despool *r)
 	free(r->ids);
 	r->ids = NULL;
 	r->pos = 0;
-	r->delivered = r->deferred = 0;
+	r->delivered = r->deferred = r->bounced = 0;
 	r->ended = r->again = 0;
 	r->started = time(NULL);
 	if (spool_domain_ids(spoold.spool, r->domain, &r->ids, &r->nids) != SPOOL_OK ||
@@ -449,6 +516,7 @@ despool_start(const struct domain_conf *d, const struct sockaddr *requester,
 	snprintf(r->domain, sizeof(r->domain), "%s", d->name);
 	sockaddr_text((struct sockaddr *)&ss, addr, sizeof(addr));
 	snprintf(r->relay, sizeof(r->relay), "[%s]:%d", addr, sockaddr_port((struct sockaddr *)&ss));
+	snprintf(r->remote, sizeof(r->remote), "[%s]", addr);
 	r->retry = (int64_t)d->retry;
 	r->route = ss;
 	r->routelen = sslen;

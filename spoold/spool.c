@@ -1054,6 +1054,21 @@ spool_defer_in(struct spool *sp, MDB_txn *txn, uint64_t id, const char *domain, 
 	return rc;
 }
 
+/* spool_dsn_in - store a notification inside txn */
+static int
+spool_dsn_in(struct spool *sp, MDB_txn *txn, struct spool_newmsg *m)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b);
+	rc = spool_put_one(sp, txn, m, &b);
+	buf_free(&b);
+	if (rc == -1)
+		return EIO;
+	return rc != 0 ? rc : spool_put_next_id(sp, txn, m->env.id + 1);
+}
+
 static int
 spool_change_in(struct spool *sp, MDB_txn *parent, const struct spool_change *ch)
 {
@@ -1062,9 +1077,11 @@ spool_change_in(struct spool *sp, MDB_txn *parent, const struct spool_change *ch
 
 	if ((rc = spool_txn_begin(sp, parent, 0, &txn)) != 0)
 		return rc;
-	if (ch->kind == CHANGE_DONE)
+	if (ch->kind == CHANGE_DONE) {
 		rc = spool_done_in(sp, txn, ch->id, ch->idx, ch->nidx);
-	else
+		if (rc == 0 && ch->dsn != NULL)
+			rc = spool_dsn_in(sp, txn, ch->dsn);
+	} else
 		rc = spool_defer_in(sp, txn, ch->id, ch->domain, ch->index, ch->reply, ch->next_try);
 	if (rc != 0) {
 		mdb_txn_abort(txn);

@@ -137,11 +137,15 @@ struct spool_change {
 	unsigned		 index;		/* DEFER: the recipient */
 	const char		*reply;		/* DEFER: the peer's reply */
 	int64_t			 next_try;	/* DEFER */
+	struct spool_newmsg	*dsn;		/* DONE: a notification stored in
+						 * the same transaction, or NULL */
 };
 
 /* spool_apply_changes - apply n changes in one write transaction (group
  * commit), each nested so one failing change (SPOOL_ENOTFOUND: the message
- * was deleted meanwhile) fails alone; results[i] per change */
+ * was deleted meanwhile) fails alone; results[i] per change.  A DONE change
+ * with a dsn stores it in the same nested transaction as the removal, so a
+ * bounce is never lost and never sent without the recipients going. */
 enum spool_err spool_apply_changes(struct spool *, const struct spool_change *const *changes,
     size_t n, enum spool_err *results);
 

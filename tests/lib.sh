@@ -286,3 +286,57 @@ sw_queued() {
 chat() {
 	python3 "$SMTPCHAT" "$@" 127.0.0.1 "$SMTP_PORT" -
 }
+
+# ---- the site's MTA and ETRN, for delivery tests ----
+
+# need_sink - skip unless Postfix's smtp-sink is there; sets SINK
+need_sink() {
+	SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
+	[ -x "$SINK" ] || skip "smtp-sink (Postfix) is not installed"
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+# sink [OPTION...] - (re)start smtp-sink as the site's MTA, dumping to $T/dump
+sink() {
+	[ -f "$T/sink.pid" ] && stop_pid "$(cat "$T/sink.pid")" && rm -f "$T/sink.pid"
+	chmod 755 "$T"
+	mkdir -p "$T/dump"; chmod 777 "$T/dump"
+	"$SINK" -u nobody -d "$T/dump/%M." "$@" "127.0.0.1:$SINK_PORT" 100 >"$T/sink.log" 2>&1 &
+	echo $! >"$T/sink.pid"
+	_i=0
+	until python3 -c "import socket; socket.create_connection(('127.0.0.1',$SINK_PORT),1)" 2>/dev/null; do
+		_i=$((_i + 1)); [ $_i -le 100 ] || error "smtp-sink did not start"; sleep 0.05
+	done
+}
+
+# etrn FROM-ADDRESS NODE... - one session, one ETRN per node; replies in $T/etrn.out
+etrn() {
+	python3 - "$SMTP_PORT" "$@" >"$T/etrn.out" 2>&1 <<'PY'
+import smtplib, sys
+port, src, nodes = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+s = smtplib.SMTP("127.0.0.1", port, source_address=(src, 0), timeout=10)
+s.ehlo("site.test")
+for n in nodes:
+    code, msg = s.docmd("ETRN", n)
+    print(code, msg.decode())
+s.quit()
+PY
+}
+expect_etrn() {
+	grep -E -q "$1" "$T/etrn.out" || fail "$2: no /$1/ in: $(cat "$T/etrn.out")"
+}
+
+# wait_count DOMAIN N - until spoolctl list shows N messages (10 s at most)
+wait_count() {
+	_i=0
+	until [ "$(domain_count "$1")" = "$2" ]; do
+		_i=$((_i + 1)); [ $_i -le 200 ] || fail "$1 still has $(domain_count "$1") messages, expected $2"
+		sleep 0.05
+	done
+}
+dumped() {
+	ls "$T/dump" | wc -l
+}
+

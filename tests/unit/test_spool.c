@@ -549,6 +549,53 @@ START_TEST(test_rcpts_done)
 }
 END_TEST
 
+/* a DONE change with a DSN: the recipients go and the DSN is stored in the
+ * same transaction; if the DSN cannot be stored, the recipients stay */
+START_TEST(test_done_with_dsn)
+{
+	static const char *const to_sender[] = { "sender@origin.example" };
+	struct spool *sp = open_spool(64 * MiB);
+	struct tmsg m[3], dsn;
+	struct spool_counters c;
+	const unsigned u3 = 2, u4 = 0;
+	struct spool_change ch = { .kind = CHANGE_DONE, .id = 1, .idx = &u3, .nidx = 1 };
+	const struct spool_change *list = &ch;
+	enum spool_err res;
+	uint64_t id;
+
+	three_put(sp, m);
+	tmsg_init(&dsn, 7, 2000, 300, to_sender, 1);
+	dsn.m.env.sender = "";
+	ch.dsn = &dsn.m;
+	ck_assert_int_eq(spool_apply_changes(sp, &list, 1, &res), SPOOL_OK);
+	ck_assert_int_eq(res, SPOOL_OK);
+	check_body(sp, &dsn);
+	ck_assert_int_eq(spool_domain_counters(sp, "origin.example", &c), SPOOL_OK);
+	check_counters(&c, 1, 300, 2000, "origin.example holds the DSN");
+	ck_assert_int_eq(spool_domain_counters(sp, "two.example", &c), SPOOL_OK);
+	check_counters(&c, 1, 100, 1001, "two.example after the bounce of u3");
+	ck_assert_int_eq(spool_next_id(sp, &id), SPOOL_OK);
+	ck_assert_uint_eq(id, 8);
+	tmsg_free(&dsn);
+
+	/* the DSN's body cannot be read: nothing changes */
+	tmsg_init(&dsn, 8, 2001, 10, to_sender, 1);
+	dsn.fail = 1;
+	ch.id = 2;
+	ch.idx = &u4;
+	ch.dsn = &dsn.m;
+	ck_assert_int_ne(spool_apply_changes(sp, &list, 1, &res), SPOOL_OK);
+	ck_assert_int_ne(res, SPOOL_OK);
+	ck_assert_int_eq(spool_domain_counters(sp, "two.example", &c), SPOOL_OK);
+	check_counters(&c, 1, 100, 1001, "two.example keeps message 2");
+	ck_assert_int_eq(spool_domain_counters(sp, "origin.example", &c), SPOOL_OK);
+	check_counters(&c, 1, 300, 2000, "origin.example: still one DSN");
+	tmsg_free(&dsn);
+	three_free(m);
+	spool_close(sp);
+}
+END_TEST
+
 /* the ids of a domain's messages, once each, oldest first */
 START_TEST(test_domain_ids)
 {
@@ -1118,6 +1165,7 @@ spool_suite(void)
 	tcase_add_test(tc, test_delete);
 	tcase_add_test(tc, test_delete_oldest_moves);
 	tcase_add_test(tc, test_rcpts_done);
+	tcase_add_test(tc, test_done_with_dsn);
 	tcase_add_test(tc, test_rcpt_defer);
 	tcase_add_test(tc, test_domain_ids);
 	tcase_add_test(tc, test_next_id);
