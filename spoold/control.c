@@ -3,6 +3,8 @@
  * spoolctl.  One request line, one reply line, then the connection closes.
  *
  *   flush DOMAIN   start a delivery run as an authorized ETRN would
+ *   bounce ID      fail every pending recipient of message ID, with a DSN
+ *                  to its sender; the reply comes once that is committed
  *
  * SECURITY: only the spoold user and root can connect (file mode); the
  * request is still parsed as hostile input and bounded.
@@ -18,10 +20,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "bounce.h"
 #include "despool.h"
 #include "io.h"
 #include "log.h"
 #include "smtp_cmd.h"
+#include "spool.h"
 #include "spoold.h"
 
 #define CONTROL_LINE_MAX	512
@@ -62,15 +66,99 @@ control_flush(const char *arg, char *reply, size_t len)
 	log_info("control: flush %s: %s", name, reply);
 }
 
+/* One connection.  A bounce replies after its commit, by which time the
+ * client may be gone: then io is NULL and the commit's callback frees it. */
+struct control_conn {
+	struct io	*io;
+	int		 waiting;	/* for a commit */
+	uint64_t	 id;
+	size_t		 n;
+};
+
+static void
+control_reply(struct control_conn *cc, const char *reply)
+{
+	io_print(cc->io, reply);
+	io_print(cc->io, "\n");
+	io_pause_read(cc->io);	/* one request per connection */
+}
+
+static void
+control_bounced(void *arg, enum spool_err result)
+{
+	struct control_conn *cc = arg;
+	char reply[200];
+
+	if (result == SPOOL_OK)
+		snprintf(reply, sizeof(reply), "250 %016llx: %zu recipient%s bounced",
+		    (unsigned long long)cc->id, cc->n, cc->n == 1 ? "" : "s");
+	else
+		snprintf(reply, sizeof(reply), "%s %016llx: %s", result == SPOOL_ENOTFOUND ? "550" :
+		    "451", (unsigned long long)cc->id, spool_strerror(result));
+	log_info("control: bounce %016llx: %s", (unsigned long long)cc->id, reply);
+	cc->waiting = 0;
+	if (cc->io == NULL) {
+		free(cc);
+		return;
+	}
+	control_reply(cc, reply);
+}
+
+/* control_bounce - "bounce ID": 0 when the reply comes later, else -1 with
+ * the reply in reply */
+static int
+control_bounce(struct control_conn *cc, const char *arg, char *reply, size_t len)
+{
+	struct spool_envelope e;
+	struct bounce_rcpt *b;
+	unsigned long long id;
+	char *end;
+	int rc = -1;
+
+	id = strtoull(arg, &end, 16);
+	if (*arg == '\0' || *end != '\0' || strlen(arg) > 16) {
+		snprintf(reply, len, "501 not a queue id (16 hex digits, as spoolctl show prints)");
+		return -1;
+	}
+	if (spool_get_envelope(spoold.spool, id, &e) != SPOOL_OK) {
+		snprintf(reply, len, "550 %016llx: no such message", id);
+		return -1;
+	}
+	if ((b = calloc(e.nrcpts ? e.nrcpts : 1, sizeof(*b))) == NULL) {
+		spool_envelope_free(&e);
+		snprintf(reply, len, "451 out of memory");
+		return -1;
+	}
+	cc->id = id;
+	cc->n = 0;
+	for (size_t i = 0; i < e.nrcpts; i++)
+		if (!e.rcpts[i].done) {
+			b[cc->n].index = (unsigned)i;
+			b[cc->n++].reply = "550 5.0.0 returned to the sender by the postmaster";
+		}
+	if (bounce_submit(&e, b, cc->n, NULL, control_bounced, cc) == 0) {
+		cc->waiting = 1;
+		rc = 0;
+	} else
+		snprintf(reply, len, "451 out of memory");
+	free(b);
+	spool_envelope_free(&e);
+	return rc;
+}
+
 static void
 control_event(struct io *io, enum io_event ev, void *arg)
 {
+	struct control_conn *cc = arg;
 	char reply[600], *line;
 	size_t len;
 	int toolong;
 
 	if (ev != IO_DATAIN) {
 		io_free(io);	/* reply sent, or the client went away */
+		cc->io = NULL;
+		if (!cc->waiting)
+			free(cc);
 		return;
 	}
 	if ((line = io_getline(io, CONTROL_LINE_MAX, &len, &toolong)) == NULL) {
@@ -82,26 +170,31 @@ control_event(struct io *io, enum io_event ev, void *arg)
 	}
 	if (strncmp(line, "flush ", 6) == 0)
 		control_flush(line + 6, reply, sizeof(reply));
-	else
-		snprintf(reply, sizeof(reply), "500 unknown request (try: flush DOMAIN)");
-	strcat(reply, "\n");
-	io_print(io, reply);
-	io_pause_read(io);	/* one request per connection */
+	else if (strncmp(line, "bounce ", 7) == 0) {
+		if (control_bounce(cc, line + 7, reply, sizeof(reply)) == 0) {
+			io_pause_read(io);
+			return;
+		}
+	} else
+		snprintf(reply, sizeof(reply), "500 unknown request (try: flush DOMAIN, bounce ID)");
+	control_reply(cc, reply);
 }
 
 static void
 control_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct io *io;
+	struct control_conn *cc;
 	int fd;
 
 	if ((fd = accept4(control_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
 		return;
-	if ((io = io_new(loop, fd, control_event, NULL)) == NULL) {
+	if ((cc = calloc(1, sizeof(*cc))) == NULL ||
+	    (cc->io = io_new(loop, fd, control_event, cc)) == NULL) {
+		free(cc);
 		close(fd);
 		return;
 	}
-	io_set_timeout(io, CONTROL_TIMEOUT, 0);
+	io_set_timeout(cc->io, CONTROL_TIMEOUT, 0);
 }
 
 int

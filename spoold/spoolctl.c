@@ -340,9 +340,10 @@ cmd_stats(struct spool *sp)
 	return 0;
 }
 
-/* cmd_flush - ask the running spoold, over DATADIR/control.sock */
+/* cmd_control - one request to the running spoold, over
+ * DATADIR/control.sock; its reply line goes to stdout */
 static int
-cmd_flush(const struct spoold_conf *cf, const char *domain)
+cmd_control(const struct spoold_conf *cf, const char *verb, const char *arg)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char reply[700];
@@ -352,8 +353,8 @@ cmd_flush(const struct spoold_conf *cf, const char *domain)
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", cf->datadir);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		fprintf(stderr, "spoolctl: flush: cannot reach spoold at %s: %s (is it running?)\n",
-		    sun.sun_path, strerror(errno));
+		fprintf(stderr, "spoolctl: %s: cannot reach spoold at %s: %s (is it running?)\n",
+		    verb, sun.sun_path, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return EX_UNAVAILABLE;
@@ -362,10 +363,10 @@ cmd_flush(const struct spoold_conf *cf, const char *domain)
 		close(fd);
 		return EX_SOFTWARE;
 	}
-	fprintf(fp, "flush %s\n", domain);
+	fprintf(fp, "%s %s\n", verb, arg);
 	fflush(fp);
 	if (fgets(reply, sizeof(reply), fp) == NULL) {
-		fprintf(stderr, "spoolctl: flush: spoold closed the connection without a reply\n");
+		fprintf(stderr, "spoolctl: %s: spoold closed the connection without a reply\n", verb);
 		fclose(fp);
 		return EX_SOFTWARE;
 	}
@@ -373,7 +374,7 @@ cmd_flush(const struct spoold_conf *cf, const char *domain)
 	fputs(reply, stdout);
 	if (reply[0] == '2')
 		return 0;
-	return strncmp(reply, "458", 3) == 0 ? EX_TEMPFAIL : EX_UNAVAILABLE;
+	return reply[0] == '4' ? EX_TEMPFAIL : EX_UNAVAILABLE;
 }
 
 static void
@@ -386,7 +387,8 @@ usage(void)
 	    "  delete ID...       remove messages (no bounce is sent)\n"
 	    "  stats              spool totals and map usage\n"
 	    "  flush DOMAIN       deliver DOMAIN's mail now (asks the running spoold)\n"
-	    "  bounce ID: not available yet (needs DSNs)\n");
+	    "  bounce ID...       return messages to their senders now, with a DSN\n"
+	    "                     (asks the running spoold)\n");
 	exit(EX_USAGE);
 }
 
@@ -416,11 +418,6 @@ main(int argc, char **argv)
 	cmd = argv[optind++];
 	log_init("spoolctl", 1, 0);
 	now = time(NULL);
-	if (strcmp(cmd, "bounce") == 0) {
-		fprintf(stderr, "spoolctl: bounce is not available in this version: it needs DSNs, "
-		    "which are not implemented yet\n");
-		return EX_UNAVAILABLE;
-	}
 	if ((cf = spoold_conf_load(path, &errs)) == NULL) {
 		for (size_t i = 0; i < errs.count; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
@@ -428,10 +425,11 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	out = stdout;
-	if (strcmp(cmd, "flush") == 0) {
-		if (optind + 1 != argc)
+	if (strcmp(cmd, "flush") == 0 || strcmp(cmd, "bounce") == 0) {
+		if (optind >= argc || (cmd[0] == 'f' && optind + 1 != argc))
 			usage();
-		status = cmd_flush(cf, argv[optind]);
+		for (status = 0; optind < argc && status == 0; optind++)
+			status = cmd_control(cf, cmd, argv[optind]);
 		spoold_conf_free(cf);
 		return status;
 	}

@@ -123,6 +123,27 @@ for r in n1 n2 n3; do
 done
 say "no DSN for mail from <>, with NOTIFY=NEVER or with NOTIFY=SUCCESS,DELAY (the recipients still leave)"
 
+# ---- spoolctl bounce: the postmaster returns a message ----
+send a@home.test p1@site.test,p2@site.test "" ""
+id=$(spoolctl show site.test | awk 'NR > 1 && $1 ~ /^[0-9a-f]+$/ { print $1; exit }')
+[ -n "$id" ] || fail "no queue id in spoolctl show: $(spoolctl show site.test)"
+out=$(spoolctl bounce "$id") || fail "spoolctl bounce $id: $out"
+case $out in "250 $id: 2 recipients bounced") ;; *) fail "spoolctl bounce said: $out" ;; esac
+expect_count site.test 0
+dsn_check "spoolctl bounce" '
+assert [r["Final-Recipient"] for r in status[1:]] == ["rfc822; p1@site.test", "rfc822; p2@site.test"], status
+r = status[1]
+assert r["Diagnostic-Code"] == "x-spoold; 550 5.0.0 returned to the sender by the postmaster", r
+assert "Remote-MTA" not in r and r["Status"] == "5.0.0", r
+'
+rc=0; out=$(spoolctl bounce "$id") || rc=$?
+[ $rc -eq 69 ] && case $out in "550 $id: no such message") true ;; *) false ;; esac ||
+	fail "spoolctl bounce of a gone message: status $rc, $out"
+rc=0; out=$(spoolctl bounce "../x") || rc=$?
+[ $rc -eq 69 ] && case $out in "501 "*) true ;; *) false ;; esac ||
+	fail "spoolctl bounce with a bad id: status $rc, $out"
+say "spoolctl bounce ID: 250, the recipients leave, the DSN says who decided; 550 when gone, 501 for a bad id"
+
 # ---- a DSN survives a restart: it is stored, not held in memory ----
 send a@home.test k1@site.test "" ""
 bounce_run -f RCPT
