@@ -79,13 +79,14 @@ change_done(struct commit_req *req)
 	struct despool *r = ch->run;
 
 	if (req->result != SPOOL_OK && req->result != SPOOL_ENOTFOUND)
-		log_warnx("%016llx %s: cannot record the delivery outcome (it may be delivered "
-		    "again): %s", (unsigned long long)ch->req.change.id, ch->domain,
+		log_warnx("%016llx %s: cannot record the delivery outcome%s: %s",
+		    (unsigned long long)ch->req.change.id, ch->domain,
+		    req->change.kind == CHANGE_ROUTE ? "" : " (it may be delivered again)",
 		    spool_strerror(req->result));
 	if (req->result == SPOOL_EIO)
 		spoold_storage_failed("recording a delivery failed with an I/O error");
 	free(ch);
-	if (--r->pending == 0 && r->ended)
+	if (r != NULL && --r->pending == 0 && r->ended)
 		despool_end(r);
 }
 
@@ -115,6 +116,29 @@ despool_change(struct despool *r, enum spool_change_kind kind, const unsigned *i
 	ch->req.change.next_try = (int64_t)time(NULL) + r->retry;
 	ch->run = r;
 	r->pending++;
+	committer_submit(spoold.committer, &ch->req);
+}
+
+/* despool_route_record - how the session with domain's site went: why it
+ * failed, or "" for a good one (r may be NULL when no run started) */
+static void
+despool_route_record(struct despool *r, const char *domain, int64_t retry, const char *why)
+{
+	struct change *ch = calloc(1, sizeof(*ch));
+
+	if (ch == NULL)
+		return;
+	snprintf(ch->domain, sizeof(ch->domain), "%s", domain);
+	snprintf(ch->reply, sizeof(ch->reply), "%s", why);
+	ch->req.kind = COMMIT_CHANGE;
+	ch->req.done = change_done;
+	ch->req.change.kind = CHANGE_ROUTE;
+	ch->req.change.domain = ch->domain;
+	ch->req.change.reply = ch->reply;
+	ch->req.change.next_try = (int64_t)time(NULL) + retry;
+	ch->run = r;
+	if (r != NULL)
+		r->pending++;
 	committer_submit(spoold.committer, &ch->req);
 }
 
@@ -330,6 +354,13 @@ despool_done(void *arg, const char *error)
 	    "bounced=%lu duration=%lds status=%s%s", r->domain, r->relay, r->nids, r->delivered,
 	    r->deferred, r->bounced, (long)(time(NULL) - r->started),
 	    error ? "incomplete: " : "complete", error ? error : "");
+	if (error != NULL) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "%s: %s", r->relay, error);
+		despool_route_record(r, r->domain, r->retry, why);
+	} else
+		despool_route_record(r, r->domain, r->retry, "");
 	r->client = NULL;
 	r->ended = 1;
 	if (r->pending == 0)
@@ -381,12 +412,18 @@ despool_connected(struct io *io, enum io_event ev, void *arg)
 
 	r->connecting = NULL;
 	if (ev != IO_CONNECTED) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "connect to %s: %s", r->relay,
+		    ev == IO_TIMEOUT ? "timed out" : io_error(io));
 		log_info("delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay,
-		    ev == IO_TIMEOUT ? "connect timeout" : io_error(io));
+		    why);
 		io_free(io);
 		r->again = 0;	/* the site is not there: the next ETRN tries again */
 		r->ended = 1;
-		despool_end(r);
+		despool_route_record(r, r->domain, r->retry, why);
+		if (r->pending == 0)
+			despool_end(r);
 		return;
 	}
 	if ((r->client = smtp_client_start(io, &p, &despool_ops, r)) == NULL) {
@@ -507,8 +544,10 @@ despool_start(const struct domain_conf *d, const struct sockaddr *requester,
 		*reason = "tls require and tls verify are not implemented yet";
 		return DESPOOL_NO_ROUTE;
 	}
-	if (despool_route(d, requester, &ss, &sslen, reason) == -1)
+	if (despool_route(d, requester, &ss, &sslen, reason) == -1) {
+		despool_route_record(NULL, d->name, (int64_t)d->retry, *reason);
 		return DESPOOL_NO_ROUTE;
+	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		*reason = "out of memory";
 		return DESPOOL_FAILED;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <lmdb.h>
 
 #include "log.h"
@@ -22,7 +23,8 @@
 
 struct spool {
 	MDB_env			*env;
-	MDB_dbi			 msg, body, queue, domain, meta;
+	MDB_dbi			 msg, body, queue, domain, meta, route;
+	int			 have_route;	/* a read-only open of an older spool may lack it */
 	uint64_t		 max_size;
 	int			 rdonly;
 	char			*dir;
@@ -175,6 +177,14 @@ spool_open_dbs(struct spool *sp)
 	    (rc = mdb_dbi_open(txn, "domain", flags, &sp->domain)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "meta", flags, &sp->meta)) != 0 ||
 	    (rc = spool_check_schema(sp, txn)) != 0) {
+		spool_txn_abort(sp, txn);
+		return rc;
+	}
+	/* added after the first spools were written: open or create it, and a
+	 * read-only open of a spool without it just has no route records */
+	if ((rc = mdb_dbi_open(txn, "route", flags, &sp->route)) == 0)
+		sp->have_route = 1;
+	else if (rc != MDB_NOTFOUND) {
 		spool_txn_abort(sp, txn);
 		return rc;
 	}
@@ -1069,6 +1079,38 @@ spool_dsn_in(struct spool *sp, MDB_txn *txn, struct spool_newmsg *m)
 	return rc != 0 ? rc : spool_put_next_id(sp, txn, m->env.id + 1);
 }
 
+/* spool_route_in - CHANGE_ROUTE inside txn: a failure counts up, a good
+ * session (reply "") starts the count again */
+static int
+spool_route_in(struct spool *sp, MDB_txn *txn, const struct spool_change *ch)
+{
+	struct spool_route rt = { 0 };
+	MDB_val k = { strlen(ch->domain), (void *)ch->domain }, v;
+	struct buf b;
+	int rc;
+
+	if (k.mv_size == 0 || k.mv_size > 255 || !sp->have_route)
+		return MDB_NOTFOUND;
+	if ((rc = mdb_get(txn, sp->route, &k, &v)) == 0 &&
+	    spool_route_decode(v.mv_data, v.mv_size, &rt) == -1)
+		return MDB_INCOMPATIBLE;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	free(rt.last_error);
+	rt.last_error = (char *)ch->reply;
+	rt.failures = ch->reply[0] != '\0' ? rt.failures + 1 : 0;
+	rt.last_attempt = (int64_t)time(NULL);
+	rt.next_try = ch->next_try;
+	buf_init(&b);
+	rc = spool_route_encode(&rt, &b) == -1 ? ENOMEM : 0;
+	v.mv_size = buf_used(&b);
+	v.mv_data = buf_head(&b);
+	if (rc == 0)
+		rc = mdb_put(txn, sp->route, &k, &v, 0);
+	buf_free(&b);
+	return rc;
+}
+
 static int
 spool_change_in(struct spool *sp, MDB_txn *parent, const struct spool_change *ch)
 {
@@ -1081,7 +1123,9 @@ spool_change_in(struct spool *sp, MDB_txn *parent, const struct spool_change *ch
 		rc = spool_done_in(sp, txn, ch->id, ch->idx, ch->nidx);
 		if (rc == 0 && ch->dsn != NULL)
 			rc = spool_dsn_in(sp, txn, ch->dsn);
-	} else
+	} else if (ch->kind == CHANGE_ROUTE)
+		rc = spool_route_in(sp, txn, ch);
+	else
 		rc = spool_defer_in(sp, txn, ch->id, ch->domain, ch->index, ch->reply, ch->next_try);
 	if (rc != 0) {
 		mdb_txn_abort(txn);
@@ -1185,6 +1229,25 @@ spool_rcpt_defer(struct spool *sp, uint64_t id, const char *domain, unsigned ind
 
 	spool_apply_changes(sp, &list, 1, &result);
 	return result;
+}
+
+enum spool_err
+spool_get_route(struct spool *sp, const char *domain, struct spool_route *rt)
+{
+	MDB_val k = { strlen(domain), (void *)domain }, v;
+	MDB_txn *txn;
+	int rc;
+
+	memset(rt, 0, sizeof(*rt));
+	if (!sp->have_route || k.mv_size == 0 || k.mv_size > 255)
+		return SPOOL_ENOTFOUND;
+	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
+		return spool_err_of(rc);
+	if ((rc = mdb_get(txn, sp->route, &k, &v)) == 0 &&
+	    spool_route_decode(v.mv_data, v.mv_size, rt) == -1)
+		rc = MDB_INCOMPATIBLE;
+	spool_txn_abort(sp, txn);
+	return spool_err_read(rc);
 }
 
 enum spool_err

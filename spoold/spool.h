@@ -27,6 +27,7 @@
  *   queue   domain NUL id(8) idx(2) queue entry: a domain's mail is one
  *                                  key range, in arrival (id) order
  *   domain  domain                 counters, updated in the same transaction
+ *   route   domain                 how the last delivery attempts went
  *   meta    "version", "next_id"
  */
 #ifndef SPOOLD_SPOOL_H
@@ -126,17 +127,20 @@ enum spool_err spool_domain_ids(struct spool *, const char *domain, uint64_t **i
 enum spool_err spool_get_stats(struct spool *, struct spool_stats *);
 
 /* A change to queued mail, applied by the committer together with others. */
-enum spool_change_kind { CHANGE_DONE, CHANGE_DEFER };
+enum spool_change_kind { CHANGE_DONE, CHANGE_DEFER, CHANGE_ROUTE };
 
 struct spool_change {
 	enum spool_change_kind	 kind;
 	uint64_t		 id;
 	const unsigned		*idx;		/* DONE: recipients finished */
 	size_t			 nidx;
-	const char		*domain;	/* DEFER: where the entry is queued */
+	const char		*domain;	/* DEFER: where the entry is queued;
+						 * ROUTE: the domain */
 	unsigned		 index;		/* DEFER: the recipient */
-	const char		*reply;		/* DEFER: the peer's reply */
-	int64_t			 next_try;	/* DEFER */
+	const char		*reply;		/* DEFER: the peer's reply; ROUTE:
+						 * why the session failed, or ""
+						 * after a good one */
+	int64_t			 next_try;	/* DEFER, ROUTE */
 	struct spool_newmsg	*dsn;		/* DONE: a notification stored in
 						 * the same transaction, or NULL */
 };
@@ -160,6 +164,10 @@ enum spool_err spool_rcpts_done(struct spool *, uint64_t id, const unsigned *idx
  * attempt count goes up and reply and next_try are recorded */
 enum spool_err spool_rcpt_defer(struct spool *, uint64_t id, const char *domain,
     unsigned index, const char *reply, int64_t next_try);
+
+/* spool_get_route - how delivery to domain went lately (free it with
+ * spool_route_free); SPOOL_ENOTFOUND when never recorded */
+enum spool_err spool_get_route(struct spool *, const char *domain, struct spool_route *);
 
 /* spool_get_qentry - the queue entry of one recipient (free it with
  * spool_qentry_free) */

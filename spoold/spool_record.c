@@ -239,6 +239,45 @@ spool_qentry_free(struct spool_qentry *q)
 	q->last_reply = NULL;
 }
 
+int
+spool_route_encode(const struct spool_route *rt, struct buf *b)
+{
+	int rc = 0;
+
+	rc |= put_u8(b, SPOOL_RECORD_VERSION);
+	rc |= put_u64(b, (uint64_t)rt->last_attempt);
+	rc |= put_u64(b, (uint64_t)rt->next_try);
+	rc |= put_u64(b, rt->failures);
+	rc |= put_str(b, rt->last_error);
+	return rc ? -1 : 0;
+}
+
+int
+spool_route_decode(const void *data, size_t len, struct spool_route *rt)
+{
+	struct rd r = { data, len, 0 };
+
+	memset(rt, 0, sizeof(*rt));
+	if (get_u8(&r) != SPOOL_RECORD_VERSION)
+		return -1;
+	rt->last_attempt = (int64_t)get_u64(&r);
+	rt->next_try = (int64_t)get_u64(&r);
+	rt->failures = (uint32_t)get_u64(&r);
+	rt->last_error = get_str(&r);
+	if (r.bad) {
+		spool_route_free(rt);
+		return -1;
+	}
+	return 0;
+}
+
+void
+spool_route_free(struct spool_route *rt)
+{
+	free(rt->last_error);
+	rt->last_error = NULL;
+}
+
 void
 spool_counters_encode(const struct spool_counters *c, unsigned char out[SPOOL_COUNTERS_LEN])
 {

@@ -51,6 +51,15 @@ struct spool_qentry {
 	char		*last_reply;
 };
 
+/* How the last delivery attempts for a domain went (the route, not one
+ * recipient): connection failures land here, visible in spoolctl show. */
+struct spool_route {
+	int64_t		 last_attempt;
+	int64_t		 next_try;	/* 0: whenever asked */
+	uint32_t	 failures;	/* in a row; 0 after a good session */
+	char		*last_error;	/* "" after a good session */
+};
+
 struct spool_counters {
 	uint64_t	messages;
 	uint64_t	bytes;
@@ -66,6 +75,10 @@ void	spool_envelope_free(struct spool_envelope *);
 int	spool_qentry_encode(const struct spool_qentry *, struct buf *);
 int	spool_qentry_decode(const void *, size_t, struct spool_qentry *);
 void	spool_qentry_free(struct spool_qentry *);
+
+int	spool_route_encode(const struct spool_route *, struct buf *);
+int	spool_route_decode(const void *, size_t, struct spool_route *);
+void	spool_route_free(struct spool_route *);
 
 #define SPOOL_COUNTERS_LEN	25
 void	spool_counters_encode(const struct spool_counters *, unsigned char out[SPOOL_COUNTERS_LEN]);

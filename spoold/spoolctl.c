@@ -95,6 +95,7 @@ out_end(void)
 
 struct list_state {
 	const struct spoold_conf	*cf;
+	struct spool			*sp;
 	int				 first;
 	char				 seen_prev[256];
 };
@@ -103,13 +104,21 @@ static void
 list_row(struct list_state *ls, const char *domain, const struct spool_counters *c)
 {
 	const struct domain_conf *d = spoold_conf_domain(ls->cf, domain);
+	struct spool_route rt;
 
 	if (json) {
 		fprintf(out, "%s\n  {\"domain\": ", ls->first ? "" : ",");
 		json_str(domain);
 		fprintf(out, ", \"messages\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"oldest_age\": %lld, "
-		    "\"configured\": %s}", c->messages, c->bytes, c->messages ? age_of(c->oldest) : 0,
+		    "\"configured\": %s", c->messages, c->bytes, c->messages ? age_of(c->oldest) : 0,
 		    d ? "true" : "false");
+		if (spool_get_route(ls->sp, domain, &rt) == SPOOL_OK) {
+			fprintf(out, ", \"last_attempt\": %lld, \"failures\": %u, \"last_error\": ",
+			    (long long)rt.last_attempt, rt.failures);
+			json_str(rt.last_error);
+			spool_route_free(&rt);
+		}
+		fprintf(out, "}");
 	} else
 		fprintf(out, "%-40s %8" PRIu64 " %12" PRIu64 " %10lld%s\n", domain, c->messages, c->bytes,
 		    c->messages ? age_of(c->oldest) : 0, d ? "" : "  (not configured)");
@@ -148,7 +157,7 @@ list_cb(const struct spool_domain_info *di, void *arg)
 static int
 cmd_list(struct spool *sp, const struct spoold_conf *cf)
 {
-	struct list_state ls = { .cf = cf, .first = 1 };
+	struct list_state ls = { .cf = cf, .sp = sp, .first = 1 };
 	enum spool_err rc;
 
 	if (out_begin() == -1)
@@ -255,6 +264,24 @@ show_cb(const struct spool_envelope *e, const unsigned *idx, const struct spool_
 	return 0;
 }
 
+/* show_route - "# last attempt ...: why" when delivery to domain failed */
+static void
+show_route(struct spool *sp, const char *domain)
+{
+	struct spool_route rt;
+	char when[40];
+
+	if (spool_get_route(sp, domain, &rt) != SPOOL_OK)
+		return;
+	show_when(rt.last_attempt, when, sizeof(when));
+	if (rt.failures > 0)
+		fprintf(out, "# last attempt %s failed (%u in a row): %s\n", when, rt.failures,
+		    rt.last_error);
+	else
+		fprintf(out, "# last attempt %s: ok\n", when);
+	spool_route_free(&rt);
+}
+
 static int
 cmd_show(struct spool *sp, const char *domain)
 {
@@ -269,8 +296,10 @@ cmd_show(struct spool *sp, const char *domain)
 		return EX_SOFTWARE;
 	if (json)
 		fprintf(out, "[");
-	else
+	else {
+		show_route(sp, canon);
 		fprintf(out, "# id             arrival                      size sender recipients...\n");
+	}
 	rc = spool_domain_walk(sp, canon, show_cb, &ss);
 	if (json)
 		fprintf(out, "\n]\n");

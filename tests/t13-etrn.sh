@@ -114,7 +114,19 @@ until grep -q 'domain=site.test .*status=incomplete: connection lost in CLIENT_E
 	_i=$((_i + 1)); [ $_i -le 100 ] || fail "no incomplete run logged for a drop after the dot"; sleep 0.05
 done
 [ "$(domain_count site.test)" = 1 ] || fail "a message whose 250 never came left the spool"
-say "4xx at RCPT and a drop after the dot: the message stays queued"
+stop_pid "$(cat "$T/sink.pid")"; rm -f "$T/sink.pid"
+etrn 127.0.0.1 site.test
+_i=0
+until spoolctl show site.test | grep -E -q "^# last attempt .* failed \(2 in a row\): connect to \[127\.0\.0\.1\]:$SINK_PORT: .*refused"; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "the connection failure is not in spoolctl show:
+$(spoolctl show site.test)"; sleep 0.05
+done
+spoolctl --json list | python3 -c '
+import json, sys
+d = [x for x in json.load(sys.stdin) if x["domain"] == "site.test"][0]
+sys.exit(0 if d["failures"] == 2 and "refused" in d["last_error"] else d)' || fail "spoolctl --json list: no failures/last_error"
+[ "$(domain_count site.test)" = 1 ] || fail "a connection failure moved mail"
+say "4xx at RCPT, a drop after the dot, a site that is down: the message stays queued; spoolctl shows why"
 
 # ---- spoolctl flush: the postmaster starts a run without ETRN ----
 sink
@@ -122,6 +134,10 @@ sw -t flushed@site.test -f a@x.test	# and late@site.test is still queued
 out=$(spoolctl flush site.test) || fail "spoolctl flush site.test: $out"
 case $out in "253 2 messages for site.test: delivery started") ;; *) fail "spoolctl flush said: $out" ;; esac
 wait_count site.test 0
+_i=0
+until spoolctl show site.test | grep -q "^# last attempt .*: ok$"; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "a good session is not shown: $(spoolctl show site.test)"; sleep 0.05
+done
 out=$(spoolctl flush Site.Test.) || fail "spoolctl flush with nothing queued: $out"
 case $out in "251 no messages waiting for site.test") ;; *) fail "spoolctl flush (empty) said: $out" ;; esac
 sw -t r@a.site.test -f a@x.test
