@@ -99,6 +99,23 @@ io_fail(struct io *io, const char *what, const char *why)
 	return io_emit(io, IO_ERROR);
 }
 
+/* io_fail_verify - the peer's certificate did not pass: say why, in
+ * GnuTLS's words ("The certificate is NOT trusted. ...") */
+static void
+io_fail_verify(struct io *io)
+{
+	unsigned status = gnutls_session_get_verify_cert_status(io->tls);
+	gnutls_datum_t out = { NULL, 0 };
+	char why[300];
+
+	if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) == 0) {
+		snprintf(why, sizeof(why), "%.*s", (int)out.size, (const char *)out.data);
+		gnutls_free(out.data);
+	} else
+		snprintf(why, sizeof(why), "status 0x%x", status);
+	io_fail(io, "TLS certificate verification", why);
+}
+
 /* io_tls_handshake - one step of the non-blocking handshake */
 static void
 io_tls_handshake(struct io *io)
@@ -107,6 +124,10 @@ io_tls_handshake(struct io *io)
 
 	if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
 		io_update_watchers(io);
+		return;
+	}
+	if (rc == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
+		io_fail_verify(io);
 		return;
 	}
 	if (rc < 0) {
@@ -565,7 +586,7 @@ io_consumed(struct io *io)
  * the write callback once queued output is out, never inside this call */
 static int
 io_start_tls(struct io *io, unsigned flags, gnutls_certificate_credentials_t cred,
-    gnutls_priority_t prio, const char *servername)
+    gnutls_priority_t prio, const char *servername, const char *verify_name)
 {
 	int rc;
 
@@ -585,6 +606,8 @@ io_start_tls(struct io *io, unsigned flags, gnutls_certificate_credentials_t cre
 	}
 	if (flags & GNUTLS_SERVER)
 		gnutls_certificate_server_set_request(io->tls, GNUTLS_CERT_IGNORE);
+	else if (verify_name != NULL)	/* the handshake fails unless it verifies */
+		gnutls_session_set_verify_cert(io->tls, verify_name, 0);
 	gnutls_transport_set_int(io->tls, io->fd);
 	/* CVE-2011-0411: nothing sent in clear after STARTTLS may be read as if
 	 * it had come through the TLS session. */
@@ -599,14 +622,14 @@ int
 io_start_tls_server(struct io *io, gnutls_certificate_credentials_t cred,
     gnutls_priority_t prio)
 {
-	return io_start_tls(io, GNUTLS_SERVER, cred, prio, NULL);
+	return io_start_tls(io, GNUTLS_SERVER, cred, prio, NULL, NULL);
 }
 
 int
 io_start_tls_client(struct io *io, gnutls_certificate_credentials_t cred,
-    gnutls_priority_t prio, const char *servername)
+    gnutls_priority_t prio, const char *servername, const char *verify_name)
 {
-	return io_start_tls(io, GNUTLS_CLIENT, cred, prio, servername);
+	return io_start_tls(io, GNUTLS_CLIENT, cred, prio, servername, verify_name);
 }
 
 int

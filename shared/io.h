@@ -90,10 +90,12 @@ void		 io_consumed(struct io *);
 int		 io_start_tls_server(struct io *, gnutls_certificate_credentials_t,
 		    gnutls_priority_t);
 /* io_start_tls_client - the client side after the peer's 220 to STARTTLS;
- * servername goes into SNI.  The certificate is not checked here: the
- * caller asks io_tls_peer_verify() after IO_TLSREADY when it must. */
+ * servername goes into SNI (not for "[address]").  With verify_name the
+ * handshake fails (IO_ERROR, io_error() says why) unless the certificate
+ * chains to cred's trust list and matches verify_name (a host name or an IP
+ * address); NULL: the certificate is not checked. */
 int		 io_start_tls_client(struct io *, gnutls_certificate_credentials_t,
-		    gnutls_priority_t, const char *servername);
+		    gnutls_priority_t, const char *servername, const char *verify_name);
 int		 io_is_tls(const struct io *);
 /* io_tls_info - "TLSv1.3:AES-256-GCM" style text, or NULL without TLS */
 const char	*io_tls_info(struct io *, char *, size_t);

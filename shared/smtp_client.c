@@ -261,7 +261,8 @@ client_reply_starttls(struct smtp_client *c, int code)
 		client_next(c);
 		return;
 	}
-	if (io_start_tls_client(c->io, c->p.tls_cred, c->p.tls_prio, c->p.peer_name) == -1) {
+	if (io_start_tls_client(c->io, c->p.tls_cred, c->p.tls_prio, c->p.peer_name,
+	    c->p.tls_verify_name) == -1) {
 		client_fail(c, "STARTTLS: %s", io_error(c->io));
 		return;
 	}
@@ -613,6 +614,7 @@ smtp_client_start(struct io *io, const struct smtp_client_params *p,
 		return NULL;
 	c->io = io;
 	c->p = *p;
+	c->p.tls_required |= p->tls_verify_name != NULL;
 	c->ops = ops;
 	c->arg = arg;
 	io_set_callback(io, client_io_event, c);

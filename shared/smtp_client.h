@@ -36,6 +36,9 @@ struct smtp_client_params {
 	gnutls_certificate_credentials_t tls_cred;
 	gnutls_priority_t		 tls_prio;
 	int				 tls_required;
+	/* non-NULL: the peer's certificate must chain to tls_cred's trust
+	 * list and match this name or address (implies tls_required) */
+	const char			*tls_verify_name;
 };
 
 /* One message: the program keeps it alive until sent() or done(). */

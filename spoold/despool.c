@@ -35,6 +35,9 @@ struct despool {
 	char			 domain[256];
 	char			 relay[96];	/* "[192.0.2.1]:25" for the log */
 	char			 remote[300];	/* the peer, for Remote-MTA in DSNs */
+	char			 verify_name[256];	/* what its certificate must name */
+	enum tls_policy		 tls;
+	struct spoold_rt	*rt;		/* the configuration it started with */
 	int64_t			 retry;
 	struct io		*connecting;	/* until the client takes over */
 	struct smtp_client	*client;
@@ -340,6 +343,7 @@ despool_free(struct despool *r)
 			break;
 		}
 	despool_forget_message(r);
+	rt_unref(r->rt);
 	free(r->ids);
 	free(r);
 }
@@ -371,44 +375,19 @@ static const struct smtp_client_ops despool_ops = {
 	.next = despool_next, .rcpt = despool_rcpt, .sent = despool_sent, .done = despool_done,
 };
 
-/* The client side of STARTTLS for "tls may": offered when the site offers
- * it, the certificate not checked (that is "tls verify", not there yet). */
-static gnutls_certificate_credentials_t client_cred;
-static gnutls_priority_t client_prio;
-
-static int
-despool_tls_init(void)
-{
-	if (client_cred != NULL)
-		return 0;
-	if (gnutls_certificate_allocate_credentials(&client_cred) < 0) {
-		client_cred = NULL;
-		return -1;
-	}
-	if (gnutls_priority_init(&client_prio, DEF_TLS_PRIORITY, NULL) < 0) {
-		gnutls_certificate_free_credentials(client_cred);
-		client_cred = NULL;
-		return -1;
-	}
-	return 0;
-}
-
 static void
 despool_connected(struct io *io, enum io_event ev, void *arg)
 {
 	struct despool *r = arg;
 	struct smtp_client_params p = {
-		.helo_name = spoold.rt->conf->hostname, .peer_name = r->relay,
+		.helo_name = r->rt->conf->hostname, .peer_name = r->relay,
 		.timeout_banner = 300, .timeout_command = 300, .timeout_data = 120,
 		.timeout_block = 180, .timeout_eom = 600,
+		.tls_cred = r->rt->client->cred, .tls_prio = r->rt->client->prio,
+		/* tls may: STARTTLS when offered, the certificate unchecked */
+		.tls_required = r->tls != TLS_MAY,
+		.tls_verify_name = r->tls == TLS_VERIFY ? r->verify_name : NULL,
 	};
-
-	if (despool_tls_init() == 0) {
-		p.tls_cred = client_cred;
-		p.tls_prio = client_prio;
-	} else
-		log_warnx("delivery run domain=%s: no TLS client credentials: sending in clear",
-		    r->domain);
 
 	r->connecting = NULL;
 	if (ev != IO_CONNECTED) {
@@ -538,12 +517,6 @@ despool_start(const struct domain_conf *d, const struct sockaddr *requester,
 			r->again = 1;
 			return DESPOOL_JOINED;
 		}
-	if (d->tls != TLS_MAY) {
-		/* XXX outbound TLS policy comes with the rest of issue 3: refuse
-		 * rather than send in clear what must not go in clear */
-		*reason = "tls require and tls verify are not implemented yet";
-		return DESPOOL_NO_ROUTE;
-	}
 	if (despool_route(d, requester, &ss, &sslen, reason) == -1) {
 		despool_route_record(NULL, d->name, (int64_t)d->retry, *reason);
 		return DESPOOL_NO_ROUTE;
@@ -556,10 +529,15 @@ despool_start(const struct domain_conf *d, const struct sockaddr *requester,
 	sockaddr_text((struct sockaddr *)&ss, addr, sizeof(addr));
 	snprintf(r->relay, sizeof(r->relay), "[%s]:%d", addr, sockaddr_port((struct sockaddr *)&ss));
 	snprintf(r->remote, sizeof(r->remote), "[%s]", addr);
+	/* an address route: the certificate must name the address */
+	snprintf(r->verify_name, sizeof(r->verify_name), "%s", addr);
+	r->tls = d->tls;
+	r->rt = rt_ref(spoold.rt);
 	r->retry = (int64_t)d->retry;
 	r->route = ss;
 	r->routelen = sslen;
 	if (despool_launch(r) == -1) {
+		rt_unref(r->rt);
 		free(r);
 		*reason = "cannot start a connection";
 		return DESPOOL_FAILED;
@@ -588,10 +566,5 @@ despool_stop_all(void)
 		}
 		/* a run still waiting for its outcomes to be committed goes
 		 * when the committer reports them */
-	}
-	if (client_cred != NULL) {
-		gnutls_certificate_free_credentials(client_cred);
-		gnutls_priority_deinit(client_prio);
-		client_cred = NULL;
 	}
 }

@@ -64,6 +64,62 @@ tls_reusable(const struct spoold_rt *old, const struct spoold_conf *cf)
 	return old->tls;
 }
 
+static int
+needs_verify(const struct spoold_conf *cf)
+{
+	for (size_t i = 0; i < cf->n_domains; i++)
+		if (cf->domains[i].tls == TLS_VERIFY)
+			return 1;
+	return 0;
+}
+
+/* client_reusable - old's client credentials serve cf too */
+static struct spoold_tls *
+client_reusable(const struct spoold_rt *old, const struct spoold_conf *cf)
+{
+	if (old == NULL || old->client == NULL || !same_string(old->conf->tls_ca, cf->tls_ca) ||
+	    !same_string(old->conf->tls_priority, cf->tls_priority) ||
+	    needs_verify(old->conf) != needs_verify(cf))
+		return NULL;
+	old->client->refs++;
+	return old->client;
+}
+
+/* client_load - the credentials delivery runs use for STARTTLS.  The CA
+ * certificates for "tls verify" are read here, as root before the privilege
+ * drop, and only when a domain needs them. */
+static struct spoold_tls *
+client_load(const struct spoold_conf *cf, int *trusted, char *err, size_t errlen)
+{
+	struct spoold_tls *tls = calloc(1, sizeof(*tls));
+	int rc;
+
+	*trusted = 0;
+	if (tls == NULL || (tls->refs = 1,
+	    gnutls_certificate_allocate_credentials(&tls->cred)) < 0 ||
+	    gnutls_priority_init(&tls->prio, cf->tls_priority, NULL) < 0) {
+		snprintf(err, errlen, "cannot set up TLS client credentials");
+		tls_unref(tls);
+		return NULL;
+	}
+	if (!needs_verify(cf))
+		return tls;
+	rc = cf->tls_ca ? gnutls_certificate_set_x509_trust_file(tls->cred, cf->tls_ca,
+	    GNUTLS_X509_FMT_PEM) : gnutls_certificate_set_x509_system_trust(tls->cred);
+	if (rc <= 0 && cf->tls_ca != NULL) {
+		snprintf(err, errlen, "%s: tls-ca %s: %s", cf->path, cf->tls_ca,
+		    rc == 0 ? "no certificate in it" : gnutls_strerror(rc));
+		tls_unref(tls);
+		return NULL;
+	}
+	if (rc <= 0)
+		log_warnx("no system CA certificates (%s): domains with \"tls verify\" cannot be "
+		    "delivered; install ca-certificates or set tls-ca",
+		    rc == 0 ? "none found" : gnutls_strerror(rc));
+	*trusted = rc > 0 ? rc : 0;
+	return tls;
+}
+
 struct spoold_rt *
 rt_ref(struct spoold_rt *rt)
 {
@@ -77,6 +133,7 @@ rt_unref(struct spoold_rt *rt)
 	if (rt == NULL || --rt->refs > 0)
 		return;
 	tls_unref(rt->tls);
+	tls_unref(rt->client);
 	spoold_conf_free(rt->conf);
 	free(rt);
 }
@@ -128,6 +185,13 @@ rt_new(struct spoold_conf *cf, const struct spoold_rt *old, char *err, size_t er
 	rt->conf = cf;
 	if (cf->tls_cert && (rt->tls = tls_reusable(old, cf)) == NULL &&
 	    (rt->tls = tls_load(cf, err, errlen)) == NULL) {
+		rt->conf = NULL;
+		rt_unref(rt);
+		return NULL;
+	}
+	if ((rt->client = client_reusable(old, cf)) != NULL)
+		rt->client_trust = old->client_trust;
+	else if ((rt->client = client_load(cf, &rt->client_trust, err, errlen)) == NULL) {
 		rt->conf = NULL;
 		rt_unref(rt);
 		return NULL;

@@ -27,6 +27,9 @@ struct spoold_rt {
 	struct spoold_conf		*conf;
 	struct smtp_server_config	 smtp;
 	struct spoold_tls		*tls;		/* NULL without tls-cert */
+	struct spoold_tls		*client;	/* delivery runs' STARTTLS; trust
+							 * loaded when a domain has tls verify */
+	int				 client_trust;	/* CA certificates in client */
 };
 
 struct listener;

@@ -155,6 +155,7 @@ fn(struct conf_ctx *c, void *t, int argc, char **argv)			\
 STRING_KW(kw_datadir, datadir)
 STRING_KW(kw_user, user)
 STRING_KW(kw_tls_key, tls_key)
+STRING_KW(kw_tls_ca, tls_ca)
 STRING_KW(kw_sasl_service, sasl_service)
 
 /* The TLS files are loaded by spoold after parsing; remember where they
@@ -465,10 +466,6 @@ close_domain(struct conf_ctx *c, void *t, int argc, char **argv)
 	    d->etrn_from[0].prefix != (d->etrn_from[0].family == AF_INET ? 32 : 128)))
 		conf_warning(c, "domain %s: \"deliver-to requester\" with an etrn-from range lets any "
 		    "host in it pull the domain's mail; list a single address", d->name);
-	if (d->tls != TLS_MAY)
-		conf_warning(c, "domain %s: \"tls %s\" is not implemented yet: ETRN answers 458 and "
-		    "its mail waits (nothing is sent in clear)", d->name,
-		    d->tls == TLS_REQUIRE ? "require" : "verify");
 	if (d->mode == MODE_BACKUP && d->recipients_any)
 		conf_warning(c, "domain %s: backup MX with \"recipients any\" accepts mail for unknown "
 		    "users and bounces it later (backscatter); use \"recipients FILE\"", d->name);
@@ -482,6 +479,7 @@ static const struct conf_keyword top_keywords[] = {
 	KW("tls-cert",		1, 1,	kw_tls_cert),
 	KW("tls-key",		1, 1,	kw_tls_key),
 	KW("tls-priority",	1, 1,	kw_tls_priority),
+	KW("tls-ca",		1, 1,	kw_tls_ca),
 	KW("max-message-size",	1, 1,	kw_max_message_size),
 	KW("max-recipients",	1, 1,	kw_max_recipients),
 	KW("max-connections",	1, 2,	kw_max_connections),
@@ -573,6 +571,8 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 		add_error(errs, "%s: tls-cert and tls-key go together", name);
 	if (cf->datadir != NULL)
 		conf_relative_path(&cf->datadir, name);
+	if (cf->tls_ca != NULL)
+		conf_relative_path(&cf->tls_ca, name);
 	if (cf->tls_priority == NULL)
 		cf->tls_priority = xstrdup(DEF_TLS_PRIORITY);
 	if (cf->sasl_service == NULL)
@@ -667,6 +667,7 @@ spoold_conf_free(struct spoold_conf *cf)
 	free(cf->tls_cert);
 	free(cf->tls_key);
 	free(cf->tls_priority);
+	free(cf->tls_ca);
 	free(cf->sasl_service);
 	for (size_t i = 0; i < cf->n_sasl_opts; i++) {
 		free(cf->sasl_opts[i].key);

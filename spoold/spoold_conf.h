@@ -83,6 +83,7 @@ struct spoold_conf {
 	char			*tls_cert;
 	char			*tls_key;
 	char			*tls_priority;
+	char			*tls_ca;	/* trust for "tls verify"; NULL: the system's */
 	int			 tls_cert_line, tls_priority_line;	/* for errors */
 	uint64_t		 max_message_size;
 	uint64_t		 max_recipients;

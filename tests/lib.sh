@@ -225,21 +225,25 @@ spoolctl() {
 	"$SPOOLCTL" -c "$SPOOLD_CONF" "$@"
 }
 
-# make_cert - a self-signed certificate for mx.test: $T/cert.pem, $T/key.pem
+# make_cert [NAME] - a self-signed certificate for mx.test and 127.0.0.1:
+# $T/NAME.pem and $T/NAME-key.pem (default: $T/cert.pem, $T/key.pem)
 make_cert() {
 	need certtool
+	_cert=$T/${1:-cert}.pem
+	_key=$T/${1:+$1-}key.pem
 	cat >"$T/cert.tmpl" <<EOF
 cn = mx.test
 dns_name = mx.test
+ip_address = 127.0.0.1
 expiration_days = 2
 tls_www_server
 signing_key
 encryption_key
 EOF
-	certtool --generate-privkey --key-type=ecdsa --outfile "$T/key.pem" >"$T/certtool.out" 2>&1 ||
+	certtool --generate-privkey --key-type=ecdsa --outfile "$_key" >"$T/certtool.out" 2>&1 ||
 		error "certtool could not make a key: $(cat "$T/certtool.out")"
-	certtool --generate-self-signed --load-privkey "$T/key.pem" --template "$T/cert.tmpl" \
-	    --outfile "$T/cert.pem" >"$T/certtool.out" 2>&1 ||
+	certtool --generate-self-signed --load-privkey "$_key" --template "$T/cert.tmpl" \
+	    --outfile "$_cert" >"$T/certtool.out" 2>&1 ||
 		error "certtool could not make a certificate: $(cat "$T/certtool.out")"
 }
 

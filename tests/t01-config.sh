@@ -227,6 +227,17 @@ tls-cert $T/garbage.pem
 tls-key $T/garbage.pem
 EOF
 
+# the CA file for tls verify is read at start-up (as root) when a domain needs it
+bad garbage-tls-ca ": tls-ca $T/garbage.pem: " <<EOF
+$head
+datadir $T/spool
+tls-ca $T/garbage.pem
+domain a.test {
+    recipients any
+    tls verify
+}
+EOF
+
 bad cert-without-key ': tls-cert and tls-key go together' <<EOF
 $head
 datadir $T/spool

@@ -213,6 +213,7 @@ say "etrn-rate 3: the 4th ETRN within a minute gets 458"
 
 # ---- spoold to spoold: STARTTLS when the site offers it; tls require refused ----
 make_cert
+sed -i 's/^etrn-rate 3$/etrn-rate 1000/' "$SPOOLD_CONF"
 mkdir -p "$T/site"
 cat >"$T/site/spoold.conf" <<EOF
 hostname site.test
@@ -222,6 +223,12 @@ tls-cert $T/cert.pem
 tls-key $T/key.pem
 domain tls.test {
     recipients $T/site/users
+}
+domain strict.test {
+    recipients any
+}
+domain verify.test {
+    recipients any
 }
 EOF
 printf 't1@tls.test\ngood@tls.test\n' >"$T/site/users"
@@ -242,18 +249,63 @@ domain strict.test {
     tls        require
     recipients any
 }
+domain verify.test {
+    etrn-from  127.0.0.1
+    deliver-to [127.0.0.1]:$SITE_PORT
+    tls        verify
+    recipients any
+}
+domain nossl.test {
+    etrn-from  127.0.0.1
+    deliver-to [127.0.0.1]:$SINK_PORT
+    tls        require
+    recipients any
+}
+tls-ca $T/cert.pem
 EOF
 start_spoold
 sw -t t1@tls.test -f a@x.test
 sw -t s1@strict.test -f a@x.test
-etrn 127.0.0.1 tls.test strict.test
+sw -t v1@verify.test -f a@x.test
+etrn 127.0.0.1 tls.test strict.test verify.test
 expect_etrn '^253 1 pending messages for node tls.test' "ETRN tls.test"
-expect_etrn '^458 Unable to queue messages for node strict.test: tls require and tls verify are not implemented yet' "tls require"
+expect_etrn '^253 1 pending messages for node strict.test' "ETRN strict.test"
+expect_etrn '^253 1 pending messages for node verify.test' "ETRN verify.test"
 wait_count tls.test 0
-"$SPOOLCTL" -c "$T/site/spoold.conf" list | awk '$1 == "tls.test" { n = $2 } END { exit n == 1 ? 0 : 1 }' ||
-	fail "the message did not arrive at the site spoold"
-grep -q 'smtp TLS established from 127.0.0.1' "$T/site.log" || fail "delivery to the site did not use STARTTLS"
-[ "$(domain_count strict.test)" = 1 ] || fail "a tls require domain was delivered"
+wait_count strict.test 0
+wait_count verify.test 0
+for d in tls strict verify; do
+	"$SPOOLCTL" -c "$T/site/spoold.conf" list | awk -v d=$d.test '$1 == d { n = $2 } END { exit n == 1 ? 0 : 1 }' ||
+		fail "the message for $d.test did not arrive at the site spoold"
+done
+[ "$(grep -c 'smtp TLS established from 127.0.0.1' "$T/site.log")" -ge 3 ] ||
+	fail "delivery to the site did not use STARTTLS each time"
+
+# tls require against a site without STARTTLS (smtp-sink): nothing in clear
+sink
+sw -t n1@nossl.test -f a@x.test
+etrn 127.0.0.1 nossl.test
+_i=0
+until spoolctl show nossl.test | grep -q "^# last attempt .* failed (1 in a row): .*TLS is required and the peer does not offer STARTTLS"; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "tls require without STARTTLS: $(spoolctl show nossl.test)"; sleep 0.05
+done
+[ "$(domain_count nossl.test)" = 1 ] || fail "tls require: sent in clear"
+grep -q 'MAIL FROM' "$T/sink.log" && fail "tls require: a MAIL command reached the sink"
+
+# tls verify against a certificate the CA file does not vouch for
+stop_spoold
+make_cert other
+sed -i "s|^tls-ca .*|tls-ca $T/other.pem|" "$SPOOLD_CONF"
+start_spoold
+sw -t v2@verify.test -f a@x.test
+etrn 127.0.0.1 verify.test
+_i=0
+until spoolctl show verify.test | grep -q "^# last attempt .* failed (1 in a row): .*TLS certificate verification: .*NOT trusted"; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "tls verify with an untrusted certificate: $(spoolctl show verify.test)"; sleep 0.05
+done
+[ "$(domain_count verify.test)" = 1 ] || fail "tls verify: delivered to an untrusted site"
+sed -i "s|^tls-ca .*|tls-ca $T/cert.pem|" "$SPOOLD_CONF"
+kill -HUP "$SPOOLD_PID"
 
 # one message, two recipients: the site takes one and refuses the other (550)
 sw -t good@tls.test,bad@tls.test -f a@x.test
@@ -268,4 +320,4 @@ wait_count x.test 1	# the DSN to a@x.test, queued for its own domain
 "$SPOOLCTL" -c "$T/site/spoold.conf" list | awk '$1 == "tls.test" { n = $2 } END { exit n == 2 ? 0 : 1 }' ||
 	fail "good@tls.test did not arrive at the site"
 stop_spoold
-say "spoold to spoold: STARTTLS when offered (tls may); tls require answers 458; of two recipients one arrived, the other (550) bounced with a DSN queued for x.test"
+say "spoold to spoold: STARTTLS when offered (tls may), required (tls require) and verified against tls-ca (tls verify); a site without STARTTLS or with an untrusted certificate gets nothing; of two recipients one arrived, the other (550) bounced with a DSN queued for x.test"
