@@ -302,52 +302,74 @@ etrn_rate_exceeded(const char *addr, uint64_t limit)
 	return r->count > limit;
 }
 
+/* What one ETRN did across the domains it named. */
+struct etrn_tally {
+	int			 matched, started, unable;
+	unsigned long long	 total;
+};
+
+/* etrn_domain - start d's delivery run if peer may ask for it */
+static void
+etrn_domain(const struct domain_conf *d, const struct sockaddr *peer, struct etrn_tally *t,
+    const char **reason)
+{
+	unsigned long long queued;
+
+	/* an unknown and a forbidden domain get the same 459 */
+	if (d == NULL || !etrn_allowed(d, peer))
+		return;
+	t->matched++;
+	switch (despool_start(d, peer, &queued, reason)) {
+	case DESPOOL_STARTED:
+	case DESPOOL_JOINED:
+		t->started++;
+		t->total += queued;
+		break;
+	case DESPOOL_EMPTY:
+		break;
+	case DESPOOL_NO_ROUTE:
+	case DESPOOL_FAILED:
+		t->unable++;
+		break;
+	}
+}
+
+/* etrn_nodes - "#queue" is its domains; "@name" every domain on or under
+ * name; a plain name that one domain */
+static void
+etrn_nodes(const struct spoold_conf *cf, const char *node, const struct sockaddr *peer,
+    struct etrn_tally *t, const char **reason)
+{
+	const struct queue_conf *q;
+
+	if (node[0] == '#') {
+		if ((q = spoold_conf_queue(cf, node + 1)) != NULL)
+			for (size_t i = 0; i < q->n_domains; i++)
+				etrn_domain(spoold_conf_domain(cf, q->domains[i]), peer, t, reason);
+	} else if (node[0] == '@') {
+		for (size_t i = 0; i < cf->n_domains; i++)
+			if (etrn_covers(cf->domains[i].name, node + 1, 1))
+				etrn_domain(&cf->domains[i], peer, t, reason);
+	} else
+		etrn_domain(spoold_conf_domain(cf, node), peer, t, reason);
+}
+
 static enum smtp_reply_id
 inbound_etrn(void *arg, struct smtp_session *s, const char *node, char *count, size_t countlen,
     const char **reason)
 {
 	struct inbound *in = arg;
 	const struct spoold_conf *cf = in->rt->conf;
-	const struct sockaddr *peer = smtp_session_peer(s);
-	int subdomains = node[0] == '@', started = 0, matched = 0, unable = 0;
-	const char *name = subdomains ? node + 1 : node;
-	unsigned long long total = 0, queued;
+	struct etrn_tally t = { 0 };
 
 	if (etrn_rate_exceeded(in->addr, cf->etrn_rate))
 		return R_ETRN_RATE;
-	if (node[0] == '#')	/* XXX named queues (#name) come with the ETRN issue */
+	etrn_nodes(cf, node, smtp_session_peer(s), &t, reason);
+	if (t.matched == 0)
 		return R_ETRN_DENIED;
-	/* an exact name is one lookup; @name looks at every domain */
-	const struct domain_conf *exact = subdomains ? NULL : spoold_conf_domain(cf, name);
-	size_t first = exact ? (size_t)(exact - cf->domains) : 0;
-	size_t end = exact ? first + 1 : subdomains ? cf->n_domains : 0;
-
-	for (size_t i = first; i < end; i++) {
-		const struct domain_conf *d = &cf->domains[i];
-
-		/* an unknown and a forbidden domain get the same 459 */
-		if (!etrn_covers(d->name, name, subdomains) || !etrn_allowed(d, peer))
-			continue;
-		matched++;
-		switch (despool_start(d, peer, &queued, reason)) {
-		case DESPOOL_STARTED:
-		case DESPOOL_JOINED:
-			started++;
-			total += queued;
-			break;
-		case DESPOOL_EMPTY:
-			break;
-		case DESPOOL_NO_ROUTE:
-		case DESPOOL_FAILED:
-			unable++;
-			break;
-		}
-	}
-	if (matched == 0)
-		return R_ETRN_DENIED;
-	if (started == 0)
-		return unable ? R_ETRN_UNABLE : R_ETRN_NONE;
-	snprintf(count, countlen, "%llu", total);
+	if (t.started == 0)
+		return t.unable ? R_ETRN_UNABLE : R_ETRN_NONE;
+	snprintf(count, countlen, "%llu", t.total);
 	return R_ETRN_COUNT;
 }
 

@@ -262,6 +262,45 @@ kw_sasl_option(struct conf_ctx *c, void *t, int argc, char **argv)
 	cf->sasl_opts[cf->n_sasl_opts++].value = value;
 }
 
+/* queue NAME DOMAIN...: a group for "ETRN #NAME" (RFC 1985 5.3); the
+ * domains are checked once the whole file is read */
+static void
+kw_queue(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+	struct queue_conf q = { .line = conf_line(c) };
+	const char *n = argv[1][0] == '#' ? argv[1] + 1 : argv[1];
+
+	if (*n == '\0' || strlen(n) > 64 || strspn(n, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != strlen(n)) {
+		conf_error(c, "queue: \"%.64s\" is not a queue name (letters, digits, - _ .)", argv[1]);
+		return;
+	}
+	q.name = xstrdup(n);
+	for (char *p = q.name; *p; p++)
+		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+	for (size_t i = 0; i < cf->n_queues; i++)
+		if (strcmp(cf->queues[i].name, q.name) == 0) {
+			conf_error(c, "queue %s is already defined at line %d", q.name,
+			    cf->queues[i].line);
+			free(q.name);
+			return;
+		}
+	q.domains = xgrow(NULL, (size_t)argc - 2, sizeof(*q.domains));
+	for (int i = 2; i < argc; i++) {
+		char d[SMTP_DOMAIN_MAX + 2];
+
+		snprintf(d, sizeof(d), "%s", argv[i]);
+		if (strlen(argv[i]) > SMTP_DOMAIN_MAX || smtp_domain_canon(d, 0) == -1) {
+			conf_error(c, "queue %s: \"%.64s\" is not a domain name", q.name, argv[i]);
+			continue;
+		}
+		q.domains[q.n_domains++] = xstrdup(d);
+	}
+	cf->queues = xgrow(cf->queues, cf->n_queues + 1, sizeof(*cf->queues));
+	cf->queues[cf->n_queues++] = q;
+}
+
 /* ---- domain blocks ---- */
 
 static void
@@ -489,6 +528,7 @@ static const struct conf_keyword top_keywords[] = {
 	KWR("sasl-option",	2, -1,	kw_sasl_option),
 	KW("max-spool-size",	1, 1,	kw_max_spool_size),
 	KW("etrn-rate",		1, 1,	kw_etrn_rate),
+	KWR("queue",		2, -1,	kw_queue),
 	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain, 1 },
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 };
@@ -590,6 +630,11 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 	}
 	if (cf->n_domains > 1)	/* qsort(NULL, 0, ...) is undefined */
 		qsort(cf->domains, cf->n_domains, sizeof(*cf->domains), domain_cmp);
+	for (size_t i = 0; i < cf->n_queues; i++)
+		for (size_t j = 0; j < cf->queues[i].n_domains; j++)
+			if (spoold_conf_domain(cf, cf->queues[i].domains[j]) == NULL)
+				add_error(errs, "%s:%d: queue %s: %s is not a configured domain", name,
+				    cf->queues[i].line, cf->queues[i].name, cf->queues[i].domains[j]);
 }
 
 struct spoold_conf *
@@ -639,6 +684,15 @@ spoold_conf_domain(const struct spoold_conf *cf, const char *name)
 	return bsearch(&key, cf->domains, cf->n_domains, sizeof(*cf->domains), domain_cmp);
 }
 
+const struct queue_conf *
+spoold_conf_queue(const struct spoold_conf *cf, const char *name)
+{
+	for (size_t i = 0; i < cf->n_queues; i++)
+		if (strcmp(cf->queues[i].name, name) == 0)
+			return &cf->queues[i];
+	return NULL;
+}
+
 static void
 domain_conf_free(struct domain_conf *d)
 {
@@ -674,6 +728,13 @@ spoold_conf_free(struct spoold_conf *cf)
 		free(cf->sasl_opts[i].value);
 	}
 	free(cf->sasl_opts);
+	for (size_t i = 0; i < cf->n_queues; i++) {
+		for (size_t j = 0; j < cf->queues[i].n_domains; j++)
+			free(cf->queues[i].domains[j]);
+		free(cf->queues[i].domains);
+		free(cf->queues[i].name);
+	}
+	free(cf->queues);
 	for (size_t i = 0; i < cf->n_domains; i++)
 		domain_conf_free(&cf->domains[i]);
 	free(cf->domains);

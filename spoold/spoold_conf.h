@@ -99,7 +99,20 @@ struct spoold_conf {
 	uint64_t		 etrn_rate;
 	struct domain_conf	*domains;
 	size_t			 n_domains;
+	struct queue_conf	*queues;	/* ETRN #name groups */
+	size_t			 n_queues;
 };
+
+/* queue NAME DOMAIN...: "ETRN #NAME" asks for all of these domains */
+struct queue_conf {
+	char			*name;		/* lower case, without the # */
+	char			**domains;	/* canonical names of configured domains */
+	size_t			 n_domains;
+	int			 line;
+};
+
+/* spoold_conf_queue - the queue named name (lower case, no #), or NULL */
+const struct queue_conf *spoold_conf_queue(const struct spoold_conf *, const char *name);
 
 /* spoold_conf_load - parse path (and the recipients files it names) into a
  * new configuration; NULL with every error in errs */

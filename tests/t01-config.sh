@@ -207,6 +207,17 @@ domain A.TEST {
 }
 EOF
 
+bad queue-unknown-domain ':7: queue sites: b.test is not a configured domain' ':8: queue sites is already defined at line 7' ':9: queue: "a/b" is not a queue name' <<EOF
+$head
+datadir $T/spool
+domain a.test {
+    recipients any
+}
+queue sites a.test b.test
+queue Sites a.test
+queue a/b a.test
+EOF
+
 bad missing-required ': "hostname" is required' ': "datadir" is required' <<EOF
 listen smtp 127.0.0.1:0
 EOF

@@ -31,6 +31,7 @@ domain noroute.test {
     etrn-from  127.0.0.1
     recipients any
 }
+queue sites site.test a.site.test
 EOF
 start_spoold
 
@@ -63,6 +64,17 @@ wait_count a.site.test 0
 [ "$(domain_count notsite.test)" = 1 ] || fail "ETRN @site.test delivered notsite.test"
 grep -q 'domain=notsite.test' "$SPOOLD_LOG" && fail "a run started for notsite.test"
 say "ETRN @site.test: a.site.test (deliver-to requester) delivered, notsite.test untouched"
+
+# ---- #queue: a named group of domains ----
+sw -t q1@site.test -f a@x.test
+sw -t q2@a.site.test -f a@x.test
+etrn 127.0.0.2 "#sites"
+expect_etrn '^459 Node #sites not allowed' "ETRN #sites from 127.0.0.2"
+etrn 127.0.0.1 "#Sites"
+expect_etrn '^253 2 pending messages for node #sites started' "ETRN #sites"
+wait_count site.test 0
+wait_count a.site.test 0
+say "ETRN #sites (queue sites site.test a.site.test): both domains delivered; 459 for a stranger"
 
 # ---- refusals ----
 sw -t late@site.test -f a@x.test
