@@ -19,6 +19,7 @@
 
 #include "io.h"
 #include "log.h"
+#include "smtp_cmd.h"
 #include "smtp_client.h"
 #include "smtp_reply.h"
 
@@ -302,10 +303,39 @@ client_unsendable(struct smtp_client *c, int *code, char *buf, size_t len)
 	return NULL;
 }
 
+/* client_rcpt_dsn - " NOTIFY=... ORCPT=..." for recipient i, when the peer
+ * offers DSN and the message has them */
+static void
+client_rcpt_dsn(struct smtp_client *c, size_t i, char *out, size_t len)
+{
+	const struct smtp_client_msg *m = c->msg;
+	unsigned n = m->notify ? m->notify[i] : 0;
+	char enc[SMTP_ORCPT_MAX + 1];
+
+	out[0] = '\0';
+	if (!(c->ext & EXT_DSN))
+		return;
+	if (n & NOTIFY_NEVER)
+		snprintf(out, len, " NOTIFY=NEVER");
+	else if (n != 0)
+		snprintf(out, len, " NOTIFY=%s%s%s", n & NOTIFY_SUCCESS ? "SUCCESS," : "",
+		    n & NOTIFY_FAILURE ? "FAILURE," : "", n & NOTIFY_DELAY ? "DELAY," : "");
+	if (out[0] != '\0' && out[strlen(out) - 1] == ',')
+		out[strlen(out) - 1] = '\0';
+	/* RFC 3461 4.2: at most 500 characters; a longer one is left out */
+	if (m->orcpt_type && m->orcpt_type[i][0] != '\0' &&
+	    strlen(m->orcpt_type[i]) + 1 + xtext_encode(m->orcpt[i], enc, sizeof(enc)) <= SMTP_ORCPT_MAX)
+		snprintf(out + strlen(out), len - strlen(out), " ORCPT=%s;%s", m->orcpt_type[i], enc);
+}
+
 static void
 client_send_rcpt(struct smtp_client *c)
 {
-	client_send(c, "RCPT TO:<%s>", c->msg->rcpts[c->rcpt_sent++]);
+	char dsn[SMTP_ORCPT_MAX + 64];
+	size_t i = c->rcpt_sent++;
+
+	client_rcpt_dsn(c, i, dsn, sizeof(dsn));
+	client_send(c, "RCPT TO:<%s>%s", c->msg->rcpts[i], dsn);
 }
 
 /* client_send_mail - MAIL, and with PIPELINING every RCPT and DATA too */
@@ -313,7 +343,7 @@ static void
 client_send_mail(struct smtp_client *c)
 {
 	const struct smtp_client_msg *m = c->msg;
-	char params[96] = "";
+	char params[96 + SMTP_ENVID_MAX * 3] = "", envid[SMTP_ENVID_MAX * 3 + 1];
 
 	if (c->ext & EXT_SIZE)
 		snprintf(params, sizeof(params), " SIZE=%llu", (unsigned long long)m->size);
@@ -321,6 +351,13 @@ client_send_mail(struct smtp_client *c)
 		strcat(params, " BODY=8BITMIME");
 	if (m->smtputf8)
 		strcat(params, " SMTPUTF8");
+	if ((c->ext & EXT_DSN) && m->ret != RET_UNSET)
+		strcat(params, m->ret == RET_FULL ? " RET=FULL" : " RET=HDRS");
+	if ((c->ext & EXT_DSN) && m->envid && m->envid[0] != '\0' &&
+	    xtext_encode(m->envid, envid, sizeof(envid)) <= SMTP_ENVID_MAX) {	/* RFC 3461 4.4 */
+		strcat(params, " ENVID=");
+		strcat(params, envid);
+	}
 	c->rcpt_sent = c->rcpt_replied = c->rcpt_ok = 0;
 	c->mail_failed = c->discard_eom = 0;
 	if (!client_in_step(c))

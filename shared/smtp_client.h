@@ -49,6 +49,14 @@ struct smtp_client_msg {
 	uint64_t	 size;			/* body bytes */
 	int		 eight_bit;		/* the body has 8-bit bytes */
 	int		 smtputf8;		/* the message needs SMTPUTF8 */
+	/* DSN (RFC 3461), passed on only when the peer offers DSN; all may be
+	 * left zero: ret RET_* and notify NOTIFY_* from smtp_cmd.h, envid and
+	 * orcpt decoded (this encodes them as xtext) */
+	unsigned	 ret;
+	const char	*envid;
+	const unsigned	*notify;		/* per recipient, or NULL */
+	const char	*const *orcpt_type;	/* per recipient ("" none), or NULL */
+	const char	*const *orcpt;
 	/* copy len body bytes at off into dst; -1 on a storage error */
 	int		(*read_body)(void *arg, uint64_t off, void *dst, size_t len);
 	void		*body_arg;

@@ -50,6 +50,8 @@ struct despool {
 	unsigned		*idx;		/* envelope index of rcpts[i] */
 	int			*codes;		/* the peer's verdict on rcpts[i] */
 	char			**refusals;	/* its text, for a 5xx to bounce */
+	unsigned		*notify;	/* DSN parameters passed on */
+	const char		**orcpt_type, **orcpt;
 	size_t			 n;
 	struct smtp_client_msg	 msg;
 	unsigned long		 delivered, deferred, bounced;
@@ -170,6 +172,11 @@ despool_forget_message(struct despool *r)
 	free(r->idx);
 	free(r->codes);
 	free(r->refusals);
+	free(r->notify);
+	free(r->orcpt_type);
+	free(r->orcpt);
+	r->notify = NULL;
+	r->orcpt_type = r->orcpt = NULL;
 	r->rcpts = NULL;
 	r->idx = NULL;
 	r->codes = NULL;
@@ -198,12 +205,19 @@ despool_load(struct despool *r, uint64_t id)
 	r->idx = calloc(e->nrcpts, sizeof(*r->idx));
 	r->codes = calloc(e->nrcpts, sizeof(*r->codes));
 	r->refusals = calloc(e->nrcpts, sizeof(*r->refusals));
-	if (r->rcpts == NULL || r->idx == NULL || r->codes == NULL || r->refusals == NULL)
+	r->notify = calloc(e->nrcpts, sizeof(*r->notify));
+	r->orcpt_type = calloc(e->nrcpts, sizeof(*r->orcpt_type));
+	r->orcpt = calloc(e->nrcpts, sizeof(*r->orcpt));
+	if (r->rcpts == NULL || r->idx == NULL || r->codes == NULL || r->refusals == NULL ||
+	    r->notify == NULL || r->orcpt_type == NULL || r->orcpt == NULL)
 		return 0;
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		if (e->rcpts[i].done || strcmp(spool_rcpt_domain(e->rcpts[i].addr), r->domain) != 0)
 			continue;
 		r->rcpts[r->n] = e->rcpts[i].addr;
+		r->notify[r->n] = e->rcpts[i].notify;
+		r->orcpt_type[r->n] = e->rcpts[i].orcpt_type;
+		r->orcpt[r->n] = e->rcpts[i].orcpt;
 		r->idx[r->n++] = (unsigned)i;
 	}
 	return r->n > 0;
@@ -228,6 +242,11 @@ despool_next(void *arg)
 		r->msg.size = r->env.size;
 		r->msg.eight_bit = (r->env.flags & (ENV_8BIT_SEEN | ENV_8BITMIME)) != 0;
 		r->msg.smtputf8 = (r->env.flags & ENV_SMTPUTF8) != 0;
+		r->msg.ret = r->env.ret;
+		r->msg.envid = r->env.envid;
+		r->msg.notify = r->notify;
+		r->msg.orcpt_type = r->orcpt_type;
+		r->msg.orcpt = r->orcpt;
 		r->msg.read_body = despool_read_body;
 		r->msg.body_arg = r;
 		return &r->msg;

@@ -71,6 +71,18 @@ exec(sys.argv[2])
 PY
 }
 
+# ---- DSN parameters go on to a site that offers DSN (smtp-sink does) ----
+send a@home.test ok@site.test,plain@site.test "RET=FULL ENVID=id+2Bx" "NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;first+2Bx@site.test"
+sink
+rm -f "$T"/dump/*
+etrn 127.0.0.1 site.test
+wait_count site.test 0
+f=$(ls "$T"/dump/*)
+grep -q '^X-Mail-Args: <a@home.test> .*RET=FULL ENVID=id+2Bx' "$f" || fail "RET/ENVID not passed on: $(grep X- "$f")"
+grep -q '^X-Rcpt-Args: <ok@site.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;first+2Bx@site.test' "$f" ||
+	fail "NOTIFY/ORCPT not passed on: $(grep X- "$f")"
+say "RET, ENVID, NOTIFY and ORCPT are passed on to a site that offers DSN (xtext re-encoded)"
+
 # ---- 5xx at RCPT: one DSN for the two refused recipients ----
 send a@home.test r1@site.test,r2@site.test "RET=HDRS ENVID=env+2Bone" "NOTIFY=FAILURE ORCPT=rfc822;orig@site.test"
 bounce_run -f RCPT
