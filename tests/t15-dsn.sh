@@ -124,6 +124,15 @@ assert inner["Subject"] == "dsn test" and "the body of the message" in inner.get
 '
 say "5xx after the data with RET=FULL: bounced, the DSN returns the whole message"
 
+# ---- 5xx to the DATA command itself ----
+send a@home.test dd@site.test "" ""
+bounce_run -f DATA
+grep -q 'to=<dd@site.test> .*status=bounced (5' "$SPOOLD_LOG" || fail "no bounce for a 5xx to DATA"
+dsn_check "5xx to DATA" '
+assert status[1]["Final-Recipient"] == "rfc822; dd@site.test" and status[1]["Action"] == "failed", status
+'
+say "5xx to the DATA command: bounced with a DSN"
+
 # ---- no DSN: sender <>, NOTIFY=NEVER, NOTIFY=SUCCESS only ----
 send "" n1@site.test "" ""
 send a@home.test n2@site.test "" "NOTIFY=NEVER"
