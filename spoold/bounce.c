@@ -13,6 +13,7 @@
 #include "committer.h"
 #include "dsn.h"
 #include "log.h"
+#include "scheduler.h"
 #include "smtp_cmd.h"
 #include "spoold.h"
 #include "bounce.h"
@@ -125,9 +126,13 @@ bounce_committed(struct commit_req *req)
 	struct bounce *bo = (struct bounce *)req;
 	struct spool_newmsg *dsn = req->change.dsn;
 
-	if (req->result == SPOOL_OK && dsn != NULL)
+	if (req->result == SPOOL_OK && dsn != NULL) {
 		log_info("%016llx sender non-delivery notification: %016llx",
 		    (unsigned long long)bo->id, (unsigned long long)dsn->env.id);
+		/* a sender elsewhere: its DSN goes out by MX, soon */
+		if (spoold_conf_domain(spoold.rt->conf, spool_rcpt_domain(bo->sender)) == NULL)
+			scheduler_kick();
+	}
 	else if (req->result != SPOOL_OK && req->result != SPOOL_ENOTFOUND)
 		log_warnx("%016llx cannot record the bounce (the recipients stay queued): %s",
 		    (unsigned long long)bo->id, spool_strerror(req->result));

@@ -26,6 +26,7 @@
 #include "smtp_cmd.h"
 #include "spool.h"
 #include "spoold.h"
+#include "route.h"
 #include "despool.h"
 
 #define DESPOOL_CONNECT_TIMEOUT	30.0
@@ -33,10 +34,15 @@
 struct despool {
 	struct despool		*next;
 	char			 domain[256];
-	char			 relay[96];	/* "[192.0.2.1]:25" for the log */
+	char			 relay[400];	/* "mx.example[192.0.2.1]:25" for the log */
 	char			 remote[300];	/* the peer, for Remote-MTA in DSNs */
-	char			 verify_name[256];	/* what its certificate must name */
+	char			 address[64];	/* the peer's address, as text */
 	enum tls_policy		 tls;
+	struct route		 how;		/* copy of the domain's deliver-to */
+	struct route_lookup	*lookup;	/* while the route is being resolved */
+	struct route_target	 targets[ROUTE_MAX_TARGETS];
+	size_t			 ntargets, ti;	/* the addresses to try, the one tried */
+	unsigned		 offered;	/* messages handed to this session */
 	struct spoold_rt	*rt;		/* the configuration it started with */
 	int64_t			 retry;
 	struct io		*connecting;	/* until the client takes over */
@@ -56,8 +62,6 @@ struct despool {
 	struct smtp_client_msg	 msg;
 	unsigned long		 delivered, deferred, bounced;
 	time_t			 started;
-	struct sockaddr_storage	 route;
-	socklen_t		 routelen;
 	unsigned		 pending;	/* changes not yet committed */
 	int			 ended;		/* the SMTP session is over */
 	int			 again;		/* an ETRN came meanwhile: run once more */
@@ -249,6 +253,7 @@ despool_next(void *arg)
 		r->msg.orcpt = r->orcpt;
 		r->msg.read_body = despool_read_body;
 		r->msg.body_arg = r;
+		r->offered++;
 		return &r->msg;
 	}
 	return NULL;
@@ -363,28 +368,46 @@ despool_free(struct despool *r)
 		}
 	despool_forget_message(r);
 	rt_unref(r->rt);
+	free(r->how.host);
 	free(r->ids);
 	free(r);
+}
+
+
+static int despool_connect(struct despool *);
+
+/* despool_next_target - the session with targets[ti] failed before any
+ * message was offered: 1 when another address is tried (RFC 5321 5.1) */
+static int
+despool_next_target(struct despool *r)
+{
+	while (++r->ti < r->ntargets && !spoold.stopping) {
+		if (despool_connect(r) == 0)
+			return 1;
+	}
+	return 0;
 }
 
 static void
 despool_done(void *arg, const char *error)
 {
 	struct despool *r = arg;
+	char why[600];
 
 	despool_settle(r);
+	r->client = NULL;
+	if (error != NULL && r->offered == 0 && r->pending == 0) {
+		log_info("delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay,
+		    error);
+		if (despool_next_target(r))
+			return;
+	}
 	log_info("delivery run domain=%s relay=%s messages=%zu delivered=%lu deferred=%lu "
 	    "bounced=%lu duration=%lds status=%s%s", r->domain, r->relay, r->nids, r->delivered,
 	    r->deferred, r->bounced, (long)(time(NULL) - r->started),
 	    error ? "incomplete: " : "complete", error ? error : "");
-	if (error != NULL) {
-		char why[300];
-
-		snprintf(why, sizeof(why), "%s: %s", r->relay, error);
-		despool_route_record(r, r->domain, r->retry, why);
-	} else
-		despool_route_record(r, r->domain, r->retry, "");
-	r->client = NULL;
+	snprintf(why, sizeof(why), "%s: %s", r->relay, error ? error : "");
+	despool_route_record(r, r->domain, r->retry, error ? why : "");
 	r->ended = 1;
 	if (r->pending == 0)
 		despool_end(r);
@@ -398,61 +421,88 @@ static void
 despool_connected(struct io *io, enum io_event ev, void *arg)
 {
 	struct despool *r = arg;
+	const struct route_target *t = &r->targets[r->ti];
+	int named = t->name[0] != '\0' && t->name[0] != '[';
 	struct smtp_client_params p = {
-		.helo_name = r->rt->conf->hostname, .peer_name = r->relay,
+		.helo_name = r->rt->conf->hostname, .peer_name = named ? t->name : r->relay,
 		.timeout_banner = 300, .timeout_command = 300, .timeout_data = 120,
 		.timeout_block = 180, .timeout_eom = 600,
 		.tls_cred = r->rt->client->cred, .tls_prio = r->rt->client->prio,
 		/* tls may: STARTTLS when offered, the certificate unchecked */
 		.tls_required = r->tls != TLS_MAY,
-		.tls_verify_name = r->tls == TLS_VERIFY ? r->verify_name : NULL,
+		/* the name the route was looked up by, or the address itself */
+		.tls_verify_name = r->tls != TLS_VERIFY ? NULL : named ? t->name : r->address,
 	};
+	char why[500];
 
 	r->connecting = NULL;
-	if (ev != IO_CONNECTED) {
-		char why[300];
-
+	if (ev == IO_CONNECTED) {
+		if ((r->client = smtp_client_start(io, &p, &despool_ops, r)) != NULL)
+			return;
+		snprintf(why, sizeof(why), "out of memory");
+	} else
 		snprintf(why, sizeof(why), "connect to %s: %s", r->relay,
 		    ev == IO_TIMEOUT ? "timed out" : io_error(io));
-		log_info("delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay,
-		    why);
-		io_free(io);
-		r->again = 0;	/* the site is not there: the next ETRN tries again */
-		r->ended = 1;
-		despool_route_record(r, r->domain, r->retry, why);
-		if (r->pending == 0)
-			despool_end(r);
+	log_info("delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay, why);
+	io_free(io);
+	if (despool_next_target(r))
 		return;
-	}
-	if ((r->client = smtp_client_start(io, &p, &despool_ops, r)) == NULL) {
-		io_free(io);
-		r->ended = 1;
+	r->again = 0;	/* the site is not there: the next ETRN tries again */
+	r->ended = 1;
+	despool_route_record(r, r->domain, r->retry, why);
+	if (r->pending == 0)
 		despool_end(r);
-	}
 }
 
-/* despool_route - where d's mail goes: 0, or -1 with the reason */
+/* despool_connect - dial targets[ti]; -1 if that cannot even start */
 static int
-despool_route(const struct domain_conf *d, const struct sockaddr *requester,
-    struct sockaddr_storage *ss, socklen_t *len, const char **reason)
+despool_connect(struct despool *r)
 {
-	int port = d->route.port ? d->route.port : 25;
+	const struct route_target *t = &r->targets[r->ti];
+	const char *addr = r->address;
 
-	memset(ss, 0, sizeof(*ss));
-	if (d->route.kind == ROUTE_REQUESTER && requester == NULL) {
+	sockaddr_text((const struct sockaddr *)&t->ss, r->address, sizeof(r->address));
+	if (t->name[0] != '\0' && t->name[0] != '[') {
+		snprintf(r->relay, sizeof(r->relay), "%s[%s]:%d", t->name, addr,
+		    sockaddr_port((const struct sockaddr *)&t->ss));
+		snprintf(r->remote, sizeof(r->remote), "%s", t->name);
+	} else {
+		snprintf(r->relay, sizeof(r->relay), "[%s]:%d", addr,
+		    sockaddr_port((const struct sockaddr *)&t->ss));
+		snprintf(r->remote, sizeof(r->remote), "[%s]", addr);
+	}
+	r->offered = 0;
+	r->connecting = io_connect(spoold.loop, (const struct sockaddr *)&t->ss, t->len,
+	    despool_connected, r);
+	if (r->connecting == NULL)
+		return -1;
+	io_set_timeout(r->connecting, DESPOOL_CONNECT_TIMEOUT, 0);
+	return 0;
+}
+
+/* despool_literal - the one target of a requester or [address] route: 0,
+ * or -1 with the reason */
+static int
+despool_literal(struct despool *r, const struct sockaddr *requester, const char **reason)
+{
+	struct route_target *t = &r->targets[0];
+	int port = r->how.port ? r->how.port : 25;
+
+	memset(t, 0, sizeof(*t));
+	if (r->how.kind == ROUTE_REQUESTER && requester == NULL) {
 		*reason = "deliver-to requester needs an ETRN from the site";
 		return -1;
 	}
-	if (d->route.kind == ROUTE_REQUESTER) {
-		memcpy(ss, requester, requester->sa_family == AF_INET6 ?
+	if (r->how.kind == ROUTE_REQUESTER)
+		memcpy(&t->ss, requester, requester->sa_family == AF_INET6 ?
 		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-	} else if (d->route.kind == ROUTE_HOST && d->route.host[0] == '[') {
+	else {
 		char lit[SMTP_DOMAIN_MAX + 1];
-		size_t l = strlen(d->route.host);
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		size_t l = strlen(r->how.host);
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&t->ss;
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&t->ss;
 
-		snprintf(lit, sizeof(lit), "%.*s", (int)(l - 2), d->route.host + 1);
+		snprintf(lit, sizeof(lit), "%.*s", (int)(l - 2), r->how.host + 1);
 		if (inet_pton(AF_INET, lit, &s4->sin_addr) == 1)
 			s4->sin_family = AF_INET;
 		else if (strncmp(lit, "ipv6:", 5) == 0 && inet_pton(AF_INET6, lit + 5, &s6->sin6_addr) == 1)
@@ -461,41 +511,112 @@ despool_route(const struct domain_conf *d, const struct sockaddr *requester,
 			*reason = "deliver-to address is not usable";
 			return -1;
 		}
-	} else {
-		*reason = d->route.kind == ROUTE_NONE ? "no deliver-to route configured" :
-		    "deliver-to by host name or mx needs DNS, not implemented yet";
-		return -1;
 	}
-	if (ss->ss_family == AF_INET6) {
-		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-		*len = sizeof(struct sockaddr_in6);
+	if (t->ss.ss_family == AF_INET6) {
+		((struct sockaddr_in6 *)&t->ss)->sin6_port = htons((uint16_t)port);
+		t->len = sizeof(struct sockaddr_in6);
 	} else {
-		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-		*len = sizeof(struct sockaddr_in);
+		((struct sockaddr_in *)&t->ss)->sin_port = htons((uint16_t)port);
+		t->len = sizeof(struct sockaddr_in);
 	}
+	r->ntargets = 1;
 	return 0;
 }
 
-/* despool_launch - snapshot the domain's mail and dial the site; -1 if it
- * cannot even start */
+/* despool_launch - snapshot the domain's mail and dial the first target;
+ * -1 if it cannot even start */
 static int
 despool_launch(struct despool *r)
 {
 	free(r->ids);
 	r->ids = NULL;
 	r->pos = 0;
+	r->ti = 0;
 	r->delivered = r->deferred = r->bounced = 0;
 	r->ended = r->again = 0;
 	r->started = time(NULL);
 	if (spool_domain_ids(spoold.spool, r->domain, &r->ids, &r->nids) != SPOOL_OK ||
-	    (r->connecting = io_connect(spoold.loop, (struct sockaddr *)&r->route, r->routelen,
-	    despool_connected, r)) == NULL) {
+	    despool_connect(r) == -1) {
 		free(r->ids);
 		r->ids = NULL;
 		return -1;
 	}
-	io_set_timeout(r->connecting, DESPOOL_CONNECT_TIMEOUT, 0);
 	log_info("delivery run domain=%s relay=%s messages=%zu started", r->domain, r->relay, r->nids);
+	return 0;
+}
+
+/* despool_bounce_all - the domain takes no mail at all (null MX, no such
+ * domain): every recipient queued for it is returned with a DSN (none for
+ * the DSNs themselves, which come from <>) */
+static void
+despool_bounce_all(struct despool *r, const char *why)
+{
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	char reply[600];
+
+	snprintf(reply, sizeof(reply), "550 5.1.2 %s", why);
+	if (spool_domain_ids(spoold.spool, r->domain, &ids, &n) != SPOOL_OK)
+		return;
+	for (size_t k = 0; k < n; k++) {
+		if (!despool_load(r, ids[k])) {
+			despool_forget_message(r);
+			continue;
+		}
+		for (size_t i = 0; i < r->n; i++)
+			despool_refused(r, i, 550, reply);
+		despool_settle(r);
+		despool_forget_message(r);
+	}
+	free(ids);
+}
+
+static void
+despool_resolved(void *arg, enum route_result res, const struct route_target *t, size_t n,
+    const char *why)
+{
+	struct despool *r = arg;
+
+	r->lookup = NULL;
+	if (res == ROUTE_OK) {
+		memcpy(r->targets, t, n * sizeof(*t));
+		r->ntargets = n;
+		if (despool_launch(r) == 0)
+			return;
+		why = "cannot start a connection";
+	} else
+		log_info("delivery run domain=%s status=%s (%s)", r->domain,
+		    res == ROUTE_PERMFAIL ? "bounced" : "deferred", why);
+	snprintf(r->relay, sizeof(r->relay), "(no route)");
+	if (res == ROUTE_PERMFAIL)
+		despool_bounce_all(r, why);
+	despool_route_record(r, r->domain, r->retry, why);
+	r->ended = 1;
+	if (r->pending == 0)
+		despool_end(r);
+}
+
+/* despool_resolve - look the route's name up; 0, or -1 with the reason */
+static int
+despool_resolve(struct despool *r, const char **reason)
+{
+	int port = r->how.port ? r->how.port : r->how.kind == ROUTE_MX ? (int)r->rt->conf->mx_port : 25;
+
+	if (spoold.dns == NULL) {
+		*reason = "no DNS resolver (see the log at start-up)";
+		return -1;
+	}
+	r->lookup = r->how.kind == ROUTE_MX ?
+	    route_mx(spoold.dns, r->domain, port, r->rt->conf->hostname, despool_resolved, r) :
+	    route_host(spoold.dns, r->how.host, port, despool_resolved, r);
+	if (r->lookup == NULL) {
+		*reason = "out of memory";
+		return -1;
+	}
+	r->started = time(NULL);
+	snprintf(r->relay, sizeof(r->relay), "(resolving)");
+	log_info("delivery run domain=%s resolving %s", r->domain,
+	    r->how.kind == ROUTE_MX ? "MX" : r->how.host);
 	return 0;
 }
 
@@ -506,11 +627,31 @@ despool_end(struct despool *r)
 {
 	struct spool_counters c;
 
-	if (r->again && !spoold.stopping &&
+	if (r->again && !spoold.stopping && r->ntargets > 0 &&
 	    spool_domain_counters(spoold.spool, r->domain, &c) == SPOOL_OK && c.messages > 0 &&
 	    despool_launch(r) == 0)
 		return;
 	despool_free(r);
+}
+
+static struct despool *
+despool_new(const struct domain_conf *d)
+{
+	struct despool *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	snprintf(r->domain, sizeof(r->domain), "%s", d->name);
+	r->retry = (int64_t)d->retry;
+	r->tls = d->tls;
+	r->how.kind = d->route.kind;
+	r->how.port = d->route.port;
+	r->rt = rt_ref(spoold.rt);
+	if (d->route.host != NULL && (r->how.host = strdup(d->route.host)) == NULL) {
+		despool_free(r);
+		return NULL;
+	}
+	return r;
 }
 
 enum despool_start
@@ -518,10 +659,9 @@ despool_start(const struct domain_conf *d, const struct sockaddr *requester,
     unsigned long long *queued, const char **reason)
 {
 	struct spool_counters c;
-	struct sockaddr_storage ss;
-	socklen_t sslen;
 	struct despool *r;
-	char addr[64];
+	int literal = d->route.kind == ROUTE_REQUESTER ||
+	    (d->route.kind == ROUTE_HOST && d->route.host[0] == '[');
 
 	if (spool_domain_counters(spoold.spool, d->name, &c) != SPOOL_OK) {
 		*reason = "cannot read the spool";
@@ -536,28 +676,23 @@ despool_start(const struct domain_conf *d, const struct sockaddr *requester,
 			r->again = 1;
 			return DESPOOL_JOINED;
 		}
-	if (despool_route(d, requester, &ss, &sslen, reason) == -1) {
+	if (d->route.kind == ROUTE_NONE) {
+		*reason = "no deliver-to route configured";
 		despool_route_record(NULL, d->name, (int64_t)d->retry, *reason);
 		return DESPOOL_NO_ROUTE;
 	}
-	if ((r = calloc(1, sizeof(*r))) == NULL) {
+	if ((r = despool_new(d)) == NULL) {
 		*reason = "out of memory";
 		return DESPOOL_FAILED;
 	}
-	snprintf(r->domain, sizeof(r->domain), "%s", d->name);
-	sockaddr_text((struct sockaddr *)&ss, addr, sizeof(addr));
-	snprintf(r->relay, sizeof(r->relay), "[%s]:%d", addr, sockaddr_port((struct sockaddr *)&ss));
-	snprintf(r->remote, sizeof(r->remote), "[%s]", addr);
-	/* an address route: the certificate must name the address */
-	snprintf(r->verify_name, sizeof(r->verify_name), "%s", addr);
-	r->tls = d->tls;
-	r->rt = rt_ref(spoold.rt);
-	r->retry = (int64_t)d->retry;
-	r->route = ss;
-	r->routelen = sslen;
-	if (despool_launch(r) == -1) {
-		rt_unref(r->rt);
-		free(r);
+	if (literal ? despool_literal(r, requester, reason) == -1 :
+	    despool_resolve(r, reason) == -1) {
+		despool_route_record(NULL, d->name, (int64_t)d->retry, *reason);
+		despool_free(r);
+		return DESPOOL_NO_ROUTE;
+	}
+	if (literal && despool_launch(r) == -1) {
+		despool_free(r);
 		*reason = "cannot start a connection";
 		return DESPOOL_FAILED;
 	}
@@ -576,9 +711,13 @@ despool_stop_all(void)
 		r->again = 0;
 		if (r->client != NULL)
 			smtp_client_abort(r->client, "spoold is shutting down");	/* done() runs */
-		else if (r->connecting != NULL) {
-			io_free(r->connecting);
+		else if (r->connecting != NULL || r->lookup != NULL) {
+			if (r->connecting != NULL)
+				io_free(r->connecting);
+			if (r->lookup != NULL)
+				route_cancel(r->lookup);
 			r->connecting = NULL;
+			r->lookup = NULL;
 			r->ended = 1;
 			if (r->pending == 0)
 				despool_end(r);

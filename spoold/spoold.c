@@ -21,6 +21,8 @@
 
 #include "committer.h"
 #include "despool.h"
+#include "dns.h"
+#include "scheduler.h"
 #include "log.h"
 #include "spool.h"
 #include "spoold.h"
@@ -257,6 +259,9 @@ reload(struct ev_loop *loop, ev_signal *w, int revents)
 		log_warnx("reload: listen addresses changed; restart spoold to apply that");
 	if (strcmp(old->datadir, cf->datadir) != 0 || old->max_spool_size != cf->max_spool_size)
 		log_warnx("reload: datadir and max-spool-size take effect at the next restart");
+	if ((old->resolver == NULL) != (cf->resolver == NULL) ||
+	    (old->resolver && strcmp(old->resolver, cf->resolver) != 0))
+		log_warnx("reload: resolver takes effect at the next restart");
 	if ((rt = rt_new(cf, spoold.rt, err, sizeof(err))) == NULL) {
 		spoold_conf_free(cf);
 		log_warnx("%s", err);
@@ -290,6 +295,18 @@ shutdown_check(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+/* open_resolver - the DNS resolver of delivery runs; without one, routes by
+ * name wait (and say why) while address routes still work */
+static void
+open_resolver(const struct spoold_conf *cf)
+{
+	char err[256];
+
+	if ((spoold.dns = dns_new(spoold.loop, cf->resolver, err, sizeof(err))) == NULL)
+		log_warnx("no DNS resolver%s%s: %s; deliver-to mx and host names will not be "
+		    "delivered", cf->resolver ? " for " : "", cf->resolver ? cf->resolver : "", err);
+}
+
 void
 spoold_stop(int status, const char *why)
 {
@@ -301,6 +318,7 @@ spoold_stop(int status, const char *why)
 	spoold.stopping = 1;
 	listeners_stop();
 	control_close();
+	scheduler_stop();
 	despool_stop_all();	/* undelivered mail simply stays queued */
 	inbound_shutdown_all();
 	shutdown_started = ev_now(spoold.loop);
@@ -459,11 +477,15 @@ main(int argc, char **argv)
 	ev_signal_start(spoold.loop, &sig_term);
 	ev_signal_start(spoold.loop, &sig_int);
 	(void)control_open(cf->datadir);	/* without it only spoolctl flush is missing */
+	open_resolver(cf);
+	scheduler_start();
 	listeners_start();
 	log_info("spoold %s ready: %zu domain%s, spool %s, next id %016llx", PACKAGE_VERSION,
 	    cf->n_domains, cf->n_domains == 1 ? "" : "s", cf->datadir,
 	    (unsigned long long)spoold.next_id);
 	ev_run(spoold.loop, 0);
+	if (spoold.dns != NULL)
+		dns_free(spoold.dns);
 	spool_close(spoold.spool);
 	rt_unref(spoold.rt);
 	return spoold.exit_status;

@@ -40,6 +40,7 @@ struct spoold {
 	struct spoold_rt	*rt;		/* for new sessions */
 	struct spool		*spool;
 	struct committer	*committer;
+	struct dns		*dns;		/* NULL: no resolver (logged) */
 	uint64_t		 next_id;
 	struct listener		*listeners;
 	struct inbound		*sessions;

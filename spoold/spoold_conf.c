@@ -156,6 +156,7 @@ STRING_KW(kw_datadir, datadir)
 STRING_KW(kw_user, user)
 STRING_KW(kw_tls_key, tls_key)
 STRING_KW(kw_tls_ca, tls_ca)
+STRING_KW(kw_resolver, resolver)
 STRING_KW(kw_sasl_service, sasl_service)
 
 /* The TLS files are loaded by spoold after parsing; remember where they
@@ -215,6 +216,16 @@ static void
 kw_etrn_rate(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	set_count(c, &((struct spoold_conf *)t)->etrn_rate, argv[0], argv[1]);
+}
+
+static void
+kw_mx_port(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+
+	set_count(c, &cf->mx_port, argv[0], argv[1]);
+	if (cf->mx_port == 0 || cf->mx_port > 65535)
+		conf_error(c, "mx-port: %.16s is not a TCP port", argv[1]);
 }
 
 static void
@@ -529,6 +540,8 @@ static const struct conf_keyword top_keywords[] = {
 	KW("max-spool-size",	1, 1,	kw_max_spool_size),
 	KW("etrn-rate",		1, 1,	kw_etrn_rate),
 	KWR("queue",		2, -1,	kw_queue),
+	KW("mx-port",		1, 1,	kw_mx_port),
+	KW("resolver",		1, 1,	kw_resolver),
 	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain, 1 },
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 };
@@ -549,6 +562,7 @@ spoold_conf_new(void)
 	cf->timeout_tls = DEF_TIMEOUT_TLS;
 	cf->max_spool_size = DEF_MAX_SPOOL_SIZE;
 	cf->etrn_rate = DEF_ETRN_RATE;
+	cf->mx_port = 25;
 	return cf;
 }
 
@@ -722,6 +736,7 @@ spoold_conf_free(struct spoold_conf *cf)
 	free(cf->tls_key);
 	free(cf->tls_priority);
 	free(cf->tls_ca);
+	free(cf->resolver);
 	free(cf->sasl_service);
 	for (size_t i = 0; i < cf->n_sasl_opts; i++) {
 		free(cf->sasl_opts[i].key);

@@ -97,6 +97,8 @@ struct spoold_conf {
 	size_t			 n_sasl_opts;
 	uint64_t		 max_spool_size;
 	uint64_t		 etrn_rate;
+	uint64_t		 mx_port;	/* port of MX hosts (25; tests change it) */
+	char			*resolver;	/* "ip[:port],...", NULL: /etc/resolv.conf */
 	struct domain_conf	*domains;
 	size_t			 n_domains;
 	struct queue_conf	*queues;	/* ETRN #name groups */

@@ -1,0 +1,185 @@
+/*
+ * route.c - MX and host lookups for delivery runs; see route.h.  One lookup
+ * is a small sequence: the MX query, then one address query per selected
+ * host in preference order, appending what each gives.
+ */
+#include "config.h"
+
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns.h"
+#include "route.h"
+
+struct route_lookup {
+	struct dns		*dns;
+	struct dns_query	*q;
+	route_cb		*cb;
+	void			*arg;
+	int			 port;
+	struct dns_mx		 hosts[ROUTE_MAX_HOSTS];
+	size_t			 nhosts, next;
+	struct route_target	 t[ROUTE_MAX_TARGETS];
+	size_t			 nt;
+	char			 domain[256];	/* route_mx: the domain and our name */
+	char			 self[256];
+	char			 why[300];	/* the last host's failure */
+};
+
+static void route_next_host(struct route_lookup *);
+
+static void
+route_finish(struct route_lookup *l, enum route_result res, const char *why)
+{
+	l->q = NULL;
+	l->cb(l->arg, res, res == ROUTE_OK ? l->t : NULL, res == ROUTE_OK ? l->nt : 0,
+	    res == ROUTE_OK ? NULL : why);
+	free(l);
+}
+
+static void
+route_got_addrs(void *arg, enum dns_status st, const struct sockaddr_storage *a, size_t n,
+    const char *why)
+{
+	struct route_lookup *l = arg;
+	const char *host = l->hosts[l->next - 1].host;
+
+	l->q = NULL;
+	if (st != DNS_OK)
+		snprintf(l->why, sizeof(l->why), "%s: %s", host,
+		    st == DNS_TEMPFAIL ? why : "no address");
+	for (size_t i = 0; st == DNS_OK && i < n && l->nt < ROUTE_MAX_TARGETS; i++) {
+		struct route_target *t = &l->t[l->nt++];
+
+		t->ss = a[i];
+		t->len = a[i].ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+		    sizeof(struct sockaddr_in);
+		memcpy(t->name, host, strlen(host) + 1);	/* both 256 bytes */
+	}
+	route_next_host(l);
+}
+
+/* route_next_host - look up the next host, or report what was found */
+static void
+route_next_host(struct route_lookup *l)
+{
+	char why[400];
+
+	if (l->next < l->nhosts && l->nt < ROUTE_MAX_TARGETS) {
+		l->q = dns_addr(l->dns, l->hosts[l->next++].host, l->port, route_got_addrs, l);
+		if (l->q != NULL)
+			return;
+		snprintf(l->why, sizeof(l->why), "out of memory");
+	}
+	if (l->nt > 0) {
+		route_finish(l, ROUTE_OK, NULL);
+		return;
+	}
+	snprintf(why, sizeof(why), "no address to deliver to (%s)", l->why);
+	route_finish(l, ROUTE_TEMPFAIL, why);
+}
+
+static void
+route_got_mx(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n, const char *why)
+{
+	struct route_lookup *l = arg;
+	const char *selfs[1] = { l->self };
+	struct dns_mx *all;
+	int null_mx = 0, self_listed = 0;
+	char text[800];
+	size_t kept;
+
+	l->q = NULL;
+	if (st == DNS_NODATA) {		/* RFC 5321 5.1: the domain is its own MX */
+		l->nhosts = 1;
+		l->hosts[0].pref = 0;
+		snprintf(l->hosts[0].host, sizeof(l->hosts[0].host), "%s", l->domain);
+		route_next_host(l);
+		return;
+	}
+	if (st != DNS_OK) {
+		snprintf(text, sizeof(text), "MX lookup for %s: %s", l->domain,
+		    st == DNS_NXDOMAIN ? "no such domain" : st == DNS_BADNAME ? "not a valid name" : why);
+		route_finish(l, st == DNS_TEMPFAIL ? ROUTE_TEMPFAIL : ROUTE_PERMFAIL, text);
+		return;
+	}
+	if ((all = malloc(n * sizeof(*all))) == NULL) {
+		route_finish(l, ROUTE_TEMPFAIL, "out of memory");
+		return;
+	}
+	memcpy(all, mx, n * sizeof(*all));
+	kept = dns_mx_select(all, n, selfs, 1, &null_mx, &self_listed);
+	if (kept == 0) {
+		if (null_mx)
+			snprintf(text, sizeof(text), "%s has a null MX: it accepts no mail (RFC 7505)",
+			    l->domain);
+		else if (self_listed)
+			snprintf(text, sizeof(text), "this host (%s) is the best MX for %s: no route",
+			    l->self, l->domain);
+		else
+			snprintf(text, sizeof(text), "%s has no usable MX", l->domain);
+		free(all);
+		route_finish(l, null_mx ? ROUTE_PERMFAIL : ROUTE_TEMPFAIL, text);
+		return;
+	}
+	l->nhosts = kept < ROUTE_MAX_HOSTS ? kept : ROUTE_MAX_HOSTS;
+	memcpy(l->hosts, all, l->nhosts * sizeof(*all));
+	free(all);
+	route_next_host(l);
+}
+
+static struct route_lookup *
+route_new(struct dns *dns, int port, route_cb *cb, void *arg)
+{
+	struct route_lookup *l = calloc(1, sizeof(*l));
+
+	if (l == NULL)
+		return NULL;
+	l->dns = dns;
+	l->port = port;
+	l->cb = cb;
+	l->arg = arg;
+	return l;
+}
+
+struct route_lookup *
+route_mx(struct dns *dns, const char *domain, int port, const char *self, route_cb *cb, void *arg)
+{
+	struct route_lookup *l = route_new(dns, port, cb, arg);
+
+	if (l == NULL)
+		return NULL;
+	snprintf(l->domain, sizeof(l->domain), "%s", domain);
+	snprintf(l->self, sizeof(l->self), "%s", self);
+	if ((l->q = dns_mx(dns, domain, route_got_mx, l)) == NULL) {
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+struct route_lookup *
+route_host(struct dns *dns, const char *host, int port, route_cb *cb, void *arg)
+{
+	struct route_lookup *l = route_new(dns, port, cb, arg);
+
+	if (l == NULL)
+		return NULL;
+	l->nhosts = l->next = 1;
+	snprintf(l->hosts[0].host, sizeof(l->hosts[0].host), "%s", host);
+	if ((l->q = dns_addr(dns, host, port, route_got_addrs, l)) == NULL) {
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void
+route_cancel(struct route_lookup *l)
+{
+	if (l->q != NULL)
+		dns_cancel(l->q);
+	free(l);
+}
