@@ -29,8 +29,6 @@
 #include "route.h"
 #include "despool.h"
 
-#define DESPOOL_CONNECT_TIMEOUT	30.0
-
 struct despool {
 	struct despool		*next;
 	char			 domain[256];
@@ -425,8 +423,11 @@ despool_connected(struct io *io, enum io_event ev, void *arg)
 	int named = t->name[0] != '\0' && t->name[0] != '[';
 	struct smtp_client_params p = {
 		.helo_name = r->rt->conf->hostname, .peer_name = named ? t->name : r->relay,
-		.timeout_banner = 300, .timeout_command = 300, .timeout_data = 120,
-		.timeout_block = 180, .timeout_eom = 600,
+		.timeout_banner = (double)r->rt->conf->timeout_smtp_greeting,
+		.timeout_command = (double)r->rt->conf->timeout_smtp_command,
+		.timeout_data = (double)r->rt->conf->timeout_smtp_data_init,
+		.timeout_block = (double)r->rt->conf->timeout_smtp_data_block,
+		.timeout_eom = (double)r->rt->conf->timeout_smtp_data_done,
 		.tls_cred = r->rt->client->cred, .tls_prio = r->rt->client->prio,
 		/* tls may: STARTTLS when offered, the certificate unchecked */
 		.tls_required = r->tls != TLS_MAY,
@@ -476,7 +477,7 @@ despool_connect(struct despool *r)
 	    despool_connected, r);
 	if (r->connecting == NULL)
 		return -1;
-	io_set_timeout(r->connecting, DESPOOL_CONNECT_TIMEOUT, 0);
+	io_set_timeout(r->connecting, (double)r->rt->conf->timeout_smtp_connect, 0);
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,19 +236,36 @@ kw_max_connections_ip(struct conf_ctx *c, void *t, int argc, char **argv)
 }
 
 /* timeout idle|data|tls DURATION */
+/* timeout WHAT DURATION: the server's idle, data and tls; the delivery
+ * client's smtp-* (Postfix's smtp_*_timeout), RFC 5321 4.5.3.2 defaults */
+static const struct {
+	const char	*what;
+	size_t		 offset;
+} timeouts[] = {
+	{ "idle",		offsetof(struct spoold_conf, timeout_idle) },
+	{ "data",		offsetof(struct spoold_conf, timeout_data) },
+	{ "tls",		offsetof(struct spoold_conf, timeout_tls) },
+	{ "smtp-connect",	offsetof(struct spoold_conf, timeout_smtp_connect) },
+	{ "smtp-greeting",	offsetof(struct spoold_conf, timeout_smtp_greeting) },
+	{ "smtp-command",	offsetof(struct spoold_conf, timeout_smtp_command) },
+	{ "smtp-data-init",	offsetof(struct spoold_conf, timeout_smtp_data_init) },
+	{ "smtp-data-block",	offsetof(struct spoold_conf, timeout_smtp_data_block) },
+	{ "smtp-data-done",	offsetof(struct spoold_conf, timeout_smtp_data_done) },
+};
+
 static void
 kw_timeout(struct conf_ctx *c, void *t, int argc, char **argv)
 {
-	struct spoold_conf *cf = t;
+	char kw[64];
 
-	if (strcmp(argv[1], "idle") == 0)
-		set_duration(c, &cf->timeout_idle, "timeout idle", argv[2]);
-	else if (strcmp(argv[1], "data") == 0)
-		set_duration(c, &cf->timeout_data, "timeout data", argv[2]);
-	else if (strcmp(argv[1], "tls") == 0)
-		set_duration(c, &cf->timeout_tls, "timeout tls", argv[2]);
-	else
-		conf_error(c, "timeout: \"%.40s\" is not idle, data or tls", argv[1]);
+	for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++)
+		if (strcmp(argv[1], timeouts[i].what) == 0) {
+			snprintf(kw, sizeof(kw), "timeout %s", timeouts[i].what);
+			set_duration(c, (uint64_t *)((char *)t + timeouts[i].offset), kw, argv[2]);
+			return;
+		}
+	conf_error(c, "timeout: \"%.40s\" is not idle, data, tls, smtp-connect, smtp-greeting, "
+	    "smtp-command, smtp-data-init, smtp-data-block or smtp-data-done", argv[1]);
 }
 
 /* sasl-option KEY VALUE... : the words after KEY are joined by one blank */
@@ -560,6 +578,12 @@ spoold_conf_new(void)
 	cf->timeout_idle = DEF_TIMEOUT_IDLE;
 	cf->timeout_data = DEF_TIMEOUT_DATA;
 	cf->timeout_tls = DEF_TIMEOUT_TLS;
+	cf->timeout_smtp_connect = 30;
+	cf->timeout_smtp_greeting = 300;
+	cf->timeout_smtp_command = 300;
+	cf->timeout_smtp_data_init = 120;
+	cf->timeout_smtp_data_block = 180;
+	cf->timeout_smtp_data_done = 600;
 	cf->max_spool_size = DEF_MAX_SPOOL_SIZE;
 	cf->etrn_rate = DEF_ETRN_RATE;
 	cf->mx_port = 25;

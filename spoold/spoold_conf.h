@@ -92,6 +92,13 @@ struct spoold_conf {
 	uint64_t		 timeout_idle;
 	uint64_t		 timeout_data;
 	uint64_t		 timeout_tls;
+	/* the delivery client's (RFC 5321 4.5.3.2), "timeout smtp-..." */
+	uint64_t		 timeout_smtp_connect;
+	uint64_t		 timeout_smtp_greeting;
+	uint64_t		 timeout_smtp_command;
+	uint64_t		 timeout_smtp_data_init;
+	uint64_t		 timeout_smtp_data_block;
+	uint64_t		 timeout_smtp_data_done;
 	char			*sasl_service;
 	struct sasl_opt		*sasl_opts;
 	size_t			 n_sasl_opts;

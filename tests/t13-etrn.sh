@@ -10,8 +10,14 @@ need_sink
 SINK_PORT=$(free_port)
 
 sink
-write_conf "etrn-rate 1000"
+SILENT_PORT=$(free_port)
+write_conf "etrn-rate 1000" "timeout smtp-greeting 2s"
 cat >>"$SPOOLD_CONF" <<EOF
+domain silent.test {
+    etrn-from  127.0.0.1
+    deliver-to [127.0.0.1]:$SILENT_PORT
+    recipients any
+}
 domain site.test {
     etrn-from  127.0.0.1/32
     deliver-to [127.0.0.1]:$SINK_PORT
@@ -139,6 +145,28 @@ d = [x for x in json.load(sys.stdin) if x["domain"] == "site.test"][0]
 sys.exit(0 if d["failures"] == 2 and "refused" in d["last_error"] else d)' || fail "spoolctl --json list: no failures/last_error"
 [ "$(domain_count site.test)" = 1 ] || fail "a connection failure moved mail"
 say "4xx at RCPT, a drop after the dot, a site that is down: the message stays queued; spoolctl shows why"
+
+# a site that accepts the connection and never says 220: timeout smtp-greeting
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(5)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)' "$SILENT_PORT" >"$T/silent.log" 2>&1 &
+echo $! >"$T/silent.pid"
+sw -t s1@silent.test -f a@x.test
+etrn 127.0.0.1 silent.test
+expect_etrn '^253 1 ' "ETRN silent.test"
+sleep 1.5
+spoolctl show silent.test | grep -q '^# last attempt' && fail "gave up on a silent site before its greeting timeout"
+_i=0
+until spoolctl show silent.test | grep -q "^# last attempt .* failed (1 in a row): \[127.0.0.1\]:$SILENT_PORT: .*timeout"; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "no greeting timeout recorded: $(spoolctl show silent.test)"; sleep 0.05
+done
+[ "$(domain_count silent.test)" = 1 ] || fail "a site that never greeted lost the mail"
+stop_pid "$(cat "$T/silent.pid")"; rm -f "$T/silent.pid"
+say "timeout smtp-greeting 2s: a site that never says 220 is given up after 2 s, the mail stays"
 
 # ---- spoolctl flush: the postmaster starts a run without ETRN ----
 sink

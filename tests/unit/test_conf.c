@@ -374,7 +374,7 @@ static const struct bad_case bad_cases[] = {
 	{ "spool-size-too-small", BASE "max-spool-size 512K\n", "spool-size-too-small: ", "at least 1M" },
 	{ "bad-duration", BASE "timeout idle 5x\n", "bad-duration:4: ", "timeout idle: bad duration \"5x\"" },
 	{ "zero-duration", BASE "timeout data 0\n", "zero-duration:4: ", "timeout data: bad duration \"0\"" },
-	{ "bad-timeout-kind", BASE "timeout forever 5m\n", "bad-timeout-kind:4: ", "\"forever\" is not idle, data or tls" },
+	{ "bad-timeout-kind", BASE "timeout forever 5m\n", "bad-timeout-kind:4: ", "\"forever\" is not idle, data, tls, smtp-connect" },
 	{ "bad-max-age", BASE DOMAIN_OPEN "recipients any\nmax-age 30y\n}\n", "bad-max-age:6: ", "max-age: bad duration" },
 	{ "bad-retry", BASE DOMAIN_OPEN "recipients any\nretry m\n}\n", "bad-retry:6: ", "retry: bad duration \"m\"" },
 	{ "zero-count", BASE "max-recipients 0\n", "zero-count:4: ",
