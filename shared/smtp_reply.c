@@ -67,6 +67,27 @@ static const struct smtp_reply replies[R__COUNT] = {
 	{ R_ETRN_DENIED, 459, NULL,	"Node %s not allowed",			"RFC 1985 5" },
 	{ R_ETRN_NO_ARG, 500, NULL,	"Syntax Error: ETRN needs a node",	"RFC 1985 5" },
 	{ R_ETRN_BAD_ARG, 501, NULL,	"Syntax Error in Parameters: not a domain, @domain or #queue", "RFC 1985 5" },
+
+	{ R_AUTH_CHALLENGE, 334, NULL,	"%s",					"RFC 4954 4" },
+	{ R_AUTH_OK,	235, "2.7.0",	"Authentication successful",		"RFC 4954 6" },
+	{ R_AUTH_FAILED, 535, "5.7.8",	"Authentication credentials invalid",	"RFC 4954 6" },
+	{ R_AUTH_TEMP,	454, "4.7.0",	"Temporary authentication failure",	"RFC 4954 6" },
+	{ R_AUTH_ENCRYPT, 538, "5.7.11", "Encryption required for requested authentication mechanism", "RFC 4954 6" },
+	{ R_AUTH_REQUIRED, 530, "5.7.0", "Authentication required",		"RFC 4954 6" },
+	{ R_AUTH_MECH,	504, "5.5.4",	"Unrecognized authentication type",	"RFC 4954 4" },
+	{ R_AUTH_BASE64, 501, "5.5.2",	"Cannot Base64-decode Client responses", "RFC 4954 4" },
+	{ R_AUTH_CANCELLED, 501, "5.7.0", "Authentication cancelled",		"RFC 4954 4" },
+	{ R_AUTH_ALREADY, 503, "5.5.1",	"Already authenticated",		"RFC 4954 4" },
+	{ R_AUTH_TOO_LONG, 500, "5.5.6", "Authentication Exchange line is too long", "RFC 4954 4" },
+	{ R_AUTH_TOO_MANY, 421, "4.7.0", "%s Too many authentication failures, closing connection", "RFC 5321 3.8" },
+	{ R_TLS_REQUIRED, 530, "5.7.0",	"Must issue a STARTTLS command first",	"RFC 3207 4" },
+
+	{ R_ODMR_GREETING, 220, NULL,	"%s ESMTP spoold on-demand mail relay ready", "RFC 2645 5.1" },
+	{ R_ATRN_TURN,	250, NULL,	"OK now reversing the connection",	"RFC 2645 5.2.1" },
+	{ R_ATRN_REFUSED, 450, NULL,	"ATRN request refused",			"RFC 2645 5.2.1" },
+	{ R_ATRN_BUSY,	451, NULL,	"Unable to process ATRN request now",	"RFC 2645 5.2.1" },
+	{ R_ATRN_NO_MAIL, 453, NULL,	"You have no mail",			"RFC 2645 5.2.1" },
+	{ R_ATRN_PIPELINED, 554, "5.5.0", "ATRN must not be pipelined, closing connection", "RFC 2920 3.1" },
 };
 
 const struct smtp_reply *

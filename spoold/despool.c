@@ -41,6 +41,10 @@ struct despool {
 	struct route_target	 targets[ROUTE_MAX_TARGETS];
 	size_t			 ntargets, ti;	/* the addresses to try, the one tried */
 	unsigned		 offered;	/* messages handed to this session */
+	/* ATRN: several domains over a connection the customer dialled */
+	char			(*domains)[256];
+	size_t			 ndomains, di;	/* domain is domains[di] */
+	int			 turned;
 	struct spoold_rt	*rt;		/* the configuration it started with */
 	int64_t			 retry;
 	struct io		*connecting;	/* until the client takes over */
@@ -225,6 +229,23 @@ despool_load(struct despool *r, uint64_t id)
 	return r->n > 0;
 }
 
+/* despool_next_domain - an ATRN run moves on to its next domain: 1 when
+ * that one has a snapshot to go through */
+static int
+despool_next_domain(struct despool *r)
+{
+	while (r->di + 1 < r->ndomains) {
+		snprintf(r->domain, sizeof(r->domain), "%s", r->domains[++r->di]);
+		free(r->ids);
+		r->ids = NULL;
+		r->pos = r->nids = 0;
+		if (spool_domain_ids(spoold.spool, r->domain, &r->ids, &r->nids) == SPOOL_OK &&
+		    r->nids > 0)
+			return 1;
+	}
+	return 0;
+}
+
 static const struct smtp_client_msg *
 despool_next(void *arg)
 {
@@ -232,7 +253,7 @@ despool_next(void *arg)
 
 	despool_settle(r);
 	despool_forget_message(r);
-	while (r->pos < r->nids) {
+	while (r->pos < r->nids || despool_next_domain(r)) {
 		if (!despool_load(r, r->ids[r->pos++])) {
 			despool_forget_message(r);
 			continue;
@@ -367,6 +388,7 @@ despool_free(struct despool *r)
 	despool_forget_message(r);
 	rt_unref(r->rt);
 	free(r->how.host);
+	free(r->domains);
 	free(r->ids);
 	free(r);
 }
@@ -394,7 +416,7 @@ despool_done(void *arg, const char *error)
 
 	despool_settle(r);
 	r->client = NULL;
-	if (error != NULL && r->offered == 0 && r->pending == 0) {
+	if (error != NULL && r->offered == 0 && r->pending == 0 && !r->turned) {
 		log_info("delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay,
 		    error);
 		if (despool_next_target(r))
@@ -405,7 +427,11 @@ despool_done(void *arg, const char *error)
 	    r->deferred, r->bounced, (long)(time(NULL) - r->started),
 	    error ? "incomplete: " : "complete", error ? error : "");
 	snprintf(why, sizeof(why), "%s: %s", r->relay, error ? error : "");
-	despool_route_record(r, r->domain, r->retry, error ? why : "");
+	if (r->turned)
+		for (size_t i = 0; i < r->ndomains; i++)
+			despool_route_record(r, r->domains[i], r->retry, error ? why : "");
+	else
+		despool_route_record(r, r->domain, r->retry, error ? why : "");
 	r->ended = 1;
 	if (r->pending == 0)
 		despool_end(r);
@@ -628,11 +654,25 @@ despool_end(struct despool *r)
 {
 	struct spool_counters c;
 
-	if (r->again && !spoold.stopping && r->ntargets > 0 &&
+	if (r->again && !spoold.stopping && r->ntargets > 0 && !r->turned &&
 	    spool_domain_counters(spoold.spool, r->domain, &c) == SPOOL_OK && c.messages > 0 &&
 	    despool_launch(r) == 0)
 		return;
 	despool_free(r);
+}
+
+/* despool_running - the run that holds domain, or NULL */
+static struct despool *
+despool_running(const char *domain)
+{
+	for (struct despool *r = runs; r; r = r->next) {
+		if (strcmp(r->domain, domain) == 0)
+			return r;
+		for (size_t i = 0; i < r->ndomains; i++)
+			if (strcmp(r->domains[i], domain) == 0)
+				return r;
+	}
+	return NULL;
 }
 
 static struct despool *
@@ -671,12 +711,11 @@ despool_start(const struct domain_conf *d, const struct sockaddr *requester,
 	*queued = c.messages;
 	if (c.messages == 0)
 		return DESPOOL_EMPTY;
-	for (r = runs; r; r = r->next)
-		if (strcmp(r->domain, d->name) == 0) {
-			/* mail that came after its snapshot needs one more run */
-			r->again = 1;
-			return DESPOOL_JOINED;
-		}
+	if ((r = despool_running(d->name)) != NULL) {
+		/* mail that came after its snapshot needs one more run */
+		r->again = 1;
+		return DESPOOL_JOINED;
+	}
 	if (d->route.kind == ROUTE_NONE) {
 		*reason = "no deliver-to route configured";
 		despool_route_record(NULL, d->name, (int64_t)d->retry, *reason);
@@ -726,4 +765,69 @@ despool_stop_all(void)
 		/* a run still waiting for its outcomes to be committed goes
 		 * when the committer reports them */
 	}
+}
+
+enum despool_atrn
+despool_atrn_check(const char *const *domains, size_t n)
+{
+	struct spool_counters c;
+	int some = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (despool_running(domains[i]) != NULL)
+			return DESPOOL_ATRN_BUSY;
+		if (spool_domain_counters(spoold.spool, domains[i], &c) != SPOOL_OK)
+			return DESPOOL_ATRN_BUSY;
+		some |= c.messages > 0;
+	}
+	return some ? DESPOOL_ATRN_OK : DESPOOL_ATRN_NO_MAIL;
+}
+
+int
+despool_turn(const char *const *domains, size_t n, struct io *io, const char *who,
+    const char *peer)
+{
+	struct domain_conf d = { .name = (char *)domains[0], .tls = TLS_MAY };
+	struct smtp_client_params p;
+	struct despool *r;
+
+	if (n == 0 || despool_atrn_check(domains, n) != DESPOOL_ATRN_OK ||
+	    (r = despool_new(&d)) == NULL)
+		return -1;
+	if ((r->domains = calloc(n, sizeof(*r->domains))) == NULL) {
+		despool_free(r);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		snprintf(r->domains[i], sizeof(r->domains[i]), "%s", domains[i]);
+	r->ndomains = n;
+	r->turned = 1;
+	r->retry = DEF_RETRY;
+	r->started = time(NULL);
+	snprintf(r->relay, sizeof(r->relay), "odmr:%s[%s]", who, peer);
+	snprintf(r->remote, sizeof(r->remote), "[%s]", peer);
+	/* the first domain with mail; the others follow in despool_next */
+	r->di = (size_t)-1;
+	r->ndomains = n;
+	if (!despool_next_domain(r)) {
+		despool_free(r);
+		return -1;
+	}
+	memset(&p, 0, sizeof(p));
+	p.helo_name = r->rt->conf->hostname;
+	p.peer_name = r->relay;
+	p.timeout_banner = (double)r->rt->conf->timeout_smtp_greeting;
+	p.timeout_command = (double)r->rt->conf->timeout_smtp_command;
+	p.timeout_data = (double)r->rt->conf->timeout_smtp_data_init;
+	p.timeout_block = (double)r->rt->conf->timeout_smtp_data_block;
+	p.timeout_eom = (double)r->rt->conf->timeout_smtp_data_done;
+	/* the TLS session, if any, goes on as it is: spoold stays its server */
+	if ((r->client = smtp_client_start(io, &p, &despool_ops, r)) == NULL) {
+		despool_free(r);
+		return -1;
+	}
+	r->next = runs;
+	runs = r;
+	log_info("delivery run domain=%s relay=%s domains=%zu started", r->domains[0], r->relay, n);
+	return 0;
 }

@@ -10,7 +10,10 @@
 #ifndef SPOOLD_DESPOOL_H
 #define SPOOLD_DESPOOL_H
 
+#include <stddef.h>
 #include <sys/socket.h>
+
+struct io;
 
 #include "spoold_conf.h"
 
@@ -27,6 +30,21 @@ enum despool_start {
  * messages waiting. */
 enum despool_start despool_start(const struct domain_conf *d, const struct sockaddr *requester,
     unsigned long long *queued, const char **reason);
+enum despool_atrn {
+	DESPOOL_ATRN_OK,	/* mail waits, nothing is running: turn */
+	DESPOOL_ATRN_NO_MAIL,	/* 453 */
+	DESPOOL_ATRN_BUSY,	/* 451: a run holds one of them (or the spool is unreadable) */
+};
+
+/* despool_atrn_check - may an ATRN for domains[0..n) turn now? */
+enum despool_atrn despool_atrn_check(const char *const *domains, size_t n);
+/* despool_turn - ATRN (RFC 2645): deliver domains[0..n) over io, which the
+ * customer dialled and has just been told 250.  The run owns io from here:
+ * it waits for the customer's 220 and delivers with the same rules as any
+ * run.  who and peer are for the log.  -1 (io untouched) when it cannot. */
+int	despool_turn(const char *const *domains, size_t n, struct io *io, const char *who,
+	    const char *peer);
+
 /* despool_stop_all - end every run now; undelivered mail simply stays */
 void	despool_stop_all(void);
 

@@ -15,6 +15,7 @@
 
 #include "cidr.h"
 #include "log.h"
+#include "odmr.h"
 #include "spoold.h"
 
 #define ACCEPT_PAUSE	1.0	/* seconds to wait after EMFILE/ENFILE */
@@ -59,7 +60,10 @@ listener_accept(struct ev_loop *loop, ev_io *w, int revents)
 				log_warn("listener %s: accept", l->text);
 			return;
 		}
-		inbound_accept(fd, (struct sockaddr *)&ss);
+		if (l->kind == LISTEN_ODMR)
+			odmr_accept(fd, (struct sockaddr *)&ss);
+		else
+			inbound_accept(fd, (struct sockaddr *)&ss);
 	}
 }
 
@@ -135,13 +139,6 @@ listeners_open(const struct spoold_conf *cf, const char *listen_file)
 		struct listener *l;
 		int fd;
 
-		if (la->kind == LISTEN_ODMR) {
-			/* XXX ODMR (RFC 2645) is not implemented yet: say so
-			 * rather than accept connections we cannot serve. */
-			log_warnx("listen odmr %s: ODMR is not implemented in this version; "
-			    "not listening", la->text);
-			continue;
-		}
 		if ((fd = listener_bind(la)) == -1)
 			return -1;
 		if ((l = calloc(1, sizeof(*l))) == NULL || (l->text = strdup(la->text)) == NULL)

@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 #include "committer.h"
+#include "auth.h"
 #include "despool.h"
+#include "odmr.h"
 #include "dns.h"
 #include "scheduler.h"
 #include "log.h"
@@ -307,6 +309,21 @@ open_resolver(const struct spoold_conf *cf)
 		    "delivered", cf->resolver ? " for " : "", cf->resolver ? cf->resolver : "", err);
 }
 
+/* open_auth - Cyrus SASL for the ODMR listener, when there is one */
+static void
+open_auth(const struct spoold_conf *cf)
+{
+	char err[256];
+
+	for (size_t i = 0; i < cf->n_listens; i++)
+		if (cf->listens[i].kind == LISTEN_ODMR) {
+			if (auth_init(err, sizeof(err)) == -1)
+				log_warnx("SASL cannot start (%s): AUTH on the ODMR listener will "
+				    "fail with 454", err);
+			return;
+		}
+}
+
 void
 spoold_stop(int status, const char *why)
 {
@@ -321,6 +338,7 @@ spoold_stop(int status, const char *why)
 	scheduler_stop();
 	despool_stop_all();	/* undelivered mail simply stays queued */
 	inbound_shutdown_all();
+	odmr_shutdown_all();
 	shutdown_started = ev_now(spoold.loop);
 	ev_timer_init(&shutdown_timer, shutdown_check, 0.0, 0.05);
 	ev_timer_start(spoold.loop, &shutdown_timer);
@@ -478,6 +496,7 @@ main(int argc, char **argv)
 	ev_signal_start(spoold.loop, &sig_int);
 	(void)control_open(cf->datadir);	/* without it only spoolctl flush is missing */
 	open_resolver(cf);
+	open_auth(cf);
 	scheduler_start();
 	listeners_start();
 	log_info("spoold %s ready: %zu domain%s, spool %s, next id %016llx", PACKAGE_VERSION,
@@ -486,6 +505,7 @@ main(int argc, char **argv)
 	ev_run(spoold.loop, 0);
 	if (spoold.dns != NULL)
 		dns_free(spoold.dns);
+	auth_done();
 	spool_close(spoold.spool);
 	rt_unref(spoold.rt);
 	return spoold.exit_status;

@@ -220,6 +220,19 @@ kw_etrn_rate(struct conf_ctx *c, void *t, int argc, char **argv)
 }
 
 static void
+kw_require_tls(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+
+	if (strcmp(argv[1], "yes") == 0)
+		cf->require_tls = 1;
+	else if (strcmp(argv[1], "no") == 0)
+		cf->require_tls = 0;
+	else
+		conf_error(c, "require-tls: \"%.16s\" is not yes or no", argv[1]);
+}
+
+static void
 kw_mx_port(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	struct spoold_conf *cf = t;
@@ -559,6 +572,7 @@ static const struct conf_keyword top_keywords[] = {
 	KW("etrn-rate",		1, 1,	kw_etrn_rate),
 	KWR("queue",		2, -1,	kw_queue),
 	KW("mx-port",		1, 1,	kw_mx_port),
+	KW("require-tls",	1, 1,	kw_require_tls),
 	KW("resolver",		1, 1,	kw_resolver),
 	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain, 1 },
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
@@ -587,6 +601,7 @@ spoold_conf_new(void)
 	cf->max_spool_size = DEF_MAX_SPOOL_SIZE;
 	cf->etrn_rate = DEF_ETRN_RATE;
 	cf->mx_port = 25;
+	cf->require_tls = -1;
 	return cf;
 }
 
@@ -651,6 +666,11 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 		conf_relative_path(&cf->datadir, name);
 	if (cf->tls_ca != NULL)
 		conf_relative_path(&cf->tls_ca, name);
+	if (cf->require_tls == -1)	/* on by default when STARTTLS is possible */
+		cf->require_tls = cf->tls_cert != NULL;
+	for (size_t i = 0; i < cf->n_sasl_opts; i++)
+		if (strcmp(cf->sasl_opts[i].key, "sasldb_path") == 0)
+			conf_relative_path(&cf->sasl_opts[i].value, name);
 	if (cf->tls_priority == NULL)
 		cf->tls_priority = xstrdup(DEF_TLS_PRIORITY);
 	if (cf->sasl_service == NULL)

@@ -83,7 +83,8 @@ struct spoold_conf {
 	char			*tls_cert;
 	char			*tls_key;
 	char			*tls_priority;
-	char			*tls_ca;	/* trust for "tls verify"; NULL: the system's */
+	char			*tls_ca;
+	int			 require_tls;	/* ODMR: AUTH and ATRN only under TLS */	/* trust for "tls verify"; NULL: the system's */
 	int			 tls_cert_line, tls_priority_line;	/* for errors */
 	uint64_t		 max_message_size;
 	uint64_t		 max_recipients;
