@@ -655,8 +655,9 @@ smtp_client_start(struct io *io, const struct smtp_client_params *p,
 	c->ops = ops;
 	c->arg = arg;
 	io_set_callback(io, client_io_event, c);
-	/* XXX a greeting already buffered in io (the ODMR turn-around) waits
-	 * for the next read event: the ODMR issue adds the hand-over */
+	/* Nothing is buffered in io at this point: the ODMR provider refuses
+	 * an ATRN with bytes after it (554), so the customer's 220 comes as
+	 * a read event like any greeting. */
 	client_enter(c, CLIENT_BANNER, p->timeout_banner);
 	return c;
 }
