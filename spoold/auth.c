@@ -268,11 +268,13 @@ auth_step(struct auth *a, const char *response, char *out, size_t outlen)
 	unsigned inlen;
 	const char *sout = NULL;
 	unsigned soutlen = 0;
+	int rc;
 
 	if (auth_decode(response, in, sizeof(in), &inlen) == -1)
 		return AUTH_BASE64;
-	return auth_reply(a, sasl_server_step(a->conn, in, inlen, &sout, &soutlen), sout, soutlen,
-	    out, outlen);
+	/* a separate statement: sout and soutlen are only set by the call */
+	rc = sasl_server_step(a->conn, in, inlen, &sout, &soutlen);
+	return auth_reply(a, rc, sout, soutlen, out, outlen);
 }
 
 const char *

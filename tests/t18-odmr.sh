@@ -110,6 +110,12 @@ swaks --server "127.0.0.1:$ODMR_PORT" --tls --auth PLAIN --auth-user alice --aut
 grep -q '^<~  *235 2\.7\.0' "$T/swaks.out" || fail "swaks AUTH PLAIN over TLS: $(cat "$T/swaks.out")"
 customer --tls --mech PLAIN --user alice --password wrong
 expect_cust '^< 535 5\.7\.8 ' "wrong password"
+for mech in SCRAM-SHA-256 SCRAM-SHA-1; do
+	customer --tls --mech $mech --user alice --password secret
+	expect_cust '^event: auth 235' "$mech (the client checks the server's signature too)"
+done
+customer --mech SCRAM-SHA-256 --user alice --password wrong --tls
+expect_cust '^event: auth 535' "SCRAM-SHA-256 with a wrong password"
 python3 - "$ODMR_PORT" >"$T/raw.out" 2>&1 <<'PY' || fail "authzid and bad base64: $(cat "$T/raw.out")"
 import base64, socket, ssl, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 10)
@@ -139,7 +145,7 @@ cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0secret").decode(), "503 5.5.1")
 cmd("QUIT", "221")
 PY
 grep -E -q 'secret|c2VjcmV0|YWxpY2U' "$SPOOLD_LOG" && fail "an AUTH payload or password reached the log"
-say "over TLS: 530 before AUTH, swaks AUTH PLAIN 235, wrong password 535, authzid other than the user 535, bad base64 501, * 501, unknown mechanism 504, AUTH twice 503; no payload logged"
+say "over TLS: 530 before AUTH, swaks AUTH PLAIN 235, SCRAM-SHA-256 and SCRAM-SHA-1 235 (server signature checked), wrong password 535, authzid other than the user 535, bad base64 501, * 501, unknown mechanism 504, AUTH twice 503; no payload logged"
 
 # ---- the failure limit: the third failure on a connection is 421 ----
 python3 - "$ODMR_PORT" >"$T/raw.out" 2>&1 <<'PY' || fail "AUTH failure limit: $(cat "$T/raw.out")"
@@ -219,6 +225,20 @@ EOF
 	wait_count cust2.test 0
 	[ "$(dumped)" -eq 5 ] || fail "smtp-sink got $(dumped) messages through fetchmail, expected 5"
 	say "fetchmail --protocol ODMR with CRAM-MD5 (require-tls no): 5 messages of 2 domains relayed into smtp-sink, spool empty"
+
+	# once more into a real Postfix as the site's MTA
+	PF_PORT_ODMR=$(free_port)
+	( need_postfix ) && {
+		postfix_start cust.test "$PF_PORT_ODMR"
+		queue 3 cust.test
+		sed -i "s|smtphost 127.0.0.1/$SINK_PORT|smtphost 127.0.0.1/$PF_PORT_ODMR|" "$T/fetchmailrc"
+		HOME=$T timeout 60 fetchmail -f "$T/fetchmailrc" --nosyslog -v >"$T/fetchmail.out" 2>&1 ||
+			fail "fetchmail --protocol ODMR into Postfix failed: $(tail -20 "$T/fetchmail.out")"
+		wait_count cust.test 0
+		postfix_wait_delivered 3
+		postfix_stop
+		say "fetchmail --protocol ODMR into a private Postfix: 3 messages in its Maildir, spool empty"
+	}
 else
 	say "fetchmail not installed: its ODMR client not tested"
 fi
