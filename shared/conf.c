@@ -48,7 +48,7 @@ conf_line(const struct conf_ctx *c)
 }
 
 static void
-conf_add_error(struct conf_errors *errs, char *msg)
+conf_take_error(struct conf_errors *errs, char *msg)
 {
 	char **n = realloc(errs->msgs, (errs->count + 1) * sizeof(*n));
 
@@ -71,7 +71,7 @@ conf_error(struct conf_ctx *c, const char *fmt, ...)
 	va_end(ap);
 	if (asprintf(&msg, "%s:%d: %s", c->file, c->line, text) == -1)
 		msg = NULL;
-	conf_add_error(c->errs, msg);
+	conf_take_error(c->errs, msg);
 }
 
 void
@@ -284,7 +284,7 @@ conf_parse_string(const char *name, const char *text,
 	int argc;
 
 	if (copy == NULL) {
-		conf_add_error(errs, strdup("out of memory"));
+		conf_take_error(errs, strdup("out of memory"));
 		return 1;
 	}
 	c.stack[0].table = top;
@@ -317,7 +317,7 @@ conf_parse_file(const char *path, const struct conf_keyword *top, void *target,
 	if (fp == NULL) {
 		if (asprintf(&msg, "%s: %s", path, strerror(errno)) == -1)
 			msg = NULL;
-		conf_add_error(errs, msg);
+		conf_take_error(errs, msg);
 		return 1;
 	}
 	text = malloc(CONF_MAX_FILE + 1);
@@ -325,7 +325,7 @@ conf_parse_file(const char *path, const struct conf_keyword *top, void *target,
 	if (text == NULL || ferror(fp) || !feof(fp)) {
 		if (asprintf(&msg, "%s: cannot read (or larger than %d bytes)", path, CONF_MAX_FILE) == -1)
 			msg = NULL;
-		conf_add_error(errs, msg);
+		conf_take_error(errs, msg);
 		fclose(fp);
 		free(text);
 		return 1;
@@ -335,7 +335,7 @@ conf_parse_file(const char *path, const struct conf_keyword *top, void *target,
 	if (memchr(text, '\0', len) != NULL) {
 		if (asprintf(&msg, "%s: contains a NUL byte", path) == -1)
 			msg = NULL;
-		conf_add_error(errs, msg);
+		conf_take_error(errs, msg);
 		free(text);
 		return 1;
 	}
@@ -394,4 +394,54 @@ conf_parse_uint(const char *s, uint64_t max, uint64_t *out)
 	if (conf_number_suffix(s, "", one, out) == -1 || *out > max)
 		return -1;
 	return 0;
+}
+
+char *
+conf_xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		abort();
+	return d;
+}
+
+void *
+conf_xgrow(void *p, size_t n, size_t size)
+{
+	void *q = realloc(p, n * size);
+
+	if (q == NULL)
+		abort();
+	return q;
+}
+
+void
+conf_add_error(struct conf_errors *errs, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (rc == -1)
+		return;
+	errs->msgs = conf_xgrow(errs->msgs, errs->count + 1, sizeof(char *));
+	errs->msgs[errs->count++] = msg;
+}
+
+void
+conf_relative_path(char **path, const char *conf_path)
+{
+	const char *slash = strrchr(conf_path, '/');
+	char *joined;
+
+	if ((*path)[0] == '/' || slash == NULL)
+		return;
+	if (asprintf(&joined, "%.*s/%s", (int)(slash - conf_path), conf_path, *path) == -1)
+		abort();
+	free(*path);
+	*path = joined;
 }

@@ -60,6 +60,15 @@ int	conf_parse_size(const char *, uint64_t *);	/* 512, 10K, 50M, 2G, 1T */
 int	conf_parse_duration(const char *, uint64_t *);	/* 30, 30s, 5m, 2h, 30d */
 int	conf_parse_uint(const char *, uint64_t max, uint64_t *);
 
+/* Helpers for the programs' keyword handlers.  Out of memory while loading
+ * a configuration aborts: there is nothing sensible to go on with. */
+char	*conf_xstrdup(const char *);
+void	*conf_xgrow(void *, size_t n, size_t size);
+/* conf_add_error - an error found after parsing ("file: message") */
+void	conf_add_error(struct conf_errors *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* conf_relative_path - a relative *path is taken from conf_path's directory */
+void	conf_relative_path(char **path, const char *conf_path);
+
 /* Warnings are printed by the parse functions' caller through this hook
  * (stderr for -n, the log otherwise); NULL discards them. */
 extern void (*conf_warning_hook)(const char *msg);

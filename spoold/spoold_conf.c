@@ -18,31 +18,13 @@
 #include "smtp_cmd.h"
 #include "spoold_conf.h"
 
-static char *
-xstrdup(const char *s)
-{
-	char *d = strdup(s);
 
-	if (d == NULL)
-		abort();
-	return d;
-}
-
-static void *
-xgrow(void *p, size_t n, size_t size)
-{
-	void *q = realloc(p, n * size);
-
-	if (q == NULL)
-		abort();
-	return q;
-}
 
 /* set_string - a copy of val (conf.c refuses a directive given twice) */
 static void
 set_string(struct conf_ctx *c, char **dst, const char *kw, const char *val)
 {
-	*dst = xstrdup(val);
+	*dst = conf_xstrdup(val);
 }
 
 static void
@@ -141,8 +123,8 @@ kw_listen(struct conf_ctx *c, void *t, int argc, char **argv)
 			conf_error(c, "listen: \"%.64s\" is not ADDRESS:PORT or [IPV6]:PORT", argv[i]);
 			continue;
 		}
-		la.text = xstrdup(argv[i]);
-		cf->listens = xgrow(cf->listens, cf->n_listens + 1, sizeof(*cf->listens));
+		la.text = conf_xstrdup(argv[i]);
+		cf->listens = conf_xgrow(cf->listens, cf->n_listens + 1, sizeof(*cf->listens));
 		cf->listens[cf->n_listens++] = la;
 	}
 }
@@ -299,8 +281,8 @@ kw_sasl_option(struct conf_ctx *c, void *t, int argc, char **argv)
 			strcat(value, " ");
 		strcat(value, argv[i]);
 	}
-	cf->sasl_opts = xgrow(cf->sasl_opts, cf->n_sasl_opts + 1, sizeof(*cf->sasl_opts));
-	cf->sasl_opts[cf->n_sasl_opts].key = xstrdup(argv[1]);
+	cf->sasl_opts = conf_xgrow(cf->sasl_opts, cf->n_sasl_opts + 1, sizeof(*cf->sasl_opts));
+	cf->sasl_opts[cf->n_sasl_opts].key = conf_xstrdup(argv[1]);
 	cf->sasl_opts[cf->n_sasl_opts++].value = value;
 }
 
@@ -318,7 +300,7 @@ kw_queue(struct conf_ctx *c, void *t, int argc, char **argv)
 		conf_error(c, "queue: \"%.64s\" is not a queue name (letters, digits, - _ .)", argv[1]);
 		return;
 	}
-	q.name = xstrdup(n);
+	q.name = conf_xstrdup(n);
 	for (char *p = q.name; *p; p++)
 		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
 	for (size_t i = 0; i < cf->n_queues; i++)
@@ -328,7 +310,7 @@ kw_queue(struct conf_ctx *c, void *t, int argc, char **argv)
 			free(q.name);
 			return;
 		}
-	q.domains = xgrow(NULL, (size_t)argc - 2, sizeof(*q.domains));
+	q.domains = conf_xgrow(NULL, (size_t)argc - 2, sizeof(*q.domains));
 	for (int i = 2; i < argc; i++) {
 		char d[SMTP_DOMAIN_MAX + 2];
 
@@ -337,9 +319,9 @@ kw_queue(struct conf_ctx *c, void *t, int argc, char **argv)
 			conf_error(c, "queue %s: \"%.64s\" is not a domain name", q.name, argv[i]);
 			continue;
 		}
-		q.domains[q.n_domains++] = xstrdup(d);
+		q.domains[q.n_domains++] = conf_xstrdup(d);
 	}
-	cf->queues = xgrow(cf->queues, cf->n_queues + 1, sizeof(*cf->queues));
+	cf->queues = conf_xgrow(cf->queues, cf->n_queues + 1, sizeof(*cf->queues));
 	cf->queues[cf->n_queues++] = q;
 }
 
@@ -371,7 +353,7 @@ kw_etrn_from(struct conf_ctx *c, void *t, int argc, char **argv)
 			    "(with no host bits set)", argv[i]);
 			continue;
 		}
-		d->etrn_from = xgrow(d->etrn_from, d->n_etrn_from + 1, sizeof(*d->etrn_from));
+		d->etrn_from = conf_xgrow(d->etrn_from, d->n_etrn_from + 1, sizeof(*d->etrn_from));
 		d->etrn_from[d->n_etrn_from++] = net;
 	}
 }
@@ -382,8 +364,8 @@ kw_atrn_user(struct conf_ctx *c, void *t, int argc, char **argv)
 	struct domain_conf *d = t;
 
 	for (int i = 1; i < argc; i++) {
-		d->atrn_users = xgrow(d->atrn_users, d->n_atrn_users + 1, sizeof(char *));
-		d->atrn_users[d->n_atrn_users++] = xstrdup(argv[i]);
+		d->atrn_users = conf_xgrow(d->atrn_users, d->n_atrn_users + 1, sizeof(char *));
+		d->atrn_users[d->n_atrn_users++] = conf_xstrdup(argv[i]);
 	}
 }
 
@@ -420,7 +402,7 @@ parse_route(const char *text, struct route *r)
 	if (smtp_domain_canon(host, 0) == -1)
 		return -1;
 	r->kind = ROUTE_HOST;
-	r->host = xstrdup(host);
+	r->host = conf_xstrdup(host);
 	return 0;
 }
 
@@ -480,7 +462,7 @@ kw_recipients(struct conf_ctx *c, void *t, int argc, char **argv)
 	if (strcmp(argv[1], "any") == 0)
 		d->recipients_any = 1;
 	else
-		d->recipients_file = xstrdup(argv[1]);
+		d->recipients_file = conf_xstrdup(argv[1]);
 }
 
 #define KW(name, min, max, fn)	{ name, min, max, fn, NULL, NULL, NULL, 0 }
@@ -521,10 +503,10 @@ open_domain(struct conf_ctx *c, void *t, int argc, char **argv)
 			conf_error(c, "domain %s is already defined at line %d", name, cf->domains[i].line);
 			return NULL;
 		}
-	cf->domains = xgrow(cf->domains, cf->n_domains + 1, sizeof(*cf->domains));
+	cf->domains = conf_xgrow(cf->domains, cf->n_domains + 1, sizeof(*cf->domains));
 	d = &cf->domains[cf->n_domains++];
 	memset(d, 0, sizeof(*d));
-	d->name = xstrdup(name);
+	d->name = conf_xstrdup(name);
 	d->mode = MODE_HOLD;
 	d->tls = TLS_MAY;
 	d->max_age = DEF_MAX_AGE;
@@ -605,23 +587,7 @@ spoold_conf_new(void)
 	return cf;
 }
 
-static void add_error(struct conf_errors *, const char *, ...) __attribute__((format(printf, 2, 3)));
 
-static void
-add_error(struct conf_errors *errs, const char *fmt, ...)
-{
-	va_list ap;
-	char *msg;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = vasprintf(&msg, fmt, ap);
-	va_end(ap);
-	if (rc == -1)
-		return;
-	errs->msgs = xgrow(errs->msgs, errs->count + 1, sizeof(char *));
-	errs->msgs[errs->count++] = msg;
-}
 
 static int
 domain_cmp(const void *a, const void *b)
@@ -629,21 +595,6 @@ domain_cmp(const void *a, const void *b)
 	return strcmp(((const struct domain_conf *)a)->name, ((const struct domain_conf *)b)->name);
 }
 
-/* conf_relative_path - a relative path is taken from the configuration
- * file's directory, so the file works wherever spoold is started from */
-static void
-conf_relative_path(char **path, const char *conf_path)
-{
-	const char *slash = strrchr(conf_path, '/');
-	char *joined;
-
-	if ((*path)[0] == '/' || slash == NULL)
-		return;
-	if (asprintf(&joined, "%.*s/%s", (int)(slash - conf_path), conf_path, *path) == -1)
-		abort();
-	free(*path);
-	*path = joined;
-}
 
 /* spoold_conf_finish - defaults and checks that need the whole file */
 static void
@@ -655,13 +606,13 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 	for (size_t i = 0; i < cf->n_listens; i++)
 		n_smtp += cf->listens[i].kind == LISTEN_SMTP;
 	if (cf->hostname_line == 0)
-		add_error(errs, "%s: \"hostname\" is required", name);
+		conf_add_error(errs, "%s: \"hostname\" is required", name);
 	if (cf->datadir == NULL)
-		add_error(errs, "%s: \"datadir\" is required", name);
+		conf_add_error(errs, "%s: \"datadir\" is required", name);
 	if (n_smtp == 0)	/* ODMR alone takes no mail in */
-		add_error(errs, "%s: no \"listen smtp ADDRESS:PORT\"", name);
+		conf_add_error(errs, "%s: no \"listen smtp ADDRESS:PORT\"", name);
 	if ((cf->tls_cert == NULL) != (cf->tls_key == NULL))
-		add_error(errs, "%s: tls-cert and tls-key go together", name);
+		conf_add_error(errs, "%s: tls-cert and tls-key go together", name);
 	if (cf->datadir != NULL)
 		conf_relative_path(&cf->datadir, name);
 	if (cf->tls_ca != NULL)
@@ -672,11 +623,11 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 		if (strcmp(cf->sasl_opts[i].key, "sasldb_path") == 0)
 			conf_relative_path(&cf->sasl_opts[i].value, name);
 	if (cf->tls_priority == NULL)
-		cf->tls_priority = xstrdup(DEF_TLS_PRIORITY);
+		cf->tls_priority = conf_xstrdup(DEF_TLS_PRIORITY);
 	if (cf->sasl_service == NULL)
-		cf->sasl_service = xstrdup(DEF_SASL_SERVICE);
+		cf->sasl_service = conf_xstrdup(DEF_SASL_SERVICE);
 	if (cf->max_spool_size < 1024 * 1024)
-		add_error(errs, "%s: max-spool-size must be at least 1M", name);
+		conf_add_error(errs, "%s: max-spool-size must be at least 1M", name);
 	for (size_t i = 0; i < cf->n_domains; i++) {
 		struct domain_conf *d = &cf->domains[i];
 
@@ -684,14 +635,14 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 			continue;
 		conf_relative_path(&d->recipients_file, name);
 		if ((d->recipients = recipients_load(d->recipients_file, err, sizeof(err))) == NULL)
-			add_error(errs, "%s: %s", name, err);
+			conf_add_error(errs, "%s: %s", name, err);
 	}
 	if (cf->n_domains > 1)	/* qsort(NULL, 0, ...) is undefined */
 		qsort(cf->domains, cf->n_domains, sizeof(*cf->domains), domain_cmp);
 	for (size_t i = 0; i < cf->n_queues; i++)
 		for (size_t j = 0; j < cf->queues[i].n_domains; j++)
 			if (spoold_conf_domain(cf, cf->queues[i].domains[j]) == NULL)
-				add_error(errs, "%s:%d: queue %s: %s is not a configured domain", name,
+				conf_add_error(errs, "%s:%d: queue %s: %s is not a configured domain", name,
 				    cf->queues[i].line, cf->queues[i].name, cf->queues[i].domains[j]);
 }
 
@@ -701,7 +652,7 @@ spoold_conf_parse_text(const char *name, const char *text, struct conf_errors *e
 	struct spoold_conf *cf = spoold_conf_new();
 	size_t before = errs->count;
 
-	cf->path = xstrdup(name);
+	cf->path = conf_xstrdup(name);
 	conf_parse_string(name, text, top_keywords, cf, errs);
 	spoold_conf_finish(cf, name, errs);
 	if (errs->count > before) {
@@ -718,11 +669,11 @@ spoold_conf_load(const char *path, struct conf_errors *errs)
 	size_t before = errs->count;
 
 	if (access(path, R_OK) == -1) {
-		add_error(errs, "%s: %s", path, strerror(errno));
+		conf_add_error(errs, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	cf = spoold_conf_new();
-	cf->path = xstrdup(path);
+	cf->path = conf_xstrdup(path);
 	conf_parse_file(path, top_keywords, cf, errs);
 	spoold_conf_finish(cf, path, errs);
 	if (errs->count > before) {
