@@ -246,12 +246,55 @@ despool_next_domain(struct despool *r)
 	return 0;
 }
 
+static void despool_defer_held(struct despool *);
+
+/* despool_again - recipients the peer refused with 452 (too many
+ * recipients, RFC 5321 4.5.3.1.10) go again at once in a new transaction,
+ * as long as the last one made progress; 1 when the message is offered
+ * again, else they are deferred like any 4xx */
+static int
+despool_again(struct despool *r)
+{
+	size_t k = 0;
+	int progress = 0;
+
+	for (size_t i = 0; i < r->n; i++)
+		progress |= r->codes[i] / 100 == 2;
+	if (!progress) {
+		despool_defer_held(r);
+		return 0;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->codes[i] != 452) {
+			free(r->refusals[i]);
+			continue;
+		}
+		r->rcpts[k] = r->rcpts[i];
+		r->idx[k] = r->idx[i];
+		r->notify[k] = r->notify[i];
+		r->orcpt_type[k] = r->orcpt_type[i];
+		r->orcpt[k] = r->orcpt[i];
+		free(r->refusals[i]);
+		r->refusals[k] = NULL;
+		r->codes[k++] = 0;
+	}
+	for (size_t i = k; i < r->n; i++)
+		r->refusals[i] = NULL;
+	r->n = k;
+	r->msg.nrcpts = k;
+	if (k > 0)
+		r->offered++;
+	return k > 0;
+}
+
 static const struct smtp_client_msg *
 despool_next(void *arg)
 {
 	struct despool *r = arg;
 
 	despool_settle(r);
+	if (despool_again(r))
+		return &r->msg;
 	despool_forget_message(r);
 	while (r->pos < r->nids || despool_next_domain(r)) {
 		if (!despool_load(r, r->ids[r->pos++])) {
@@ -306,9 +349,27 @@ despool_rcpt(void *arg, const struct smtp_client_msg *m, size_t i, int code, con
 		despool_refused(r, i, code, reply);
 		return;
 	}
+	if (code == 452 && (r->refusals[i] = strdup(reply)) != NULL)
+		return;		/* held: despool_again decides */
+	r->codes[i] = code == 452 ? 451 : code;
 	despool_log(r, i, "deferred", reply);
 	despool_change(r, CHANGE_DEFER, &r->idx[i], 1, reply);
 	r->deferred++;
+}
+
+/* despool_defer_held - the 452s that will not go again now wait like
+ * any recipient refused for now */
+static void
+despool_defer_held(struct despool *r)
+{
+	for (size_t i = 0; r->have_env && i < r->n; i++) {
+		if (r->codes[i] != 452)
+			continue;
+		despool_log(r, i, "deferred", r->refusals[i]);
+		despool_change(r, CHANGE_DEFER, &r->idx[i], 1, r->refusals[i]);
+		r->deferred++;
+		r->codes[i] = 451;
+	}
 }
 
 static void
@@ -415,6 +476,7 @@ despool_done(void *arg, const char *error)
 	char why[600];
 
 	despool_settle(r);
+	despool_defer_held(r);
 	r->client = NULL;
 	if (error != NULL && r->offered == 0 && r->pending == 0 && !r->turned) {
 		log_info("delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay,
