@@ -182,7 +182,8 @@ client_ehlo(struct smtp_client *c)
 {
 	c->ext = 0;
 	c->peer_size = 0;
-	client_send(c, "EHLO %s", c->p.helo_name);
+	/* RFC 2033 4.1: LMTP says LHLO and has no HELO to fall back to */
+	client_send(c, "%s %s", c->p.lmtp ? "LHLO" : "EHLO", c->p.helo_name);
 	client_enter(c, CLIENT_EHLO, c->p.timeout_command);
 }
 
@@ -242,7 +243,7 @@ client_reply_ehlo(struct smtp_client *c, int code)
 		client_after_hello(c);
 		return;
 	}
-	if (code / 100 == 5 && c->state == CLIENT_EHLO && !io_is_tls(c->io)) {
+	if (code / 100 == 5 && c->state == CLIENT_EHLO && !io_is_tls(c->io) && !c->p.lmtp) {
 		client_send(c, "HELO %s", c->p.helo_name);	/* RFC 5321 3.2 */
 		client_enter(c, CLIENT_HELO, c->p.timeout_command);
 		return;

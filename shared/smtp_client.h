@@ -36,6 +36,9 @@ struct smtp_client_params {
 	gnutls_certificate_credentials_t tls_cred;
 	gnutls_priority_t		 tls_prio;
 	int				 tls_required;
+	/* LMTP (RFC 2033): LHLO.  The program offers one recipient per
+	 * message, so the one reply after the dot is that recipient's. */
+	int				 lmtp;
 	/* non-NULL: the peer's certificate must chain to tls_cred's trust
 	 * list and match this name or address (implies tls_required) */
 	const char			*tls_verify_name;

@@ -88,6 +88,12 @@ static const struct smtp_reply replies[R__COUNT] = {
 	{ R_ATRN_BUSY,	451, NULL,	"Unable to process ATRN request now",	"RFC 2645 5.2.1" },
 	{ R_ATRN_NO_MAIL, 453, NULL,	"You have no mail",			"RFC 2645 5.2.1" },
 	{ R_ATRN_PIPELINED, 554, "5.5.0", "ATRN must not be pipelined, closing connection", "RFC 2920 3.1" },
+
+	{ R_RELAY_OK,	250, "2.0.0",	"Ok: the local MTA took it: %s",	"RFC 5321 4.1.1.4" },
+	{ R_RELAY_TEMP,	451, "4.4.0",	"The local MTA refused it for now: %s",	"RFC 3463 3.5" },
+	{ R_RELAY_PERM,	554, "5.0.0",	"The local MTA refused it: %s",		"RFC 3463 3.5" },
+	{ R_RELAY_DOWN,	451, "4.4.1",	"The local MTA is not reachable: %s",	"RFC 3463 3.5" },
+	{ R_RELAY_ONE_RCPT, 452, "4.5.3", "One recipient per message here: send the others in a new transaction", "RFC 5321 4.5.3.1.10" },
 };
 
 const struct smtp_reply *

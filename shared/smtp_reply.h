@@ -94,6 +94,13 @@ enum smtp_reply_id {
 	R_ATRN_NO_MAIL,
 	R_ATRN_PIPELINED,
 
+	/* etrnclient's turned session: what the local MTA said */
+	R_RELAY_OK,
+	R_RELAY_TEMP,
+	R_RELAY_PERM,
+	R_RELAY_DOWN,
+	R_RELAY_ONE_RCPT,
+
 	R__COUNT
 };
 

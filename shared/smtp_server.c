@@ -589,7 +589,7 @@ smtp_session_message_done(struct smtp_session *s, enum smtp_reply_id id, const c
 {
 	if (s->state != STATE_COMMIT)
 		return;
-	if (id == R_QUEUED)
+	if (smtp_reply_get(id)->code / 100 == 2)	/* stored, or relayed */
 		s->messages++;
 	smtp_enter_state(s, STATE_READY);
 	smtp_reply(s, id, arg);
@@ -914,7 +914,7 @@ smtp_io_event(struct io *io, enum io_event ev, void *arg)
 }
 
 struct smtp_session *
-smtp_session_new(struct ev_loop *loop, int fd, const struct sockaddr *peer,
+smtp_session_new_io(struct io *io, const struct sockaddr *peer,
     const struct smtp_server_config *cfg, const struct smtp_server_ops *ops, void *arg,
     enum smtp_reply_id refuse)
 {
@@ -924,10 +924,8 @@ smtp_session_new(struct ev_loop *loop, int fd, const struct sockaddr *peer,
 
 	if (s == NULL)
 		return NULL;
-	if ((s->io = io_new(loop, fd, smtp_io_event, s)) == NULL) {
-		free(s);
-		return NULL;
-	}
+	s->io = io;
+	io_set_callback(io, smtp_io_event, s);
 	s->id = ((uint64_t)time(NULL) << 24) ^ ++session_counter;
 	s->cfg = cfg;
 	s->ops = ops;
@@ -946,6 +944,21 @@ smtp_session_new(struct ev_loop *loop, int fd, const struct sockaddr *peer,
 	log_info("%016llx smtp connect from %s port %d", (unsigned long long)s->id, s->peer_text,
 	    sockaddr_port(peer));
 	smtp_reply(s, R_GREETING, cfg->hostname);
+	return s;
+}
+
+struct smtp_session *
+smtp_session_new(struct ev_loop *loop, int fd, const struct sockaddr *peer,
+    const struct smtp_server_config *cfg, const struct smtp_server_ops *ops, void *arg,
+    enum smtp_reply_id refuse)
+{
+	struct io *io = io_new(loop, fd, smtp_io_event, NULL);
+	struct smtp_session *s;
+
+	if (io == NULL)
+		return NULL;
+	if ((s = smtp_session_new_io(io, peer, cfg, ops, arg, refuse)) == NULL)
+		io_free(io);
 	return s;
 }
 

@@ -88,6 +88,13 @@ struct smtp_session *smtp_session_new(struct ev_loop *, int fd,
     const struct sockaddr *peer, const struct smtp_server_config *,
     const struct smtp_server_ops *, void *arg, enum smtp_reply_id refuse);
 
+/* smtp_session_new_io - the same on a connection that exists already (the
+ * turned ODMR connection, with its TLS session): the session takes io */
+struct io;
+struct smtp_session *smtp_session_new_io(struct io *, const struct sockaddr *peer,
+    const struct smtp_server_config *, const struct smtp_server_ops *, void *arg,
+    enum smtp_reply_id refuse);
+
 /* smtp_session_message_done - the program's verdict on a message: R_QUEUED
  * (with the id text as argument) or a 4xx/5xx reply. */
 void smtp_session_message_done(struct smtp_session *, enum smtp_reply_id,

@@ -1,0 +1,39 @@
+/*
+ * upstream.h - one run against one server: connect, EHLO, STARTTLS per
+ * "tls", then either one ETRN per domain (RFC 1985) or AUTH and ATRN (RFC
+ * 2645) followed by the relay of the turned session (relay.h), then QUIT.
+ */
+#ifndef ETRNCLIENT_UPSTREAM_H
+#define ETRNCLIENT_UPSTREAM_H
+
+#include <ev.h>
+
+#include "ec_conf.h"
+
+/* sysexits(3) values: what a cron job's caller and the man page speak */
+#define EC_EX_OK		0
+#define EC_EX_USAGE		64
+#define EC_EX_UNAVAILABLE	69	/* refused for good: 459, 450, 5xx */
+#define EC_EX_TEMPFAIL		75	/* network, 4xx, the local MTA down */
+#define EC_EX_NOPERM		77	/* authentication failed */
+#define EC_EX_CONFIG		78
+
+struct upstream_result {
+	int		 status;		/* EC_EX_* */
+	char		 summary[2048];		/* per domain, or why it failed */
+	unsigned long	 relayed;		/* ODMR: messages the local MTA took */
+	unsigned long	 refused;		/* ODMR: messages answered 4xx/5xx */
+};
+
+typedef void upstream_done(void *arg, const struct upstream_result *);
+
+struct upstream;
+
+/* upstream_start - start a run; done() is called exactly once, from the
+ * loop.  NULL when it cannot start (out of memory). */
+struct upstream *upstream_start(struct ev_loop *, const struct ec_conf *,
+    const struct ec_server *, upstream_done *, void *arg);
+/* upstream_abort - stop now (SIGTERM): done() is called with 75 */
+void	upstream_abort(struct upstream *);
+
+#endif
