@@ -77,7 +77,10 @@ chmod 644 "$T/pw"
 ec --odmr "127.0.0.1:$ODMR_PORT" --user alice --password-file "$T/pw" --relay "127.0.0.1:$SINK_PORT" one.test
 expect_ec 78 'readable by group or others .*chmod 600' "a password file with mode 644"
 chmod 600 "$T/pw"
-say "usage 64; configuration errors 78, a password file with mode 644 refused"
+cp "$top_srcdir/contrib/etrnclient.conf.example" "$T/example.conf"
+printf 'changeme\n' >"$T/secret"; chmod 600 "$T/secret"
+ec -n -c "$T/example.conf"; expect_ec 0 'configuration OK' "the shipped example configuration"
+say "usage 64; configuration errors 78, a password file with mode 644 refused; the shipped example passes -n"
 
 # ---- ODMR from a configuration file with -1, over TLS verified with ca ----
 cat >"$T/ec.conf" <<EOF
