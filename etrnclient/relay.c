@@ -4,8 +4,8 @@
  *
  * Each message gets its own connection to the local MTA (on loopback or a
  * unix socket that costs little, and a local MTA that went down between two
- * messages is noticed at once).  Its verdict becomes the reply to the
- * provider's final dot.
+ * messages is noticed at once), opened at the provider's DATA so the body
+ * streams through.  Its verdict becomes the reply to the provider's dot.
  */
 #include "config.h"
 
@@ -16,27 +16,42 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "buf.h"
 #include "io.h"
 #include "log.h"
 #include "smtp_client.h"
+#include "smtp_cmd.h"
 #include "smtp_server.h"
 #include "relay.h"
 #include "upstream.h"
 
-#define RELAY_SPILL_THRESHOLD	(256 * 1024)
 #define RELAY_MAX_MESSAGE	(1024ULL * 1024 * 1024)
+/* Message data waiting for the local MTA: above HIGH the provider is not
+ * read any more, below LOW it is again.  This is all the memory a message
+ * of any size takes. */
+#define RELAY_BUF_HIGH		(256 * 1024)
+#define RELAY_BUF_LOW		(64 * 1024)
 
 struct relay;
 
-/* One message on its way to the local MTA. */
+/* One message on its way from the provider to the local MTA. */
 struct relay_msg {
 	struct relay		*r;
-	struct smtp_message	*m;
+	struct smtp_client	*client;	/* talking to the local MTA */
+	int			 connecting;	/* ... or about to */
 	struct smtp_client_msg	 cm;
+	struct buf		 buf;		/* arrived, not yet passed on */
+	struct smtp_message	*m;		/* from message(), freed with rm */
 	const char		*rcpt;
 	char			 sender[600], to[600];
+	char			 envid[SMTP_ENVID_MAX + 1];
+	char			 orcpt_type[32], orcpt[SMTP_ORCPT_MAX + 1];
+	const char		*orcpt_type_p, *orcpt_p;
 	unsigned		 notify;
-	const char		*orcpt_type, *orcpt;
+	int			 ended;		/* the provider's dot: the message passed */
+	int			 aborted;	/* refused by the engine, or the provider left */
+	int			 waiting;	/* the client wants more data */
+	int			 replied;
 	int			 offered, rcpt_code, final_code;
 	char			 text[512];
 };
@@ -52,12 +67,15 @@ struct relay {
 	struct smtp_server_config cfg;
 	struct relay_msg	*inflight;
 	int			 closed;	/* the provider's session is over */
+	int			 paused;	/* the provider is not being read */
 	unsigned		 rcpts;		/* in the transaction being built */
 	uint64_t		 ids;
 	struct relay_result	 res;
 };
 
 static struct relay *relays;
+
+static void relay_finish(struct relay *);
 
 /* ---- the local MTA side ---- */
 
@@ -90,9 +108,31 @@ relay_sent(void *arg, const struct smtp_client_msg *m, int code, const char *rep
 	snprintf(rm->text, sizeof(rm->text), "%s", reply);
 }
 
+/* relay_read_stream - the client takes what has arrived; reading the
+ * provider resumes once the buffer is low again */
+static long
+relay_read_stream(void *arg, void *dst, size_t len, int *end)
+{
+	struct relay_msg *rm = arg;
+	struct relay *r = rm->r;
+	size_t n = buf_used(&rm->buf) < len ? buf_used(&rm->buf) : len;
+
+	if (rm->aborted)
+		return -1;
+	memcpy(dst, buf_head(&rm->buf), n);
+	buf_consume(&rm->buf, n);
+	*end = rm->ended && buf_used(&rm->buf) == 0;
+	rm->waiting = n == 0 && !*end;
+	if (r->paused && buf_used(&rm->buf) < RELAY_BUF_LOW && r->session != NULL) {
+		r->paused = 0;
+		smtp_session_resume_data(r->session);
+	}
+	return (long)n;
+}
+
 /* relay_verdict - the reply the provider gets for this message */
 static enum smtp_reply_id
-relay_verdict(const struct relay_msg *rm, const char *error)
+relay_verdict(const struct relay_msg *rm)
 {
 	int code = rm->rcpt_code / 100 != 2 && rm->rcpt_code != 0 ? rm->rcpt_code :
 	    rm->final_code;
@@ -103,41 +143,39 @@ relay_verdict(const struct relay_msg *rm, const char *error)
 		return R_RELAY_PERM;
 	if (code / 100 == 4)
 		return R_RELAY_TEMP;
-	(void)error;
 	return R_RELAY_DOWN;	/* no verdict: connection trouble */
 }
 
-static void relay_msg_end(struct relay_msg *, const char *error);
-static void relay_finish(struct relay *);
-
-static void
-relay_client_done(void *arg, const char *error)
-{
-	relay_msg_end(arg, error);
-}
-
-static const struct smtp_client_ops relay_client_ops = {
-	.next = relay_next, .rcpt = relay_rcpt, .sent = relay_sent, .done = relay_client_done,
-};
-
+/* relay_busy - the local MTA's side is not over yet */
 static int
-relay_read_body(void *arg, uint64_t off, void *dst, size_t len)
+relay_busy(const struct relay_msg *rm)
 {
-	struct relay_msg *rm = arg;
-
-	return msgbody_read(&rm->m->body, off, dst, len);
+	return rm->connecting || rm->client != NULL;
 }
 
-/* relay_msg_end - the local MTA's verdict goes back to the provider */
 static void
-relay_msg_end(struct relay_msg *rm, const char *error)
+relay_msg_free(struct relay_msg *rm)
 {
 	struct relay *r = rm->r;
-	enum smtp_reply_id id = relay_verdict(rm, error);
+
+	if (r->inflight == rm)
+		r->inflight = NULL;
+	smtp_message_free(rm->m);
+	buf_free(&rm->buf);
+	free(rm);
+	if (r->closed && r->inflight == NULL)
+		relay_finish(r);
+}
+
+/* relay_answer - both sides are through: the provider gets the local
+ * MTA's verdict */
+static void
+relay_answer(struct relay_msg *rm)
+{
+	struct relay *r = rm->r;
+	enum smtp_reply_id id = relay_verdict(rm);
 	char esc[600];
 
-	if (id == R_RELAY_DOWN)
-		snprintf(rm->text, sizeof(rm->text), "%s", error ? error : "no reply");
 	log_info("relay to=<%s> local=%s status=%s (%s)", log_escape(esc, sizeof(esc), rm->to, 512),
 	    r->srv->relay == EC_RELAY_LMTP ? r->srv->relay_path : r->srv->relay_host,
 	    id == R_RELAY_OK ? "sent" : id == R_RELAY_PERM ? "refused" : "deferred", rm->text);
@@ -148,14 +186,30 @@ relay_msg_end(struct relay_msg *rm, const char *error)
 		if (id != R_RELAY_PERM)
 			r->res.status = EC_EX_TEMPFAIL;	/* it stays at the ISP */
 	}
-	r->inflight = NULL;
-	smtp_message_free(rm->m);
+	rm->replied = 1;
 	if (r->session != NULL)
 		smtp_session_message_done(r->session, id, rm->text);
-	free(rm);
-	if (r->closed)
-		relay_finish(r);
+	relay_msg_free(rm);
 }
+
+static void
+relay_client_done(void *arg, const char *error)
+{
+	struct relay_msg *rm = arg;
+
+	rm->client = NULL;
+	if (relay_verdict(rm) == R_RELAY_DOWN)
+		snprintf(rm->text, sizeof(rm->text), "%s", error ? error : "no reply");
+	if (rm->aborted)
+		relay_msg_free(rm);	/* nobody to answer */
+	else if (rm->ended)
+		relay_answer(rm);
+	/* else the provider is still sending: message() answers */
+}
+
+static const struct smtp_client_ops relay_client_ops = {
+	.next = relay_next, .rcpt = relay_rcpt, .sent = relay_sent, .done = relay_client_done,
+};
 
 /* relay_addr - where relay-to is; -1 when it cannot be resolved */
 static int
@@ -194,60 +248,100 @@ relay_connected(struct io *io, enum io_event ev, void *arg)
 		.timeout_banner = 300, .timeout_command = 300, .timeout_data = 120,
 		.timeout_block = 180, .timeout_eom = 600, .lmtp = r->srv->relay == EC_RELAY_LMTP,
 	};
+	char why[300];
 
-	if (ev != IO_CONNECTED) {
-		char why[300];
-
-		snprintf(why, sizeof(why), "connect: %s", ev == IO_TIMEOUT ? "timed out" : io_error(io));
-		io_free(io);
-		relay_msg_end(rm, why);
+	rm->connecting = 0;
+	if (ev == IO_CONNECTED && !rm->aborted &&
+	    (rm->client = smtp_client_start(io, &p, &relay_client_ops, rm)) != NULL)
 		return;
-	}
-	if (smtp_client_start(io, &p, &relay_client_ops, rm) == NULL) {
-		io_free(io);
-		relay_msg_end(rm, "out of memory");
-	}
+	snprintf(why, sizeof(why), "connect: %s", ev != IO_CONNECTED ? (ev == IO_TIMEOUT ?
+	    "timed out" : io_error(io)) : rm->aborted ? "abandoned" : "out of memory");
+	io_free(io);
+	relay_client_done(rm, why);
 }
 
-/* relay_send - pass m on to the local MTA */
+/* relay_data_start - the provider is about to send a message: open the
+ * local MTA's transaction at once, so the data can flow straight on */
 static void
-relay_send(struct relay *r, struct smtp_message *m)
+relay_data_start(void *arg, struct smtp_session *s, const struct smtp_message *m)
 {
+	struct relay *r = arg;
 	struct relay_msg *rm = calloc(1, sizeof(*rm));
 	struct sockaddr_storage ss;
 	socklen_t len;
 	struct io *io;
 
-	if (rm == NULL) {
-		smtp_message_free(m);
-		smtp_session_message_done(r->session, R_NO_MEMORY, NULL);
-		return;
-	}
+	if (rm == NULL)
+		fatal("calloc");	/* the engine cannot take a refusal here */
 	rm->r = r;
-	rm->m = m;
+	buf_init(&rm->buf);
 	if (m->mail.from.null)
 		rm->sender[0] = '\0';
 	else
 		snprintf(rm->sender, sizeof(rm->sender), "%s@%s", m->mail.from.local, m->mail.from.domain);
 	snprintf(rm->to, sizeof(rm->to), "%s@%s", m->rcpts[0].to.local, m->rcpts[0].to.domain);
+	snprintf(rm->envid, sizeof(rm->envid), "%s", m->mail.envid);
+	snprintf(rm->orcpt_type, sizeof(rm->orcpt_type), "%s", m->rcpts[0].orcpt_type);
+	snprintf(rm->orcpt, sizeof(rm->orcpt), "%s", m->rcpts[0].orcpt);
 	rm->rcpt = rm->to;
 	rm->notify = m->rcpts[0].notify;
-	rm->orcpt_type = m->rcpts[0].orcpt_type;
-	rm->orcpt = m->rcpts[0].orcpt;
+	rm->orcpt_type_p = rm->orcpt_type;
+	rm->orcpt_p = rm->orcpt;
 	rm->cm = (struct smtp_client_msg){
-		.sender = rm->sender, .rcpts = &rm->rcpt, .nrcpts = 1, .size = m->body.size,
-		.eight_bit = m->eight_bit || m->mail.body == BODY_8BITMIME,
-		.smtputf8 = m->mail.smtputf8, .ret = m->mail.ret, .envid = m->mail.envid,
-		.notify = &rm->notify, .orcpt_type = &rm->orcpt_type, .orcpt = &rm->orcpt,
-		.read_body = relay_read_body, .body_arg = rm,
+		.sender = rm->sender, .rcpts = &rm->rcpt, .nrcpts = 1, .size = m->mail.size,
+		.eight_bit = m->mail.body == BODY_8BITMIME, .smtputf8 = m->mail.smtputf8,
+		.ret = m->mail.ret, .envid = rm->envid, .notify = &rm->notify,
+		.orcpt_type = &rm->orcpt_type_p, .orcpt = &rm->orcpt_p,
+		.read_stream = relay_read_stream, .body_arg = rm,
 	};
 	r->inflight = rm;
 	if (relay_addr(r->srv, &ss, &len) == -1 ||
 	    (io = io_connect(r->loop, (struct sockaddr *)&ss, len, relay_connected, rm)) == NULL) {
-		relay_msg_end(rm, "cannot reach relay-to");
-		return;
+		snprintf(rm->text, sizeof(rm->text), "cannot reach relay-to");
+		return;		/* no client: the verdict is "down", given at the dot */
 	}
 	io_set_timeout(io, 30.0, 0);
+	rm->connecting = 1;
+}
+
+/* relay_data_body - a piece of the message: on to the local MTA */
+static void
+relay_data_body(void *arg, struct smtp_session *s, const char *p, size_t len)
+{
+	struct relay *r = arg;
+	struct relay_msg *rm = r->inflight;
+
+	if (rm == NULL || !relay_busy(rm))
+		return;		/* the local MTA is done with it already: drop */
+	if (buf_append(&rm->buf, p, len) == -1)
+		fatal("buf_append");
+	if (buf_used(&rm->buf) > RELAY_BUF_HIGH && !r->paused) {
+		r->paused = 1;
+		smtp_session_pause_data(s);
+	}
+	if (rm->waiting && rm->client != NULL) {
+		rm->waiting = 0;
+		smtp_client_resume(rm->client);
+	}
+}
+
+/* relay_data_abort - the engine refused the message after the end (bare
+ * CR/LF, NUL, a loop): the local MTA must not get the final dot */
+static void
+relay_data_abort(void *arg, struct smtp_session *s)
+{
+	struct relay *r = arg;
+	struct relay_msg *rm = r->inflight;
+
+	if (rm == NULL)
+		return;
+	rm->aborted = 1;
+	r->inflight = NULL;
+	if (!relay_busy(rm))
+		relay_msg_free(rm);
+	else if (rm->client != NULL)
+		smtp_client_abort(rm->client, "the provider's message was refused");
+	/* a connection still being made ends in relay_connected */
 }
 
 /* ---- the provider side ---- */
@@ -277,10 +371,29 @@ relay_new_id(void *arg)
 	return ++((struct relay *)arg)->ids;
 }
 
+/* relay_message - the provider's dot, and the message passed the checks:
+ * the local MTA gets its dot once the data is through */
 static void
 relay_message(void *arg, struct smtp_session *s, struct smtp_message *m)
 {
-	relay_send(arg, m);
+	struct relay *r = arg;
+	struct relay_msg *rm = r->inflight;
+
+	if (rm == NULL) {	/* cannot happen: data_start always comes first */
+		smtp_message_free(m);
+		smtp_session_message_done(s, R_LOCAL_ERROR, NULL);
+		return;
+	}
+	rm->m = m;
+	rm->ended = 1;
+	if (!relay_busy(rm)) {
+		relay_answer(rm);
+		return;
+	}
+	if (rm->waiting && rm->client != NULL) {
+		rm->waiting = 0;
+		smtp_client_resume(rm->client);
+	}
 }
 
 /* relay_finish - the session and any message in flight are over */
@@ -305,20 +418,31 @@ relay_closed(void *arg, struct smtp_session *s)
 {
 	struct relay *r = arg;
 
+	struct relay_msg *rm = r->inflight;
+
 	r->session = NULL;
 	r->closed = 1;
-	if (r->inflight != NULL) {
-		/* the provider went away while the local MTA has the message:
-		 * the provider never got a 250, so it keeps its copy */
-		r->res.status = EC_EX_TEMPFAIL;
-		return;		/* relay_msg_end finishes */
+	if (rm == NULL) {
+		relay_finish(r);
+		return;
 	}
-	relay_finish(r);
+	/* the provider went away with a message in flight: it never got a
+	 * 250, so it keeps its copy; the local MTA must not get the dot unless
+	 * it already has it (then at worst a duplicate) */
+	r->res.status = EC_EX_TEMPFAIL;
+	rm->aborted = 1;
+	if (!relay_busy(rm))
+		relay_msg_free(rm);	/* finishes the relay */
+	else if (rm->client != NULL && !rm->ended)
+		smtp_client_abort(rm->client, "the provider went away");
+	/* else relay_client_done or relay_connected finishes */
 }
 
 static const struct smtp_server_ops relay_server_ops = {
 	.check_mail = relay_check_mail, .check_rcpt = relay_check_rcpt,
 	.new_id = relay_new_id, .message = relay_message, .closed = relay_closed,
+	.data_start = relay_data_start, .data_body = relay_data_body,
+	.data_abort = relay_data_abort,
 };
 
 int
@@ -341,7 +465,7 @@ relay_start(struct ev_loop *loop, struct io *io, const struct ec_conf *cf,
 		.hostname = cf->hostname, .max_message_size = RELAY_MAX_MESSAGE,
 		.max_recipients = 1000, .max_errors = 20, .timeout_idle = (double)cf->timeout,
 		.timeout_data = (double)cf->timeout, .timeout_tls = 60,
-		.spill_dir = tmp && tmp[0] ? tmp : "/tmp", .spill_threshold = RELAY_SPILL_THRESHOLD,
+		.spill_dir = tmp && tmp[0] ? tmp : "/tmp", .spill_threshold = RELAY_BUF_HIGH,
 	};
 	if (getpeername(io_fd(io), (struct sockaddr *)&peer, &plen) == -1)
 		memset(&peer, 0, sizeof(peer));

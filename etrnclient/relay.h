@@ -5,8 +5,9 @@
  * with the shared delivery engine (shared/smtp_client.c).  The provider
  * gets 250 only after the local MTA's 250; the local MTA down or refusing
  * for now gives 451, so the mail stays at the ISP.  etrnclient keeps no
- * spool: a message is held only while it is being passed on (in memory, or
- * past 256 KiB in an unlinked temporary file).
+ * spool: the local MTA's transaction opens when the provider starts the
+ * data and the message flows through (at most 256 KiB of it in memory; the
+ * provider is not read while that much waits).
  *
  * One recipient per transaction (452 4.5.3 to the others, RFC 5321
  * 4.5.3.1.10): the single reply to the final dot is then exactly that

@@ -463,6 +463,12 @@ io_fd(const struct io *io)
 	return io->fd;
 }
 
+struct ev_loop *
+io_loop(const struct io *io)
+{
+	return io->loop;
+}
+
 const char *
 io_error(const struct io *io)
 {

@@ -53,6 +53,7 @@ struct io	*io_connect(struct ev_loop *, const struct sockaddr *, socklen_t,
 void		 io_set_callback(struct io *, io_callback *, void *arg);
 void		 io_free(struct io *);
 int		 io_fd(const struct io *);
+struct ev_loop	*io_loop(const struct io *);
 const char	*io_error(const struct io *);
 const char	*io_strevent(enum io_event);
 

@@ -346,7 +346,7 @@ client_send_mail(struct smtp_client *c)
 	const struct smtp_client_msg *m = c->msg;
 	char params[96 + SMTP_ENVID_MAX * 3] = "", envid[SMTP_ENVID_MAX * 3 + 1];
 
-	if (c->ext & EXT_SIZE)
+	if ((c->ext & EXT_SIZE) && m->size > 0)	/* a stream may not know its size */
 		snprintf(params, sizeof(params), " SIZE=%llu", (unsigned long long)m->size);
 	if (m->eight_bit && (c->ext & EXT_8BITMIME))
 		strcat(params, " BODY=8BITMIME");
@@ -464,12 +464,53 @@ client_stuff(struct smtp_client *c, const char *p, size_t len)
 	io_write(c->io, p + start, len - start);
 }
 
+/* client_end_body - the final dot, on a line of its own */
+static void
+client_end_body(struct smtp_client *c)
+{
+	if (!c->body_bol)
+		io_write(c->io, "\r\n", 2);	/* the dot must start a line */
+	io_write(c->io, ".\r\n", 3);
+	client_enter(c, CLIENT_EOM, c->p.timeout_eom);
+}
+
+/* client_stream - queue what a streamed body has so far */
+static void
+client_stream(struct smtp_client *c)
+{
+	char chunk[CLIENT_CHUNK];
+	int end = 0;
+	long n;
+
+	while (io_queued(c->io) < CLIENT_OUT_HIGH) {
+		if ((n = c->msg->read_stream(c->msg->body_arg, chunk, sizeof(chunk), &end)) < 0) {
+			client_fail(c, "the message being relayed was abandoned");
+			return;
+		}
+		if (n > 0) {
+			client_stuff(c, chunk, (size_t)n);
+			c->body_off += (uint64_t)n;
+			io_restart_timer(c->io);
+		}
+		if (end) {
+			client_end_body(c);
+			return;
+		}
+		if (n == 0)
+			return;		/* smtp_client_resume() brings more */
+	}
+}
+
 /* client_body - queue the body while the output buffer has room */
 static void
 client_body(struct smtp_client *c)
 {
 	char chunk[CLIENT_CHUNK];
 
+	if (c->msg->read_stream != NULL) {
+		client_stream(c);
+		return;
+	}
 	while (c->body_off < c->msg->size && io_queued(c->io) < CLIENT_OUT_HIGH) {
 		uint64_t left = c->msg->size - c->body_off;
 		size_t n = left > sizeof(chunk) ? sizeof(chunk) : (size_t)left;
@@ -486,10 +527,7 @@ client_body(struct smtp_client *c)
 	io_restart_timer(c->io);	/* progress: the block timeout starts again */
 	if (c->body_off < c->msg->size)
 		return;
-	if (!c->body_bol)
-		io_write(c->io, "\r\n", 2);	/* the dot must start a line */
-	io_write(c->io, ".\r\n", 3);
-	client_enter(c, CLIENT_EOM, c->p.timeout_eom);
+	client_end_body(c);
 }
 
 static void
@@ -661,6 +699,15 @@ smtp_client_start(struct io *io, const struct smtp_client_params *p,
 	 * a read event like any greeting. */
 	client_enter(c, CLIENT_BANNER, p->timeout_banner);
 	return c;
+}
+
+void
+smtp_client_resume(struct smtp_client *c)
+{
+	if (c->state == CLIENT_BODY && !c->finished)
+		client_body(c);
+	if (c->finished)
+		free(c);
 }
 
 void

@@ -63,6 +63,12 @@ struct smtp_client_msg {
 	/* copy len body bytes at off into dst; -1 on a storage error */
 	int		(*read_body)(void *arg, uint64_t off, void *dst, size_t len);
 	void		*body_arg;
+	/* A body that is still arriving (etrnclient's relay): read_stream
+	 * instead of read_body gives what is there (0: nothing yet; then
+	 * smtp_client_resume() when more came), sets *end once all of it
+	 * was given, -1 on trouble (the message is abandoned before the
+	 * dot).  size is then the declared SIZE, or 0 if unknown. */
+	long		(*read_stream)(void *arg, void *dst, size_t len, int *end);
 };
 
 struct smtp_client_ops {
@@ -85,6 +91,9 @@ struct smtp_client_ops {
  * the peer's 220 greeting.  NULL on ENOMEM. */
 struct smtp_client *smtp_client_start(struct io *, const struct smtp_client_params *,
     const struct smtp_client_ops *, void *arg);
+
+/* smtp_client_resume - more of a streamed body is there */
+void smtp_client_resume(struct smtp_client *);
 
 /* smtp_client_abort - end the session now (shutdown): done() is called with
  * why, and the outcome of a message in flight stays unknown */

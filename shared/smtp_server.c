@@ -62,6 +62,9 @@ struct smtp_session {
 	int				 processing;	/* inside smtp_session_process */
 	int				 shutting_down;
 	int				 peer_eof;	/* peer closed its side */
+	int				 streaming;	/* the body goes to ops->data_body */
+	int				 data_paused;
+	ev_timer			 kick;		/* resume from the loop */
 };
 
 struct smtp_command {
@@ -75,6 +78,7 @@ static uint64_t session_counter;
 
 static void smtp_session_process(struct smtp_session *);
 static void smtp_session_free(struct smtp_session *);
+static void smtp_kick(struct ev_loop *, ev_timer *, int);
 
 static const char *
 strstate(enum smtp_state st)
@@ -468,6 +472,10 @@ smtp_data_store(void *arg, const char *p, size_t len)
 		s->data_too_big = 1;	/* read to the end, store nothing more */
 		return;
 	}
+	if (s->streaming) {
+		s->ops->data_body(s->arg, s, p, len);
+		return;
+	}
 	if (msgbody_append(&s->msg->body, p, len) == -1) {
 		log_warn("%016llx smtp cannot buffer message body", (unsigned long long)s->id);
 		s->data_spill_failed = 1;
@@ -519,7 +527,11 @@ proceed_data(struct smtp_session *s, const char *arg)
 	strcpy(m->helo, s->helo);
 	strcpy(m->client, s->peer_text);
 	s->data_too_big = s->data_spill_failed = 0;
+	s->streaming = s->ops->data_start != NULL;
+	s->data_paused = 0;
 	smtp_data_init(&s->data, smtp_data_store, s);
+	if (s->streaming)
+		s->ops->data_start(s->arg, s, m);
 	smtp_received_header(s);
 	smtp_enter_state(s, STATE_DATA);
 	io_set_timeout(s->io, s->cfg->timeout_data, 1);
@@ -557,6 +569,8 @@ smtp_data_end(struct smtp_session *s)
 		log_info("%016llx smtp refused message from %s: %s (flags=%#x size=%zu)",
 		    (unsigned long long)s->id, s->peer_text, smtp_reply_get(verdict)->text,
 		    s->data.flags, s->data.size);
+		if (s->streaming && s->ops->data_abort != NULL)
+			s->ops->data_abort(s->arg, s);
 		smtp_txn_reset(s);
 		smtp_reply(s, verdict, NULL);
 		return;
@@ -576,7 +590,7 @@ smtp_data_read(struct smtp_session *s)
 	struct buf *in = io_input(s->io);
 	size_t n;
 
-	if (buf_used(in) == 0)
+	if (buf_used(in) == 0 || s->data_paused)
 		return;
 	n = smtp_data_feed(&s->data, buf_head(in), buf_used(in));
 	buf_consume(in, n);
@@ -927,6 +941,8 @@ smtp_session_new_io(struct io *io, const struct sockaddr *peer,
 	s->io = io;
 	io_set_callback(io, smtp_io_event, s);
 	s->id = ((uint64_t)time(NULL) << 24) ^ ++session_counter;
+	ev_init(&s->kick, smtp_kick);
+	s->kick.data = s;
 	s->cfg = cfg;
 	s->ops = ops;
 	s->arg = arg;
@@ -963,8 +979,34 @@ smtp_session_new(struct ev_loop *loop, int fd, const struct sockaddr *peer,
 }
 
 static void
+smtp_kick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct smtp_session *s = w->data;
+
+	if (!s->processing)
+		smtp_session_process(s);
+}
+
+void
+smtp_session_pause_data(struct smtp_session *s)
+{
+	s->data_paused = 1;
+}
+
+void
+smtp_session_resume_data(struct smtp_session *s)
+{
+	if (!s->data_paused)
+		return;
+	s->data_paused = 0;
+	ev_timer_set(&s->kick, 0., 0.);
+	ev_timer_start(io_loop(s->io), &s->kick);
+}
+
+static void
 smtp_session_free(struct smtp_session *s)
 {
+	ev_timer_stop(io_loop(s->io), &s->kick);
 	io_free(s->io);		/* first: its TLS session uses the program's credentials */
 	if (s->ops->closed)
 		s->ops->closed(s->arg, s);

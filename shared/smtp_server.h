@@ -80,6 +80,16 @@ struct smtp_server_ops {
 	 * 253) and reason (for 458); R_ETRN_RATE also counts as a client error */
 	enum smtp_reply_id (*etrn)(void *arg, struct smtp_session *, const char *node,
 	    char *count, size_t countlen, const char **reason);
+	/* Streaming, optional (etrnclient's relay): with data_start set, the
+	 * body is not kept but handed over as it arrives.  data_start comes
+	 * after the 354 with the envelope (msg stays the engine's until
+	 * message()); data_body gets each piece, our Received: line first;
+	 * then message() (with an empty body) once the end is in and the
+	 * message passed the checks, or data_abort() when it did not (bare
+	 * CR/LF, NUL, too big, a loop: the engine refuses it itself). */
+	void (*data_start)(void *arg, struct smtp_session *, const struct smtp_message *);
+	void (*data_body)(void *arg, struct smtp_session *, const char *, size_t);
+	void (*data_abort)(void *arg, struct smtp_session *);
 };
 
 /* smtp_session_new - start a session on an accepted socket.  refuse: if not
@@ -99,6 +109,12 @@ struct smtp_session *smtp_session_new_io(struct io *, const struct sockaddr *pee
  * (with the id text as argument) or a 4xx/5xx reply. */
 void smtp_session_message_done(struct smtp_session *, enum smtp_reply_id,
     const char *arg);
+
+/* smtp_session_pause_data - stop reading message data until
+ * smtp_session_resume_data (the program's buffer is full); the resume
+ * takes effect from the loop, never inside the call */
+void smtp_session_pause_data(struct smtp_session *);
+void smtp_session_resume_data(struct smtp_session *);
 
 /* smtp_session_shutdown - say 421 and close; a session waiting for its
  * message to be stored first gets its answer, then the 421 */

@@ -35,6 +35,7 @@ domain theirs.test {
     recipients any
 }
 EOF
+sed -i 's/^max-message-size .*/max-message-size 30M/' "$SPOOLD_CONF"
 start_spoold
 ODMR_PORT=$(sed -n 's/^odmr 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/listen")
 printf 'secret\n' >"$T/pw"
@@ -117,6 +118,37 @@ ec -c "$T/ec.conf" -1
 expect_ec 0 'relayed=3 ' "a three-recipient message"
 wait_count one.test 0
 say "a message for three recipients: relayed one recipient per transaction, all in one session"
+
+# ---- a 20 MiB message flows through: etrnclient's memory stays small ----
+python3 - "$SMTP_PORT" <<'PY' || fail "sending a 20 MiB message"
+import smtplib, sys
+line = b"x" * 998 + b"\r\n"
+body = b"Subject: big\r\n\r\n" + line * (20 * 1024 * 1024 // len(line)) + b"the end\r\n"
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
+s.sendmail("a@x.test", ["big@one.test"], body)
+s.quit()
+PY
+rm -f "$T"/dump/*
+# peak_rss - run etrnclient -1 and print its peak RSS in KiB
+peak_rss() {
+	python3 - "$EC" "$T/ec.conf" <<'PY'
+import resource, subprocess, sys
+rc = subprocess.run([sys.argv[1], "-c", sys.argv[2], "-1"], stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if rc == 0 else "exit%d" % rc)
+PY
+}
+big_rss=$(peak_rss)
+sw -t small@two.test -f a@x.test
+base_rss=$(peak_rss)
+case "$big_rss$base_rss" in *exit*) fail "etrnclient failed: big $big_rss, small $base_rss" ;; esac
+[ $((big_rss - base_rss)) -lt 8192 ] ||
+	fail "relaying 20 MiB took $((big_rss - base_rss)) KiB more than a small message ($big_rss vs $base_rss KiB)"
+wait_count one.test 0
+big=$(ls -S "$T"/dump | head -n 1)
+[ "$(wc -c <"$T/dump/$big")" -gt 20000000 ] || fail "the big message did not arrive whole"
+tail -c 20 "$T/dump/$big" | grep -q 'the end' || fail "the big message's end is missing"
+say "a 20 MiB message relayed as it arrives: etrnclient's peak RSS $big_rss KiB, $base_rss KiB for a small one"
 
 # ---- ODMR into an LMTP listener; a recipient it refuses bounces ----
 mkdir -p "$T/lmtp"
