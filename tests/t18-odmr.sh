@@ -139,13 +139,16 @@ cmd("AUTH PLAIN " + base64.b64encode(b"bob\0alice\0secret").decode(), "535 5.7.8
 cmd("AUTH PLAIN !!!notbase64", "501 5.5.2")
 cmd("AUTH CRAM-MD5", "334")
 cmd("*", "501 5.7.0")
+cmd("AUTH CRAM-MD5", "334")
+cmd("A" * 13000, "500 5.5.6")      # RFC 4954 4: 12,288 octets at most
+cmd("NOOP", "250")
 cmd("AUTH NOSUCHMECH", "504 5.5.4")
 cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0secret").decode(), "235 2.7.0")
 cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0secret").decode(), "503 5.5.1")
 cmd("QUIT", "221")
 PY
 grep -E -q 'secret|c2VjcmV0|YWxpY2U' "$SPOOLD_LOG" && fail "an AUTH payload or password reached the log"
-say "over TLS: 530 before AUTH, swaks AUTH PLAIN 235, SCRAM-SHA-256 and SCRAM-SHA-1 235 (server signature checked), wrong password 535, authzid other than the user 535, bad base64 501, * 501, unknown mechanism 504, AUTH twice 503; no payload logged"
+say "over TLS: 530 before AUTH, swaks AUTH PLAIN 235, SCRAM-SHA-256 and SCRAM-SHA-1 235 (server signature checked), wrong password 535, authzid other than the user 535, bad base64 501, * 501, a 13,000-octet response 500, unknown mechanism 504, AUTH twice 503; no payload logged"
 
 # ---- the failure limit: the third failure on a connection is 421 ----
 python3 - "$ODMR_PORT" >"$T/raw.out" 2>&1 <<'PY' || fail "AUTH failure limit: $(cat "$T/raw.out")"
