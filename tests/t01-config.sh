@@ -299,7 +299,7 @@ say "missing config file: refused"
 
 # ---- the shipped examples ----
 found=0
-for ex in "$top_srcdir"/contrib/*.conf.example; do
+for ex in "$top_srcdir"/contrib/spoold*.conf.example; do
 	[ -f "$ex" ] || continue
 	grep -q '^[[:space:]]*hostname' "$ex" || continue
 	found=$((found + 1))
@@ -316,7 +316,7 @@ $_out"
 	fi
 	say "shipped example $(basename "$ex"): configuration OK"
 done
-[ $found -gt 0 ] || say "NOTE: no contrib/*.conf.example for spoold to check"
+[ $found -gt 0 ] || say "NOTE: no contrib/spoold*.conf.example to check"
 
 [ $failed -eq 0 ] || fail "$failed bad configuration cases were not refused as expected (see above)"
 exit 0
