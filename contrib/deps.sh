@@ -5,7 +5,7 @@
 set -eu
 
 BUILD="build-essential autoconf automake pkg-config libev-dev libgnutls28-dev libsasl2-dev libsasl2-modules libsasl2-modules-db liblmdb-dev libc-ares-dev"
-TEST="check lmdb-utils swaks gnutls-bin python3 postfix clang libclang-rt-14-dev fiu-utils fetchmail dnsmasq-base sasl2-bin"
+TEST="check lmdb-utils swaks gnutls-bin python3 postfix clang libclang-rt-14-dev fiu-utils fetchmail dnsmasq-base sasl2-bin faketime"
 
 want=$BUILD
 [ "${1:-build}" = test ] && want="$BUILD $TEST"

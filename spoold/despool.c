@@ -63,6 +63,7 @@ struct despool {
 	size_t			 n;
 	struct smtp_client_msg	 msg;
 	unsigned long		 delivered, deferred, bounced;
+	char			 last_deferral[200];	/* a 4xx of this session */
 	time_t			 started;
 	unsigned		 pending;	/* changes not yet committed */
 	int			 ended;		/* the SMTP session is over */
@@ -157,6 +158,8 @@ despool_route_record(struct despool *r, const char *domain, int64_t retry, const
 static void
 despool_log(struct despool *r, size_t i, const char *status, const char *reply)
 {
+	if (strcmp(status, "deferred") == 0)
+		snprintf(r->last_deferral, sizeof(r->last_deferral), "%s", reply);
 	char to[600], dsn[16];
 
 	dsn_status(reply, dsn, sizeof(dsn));
@@ -473,7 +476,7 @@ static void
 despool_done(void *arg, const char *error)
 {
 	struct despool *r = arg;
-	char why[600];
+	char why[900];
 
 	despool_settle(r);
 	despool_defer_held(r);
@@ -489,11 +492,19 @@ despool_done(void *arg, const char *error)
 	    r->deferred, r->bounced, (long)(time(NULL) - r->started),
 	    error ? "incomplete: " : "complete", error ? error : "");
 	snprintf(why, sizeof(why), "%s: %s", r->relay, error ? error : "");
+	/* a session in which the site took nothing and put everything off is
+	 * a failed attempt too: the retry schedule backs off */
+	if (error == NULL && r->delivered == 0 && r->bounced == 0 && r->deferred > 0) {
+		snprintf(why, sizeof(why), "%s: every recipient deferred (%s)", r->relay,
+		    r->last_deferral);
+		error = why;
+	}
 	if (r->turned)
 		for (size_t i = 0; i < r->ndomains; i++)
 			despool_route_record(r, r->domains[i], r->retry, error ? why : "");
 	else
 		despool_route_record(r, r->domain, r->retry, error ? why : "");
+	r->last_deferral[0] = '\0';
 	r->ended = 1;
 	if (r->pending == 0)
 		despool_end(r);
@@ -724,6 +735,14 @@ despool_end(struct despool *r)
 }
 
 /* despool_running - the run that holds domain, or NULL */
+static struct despool *despool_running(const char *domain);
+
+int
+despool_busy(const char *domain)
+{
+	return despool_running(domain) != NULL;
+}
+
 static struct despool *
 despool_running(const char *domain)
 {

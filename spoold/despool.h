@@ -45,6 +45,9 @@ enum despool_atrn despool_atrn_check(const char *const *domains, size_t n);
 int	despool_turn(const char *const *domains, size_t n, struct io *io, const char *who,
 	    const char *peer);
 
+/* despool_busy - a run holds domain */
+int	despool_busy(const char *domain);
+
 /* despool_stop_all - end every run now; undelivered mail simply stays */
 void	despool_stop_all(void);
 

@@ -16,6 +16,7 @@
 #include "committer.h"
 #include "despool.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "recipients.h"
 #include "spool.h"
 #include "spoold.h"
@@ -67,6 +68,20 @@ inbound_count_addr(const char *addr)
 	return n;
 }
 
+/* inbound_over_quota - the domain holds as much as its quota allows: more
+ * is refused for now (452 4.2.2) until a pull makes room */
+static int
+inbound_over_quota(const struct domain_conf *d)
+{
+	struct spool_counters c;
+
+	if ((d->quota_bytes == 0 && d->quota_messages == 0) ||
+	    spool_domain_counters(spoold.spool, d->name, &c) != SPOOL_OK)
+		return 0;
+	return (d->quota_bytes && c.bytes >= d->quota_bytes) ||
+	    (d->quota_messages && c.messages >= d->quota_messages);
+}
+
 static enum smtp_reply_id
 inbound_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *r,
     const char **reply_arg)
@@ -79,6 +94,10 @@ inbound_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *r,
 	/* Unknown users are refused now, never accepted and bounced later. */
 	if (d->recipients && !recipients_match(d->recipients, r->to.local, r->to.domain))
 		return R_UNKNOWN_USER;
+	if (inbound_over_quota(d)) {
+		*reply_arg = d->name;
+		return R_QUOTA;
+	}
 	return R_RCPT_OK;
 }
 
@@ -89,11 +108,18 @@ inbound_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *r,
 
 static ev_tstamp spool_full_until;
 
+/* Per client address, in the current minute. */
+static struct rate_table etrn_rates, conn_rates, msg_rates;
+
 static enum smtp_reply_id
 inbound_check_mail(void *arg, struct smtp_session *s, const struct smtp_mail *m)
 {
-	if (ev_now(spoold.loop) < spool_full_until)
+	struct inbound *in = arg;
+
+	if (ev_now(spoold.loop) < spool_full_until || spoold.drain_only)
 		return R_SPOOL_FULL;
+	if (rate_exceeded(&msg_rates, in->addr, in->rt->conf->rate_messages, ev_now(spoold.loop)))
+		return R_RATE_MESSAGES;
 	return R_MAIL_OK;
 }
 
@@ -264,43 +290,6 @@ etrn_covers(const char *domain, const char *name, int subdomains)
 	return subdomains && dl > nl && domain[dl - nl - 1] == '.' && strcmp(domain + dl - nl, name) == 0;
 }
 
-/* ETRN requests per client address in the current minute: a short list,
- * pruned as windows expire (only addresses that sent ETRN lately are in it) */
-struct etrn_rate {
-	struct etrn_rate	*next;
-	char			 addr[64];
-	ev_tstamp		 window;	/* start of its minute */
-	unsigned		 count;
-};
-
-static struct etrn_rate *etrn_rates;
-
-/* etrn_rate_exceeded - count one ETRN from addr; 1 when over the limit */
-static int
-etrn_rate_exceeded(const char *addr, uint64_t limit)
-{
-	ev_tstamp now = ev_now(spoold.loop);
-	struct etrn_rate **pp, *r;
-
-	for (pp = &etrn_rates; (r = *pp) != NULL;) {
-		if (now - r->window >= 60.0) {
-			*pp = r->next;
-			free(r);
-			continue;
-		}
-		if (strcmp(r->addr, addr) == 0)
-			return ++r->count > limit;
-		pp = &r->next;
-	}
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		return 0;
-	snprintf(r->addr, sizeof(r->addr), "%s", addr);
-	r->window = now;
-	r->count = 1;
-	r->next = etrn_rates;
-	etrn_rates = r;
-	return r->count > limit;
-}
 
 /* What one ETRN did across the domains it named. */
 struct etrn_tally {
@@ -362,7 +351,7 @@ inbound_etrn(void *arg, struct smtp_session *s, const char *node, char *count, s
 	const struct spoold_conf *cf = in->rt->conf;
 	struct etrn_tally t = { 0 };
 
-	if (etrn_rate_exceeded(in->addr, cf->etrn_rate))
+	if (rate_exceeded(&etrn_rates, in->addr, cf->etrn_rate, ev_now(spoold.loop)))
 		return R_ETRN_RATE;
 	etrn_nodes(cf, node, smtp_session_peer(s), &t, reason);
 	if (t.matched == 0)
@@ -392,6 +381,8 @@ inbound_limit(const struct spoold_conf *cf, const char *addr)
 		return R_TOO_MANY_CONNS;
 	if (inbound_count_addr(addr) >= cf->max_connections_ip)
 		return R_TOO_MANY_CONNS_IP;
+	if (rate_exceeded(&conn_rates, addr, cf->rate_connections, ev_now(spoold.loop)))
+		return R_RATE_CONNECTIONS;
 	return R__COUNT;
 }
 

@@ -1,8 +1,8 @@
 /*
- * scheduler.c - spontaneous delivery runs; see scheduler.h.  One timer: a
- * tick walks the domain list (one short read transaction, names copied
- * out), then starts a run for each outside domain whose last failure is
- * older than the retry interval.
+ * scheduler.c - spontaneous delivery runs and expiry; see scheduler.h.
+ * One timer: a look walks the domain list (one short read transaction,
+ * names and counters copied out), then starts the runs that are due and
+ * expires what is too old.
  */
 #include "config.h"
 
@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bounce.h"
 #include "despool.h"
 #include "log.h"
 #include "spool.h"
@@ -18,74 +19,185 @@
 #include "scheduler.h"
 
 static ev_timer tick;
+/* Expiries handed to the committer and not yet committed: no new pass
+ * starts before they are, or one message could get two DSNs. */
+static unsigned expiring;
 
-struct due {
-	char	(*names)[256];
-	size_t	 n, cap;
+static void
+expired(void *arg, enum spool_err result)
+{
+	expiring--;
+}
+
+struct seen {
+	char			 name[256];
+	struct spool_counters	 c;
 };
 
-/* collect - outside domains with mail (the walk must not block: names are
- * only copied here) */
+struct look {
+	struct seen	*d;
+	size_t		 n, cap;
+};
+
+/* collect - every domain with mail (the walk must not block: copy only) */
 static int
 collect(const struct spool_domain_info *di, void *arg)
 {
-	struct due *d = arg;
+	struct look *l = arg;
 
-	if (di->counters.messages == 0 || spoold_conf_domain(spoold.rt->conf, di->domain) != NULL)
+	if (di->counters.messages == 0)
 		return 0;
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 16;
-		void *p = realloc(d->names, cap * sizeof(*d->names));
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		void *p = realloc(l->d, cap * sizeof(*l->d));
 
 		if (p == NULL)
 			return 1;
-		d->names = p;
-		d->cap = cap;
+		l->d = p;
+		l->cap = cap;
 	}
-	snprintf(d->names[d->n++], sizeof(d->names[0]), "%s", di->domain);
+	snprintf(l->d[l->n].name, sizeof(l->d[0].name), "%s", di->domain);
+	l->d[l->n++].c = di->counters;
 	return 0;
 }
 
-/* due_now - no failure recorded, or the last one is old enough */
+/* backoff - the wait after the n-th failure in a row: retry, doubling up to
+ * the cap, with a jitter of +-20% that stays the same for one domain and n
+ * (so successive looks agree on when it is due) */
+static double
+backoff(const char *domain, unsigned n, double retry)
+{
+	double cap = retry > SCHEDULER_BACKOFF_MAX ? retry : SCHEDULER_BACKOFF_MAX, d = retry;
+	unsigned h = n * 2654435761u;
+
+	for (unsigned i = 1; i < n && d < cap; i++)
+		d *= 2;
+	for (const char *p = domain; *p; p++)
+		h = h * 31 + (unsigned char)*p;
+	return (d < cap ? d : cap) * (0.8 + 0.4 * (double)(h % 1000) / 1000.0);
+}
+
+/* due - a spontaneous run for this domain may start now */
 static int
-due_now(const char *domain, time_t now)
+due(const char *domain, double retry, time_t now)
 {
 	struct spool_route rt;
-	int due;
+	int ok;
 
 	if (spool_get_route(spoold.spool, domain, &rt) != SPOOL_OK)
 		return 1;
-	due = rt.failures == 0 || rt.next_try <= (int64_t)now;
+	ok = !(rt.flags & ROUTE_HELD) && (rt.failures == 0 ||
+	    (double)(now - rt.last_attempt) >= backoff(domain, rt.failures, retry));
 	spool_route_free(&rt);
-	return due;
+	return ok;
 }
 
 static void
-start_outside(const char *name)
+start_run(const char *name, const struct domain_conf *d)
 {
-	struct domain_conf d = {
+	struct domain_conf outside = {
 		.name = (char *)name, .mode = MODE_BACKUP, .tls = TLS_MAY,
 		.route = { .kind = ROUTE_MX }, .retry = SCHEDULER_RETRY,
 	};
 	unsigned long long queued;
 	const char *reason = "";
 
-	if (despool_start(&d, NULL, &queued, &reason) == DESPOOL_FAILED)
+	if (despool_start(d ? d : &outside, NULL, &queued, &reason) == DESPOOL_FAILED)
 		log_warnx("delivery run domain=%s: cannot start: %s", name, reason);
+}
+
+/* expire_message - fail e's recipients in domain: one DSN (Status 4.4.7) */
+static void
+expire_message(const struct spool_envelope *e, const char *domain, uint64_t max_age)
+{
+	struct bounce_rcpt *b = calloc(e->nrcpts ? e->nrcpts : 1, sizeof(*b));
+	char reply[200], esc[600];
+	size_t n = 0;
+
+	if (b == NULL)
+		return;
+	snprintf(reply, sizeof(reply), "450 4.4.7 delivery time expired: not delivered in %llu "
+	    "days (max-age)", (unsigned long long)(max_age / 86400));
+	if (max_age < 86400)
+		snprintf(reply, sizeof(reply), "450 4.4.7 delivery time expired: not delivered in "
+		    "%llu seconds (max-age)", (unsigned long long)max_age);
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		if (e->rcpts[i].done || strcmp(spool_rcpt_domain(e->rcpts[i].addr), domain) != 0)
+			continue;
+		log_info("%016llx to=<%s> delay=%llds dsn=4.4.7 status=expired (%s)",
+		    (unsigned long long)e->id, log_escape(esc, sizeof(esc), e->rcpts[i].addr, 512),
+		    (long long)(time(NULL) - e->arrival), reply);
+		b[n].index = (unsigned)i;
+		b[n++].reply = reply;
+	}
+	if (n > 0 && bounce_submit(e, b, n, NULL, expired, NULL) == 0)
+		expiring++;
+	free(b);
+}
+
+/* expire_domain - the messages of domain older than max_age, at most
+ * *budget of them; the ids come oldest first, so it stops at a young one */
+static void
+expire_domain(const char *domain, uint64_t max_age, time_t now, unsigned *budget)
+{
+	struct spool_envelope e;
+	uint64_t *ids = NULL;
+	size_t n = 0;
+
+	if (despool_busy(domain) || spool_domain_ids(spoold.spool, domain, &ids, &n) != SPOOL_OK)
+		return;
+	for (size_t k = 0; k < n && *budget > 0; k++) {
+		if (spool_get_envelope(spoold.spool, ids[k], &e) != SPOOL_OK)
+			continue;
+		if ((uint64_t)(now - e.arrival) < max_age) {
+			spool_envelope_free(&e);
+			break;
+		}
+		expire_message(&e, domain, max_age);
+		spool_envelope_free(&e);
+		(*budget)--;
+	}
+	free(ids);
+}
+
+/* look_interval - every SCHEDULER_TICK, or as often as the shortest retry
+ * of a backup domain */
+static double
+look_interval(void)
+{
+	const struct spoold_conf *cf = spoold.rt->conf;
+	double t = SCHEDULER_TICK;
+
+	for (size_t i = 0; i < cf->n_domains; i++)
+		if (cf->domains[i].mode == MODE_BACKUP && (double)cf->domains[i].retry < t)
+			t = (double)cf->domains[i].retry;
+	return t < 1.0 ? 1.0 : t;
 }
 
 static void
 scheduler_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct due d = { NULL, 0, 0 };
+	const struct spoold_conf *cf = spoold.rt->conf;
+	struct look l = { NULL, 0, 0 };
+	unsigned budget = SCHEDULER_EXPIRE_BATCH;
 	time_t now = time(NULL);
 
-	if (!spoold.stopping && spool_domain_list(spoold.spool, collect, &d) == SPOOL_OK)
-		for (size_t i = 0; i < d.n; i++)
-			if (due_now(d.names[i], now))
-				start_outside(d.names[i]);
-	free(d.names);
-	ev_timer_set(w, SCHEDULER_TICK, 0.);
+	if (!spoold.stopping && spool_domain_list(spoold.spool, collect, &l) == SPOOL_OK)
+		for (size_t i = 0; i < l.n; i++) {
+			const struct domain_conf *d = spoold_conf_domain(cf, l.d[i].name);
+			uint64_t max_age = d ? d->max_age : DEF_MAX_AGE;
+
+			if (expiring == 0 && l.d[i].c.oldest > 0 &&
+			    (uint64_t)(now - l.d[i].c.oldest) >= max_age)
+				expire_domain(l.d[i].name, max_age, now, &budget);
+			if ((d == NULL || d->mode == MODE_BACKUP) && !despool_busy(l.d[i].name) &&
+			    due(l.d[i].name, d ? (double)d->retry : SCHEDULER_RETRY, now))
+				start_run(l.d[i].name, d);
+		}
+	free(l.d);
+	/* a full batch expired: more may be waiting, look again soon (after
+	 * the committer has taken this batch) */
+	ev_timer_set(w, budget == 0 || expiring > 0 ? 0.2 : look_interval(), 0.);
 	ev_timer_start(loop, w);
 }
 

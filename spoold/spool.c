@@ -1232,6 +1232,42 @@ spool_rcpt_defer(struct spool *sp, uint64_t id, const char *domain, unsigned ind
 }
 
 enum spool_err
+spool_set_hold(struct spool *sp, const char *domain, int held)
+{
+	struct spool_route rt = { 0 };
+	MDB_val k = { strlen(domain), (void *)domain }, v;
+	MDB_txn *txn;
+	struct buf b;
+	int rc;
+
+	if (!sp->have_route || k.mv_size == 0 || k.mv_size > 255)
+		return SPOOL_ENOTFOUND;
+	if ((rc = spool_txn_begin(sp, NULL, 0, &txn)) != 0)
+		return spool_err_of(rc);
+	if ((rc = mdb_get(txn, sp->route, &k, &v)) == 0 &&
+	    spool_route_decode(v.mv_data, v.mv_size, &rt) == -1)
+		rc = MDB_INCOMPATIBLE;
+	if (rc == MDB_NOTFOUND) {
+		rt.last_error = strdup("");
+		rc = rt.last_error == NULL ? ENOMEM : 0;
+	}
+	rt.flags = held ? rt.flags | ROUTE_HELD : rt.flags & ~ROUTE_HELD;
+	buf_init(&b);
+	if (rc == 0 && (rc = spool_route_encode(&rt, &b) == -1 ? ENOMEM : 0) == 0) {
+		v.mv_size = buf_used(&b);
+		v.mv_data = buf_head(&b);
+		rc = mdb_put(txn, sp->route, &k, &v, 0);
+	}
+	buf_free(&b);
+	spool_route_free(&rt);
+	if (rc != 0) {
+		spool_txn_abort(sp, txn);
+		return spool_err_of(rc);
+	}
+	return spool_err_of(spool_txn_commit(sp, txn));
+}
+
+enum spool_err
 spool_get_route(struct spool *sp, const char *domain, struct spool_route *rt)
 {
 	MDB_val k = { strlen(domain), (void *)domain }, v;
@@ -1295,5 +1331,46 @@ spool_get_stats(struct spool *sp, struct spool_stats *st)
 	st->map_max = sp->max_size;
 	st->readers = info.me_numreaders;
 	st->max_readers = info.me_maxreaders;
+	return spool_err_of(rc);
+}
+
+/* spool_freelist_pages - pages in LMDB's freelist (dbi 0): each record is a
+ * count followed by that many page numbers */
+static int
+spool_freelist_pages(MDB_txn *txn, uint64_t *pages)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	*pages = 0;
+	if ((rc = mdb_cursor_open(txn, 0, &cur)) != 0)
+		return rc;
+	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0)
+		if (v.mv_size >= sizeof(size_t))
+			*pages += *(const size_t *)v.mv_data;
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+enum spool_err
+spool_free_space(struct spool *sp, uint64_t *map_free, uint64_t *disk_free)
+{
+	MDB_envinfo info;
+	MDB_stat env;
+	struct statvfs st;
+	uint64_t used, freed = 0;
+	MDB_txn *txn;
+	int rc;
+
+	*disk_free = statvfs(sp->dir, &st) == 0 ? (uint64_t)st.f_bavail * st.f_frsize : UINT64_MAX;
+	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
+		return spool_err_of(rc);
+	mdb_env_info(sp->env, &info);
+	mdb_env_stat(sp->env, &env);
+	rc = spool_freelist_pages(txn, &freed);
+	spool_txn_abort(sp, txn);
+	used = (uint64_t)(info.me_last_pgno + 1) * env.ms_psize;
+	*map_free = (used < sp->max_size ? sp->max_size - used : 0) + freed * env.ms_psize;
 	return spool_err_of(rc);
 }

@@ -126,8 +126,16 @@ enum spool_err spool_domain_ids(struct spool *, const char *domain, uint64_t **i
 
 enum spool_err spool_get_stats(struct spool *, struct spool_stats *);
 
+/* spool_free_space - what can still be stored: in the map up to
+ * max-spool-size (pages never used plus pages freed for reuse) and on the
+ * file system holding the spool */
+enum spool_err spool_free_space(struct spool *, uint64_t *map_free, uint64_t *disk_free);
+
 /* A change to queued mail, applied by the committer together with others. */
 enum spool_change_kind { CHANGE_DONE, CHANGE_DEFER, CHANGE_ROUTE };
+
+/* spool_set_hold - spoolctl hold/release: the domain's ROUTE_HELD flag */
+enum spool_err spool_set_hold(struct spool *, const char *domain, int held);
 
 struct spool_change {
 	enum spool_change_kind	 kind;

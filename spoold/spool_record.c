@@ -244,7 +244,8 @@ spool_route_encode(const struct spool_route *rt, struct buf *b)
 {
 	int rc = 0;
 
-	rc |= put_u8(b, SPOOL_RECORD_VERSION);
+	rc |= put_u8(b, ROUTE_RECORD_VERSION);
+	rc |= put_u8(b, rt->flags);
 	rc |= put_u64(b, (uint64_t)rt->last_attempt);
 	rc |= put_u64(b, (uint64_t)rt->next_try);
 	rc |= put_u64(b, rt->failures);
@@ -257,9 +258,13 @@ spool_route_decode(const void *data, size_t len, struct spool_route *rt)
 {
 	struct rd r = { data, len, 0 };
 
+	unsigned version;
+
 	memset(rt, 0, sizeof(*rt));
-	if (get_u8(&r) != SPOOL_RECORD_VERSION)
+	if ((version = get_u8(&r)) != 1 && version != ROUTE_RECORD_VERSION)
 		return -1;
+	if (version >= 2)
+		rt->flags = get_u8(&r);
 	rt->last_attempt = (int64_t)get_u64(&r);
 	rt->next_try = (int64_t)get_u64(&r);
 	rt->failures = (uint32_t)get_u64(&r);

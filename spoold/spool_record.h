@@ -53,7 +53,11 @@ struct spool_qentry {
 
 /* How the last delivery attempts for a domain went (the route, not one
  * recipient): connection failures land here, visible in spoolctl show. */
+#define ROUTE_RECORD_VERSION	2	/* 1 had no flags */
+#define ROUTE_HELD		0x01	/* spoolctl hold: no spontaneous runs */
+
 struct spool_route {
+	unsigned	 flags;
 	int64_t		 last_attempt;
 	int64_t		 next_try;	/* 0: whenever asked */
 	uint32_t	 failures;	/* in a row; 0 after a good session */

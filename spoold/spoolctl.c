@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "smtp_cmd.h"
 #include "spool.h"
 #include "spoold_conf.h"
 
@@ -112,16 +113,31 @@ list_row(struct list_state *ls, const char *domain, const struct spool_counters 
 		fprintf(out, ", \"messages\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"oldest_age\": %lld, "
 		    "\"configured\": %s", c->messages, c->bytes, c->messages ? age_of(c->oldest) : 0,
 		    d ? "true" : "false");
+		if (d != NULL && (d->quota_bytes || d->quota_messages))
+			fprintf(out, ", \"quota_messages\": %" PRIu64 ", \"quota_bytes\": %" PRIu64,
+			    d->quota_messages, d->quota_bytes);
 		if (spool_get_route(ls->sp, domain, &rt) == SPOOL_OK) {
-			fprintf(out, ", \"last_attempt\": %lld, \"failures\": %u, \"last_error\": ",
+			fprintf(out, ", \"held\": %s, \"last_attempt\": %lld, \"failures\": %u, "
+			    "\"last_error\": ", rt.flags & ROUTE_HELD ? "true" : "false",
 			    (long long)rt.last_attempt, rt.failures);
 			json_str(rt.last_error);
 			spool_route_free(&rt);
 		}
 		fprintf(out, "}");
-	} else
-		fprintf(out, "%-40s %8" PRIu64 " %12" PRIu64 " %10lld%s\n", domain, c->messages, c->bytes,
-		    c->messages ? age_of(c->oldest) : 0, d ? "" : "  (not configured)");
+	} else {
+		char quota[120] = "", qm[24] = "-", qb[24] = "-";
+
+		if (d != NULL && (d->quota_bytes || d->quota_messages)) {
+			if (d->quota_messages)
+				snprintf(qm, sizeof(qm), "%" PRIu64, d->quota_messages);
+			if (d->quota_bytes)
+				snprintf(qb, sizeof(qb), "%" PRIu64, d->quota_bytes);
+			snprintf(quota, sizeof(quota), "  (quota: %" PRIu64 "/%s messages, %" PRIu64
+			    "/%s bytes)", c->messages, qm, c->bytes, qb);
+		}
+		fprintf(out, "%-40s %8" PRIu64 " %12" PRIu64 " %10lld%s%s\n", domain, c->messages,
+		    c->bytes, c->messages ? age_of(c->oldest) : 0, d ? "" : "  (not configured)", quota);
+	}
 	ls->first = 0;
 }
 
@@ -273,6 +289,12 @@ show_route(struct spool *sp, const char *domain)
 
 	if (spool_get_route(sp, domain, &rt) != SPOOL_OK)
 		return;
+	if (rt.flags & ROUTE_HELD)
+		fprintf(out, "# held (spoolctl hold): no retries until spoolctl release\n");
+	if (rt.last_attempt == 0) {
+		spool_route_free(&rt);
+		return;
+	}
 	show_when(rt.last_attempt, when, sizeof(when));
 	if (rt.failures > 0)
 		fprintf(out, "# last attempt %s failed (%u in a row): %s\n", when, rt.failures,
@@ -406,6 +428,29 @@ cmd_control(const struct spoold_conf *cf, const char *verb, const char *arg)
 	return reply[0] == '4' ? EX_TEMPFAIL : EX_UNAVAILABLE;
 }
 
+/* cmd_hold - hold or release: no spontaneous runs for the domain while held
+ * (ETRN, ATRN and flush still work); spoold sees it at its next look */
+static int
+cmd_hold(struct spool *sp, const struct spoold_conf *cf, const char *domain, int held)
+{
+	char name[SMTP_DOMAIN_MAX + 1];
+	enum spool_err rc;
+
+	snprintf(name, sizeof(name), "%s", domain);
+	if (strlen(domain) >= sizeof(name) || smtp_domain_canon(name, 1) == -1) {
+		fprintf(stderr, "spoolctl: %s: not a domain name\n", domain);
+		return EX_USAGE;
+	}
+	if ((rc = spool_set_hold(sp, name, held)) != SPOOL_OK) {
+		fprintf(stderr, "spoolctl: %s %s: %s\n", held ? "hold" : "release", name,
+		    spool_strerror(rc));
+		return EX_SOFTWARE;
+	}
+	printf("%s %s%s\n", name, held ? "held: no retries until spoolctl release" : "released",
+	    spoold_conf_domain(cf, name) == NULL ? " (not a configured domain)" : "");
+	return 0;
+}
+
 static void
 usage(void)
 {
@@ -417,7 +462,10 @@ usage(void)
 	    "  stats              spool totals and map usage\n"
 	    "  flush DOMAIN       deliver DOMAIN's mail now (asks the running spoold)\n"
 	    "  bounce ID...       return messages to their senders now, with a DSN\n"
-	    "                     (asks the running spoold)\n");
+	    "                     (asks the running spoold)\n"
+	    "  hold DOMAIN        no retries for DOMAIN (ETRN and ATRN still work)\n"
+	    "  release DOMAIN     retries again\n"
+	    "  retry DOMAIN       try DOMAIN now (the same as flush)\n");
 	exit(EX_USAGE);
 }
 
@@ -454,6 +502,8 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	out = stdout;
+	if (strcmp(cmd, "retry") == 0)	/* try now: what an authorized ETRN does */
+		cmd = "flush";
 	if (strcmp(cmd, "flush") == 0 || strcmp(cmd, "bounce") == 0) {
 		if (optind >= argc || (cmd[0] == 'f' && optind + 1 != argc))
 			usage();
@@ -462,9 +512,11 @@ main(int argc, char **argv)
 		spoold_conf_free(cf);
 		return status;
 	}
-	/* Only delete writes; the others must not create or lock anything. */
-	if (spool_open(&sp, cf->datadir, cf->max_spool_size, strcmp(cmd, "delete") == 0 ? 0 :
-	    SPOOL_RDONLY, err, sizeof(err)) != SPOOL_OK) {
+	/* Only delete, hold and release write; the others must not create or
+	 * lock anything. */
+	if (spool_open(&sp, cf->datadir, cf->max_spool_size, strcmp(cmd, "delete") == 0 ||
+	    strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0 ? 0 : SPOOL_RDONLY,
+	    err, sizeof(err)) != SPOOL_OK) {
 		fprintf(stderr, "spoolctl: %s\n", err);
 		spoold_conf_free(cf);
 		return EX_UNAVAILABLE;
@@ -477,6 +529,8 @@ main(int argc, char **argv)
 		status = cmd_delete(sp, argc - optind, argv + optind);
 	else if (strcmp(cmd, "stats") == 0 && optind == argc)
 		status = cmd_stats(sp);
+	else if ((strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0) && optind + 1 == argc)
+		status = cmd_hold(sp, cf, argv[optind], cmd[0] == 'h');
 	else
 		usage();
 	spool_close(sp);

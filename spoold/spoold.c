@@ -309,6 +309,31 @@ open_resolver(const struct spoold_conf *cf)
 		    "delivered", cf->resolver ? " for " : "", cf->resolver ? cf->resolver : "", err);
 }
 
+/* Drain-only: with less free space than drain-threshold in the map or on
+ * the disk, new mail gets 452 4.3.1 at MAIL while ETRN, ATRN and delivery
+ * runs go on and make room; it ends by itself when space is back.  Looked
+ * at every few seconds, not per message. */
+#define SPACE_CHECK_INTERVAL	2.0
+
+static ev_timer space_timer;
+
+static void
+space_check(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	uint64_t map_free, disk_free, want = spoold.rt->conf->drain_threshold;
+	int low;
+
+	if (spool_free_space(spoold.spool, &map_free, &disk_free) != SPOOL_OK)
+		return;
+	low = map_free < want || disk_free < want;
+	if (low != spoold.drain_only)
+		log_warnx("drain-only %s: %llu bytes free in the spool map, %llu on disk, threshold "
+		    "%llu%s", low ? "on" : "off", (unsigned long long)map_free,
+		    (unsigned long long)disk_free, (unsigned long long)want,
+		    low ? ": new mail gets 452 4.3.1; ETRN, ATRN and deliveries go on" : "");
+	spoold.drain_only = low;
+}
+
 /* open_auth - Cyrus SASL for the ODMR listener, when there is one */
 static void
 open_auth(const struct spoold_conf *cf)
@@ -336,6 +361,7 @@ spoold_stop(int status, const char *why)
 	listeners_stop();
 	control_close();
 	scheduler_stop();
+	ev_timer_stop(spoold.loop, &space_timer);
 	despool_stop_all();	/* undelivered mail simply stays queued */
 	inbound_shutdown_all();
 	odmr_shutdown_all();
@@ -498,6 +524,8 @@ main(int argc, char **argv)
 	open_resolver(cf);
 	open_auth(cf);
 	scheduler_start();
+	ev_timer_init(&space_timer, space_check, 0., SPACE_CHECK_INTERVAL);
+	ev_timer_start(spoold.loop, &space_timer);
 	listeners_start();
 	log_info("spoold %s ready: %zu domain%s, spool %s, next id %016llx", PACKAGE_VERSION,
 	    cf->n_domains, cf->n_domains == 1 ? "" : "s", cf->datadir,

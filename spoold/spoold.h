@@ -46,6 +46,7 @@ struct spoold {
 	struct inbound		*sessions;
 	unsigned		 nsessions;
 	int			 stopping;
+	int			 drain_only;	/* too little space: no new mail */
 	int			 exit_status;
 	const char		*listen_file;
 };

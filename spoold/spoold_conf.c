@@ -202,6 +202,24 @@ kw_etrn_rate(struct conf_ctx *c, void *t, int argc, char **argv)
 }
 
 static void
+kw_rate(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+	uint64_t *dst = strcmp(argv[0], "rate-connections") == 0 ? &cf->rate_connections :
+	    &cf->rate_messages;
+
+	if (conf_parse_uint(argv[1], 100000000, dst) == -1)
+		conf_error(c, "%s: bad number \"%.40s\" (per client address per minute; 0: no limit)",
+		    argv[0], argv[1]);
+}
+
+static void
+kw_drain_threshold(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	set_size(c, &((struct spoold_conf *)t)->drain_threshold, "drain-threshold", argv[1]);
+}
+
+static void
 kw_require_tls(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	struct spoold_conf *cf = t;
@@ -555,6 +573,9 @@ static const struct conf_keyword top_keywords[] = {
 	KWR("queue",		2, -1,	kw_queue),
 	KW("mx-port",		1, 1,	kw_mx_port),
 	KW("require-tls",	1, 1,	kw_require_tls),
+	KW("rate-connections",	1, 1,	kw_rate),
+	KW("rate-messages",	1, 1,	kw_rate),
+	KW("drain-threshold",	1, 1,	kw_drain_threshold),
 	KW("resolver",		1, 1,	kw_resolver),
 	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain, 1 },
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
@@ -617,6 +638,8 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 		conf_relative_path(&cf->datadir, name);
 	if (cf->tls_ca != NULL)
 		conf_relative_path(&cf->tls_ca, name);
+	if (cf->drain_threshold == 0)	/* room for two of the biggest messages */
+		cf->drain_threshold = 2 * cf->max_message_size;
 	if (cf->require_tls == -1)	/* on by default when STARTTLS is possible */
 		cf->require_tls = cf->tls_cert != NULL;
 	for (size_t i = 0; i < cf->n_sasl_opts; i++)

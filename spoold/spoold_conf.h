@@ -105,7 +105,10 @@ struct spoold_conf {
 	size_t			 n_sasl_opts;
 	uint64_t		 max_spool_size;
 	uint64_t		 etrn_rate;
-	uint64_t		 mx_port;	/* port of MX hosts (25; tests change it) */
+	uint64_t		 mx_port;
+	uint64_t		 rate_connections;	/* per client address per minute, 0: off */
+	uint64_t		 rate_messages;
+	uint64_t		 drain_threshold;	/* free space below it: drain-only */	/* port of MX hosts (25; tests change it) */
 	char			*resolver;	/* "ip[:port],...", NULL: /etc/resolv.conf */
 	struct domain_conf	*domains;
 	size_t			 n_domains;

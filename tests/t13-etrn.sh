@@ -135,14 +135,14 @@ done
 stop_pid "$(cat "$T/sink.pid")"; rm -f "$T/sink.pid"
 etrn 127.0.0.1 site.test
 _i=0
-until spoolctl show site.test | grep -E -q "^# last attempt .* failed \(2 in a row\): connect to \[127\.0\.0\.1\]:$SINK_PORT: .*refused"; do
+until spoolctl show site.test | grep -E -q "^# last attempt .* failed \(3 in a row\): connect to \[127\.0\.0\.1\]:$SINK_PORT: .*refused"; do
 	_i=$((_i + 1)); [ $_i -le 100 ] || fail "the connection failure is not in spoolctl show:
 $(spoolctl show site.test)"; sleep 0.05
 done
 spoolctl --json list | python3 -c '
 import json, sys
 d = [x for x in json.load(sys.stdin) if x["domain"] == "site.test"][0]
-sys.exit(0 if d["failures"] == 2 and "refused" in d["last_error"] else d)' || fail "spoolctl --json list: no failures/last_error"
+sys.exit(0 if d["failures"] == 3 and "refused" in d["last_error"] else d)' || fail "spoolctl --json list: no failures/last_error"
 [ "$(domain_count site.test)" = 1 ] || fail "a connection failure moved mail"
 say "4xx at RCPT, a drop after the dot, a site that is down: the message stays queued; spoolctl shows why"
 
