@@ -19,5 +19,9 @@ int	cidr_match(const struct cidr *, const struct sockaddr *);
 /* sockaddr_text - "192.0.2.1" or "2001:db8::1" (IPv4-mapped shown as IPv4) */
 const char *sockaddr_text(const struct sockaddr *, char *, size_t);
 int	sockaddr_port(const struct sockaddr *);
+/* sockaddr_same_host - the same address (ports not compared) */
+int	sockaddr_same_host(const struct sockaddr *, const struct sockaddr *);
+/* sockaddr_is_any - 0.0.0.0 or :: (a wildcard listener) */
+int	sockaddr_is_any(const struct sockaddr *);
 
 #endif

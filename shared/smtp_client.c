@@ -229,8 +229,17 @@ client_after_hello(struct smtp_client *c)
 static void
 client_reply_banner(struct smtp_client *c, int code)
 {
+	const char *name = c->text[3] == ' ' ? c->text + 4 : "";
+	size_t len = strcspn(name, " ");
+
 	if (code != 220) {
 		client_fail(c, "greeting: %s", c->text);
+		return;
+	}
+	/* RFC 5321 5.2: a peer that greets with our own name is ourselves */
+	if (c->p.loop_name != NULL && len == strlen(c->p.loop_name) &&
+	    strncasecmp(name, c->p.loop_name, len) == 0) {
+		client_fail(c, "mail loops back to myself: the greeting names %s, this host", c->p.loop_name);
 		return;
 	}
 	client_ehlo(c);

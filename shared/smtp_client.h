@@ -24,6 +24,7 @@ struct smtp_client;
 
 struct smtp_client_params {
 	const char			*helo_name;	/* our name in EHLO/HELO */
+	const char			*loop_name;	/* a greeting naming it is a loop; NULL: no check */
 	const char			*peer_name;	/* for logs and SNI */
 	/* RFC 5321 4.5.3.2 timeouts, seconds */
 	double				 timeout_banner;	/* 5 min */

@@ -41,6 +41,7 @@ struct despool {
 	struct route_target	 targets[ROUTE_MAX_TARGETS];
 	size_t			 ntargets, ti;	/* the addresses to try, the one tried */
 	unsigned		 offered;	/* messages handed to this session */
+	char			 why[480];	/* why it could not start */
 	/* ATRN: several domains over a connection the customer dialled */
 	char			(*domains)[256];
 	size_t			 ndomains, di;	/* domain is domains[di] */
@@ -522,6 +523,7 @@ despool_connected(struct io *io, enum io_event ev, void *arg)
 	int named = t->name[0] != '\0' && t->name[0] != '[';
 	struct smtp_client_params p = {
 		.helo_name = r->rt->conf->hostname, .peer_name = named ? t->name : r->relay,
+		.loop_name = r->rt->conf->hostname,
 		.timeout_banner = (double)r->rt->conf->timeout_smtp_greeting,
 		.timeout_command = (double)r->rt->conf->timeout_smtp_command,
 		.timeout_data = (double)r->rt->conf->timeout_smtp_data_init,
@@ -572,10 +574,20 @@ despool_connect(struct despool *r)
 		snprintf(r->remote, sizeof(r->remote), "[%s]", addr);
 	}
 	r->offered = 0;
+	if (listeners_own((const struct sockaddr *)&t->ss)) {
+		/* RFC 5321 5.2: never deliver to ourselves */
+		snprintf(r->why, sizeof(r->why), "%s is this spoold's own listener: the route loops",
+		    r->relay);
+		log_info("delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay,
+		    r->why);
+		return -1;
+	}
 	r->connecting = io_connect(spoold.loop, (const struct sockaddr *)&t->ss, t->len,
 	    despool_connected, r);
-	if (r->connecting == NULL)
+	if (r->connecting == NULL) {
+		snprintf(r->why, sizeof(r->why), "cannot start a connection");
 		return -1;
+	}
 	io_set_timeout(r->connecting, (double)r->rt->conf->timeout_smtp_connect, 0);
 	return 0;
 }
@@ -635,8 +647,9 @@ despool_launch(struct despool *r)
 	r->delivered = r->deferred = r->bounced = 0;
 	r->ended = r->again = 0;
 	r->started = time(NULL);
+	snprintf(r->why, sizeof(r->why), "cannot read the spool");
 	if (spool_domain_ids(spoold.spool, r->domain, &r->ids, &r->nids) != SPOOL_OK ||
-	    despool_connect(r) == -1) {
+	    (despool_connect(r) == -1 && !despool_next_target(r))) {
 		free(r->ids);
 		r->ids = NULL;
 		return -1;
@@ -683,7 +696,7 @@ despool_resolved(void *arg, enum route_result res, const struct route_target *t,
 		r->ntargets = n;
 		if (despool_launch(r) == 0)
 			return;
-		why = "cannot start a connection";
+		why = r->why;
 	} else
 		log_info("delivery run domain=%s status=%s (%s)", r->domain,
 		    res == ROUTE_PERMFAIL ? "bounced" : "deferred", why);
@@ -813,9 +826,13 @@ despool_start(const struct domain_conf *d, const struct sockaddr *requester,
 		return DESPOOL_NO_ROUTE;
 	}
 	if (literal && despool_launch(r) == -1) {
+		static char why[sizeof(r->why)];	/* the reply is sent before we return */
+
+		snprintf(why, sizeof(why), "%s", r->why);
+		*reason = why;
+		despool_route_record(NULL, d->name, (int64_t)d->retry, why);
 		despool_free(r);
-		*reason = "cannot start a connection";
-		return DESPOOL_FAILED;
+		return DESPOOL_NO_ROUTE;
 	}
 	r->next = runs;
 	runs = r;

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <ifaddrs.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -194,4 +195,45 @@ listeners_same(const struct spoold_conf *a, const struct spoold_conf *b)
 		    strcmp(a->listens[i].text, b->listens[i].text) != 0)
 			return 0;
 	return 1;
+}
+
+/* is_local_address - sa is an address of this host (loopback, or on one of
+ * its interfaces) */
+static int
+is_local_address(const struct sockaddr *sa)
+{
+	struct ifaddrs *ifa, *i;
+	int found = 0;
+
+	if (sa->sa_family == AF_INET &&
+	    (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127)
+		return 1;
+	if (sa->sa_family == AF_INET6 &&
+	    IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr))
+		return 1;
+	if (getifaddrs(&ifa) == -1)
+		return 0;
+	for (i = ifa; i != NULL && !found; i = i->ifa_next)
+		found = i->ifa_addr != NULL && i->ifa_addr->sa_family == sa->sa_family &&
+		    sockaddr_same_host(i->ifa_addr, sa);
+	freeifaddrs(ifa);
+	return found;
+}
+
+int
+listeners_own(const struct sockaddr *sa)
+{
+	for (struct listener *l = spoold.listeners; l; l = l->next) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+
+		if (l->kind != LISTEN_SMTP || getsockname(l->fd, (struct sockaddr *)&ss, &len) == -1 ||
+		    ss.ss_family != sa->sa_family ||
+		    sockaddr_port((struct sockaddr *)&ss) != sockaddr_port(sa))
+			continue;
+		if (sockaddr_same_host((struct sockaddr *)&ss, sa) ||
+		    (sockaddr_is_any((struct sockaddr *)&ss) && is_local_address(sa)))
+			return 1;
+	}
+	return 0;
 }

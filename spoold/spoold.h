@@ -69,6 +69,9 @@ void	rt_unref(struct spoold_rt *);
 int	listeners_open(const struct spoold_conf *, const char *listen_file);
 void	listeners_start(void);
 void	listeners_stop(void);
+/* listeners_own - sa is where one of our SMTP listeners is (a delivery to
+ * it would be a loop) */
+int	listeners_own(const struct sockaddr *);
 /* listeners_same - the new configuration listens where the running one does */
 int	listeners_same(const struct spoold_conf *, const struct spoold_conf *);
 

@@ -74,6 +74,46 @@ wait_count backup.test 0
 spoolctl release backup.test >/dev/null
 say "spoolctl hold stops the retries (nothing delivered for 3 s), release resumes them, retry delivers now even while held"
 
+# ---- loops: a route to our own listener, a peer greeting with our name ----
+MIRROR_PORT=$(free_port)
+cat >>"$SPOOLD_CONF" <<EOF
+domain loop.test {
+    mode       backup
+    retry      1s
+    deliver-to [127.0.0.1]:$SMTP_PORT
+    recipients any
+}
+domain mirror.test {
+    mode       backup
+    retry      1s
+    deliver-to [127.0.0.1]:$MIRROR_PORT
+    recipients any
+}
+EOF
+kill -HUP "$SPOOLD_PID"
+_i=0; until grep -q 'reloaded' "$SPOOLD_LOG"; do _i=$((_i + 1)); [ $_i -le 100 ] || fail "no reload"; sleep 0.05; done
+python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(5)
+while True:
+    c, _ = s.accept(); c.sendall(b"220 MX.test ESMTP a mirror\r\n"); c.recv(100); c.close()' "$MIRROR_PORT" >"$T/mirror.log" 2>&1 &
+echo $! >"$T/mirror.pid"
+sw -t l1@loop.test -f a@x.test
+sw -t m1@mirror.test -f a@x.test
+_i=0
+until spoolctl show loop.test | grep -q "failed .*127.0.0.1\]:$SMTP_PORT is this spoold's own listener: the route loops"; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "no loop detected for a route to our own listener: $(spoolctl show loop.test)"; sleep 0.05
+done
+_i=0
+until spoolctl show mirror.test | grep -q "failed .*mail loops back to myself: the greeting names mx.test"; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "no loop detected for a greeting with our name: $(spoolctl show mirror.test)"; sleep 0.05
+done
+[ "$(domain_count loop.test)" = 1 ] && [ "$(domain_count mirror.test)" = 1 ] || fail "a loop lost mail"
+stop_pid "$(cat "$T/mirror.pid")"; rm -f "$T/mirror.pid"
+spoolctl hold loop.test >/dev/null; spoolctl hold mirror.test >/dev/null
+say "a route to our own listener and a peer greeting with our name are loops: deferred with the reason, the mail kept"
+
 # ---- a primary that always answers 4xx: backoff ----
 sink -r RCPT
 sw -t s1@slow.test -f a@x.test
