@@ -26,6 +26,7 @@ struct bounce {
 	struct buf		 body;		/* the DSN */
 	struct spool_rcpt	 to;		/* the original sender */
 	char			 sender[SMTP_PATH_MAX * 4 + 2];
+	char			 domain[256];	/* WARN: where the entries are */
 	unsigned		 idx[];
 };
 
@@ -51,7 +52,7 @@ bounce_original(const struct spool_envelope *e, struct buf *b, int *complete)
 /* bounce_wanted - the recipients whose NOTIFY asks for a failure notice */
 static size_t
 bounce_wanted(const struct spool_envelope *e, const struct bounce_rcpt *rc, size_t n,
-    const char *remote_mta, struct dsn_rcpt *out)
+    const char *remote_mta, enum dsn_action action, struct dsn_rcpt *out)
 {
 	size_t k = 0;
 
@@ -60,7 +61,7 @@ bounce_wanted(const struct spool_envelope *e, const struct bounce_rcpt *rc, size
 	for (size_t j = 0; j < n; j++) {
 		const struct spool_rcpt *r = &e->rcpts[rc[j].index];
 
-		if (!dsn_notify_allows(r->notify, DSN_FAILED))
+		if (!dsn_notify_allows(r->notify, action))
 			continue;
 		out[k].addr = r->addr;
 		out[k].orcpt_type = r->orcpt_type;
@@ -74,12 +75,12 @@ bounce_wanted(const struct spool_envelope *e, const struct bounce_rcpt *rc, size
 /* bounce_compose - the DSN for the wanted recipients into bo; 0, or -1 */
 static int
 bounce_compose(struct bounce *bo, const struct spool_envelope *e, const struct dsn_rcpt *dr,
-    size_t k)
+    size_t k, enum dsn_action action)
 {
 	struct dsn_report rep = {
 		.reporting_mta = spoold.rt->conf->hostname, .queue_id = e->id,
 		.sender = e->sender, .envid = e->envid, .arrival = e->arrival, .now = time(NULL),
-		.action = DSN_FAILED, .rcpts = dr, .nrcpts = k, .ret_full = e->ret == RET_FULL,
+		.action = action, .rcpts = dr, .nrcpts = k, .ret_full = e->ret == RET_FULL,
 	};
 	struct spool_envelope *de = &bo->req.change.dsn->env;
 	struct buf orig;
@@ -127,8 +128,9 @@ bounce_committed(struct commit_req *req)
 	struct spool_newmsg *dsn = req->change.dsn;
 
 	if (req->result == SPOOL_OK && dsn != NULL) {
-		log_info("%016llx sender non-delivery notification: %016llx",
-		    (unsigned long long)bo->id, (unsigned long long)dsn->env.id);
+		log_info("%016llx sender %s notification: %016llx", (unsigned long long)bo->id,
+		    req->change.kind == CHANGE_WARN ? "delay" : "non-delivery",
+		    (unsigned long long)dsn->env.id);
 		/* a sender elsewhere: its DSN goes out by MX, soon */
 		if (spoold_conf_domain(spoold.rt->conf, spool_rcpt_domain(bo->sender)) == NULL)
 			scheduler_kick();
@@ -145,9 +147,12 @@ bounce_committed(struct commit_req *req)
 	free(bo);
 }
 
-int
-bounce_submit(const struct spool_envelope *e, const struct bounce_rcpt *rc, size_t n,
-    const char *remote_mta, void (*done)(void *, enum spool_err), void *arg)
+/* notice_submit - the change (DONE: the recipients go; WARN: they stay,
+ * marked) with its DSN, when the sender and NOTIFY want one */
+static int
+notice_submit(const struct spool_envelope *e, const char *domain, const struct bounce_rcpt *rc,
+    size_t n, const char *remote_mta, enum dsn_action action,
+    void (*done)(void *, enum spool_err), void *arg)
 {
 	struct bounce *bo = calloc(1, sizeof(*bo) + n * sizeof(unsigned));
 	struct dsn_rcpt *dr = calloc(n ? n : 1, sizeof(*dr));
@@ -158,9 +163,9 @@ bounce_submit(const struct spool_envelope *e, const struct bounce_rcpt *rc, size
 	buf_init(&bo->body);
 	for (size_t j = 0; j < n; j++)
 		bo->idx[j] = rc[j].index;
-	if ((k = bounce_wanted(e, rc, n, remote_mta, dr)) > 0) {
+	if ((k = bounce_wanted(e, rc, n, remote_mta, action, dr)) > 0) {
 		if ((bo->req.change.dsn = calloc(1, sizeof(*bo->req.change.dsn))) == NULL ||
-		    bounce_compose(bo, e, dr, k) == -1) {
+		    bounce_compose(bo, e, dr, k, action) == -1) {
 			buf_free(&bo->body);
 			free(bo->req.change.dsn);
 			goto fail;
@@ -172,18 +177,34 @@ bounce_submit(const struct spool_envelope *e, const struct bounce_rcpt *rc, size
 	bo->id = e->id;
 	bo->done = done;
 	bo->arg = arg;
+	snprintf(bo->domain, sizeof(bo->domain), "%s", domain ? domain : "");
 	bo->req.kind = COMMIT_CHANGE;
 	bo->req.done = bounce_committed;
-	bo->req.change.kind = CHANGE_DONE;
+	bo->req.change.kind = action == DSN_FAILED ? CHANGE_DONE : CHANGE_WARN;
 	bo->req.change.id = e->id;
 	bo->req.change.idx = bo->idx;
 	bo->req.change.nidx = n;
+	bo->req.change.domain = bo->domain;
 	committer_submit(spoold.committer, &bo->req);
 	return 0;
 fail:
-	log_warnx("%016llx out of memory composing a bounce (the recipients stay queued)",
+	log_warnx("%016llx out of memory composing a DSN (the recipients stay as they are)",
 	    (unsigned long long)e->id);
 	free(bo);
 	free(dr);
 	return -1;
+}
+
+int
+bounce_submit(const struct spool_envelope *e, const struct bounce_rcpt *rc, size_t n,
+    const char *remote_mta, void (*done)(void *, enum spool_err), void *arg)
+{
+	return notice_submit(e, NULL, rc, n, remote_mta, DSN_FAILED, done, arg);
+}
+
+int
+bounce_warn(const struct spool_envelope *e, const char *domain, const struct bounce_rcpt *rc,
+    size_t n, void (*done)(void *, enum spool_err), void *arg)
+{
+	return notice_submit(e, domain, rc, n, NULL, DSN_DELAYED, done, arg);
 }

@@ -29,4 +29,12 @@ struct bounce_rcpt {
 int	bounce_submit(const struct spool_envelope *e, const struct bounce_rcpt *rc, size_t n,
 	    const char *remote_mta, void (*done)(void *arg, enum spool_err), void *arg);
 
+/* bounce_warn - a delay notice (RFC 3464 Action: delayed) for the
+ * recipients rc[0..n) of e queued under domain, when NOTIFY asks for DELAY
+ * (or is absent); they stay queued, marked so no second notice is sent.
+ * The mark and the notice are one transaction. */
+int	bounce_warn(const struct spool_envelope *e, const char *domain,
+	    const struct bounce_rcpt *rc, size_t n, void (*done)(void *arg, enum spool_err),
+	    void *arg);
+
 #endif

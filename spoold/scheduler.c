@@ -19,8 +19,9 @@
 #include "scheduler.h"
 
 static ev_timer tick;
-/* Expiries handed to the committer and not yet committed: no new pass
- * starts before they are, or one message could get two DSNs. */
+/* Expiries and delay notices handed to the committer and not yet
+ * committed: no new pass starts before they are, or one message could get
+ * two DSNs. */
 static unsigned expiring;
 
 static void
@@ -160,17 +161,102 @@ expire_domain(const char *domain, uint64_t max_age, time_t now, unsigned *budget
 	free(ids);
 }
 
-/* look_interval - every SCHEDULER_TICK, or as often as the shortest retry
- * of a backup domain */
+/* A message that has waited delay-warning, with recipients not yet told. */
+struct late {
+	struct late	*next;
+	uint64_t	 id;
+	size_t		 n;
+	unsigned	 idx[64];
+	char		*reply[64];
+};
+
+struct late_walk {
+	struct late	*head;
+	time_t		 now;
+	uint64_t	 after, max_age;
+	unsigned	 budget;
+};
+
+/* late_cb - collect (copy: the walk's data dies with its transaction) */
+static int
+late_cb(const struct spool_envelope *e, const unsigned *idx, const struct spool_qentry *q,
+    size_t nidx, void *arg)
+{
+	struct late_walk *w = arg;
+	uint64_t age = (uint64_t)(w->now - e->arrival);
+	struct late *l;
+
+	if (age < w->after)
+		return 1;		/* oldest first: the rest are younger */
+	if (age >= w->max_age || w->budget == 0)
+		return w->budget == 0;	/* expiry takes it; or enough for now */
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return 1;
+	for (size_t i = 0; i < nidx && l->n < 64; i++) {
+		if (q[i].flags & QENTRY_WARNED)
+			continue;
+		l->idx[l->n] = idx[i];
+		l->reply[l->n++] = strdup(q[i].last_reply && q[i].last_reply[0] ? q[i].last_reply :
+		    "451 4.4.1 not delivered yet: waiting for the site to ask for its mail");
+	}
+	if (l->n == 0) {
+		free(l);
+		return 0;
+	}
+	l->id = e->id;
+	l->next = w->head;
+	w->head = l;
+	w->budget--;
+	return 0;
+}
+
+/* warn_domain - delay notices (RFC 3464 Action: delayed) for the messages
+ * of domain waiting longer than delay-warning, once per recipient */
+static void
+warn_domain(const struct domain_conf *d, time_t now, unsigned *budget)
+{
+	struct late_walk w = { NULL, now, d->delay_warning, d->max_age, *budget };
+	struct spool_envelope e;
+	struct bounce_rcpt b[64];
+
+	if (despool_busy(d->name) || spool_domain_walk(spoold.spool, d->name, late_cb, &w) != SPOOL_OK)
+		w.budget = *budget;
+	*budget = w.budget;
+	while (w.head != NULL) {
+		struct late *l = w.head;
+
+		w.head = l->next;
+		for (size_t i = 0; i < l->n; i++)
+			b[i] = (struct bounce_rcpt){ l->idx[i], l->reply[i] ? l->reply[i] : "451 4.4.1" };
+		if (spool_get_envelope(spoold.spool, l->id, &e) == SPOOL_OK) {
+			if (bounce_warn(&e, d->name, b, l->n, expired, NULL) == 0)
+				expiring++;
+			spool_envelope_free(&e);
+		}
+		for (size_t i = 0; i < l->n; i++)
+			free(l->reply[i]);
+		free(l);
+	}
+}
+
+/* look_interval - every SCHEDULER_TICK, or as often as the shortest retry,
+ * max-age or delay-warning asks for */
 static double
 look_interval(void)
 {
 	const struct spoold_conf *cf = spoold.rt->conf;
 	double t = SCHEDULER_TICK;
 
-	for (size_t i = 0; i < cf->n_domains; i++)
-		if (cf->domains[i].mode == MODE_BACKUP && (double)cf->domains[i].retry < t)
-			t = (double)cf->domains[i].retry;
+	for (size_t i = 0; i < cf->n_domains; i++) {
+		const struct domain_conf *d = &cf->domains[i];
+
+		if (d->mode == MODE_BACKUP && (double)d->retry < t)
+			t = (double)d->retry;
+		if ((double)d->max_age < t)
+			t = (double)d->max_age;
+		if (d->delay_warning > 0 && (double)d->delay_warning < t)
+			t = (double)d->delay_warning;
+	}
 	return t < 1.0 ? 1.0 : t;
 }
 
@@ -190,6 +276,9 @@ scheduler_tick(struct ev_loop *loop, ev_timer *w, int revents)
 			if (expiring == 0 && l.d[i].c.oldest > 0 &&
 			    (uint64_t)(now - l.d[i].c.oldest) >= max_age)
 				expire_domain(l.d[i].name, max_age, now, &budget);
+			if (expiring == 0 && d != NULL && d->delay_warning > 0 && l.d[i].c.oldest > 0 &&
+			    (uint64_t)(now - l.d[i].c.oldest) >= d->delay_warning)
+				warn_domain(d, now, &budget);
 			if ((d == NULL || d->mode == MODE_BACKUP) && !despool_busy(l.d[i].name) &&
 			    due(l.d[i].name, d ? (double)d->retry : SCHEDULER_RETRY, now))
 				start_run(l.d[i].name, d);

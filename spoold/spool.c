@@ -1031,15 +1031,20 @@ spool_done_in(struct spool *sp, MDB_txn *txn, uint64_t id, const unsigned *idx, 
 	return rc;
 }
 
-/* spool_defer_in - CHANGE_DEFER inside txn */
+static int spool_dsn_in(struct spool *, MDB_txn *, struct spool_newmsg *);
+
+/* spool_qentry_update - read, change (with fn) and write back one queue
+ * entry inside txn */
 static int
-spool_defer_in(struct spool *sp, MDB_txn *txn, uint64_t id, const char *domain, unsigned index,
-    const char *reply, int64_t next_try)
+spool_qentry_update(struct spool *sp, MDB_txn *txn, const char *domain, uint64_t id,
+    unsigned index, void (*fn)(struct spool_qentry *, const struct spool_change *),
+    const struct spool_change *ch)
 {
 	unsigned char key[SPOOL_QKEY_MAX];
 	struct spool_qentry q;
 	MDB_val k, v;
 	struct buf b;
+	char *old;
 	int rc;
 
 	if (strlen(domain) > 255)
@@ -1050,10 +1055,8 @@ spool_defer_in(struct spool *sp, MDB_txn *txn, uint64_t id, const char *domain, 
 		return rc;
 	if (spool_qentry_decode(v.mv_data, v.mv_size, &q) == -1)
 		return MDB_INCOMPATIBLE;
-	free(q.last_reply);
-	q.last_reply = (char *)reply;
-	q.attempts++;
-	q.next_try = next_try;
+	old = q.last_reply;
+	fn(&q, ch);
 	buf_init(&b);
 	rc = spool_qentry_encode(&q, &b) == -1 ? ENOMEM : 0;
 	v.mv_size = buf_used(&b);
@@ -1061,6 +1064,42 @@ spool_defer_in(struct spool *sp, MDB_txn *txn, uint64_t id, const char *domain, 
 	if (rc == 0)
 		rc = mdb_put(txn, sp->queue, &k, &v, 0);
 	buf_free(&b);
+	free(old);
+	return rc;
+}
+
+static void
+defer_entry(struct spool_qentry *q, const struct spool_change *ch)
+{
+	q->last_reply = (char *)ch->reply;
+	q->attempts++;
+	q->next_try = ch->next_try;
+}
+
+static void
+warn_entry(struct spool_qentry *q, const struct spool_change *ch)
+{
+	q->flags |= QENTRY_WARNED;
+}
+
+/* spool_defer_in - CHANGE_DEFER inside txn */
+static int
+spool_defer_in(struct spool *sp, MDB_txn *txn, const struct spool_change *ch)
+{
+	return spool_qentry_update(sp, txn, ch->domain, ch->id, ch->index, defer_entry, ch);
+}
+
+/* spool_warn_in - CHANGE_WARN inside txn: the recipients are marked and
+ * their delay notice stored together */
+static int
+spool_warn_in(struct spool *sp, MDB_txn *txn, const struct spool_change *ch)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < ch->nidx && rc == 0; i++)
+		rc = spool_qentry_update(sp, txn, ch->domain, ch->id, ch->idx[i], warn_entry, ch);
+	if (rc == 0 && ch->dsn != NULL)
+		rc = spool_dsn_in(sp, txn, ch->dsn);
 	return rc;
 }
 
@@ -1125,8 +1164,10 @@ spool_change_in(struct spool *sp, MDB_txn *parent, const struct spool_change *ch
 			rc = spool_dsn_in(sp, txn, ch->dsn);
 	} else if (ch->kind == CHANGE_ROUTE)
 		rc = spool_route_in(sp, txn, ch);
+	else if (ch->kind == CHANGE_WARN)
+		rc = spool_warn_in(sp, txn, ch);
 	else
-		rc = spool_defer_in(sp, txn, ch->id, ch->domain, ch->index, ch->reply, ch->next_try);
+		rc = spool_defer_in(sp, txn, ch);
 	if (rc != 0) {
 		mdb_txn_abort(txn);
 		return rc;

@@ -132,7 +132,7 @@ enum spool_err spool_get_stats(struct spool *, struct spool_stats *);
 enum spool_err spool_free_space(struct spool *, uint64_t *map_free, uint64_t *disk_free);
 
 /* A change to queued mail, applied by the committer together with others. */
-enum spool_change_kind { CHANGE_DONE, CHANGE_DEFER, CHANGE_ROUTE };
+enum spool_change_kind { CHANGE_DONE, CHANGE_DEFER, CHANGE_ROUTE, CHANGE_WARN };
 
 /* spool_set_hold - spoolctl hold/release: the domain's ROUTE_HELD flag */
 enum spool_err spool_set_hold(struct spool *, const char *domain, int held);
@@ -140,9 +140,11 @@ enum spool_err spool_set_hold(struct spool *, const char *domain, int held);
 struct spool_change {
 	enum spool_change_kind	 kind;
 	uint64_t		 id;
-	const unsigned		*idx;		/* DONE: recipients finished */
+	const unsigned		*idx;		/* DONE: recipients finished; WARN:
+						 * recipients whose delay notice
+						 * (dsn) goes out */
 	size_t			 nidx;
-	const char		*domain;	/* DEFER: where the entry is queued;
+	const char		*domain;	/* DEFER, WARN: where queued;
 						 * ROUTE: the domain */
 	unsigned		 index;		/* DEFER: the recipient */
 	const char		*reply;		/* DEFER: the peer's reply; ROUTE:

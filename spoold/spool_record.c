@@ -205,7 +205,8 @@ spool_qentry_encode(const struct spool_qentry *q, struct buf *b)
 {
 	int rc = 0;
 
-	rc |= put_u8(b, SPOOL_RECORD_VERSION);
+	rc |= put_u8(b, QENTRY_RECORD_VERSION);
+	rc |= put_u8(b, q->flags);
 	rc |= put_u16(b, q->rcpt_index);
 	rc |= put_u64(b, q->attempts);
 	rc |= put_u64(b, (uint64_t)q->next_try);
@@ -218,9 +219,13 @@ spool_qentry_decode(const void *data, size_t len, struct spool_qentry *q)
 {
 	struct rd r = { data, len, 0 };
 
+	unsigned version;
+
 	memset(q, 0, sizeof(*q));
-	if (get_u8(&r) != SPOOL_RECORD_VERSION)
+	if ((version = get_u8(&r)) != 1 && version != QENTRY_RECORD_VERSION)
 		return -1;
+	if (version >= 2)
+		q->flags = get_u8(&r);
 	q->rcpt_index = get_u16(&r);
 	q->attempts = (uint32_t)get_u64(&r);
 	q->next_try = (int64_t)get_u64(&r);

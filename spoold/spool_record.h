@@ -44,7 +44,11 @@ struct spool_envelope {
 };
 
 /* One recipient's place in a domain's queue. */
+#define QENTRY_RECORD_VERSION	2	/* 1 had no flags */
+#define QENTRY_WARNED		0x01	/* its delay notice went out */
+
 struct spool_qentry {
+	unsigned	 flags;
 	unsigned	 rcpt_index;
 	uint32_t	 attempts;
 	int64_t		 next_try;

@@ -467,6 +467,12 @@ kw_max_age(struct conf_ctx *c, void *t, int argc, char **argv)
 }
 
 static void
+kw_delay_warning(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	set_duration(c, &((struct domain_conf *)t)->delay_warning, "delay-warning", argv[1]);
+}
+
+static void
 kw_retry(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	set_duration(c, &((struct domain_conf *)t)->retry, argv[0], argv[1]);
@@ -496,6 +502,7 @@ static const struct conf_keyword domain_keywords[] = {
 	KW("quota",	1, 2,	kw_quota),
 	KW("max-age",	1, 1,	kw_max_age),
 	KW("retry",	1, 1,	kw_retry),
+	KW("delay-warning", 1, 1, kw_delay_warning),
 	KW("recipients",	1, 1,	kw_recipients),
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 };

@@ -66,6 +66,7 @@ struct domain_conf {
 	uint64_t		 quota_messages;	/* 0: none */
 	uint64_t		 max_age;
 	uint64_t		 retry;
+	uint64_t		 delay_warning;		/* 0: no delay notices */
 	int			 recipients_any;
 	char			*recipients_file;
 	struct recipients	*recipients;	/* loaded list, or NULL for any */

@@ -29,6 +29,10 @@ domain exp.test {
     max-age    3s
     recipients any
 }
+domain warn.test {
+    delay-warning 2s
+    recipients any
+}
 domain home.test {
     etrn-from  127.0.0.1
     deliver-to [127.0.0.1]:$SINK_PORT
@@ -160,6 +164,33 @@ for path in sys.argv[1:]:
 assert sorted(finals) == ["rfc822; e1@exp.test", "rfc822; e2@exp.test", "rfc822; e3@exp.test"], finals
 PY
 say "max-age 3s: 5 recipients expired; 2 DSNs (e1+e2 in one, e3), Action failed, Status 4.4.7; none for <> or NOTIFY=NEVER"
+
+# ---- delay-warning: one delay notice per message, the mail stays ----
+python3 - "$SMTP_PORT" <<'PY' || fail "sending to warn.test"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+msg = "Subject: waits\r\n\r\nbody\r\n"
+s.sendmail("a@home.test", ["w1@warn.test", "w2@warn.test"], msg)
+s.sendmail("a@home.test", ["w3@warn.test"], msg, rcpt_options=["NOTIFY=FAILURE"])
+s.quit()
+PY
+wait_count home.test 1
+sleep 4
+[ "$(domain_count home.test)" = 1 ] || fail "$(domain_count home.test) delay notices, expected exactly 1"
+[ "$(domain_count warn.test)" = 2 ] || fail "a delay notice removed mail"
+rm -f "$T"/dump/*
+etrn 127.0.0.1 home.test
+wait_count home.test 0
+python3 - "$T"/dump/* <<'PY' || fail "the delay notice: $(cat "$T"/dump/*)"
+import email, sys
+m = email.message_from_bytes(open(sys.argv[1], "rb").read())
+assert m["Subject"].startswith("Delayed Mail"), m["Subject"]
+status = [dict(b.items()) for b in m.get_payload()[1].get_payload()]
+assert [r["Final-Recipient"] for r in status[1:]] == ["rfc822; w1@warn.test", "rfc822; w2@warn.test"], status
+for r in status[1:]:
+    assert r["Action"] == "delayed" and r["Status"].startswith("4."), r
+PY
+say "delay-warning 2s: one delay notice (Action delayed, 4.x.x) for the message to w1+w2, none for NOTIFY=FAILURE, none again later; the mail stays"
 
 # ---- quota: 452 4.2.2 at RCPT, accepted again after a pull ----
 sw -t q1@q.test -f a@x.test

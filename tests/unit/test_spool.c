@@ -1042,8 +1042,11 @@ END_TEST
 
 START_TEST(test_record_qentry)
 {
-	struct spool_qentry in = { .rcpt_index = 513, .attempts = 7, .next_try = 1700000123,
-	    .last_reply = "451 4.3.0 try later" }, out;
+	struct spool_qentry in = { .flags = QENTRY_WARNED, .rcpt_index = 513, .attempts = 7,
+	    .next_try = 1700000123, .last_reply = "451 4.3.0 try later" }, out;
+	/* a version 1 entry (before flags): index 2, attempts 1, next 0, "" */
+	static const unsigned char v1[] = { 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1,
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
 	struct buf b;
 	char *copy;
 	size_t len;
@@ -1051,6 +1054,7 @@ START_TEST(test_record_qentry)
 	buf_init(&b);
 	ck_assert_int_eq(spool_qentry_encode(&in, &b), 0);
 	ck_assert_int_eq(spool_qentry_decode(buf_head(&b), buf_used(&b), &out), 0);
+	ck_assert_uint_eq(out.flags, QENTRY_WARNED);
 	ck_assert_uint_eq(out.rcpt_index, 513);
 	ck_assert_uint_eq(out.attempts, 7);
 	ck_assert_int_eq(out.next_try, 1700000123);
@@ -1062,10 +1066,15 @@ START_TEST(test_record_qentry)
 	memcpy(copy, buf_head(&b), len);
 	for (size_t n = 0; n < len; n++)
 		ck_assert_int_eq(spool_qentry_decode(copy, n, &out), -1);
-	copy[0] = 2;
+	copy[0] = 3;	/* a version this code does not know */
 	ck_assert_int_eq(spool_qentry_decode(copy, len, &out), -1);
 	free(copy);
 	buf_free(&b);
+	ck_assert_int_eq(spool_qentry_decode(v1, sizeof(v1), &out), 0);
+	ck_assert_uint_eq(out.flags, 0);
+	ck_assert_uint_eq(out.rcpt_index, 2);
+	ck_assert_uint_eq(out.attempts, 1);
+	spool_qentry_free(&out);
 }
 END_TEST
 
