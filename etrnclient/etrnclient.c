@@ -39,6 +39,7 @@ struct job {
 	unsigned		 failures;
 	ev_tstamp		 started;
 	int			 status;	/* of the last run */
+	int			 ran;		/* at least once (-1 waits for all) */
 };
 
 static struct {
@@ -87,7 +88,8 @@ job_next(const struct job *j)
 	return jitter(d < every ? d : every);
 }
 
-/* job_lock - the server's lock file; -1 when another run holds it */
+/* job_lock - the server's lock file; -1 when another run holds it, -2
+ * when there can be no lock file (a configuration matter) */
 static int
 job_lock(struct job *j)
 {
@@ -96,8 +98,9 @@ job_lock(struct job *j)
 	(void)mkdir(ec.cf->lock_dir, 0755);
 	snprintf(path, sizeof(path), "%s/%s.lock", ec.cf->lock_dir, j->srv->name);
 	if ((j->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
-		log_warn("server=%s: lock %s", j->srv->name, path);
-		return -1;
+		log_warn("server=%s: cannot create the lock file %s (set lock-dir to a directory "
+		    "this user may write)", j->srv->name, path);
+		return -2;
 	}
 	if (flock(j->lock_fd, LOCK_EX | LOCK_NB) == -1) {
 		log_warnx("server=%s: another etrnclient is pulling from this server now (%s is "
@@ -144,6 +147,7 @@ job_done(void *arg, const struct upstream_result *r)
 
 	j->up = NULL;
 	j->running = 0;
+	j->ran = 1;
 	j->status = r->status;
 	job_unlock(j);
 	job_log(j, r);
@@ -162,12 +166,17 @@ static void
 job_start(struct job *j)
 {
 	struct upstream_result fail = { .status = EC_EX_TEMPFAIL };
+	int rc;
 
 	if (j->running || ec.stopping)
 		return;
 	j->started = ev_now(ec.loop);
-	if (job_lock(j) == -1) {
-		snprintf(fail.summary, sizeof(fail.summary), "locked by another run");
+	if ((rc = job_lock(j)) < 0) {
+		if (rc == -2)
+			fail.status = EC_EX_CONFIG;
+		j->ran = 1;
+		snprintf(fail.summary, sizeof(fail.summary), rc == -2 ? "no lock file" :
+		    "locked by another run");
 		if (severity(fail.status) > severity(ec.worst))
 			ec.worst = fail.status;
 		if (!ec.oneshot) {	/* try again later, as after a failure */
@@ -203,6 +212,9 @@ any_running(void)
 static void
 maybe_exit(void)
 {
+	for (size_t i = 0; ec.oneshot && !ec.stopping && i < ec.njobs; i++)
+		if (!ec.jobs[i].ran)
+			return;		/* -1: every server gets its run */
 	if ((ec.oneshot || ec.stopping) && !any_running())
 		ev_break(ec.loop, EVBREAK_ALL);
 }
@@ -445,6 +457,13 @@ main(int argc, char **argv)
 		usage();
 	if (a.set)
 		ec.oneshot = 1;
+	/* what the ad-hoc forms cannot do without is a usage error (64) */
+	if (a.set && ((a.s.method == EC_ETRN && optind == argc) || (a.s.method == EC_ODMR &&
+	    (a.s.user == NULL || a.s.password_file == NULL || a.s.relay == EC_RELAY_NONE)))) {
+		fprintf(stderr, "etrnclient: %s\n", a.s.method == EC_ETRN ? "--etrn needs domains" :
+		    "--odmr needs --user, --password-file and --relay");
+		usage();
+	}
 	log_init("etrnclient", foreground || ec.oneshot || check, verbose);
 	conf_warning_hook = print_warning;
 	ec.cf = load(path, &a, argc - optind, argv + optind);

@@ -67,6 +67,7 @@ struct relay {
 	struct smtp_server_config cfg;
 	struct relay_msg	*inflight;
 	int			 closed;	/* the provider's session is over */
+	unsigned		 live;		/* relay_msgs not yet freed */
 	int			 paused;	/* the provider is not being read */
 	unsigned		 rcpts;		/* in the transaction being built */
 	uint64_t		 ids;
@@ -163,7 +164,9 @@ relay_msg_free(struct relay_msg *rm)
 	smtp_message_free(rm->m);
 	buf_free(&rm->buf);
 	free(rm);
-	if (r->closed && r->inflight == NULL)
+	/* a message abandoned while connecting outlives inflight: r stays
+	 * until the last one is gone */
+	if (--r->live == 0 && r->closed)
 		relay_finish(r);
 }
 
@@ -196,8 +199,13 @@ static void
 relay_client_done(void *arg, const char *error)
 {
 	struct relay_msg *rm = arg;
+	struct relay *r = rm->r;
 
 	rm->client = NULL;
+	if (r->paused && r->session != NULL) {	/* the rest is read and dropped */
+		r->paused = 0;
+		smtp_session_resume_data(r->session);
+	}
 	if (relay_verdict(rm) == R_RELAY_DOWN)
 		snprintf(rm->text, sizeof(rm->text), "%s", error ? error : "no reply");
 	if (rm->aborted)
@@ -274,7 +282,12 @@ relay_data_start(void *arg, struct smtp_session *s, const struct smtp_message *m
 	if (rm == NULL)
 		fatal("calloc");	/* the engine cannot take a refusal here */
 	rm->r = r;
+	r->live++;
 	buf_init(&rm->buf);
+	if (r->paused) {	/* left over from a message that ended early */
+		r->paused = 0;
+		smtp_session_resume_data(s);
+	}
 	if (m->mail.from.null)
 		rm->sender[0] = '\0';
 	else
@@ -353,12 +366,29 @@ relay_check_mail(void *arg, struct smtp_session *s, const struct smtp_mail *m)
 	return R_MAIL_OK;
 }
 
+/* relay_domain_ok - a recipient in one of the server's domains (or any,
+ * when the block names none: ATRN then asked for all the identity owns) */
+static int
+relay_domain_ok(const struct ec_server *srv, const char *domain)
+{
+	if (srv->n_domains == 0)
+		return 1;
+	for (size_t i = 0; i < srv->n_domains; i++)
+		if (strcmp(srv->domains[i], domain) == 0)
+			return 1;
+	return 0;
+}
+
 static enum smtp_reply_id
 relay_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *rc,
     const char **reply_arg)
 {
 	struct relay *r = arg;
 
+	/* the local MTA is no open relay; 4xx, because a provider asked with
+	 * a bare ATRN may rightly hold more of the identity's domains */
+	if (!relay_domain_ok(r->srv, rc->to.domain))
+		return R_RELAY_NOT_LISTED;
 	if (r->rcpts > 0)
 		return R_RELAY_ONE_RCPT;
 	r->rcpts++;
@@ -422,8 +452,11 @@ relay_closed(void *arg, struct smtp_session *s)
 
 	r->session = NULL;
 	r->closed = 1;
+	if (!smtp_session_quit_seen(s))
+		r->res.status = EC_EX_TEMPFAIL;	/* ended without QUIT: mail may wait */
 	if (rm == NULL) {
-		relay_finish(r);
+		if (r->live == 0)
+			relay_finish(r);
 		return;
 	}
 	/* the provider went away with a message in flight: it never got a

@@ -53,6 +53,8 @@ struct upstream {
 	size_t				 di;		/* ETRN: the domain asked about */
 	struct upstream_result		 res;
 	int				 finished;
+	int				 reading;	/* inside up_read: free later */
+	int				 sasl_done;	/* the client side of SASL is through */
 };
 
 static const char *
@@ -106,7 +108,8 @@ up_finish(struct upstream *u)
 		return;
 	u->finished = 1;
 	u->done(u->arg, &u->res);
-	up_free(u);
+	if (!u->reading)
+		up_free(u);	/* else up_read frees it on its way out */
 }
 
 /* up_fail - the run ends with status and why */
@@ -299,6 +302,7 @@ up_auth_start(struct upstream *u)
 		    u->srv->name, u->mechs, io_is_tls(u->io) ? "" : ", in clear", err);
 		return;
 	}
+	u->sasl_done = r == EC_SASL_OK;
 	log_info("server=%s auth mech=%s user=%s", u->srv->name, mech, u->srv->user);
 	up_send(u, out[0] ? "AUTH %s %s" : "AUTH %s%s", mech, out);
 	up_enter(u, UP_AUTH, (double)u->cf->timeout);
@@ -307,12 +311,20 @@ up_auth_start(struct upstream *u)
 static void
 up_atrn(struct upstream *u)
 {
-	char list[1800] = "";
+	char list[490] = "";	/* "ATRN " + this + CRLF within 512 (RFC 5321) */
+	size_t len = 0;
 
 	for (size_t i = 0; i < u->srv->n_domains; i++) {
-		if (i > 0)
-			strncat(list, ",", sizeof(list) - strlen(list) - 1);
-		strncat(list, u->srv->domains[i], sizeof(list) - strlen(list) - 1);
+		size_t dl = strlen(u->srv->domains[i]);
+
+		if (len + dl + 1 >= sizeof(list)) {
+			/* too long for one line: ask for everything the identity
+			 * owns (RFC 2645), which covers the list */
+			list[0] = '\0';
+			break;
+		}
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? "," : "",
+		    u->srv->domains[i]);
 	}
 	up_send(u, list[0] ? "ATRN %s" : "ATRN%s", list);
 	/* RFC 2645 5.2.1: the provider may take its time finding the mail */
@@ -325,6 +337,10 @@ up_auth_reply(struct upstream *u, int code)
 {
 	char out[12288], err[256];
 
+	if (code == 235 && !u->sasl_done) {
+		up_fail(u, EC_EX_NOPERM, "AUTH: the server claims success before proving itself");
+		return;
+	}
 	if (code == 235) {
 		up_atrn(u);
 		return;
@@ -334,10 +350,16 @@ up_auth_reply(struct upstream *u, int code)
 		    "AUTH refused: %d %s", code, u->text);
 		return;
 	}
-	if (ec_sasl_step(u->sasl, u->text, out, sizeof(out), err, sizeof(err)) == EC_SASL_FAIL) {
+	switch (ec_sasl_step(u->sasl, u->text, out, sizeof(out), err, sizeof(err))) {
+	case EC_SASL_FAIL:
 		up_send(u, "*");	/* RFC 4954 4: give up this exchange */
 		up_fail(u, EC_EX_NOPERM, "AUTH: %s", err);
 		return;
+	case EC_SASL_OK:
+		u->sasl_done = 1;
+		break;
+	case EC_SASL_CONTINUE:
+		break;
 	}
 	up_send(u, "%s", out);
 }
@@ -374,6 +396,9 @@ up_atrn_reply(struct upstream *u, int code)
 		return;
 	case 530:
 		up_fail(u, EC_EX_NOPERM, "ATRN: %d %s", code, u->text);
+		return;
+	case 450:	/* RFC 2645: refused (not all the domains are ours) */
+		up_fail(u, EC_EX_UNAVAILABLE, "ATRN: %d %s", code, u->text);
 		return;
 	default:
 		up_fail(u, status_of(code), "ATRN: %d %s", code, u->text);
@@ -436,6 +461,7 @@ up_read(struct upstream *u)
 	size_t len;
 	int toolong, code, last;
 
+	u->reading = 1;
 	while (!u->finished && u->state != UP_RELAY && u->state != UP_TLS &&
 	    (line = io_getline(u->io, 2048, &len, &toolong)) != NULL) {
 		const char *text = smtp_reply_parse_line(line, &code, &last);
@@ -454,7 +480,12 @@ up_read(struct upstream *u)
 				*p = '?';
 		up_reply(u, code);
 	}
-	if (!u->finished && u->io != NULL && u->state != UP_RELAY)
+	u->reading = 0;
+	if (u->finished) {
+		up_free(u);
+		return;
+	}
+	if (u->io != NULL && u->state != UP_RELAY)
 		io_consumed(u->io);
 }
 

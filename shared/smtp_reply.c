@@ -96,6 +96,7 @@ static const struct smtp_reply replies[R__COUNT] = {
 	{ R_RELAY_TEMP,	451, "4.4.0",	"The local MTA refused it for now: %s",	"RFC 3463 3.5" },
 	{ R_RELAY_PERM,	554, "5.0.0",	"The local MTA refused it: %s",		"RFC 3463 3.5" },
 	{ R_RELAY_DOWN,	451, "4.4.1",	"The local MTA is not reachable: %s",	"RFC 3463 3.5" },
+	{ R_RELAY_NOT_LISTED, 450, "4.7.1", "Not a domain this site pulls here: it stays with you", "RFC 3463 3.8" },
 	{ R_RELAY_ONE_RCPT, 452, "4.5.3", "One recipient per message here: send the others in a new transaction", "RFC 5321 4.5.3.1.10" },
 };
 

@@ -102,6 +102,7 @@ enum smtp_reply_id {
 	R_RELAY_TEMP,
 	R_RELAY_PERM,
 	R_RELAY_DOWN,
+	R_RELAY_NOT_LISTED,
 	R_RELAY_ONE_RCPT,
 
 	R__COUNT

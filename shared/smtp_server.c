@@ -63,6 +63,7 @@ struct smtp_session {
 	int				 shutting_down;
 	int				 peer_eof;	/* peer closed its side */
 	int				 streaming;	/* the body goes to ops->data_body */
+	int				 quit_seen;
 	int				 data_paused;
 	ev_timer			 kick;		/* resume from the loop */
 };
@@ -715,6 +716,7 @@ proceed_noop(struct smtp_session *s, const char *arg)
 static void
 proceed_quit(struct smtp_session *s, const char *arg)
 {
+	s->quit_seen = 1;
 	smtp_reply(s, R_BYE, s->cfg->hostname);
 	smtp_enter_state(s, STATE_QUIT);
 }
@@ -1045,6 +1047,12 @@ const char *
 smtp_session_peer_text(const struct smtp_session *s)
 {
 	return s->peer_text;
+}
+
+int
+smtp_session_quit_seen(const struct smtp_session *s)
+{
+	return s->quit_seen;
 }
 
 int

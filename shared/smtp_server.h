@@ -124,5 +124,6 @@ uint64_t smtp_session_id(const struct smtp_session *);
 const struct sockaddr *smtp_session_peer(const struct smtp_session *);
 const char *smtp_session_peer_text(const struct smtp_session *);
 int smtp_session_busy(const struct smtp_session *);	/* a message is being stored */
+int smtp_session_quit_seen(const struct smtp_session *);	/* the client said QUIT */
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sasl/sasl.h>
 #include <sasl/saslutil.h>
 
@@ -26,6 +27,7 @@
 struct auth {
 	sasl_conn_t	*conn;
 	char		 user[256];
+	int		 fake;		/* a SCRAM exchange for a user that does not exist */
 };
 
 static const struct {
@@ -231,6 +233,41 @@ auth_decode(const char *in, char *buf, size_t buflen, unsigned *len)
 	return sasl_decode64(in, (unsigned)strlen(in), buf, (unsigned)buflen, len) == SASL_OK ? 0 : -1;
 }
 
+/* auth_fake_scram - the server-first message a real user would get (RFC
+ * 5802 5.1: the client's nonce and ours, a salt, a count), so that SCRAM
+ * does not tell who exists: the exchange then fails like a bad password */
+static enum auth_result
+auth_fake_scram(struct auth **ap, const char *in, unsigned inlen, char *out, size_t outlen)
+{
+	unsigned char rnd[30];
+	char b64[64], first[600];
+	const char *r = memmem(in, inlen, ",r=", 3);
+	size_t nlen;
+	unsigned n;
+	struct auth *a;
+
+	if (r == NULL || getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd) ||
+	    sasl_encode64((const char *)rnd, 18, b64, 32, &n) != SASL_OK)
+		return AUTH_FAIL;
+	r += 3;
+	nlen = strcspn(r, ",");
+	if ((size_t)(r - in) + nlen > inlen || nlen > 256)
+		return AUTH_FAIL;
+	n = (unsigned)snprintf(first, sizeof(first), "r=%.*s%s,s=", (int)nlen, r, b64);
+	if (sasl_encode64((const char *)rnd + 18, 12, first + n, (unsigned)(sizeof(first) - n), &n) !=
+	    SASL_OK)
+		return AUTH_FAIL;
+	strncat(first, ",i=4096", sizeof(first) - strlen(first) - 1);
+	if ((a = calloc(1, sizeof(*a))) == NULL ||
+	    sasl_encode64(first, (unsigned)strlen(first), out, (unsigned)outlen, &n) != SASL_OK) {
+		free(a);
+		return AUTH_FAIL;
+	}
+	a->fake = 1;
+	*ap = a;
+	return AUTH_MORE;
+}
+
 enum auth_result
 auth_start(struct auth **ap, const char *mech, const char *initial, int tls,
     const struct sockaddr *local, const struct sockaddr *peer, char *out, size_t outlen)
@@ -258,6 +295,8 @@ auth_start(struct auth **ap, const char *mech, const char *initial, int tls,
 		*ap = a;
 	else
 		auth_free(a);
+	if (res == AUTH_FAIL && strncasecmp(mech, "SCRAM-", 6) == 0 && initial != NULL)
+		return auth_fake_scram(ap, in, inlen, out, outlen);
 	return res;
 }
 
@@ -272,6 +311,8 @@ auth_step(struct auth *a, const char *response, char *out, size_t outlen)
 
 	if (auth_decode(response, in, sizeof(in), &inlen) == -1)
 		return AUTH_BASE64;
+	if (a->fake)
+		return AUTH_FAIL;
 	/* a separate statement: sout and soutlen are only set by the call */
 	rc = sasl_server_step(a->conn, in, inlen, &sout, &soutlen);
 	return auth_reply(a, rc, sout, soutlen, out, outlen);

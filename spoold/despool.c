@@ -64,6 +64,7 @@ struct despool {
 	size_t			 n;
 	struct smtp_client_msg	 msg;
 	unsigned long		 delivered, deferred, bounced;
+	int			 round_sent;	/* the last offer's dot got a 2xx */
 	char			 last_deferral[200];	/* a 4xx of this session */
 	time_t			 started;
 	unsigned		 pending;	/* changes not yet committed */
@@ -262,8 +263,9 @@ despool_again(struct despool *r)
 	size_t k = 0;
 	int progress = 0;
 
-	for (size_t i = 0; i < r->n; i++)
-		progress |= r->codes[i] / 100 == 2;
+	/* progress: the last round got a message through, not just a RCPT */
+	progress = r->round_sent;
+	r->round_sent = 0;
 	if (!progress) {
 		despool_defer_held(r);
 		return 0;
@@ -383,6 +385,7 @@ despool_sent(void *arg, const struct smtp_client_msg *m, int code, const char *r
 	unsigned *done = calloc(r->n ? r->n : 1, sizeof(*done));
 	size_t nd = 0;
 
+	r->round_sent = code / 100 == 2;
 	for (size_t i = 0; i < r->n; i++) {
 		if (r->codes[i] / 100 != 2)
 			continue;
@@ -882,8 +885,8 @@ despool_atrn_check(const char *const *domains, size_t n)
 }
 
 int
-despool_turn(const char *const *domains, size_t n, struct io *io, const char *who,
-    const char *peer)
+despool_turn(const char *const *domains, size_t n, struct io *io, struct spoold_rt *rt,
+    const char *who, const char *peer)
 {
 	struct domain_conf d = { .name = (char *)domains[0], .tls = TLS_MAY };
 	struct smtp_client_params p;
@@ -896,6 +899,8 @@ despool_turn(const char *const *domains, size_t n, struct io *io, const char *wh
 		despool_free(r);
 		return -1;
 	}
+	rt_unref(r->rt);
+	r->rt = rt_ref(rt);	/* the session's: its TLS credentials stay alive */
 	for (size_t i = 0; i < n; i++)
 		snprintf(r->domains[i], sizeof(r->domains[i]), "%s", domains[i]);
 	r->ndomains = n;

@@ -41,9 +41,11 @@ enum despool_atrn despool_atrn_check(const char *const *domains, size_t n);
 /* despool_turn - ATRN (RFC 2645): deliver domains[0..n) over io, which the
  * customer dialled and has just been told 250.  The run owns io from here:
  * it waits for the customer's 220 and delivers with the same rules as any
- * run.  who and peer are for the log.  -1 (io untouched) when it cannot. */
-int	despool_turn(const char *const *domains, size_t n, struct io *io, const char *who,
-	    const char *peer);
+ * run, with the session's configuration rt.  who and peer are for the log.
+ * -1 (io untouched) when it cannot. */
+struct spoold_rt;
+int	despool_turn(const char *const *domains, size_t n, struct io *io, struct spoold_rt *rt,
+	    const char *who, const char *peer);
 
 /* despool_busy - a run holds domain */
 int	despool_busy(const char *domain);

@@ -39,7 +39,7 @@ struct stored {
 
 /* inbound_addr_key - what max-connections-per-ip counts: an IPv4 address, or
  * an IPv6 /64, since one host commonly has a whole /64 to send from */
-static void
+void
 inbound_addr_key(const struct sockaddr *sa, char *dst, size_t len)
 {
 	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;

@@ -40,6 +40,9 @@
 #define AUTH_FAIL_MAX_ADDR	10
 #define AUTH_FAIL_WINDOW	600.0
 #define ATRN_MAX_DOMAINS	64
+/* A session has this long to authenticate, whatever it sends meanwhile
+ * (NOOP must not keep a connection slot for ever). */
+#define ODMR_AUTH_DEADLINE	120.0
 
 enum odmr_state {
 	ODMR_INIT,		/* greeting sent */
@@ -61,6 +64,8 @@ struct odmr {
 	enum odmr_state		 state;
 	struct sockaddr_storage	 peer, local;
 	char			 peer_text[64];
+	char			 addr_key[64];	/* for the per-address limit */
+	ev_timer		 deadline;	/* to authenticate */
 	char			 helo[256];
 	char			 mech[32];	/* of the attempt in progress */
 	struct auth		*auth;
@@ -298,6 +303,8 @@ odmr_delay_done(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct odmr *o = w->data;
 
+	if (o->state != ODMR_AUTH_WAIT)
+		return;		/* a 421 (timeout, shutdown) came first */
 	odmr_auth_failed_now(o);
 	odmr_process(o);	/* what the client sent meanwhile */
 }
@@ -325,13 +332,16 @@ odmr_auth_failed(struct odmr *o, enum smtp_reply_id id)
 static void
 odmr_auth_result(struct odmr *o, struct auth *a, enum auth_result res, const char *challenge)
 {
+	char esc[300];
+
 	switch (res) {
 	case AUTH_DONE:
 		snprintf(o->user, sizeof(o->user), "%s", auth_user(a));
 		auth_free(a);
 		o->auth = NULL;
+		ev_timer_stop(spoold.loop, &o->deadline);
 		log_info("%016llx odmr auth ok user=%s mech=%s from %s", (unsigned long long)o->id,
-		    o->user, o->mech, o->peer_text);
+		    log_escape(esc, sizeof(esc), o->user, 200), o->mech, o->peer_text);
 		odmr_enter(o, ODMR_AUTHED);
 		odmr_reply(o, R_AUTH_OK, NULL);
 		return;
@@ -496,14 +506,13 @@ odmr_turn(struct odmr *o, const char *const *list, size_t n)
 {
 	struct io *io = o->io;
 
-	odmr_reply(o, R_ATRN_TURN, NULL);
-	if (despool_turn(list, n, io, o->user, o->peer_text) == -1) {
-		/* the 250 is out: all that is left is to close; the mail stays */
-		log_warnx("%016llx odmr cannot start the delivery run; closing",
-		    (unsigned long long)o->id);
-		odmr_enter(o, ODMR_QUIT);
+	/* the run first (it takes io and our configuration, whose TLS
+	 * credentials the session goes on using), then the 250 */
+	if (despool_turn(list, n, io, o->rt, o->user, o->peer_text) == -1) {
+		odmr_reply(o, R_ATRN_BUSY, NULL);
 		return;
 	}
+	odmr_reply(o, R_ATRN_TURN, NULL);
 	o->io = NULL;	/* the run owns it now */
 	odmr_free(o, "turned");
 }
@@ -511,7 +520,7 @@ odmr_turn(struct odmr *o, const char *const *list, size_t n)
 static void
 proceed_atrn(struct odmr *o, const char *arg)
 {
-	char names[ATRN_MAX_DOMAINS][SMTP_DOMAIN_MAX + 1];
+	char names[ATRN_MAX_DOMAINS][SMTP_DOMAIN_MAX + 1], esc[300];
 	const char *list[ATRN_MAX_DOMAINS];
 	enum smtp_reply_id id;
 	size_t n = 0;
@@ -534,7 +543,7 @@ proceed_atrn(struct odmr *o, const char *arg)
 		}
 	}
 	log_info("%016llx odmr atrn user=%s domains=%zu from %s reply=%d", (unsigned long long)o->id,
-	    o->user, n, o->peer_text, smtp_reply_get(id)->code);
+	    log_escape(esc, sizeof(esc), o->user, 200), n, o->peer_text, smtp_reply_get(id)->code);
 	if (id == R_ATRN_TURN) {
 		odmr_turn(o, list, n);
 		return;
@@ -651,6 +660,7 @@ odmr_event(struct io *io, enum io_event ev, void *arg)
 	case IO_TLSREADY:
 		/* RFC 3207 4.2: forget what was learnt before TLS */
 		o->helo[0] = '\0';
+		o->user[0] = '\0';
 		odmr_enter(o, ODMR_INIT);
 		io_set_timeout(io, (double)o->rt->conf->timeout_idle, 0);
 		log_info("%016llx odmr TLS established from %s %s", (unsigned long long)o->id,
@@ -672,6 +682,29 @@ odmr_event(struct io *io, enum io_event ev, void *arg)
 	case IO_CONNECTED:
 		return;
 	}
+}
+
+static void
+odmr_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct odmr *o = w->data;
+
+	if (o->user[0] == '\0' && o->state != ODMR_QUIT) {
+		log_info("%016llx odmr no AUTH within %.0fs from %s", (unsigned long long)o->id,
+		    ODMR_AUTH_DEADLINE, o->peer_text);
+		odmr_reply(o, R_TIMEOUT, o->rt->conf->hostname);
+	}
+}
+
+/* odmr_count_addr - ODMR sessions from the same address (or IPv6 /64) */
+static unsigned
+odmr_count_addr(const char *key)
+{
+	unsigned n = 0;
+
+	for (struct odmr *o = sessions; o; o = o->next)
+		n += strcmp(o->addr_key, key) == 0;
+	return n;
 }
 
 int
@@ -704,16 +737,22 @@ odmr_accept(int fd, const struct sockaddr *peer)
 	sockaddr_text(peer, o->peer_text, sizeof(o->peer_text));
 	ev_init(&o->delay, odmr_delay_done);
 	o->delay.data = o;
+	ev_timer_init(&o->deadline, odmr_deadline, ODMR_AUTH_DEADLINE, 0.);
+	o->deadline.data = o;
+	inbound_addr_key(peer, o->addr_key, sizeof(o->addr_key));
 	o->next = sessions;
 	if (sessions)
 		sessions->prev = o;
 	sessions = o;
 	spoold.nsessions++;
 	io_set_timeout(o->io, (double)cf->timeout_idle, 0);
-	if (spoold.stopping || spoold.nsessions > cf->max_connections) {
-		odmr_reply(o, spoold.stopping ? R_SHUTDOWN : R_TOO_MANY_CONNS, cf->hostname);
+	if (spoold.stopping || spoold.nsessions > cf->max_connections ||
+	    odmr_count_addr(o->addr_key) > cf->max_connections_ip) {
+		odmr_reply(o, spoold.stopping ? R_SHUTDOWN : spoold.nsessions > cf->max_connections ?
+		    R_TOO_MANY_CONNS : R_TOO_MANY_CONNS_IP, cf->hostname);
 		return;
 	}
+	ev_timer_start(spoold.loop, &o->deadline);
 	log_info("%016llx odmr connect from %s port %d", (unsigned long long)o->id, o->peer_text,
 	    sockaddr_port(peer));
 	odmr_reply(o, R_ODMR_GREETING, cf->hostname);
@@ -724,10 +763,13 @@ odmr_free(struct odmr *o, const char *why)
 {
 	char esc[80];
 
+	char uesc[300];
+
 	log_info("%016llx odmr disconnect from %s helo=%s user=%s reason=%s",
 	    (unsigned long long)o->id, o->peer_text, log_escape(esc, sizeof(esc), o->helo, 64),
-	    o->user[0] ? o->user : "-", why);
+	    o->user[0] ? log_escape(uesc, sizeof(uesc), o->user, 200) : "-", why);
 	ev_timer_stop(spoold.loop, &o->delay);
+	ev_timer_stop(spoold.loop, &o->deadline);
 	if (o->io != NULL)
 		io_free(o->io);
 	auth_free(o->auth);

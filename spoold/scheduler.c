@@ -272,6 +272,7 @@ scheduler_tick(struct ev_loop *loop, ev_timer *w, int revents)
 		for (size_t i = 0; i < l.n; i++) {
 			const struct domain_conf *d = spoold_conf_domain(cf, l.d[i].name);
 			uint64_t max_age = d ? d->max_age : DEF_MAX_AGE;
+			unsigned before = expiring;
 
 			if (expiring == 0 && l.d[i].c.oldest > 0 &&
 			    (uint64_t)(now - l.d[i].c.oldest) >= max_age)
@@ -279,7 +280,10 @@ scheduler_tick(struct ev_loop *loop, ev_timer *w, int revents)
 			if (expiring == 0 && d != NULL && d->delay_warning > 0 && l.d[i].c.oldest > 0 &&
 			    (uint64_t)(now - l.d[i].c.oldest) >= d->delay_warning)
 				warn_domain(d, now, &budget);
-			if ((d == NULL || d->mode == MODE_BACKUP) && !despool_busy(l.d[i].name) &&
+			/* a run's snapshot must not take messages whose expiry
+			 * is not committed yet: it waits for the next look */
+			if (expiring == before && (d == NULL || d->mode == MODE_BACKUP) &&
+			    !despool_busy(l.d[i].name) &&
 			    due(l.d[i].name, d ? (double)d->retry : SCHEDULER_RETRY, now))
 				start_run(l.d[i].name, d);
 		}

@@ -80,6 +80,9 @@ int	control_open(const char *datadir);
 void	control_close(void);
 
 /* inbound.c: SMTP sessions of the smtp listeners */
+/* inbound_addr_key - what per-address limits count: an IPv4 address, or the
+ * /64 of an IPv6 one */
+void	inbound_addr_key(const struct sockaddr *, char *dst, size_t len);
 void	inbound_accept(int fd, const struct sockaddr *peer);
 void	inbound_shutdown_all(void);
 

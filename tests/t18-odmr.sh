@@ -116,6 +116,9 @@ for mech in SCRAM-SHA-256 SCRAM-SHA-1; do
 done
 customer --mech SCRAM-SHA-256 --user alice --password wrong --tls
 expect_cust '^event: auth 535' "SCRAM-SHA-256 with a wrong password"
+customer --mech SCRAM-SHA-256 --user nosuchuser --password wrong --tls
+expect_cust '^< 334 ' "SCRAM-SHA-256 for a user that does not exist gets a challenge too"
+expect_cust '^event: auth 535' "SCRAM-SHA-256 for a user that does not exist"
 python3 - "$ODMR_PORT" >"$T/raw.out" 2>&1 <<'PY' || fail "authzid and bad base64: $(cat "$T/raw.out")"
 import base64, socket, ssl, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 10)
@@ -148,7 +151,7 @@ cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0secret").decode(), "503 5.5.1")
 cmd("QUIT", "221")
 PY
 grep -E -q 'secret|c2VjcmV0|YWxpY2U' "$SPOOLD_LOG" && fail "an AUTH payload or password reached the log"
-say "over TLS: 530 before AUTH, swaks AUTH PLAIN 235, SCRAM-SHA-256 and SCRAM-SHA-1 235 (server signature checked), wrong password 535, authzid other than the user 535, bad base64 501, * 501, a 13,000-octet response 500, unknown mechanism 504, AUTH twice 503; no payload logged"
+say "over TLS: 530 before AUTH, swaks AUTH PLAIN 235, SCRAM-SHA-256 and SCRAM-SHA-1 235 (server signature checked), SCRAM for an unknown user looks like a wrong password (334, then 535), wrong password 535, authzid other than the user 535, bad base64 501, * 501, a 13,000-octet response 500, unknown mechanism 504, AUTH twice 503; no payload logged"
 
 # ---- the failure limit: the third failure on a connection is 421 ----
 python3 - "$ODMR_PORT" >"$T/raw.out" 2>&1 <<'PY' || fail "AUTH failure limit: $(cat "$T/raw.out")"

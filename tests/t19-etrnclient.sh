@@ -71,7 +71,7 @@ wait_count one.test 0
 say "etrnclient --etrn: 251 for the first domain does not stop it; 253, 459, 251 each recorded; exit 69 for the 459"
 
 # ---- usage and configuration errors ----
-ec --etrn 127.0.0.1 ; expect_ec 78 '"domains" is required' "ETRN without domains"
+ec --etrn 127.0.0.1 ; expect_ec 64 'etrn needs domains' "ETRN without domains"
 ec -c "$T/nosuch.conf"; expect_ec 78 'nosuch.conf' "a missing configuration"
 ec -1; expect_ec 64 'usage' "no configuration"
 chmod 644 "$T/pw"
@@ -81,6 +81,21 @@ chmod 600 "$T/pw"
 cp "$top_srcdir/contrib/etrnclient.conf.example" "$T/example.conf"
 printf 'changeme\n' >"$T/secret"; chmod 600 "$T/secret"
 ec -n -c "$T/example.conf"; expect_ec 0 'configuration OK' "the shipped example configuration"
+# -1 pulls every server even when the first cannot even start
+cat >"$T/two.conf" <<EOF
+lock-dir $T/locks
+server bad.invalid {
+    method  etrn
+    domains one.test
+}
+server 127.0.0.1 {
+    method  etrn
+    port    $SMTP_PORT
+    domains two.test
+}
+EOF
+ec -c "$T/two.conf" -1
+expect_ec 75 'server=127.0.0.1 method=etrn domains=two.test outcome="two.test=251"' "-1 with a first server that cannot start"
 say "usage 64; configuration errors 78, a password file with mode 644 refused; the shipped example passes -n"
 
 # ---- ODMR from a configuration file with -1, over TLS verified with ca ----
