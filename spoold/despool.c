@@ -160,10 +160,10 @@ despool_route_record(struct despool *r, const char *domain, int64_t retry, const
 static void
 despool_log(struct despool *r, size_t i, const char *status, const char *reply)
 {
-	if (strcmp(status, "deferred") == 0)
-		snprintf(r->last_deferral, sizeof(r->last_deferral), "%s", reply);
 	char to[600], dsn[16];
 
+	if (strcmp(status, "deferred") == 0)	/* for the route record */
+		snprintf(r->last_deferral, sizeof(r->last_deferral), "%s", reply);
 	dsn_status(reply, dsn, sizeof(dsn));
 	/* reply is escaped already (smtp_client keeps peer text printable) */
 	log_info("%016llx to=<%s> relay=%s delay=%lds dsn=%s status=%s (%s)",
@@ -436,7 +436,9 @@ despool_settle(struct despool *r)
 		b[nb++].reply = r->refusals[i];
 		r->codes[i] = 0;
 	}
-	if (nb > 0 && bounce_submit(&r->env, b, nb, r->remote, despool_bounced, r) == 0) {
+	/* no Remote-MTA when spoold decided alone (null MX, no such domain) */
+	if (nb > 0 && bounce_submit(&r->env, b, nb, r->remote[0] ? r->remote : NULL,
+	    despool_bounced, r) == 0) {
 		r->pending++;
 		r->bounced += nb;
 	}

@@ -157,8 +157,11 @@ big_rss=$(peak_rss)
 sw -t small@two.test -f a@x.test
 base_rss=$(peak_rss)
 case "$big_rss$base_rss" in *exit*) fail "etrnclient failed: big $big_rss, small $base_rss" ;; esac
-[ $((big_rss - base_rss)) -lt 8192 ] ||
-	fail "relaying 20 MiB took $((big_rss - base_rss)) KiB more than a small message ($big_rss vs $base_rss KiB)"
+# ASan keeps freed memory in quarantine, so its RSS says nothing about ours
+if ! grep -q -a __asan_init "$EC"; then
+	[ $((big_rss - base_rss)) -lt 8192 ] ||
+		fail "relaying 20 MiB took $((big_rss - base_rss)) KiB more than a small message ($big_rss vs $base_rss KiB)"
+fi
 wait_count one.test 0
 big=$(ls -S "$T"/dump | head -n 1)
 [ "$(wc -c <"$T/dump/$big")" -gt 20000000 ] || fail "the big message did not arrive whole"
