@@ -68,6 +68,9 @@ struct relay {
 	struct relay_msg	*inflight;
 	int			 closed;	/* the provider's session is over */
 	unsigned		 live;		/* relay_msgs not yet freed */
+	/* per domain, for the run's log line: relayed, not relayed */
+	struct { char name[256]; unsigned long ok, not; } dom[16];
+	size_t			 ndom;
 	int			 paused;	/* the provider is not being read */
 	unsigned		 rcpts;		/* in the transaction being built */
 	uint64_t		 ids;
@@ -170,6 +173,27 @@ relay_msg_free(struct relay_msg *rm)
 		relay_finish(r);
 }
 
+/* relay_count - one more message for the recipient's domain, in the per
+ * domain outcome of the run (the first 16 domains; the totals count all) */
+static void
+relay_count(struct relay *r, const char *rcpt, int ok)
+{
+	const char *d = strrchr(rcpt, '@') ? strrchr(rcpt, '@') + 1 : rcpt;
+	size_t i;
+
+	for (i = 0; i < r->ndom && strcmp(r->dom[i].name, d) != 0; i++)
+		;
+	if (i == r->ndom) {
+		if (r->ndom == sizeof(r->dom) / sizeof(r->dom[0]))
+			return;
+		snprintf(r->dom[r->ndom++].name, sizeof(r->dom[0].name), "%.255s", d);
+	}
+	if (ok)
+		r->dom[i].ok++;
+	else
+		r->dom[i].not++;
+}
+
 /* relay_answer - both sides are through: the provider gets the local
  * MTA's verdict */
 static void
@@ -182,6 +206,7 @@ relay_answer(struct relay_msg *rm)
 	log_info("relay to=<%s> local=%s status=%s (%s)", log_escape(esc, sizeof(esc), rm->to, 512),
 	    r->srv->relay == EC_RELAY_LMTP ? r->srv->relay_path : r->srv->relay_host,
 	    id == R_RELAY_OK ? "sent" : id == R_RELAY_PERM ? "refused" : "deferred", rm->text);
+	relay_count(r, rm->to, id == R_RELAY_OK);
 	if (id == R_RELAY_OK)
 		r->res.relayed++;
 	else {
@@ -431,9 +456,13 @@ static void
 relay_finish(struct relay *r)
 {
 	struct relay **pp;
+	size_t len;
 
-	snprintf(r->res.summary, sizeof(r->res.summary), "relayed %lu, not relayed %lu",
-	    r->res.relayed, r->res.refused);
+	len = (size_t)snprintf(r->res.summary, sizeof(r->res.summary),
+	    "relayed %lu, not relayed %lu", r->res.relayed, r->res.refused);
+	for (size_t i = 0; i < r->ndom && len < sizeof(r->res.summary); i++)
+		len += (size_t)snprintf(r->res.summary + len, sizeof(r->res.summary) - len,
+		    "%s%s=%lu/%lu", i ? " " : ": ", r->dom[i].name, r->dom[i].ok, r->dom[i].not);
 	for (pp = &relays; *pp; pp = &(*pp)->next)
 		if (*pp == r) {
 			*pp = r->next;

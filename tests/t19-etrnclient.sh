@@ -118,7 +118,7 @@ rm -f "$T"/dump/*
 queue 3 one.test
 queue 2 two.test
 ec -c "$T/ec.conf" -1
-expect_ec 0 'method=odmr domains=one.test,two.test outcome="relayed 5, not relayed 0" relayed=5 .*status=0' "ODMR -1"
+expect_ec 0 'method=odmr domains=one.test,two.test outcome="relayed 5, not relayed 0: one.test=3/0 two.test=2/0" relayed=5 .*status=0' "ODMR -1"
 wait_count one.test 0
 wait_count two.test 0
 [ "$(dumped)" -eq 5 ] || fail "smtp-sink got $(dumped) messages, expected 5"
