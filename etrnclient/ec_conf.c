@@ -322,6 +322,22 @@ ec_conf_load(const char *path, struct conf_errors *errs)
 }
 
 struct ec_conf *
+ec_conf_parse_text(const char *name, const char *text, struct conf_errors *errs)
+{
+	struct ec_conf *cf = ec_conf_new();
+	size_t before = errs->count;
+
+	cf->path = conf_xstrdup(name);
+	conf_parse_string(name, text, top_keywords, cf, errs);
+	ec_conf_finish(cf, name, errs);
+	if (errs->count > before) {
+		ec_conf_free(cf);
+		return NULL;
+	}
+	return cf;
+}
+
+struct ec_conf *
 ec_conf_adhoc(const struct ec_server *tmpl, struct conf_errors *errs)
 {
 	struct ec_conf *cf = ec_conf_new();

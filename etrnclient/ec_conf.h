@@ -50,6 +50,8 @@ struct ec_conf {
 
 /* ec_conf_load - parse path; NULL with every error in errs */
 struct ec_conf	*ec_conf_load(const char *path, struct conf_errors *errs);
+/* ec_conf_parse_text - the same for text in memory (tests, fuzzing) */
+struct ec_conf	*ec_conf_parse_text(const char *name, const char *text, struct conf_errors *errs);
 /* ec_conf_adhoc - one server from the command line, checked like a file */
 struct ec_conf	*ec_conf_adhoc(const struct ec_server *, struct conf_errors *errs);
 void		 ec_conf_free(struct ec_conf *);
