@@ -70,6 +70,7 @@ struct despool {
 	unsigned		 pending;	/* changes not yet committed */
 	int			 ended;		/* the SMTP session is over */
 	int			 again;		/* an ETRN came meanwhile: run once more */
+	ev_timer		 kick;		/* the launch, just after the ETRN reply */
 };
 
 /* A change on its way to the committer, with the memory it points to. */
@@ -456,6 +457,7 @@ despool_free(struct despool *r)
 			break;
 		}
 	despool_forget_message(r);
+	ev_timer_stop(spoold.loop, &r->kick);
 	rt_unref(r->rt);
 	free(r->how.host);
 	free(r->domains);
@@ -774,6 +776,22 @@ despool_running(const char *domain)
 	return NULL;
 }
 
+static void
+despool_kick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct despool *r = w->data;
+
+	if (!spoold.stopping && despool_launch(r) == 0)
+		return;
+	log_info("delivery run domain=%s status=deferred (%s)", r->domain,
+	    spoold.stopping ? "shutting down" : r->why);
+	despool_route_record(r, r->domain, r->retry, r->why);
+	r->again = 0;
+	r->ended = 1;
+	if (r->pending == 0)
+		despool_end(r);
+}
+
 static struct despool *
 despool_new(const struct domain_conf *d)
 {
@@ -830,14 +848,13 @@ despool_start(const struct domain_conf *d, const struct sockaddr *requester,
 		despool_free(r);
 		return DESPOOL_NO_ROUTE;
 	}
-	if (literal && despool_launch(r) == -1) {
-		static char why[sizeof(r->why)];	/* the reply is sent before we return */
-
-		snprintf(why, sizeof(why), "%s", r->why);
-		*reason = why;
-		despool_route_record(NULL, d->name, (int64_t)d->retry, why);
-		despool_free(r);
-		return DESPOOL_NO_ROUTE;
+	if (literal) {
+		/* the snapshot and the connection come from the loop, right
+		 * after the ETRN reply: the reply never waits for a domain's
+		 * keys to be read */
+		ev_timer_init(&r->kick, despool_kick, 0., 0.);
+		r->kick.data = r;
+		ev_timer_start(spoold.loop, &r->kick);
 	}
 	r->next = runs;
 	runs = r;
@@ -854,7 +871,12 @@ despool_stop_all(void)
 		r->again = 0;
 		if (r->client != NULL)
 			smtp_client_abort(r->client, "spoold is shutting down");	/* done() runs */
-		else if (r->connecting != NULL || r->lookup != NULL) {
+		else if (ev_is_active(&r->kick)) {
+			ev_timer_stop(spoold.loop, &r->kick);
+			r->ended = 1;
+			if (r->pending == 0)
+				despool_end(r);
+		} else if (r->connecting != NULL || r->lookup != NULL) {
 			if (r->connecting != NULL)
 				io_free(r->connecting);
 			if (r->lookup != NULL)
