@@ -373,6 +373,7 @@ relay_data_abort(void *arg, struct smtp_session *s)
 
 	if (rm == NULL)
 		return;
+	r->res.refused++;	/* refused here: the provider bounces it */
 	rm->aborted = 1;
 	r->inflight = NULL;
 	if (!relay_busy(rm))

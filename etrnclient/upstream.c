@@ -124,6 +124,10 @@ up_fail(struct upstream *u, int status, const char *fmt, ...)
 
 	if (status > u->res.status)
 		u->res.status = status;
+	if (len > 0 && len + 2 < sizeof(u->res.summary)) {	/* after what was there */
+		memcpy(u->res.summary + len, "; ", 3);
+		len += 2;
+	}
 	va_start(ap, fmt);
 	vsnprintf(u->res.summary + len, sizeof(u->res.summary) - len, fmt, ap);
 	va_end(ap);
@@ -462,10 +466,18 @@ up_read(struct upstream *u)
 	int toolong, code, last;
 
 	u->reading = 1;
-	while (!u->finished && u->state != UP_RELAY && u->state != UP_TLS &&
-	    (line = io_getline(u->io, 2048, &len, &toolong)) != NULL) {
-		const char *text = smtp_reply_parse_line(line, &code, &last);
+	while (!u->finished && u->state != UP_RELAY && u->state != UP_TLS) {
+		const char *text;
 
+		line = io_getline(u->io, 2048, &len, &toolong);
+		if (toolong) {	/* never skip one: the next line is not the reply */
+			up_fail(u, EC_EX_TEMPFAIL, "a reply line over 2048 bytes in %s",
+			    strstate(u->state));
+			break;
+		}
+		if (line == NULL)
+			break;
+		text = smtp_reply_parse_line(line, &code, &last);
 		if (text == NULL) {
 			up_fail(u, EC_EX_TEMPFAIL, "garbage from the server in %s", strstate(u->state));
 			return;

@@ -468,7 +468,9 @@ client_stuff(struct smtp_client *c, const char *p, size_t len)
 			io_write(c->io, ".", 1);
 			start = i;
 		}
-		c->body_bol = p[i] == '\n';
+		/* a dot after a bare CR is stuffed too: a peer that took
+		 * <CR>.<CR><LF> as the end must not see one (smuggling) */
+		c->body_bol = p[i] == '\n' || p[i] == '\r';
 	}
 	io_write(c->io, p + start, len - start);
 }

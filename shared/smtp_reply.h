@@ -64,7 +64,8 @@ enum smtp_reply_id {
 	R_PIPELINING,
 	R_NOT_IMPLEMENTED,
 
-	/* RFC 1985 ETRN; these codes predate enhanced status codes */
+	/* RFC 1985 ETRN; its codes predate enhanced status codes, which RFC
+	 * 2034 still wants on them once ENHANCEDSTATUSCODES is advertised */
 	R_ETRN_STARTED,
 	R_ETRN_NONE,
 	R_ETRN_COUNT,
@@ -89,7 +90,7 @@ enum smtp_reply_id {
 	R_AUTH_TOO_MANY,
 	R_TLS_REQUIRED,
 
-	/* RFC 2645 ODMR; its codes predate enhanced status codes */
+	/* RFC 2645 ODMR (enhanced codes added as for ETRN) */
 	R_ODMR_GREETING,
 	R_ATRN_TURN,
 	R_ATRN_REFUSED,

@@ -64,6 +64,7 @@ struct smtp_session {
 	int				 peer_eof;	/* peer closed its side */
 	int				 streaming;	/* the body goes to ops->data_body */
 	int				 quit_seen;
+	int				 stream_aborted;	/* data_abort was called */
 	int				 data_paused;
 	ev_timer			 kick;		/* resume from the loop */
 };
@@ -474,6 +475,13 @@ smtp_data_store(void *arg, const char *p, size_t len)
 		return;
 	}
 	if (s->streaming) {
+		/* a message that will be refused at its end stops flowing now */
+		if (s->data.flags & (DATA_BARE_LF | DATA_BARE_CR | DATA_NUL)) {
+			if (!s->stream_aborted && s->ops->data_abort != NULL)
+				s->ops->data_abort(s->arg, s);
+			s->stream_aborted = 1;
+			return;
+		}
 		s->ops->data_body(s->arg, s, p, len);
 		return;
 	}
@@ -529,7 +537,7 @@ proceed_data(struct smtp_session *s, const char *arg)
 	strcpy(m->client, s->peer_text);
 	s->data_too_big = s->data_spill_failed = 0;
 	s->streaming = s->ops->data_start != NULL;
-	s->data_paused = 0;
+	s->data_paused = s->stream_aborted = 0;
 	smtp_data_init(&s->data, smtp_data_store, s);
 	if (s->streaming)
 		s->ops->data_start(s->arg, s, m);
@@ -570,7 +578,7 @@ smtp_data_end(struct smtp_session *s)
 		log_info("%016llx smtp refused message from %s: %s (flags=%#x size=%zu)",
 		    (unsigned long long)s->id, s->peer_text, smtp_reply_get(verdict)->text,
 		    s->data.flags, s->data.size);
-		if (s->streaming && s->ops->data_abort != NULL)
+		if (s->streaming && !s->stream_aborted && s->ops->data_abort != NULL)
 			s->ops->data_abort(s->arg, s);
 		smtp_txn_reset(s);
 		smtp_reply(s, verdict, NULL);

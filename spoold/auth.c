@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
 #include <sasl/sasl.h>
 #include <sasl/saslutil.h>
 
@@ -28,6 +30,7 @@ struct auth {
 	sasl_conn_t	*conn;
 	char		 user[256];
 	int		 fake;		/* a SCRAM exchange for a user that does not exist */
+	int		 scram_first;	/* SCRAM without initial response: 1 SHA-1, 2 SHA-256 */
 };
 
 static const struct {
@@ -105,11 +108,14 @@ static sasl_callback_t callbacks[] = {
 int
 auth_init(char *err, size_t errlen)
 {
+	/* SASL keeps the pointer, not a copy: it must outlive every reload */
+	static char appname[128];
 	int rc;
 
 	if (initialized)
 		return 0;
-	if ((rc = sasl_server_init(callbacks, spoold.rt->conf->sasl_service)) != SASL_OK) {
+	snprintf(appname, sizeof(appname), "%s", spoold.rt->conf->sasl_service);
+	if ((rc = sasl_server_init(callbacks, appname)) != SASL_OK) {
 		snprintf(err, errlen, "%s", sasl_errstring(rc, NULL, NULL));
 		return -1;
 	}
@@ -233,36 +239,55 @@ auth_decode(const char *in, char *buf, size_t buflen, unsigned *len)
 	return sasl_decode64(in, (unsigned)strlen(in), buf, (unsigned)buflen, len) == SASL_OK ? 0 : -1;
 }
 
+/* A secret for the salts of users that do not exist: random, made once per
+ * process (a restart changes them; a real user's salt does not change). */
+static unsigned char fake_secret[32];
+static int fake_secret_ok;
+
 /* auth_fake_scram - the server-first message a real user would get (RFC
- * 5802 5.1: the client's nonce and ours, a salt, a count), so that SCRAM
- * does not tell who exists: the exchange then fails like a bad password */
+ * 5802 5.1), in the shape Cyrus gives it (a 32-character nonce of ours, a
+ * 32-byte salt that stays the same for a name, 4096 rounds), after as much
+ * work as a real one costs: SCRAM then fails like a wrong password and does
+ * not tell who exists.  in is the client-first message. */
 static enum auth_result
-auth_fake_scram(struct auth **ap, const char *in, unsigned inlen, char *out, size_t outlen)
+auth_fake_scram(struct auth **ap, int sha256, const char *in, unsigned inlen, char *out,
+    size_t outlen)
 {
-	unsigned char rnd[30];
-	char b64[64], first[600];
-	const char *r = memmem(in, inlen, ",r=", 3);
-	size_t nlen;
+	unsigned char rnd[24], salt[32], key[32];
+	char nonce[64], salt64[64], first[13000];
+	const char *user = memmem(in, inlen, "n=", 2), *r = memmem(in, inlen, ",r=", 3);
+	size_t ulen, nlen;
 	unsigned n;
+	gnutls_datum_t pw = { rnd, sizeof(rnd) };
 	struct auth *a;
 
-	if (r == NULL || getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd) ||
-	    sasl_encode64((const char *)rnd, 18, b64, 32, &n) != SASL_OK)
+	if (!fake_secret_ok)
+		fake_secret_ok = getrandom(fake_secret, sizeof(fake_secret), 0) ==
+		    (ssize_t)sizeof(fake_secret);
+	if (user == NULL || r == NULL || !fake_secret_ok ||
+	    getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return AUTH_FAIL;
+	user += 2;
+	ulen = strcspn(user, ",");
 	r += 3;
 	nlen = strcspn(r, ",");
-	if ((size_t)(r - in) + nlen > inlen || nlen > 256)
+	if ((size_t)(user - in) + ulen > inlen || (size_t)(r - in) + nlen > inlen)
 		return AUTH_FAIL;
-	n = (unsigned)snprintf(first, sizeof(first), "r=%.*s%s,s=", (int)nlen, r, b64);
-	if (sasl_encode64((const char *)rnd + 18, 12, first + n, (unsigned)(sizeof(first) - n), &n) !=
-	    SASL_OK)
+	if (gnutls_hmac_fast(GNUTLS_MAC_SHA256, fake_secret, sizeof(fake_secret), user, ulen,
+	    salt) < 0 ||
+	    gnutls_pbkdf2(sha256 ? GNUTLS_MAC_SHA256 : GNUTLS_MAC_SHA1, &pw,
+	    &(gnutls_datum_t){ salt, sizeof(salt) }, 4096, key, sizeof(key)) < 0 ||
+	    sasl_encode64((const char *)rnd, sizeof(rnd), nonce, sizeof(nonce), &n) != SASL_OK ||
+	    sasl_encode64((const char *)salt, sizeof(salt), salt64, sizeof(salt64), &n) != SASL_OK)
 		return AUTH_FAIL;
-	strncat(first, ",i=4096", sizeof(first) - strlen(first) - 1);
-	if ((a = calloc(1, sizeof(*a))) == NULL ||
-	    sasl_encode64(first, (unsigned)strlen(first), out, (unsigned)outlen, &n) != SASL_OK) {
+	if ((size_t)snprintf(first, sizeof(first), "r=%.*s%s,s=%s,i=4096", (int)nlen, r, nonce,
+	    salt64) >= sizeof(first) || (a = calloc(1, sizeof(*a))) == NULL)
+		return AUTH_FAIL;
+	if (sasl_encode64(first, (unsigned)strlen(first), out, (unsigned)outlen, &n) != SASL_OK) {
 		free(a);
 		return AUTH_FAIL;
 	}
+	explicit_bzero(key, sizeof(key));
 	a->fake = 1;
 	*ap = a;
 	return AUTH_MORE;
@@ -296,7 +321,10 @@ auth_start(struct auth **ap, const char *mech, const char *initial, int tls,
 	else
 		auth_free(a);
 	if (res == AUTH_FAIL && strncasecmp(mech, "SCRAM-", 6) == 0 && initial != NULL)
-		return auth_fake_scram(ap, in, inlen, out, outlen);
+		return auth_fake_scram(ap, strncasecmp(mech, "SCRAM-SHA-256", 13) == 0, in, inlen,
+		    out, outlen);
+	if (res == AUTH_MORE && strncasecmp(mech, "SCRAM-", 6) == 0 && initial == NULL)
+		a->scram_first = strncasecmp(mech, "SCRAM-SHA-256", 13) == 0 ? 2 : 1;
 	return res;
 }
 
@@ -307,6 +335,7 @@ auth_step(struct auth *a, const char *response, char *out, size_t outlen)
 	unsigned inlen;
 	const char *sout = NULL;
 	unsigned soutlen = 0;
+	enum auth_result res;
 	int rc;
 
 	if (auth_decode(response, in, sizeof(in), &inlen) == -1)
@@ -315,7 +344,20 @@ auth_step(struct auth *a, const char *response, char *out, size_t outlen)
 		return AUTH_FAIL;
 	/* a separate statement: sout and soutlen are only set by the call */
 	rc = sasl_server_step(a->conn, in, inlen, &sout, &soutlen);
-	return auth_reply(a, rc, sout, soutlen, out, outlen);
+	res = auth_reply(a, rc, sout, soutlen, out, outlen);
+	if (res == AUTH_FAIL && a->scram_first) {
+		/* the client-first message came now (no initial response): an
+		 * unknown user gets the same fake challenge as above */
+		struct auth *fake = NULL;
+		int sha256 = a->scram_first == 2;
+
+		sasl_dispose(&a->conn);
+		res = auth_fake_scram(&fake, sha256, in, inlen, out, outlen);
+		a->fake = 1;
+		free(fake);
+	}
+	a->scram_first = 0;
+	return res;
 }
 
 const char *

@@ -39,6 +39,7 @@
 #define AUTH_FAIL_MAX_CONN	3
 #define AUTH_FAIL_MAX_ADDR	10
 #define AUTH_FAIL_WINDOW	600.0
+#define AUTH_FAIL_MAX_TRACKED	10000
 #define ATRN_MAX_DOMAINS	64
 /* A session has this long to authenticate, whatever it sends meanwhile
  * (NOOP must not keep a connection slot for ever). */
@@ -92,6 +93,7 @@ struct auth_fails {
 
 static struct odmr *sessions;
 static struct auth_fails *fails;
+static unsigned nfails;		/* entries in fails */
 static uint64_t odmr_counter;
 
 static void odmr_process(struct odmr *);
@@ -158,18 +160,22 @@ auth_fails_of(const char *addr)
 		if (now - f->window >= AUTH_FAIL_WINDOW) {
 			*pp = f->next;
 			free(f);
+			nfails--;
 			continue;
 		}
 		if (strcmp(f->addr, addr) == 0)
 			return f;
 		pp = &f->next;
 	}
-	if ((f = calloc(1, sizeof(*f))) == NULL)
+	/* bounded: past this many addresses in the window, new ones are not
+	 * tracked (the per-connection limit still holds for them) */
+	if (nfails >= AUTH_FAIL_MAX_TRACKED || (f = calloc(1, sizeof(*f))) == NULL)
 		return NULL;
 	snprintf(f->addr, sizeof(f->addr), "%s", addr);
 	f->window = now;
 	f->next = fails;
 	fails = f;
+	nfails++;
 	return f;
 }
 
@@ -292,7 +298,7 @@ static void
 odmr_auth_failed_now(struct odmr *o)
 {
 	odmr_enter(o, o->user[0] ? ODMR_AUTHED : ODMR_READY);
-	if (o->failures >= AUTH_FAIL_MAX_CONN || auth_address_blocked(o->peer_text))
+	if (o->failures >= AUTH_FAIL_MAX_CONN || auth_address_blocked(o->addr_key))
 		odmr_reply(o, R_AUTH_TOO_MANY, o->rt->conf->hostname);
 	else
 		odmr_reply(o, o->delayed, NULL);
@@ -313,7 +319,7 @@ odmr_delay_done(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 odmr_auth_failed(struct odmr *o, enum smtp_reply_id id)
 {
-	struct auth_fails *f = auth_fails_of(o->peer_text);
+	struct auth_fails *f = auth_fails_of(o->addr_key);
 
 	auth_free(o->auth);
 	o->auth = NULL;
@@ -382,7 +388,7 @@ check_auth(struct odmr *o, const char *arg)
 		odmr_reply(o, R_SYNTAX, "AUTH mechanism [initial-response]");
 		return 0;
 	}
-	if (auth_address_blocked(o->peer_text)) {
+	if (auth_address_blocked(o->addr_key)) {
 		odmr_reply(o, R_AUTH_TOO_MANY, o->rt->conf->hostname);
 		return 0;
 	}
@@ -660,7 +666,11 @@ odmr_event(struct io *io, enum io_event ev, void *arg)
 	case IO_TLSREADY:
 		/* RFC 3207 4.2: forget what was learnt before TLS */
 		o->helo[0] = '\0';
-		o->user[0] = '\0';
+		if (o->user[0] != '\0') {	/* authenticate again, in time */
+			o->user[0] = '\0';
+			ev_timer_set(&o->deadline, ODMR_AUTH_DEADLINE, 0.);
+			ev_timer_start(spoold.loop, &o->deadline);
+		}
 		odmr_enter(o, ODMR_INIT);
 		io_set_timeout(io, (double)o->rt->conf->timeout_idle, 0);
 		log_info("%016llx odmr TLS established from %s %s", (unsigned long long)o->id,

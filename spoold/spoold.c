@@ -264,6 +264,8 @@ reload(struct ev_loop *loop, ev_signal *w, int revents)
 	if ((old->resolver == NULL) != (cf->resolver == NULL) ||
 	    (old->resolver && strcmp(old->resolver, cf->resolver) != 0))
 		log_warnx("reload: resolver takes effect at the next restart");
+	if (strcmp(old->sasl_service, cf->sasl_service) != 0)
+		log_warnx("reload: sasl-service takes effect at the next restart");
 	if ((rt = rt_new(cf, spoold.rt, err, sizeof(err))) == NULL) {
 		spoold_conf_free(cf);
 		log_warnx("%s", err);

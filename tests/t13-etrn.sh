@@ -43,7 +43,7 @@ start_spoold
 
 # ---- EHLO, 251, 253, delivery ----
 etrn 127.0.0.1 site.test
-expect_etrn '^251 OK no messages waiting for node site.test' "nothing queued"
+expect_etrn '^251 2\.0\.0 OK no messages waiting for node site.test' "nothing queued"
 for i in 1 2 3 4 5; do
 	sw -t "u$i@site.test" -f a@x.test --body "message $i
 .a line with a leading dot"
@@ -52,7 +52,7 @@ done
 sw -t b@a.site.test -f a@x.test
 sw -t c@notsite.test -f a@x.test
 etrn 127.0.0.1 site.test
-expect_etrn '^253 5 pending messages for node site.test started' "ETRN site.test"
+expect_etrn '^253 2\.0\.0 5 pending messages for node site.test started' "ETRN site.test"
 wait_count site.test 0
 [ "$(dumped)" -eq 5 ] || fail "the site got $(dumped) messages, expected 5"
 grep -l '^X-Rcpt-Args: <u3@site.test>' "$T"/dump/* >/dev/null || fail "u3 did not arrive"
@@ -65,7 +65,7 @@ say "ETRN site.test: 253 5, all five at the site, dot-stuffing intact, logged pe
 
 # ---- @domain: subdomains on label boundaries only ----
 etrn 127.0.0.1 @site.test
-expect_etrn '^253 1 pending messages for node @site.test started' "ETRN @site.test"
+expect_etrn '^253 2\.0\.0 1 pending messages for node @site.test started' "ETRN @site.test"
 wait_count a.site.test 0
 [ "$(domain_count notsite.test)" = 1 ] || fail "ETRN @site.test delivered notsite.test"
 grep -q 'domain=notsite.test' "$SPOOLD_LOG" && fail "a run started for notsite.test"
@@ -75,9 +75,9 @@ say "ETRN @site.test: a.site.test (deliver-to requester) delivered, notsite.test
 sw -t q1@site.test -f a@x.test
 sw -t q2@a.site.test -f a@x.test
 etrn 127.0.0.2 "#sites"
-expect_etrn '^459 Node #sites not allowed' "ETRN #sites from 127.0.0.2"
+expect_etrn '^459 4\.7\.1 Node #sites not allowed' "ETRN #sites from 127.0.0.2"
 etrn 127.0.0.1 "#Sites"
-expect_etrn '^253 2 pending messages for node #sites started' "ETRN #sites"
+expect_etrn '^253 2\.0\.0 2 pending messages for node #sites started' "ETRN #sites"
 wait_count site.test 0
 wait_count a.site.test 0
 say "ETRN #sites (queue sites site.test a.site.test): both domains delivered; 459 for a stranger"
@@ -85,17 +85,17 @@ say "ETRN #sites (queue sites site.test a.site.test): both domains delivered; 45
 # ---- refusals ----
 sw -t late@site.test -f a@x.test
 etrn 127.0.0.2 site.test unknown.test
-expect_etrn '^459 Node site.test not allowed' "ETRN from 127.0.0.2"
-expect_etrn '^459 Node unknown.test not allowed' "unknown domain"
+expect_etrn '^459 4\.7\.1 Node site.test not allowed' "ETRN from 127.0.0.2"
+expect_etrn '^459 4\.7\.1 Node unknown.test not allowed' "unknown domain"
 sleep 0.5
 [ "$(domain_count site.test)" = 1 ] || fail "a refused ETRN moved mail"
 etrn 127.0.0.1 "" "../../etc/passwd" "a b" "#nosuchqueue" noroute.test
 expect_etrn '^500 ' "ETRN without a node"
 expect_etrn '^501 ' "hostile ETRN argument"
-expect_etrn '^459 Node #nosuchqueue not allowed' "unknown #queue"
+expect_etrn '^459 4\.7\.1 Node #nosuchqueue not allowed' "unknown #queue"
 sw -t x@noroute.test -f a@x.test
 etrn 127.0.0.1 noroute.test
-expect_etrn '^458 Unable to queue messages for node noroute.test: no deliver-to route' "no route"
+expect_etrn '^458 4\.3\.0 Unable to queue messages for node noroute.test: no deliver-to route' "no route"
 chat <<'EOF' || fail "ETRN inside a transaction"
 expect ^220
 send EHLO c.test\r\n
@@ -112,7 +112,7 @@ say "459 from 127.0.0.2 and for unknown names (nothing moves), 500, 501, 458 wit
 # ---- a site that refuses or drops: the mail stays ----
 sink -r RCPT
 etrn 127.0.0.1 site.test
-expect_etrn '^253 1 ' "ETRN to a refusing site"
+expect_etrn '^253 2\.0\.0 1 ' "ETRN to a refusing site"
 _i=0
 until grep -q 'to=<late@site.test> .*status=deferred (450 ' "$SPOOLD_LOG"; do
 	_i=$((_i + 1)); [ $_i -le 100 ] || fail "no deferral logged for a 4xx at RCPT"; sleep 0.05
@@ -157,7 +157,7 @@ while True:
 echo $! >"$T/silent.pid"
 sw -t s1@silent.test -f a@x.test
 etrn 127.0.0.1 silent.test
-expect_etrn '^253 1 ' "ETRN silent.test"
+expect_etrn '^253 2\.0\.0 1 ' "ETRN silent.test"
 sleep 1.5
 spoolctl show silent.test | grep -q '^# last attempt' && fail "gave up on a silent site before its greeting timeout"
 _i=0
@@ -229,7 +229,7 @@ poll 127.0.0.1 protocol ETRN service $SMTP_PORT
 EOF
 	chmod 600 "$T/fetchmailrc"
 	HOME=$T fetchmail -f "$T/fetchmailrc" --nosyslog -v >"$T/fetchmail.out" 2>&1 || true
-	grep -q '253 1 pending messages for node site.test' "$T/fetchmail.out" ||
+	grep -q '253 2.0.0 1 pending messages for node site.test' "$T/fetchmail.out" ||
 		fail "fetchmail's ETRN for site.test: $(cat "$T/fetchmail.out")"
 	grep -q 'a.site.test' "$T/fetchmail.out" || fail "fetchmail did not ask for a.site.test"
 	wait_count site.test 0
@@ -245,7 +245,7 @@ sed -i 's/^etrn-rate 1000$/etrn-rate 3/' "$SPOOLD_CONF"
 start_spoold
 etrn 127.0.0.1 site.test site.test site.test site.test
 [ "$(grep -c '^251 ' "$T/etrn.out")" -eq 3 ] || fail "the first 3 ETRNs: $(cat "$T/etrn.out")"
-expect_etrn '^458 Unable to queue messages for node site.test: too many ETRN requests' "the 4th ETRN in a minute"
+expect_etrn '^458 4\.7\.0 Unable to queue messages for node site.test: too many ETRN requests' "the 4th ETRN in a minute"
 etrn 127.0.0.2 site.test
 expect_etrn '^459 ' "another address is not limited by the first one's count"
 stop_spoold
@@ -308,9 +308,9 @@ sw -t t1@tls.test -f a@x.test
 sw -t s1@strict.test -f a@x.test
 sw -t v1@verify.test -f a@x.test
 etrn 127.0.0.1 tls.test strict.test verify.test
-expect_etrn '^253 1 pending messages for node tls.test' "ETRN tls.test"
-expect_etrn '^253 1 pending messages for node strict.test' "ETRN strict.test"
-expect_etrn '^253 1 pending messages for node verify.test' "ETRN verify.test"
+expect_etrn '^253 2\.0\.0 1 pending messages for node tls.test' "ETRN tls.test"
+expect_etrn '^253 2\.0\.0 1 pending messages for node strict.test' "ETRN strict.test"
+expect_etrn '^253 2\.0\.0 1 pending messages for node verify.test' "ETRN verify.test"
 wait_count tls.test 0
 wait_count strict.test 0
 wait_count verify.test 0

@@ -73,7 +73,7 @@ say "20 messages (21 recipients) held for site.test; nothing at the site yet"
 
 # ---- ETRN: all into Postfix's Maildir, once ----
 etrn 127.0.0.1 site.test
-expect_etrn '^253 20 pending messages for node site.test started' "ETRN site.test"
+expect_etrn '^253 2\.0\.0 20 pending messages for node site.test started' "ETRN site.test"
 wait_count site.test 0
 postfix_wait_delivered 21
 for i in $(seq 1 20); do
@@ -136,7 +136,7 @@ sw -t good@site.test,nosuchuser@site.test -f a@home.test --header "Subject: t16 
 mixed=$(sw_queued)
 [ -n "$mixed" ] || fail "the message to good and nosuchuser was not accepted"
 etrn 127.0.0.1 site.test
-expect_etrn '^253 1 pending messages for node site.test started' "ETRN site.test (unknown user)"
+expect_etrn '^253 2\.0\.0 1 pending messages for node site.test started' "ETRN site.test (unknown user)"
 wait_count site.test 0
 wait_count home.test 1
 grep -q "$mixed to=<nosuchuser@site.test> .*dsn=5\.1\.1 status=bounced (550 5\.1\.1 <nosuchuser@site.test>: Recipient address rejected: User unknown in virtual mailbox table)" "$SPOOLD_LOG" ||
@@ -159,7 +159,7 @@ postfix_stop
 PF_USERS=
 postfix_start home.test "$SITE_PORT"
 etrn 127.0.0.1 home.test
-expect_etrn '^253 1 pending messages for node home.test started' "ETRN home.test"
+expect_etrn '^253 2\.0\.0 1 pending messages for node home.test started' "ETRN home.test"
 wait_count home.test 0
 postfix_wait_delivered 23
 f=$(find "$PF_MAIL/home.test/new" -type f)

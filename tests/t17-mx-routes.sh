@@ -62,7 +62,7 @@ start_spoold
 # ---- deliver-to mx: the best MX is down, the next one takes it ----
 sw -t u1@mxsite.test -f a@home.test
 etrn 127.0.0.1 mxsite.test
-expect_etrn '^253 1 ' "ETRN mxsite.test"
+expect_etrn '^253 2\.0\.0 1 ' "ETRN mxsite.test"
 wait_count mxsite.test 0
 grep -q "delivery run domain=mxsite.test relay=mx1.mxsite.test\[127.0.0.2\]:$SINK_PORT status=deferred (connect to " "$SPOOLD_LOG" ||
 	fail "the preference-10 MX (down) was not tried first"

@@ -257,11 +257,11 @@ expect_cust '^< 538 5\.7\.11 ' "AUTH PLAIN before TLS"
 queue 1 cust.test
 queue 1 bobs.test
 customer --tls --user alice --password secret --atrn cust.test,bobs.test
-expect_cust '^< 450 ATRN request refused' "a domain not owned"
+expect_cust '^< 450 4\.7\.1 ATRN request refused' "a domain not owned"
 sleep 0.3
 [ "$(domain_count cust.test)" = 1 ] || fail "a refused ATRN delivered cust.test"
 customer --tls --user alice --password secret --atrn cust2.test
-expect_cust '^< 453 You have no mail' "nothing queued"
+expect_cust '^< 453 4\.2\.0 You have no mail' "nothing queued"
 customer --tls --user alice --password secret --atrn cust.test --pipeline-after-atrn
 expect_cust '^< 554 5\.5\.0 ' "bytes pipelined after ATRN"
 [ "$(domain_count cust.test)" = 1 ] || fail "a pipelined ATRN delivered"
@@ -271,7 +271,7 @@ say "ATRN with a domain not owned: 450 and nothing delivered; nothing queued: 45
 queue 2 cust2.test
 mkdir -p "$T/got"
 customer --tls --user alice --password secret --atrn "" --dir "$T/got"
-expect_cust '^< 250 OK now reversing the connection' "ATRN over TLS"
+expect_cust '^< 250 2\.0\.0 OK now reversing the connection' "ATRN over TLS"
 expect_cust '^event: quit after 3 messages tls=True' "the turned session, still under TLS"
 wait_count cust.test 0
 wait_count cust2.test 0
@@ -287,7 +287,7 @@ until grep -q '^event: atrn 250' "$T/silent.out"; do
 	_i=$((_i + 1)); [ $_i -le 100 ] || fail "the silent customer did not get its 250: $(cat "$T/silent.out")"; sleep 0.05
 done
 customer --tls --user alice --password secret --atrn cust.test
-expect_cust '^< 451 Unable to process ATRN request now' "a second ATRN for a domain being delivered"
+expect_cust '^< 451 4\.3\.0 Unable to process ATRN request now' "a second ATRN for a domain being delivered"
 _i=0
 until grep -q 'domain=cust.test .*status=incomplete: .*timeout' "$SPOOLD_LOG"; do
 	_i=$((_i + 1)); [ $_i -le 100 ] || fail "no greeting timeout for the silent customer"; sleep 0.05
