@@ -1,8 +1,8 @@
 #!/bin/sh
 # quickstart.sh - build spoold and run it in the foreground on a demo
 # configuration: SMTP on 127.0.0.1:2525, spool under ./run, domain example.test.
-# (ODMR's 127.0.0.1:3366 is in the configuration; the ODMR provider itself is
-# not implemented yet and spoold says so at start-up.)
+# (ODMR listens on 127.0.0.1:3366 too; AUTH needs a SASL user, made with
+# saslpasswd2 as the README's ODMR section shows.)
 set -eu
 cd "$(dirname "$0")/.."
 

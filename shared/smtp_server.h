@@ -4,8 +4,8 @@
  * The engine runs the session state machine, parses commands and the DATA
  * stream, and sends every reply through the reply table.  The program using
  * it decides policy through smtp_server_ops: which recipients to accept and
- * what to do with a received message.  spoold stores it; etrnclient (later)
- * relays it.
+ * what to do with a received message.  spoold stores it; etrnclient relays
+ * it as it arrives (the streaming ops below).
  */
 #ifndef SHARED_SMTP_SERVER_H
 #define SHARED_SMTP_SERVER_H
