@@ -134,28 +134,7 @@ pf_start() {  # pf_start PORT: fresh, empty instance (config from pf_write_confi
 # pf_master_cf PORT: the minimal master.cf of the private instances (no chroot,
 # postlogd for maillog_file)
 pf_master_cf() {
-    cat <<EOF
-# private Postfix instance written by bench/${BENCH_NAME:-bench}: no chroot anywhere
-127.0.0.1:$1 inet n - n - - smtpd
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
+    sed "s/@PORT@/$1/" "$(dirname "${BASH_SOURCE[0]}")/../tests/postfix-master.cf"
 }
 
 # pf_main_common WHO - the part of main.cf both benchmarks' private Postfix

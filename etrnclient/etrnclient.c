@@ -38,7 +38,6 @@ struct job {
 	int			 lock_fd;
 	unsigned		 failures;
 	ev_tstamp		 started;
-	int			 status;	/* of the last run */
 	int			 ran;		/* at least once (-1 waits for all) */
 };
 
@@ -148,7 +147,6 @@ job_done(void *arg, const struct upstream_result *r)
 	j->up = NULL;
 	j->running = 0;
 	j->ran = 1;
-	j->status = r->status;
 	job_unlock(j);
 	job_log(j, r);
 	if (severity(r->status) > severity(ec.worst))

@@ -51,7 +51,6 @@ struct relay_msg {
 	int			 ended;		/* the provider's dot: the message passed */
 	int			 aborted;	/* refused by the engine, or the provider left */
 	int			 waiting;	/* the client wants more data */
-	int			 replied;
 	int			 offered, rcpt_code, final_code;
 	char			 text[512];
 };
@@ -68,6 +67,8 @@ struct relay {
 	struct relay_msg	*inflight;
 	int			 closed;	/* the provider's session is over */
 	unsigned		 live;		/* relay_msgs not yet freed */
+	struct sockaddr_storage	 local;		/* relay-to, resolved at the start */
+	socklen_t		 locallen;	/* 0: could not be resolved */
 	/* per domain, for the run's log line: relayed, not relayed */
 	struct { char name[256]; unsigned long ok, not; } dom[16];
 	size_t			 ndom;
@@ -214,7 +215,6 @@ relay_answer(struct relay_msg *rm)
 		if (id != R_RELAY_PERM)
 			r->res.status = EC_EX_TEMPFAIL;	/* it stays at the ISP */
 	}
-	rm->replied = 1;
 	if (r->session != NULL)
 		smtp_session_message_done(r->session, id, rm->text);
 	relay_msg_free(rm);
@@ -300,8 +300,6 @@ relay_data_start(void *arg, struct smtp_session *s, const struct smtp_message *m
 {
 	struct relay *r = arg;
 	struct relay_msg *rm = calloc(1, sizeof(*rm));
-	struct sockaddr_storage ss;
-	socklen_t len;
 	struct io *io;
 
 	if (rm == NULL)
@@ -333,8 +331,8 @@ relay_data_start(void *arg, struct smtp_session *s, const struct smtp_message *m
 		.read_stream = relay_read_stream, .body_arg = rm,
 	};
 	r->inflight = rm;
-	if (relay_addr(r->srv, &ss, &len) == -1 ||
-	    (io = io_connect(r->loop, (struct sockaddr *)&ss, len, relay_connected, rm)) == NULL) {
+	if (r->locallen == 0 || (io = io_connect(r->loop, (struct sockaddr *)&r->local, r->locallen,
+	    relay_connected, rm)) == NULL) {
 		snprintf(rm->text, sizeof(rm->text), "cannot reach relay-to");
 		return;		/* no client: the verdict is "down", given at the dot */
 	}
@@ -530,6 +528,12 @@ relay_start(struct ev_loop *loop, struct io *io, const struct ec_conf *cf,
 		.timeout_data = (double)cf->timeout, .timeout_tls = 60,
 		.spill_dir = tmp && tmp[0] ? tmp : "/tmp", .spill_threshold = RELAY_BUF_HIGH,
 	};
+	/* once per pull, not per message: getaddrinfo may block */
+	if (relay_addr(srv, &r->local, &r->locallen) == -1) {
+		r->locallen = 0;
+		log_warnx("relay-to %s cannot be resolved: every message stays at the ISP",
+		    srv->relay == EC_RELAY_LMTP ? srv->relay_path : srv->relay_host);
+	}
 	if (getpeername(io_fd(io), (struct sockaddr *)&peer, &plen) == -1)
 		memset(&peer, 0, sizeof(peer));
 	/* the turned line: we greet, the provider speaks first after that */

@@ -67,25 +67,6 @@ strstate(enum up_state st)
 }
 
 static void
-up_send(struct upstream *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-up_send(struct upstream *u, const char *fmt, ...)
-{
-	char line[13000];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line) - 2)
-		n = (int)sizeof(line) - 3;
-	memcpy(line + n, "\r\n", 2);
-	io_write(u->io, line, (size_t)n + 2);
-}
-
-static void
 up_free(struct upstream *u)
 {
 	if (u->io != NULL)
@@ -200,7 +181,7 @@ up_ehlo(struct upstream *u)
 {
 	u->has_starttls = u->has_etrn = u->has_atrn = 0;
 	u->mechs[0] = '\0';
-	up_send(u, "EHLO %s", u->cf->hostname);
+	io_writeline(u->io, "EHLO %s", u->cf->hostname);
 	up_enter(u, UP_EHLO, (double)u->cf->timeout);
 }
 
@@ -219,7 +200,7 @@ up_after_ehlo(struct upstream *u)
 			    u->srv->name);
 			return;
 		}
-		up_send(u, "STARTTLS");
+		io_writeline(u->io, "STARTTLS");
 		up_enter(u, UP_STARTTLS, (double)u->cf->timeout);
 		return;
 	}
@@ -257,7 +238,7 @@ up_ehlo_line(struct upstream *u, const char *text)
 static void
 up_quit(struct upstream *u)
 {
-	up_send(u, "QUIT");
+	io_writeline(u->io, "QUIT");
 	up_enter(u, UP_QUIT, (double)u->cf->timeout);
 }
 
@@ -269,7 +250,7 @@ up_next_etrn(struct upstream *u)
 		up_quit(u);
 		return;
 	}
-	up_send(u, "ETRN %s", u->srv->domains[u->di]);
+	io_writeline(u->io, "ETRN %s", u->srv->domains[u->di]);
 	up_enter(u, UP_ETRN, (double)u->cf->timeout);
 }
 
@@ -308,7 +289,7 @@ up_auth_start(struct upstream *u)
 	}
 	u->sasl_done = r == EC_SASL_OK;
 	log_info("server=%s auth mech=%s user=%s", u->srv->name, mech, u->srv->user);
-	up_send(u, out[0] ? "AUTH %s %s" : "AUTH %s%s", mech, out);
+	io_writeline(u->io, out[0] ? "AUTH %s %s" : "AUTH %s%s", mech, out);
 	up_enter(u, UP_AUTH, (double)u->cf->timeout);
 }
 
@@ -330,7 +311,7 @@ up_atrn(struct upstream *u)
 		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? "," : "",
 		    u->srv->domains[i]);
 	}
-	up_send(u, list[0] ? "ATRN %s" : "ATRN%s", list);
+	io_writeline(u->io, list[0] ? "ATRN %s" : "ATRN%s", list);
 	/* RFC 2645 5.2.1: the provider may take its time finding the mail */
 	up_enter(u, UP_ATRN, (double)(u->cf->timeout > EC_ATRN_TIMEOUT ? u->cf->timeout :
 	    EC_ATRN_TIMEOUT));
@@ -356,7 +337,7 @@ up_auth_reply(struct upstream *u, int code)
 	}
 	switch (ec_sasl_step(u->sasl, u->text, out, sizeof(out), err, sizeof(err))) {
 	case EC_SASL_FAIL:
-		up_send(u, "*");	/* RFC 4954 4: give up this exchange */
+		io_writeline(u->io, "*");	/* RFC 4954 4: give up this exchange */
 		up_fail(u, EC_EX_NOPERM, "AUTH: %s", err);
 		return;
 	case EC_SASL_OK:
@@ -365,7 +346,7 @@ up_auth_reply(struct upstream *u, int code)
 	case EC_SASL_CONTINUE:
 		break;
 	}
-	up_send(u, "%s", out);
+	io_writeline(u->io, "%s", out);
 }
 
 static void

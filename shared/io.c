@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -515,6 +516,33 @@ void
 io_print(struct io *io, const char *s)
 {
 	io_write(io, s, strlen(s));
+}
+
+void
+io_writeline(struct io *io, const char *fmt, ...)
+{
+	char small[1024], *p = small;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(small)) {	/* a long AUTH line: never cut it */
+		if ((p = malloc((size_t)n + 1)) == NULL) {
+			io_set_error(io, "write", "out of memory");
+			return;
+		}
+		va_start(ap, fmt);
+		vsnprintf(p, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	io_write(io, p, (size_t)n);
+	io_write(io, "\r\n", 2);
+	if (p != small)
+		free(p);
 }
 
 size_t

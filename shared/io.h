@@ -66,6 +66,8 @@ void		 io_restart_timer(struct io *);
 /* Output. Data is queued and sent when the socket is writable. */
 void		 io_write(struct io *, const void *, size_t);
 void		 io_print(struct io *, const char *);
+/* io_writeline - one formatted line and CRLF (a command: our text only) */
+void		 io_writeline(struct io *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 size_t		 io_queued(const struct io *);
 
 /* Input. */

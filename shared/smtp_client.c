@@ -120,26 +120,6 @@ client_in_step(struct smtp_client *c)
 	return 0;
 }
 
-/* client_send - one command line; lines are ours, never peer text */
-static void
-client_send(struct smtp_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-client_send(struct smtp_client *c, const char *fmt, ...)
-{
-	char line[1100];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line) - 2)
-		n = (int)sizeof(line) - 3;
-	memcpy(line + n, "\r\n", 2);
-	io_write(c->io, line, (size_t)n + 2);
-}
-
 /* client_finish - report the end once and free the io; the client itself
  * is freed by whoever called in (client_io_event, smtp_client_abort), so
  * code on the way back out may still look at c->finished */
@@ -171,7 +151,7 @@ client_quit(struct smtp_client *c)
 {
 	if (!client_in_step(c))
 		return;
-	client_send(c, "QUIT");
+	io_writeline(c->io, "QUIT");
 	client_enter(c, CLIENT_QUIT, c->p.timeout_command);
 }
 
@@ -183,7 +163,7 @@ client_ehlo(struct smtp_client *c)
 	c->ext = 0;
 	c->peer_size = 0;
 	/* RFC 2033 4.1: LMTP says LHLO and has no HELO to fall back to */
-	client_send(c, "%s %s", c->p.lmtp ? "LHLO" : "EHLO", c->p.helo_name);
+	io_writeline(c->io, "%s %s", c->p.lmtp ? "LHLO" : "EHLO", c->p.helo_name);
 	client_enter(c, CLIENT_EHLO, c->p.timeout_command);
 }
 
@@ -211,7 +191,7 @@ static void
 client_after_hello(struct smtp_client *c)
 {
 	if (!io_is_tls(c->io) && c->p.tls_cred && (c->ext & EXT_STARTTLS)) {
-		client_send(c, "STARTTLS");
+		io_writeline(c->io, "STARTTLS");
 		client_enter(c, CLIENT_STARTTLS, c->p.timeout_command);
 		return;
 	}
@@ -253,7 +233,7 @@ client_reply_ehlo(struct smtp_client *c, int code)
 		return;
 	}
 	if (code / 100 == 5 && c->state == CLIENT_EHLO && !io_is_tls(c->io) && !c->p.lmtp) {
-		client_send(c, "HELO %s", c->p.helo_name);	/* RFC 5321 3.2 */
+		io_writeline(c->io, "HELO %s", c->p.helo_name);	/* RFC 5321 3.2 */
 		client_enter(c, CLIENT_HELO, c->p.timeout_command);
 		return;
 	}
@@ -345,7 +325,7 @@ client_send_rcpt(struct smtp_client *c)
 	size_t i = c->rcpt_sent++;
 
 	client_rcpt_dsn(c, i, dsn, sizeof(dsn));
-	client_send(c, "RCPT TO:<%s>%s", c->msg->rcpts[i], dsn);
+	io_writeline(c->io, "RCPT TO:<%s>%s", c->msg->rcpts[i], dsn);
 }
 
 /* client_send_mail - MAIL, and with PIPELINING every RCPT and DATA too */
@@ -372,11 +352,11 @@ client_send_mail(struct smtp_client *c)
 	c->mail_failed = c->discard_eom = 0;
 	if (!client_in_step(c))
 		return;
-	client_send(c, "MAIL FROM:<%s>%s", m->sender, params);
+	io_writeline(c->io, "MAIL FROM:<%s>%s", m->sender, params);
 	if (c->ext & EXT_PIPELINING) {
 		while (c->rcpt_sent < m->nrcpts)
 			client_send_rcpt(c);
-		client_send(c, "DATA");
+		io_writeline(c->io, "DATA");
 	}
 	client_enter(c, CLIENT_MAIL, c->p.timeout_command);
 }
@@ -409,7 +389,7 @@ client_reset(struct smtp_client *c)
 {
 	if (!client_in_step(c))
 		return;
-	client_send(c, "RSET");
+	io_writeline(c->io, "RSET");
 	client_enter(c, CLIENT_RSET, c->p.timeout_command);
 }
 
@@ -449,7 +429,7 @@ client_reply_rcpt(struct smtp_client *c, int code)
 			client_reset(c);
 			return;
 		}
-		client_send(c, "DATA");
+		io_writeline(c->io, "DATA");
 	}
 	client_enter(c, CLIENT_DATA, c->p.timeout_data);
 }

@@ -162,6 +162,25 @@ smtp_reply_format(char *dst, size_t dstlen, enum smtp_reply_id id, int enhanced,
 	return o;
 }
 
+size_t
+smtp_reply_format_lines(char *dst, size_t dstlen, enum smtp_reply_id id,
+    const char *const *lines, size_t n)
+{
+	int code = smtp_reply_get(id)->code;
+	size_t len = 0;
+
+	for (size_t i = 0; i < n && len + 1 < dstlen; i++) {
+		int w = snprintf(dst + len, dstlen - len, "%d%c%s\r\n", code, i + 1 < n ? '-' : ' ',
+		    lines[i]);
+
+		if (w < 0 || (size_t)w >= dstlen - len)	/* no half lines */
+			break;
+		len += (size_t)w;
+	}
+	dst[len < dstlen ? len : dstlen - 1] = '\0';
+	return len;
+}
+
 const char *
 smtp_reply_parse_line(const char *line, int *code, int *last)
 {

@@ -125,6 +125,12 @@ const struct smtp_reply *smtp_reply_get(enum smtp_reply_id);
 size_t	smtp_reply_format(char *dst, size_t dstlen, enum smtp_reply_id,
 	    int enhanced, const char *const *args, size_t nargs);
 
+/* smtp_reply_format_lines - a multi-line reply (EHLO's): each of lines[0..n)
+ * with the code and "-", the last with " "; whole lines only, clipped to
+ * dstlen.  Returns the length. */
+size_t	smtp_reply_format_lines(char *dst, size_t dstlen, enum smtp_reply_id,
+	    const char *const *lines, size_t n);
+
 /* smtp_reply_parse_line - one line of a reply from a peer: "250-text" or
  * "250 text".  Sets *code and *last (no continuation follows) and returns
  * the text after the separator, or NULL when the line is not a reply line. */

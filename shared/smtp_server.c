@@ -151,15 +151,9 @@ smtp_reply(struct smtp_session *s, enum smtp_reply_id id, const char *arg)
 static void
 smtp_reply_lines(struct smtp_session *s, enum smtp_reply_id id, const char **lines, size_t n)
 {
-	int code = smtp_reply_get(id)->code;
-	char line[600];
+	char buf[2048];
 
-	for (size_t i = 0; i < n; i++) {
-		int len = snprintf(line, sizeof(line), "%d%c%s\r\n", code,
-		    i + 1 < n ? '-' : ' ', lines[i]);
-
-		io_write(s->io, line, (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1);
-	}
+	io_write(s->io, buf, smtp_reply_format_lines(buf, sizeof(buf), id, lines, n));
 }
 
 void

@@ -210,7 +210,7 @@ proceed_ehlo(struct odmr *o, const char *arg)
 	char mechs[512], auth[540];
 	const char *lines[8];
 	size_t n = 0;
-	char buf[600];
+	char buf[2048];
 
 	snprintf(o->helo, sizeof(o->helo), "%s", arg);
 	if (o->state == ODMR_INIT)
@@ -224,11 +224,7 @@ proceed_ehlo(struct odmr *o, const char *arg)
 	lines[n++] = "ENHANCEDSTATUSCODES";
 	if (o->rt->tls != NULL && !io_is_tls(o->io))
 		lines[n++] = "STARTTLS";
-	for (size_t i = 0; i < n; i++) {
-		int len = snprintf(buf, sizeof(buf), "250%c%s\r\n", i + 1 < n ? '-' : ' ', lines[i]);
-
-		io_write(o->io, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf) - 1);
-	}
+	io_write(o->io, buf, smtp_reply_format_lines(buf, sizeof(buf), R_EHLO, lines, n));
 }
 
 static int

@@ -436,29 +436,7 @@ EOF
 	done <<EOF
 $PF_MAIN_EXTRA
 EOF
-	cat >"$PF_DIR/master.cf" <<EOF
-# private Postfix instance of tests/$TEST_NAME.sh: no chroot anywhere
-127.0.0.1:$PF_PORT inet n - n - - smtpd
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
+	sed "s/@PORT@/$PF_PORT/" "$top_srcdir/tests/postfix-master.cf" >"$PF_DIR/master.cf"
 	[ -z "$PF_MASTER_EXTRA" ] || printf '%s\n' "$PF_MASTER_EXTRA" >>"$PF_DIR/master.cf"
 	# Postfix rereads a configuration file or map modified within the last
 	# second every 300 ms until it is older (it may be half written): that
