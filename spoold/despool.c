@@ -665,30 +665,37 @@ despool_launch(struct despool *r)
 	return 0;
 }
 
-/* despool_bounce_all - the domain takes no mail at all (null MX, no such
- * domain): every recipient queued for it is returned with a DSN (none for
+/* A domain that takes no mail is bounced this many messages at a time, a
+ * batch per pass of the loop, so sessions never wait on a big queue. */
+#define DESPOOL_BOUNCE_BATCH	256
+
+/* despool_bounce_step - the domain takes no mail at all (null MX, no such
+ * domain): the next batch of its snapshot is returned with DSNs (none for
  * the DSNs themselves, which come from <>) */
 static void
-despool_bounce_all(struct despool *r, const char *why)
+despool_bounce_step(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	uint64_t *ids = NULL;
-	size_t n = 0;
+	struct despool *r = w->data;
 	char reply[600];
 
-	snprintf(reply, sizeof(reply), "550 5.1.2 %s", why);
-	if (spool_domain_ids(spoold.spool, r->domain, &ids, &n) != SPOOL_OK)
-		return;
-	for (size_t k = 0; k < n; k++) {
-		if (!despool_load(r, ids[k])) {
-			despool_forget_message(r);
-			continue;
+	snprintf(reply, sizeof(reply), "550 5.1.2 %s", r->why);
+	for (unsigned k = 0; k < DESPOOL_BOUNCE_BATCH && r->pos < r->nids; k++) {
+		if (despool_load(r, r->ids[r->pos++])) {
+			for (size_t i = 0; i < r->n; i++)
+				despool_refused(r, i, 550, reply);
+			despool_settle(r);
 		}
-		for (size_t i = 0; i < r->n; i++)
-			despool_refused(r, i, 550, reply);
-		despool_settle(r);
 		despool_forget_message(r);
 	}
-	free(ids);
+	if (r->pos < r->nids && !spoold.stopping) {
+		ev_timer_set(w, 0., 0.);
+		ev_timer_start(loop, w);
+		return;
+	}
+	despool_route_record(r, r->domain, r->retry, r->why);
+	r->ended = 1;
+	if (r->pending == 0)
+		despool_end(r);
 }
 
 static void
@@ -708,8 +715,15 @@ despool_resolved(void *arg, enum route_result res, const struct route_target *t,
 		log_info("delivery run domain=%s status=%s (%s)", r->domain,
 		    res == ROUTE_PERMFAIL ? "bounced" : "deferred", why);
 	snprintf(r->relay, sizeof(r->relay), "(no route)");
-	if (res == ROUTE_PERMFAIL)
-		despool_bounce_all(r, why);
+	if (res == ROUTE_PERMFAIL && spool_domain_ids(spoold.spool, r->domain, &r->ids,
+	    &r->nids) == SPOOL_OK) {
+		snprintf(r->why, sizeof(r->why), "%s", why);
+		r->pos = 0;
+		ev_timer_init(&r->kick, despool_bounce_step, 0., 0.);
+		r->kick.data = r;
+		ev_timer_start(spoold.loop, &r->kick);
+		return;
+	}
 	despool_route_record(r, r->domain, r->retry, why);
 	r->ended = 1;
 	if (r->pending == 0)

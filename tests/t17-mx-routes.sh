@@ -90,6 +90,20 @@ grep -q "to=<u3@nullmx.test> .*status=bounced (550 5.1.2 nullmx.test has a null 
 wait_count hostsite.test 1	# the DSN, for a@hostsite.test
 say "null MX: the recipient bounces with 5.1.2, the DSN is queued for the sender's domain"
 
+# more than one batch (256) of a domain that takes no mail: all bounced
+SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
+if [ -x "$SOURCE" ]; then
+	"$SOURCE" -s 4 -m 300 -f a@hostsite.test -t many@nullmx.test "127.0.0.1:$SMTP_PORT" ||
+		fail "smtp-source could not queue 300 messages"
+	wait_count nullmx.test 300
+	etrn 127.0.0.1 nullmx.test
+	wait_count nullmx.test 0
+	n=$(grep -c 'to=<many@nullmx.test> .*status=bounced (550 5.1.2' "$SPOOLD_LOG")
+	[ "$n" -eq 300 ] || fail "$n of 300 messages bounced for the null MX"
+	wait_count hostsite.test 301	# their DSNs, and the first one's
+	say "300 messages for a null-MX domain: all bounced (in batches of 256), 300 DSNs queued"
+fi
+
 # ---- deliver-to host:port ----
 rm -f "$T"/dump/*
 etrn 127.0.0.1 hostsite.test
