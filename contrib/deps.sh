@@ -1,14 +1,26 @@
 #!/bin/sh
 # deps.sh - install what spoold needs from Debian's archive, only when missing.
 #   deps.sh build   compiler, autotools and the libraries
+#   deps.sh demo    the above, plus swaks for the README's first steps
 #   deps.sh test    the above, plus Check and the real peers the tests drive
+#
+# Every package a test or the README uses is named here, helpers that other
+# packages only recommend included: contrib/fresh-check.sh proves it on a
+# brand-new Debian 12 root, where nothing was installed by hand.
 set -eu
 
 BUILD="build-essential autoconf automake pkg-config libev-dev libgnutls28-dev libsasl2-dev libsasl2-modules libsasl2-modules-db liblmdb-dev libc-ares-dev"
-TEST="check lmdb-utils swaks gnutls-bin python3 postfix clang libclang-rt-14-dev fiu-utils fetchmail dnsmasq-base sasl2-bin faketime"
+DEMO="swaks"
+# swaks only recommends its TLS (Net::SSLeay, IO::Socket::SSL) and SASL
+# (Authen::SASL) helpers, and --no-install-recommends leaves them out.
+TEST="check lmdb-utils swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl gnutls-bin python3 postfix clang libclang-rt-14-dev fiu-utils fetchmail dnsmasq-base sasl2-bin faketime"
 
-want=$BUILD
-[ "${1:-build}" = test ] && want="$BUILD $TEST"
+case "${1:-build}" in
+build) want=$BUILD ;;
+demo) want="$BUILD $DEMO" ;;
+test) want="$BUILD $TEST" ;;
+*) echo "usage: deps.sh build|demo|test" >&2; exit 64 ;;
+esac
 
 missing=""
 for p in $want; do
@@ -26,5 +38,8 @@ echo "deps.sh: installing$missing"
 # instances: no system-wide mail configuration.
 echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# Wait for another apt or dpkg run (unattended-upgrades, a parallel job)
+# instead of failing at once on its lock.
+lock="-o DPkg::Lock::Timeout=600"
+apt-get $lock update -qq
+apt-get $lock install -y -qq --no-install-recommends $missing >/dev/null

@@ -10,14 +10,30 @@ contrib/deps.sh test
 autoreconf -fi >/dev/null 2>&1
 
 passed=0 failed=0 skipped=0
-# suite - build and run make check; adds its counts to the totals
+# totals - the closing line that CI reads
+totals() {
+	totals
+}
+# count WHAT - automake's "# WHAT: N" summary of the last make check, or 0
+count() {
+	sed -n "s/^# $1: *//p" check.out | grep -E '^[0-9]+$' || echo 0
+}
+# suite - build and run make check; adds its counts to the totals, and on a
+# failure prints the failed tests' logs and the totals so far, and exits 1
 suite() {
-	make -j"$(nproc)" >/dev/null
-	make -j2 check >check.out 2>&1 || { cat check.out test-suite.log; return 1; }
-	grep -E '^(PASS|SKIP|XFAIL|FAIL|XPASS|ERROR):|^# ' check.out
-	passed=$((passed + $(sed -n 's/^# PASS: *//p' check.out)))
-	failed=$((failed + $(sed -n 's/^# FAIL: *//p' check.out) + $(sed -n 's/^# ERROR: *//p' check.out)))
-	skipped=$((skipped + $(sed -n 's/^# SKIP: *//p' check.out)))
+	make -j"$(nproc)" >/dev/null || { echo "run-tests: the build failed"; failed=$((failed + 1)); totals; exit 1; }
+	rc=0
+	make -j2 check >check.out 2>&1 || rc=$?
+	grep -E '^(PASS|SKIP|XFAIL|FAIL|XPASS|ERROR):|^# ' check.out || true
+	passed=$((passed + $(count PASS)))
+	failed=$((failed + $(count FAIL) + $(count ERROR)))
+	skipped=$((skipped + $(count SKIP)))
+	if [ $rc -ne 0 ]; then
+		cat check.out test-suite.log
+		[ "$failed" -gt 0 ] || failed=1
+		totals
+		exit 1
+	fi
 	rm -f check.out
 }
 
@@ -39,6 +55,8 @@ for f in smtp_cmd smtp_data conf dsn ec_conf; do
 	    >"tests/fuzz/fuzz_$f.log" 2>&1; then
 		tail -40 "tests/fuzz/fuzz_$f.log"
 		echo "fuzz_$f: crash (reproducer in the log above)"
+		failed=$((failed + 1))
+		totals
 		exit 1
 	fi
 	echo "fuzz_$f: $(grep -o 'Done [0-9]* runs' "tests/fuzz/fuzz_$f.log" || echo ran), no crash"
@@ -49,4 +67,4 @@ done
 make clean >/dev/null
 make -j"$(nproc)" >/dev/null
 echo "run-tests: all passed (two builds, the sanitizer one included)"
-echo "$passed passed, $failed failed, $skipped skipped"
+totals

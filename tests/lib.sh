@@ -51,10 +51,25 @@ error() {
 	exit 99
 }
 
-# need CMD... - skip the test when a tool is missing
+# need CMD... - fail the test when a tool is missing: the README's test
+# command installs every one (contrib/deps.sh test), so a missing tool is a
+# half-installed machine, and the suite must not silently test less there
 need() {
 	for cmd in "$@"; do
-		command -v "$cmd" >/dev/null 2>&1 || skip "$cmd is not installed"
+		command -v "$cmd" >/dev/null 2>&1 ||
+			fail "$cmd is not installed (contrib/deps.sh test installs it)"
+	done
+}
+
+# need_swaks FEATURE... - swaks is there and its --support lists FEATURE
+# ("TLS", "Basic AUTH"): its TLS and SASL helpers are Perl modules that
+# the swaks package only recommends
+need_swaks() {
+	need swaks
+	_support=$(swaks --support 2>&1)
+	for _feature in "$@"; do
+		printf '%s\n' "$_support" | grep -q "^=== $_feature supported" ||
+			fail "swaks cannot do $_feature: $(printf '%s\n' "$_support" | grep -m1 "^\*\*\* $_feature" || echo "not in swaks --support")"
 	done
 }
 
@@ -299,7 +314,7 @@ chat() {
 # need_sink - skip unless Postfix's smtp-sink is there; sets SINK
 need_sink() {
 	SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
-	[ -x "$SINK" ] || skip "smtp-sink (Postfix) is not installed"
+	[ -x "$SINK" ] || fail "smtp-sink (Postfix) is not installed (contrib/deps.sh test installs it)"
 }
 
 free_port() {
@@ -378,10 +393,10 @@ PF_PORT=
 # need_postfix - skip unless Postfix is installed and we can start it (root)
 need_postfix() {
 	[ -x /usr/sbin/postfix ] && [ -x /usr/sbin/postconf ] ||
-		skip "Postfix is not installed (/usr/sbin/postfix; contrib/deps.sh test installs it)"
+		fail "Postfix is not installed (/usr/sbin/postfix; contrib/deps.sh test installs it)"
 	[ "$(id -u)" -eq 0 ] || skip "a private Postfix instance must be started as root"
-	id postfix >/dev/null 2>&1 || skip "there is no user postfix (Postfix's mail_owner)"
-	id nobody >/dev/null 2>&1 || skip "there is no user nobody for Postfix's virtual delivery"
+	id postfix >/dev/null 2>&1 || fail "there is no user postfix (Postfix's mail_owner; its package makes it)"
+	id nobody >/dev/null 2>&1 || fail "there is no user nobody for Postfix's virtual delivery"
 }
 
 # postfix_cmd ARG... - the postfix command on the private instance

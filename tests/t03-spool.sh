@@ -26,23 +26,19 @@ say "swaks --pipeline delivers"
 fds_baseline
 
 # ---- 5 sessions, 50 messages with smtp-source ----
-if [ -x /usr/sbin/smtp-source ]; then
-	/usr/sbin/smtp-source -s 5 -m 50 -l 2000 -f a@x.test -t u@example.test \
-	    "127.0.0.1:$SMTP_PORT" >"$T/smtp-source.out" 2>&1 ||
-		fail "smtp-source failed: $(cat "$T/smtp-source.out")"
-	expect_count example.test 51
-	n=$(spoolctl show example.test | grep -c -E '^[0-9a-f]{16} [^ ]+ +[0-9]+ <a@x\.test> u@example\.test$' || true)
-	[ "$n" -eq 50 ] || fail "spoolctl show lists $n messages from a@x.test to u@example.test, expected 50:
+[ -x /usr/sbin/smtp-source ] || fail "/usr/sbin/smtp-source is not installed (contrib/deps.sh test installs postfix)"
+/usr/sbin/smtp-source -s 5 -m 50 -l 2000 -f a@x.test -t u@example.test \
+    "127.0.0.1:$SMTP_PORT" >"$T/smtp-source.out" 2>&1 ||
+	fail "smtp-source failed: $(cat "$T/smtp-source.out")"
+expect_count example.test 51
+n=$(spoolctl show example.test | grep -c -E '^[0-9a-f]{16} [^ ]+ +[0-9]+ <a@x\.test> u@example\.test$' || true)
+[ "$n" -eq 50 ] || fail "spoolctl show lists $n messages from a@x.test to u@example.test, expected 50:
 $(spoolctl show example.test)"
-	# every one at least as big as the 2000 bytes smtp-source sent
-	small=$(spoolctl show example.test | awk '$4 == "<a@x.test>" && $3 < 2000' | wc -l)
-	[ "$small" -eq 0 ] || fail "$small smtp-source messages are stored smaller than 2000 bytes"
-	say "smtp-source -s 5 -m 50: exactly 50 stored, listed with sender and recipient"
-	total=51
-else
-	say "NOTE: /usr/sbin/smtp-source missing (apt-get install postfix): concurrent part skipped"
-	total=1
-fi
+# every one at least as big as the 2000 bytes smtp-source sent
+small=$(spoolctl show example.test | awk '$4 == "<a@x.test>" && $3 < 2000' | wc -l)
+[ "$small" -eq 0 ] || fail "$small smtp-source messages are stored smaller than 2000 bytes"
+say "smtp-source -s 5 -m 50: exactly 50 stored, listed with sender and recipient"
+total=51
 
 # ---- spoolctl show and delete ----
 show_ids example.test >"$T/ids"

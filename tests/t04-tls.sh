@@ -3,7 +3,8 @@
 # gnutls-cli get through, sequence errors, and no plaintext command injection
 # across the handshake (CVE-2011-0411).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
-need certtool swaks
+need certtool gnutls-cli
+need_swaks TLS
 
 # ---- without a certificate: no STARTTLS, 502 ----
 write_conf
@@ -44,20 +45,16 @@ sw_expect '250 2\.0\.0 Ok: queued as [0-9a-f]{16}$' "swaks --tls"
 expect_count example.test 1
 say "swaks --tls delivers"
 
-if command -v gnutls-cli >/dev/null 2>&1; then
-	printf 'EHLO gnutls.test\r\nQUIT\r\n' |
-	    timeout 15 gnutls-cli --insecure --starttls-proto=smtp --port "$SMTP_PORT" 127.0.0.1 \
-	    >"$T/gnutls-cli.out" 2>&1 || true
-	grep -q 'Handshake was completed' "$T/gnutls-cli.out" ||
-		fail "gnutls-cli --starttls-proto=smtp: no handshake: $(cat "$T/gnutls-cli.out")"
-	grep -q '^250[- ]mx\.test' "$T/gnutls-cli.out" ||
-		fail "gnutls-cli: no EHLO reply inside TLS: $(cat "$T/gnutls-cli.out")"
-	grep -q '^221 ' "$T/gnutls-cli.out" ||
-		fail "gnutls-cli: no QUIT reply inside TLS: $(cat "$T/gnutls-cli.out")"
-	say "gnutls-cli --starttls-proto=smtp: handshake, EHLO and QUIT inside TLS"
-else
-	say "NOTE: gnutls-cli missing (apt-get install gnutls-bin): that check skipped"
-fi
+printf 'EHLO gnutls.test\r\nQUIT\r\n' |
+    timeout 15 gnutls-cli --insecure --starttls-proto=smtp --port "$SMTP_PORT" 127.0.0.1 \
+    >"$T/gnutls-cli.out" 2>&1 || true
+grep -q 'Handshake was completed' "$T/gnutls-cli.out" ||
+	fail "gnutls-cli --starttls-proto=smtp: no handshake: $(cat "$T/gnutls-cli.out")"
+grep -q '^250[- ]mx\.test' "$T/gnutls-cli.out" ||
+	fail "gnutls-cli: no EHLO reply inside TLS: $(cat "$T/gnutls-cli.out")"
+grep -q '^221 ' "$T/gnutls-cli.out" ||
+	fail "gnutls-cli: no QUIT reply inside TLS: $(cat "$T/gnutls-cli.out")"
+say "gnutls-cli --starttls-proto=smtp: handshake, EHLO and QUIT inside TLS"
 
 # ---- inside TLS: EHLO again, no second STARTTLS ----
 chat <<'EOF' || fail "sequence inside TLS"

@@ -5,8 +5,7 @@
 # PIPELINING and ESMTP, and every peer behaviour gives the right verdict per
 # recipient.  (ETRN and delivery runs that use it come with issue 3.)
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
-SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
-[ -x "$SINK" ] || skip "smtp-sink (Postfix) is not installed"
+need_sink
 SEND="$top_builddir/tests/smtp_send"
 [ -x "$SEND" ] || error "$SEND is not built (make check builds it)"
 

@@ -6,7 +6,7 @@
 # callback after dns_cancel() or dns_free().
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
-[ -x "$DNSMASQ" ] || skip "dnsmasq is not installed (apt-get install dnsmasq-base)"
+[ -x "$DNSMASQ" ] || fail "dnsmasq is not installed (contrib/deps.sh test installs dnsmasq-base)"
 LOOKUP="$top_builddir/tests/dns_lookup"
 [ -x "$LOOKUP" ] || error "$LOOKUP is not built (make check builds it)"
 

@@ -8,7 +8,7 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need_sink
 DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
-[ -x "$DNSMASQ" ] || skip "dnsmasq is not installed (apt-get install dnsmasq-base)"
+[ -x "$DNSMASQ" ] || fail "dnsmasq is not installed (contrib/deps.sh test installs dnsmasq-base)"
 LOOKUP="$top_builddir/tests/dns_lookup"
 
 SINK_PORT=$(free_port)

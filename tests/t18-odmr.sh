@@ -10,7 +10,7 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need_sink
 need saslpasswd2
-need swaks
+need_swaks TLS "Basic AUTH"
 CLIENT="$top_srcdir/tests/odmr_client.py"
 
 SINK_PORT=$(free_port)

@@ -262,7 +262,10 @@ stop_spoold
 
 # ---- a 30-day max-age with libfaketime moving the clock ----
 FT=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
-if [ -f "$FT" ] && ! grep -q -a __asan_init "$SPOOLD"; then
+[ -f "$FT" ] || fail "$FT is not installed (contrib/deps.sh test installs faketime)"
+# ASan's interceptors and libfaketime's preload do not mix; the plain
+# build of the same suite runs this part.
+if ! grep -q -a __asan_init "$SPOOLD"; then
 	sed -i '/^rate-/d' "$SPOOLD_CONF"
 	cat >>"$SPOOLD_CONF" <<EOF
 domain month.test {
@@ -287,5 +290,5 @@ EOF
 	stop_spoold
 	say "max-age 30d (default) with libfaketime: kept at +29 days, expired with a DSN at +31 days"
 else
-	say "libfaketime not usable here (missing, or an ASan build): the 30-day clock test is skipped"
+	say "ASan build: the 30-day clock test runs in the plain build only"
 fi
