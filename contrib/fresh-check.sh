@@ -30,9 +30,9 @@ tarball() {
 			DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
 				install -y -qq --no-install-recommends mmdebstrap >/dev/null
 		mkdir -p "$cache"
-		rm -f "$cache/$suite-apt-"*.tar
-		mmdebstrap --quiet --variant=apt "$suite" "$tb.part" >&2 ||
-			{ rm -f "$tb.part"; die "mmdebstrap failed"; }
+		rm -rf "$cache/$suite-apt-"*
+		mmdebstrap --quiet --variant=apt --format=tar "$suite" "$tb.part" >&2 ||
+			{ rm -rf "$tb.part"; die "mmdebstrap failed"; }
 		mv "$tb.part" "$tb"
 	fi
 	echo "$tb"
