@@ -522,9 +522,13 @@ relay_start(struct ev_loop *loop, struct io *io, const struct ec_conf *cf,
 	r->srv = srv;
 	r->done = done;
 	r->arg = arg;
+	/* The peer is the ISP we authenticated to, over a link that may be
+	 * slow: no total DATA deadline or minimum rate, only the per-read
+	 * timeout; junk commands are capped as on any SMTP server. */
 	r->cfg = (struct smtp_server_config){
 		.hostname = cf->hostname, .max_message_size = RELAY_MAX_MESSAGE,
-		.max_recipients = 1000, .max_errors = 20, .timeout_idle = (double)cf->timeout,
+		.max_recipients = 1000, .max_errors = 20, .junk_limit = 100,
+		.timeout_idle = (double)cf->timeout,
 		.timeout_data = (double)cf->timeout, .timeout_tls = 60,
 		.spill_dir = tmp && tmp[0] ? tmp : "/tmp", .spill_threshold = RELAY_BUF_HIGH,
 	};

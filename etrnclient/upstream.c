@@ -50,6 +50,7 @@ struct upstream {
 	char				 mechs[400];
 	/* the reply being read */
 	char				 text[UP_TEXT_MAX];
+	unsigned			 lines;		/* of the reply so far */
 	size_t				 di;		/* ETRN: the domain asked about */
 	struct upstream_result		 res;
 	int				 finished;
@@ -463,10 +464,16 @@ up_read(struct upstream *u)
 			up_fail(u, EC_EX_TEMPFAIL, "garbage from the server in %s", strstate(u->state));
 			return;
 		}
+		if (++u->lines > SMTP_REPLY_MAX_LINES) {
+			up_fail(u, EC_EX_TEMPFAIL, "a reply of more than %d lines in %s",
+			    SMTP_REPLY_MAX_LINES, strstate(u->state));
+			break;
+		}
 		if (u->state == UP_EHLO && code == 250)
 			up_ehlo_line(u, text);
 		if (!last)
 			continue;
+		u->lines = 0;
 		snprintf(u->text, sizeof(u->text), "%s", text);
 		for (char *p = u->text; *p; p++)	/* server text goes to logs */
 			if (*p < 0x20 || *p > 0x7e)

@@ -39,6 +39,8 @@ struct io {
 	enum io_tls_state	 tls_state;
 	int			 paused;	/* consumer asked us not to read */
 	int			 skipping;	/* discarding the rest of an overlong line */
+	size_t			 skipped;	/* bytes of it discarded so far */
+	int			 flood;		/* more than IO_SKIP_MAX of it */
 	int			 eof;
 	int			 busy;		/* nesting depth of callbacks */
 	int			 dead;		/* io_free() called inside a callback */
@@ -140,18 +142,25 @@ io_tls_handshake(struct io *io)
 		io_consumed(io);
 }
 
-/* io_drop_skipped - discard input up to and including the next LF */
+/* io_drop_skipped - discard input up to and including the next LF; past
+ * IO_SKIP_MAX discarded bytes of one line the peer is flooding */
 static void
 io_drop_skipped(struct io *io)
 {
 	char *lf = buf_used(&io->in) ? memchr(buf_head(&io->in), '\n', buf_used(&io->in)) : NULL;
+	size_t n = lf == NULL ? buf_used(&io->in) : (size_t)(lf - buf_head(&io->in)) + 1;
 
-	if (lf == NULL) {
+	io->skipped += n;
+	buf_consume(&io->in, n);
+	if (io->skipped > IO_SKIP_MAX) {
+		io->flood = 1;
 		buf_clear(&io->in);
 		return;
 	}
-	buf_consume(&io->in, (size_t)(lf - buf_head(&io->in)) + 1);
-	io->skipping = 0;
+	if (lf != NULL) {
+		io->skipping = 0;
+		io->skipped = 0;
+	}
 }
 
 /* io_read_some - one read into the input buffer: >0 bytes, 0 EOF, -1 again, -2 error */
@@ -208,6 +217,8 @@ io_fill(struct io *io, int *got)
 		*got = 1;
 		if (io->skipping)
 			io_drop_skipped(io);
+		if (io->flood)
+			break;
 		/* GnuTLS may hold decrypted data that the socket will never
 		 * signal again; keep reading while it does. */
 		if (io->tls_state == TLS_UP && gnutls_record_check_pending(io->tls) > 0)
@@ -236,7 +247,7 @@ io_on_read(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (got && io->timeout > 0 && io->timer_on_input)
 		ev_timer_again(loop, &io->timer);
-	if (buf_used(&io->in) > 0 && !io->skipping)
+	if ((buf_used(&io->in) > 0 && !io->skipping) || io->flood)
 		if (!io_emit(io, IO_DATAIN))
 			return;
 	if (io->eof && !io->paused) {
@@ -564,13 +575,18 @@ io_getline(struct io *io, size_t max, size_t *len, int *toolong)
 	size_t used = buf_used(&io->in), n;
 
 	*toolong = 0;
+	if (io->flood) {
+		*toolong = IO_LINE_FLOOD;
+		return NULL;
+	}
 	if (used == 0)
 		return NULL;	/* memchr(NULL, ...) is undefined even for 0 bytes */
 	lf = memchr(head, '\n', used < max ? used : max);
 	if (lf == NULL) {
 		if (used >= max) {
-			*toolong = 1;
+			*toolong = IO_LINE_TOOLONG;
 			io->skipping = 1;
+			io->skipped = 0;
 			io_drop_skipped(io);
 		}
 		return NULL;
@@ -647,6 +663,7 @@ io_start_tls(struct io *io, unsigned flags, gnutls_certificate_credentials_t cre
 	 * it had come through the TLS session. */
 	buf_clear(&io->in);
 	io->skipping = 0;
+	io->skipped = 0;
 	io->tls_state = TLS_WAIT_FLUSH;
 	io_update_watchers(io);
 	return 0;

@@ -74,8 +74,14 @@ size_t		 io_queued(const struct io *);
 struct buf	*io_input(struct io *);
 /* io_getline - the next line without its CRLF or LF, NUL-terminated, valid
  * until control returns to the loop; NULL when no complete line is buffered.
- * A line longer than max sets *toolong: its first part is thrown away, and so
- * is the rest of it when it arrives. */
+ * A line longer than max sets *toolong to IO_LINE_TOOLONG once: its first
+ * part is thrown away, and so is the rest of it when it arrives.  Once more
+ * than IO_SKIP_MAX bytes of one line have been thrown away, every call sets
+ * IO_LINE_FLOOD: the peer is not speaking the protocol, and the caller
+ * closes the connection rather than read on until a timeout. */
+#define IO_LINE_TOOLONG	1
+#define IO_LINE_FLOOD	2
+#define IO_SKIP_MAX	(64 * 1024)
 char		*io_getline(struct io *, size_t max, size_t *len, int *toolong);
 /* io_pending - bytes received but not yet consumed, including bytes the TLS
  * layer decrypted and has not handed over yet */

@@ -70,6 +70,7 @@ struct smtp_client {
 	int				 body_bol;	/* the next body byte starts a line */
 	char				 text[CLIENT_TEXT_MAX];	/* the reply so far */
 	int				 code;		/* its code */
+	unsigned			 lines;		/* its lines so far */
 	int				 finished;	/* done() was called */
 };
 
@@ -610,6 +611,11 @@ client_read(struct smtp_client *c)
 			return 0;
 		}
 		c->code = code;
+		if (++c->lines > SMTP_REPLY_MAX_LINES) {
+			client_fail(c, "a reply of more than %d lines in %s", SMTP_REPLY_MAX_LINES,
+			    strstate(c->state));
+			return 0;
+		}
 		if (c->state == CLIENT_EHLO && code / 100 == 2 && c->text[0] != '\0')
 			client_ehlo_line(c, text);
 		if (c->text[0] == '\0' || last)
@@ -617,6 +623,7 @@ client_read(struct smtp_client *c)
 			    sizeof(esc), text, 100));
 		if (!last)
 			continue;
+		c->lines = 0;
 		client_reply(c, code);
 		if (c->finished)
 			return 0;

@@ -25,12 +25,18 @@ static const struct smtp_reply replies[R__COUNT] = {
 
 	{ R_SHUTDOWN,	421, "4.3.2",	"%s Service shutting down, try again later", "RFC 5321 3.8" },
 	{ R_TIMEOUT,	421, "4.4.2",	"%s Timeout, closing connection",	"RFC 5321 4.5.3.2" },
+	/* a slowloris: Postfix's smtpd_per_record_deadline and smtpd_min_data_rate */
+	{ R_DATA_TOTAL_TIMEOUT, 421, "4.4.2", "%s Timeout: the message took too long, closing connection", "RFC 5321 4.5.3.2" },
+	{ R_DATA_TOO_SLOW, 421, "4.4.2", "%s Timeout: message data arrives too slowly, closing connection", "RFC 5321 4.5.3.2" },
 	{ R_TOO_MANY_CONNS, 421, "4.7.0", "%s Too many connections, try again later", "RFC 5321 3.8" },
 	{ R_TOO_MANY_CONNS_IP, 421, "4.7.0", "%s Too many connections from your address, try again later", "RFC 5321 3.8" },
 	{ R_TOO_MANY_ERRORS, 421, "4.7.0", "%s Too many errors, closing connection", "RFC 5321 3.8" },
+	{ R_TOO_MANY_JUNK, 421, "4.7.0", "%s Too many NOOP, RSET, VRFY, HELP or ETRN commands, closing connection", "RFC 5321 3.8" },
+	{ R_LINE_FLOOD,	421, "4.7.0",	"%s Line too long, closing connection", "RFC 5321 4.5.3.1.4" },
 	{ R_RATE_CONNECTIONS, 421, "4.7.0", "%s Too many connections from your address per minute, try again later", "RFC 5321 3.8" },
 	{ R_RATE_MESSAGES, 421, "4.7.0", "%s Too many messages from your address per minute, try again later", "RFC 5321 3.8" },
 	{ R_TLS_UNAVAILABLE, 454, "4.7.0", "TLS not available",			"RFC 3207 4" },
+	{ R_TLS_RATE,	454, "4.7.0",	"TLS not available: too many new TLS sessions from your address, try again later", "RFC 3207 4" },
 	{ R_LOCAL_ERROR, 451, "4.3.0",	"Local error in processing, try again later", "RFC 5321 4.2.2" },
 	{ R_STORAGE_ERROR, 451, "4.3.0", "Could not store the message, try again later", "RFC 5321 6.1" },
 	{ R_SPOOL_FULL,	452, "4.3.1",	"Insufficient system storage, try again later", "RFC 3463 3.4" },

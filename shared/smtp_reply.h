@@ -27,12 +27,17 @@ enum smtp_reply_id {
 
 	R_SHUTDOWN,
 	R_TIMEOUT,
+	R_DATA_TOTAL_TIMEOUT,
+	R_DATA_TOO_SLOW,
 	R_TOO_MANY_CONNS,
 	R_TOO_MANY_CONNS_IP,
 	R_TOO_MANY_ERRORS,
+	R_TOO_MANY_JUNK,
+	R_LINE_FLOOD,
 	R_RATE_CONNECTIONS,
 	R_RATE_MESSAGES,
 	R_TLS_UNAVAILABLE,
+	R_TLS_RATE,
 	R_LOCAL_ERROR,
 	R_STORAGE_ERROR,
 	R_SPOOL_FULL,
@@ -130,6 +135,10 @@ size_t	smtp_reply_format(char *dst, size_t dstlen, enum smtp_reply_id,
  * dstlen.  Returns the length. */
 size_t	smtp_reply_format_lines(char *dst, size_t dstlen, enum smtp_reply_id,
 	    const char *const *lines, size_t n);
+
+/* A peer's reply has at most this many lines: our EHLO lists a dozen, and a
+ * peer that sends thousands only makes us parse (OpenSMTPD aborts too). */
+#define SMTP_REPLY_MAX_LINES	100
 
 /* smtp_reply_parse_line - one line of a reply from a peer: "250-text" or
  * "250 text".  Sets *code and *last (no continuation follows) and returns

@@ -66,6 +66,11 @@ struct smtp_session {
 	int				 quit_seen;
 	int				 stream_aborted;	/* data_abort was called */
 	int				 data_paused;
+	unsigned			 junk;		/* junk commands since the last message */
+	/* the DATA deadline and rate: a 1 s tick while in DATA */
+	ev_timer			 data_clock;
+	ev_tstamp			 data_since, data_tick, data_held;
+	uint64_t			 data_bytes;	/* as received, before unstuffing */
 	ev_timer			 kick;		/* resume from the loop */
 };
 
@@ -81,6 +86,8 @@ static uint64_t session_counter;
 static void smtp_session_process(struct smtp_session *);
 static void smtp_session_free(struct smtp_session *);
 static void smtp_kick(struct ev_loop *, ev_timer *, int);
+static void smtp_data_clock(struct ev_loop *, ev_timer *, int);
+static int smtp_junk_over(struct smtp_session *);
 
 static const char *
 strstate(enum smtp_state st)
@@ -110,6 +117,8 @@ smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 		io_pause_read(s->io);	/* nothing more is read, so nothing restarts the timer */
 		io_set_timeout(s->io, SMTP_CLOSE_DEADLINE, 0);
 	}
+	if (s->state == STATE_DATA && st != STATE_DATA)
+		ev_timer_stop(io_loop(s->io), &s->data_clock);
 	s->state = st;
 }
 
@@ -240,6 +249,8 @@ proceed_ehlo(struct smtp_session *s, const char *arg)
 static int
 check_starttls(struct smtp_session *s, const char *arg)
 {
+	enum smtp_reply_id verdict;
+
 	if (s->cfg->tls_cred == NULL) {
 		smtp_reply(s, R_NOT_IMPLEMENTED, NULL);
 		return 0;
@@ -250,6 +261,12 @@ check_starttls(struct smtp_session *s, const char *arg)
 	}
 	if (*arg != '\0') {
 		smtp_reply(s, R_SYNTAX, "STARTTLS");
+		return 0;
+	}
+	if (s->ops->check_starttls && (verdict = s->ops->check_starttls(s->arg, s)) != R__COUNT) {
+		log_info("%016llx smtp STARTTLS refused from %s: %s", (unsigned long long)s->id,
+		    s->peer_text, smtp_reply_get(verdict)->text);
+		smtp_reply(s, verdict, NULL);
 		return 0;
 	}
 	return 1;
@@ -520,6 +537,64 @@ smtp_received_header(struct smtp_session *s)
 	smtp_data_store(s, hdr, (size_t)len < sizeof(hdr) ? (size_t)len : sizeof(hdr) - 1);
 }
 
+/* smtp_data_clock_start - the per-read timeout alone lets a client that
+ * drips a byte now and then hold a session for ever; this clock bounds the
+ * whole DATA phase and its average rate */
+static void
+smtp_data_clock_start(struct smtp_session *s)
+{
+	ev_tstamp now = ev_now(io_loop(s->io));
+
+	s->data_since = s->data_tick = now;
+	s->data_held = 0;
+	s->data_bytes = 0;
+	if (s->cfg->timeout_data_total > 0 || s->cfg->min_data_rate > 0) {
+		ev_timer_set(&s->data_clock, 1., 1.);
+		ev_timer_start(io_loop(s->io), &s->data_clock);
+	}
+}
+
+/* smtp_data_overdue - R_DATA_TOTAL_TIMEOUT or R_DATA_TOO_SLOW when the
+ * client has had its time, else R__COUNT; elapsed: time that counted */
+static enum smtp_reply_id
+smtp_data_overdue(struct smtp_session *s, ev_tstamp now, double *elapsed)
+{
+	const struct smtp_server_config *cfg = s->cfg;
+
+	if (s->data_paused)	/* held back by us, not by the client */
+		s->data_held += now - s->data_tick;
+	s->data_tick = now;
+	*elapsed = now - s->data_since - s->data_held;
+	if (cfg->timeout_data_total > 0 && *elapsed >= cfg->timeout_data_total)
+		return R_DATA_TOTAL_TIMEOUT;
+	if (cfg->min_data_rate > 0 && *elapsed >= cfg->min_data_rate_grace &&
+	    (double)s->data_bytes < cfg->min_data_rate * *elapsed)
+		return R_DATA_TOO_SLOW;
+	return R__COUNT;
+}
+
+/* smtp_data_clock - once a second in DATA: close a slowloris with a 421,
+ * storing nothing of its message */
+static void
+smtp_data_clock(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct smtp_session *s = w->data;
+	enum smtp_reply_id verdict;
+	double elapsed;
+
+	if (s->state != STATE_DATA || s->processing)
+		return;
+	if ((verdict = smtp_data_overdue(s, ev_now(loop), &elapsed)) == R__COUNT)
+		return;
+	log_info("%016llx smtp %s in DATA from %s: %llu bytes in %.0f s",
+	    (unsigned long long)s->id, verdict == R_DATA_TOO_SLOW ? "too slow" : "deadline",
+	    s->peer_text, (unsigned long long)s->data_bytes, elapsed);
+	if (s->streaming && !s->stream_aborted && s->ops->data_abort != NULL)
+		s->ops->data_abort(s->arg, s);
+	smtp_txn_reset(s);
+	smtp_reply(s, verdict, s->cfg->hostname);
+}
+
 static void
 proceed_data(struct smtp_session *s, const char *arg)
 {
@@ -538,6 +613,7 @@ proceed_data(struct smtp_session *s, const char *arg)
 	smtp_received_header(s);
 	smtp_enter_state(s, STATE_DATA);
 	io_set_timeout(s->io, s->cfg->timeout_data, 1);
+	smtp_data_clock_start(s);
 	smtp_reply(s, R_DATA_GO, NULL);
 }
 
@@ -597,6 +673,7 @@ smtp_data_read(struct smtp_session *s)
 		return;
 	n = smtp_data_feed(&s->data, buf_head(in), buf_used(in));
 	buf_consume(in, n);
+	s->data_bytes += n;
 	if (smtp_data_done(&s->data))
 		smtp_data_end(s);
 }
@@ -606,8 +683,10 @@ smtp_session_message_done(struct smtp_session *s, enum smtp_reply_id id, const c
 {
 	if (s->state != STATE_COMMIT)
 		return;
-	if (smtp_reply_get(id)->code / 100 == 2)	/* stored, or relayed */
+	if (smtp_reply_get(id)->code / 100 == 2) {	/* stored, or relayed */
 		s->messages++;
+		s->junk = 0;
+	}
 	smtp_enter_state(s, STATE_READY);
 	smtp_reply(s, id, arg);
 	if (s->shutting_down && s->state != STATE_QUIT)
@@ -674,7 +753,11 @@ proceed_etrn(struct smtp_session *s, const char *arg)
 	enum smtp_reply_id id;
 
 	(void)smtp_etrn_node(arg, node, sizeof(node));	/* checked already */
+	if (smtp_junk_over(s))
+		return;
 	id = s->ops->etrn(s->arg, s, node, count, sizeof(count), &reason);
+	if (id == R_ETRN_STARTED || id == R_ETRN_COUNT)
+		s->junk--;	/* it did something: not junk */
 	args[0] = id == R_ETRN_COUNT ? count : node;
 	args[1] = id == R_ETRN_COUNT ? node : reason;
 	log_info("%016llx smtp etrn node=%s from=%s reply=%d", (unsigned long long)s->id, node,
@@ -685,6 +768,21 @@ proceed_etrn(struct smtp_session *s, const char *arg)
 }
 
 /* ---- the small commands ---- */
+
+/* smtp_junk_over - count a command that moves no mail (Postfix's junk
+ * commands, and HELP); 1 when it is over the limit and the session is
+ * being closed with a 421 instead */
+static int
+smtp_junk_over(struct smtp_session *s)
+{
+	if (s->cfg->junk_limit == 0 || ++s->junk <= s->cfg->junk_limit)
+		return 0;
+	log_info("%016llx smtp too many junk commands from %s (%u)", (unsigned long long)s->id,
+	    s->peer_text, s->cfg->junk_limit);
+	smtp_txn_reset(s);
+	smtp_reply(s, R_TOO_MANY_JUNK, s->cfg->hostname);
+	return 1;
+}
 
 static int
 check_no_arg(struct smtp_session *s, const char *arg)
@@ -705,6 +803,8 @@ check_any(struct smtp_session *s, const char *arg)
 static void
 proceed_rset(struct smtp_session *s, const char *arg)
 {
+	if (smtp_junk_over(s))
+		return;
 	smtp_txn_reset(s);
 	smtp_reply(s, R_RSET, NULL);
 }
@@ -712,6 +812,8 @@ proceed_rset(struct smtp_session *s, const char *arg)
 static void
 proceed_noop(struct smtp_session *s, const char *arg)
 {
+	if (smtp_junk_over(s))
+		return;
 	smtp_reply(s, R_NOOP, NULL);
 }
 
@@ -736,12 +838,16 @@ check_vrfy(struct smtp_session *s, const char *arg)
 static void
 proceed_vrfy(struct smtp_session *s, const char *arg)
 {
+	if (smtp_junk_over(s))
+		return;
 	smtp_reply(s, R_VRFY, NULL);
 }
 
 static void
 proceed_help(struct smtp_session *s, const char *arg)
 {
+	if (smtp_junk_over(s))
+		return;
 	smtp_reply(s, R_HELP, NULL);
 }
 
@@ -838,6 +944,13 @@ smtp_session_process(struct smtp_session *s)
 		if (io_queued(s->io) > IO_INBUF_MAX)
 			break;
 		line = io_getline(s->io, SMTP_LINE_MAX_PARAMS, &len, &toolong);
+		if (toolong == IO_LINE_FLOOD) {
+			log_info("%016llx smtp line flood from %s: more than %u bytes without LF",
+			    (unsigned long long)s->id, s->peer_text, IO_SKIP_MAX);
+			smtp_txn_reset(s);
+			smtp_reply(s, R_LINE_FLOOD, s->cfg->hostname);
+			break;
+		}
 		if (toolong) {
 			smtp_reply(s, R_LINE_TOO_LONG, NULL);
 			continue;
@@ -947,6 +1060,8 @@ smtp_session_new_io(struct io *io, const struct sockaddr *peer,
 	s->id = ((uint64_t)time(NULL) << 24) ^ ++session_counter;
 	ev_init(&s->kick, smtp_kick);
 	s->kick.data = s;
+	ev_init(&s->data_clock, smtp_data_clock);
+	s->data_clock.data = s;
 	s->cfg = cfg;
 	s->ops = ops;
 	s->arg = arg;
@@ -1011,6 +1126,7 @@ static void
 smtp_session_free(struct smtp_session *s)
 {
 	ev_timer_stop(io_loop(s->io), &s->kick);
+	ev_timer_stop(io_loop(s->io), &s->data_clock);
 	io_free(s->io);		/* first: its TLS session uses the program's credentials */
 	if (s->ops->closed)
 		s->ops->closed(s->arg, s);

@@ -36,8 +36,18 @@ struct smtp_server_config {
 	uint64_t			 max_message_size;
 	unsigned			 max_recipients;
 	unsigned			 max_errors;
+	/* NOOP, RSET, VRFY, HELP and ETRNs that start nothing; 0: no limit.
+	 * As in Postfix, a stored message starts the count again. */
+	unsigned			 junk_limit;
 	double				 timeout_idle;
-	double				 timeout_data;
+	double				 timeout_data;		/* per read in DATA */
+	/* The DATA phase as a whole: at most timeout_data_total, and after
+	 * min_data_rate_grace an average of min_data_rate bytes a second
+	 * (0: no minimum).  Time the program held the data back (pause) does
+	 * not count. */
+	double				 timeout_data_total;
+	double				 min_data_rate;
+	double				 min_data_rate_grace;
 	double				 timeout_tls;
 	gnutls_certificate_credentials_t tls_cred;	/* NULL: no STARTTLS */
 	gnutls_priority_t		 tls_prio;
@@ -67,6 +77,9 @@ struct smtp_server_ops {
 	/* check_rcpt - R_RCPT_OK or a refusal; *reply_arg may fill a %s */
 	enum smtp_reply_id (*check_rcpt)(void *arg, struct smtp_session *,
 	    const struct smtp_rcpt *, const char **reply_arg);
+	/* check_starttls - R__COUNT to go ahead, or the refusal (R_TLS_RATE);
+	 * optional */
+	enum smtp_reply_id (*check_starttls)(void *arg, struct smtp_session *);
 	/* new_id - an id for the next message (used in Received: and logs) */
 	uint64_t (*new_id)(void *arg);
 	/* message - takes ownership of msg and later, exactly once, calls

@@ -123,6 +123,18 @@ inbound_check_mail(void *arg, struct smtp_session *s, const struct smtp_mail *m)
 	return R_MAIL_OK;
 }
 
+/* inbound_check_starttls - rate-tls: a handshake costs far more than a
+ * command (Postfix's smtpd_client_new_tls_session_rate_limit) */
+static enum smtp_reply_id
+inbound_check_starttls(void *arg, struct smtp_session *s)
+{
+	struct inbound *in = arg;
+
+	if (rate_exceeded(&rate_tls_handshakes, in->addr, in->rt->conf->rate_tls, ev_now(spoold.loop)))
+		return R_TLS_RATE;
+	return R__COUNT;
+}
+
 static uint64_t
 inbound_new_id(void *arg)
 {
@@ -365,6 +377,7 @@ inbound_etrn(void *arg, struct smtp_session *s, const char *node, char *count, s
 static const struct smtp_server_ops inbound_ops = {
 	.check_mail = inbound_check_mail,
 	.check_rcpt = inbound_check_rcpt,
+	.check_starttls = inbound_check_starttls,
 	.new_id = inbound_new_id,
 	.message = inbound_message,
 	.closed = inbound_closed,

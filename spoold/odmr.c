@@ -30,6 +30,7 @@
 #include "smtp_reply.h"
 #include "spoold.h"
 #include "odmr.h"
+#include "ratelimit.h"
 
 /* RFC 4954 4: a SASL response line may be 12,288 octets. */
 #define AUTH_LINE_MAX		12288
@@ -240,6 +241,13 @@ check_starttls(struct odmr *o, const char *arg)
 	}
 	if (*arg != '\0') {
 		odmr_reply(o, R_SYNTAX, "STARTTLS");
+		return 0;
+	}
+	if (rate_exceeded(&rate_tls_handshakes, o->addr_key, o->rt->conf->rate_tls,
+	    ev_now(io_loop(o->io)))) {
+		log_info("%016llx odmr STARTTLS refused from %s: rate-tls", (unsigned long long)o->id,
+		    o->peer_text);
+		odmr_reply(o, R_TLS_RATE, NULL);
 		return 0;
 	}
 	return 1;
@@ -612,6 +620,14 @@ odmr_process(struct odmr *o)
 		int in_auth = o->state == ODMR_AUTH;
 
 		line = io_getline(o->io, in_auth ? AUTH_LINE_MAX + 2 : 1024, &len, &toolong);
+		if (toolong == IO_LINE_FLOOD) {
+			log_info("%016llx odmr line flood from %s: more than %u bytes without LF",
+			    (unsigned long long)o->id, o->peer_text, IO_SKIP_MAX);
+			auth_free(o->auth);
+			o->auth = NULL;
+			odmr_reply(o, R_LINE_FLOOD, o->rt->conf->hostname);
+			break;
+		}
 		if (toolong) {
 			if (in_auth) {
 				auth_free(o->auth);

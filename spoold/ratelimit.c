@@ -11,6 +11,8 @@
 
 #define RATE_WINDOW	60.0
 
+struct rate_table rate_tls_handshakes;
+
 struct rate_entry {
 	struct rate_entry	*next;
 	char			 addr[64];

@@ -18,4 +18,8 @@ struct rate_table {
  * than limit in the current minute (limit 0: no limit, nothing counted) */
 int	rate_exceeded(struct rate_table *, const char *addr, uint64_t limit, double now);
 
+/* STARTTLS handshakes per client address (rate-tls): one table for the SMTP
+ * and the ODMR port, since the cost is the same on both */
+extern struct rate_table rate_tls_handshakes;
+
 #endif

@@ -204,8 +204,12 @@ rt_new(struct spoold_conf *cf, const struct spoold_rt *old, char *err, size_t er
 	rt->smtp.max_message_size = cf->max_message_size;
 	rt->smtp.max_recipients = (unsigned)cf->max_recipients;
 	rt->smtp.max_errors = DEF_MAX_ERRORS;
+	rt->smtp.junk_limit = (unsigned)cf->junk_command_limit;
 	rt->smtp.timeout_idle = (double)cf->timeout_idle;
 	rt->smtp.timeout_data = (double)cf->timeout_data;
+	rt->smtp.timeout_data_total = (double)cf->timeout_data_total;
+	rt->smtp.min_data_rate = (double)cf->min_data_rate;
+	rt->smtp.min_data_rate_grace = (double)cf->min_data_rate_grace;
 	rt->smtp.timeout_tls = (double)cf->timeout_tls;
 	rt->smtp.tls_cred = rt->tls ? rt->tls->cred : NULL;
 	rt->smtp.tls_prio = rt->tls ? rt->tls->prio : NULL;

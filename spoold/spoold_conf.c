@@ -206,11 +206,31 @@ kw_rate(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	struct spoold_conf *cf = t;
 	uint64_t *dst = strcmp(argv[0], "rate-connections") == 0 ? &cf->rate_connections :
-	    &cf->rate_messages;
+	    strcmp(argv[0], "rate-tls") == 0 ? &cf->rate_tls : &cf->rate_messages;
 
 	if (conf_parse_uint(argv[1], 100000000, dst) == -1)
 		conf_error(c, "%s: bad number \"%.40s\" (per client address per minute; 0: no limit)",
 		    argv[0], argv[1]);
+}
+
+/* min-data-rate BYTES [GRACE]: bytes per second on average over DATA, checked
+ * once GRACE (default 30s) has passed since the 354 */
+static void
+kw_min_data_rate(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+
+	set_size(c, &cf->min_data_rate, "min-data-rate", argv[1]);
+	if (argc == 3)
+		set_duration(c, &cf->min_data_rate_grace, "min-data-rate", argv[2]);
+}
+
+static void
+kw_junk_command_limit(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	if (conf_parse_uint(argv[1], 100000000, &((struct spoold_conf *)t)->junk_command_limit) == -1)
+		conf_error(c, "junk-command-limit: bad number \"%.40s\" (per session; 0: no limit)",
+		    argv[1]);
 }
 
 static void
@@ -257,6 +277,7 @@ static const struct {
 } timeouts[] = {
 	{ "idle",		offsetof(struct spoold_conf, timeout_idle) },
 	{ "data",		offsetof(struct spoold_conf, timeout_data) },
+	{ "data-total",		offsetof(struct spoold_conf, timeout_data_total) },
 	{ "tls",		offsetof(struct spoold_conf, timeout_tls) },
 	{ "smtp-connect",	offsetof(struct spoold_conf, timeout_smtp_connect) },
 	{ "smtp-greeting",	offsetof(struct spoold_conf, timeout_smtp_greeting) },
@@ -277,7 +298,7 @@ kw_timeout(struct conf_ctx *c, void *t, int argc, char **argv)
 			set_duration(c, (uint64_t *)((char *)t + timeouts[i].offset), kw, argv[2]);
 			return;
 		}
-	conf_error(c, "timeout: \"%.40s\" is not idle, data, tls, smtp-connect, smtp-greeting, "
+	conf_error(c, "timeout: \"%.40s\" is not idle, data, data-total, tls, smtp-connect, smtp-greeting, "
 	    "smtp-command, smtp-data-init, smtp-data-block or smtp-data-done", argv[1]);
 }
 
@@ -582,6 +603,9 @@ static const struct conf_keyword top_keywords[] = {
 	KW("require-tls",	1, 1,	kw_require_tls),
 	KW("rate-connections",	1, 1,	kw_rate),
 	KW("rate-messages",	1, 1,	kw_rate),
+	KW("rate-tls",		1, 1,	kw_rate),
+	KW("min-data-rate",	1, 2,	kw_min_data_rate),
+	KW("junk-command-limit", 1, 1,	kw_junk_command_limit),
 	KW("drain-threshold",	1, 1,	kw_drain_threshold),
 	KW("resolver",		1, 1,	kw_resolver),
 	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain, 1 },
@@ -601,6 +625,11 @@ spoold_conf_new(void)
 	cf->max_connections_ip = DEF_MAX_CONNECTIONS_IP;
 	cf->timeout_idle = DEF_TIMEOUT_IDLE;
 	cf->timeout_data = DEF_TIMEOUT_DATA;
+	cf->timeout_data_total = DEF_TIMEOUT_DATA_TOTAL;
+	cf->min_data_rate = DEF_MIN_DATA_RATE;
+	cf->min_data_rate_grace = DEF_MIN_DATA_RATE_GRACE;
+	cf->junk_command_limit = DEF_JUNK_COMMAND_LIMIT;
+	cf->rate_tls = DEF_RATE_TLS;
 	cf->timeout_tls = DEF_TIMEOUT_TLS;
 	cf->timeout_smtp_connect = 30;
 	cf->timeout_smtp_greeting = 300;

@@ -27,6 +27,18 @@
 #define DEF_TLS_PRIORITY	"NORMAL:-VERS-TLS1.0:-VERS-TLS1.1"
 #define DEF_MAX_ERRORS		20
 #define DEF_ETRN_RATE		30	/* ETRN commands per client address per minute */
+/* A slow or dripping client: the whole DATA phase is bounded, and after the
+ * grace period it must have kept up this average (Postfix's
+ * smtpd_min_data_rate is 500 too). */
+#define DEF_TIMEOUT_DATA_TOTAL	600
+#define DEF_MIN_DATA_RATE	500	/* bytes per second */
+#define DEF_MIN_DATA_RATE_GRACE	30
+/* NOOP, RSET, VRFY, HELP and an ETRN that starts nothing, per session
+ * (Postfix's smtpd_junk_command_limit) */
+#define DEF_JUNK_COMMAND_LIMIT	100
+/* TLS handshakes per client address per minute, both ports together:
+ * the most expensive thing a client can ask for */
+#define DEF_RATE_TLS		60
 
 enum listen_kind { LISTEN_SMTP, LISTEN_ODMR };
 enum domain_mode { MODE_HOLD, MODE_BACKUP };
@@ -93,7 +105,11 @@ struct spoold_conf {
 	uint64_t		 max_connections_ip;
 	uint64_t		 timeout_idle;
 	uint64_t		 timeout_data;
+	uint64_t		 timeout_data_total;	/* the whole DATA phase */
 	uint64_t		 timeout_tls;
+	uint64_t		 min_data_rate;		/* bytes/s in DATA, 0: off */
+	uint64_t		 min_data_rate_grace;	/* seconds before it applies */
+	uint64_t		 junk_command_limit;	/* per session, 0: none */
 	/* the delivery client's (RFC 5321 4.5.3.2), "timeout smtp-..." */
 	uint64_t		 timeout_smtp_connect;
 	uint64_t		 timeout_smtp_greeting;
@@ -109,6 +125,7 @@ struct spoold_conf {
 	uint64_t		 mx_port;
 	uint64_t		 rate_connections;	/* per client address per minute, 0: off */
 	uint64_t		 rate_messages;
+	uint64_t		 rate_tls;		/* STARTTLS per address per minute */
 	uint64_t		 drain_threshold;	/* free space below it: drain-only */	/* port of MX hosts (25; tests change it) */
 	char			*resolver;	/* "ip[:port],...", NULL: /etc/resolv.conf */
 	struct domain_conf	*domains;
