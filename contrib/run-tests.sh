@@ -12,7 +12,7 @@ autoreconf -fi >/dev/null 2>&1
 passed=0 failed=0 skipped=0
 # totals - the closing line that CI reads
 totals() {
-	totals
+	echo "$passed passed, $failed failed, $skipped skipped"
 }
 # count WHAT - automake's "# WHAT: N" summary of the last make check, or 0
 count() {
