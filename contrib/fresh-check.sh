@@ -92,10 +92,15 @@ say "== the README's first command: contrib/quickstart.sh, then a message to use
 in_root 'contrib/quickstart-check.sh'
 
 say "== the README's test command: contrib/run-tests.sh"
+set +e
 in_root 'contrib/run-tests.sh' 2>&1 | tee "$root/run-tests.out"
 rc=${PIPESTATUS[0]}
-tail -n 1 "$root/run-tests.out" | grep -qE '^[0-9]+ passed, [0-9]+ failed' ||
-	{ echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+set -e
+if ! tail -n 1 "$root/run-tests.out" | grep -qE '^[0-9]+ passed, [0-9]+ failed'; then
+	say "run-tests.sh exited $rc without its closing line"
+	echo "0 passed, 1 failed, 0 skipped"
+	exit 1
+fi
 say "run-tests.sh exited $rc, inside a fresh $suite root"
 tail -n 1 "$root/run-tests.out"
 exit "$rc"
