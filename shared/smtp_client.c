@@ -71,8 +71,11 @@ struct smtp_client {
 	char				 text[CLIENT_TEXT_MAX];	/* the reply so far */
 	int				 code;		/* its code */
 	unsigned			 lines;		/* its lines so far */
+	int				 waiting;	/* next() said smtp_client_wait */
 	int				 finished;	/* done() was called */
 };
+
+const struct smtp_client_msg smtp_client_wait;
 
 static void client_next(struct smtp_client *);
 static void client_fail(struct smtp_client *, const char *, ...)
@@ -371,6 +374,11 @@ client_next(struct smtp_client *c)
 	int code;
 
 	while ((c->msg = c->ops->next(c->arg)) != NULL) {
+		if (c->msg == &smtp_client_wait) {
+			c->msg = NULL;
+			c->waiting = 1;
+			return;
+		}
 		if (c->msg->nrcpts == 0)
 			continue;
 		if ((why = client_unsendable(c, &code, buf, sizeof(buf))) == NULL) {
@@ -704,6 +712,10 @@ smtp_client_resume(struct smtp_client *c)
 {
 	if (c->state == CLIENT_BODY && !c->finished)
 		client_body(c);
+	else if (c->state == CLIENT_READY && c->waiting && !c->finished) {
+		c->waiting = 0;
+		client_next(c);
+	}
 	if (c->finished)
 		free(c);
 }

@@ -72,8 +72,12 @@ struct smtp_client_msg {
 	long		(*read_stream)(void *arg, void *dst, size_t len, int *end);
 };
 
+/* What next() returns for "none yet, but do not QUIT": the client waits in
+ * its READY state, under the command timeout, until smtp_client_resume(). */
+extern const struct smtp_client_msg smtp_client_wait;
+
 struct smtp_client_ops {
-	/* next - the next message, or NULL to say QUIT */
+	/* next - the next message, NULL to say QUIT, or &smtp_client_wait */
 	const struct smtp_client_msg *(*next)(void *arg);
 	/* rcpt - the peer's verdict on recipient i (a 2xx is not final: wait
 	 * for sent()); also called with a synthesized 4xx/5xx when the message
@@ -93,7 +97,8 @@ struct smtp_client_ops {
 struct smtp_client *smtp_client_start(struct io *, const struct smtp_client_params *,
     const struct smtp_client_ops *, void *arg);
 
-/* smtp_client_resume - more of a streamed body is there */
+/* smtp_client_resume - more of a streamed body is there, or next() may now
+ * have a message after it said &smtp_client_wait */
 void smtp_client_resume(struct smtp_client *);
 
 /* smtp_client_abort - end the session now (shutdown): done() is called with

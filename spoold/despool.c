@@ -68,6 +68,8 @@ struct despool {
 	char			 last_deferral[200];	/* a 4xx of this session */
 	time_t			 started;
 	unsigned		 pending;	/* changes not yet committed */
+	unsigned		 unrecorded;	/* deliveries among them */
+	int			 window_full;	/* the client waits for a commit */
 	int			 ended;		/* the SMTP session is over */
 	int			 again;		/* an ETRN came meanwhile: run once more */
 	ev_timer		 kick;		/* the launch, just after the ETRN reply */
@@ -87,6 +89,25 @@ static struct despool *runs;
 static void despool_end(struct despool *);
 static void despool_settle(struct despool *);
 
+/* A run is never more than this many deliveries ahead of the disk: a crash
+ * repeats at most these (the site got them, the spool does not know yet).
+ * Group commit records a run's deliveries some 5 to 10 at a time at full
+ * speed, so the window is seldom full; a window of 1 would make every
+ * delivery wait for its own fsync. */
+#define DESPOOL_WINDOW	16
+
+/* despool_recorded - a delivery is on disk: a client waiting for room in
+ * the window goes on */
+static void
+despool_recorded(struct despool *r)
+{
+	r->unrecorded--;
+	if (r->window_full && r->unrecorded < DESPOOL_WINDOW && r->client != NULL) {
+		r->window_full = 0;
+		smtp_client_resume(r->client);
+	}
+}
+
 static void
 change_done(struct commit_req *req)
 {
@@ -100,6 +121,8 @@ change_done(struct commit_req *req)
 		    spool_strerror(req->result));
 	if (req->result == SPOOL_EIO)
 		spoold_storage_failed("recording a delivery failed with an I/O error");
+	if (r != NULL && req->change.kind == CHANGE_DONE)
+		despool_recorded(r);
 	free(ch);
 	if (r != NULL && --r->pending == 0 && r->ended)
 		despool_end(r);
@@ -131,6 +154,8 @@ despool_change(struct despool *r, enum spool_change_kind kind, const unsigned *i
 	ch->req.change.next_try = (int64_t)time(NULL) + r->retry;
 	ch->run = r;
 	r->pending++;
+	if (kind == CHANGE_DONE)
+		r->unrecorded++;
 	committer_submit(spoold.committer, &ch->req);
 }
 
@@ -299,6 +324,10 @@ despool_next(void *arg)
 {
 	struct despool *r = arg;
 
+	if (r->unrecorded >= DESPOOL_WINDOW) {
+		r->window_full = 1;
+		return &smtp_client_wait;
+	}
 	despool_settle(r);
 	if (despool_again(r))
 		return &r->msg;
