@@ -89,12 +89,14 @@ static struct despool *runs;
 static void despool_end(struct despool *);
 static void despool_settle(struct despool *);
 
-/* A run is never more than this many deliveries ahead of the disk: a crash
- * repeats at most these (the site got them, the spool does not know yet).
- * Group commit records a run's deliveries some 5 to 10 at a time at full
- * speed, so the window is seldom full; a window of 1 would make every
- * delivery wait for its own fsync. */
-#define DESPOOL_WINDOW	16
+/* A run is never more than delivery-window deliveries ahead of the disk: a
+ * crash repeats at most these (the site got them, the spool does not know
+ * yet).  See DEF_DELIVERY_WINDOW. */
+static int
+despool_window_full(const struct despool *r)
+{
+	return r->unrecorded >= r->rt->conf->delivery_window;
+}
 
 /* despool_recorded - a delivery is on disk: a client waiting for room in
  * the window goes on */
@@ -102,7 +104,7 @@ static void
 despool_recorded(struct despool *r)
 {
 	r->unrecorded--;
-	if (r->window_full && r->unrecorded < DESPOOL_WINDOW && r->client != NULL) {
+	if (r->window_full && !despool_window_full(r) && r->client != NULL) {
 		r->window_full = 0;
 		smtp_client_resume(r->client);
 	}
@@ -324,7 +326,7 @@ despool_next(void *arg)
 {
 	struct despool *r = arg;
 
-	if (r->unrecorded >= DESPOOL_WINDOW) {
+	if (despool_window_full(r)) {
 		r->window_full = 1;
 		return &smtp_client_wait;
 	}

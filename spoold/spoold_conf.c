@@ -226,6 +226,16 @@ kw_min_data_rate(struct conf_ctx *c, void *t, int argc, char **argv)
 }
 
 static void
+kw_delivery_window(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+
+	set_count(c, &cf->delivery_window, argv[0], argv[1]);
+	if (cf->delivery_window > 1000)
+		conf_error(c, "delivery-window: %.16s is more than 1000", argv[1]);
+}
+
+static void
 kw_junk_command_limit(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	if (conf_parse_uint(argv[1], 100000000, &((struct spoold_conf *)t)->junk_command_limit) == -1)
@@ -606,6 +616,7 @@ static const struct conf_keyword top_keywords[] = {
 	KW("rate-tls",		1, 1,	kw_rate),
 	KW("min-data-rate",	1, 2,	kw_min_data_rate),
 	KW("junk-command-limit", 1, 1,	kw_junk_command_limit),
+	KW("delivery-window",	1, 1,	kw_delivery_window),
 	KW("drain-threshold",	1, 1,	kw_drain_threshold),
 	KW("resolver",		1, 1,	kw_resolver),
 	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain, 1 },
@@ -630,6 +641,7 @@ spoold_conf_new(void)
 	cf->min_data_rate_grace = DEF_MIN_DATA_RATE_GRACE;
 	cf->junk_command_limit = DEF_JUNK_COMMAND_LIMIT;
 	cf->rate_tls = DEF_RATE_TLS;
+	cf->delivery_window = DEF_DELIVERY_WINDOW;
 	cf->timeout_tls = DEF_TIMEOUT_TLS;
 	cf->timeout_smtp_connect = 30;
 	cf->timeout_smtp_greeting = 300;

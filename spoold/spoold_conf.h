@@ -39,6 +39,11 @@
 /* TLS handshakes per client address per minute, both ports together:
  * the most expensive thing a client can ask for */
 #define DEF_RATE_TLS		60
+/* deliveries a run may make before the earliest is on disk: what a crash
+ * can make it deliver twice.  Group commit records a run's deliveries some
+ * 5 to 10 at a time at full speed, so 16 is seldom reached; 1 makes every
+ * delivery wait for its own fsync (about 6x slower here). */
+#define DEF_DELIVERY_WINDOW	16
 
 enum listen_kind { LISTEN_SMTP, LISTEN_ODMR };
 enum domain_mode { MODE_HOLD, MODE_BACKUP };
@@ -126,6 +131,7 @@ struct spoold_conf {
 	uint64_t		 rate_connections;	/* per client address per minute, 0: off */
 	uint64_t		 rate_messages;
 	uint64_t		 rate_tls;		/* STARTTLS per address per minute */
+	uint64_t		 delivery_window;	/* deliveries ahead of the disk */
 	uint64_t		 drain_threshold;	/* free space below it: drain-only */	/* port of MX hosts (25; tests change it) */
 	char			*resolver;	/* "ip[:port],...", NULL: /etc/resolv.conf */
 	struct domain_conf	*domains;

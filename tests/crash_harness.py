@@ -3,7 +3,7 @@
 that nothing it acknowledged was lost.
 
 usage: crash_harness.py --spoold PATH --spoolctl PATH --dir DIR [--kills N]
-                        [--seed N] [--clients N] [--mdb-stat PATH]
+                        [--seed N] [--clients N] [--window N] [--mdb-stat PATH]
 
 In DIR it writes a configuration and runs spoold with:
   crash.test   ETRN from 127.0.0.1, delivered into this harness's own sink
@@ -31,8 +31,9 @@ dsn.test are empty.  It passes when:
   - a message at the sink that was never acknowledged (cut off by a kill) is
     intact too;
   - duplicates (a second copy at the sink) are each reported; more than
-    spoold's delivery window (16: how far a run may get ahead of the disk)
-    per kill and delivery run in flight fails.
+    spoold's delivery-window (--window, default 16: how many deliveries a run
+    may make before the earliest is on disk) per kill and delivery run in
+    flight fails.  With --window 1 that is at most one per kill and run.
 The last line is "N passed, N failed" over those checks.
 """
 
@@ -143,7 +144,7 @@ class Spoold:
         self.proc = None
         self.port = None
 
-    def write_conf(self, sink_port):
+    def write_conf(self, sink_port, window):
         with open(self.conf, "w") as f:
             f.write("""hostname mx.test
 listen smtp 127.0.0.1:0
@@ -152,6 +153,7 @@ max-connections 1000 1000
 etrn-rate 100000
 rate-tls 0
 junk-command-limit 0
+delivery-window %d
 domain crash.test {
     etrn-from  127.0.0.1
     deliver-to [127.0.0.1]:%d
@@ -166,7 +168,7 @@ domain dsn.test {
     deliver-to [127.0.0.1]:%d
     recipients any
 }
-""" % (self.dir, sink_port, sink_port))
+""" % (self.dir, window, sink_port, sink_port))
 
     def start(self):
         try:
@@ -355,12 +357,7 @@ class Verdict:
             log("FAIL: " + what)
 
 
-# spoold/despool.c DESPOOL_WINDOW: deliveries a run may make before the
-# earliest of them is on disk, so what one kill can make it repeat
-WINDOW = 16
-
-
-def verify(load, sink, kills, runs_in_flight):
+def verify(load, sink, kills, runs_in_flight, window):
     v = Verdict()
     delivered = {}		# Message-ID -> [(digest header, digest of body)]
     dsn_for = {}		# original Message-ID -> number of DSNs naming it
@@ -401,9 +398,9 @@ def verify(load, sink, kills, runs_in_flight):
     for m, n in sorted(dsn_dups.items()):
         log("duplicate: %d DSNs for %s" % (n + 1, m))
     total = sum(dups.values()) + sum(dsn_dups.values())
-    bound = kills * runs_in_flight * WINDOW
+    bound = kills * runs_in_flight * window
     v.check(total <= bound, "%d duplicates after %d kills, %.1f a kill (at most %d: %d per kill and "
-            "delivery run in flight)" % (total, kills, total / max(kills, 1), bound, WINDOW))
+            "delivery run in flight)" % (total, kills, total / max(kills, 1), bound, window))
     return v
 
 
@@ -440,16 +437,17 @@ def main():
     ap.add_argument("--dir", required=True)
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--window", type=int, default=16)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--mdb-stat", default=None)
     args = ap.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
-    log("seed %d, %d kills, %d clients" % (seed, args.kills, args.clients))
+    log("seed %d, %d kills, %d clients, delivery-window %d" % (seed, args.kills, args.clients, args.window))
 
     sink = Sink()
     sp = Spoold(args)
-    sp.write_conf(sink.port)
+    sp.write_conf(sink.port, args.window)
     sp.start()
     load = Load(sp, args.clients, rng)
     load.start()
@@ -501,7 +499,7 @@ def main():
         sp.stop()
     for e in load.errors:
         log("sender error: " + e)
-    v = verify(load, sink, args.kills, runs_in_flight=2)
+    v = verify(load, sink, args.kills, 2, args.window)
     v.check(not any(left.values()), "the spool drained after the last restart: %s" % left)
     v.check(not load.errors, "%d sender errors (a 4xx/5xx after DATA)" % len(load.errors))
     v.check(opened == args.kills, "the spool opened cleanly (mdb_stat) after each of %d kills" % args.kills)
