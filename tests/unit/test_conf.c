@@ -98,6 +98,12 @@ START_TEST(test_minimal_defaults)
 	ck_assert_uint_eq(cf->timeout_data, DEF_TIMEOUT_DATA);
 	ck_assert_uint_eq(cf->timeout_tls, DEF_TIMEOUT_TLS);
 	ck_assert_uint_eq(cf->max_spool_size, DEF_MAX_SPOOL_SIZE);
+	ck_assert_uint_eq(cf->timeout_data_total, DEF_TIMEOUT_DATA_TOTAL);
+	ck_assert_uint_eq(cf->min_data_rate, DEF_MIN_DATA_RATE);
+	ck_assert_uint_eq(cf->min_data_rate_grace, DEF_MIN_DATA_RATE_GRACE);
+	ck_assert_uint_eq(cf->junk_command_limit, DEF_JUNK_COMMAND_LIMIT);
+	ck_assert_uint_eq(cf->rate_tls, DEF_RATE_TLS);
+	ck_assert_uint_eq(cf->delivery_window, DEF_DELIVERY_WINDOW);
 	ck_assert_uint_eq(cf->n_domains, 0);
 	ck_assert_int_eq(n_warnings, 0);
 	spoold_conf_free(cf);
@@ -374,7 +380,13 @@ static const struct bad_case bad_cases[] = {
 	{ "spool-size-too-small", BASE "max-spool-size 512K\n", "spool-size-too-small: ", "at least 1M" },
 	{ "bad-duration", BASE "timeout idle 5x\n", "bad-duration:4: ", "timeout idle: bad duration \"5x\"" },
 	{ "zero-duration", BASE "timeout data 0\n", "zero-duration:4: ", "timeout data: bad duration \"0\"" },
-	{ "bad-timeout-kind", BASE "timeout forever 5m\n", "bad-timeout-kind:4: ", "\"forever\" is not idle, data, tls, smtp-connect" },
+	{ "bad-timeout-kind", BASE "timeout forever 5m\n", "bad-timeout-kind:4: ", "\"forever\" is not idle, data, data-total, tls, smtp-connect" },
+	{ "bad-min-data-rate", BASE "min-data-rate fast\n", "bad-min-data-rate:4: ", "min-data-rate: bad size \"fast\"" },
+	{ "bad-min-data-grace", BASE "min-data-rate 500 soon\n", "bad-min-data-grace:4: ", "min-data-rate: bad duration \"soon\"" },
+	{ "bad-junk-limit", BASE "junk-command-limit -1\n", "bad-junk-limit:4: ", "junk-command-limit: bad number \"-1\"" },
+	{ "zero-window", BASE "delivery-window 0\n", "zero-window:4: ", "delivery-window: bad number \"0\"" },
+	{ "big-window", BASE "delivery-window 1001\n", "big-window:4: ", "delivery-window: 1001 is more than 1000" },
+	{ "bad-rate-tls", BASE "rate-tls lots\n", "bad-rate-tls:4: ", "rate-tls: bad number \"lots\"" },
 	{ "bad-max-age", BASE DOMAIN_OPEN "recipients any\nmax-age 30y\n}\n", "bad-max-age:6: ", "max-age: bad duration" },
 	{ "bad-retry", BASE DOMAIN_OPEN "recipients any\nretry m\n}\n", "bad-retry:6: ", "retry: bad duration \"m\"" },
 	{ "zero-count", BASE "max-recipients 0\n", "zero-count:4: ",
