@@ -271,17 +271,23 @@ class Load:
                 "X-Digest: %s\r\n\r\n" % (n, i, domain, mid, n, i, digest)).encode() + body
         return mid, digest, text
 
+    def connect(self, helo):
+        """an SMTP session with the spoold of the moment (None while it is
+        being restarted)"""
+        port = self.spoold.port
+        if port is None:
+            time.sleep(0.05)
+            return None
+        s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        s.ehlo(helo)
+        return s
+
     def sender(self, n):
         i = 0
         while not self.stopping:
-            port = self.spoold.port
-            if port is None:
-                time.sleep(0.05)
-                continue
             try:
-                s = smtplib.SMTP("127.0.0.1", port, timeout=30)
-                s.ehlo("sender%d.test" % n)
-                while not self.stopping:
+                s = self.connect("sender%d.test" % n)
+                while s is not None and not self.stopping:
                     i += 1
                     domain = "crash.test" if i % 2 else "expire.test"
                     mid, digest, text = self.message(n, i, domain)
@@ -296,20 +302,16 @@ class Load:
                         break
                     with self.lock:
                         self.acked[mid] = (domain, digest)
-                s.quit()
+                if s is not None:
+                    s.quit()
             except (OSError, smtplib.SMTPException):
                 time.sleep(0.05)	# spoold was killed: try again
 
     def etrner(self):
         while not self.stopping:
-            port = self.spoold.port
-            if port is None:
-                time.sleep(0.05)
-                continue
             try:
-                s = smtplib.SMTP("127.0.0.1", port, timeout=30)
-                s.ehlo("site.test")
-                while not self.stopping:
+                s = self.connect("site.test")
+                while s is not None and not self.stopping:
                     for node in ("crash.test", "dsn.test"):
                         code, msg = s.docmd("ETRN", node)
                         if code not in (250, 251, 252, 253):

@@ -27,6 +27,28 @@ start_spoold
 ODMR_PORT=$(sed -n 's/^odmr 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/listen")
 [ -n "$ODMR_PORT" ] || fail "no odmr port in $(cat "$T/listen")"
 
+# Every client below imports this: one connection, one reply reader.
+cat >"$T/rawsmtp.py" <<'PY'
+import socket
+
+class Raw:
+    """a plain socket to spoold; reply() reads one whole reply"""
+    def __init__(self, port, src="127.0.0.1", timeout=10):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(src, 0))
+        self.f = self.s.makefile("rb")
+
+    def reply(self):
+        while True:
+            line = self.f.readline()
+            if line[3:4] != b"-":
+                return line
+
+    def cmd(self, c):
+        self.s.sendall(c.encode() + b"\r\n")
+        return self.reply()
+PY
+export PYTHONPATH="$T"
+
 # ---- slowloris in DATA ----
 # py WHAT SCRIPT-ON-STDIN - run Python with the SMTP port as argv[1]
 py() {
@@ -36,21 +58,16 @@ py() {
 }
 cat >"$T/slow.py" <<'PY'
 import socket, sys, time
+from rawsmtp import Raw
 
 def session(port, chunk, every, limit):
     """DATA, then chunk every `every` seconds until spoold answers; returns
     (reply line, seconds after the 354, whether the socket was then closed)"""
-    s = socket.create_connection(("127.0.0.1", port), timeout=15)
-    f = s.makefile("rb")
-    def reply():
-        while True:
-            line = f.readline()
-            if line[3:4] != b"-":
-                return line
-    assert reply().startswith(b"220")
-    for cmd in (b"EHLO slow.test", b"MAIL FROM:<slow@x.test>", b"RCPT TO:<slow@example.test>", b"DATA"):
-        s.sendall(cmd + b"\r\n")
-        r = reply()
+    c = Raw(port, timeout=15)
+    s = c.s
+    assert c.reply().startswith(b"220")
+    for cmd in ("EHLO slow.test", "MAIL FROM:<slow@x.test>", "RCPT TO:<slow@example.test>", "DATA"):
+        r = c.cmd(cmd)
     assert r.startswith(b"354"), r
     start = time.monotonic()
     s.settimeout(every)
@@ -105,18 +122,11 @@ say "min-data-rate and timeout data-total: 421 4.4.2, closed, nothing stored; a 
 
 # ---- junk commands: 100 answered, the 101st closes the session ----
 cat >"$T/junk.py" <<'PY'
-import socket, sys
+import sys
+from rawsmtp import Raw
 port, plan = int(sys.argv[1]), sys.argv[2]
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
-f = s.makefile("rb")
-def reply():
-    while True:
-        line = f.readline()
-        if line[3:4] != b"-":
-            return line
-def cmd(c):
-    s.sendall(c.encode() + b"\r\n")
-    return reply()
+c = Raw(port)
+s, f, cmd, reply = c.s, c.f, c.cmd, c.reply
 assert reply().startswith(b"220")
 cmd("EHLO junk.test")
 def junk(n, verbs):
@@ -151,20 +161,14 @@ say "junk-command-limit 100: the 101st NOOP/RSET/VRFY/HELP/ETRN without effect g
 
 # ---- rate-tls 3: per client address, both ports together ----
 cat >"$T/tls.py" <<'PY'
-import socket, ssl, sys
+import ssl, sys
+from rawsmtp import Raw
 port, src = int(sys.argv[1]), sys.argv[2]
-s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(src, 0))
-f = s.makefile("rb")
-def reply():
-    while True:
-        line = f.readline()
-        if line[3:4] != b"-":
-            return line
-assert reply().startswith(b"220")
-s.sendall(b"EHLO tls.test\r\n")
-reply()
-s.sendall(b"STARTTLS\r\n")
-r = reply()
+c = Raw(port, src)
+s = c.s
+assert c.reply().startswith(b"220")
+c.cmd("EHLO tls.test")
+r = c.cmd("STARTTLS")
 if r.startswith(b"220"):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
