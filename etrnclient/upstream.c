@@ -462,7 +462,7 @@ up_read(struct upstream *u)
 		text = smtp_reply_parse_line(line, &code, &last);
 		if (text == NULL) {
 			up_fail(u, EC_EX_TEMPFAIL, "garbage from the server in %s", strstate(u->state));
-			return;
+			break;	/* not return: up_free below, once reading is over */
 		}
 		if (++u->lines > SMTP_REPLY_MAX_LINES) {
 			up_fail(u, EC_EX_TEMPFAIL, "a reply of more than %d lines in %s",

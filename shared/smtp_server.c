@@ -591,6 +591,7 @@ smtp_data_clock(struct ev_loop *loop, ev_timer *w, int revents)
 	    s->peer_text, (unsigned long long)s->data_bytes, elapsed);
 	if (s->streaming && !s->stream_aborted && s->ops->data_abort != NULL)
 		s->ops->data_abort(s->arg, s);
+	s->stream_aborted = 1;
 	smtp_txn_reset(s);
 	smtp_reply(s, verdict, s->cfg->hostname);
 }
@@ -756,7 +757,7 @@ proceed_etrn(struct smtp_session *s, const char *arg)
 	if (smtp_junk_over(s))
 		return;
 	id = s->ops->etrn(s->arg, s, node, count, sizeof(count), &reason);
-	if (id == R_ETRN_STARTED || id == R_ETRN_COUNT)
+	if ((id == R_ETRN_STARTED || id == R_ETRN_COUNT) && s->junk > 0)
 		s->junk--;	/* it did something: not junk */
 	args[0] = id == R_ETRN_COUNT ? count : node;
 	args[1] = id == R_ETRN_COUNT ? node : reason;

@@ -520,6 +520,7 @@ despool_done(void *arg, const char *error)
 	despool_settle(r);
 	despool_defer_held(r);
 	r->client = NULL;
+	r->window_full = 0;	/* a resume is for the client that asked to wait */
 	if (error != NULL && r->offered == 0 && r->pending == 0 && !r->turned) {
 		log_info("delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay,
 		    error);

@@ -230,9 +230,8 @@ kw_delivery_window(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	struct spoold_conf *cf = t;
 
-	set_count(c, &cf->delivery_window, argv[0], argv[1]);
-	if (cf->delivery_window > 1000)
-		conf_error(c, "delivery-window: %.16s is more than 1000", argv[1]);
+	if (conf_parse_uint(argv[1], 1000, &cf->delivery_window) == -1 || cf->delivery_window == 0)
+		conf_error(c, "delivery-window: bad number \"%.40s\" (1 to 1000)", argv[1]);
 }
 
 static void
