@@ -582,7 +582,7 @@ smtp_data_clock(struct ev_loop *loop, ev_timer *w, int revents)
 	enum smtp_reply_id verdict;
 	double elapsed;
 
-	if (s->state != STATE_DATA || s->processing)
+	if (s->state != STATE_DATA)
 		return;
 	if ((verdict = smtp_data_overdue(s, ev_now(loop), &elapsed)) == R__COUNT)
 		return;

@@ -384,10 +384,11 @@ def verify(load, sink, kills, runs_in_flight, window):
                  if any(h != g or h != load.sent.get(m) for h, g in copies))
     v.check(not bad, "%d distinct messages at the sink, %d with a body that does not match its digest%s"
             % (len(delivered), len(bad), (": " + " ".join(bad[:10])) if bad else ""))
+    # not a check: a message whose 250 a kill cut off may or may not be kept
+    # (its body was checked above like any other)
     unacked = [m for m in delivered if m not in load.acked]
-    v.check(all(m in load.sent for m in unacked),
-            "%d messages at the sink were cut off before their 250 reached the client (kept: at least once)"
-            % len(unacked))
+    log("%d messages at the sink were cut off before their 250 reached the client (kept: at least once)"
+        % len(unacked))
     no_dsn = sorted(m for m in expire if m not in dsn_for)
     v.check(not no_dsn, "%d acknowledged messages to expire.test, %d without a DSN%s"
             % (len(expire), len(no_dsn), (": " + " ".join(no_dsn[:10])) if no_dsn else ""))
