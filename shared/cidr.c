@@ -143,3 +143,21 @@ sockaddr_is_any(const struct sockaddr *sa)
 		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
 	return 0;
 }
+
+void
+sockaddr_limit_key(const struct sockaddr *sa, char *dst, size_t len)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	struct in6_addr net;
+
+	if (sa->sa_family != AF_INET6 || IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		sockaddr_text(sa, dst, len);
+		return;
+	}
+	net = s6->sin6_addr;
+	memset(net.s6_addr + 8, 0, 8);
+	if (inet_ntop(AF_INET6, &net, dst, (socklen_t)len) == NULL || strlen(dst) + 4 > len)
+		snprintf(dst, len, "?");
+	else
+		strcat(dst, "/64");
+}

@@ -21,6 +21,10 @@ const char *sockaddr_text(const struct sockaddr *, char *, size_t);
 int	sockaddr_port(const struct sockaddr *);
 /* sockaddr_same_host - the same address (ports not compared) */
 int	sockaddr_same_host(const struct sockaddr *, const struct sockaddr *);
+/* sockaddr_limit_key - what per-address limits count: an IPv4 address, or
+ * an IPv6 /64 ("2001:db8::/64"), since one host commonly has a whole /64
+ * to send from */
+void	sockaddr_limit_key(const struct sockaddr *, char *dst, size_t len);
 /* sockaddr_is_any - 0.0.0.0 or :: (a wildcard listener) */
 int	sockaddr_is_any(const struct sockaddr *);
 

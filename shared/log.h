@@ -27,5 +27,8 @@ void fatalx(const char *fmt, ...) LOG_ATTR(1, 2) __attribute__((noreturn));
 /* log_escape - copy at most max input bytes of s into dst (size dstlen) with
  * control and non-ASCII bytes as \xNN; returns dst.  Clipped text ends "...". */
 char *log_escape(char *dst, size_t dstlen, const char *s, size_t max);
+/* LOG_ESCAPE_SIZE - a dst that holds max input bytes escaped (each may
+ * become four), the "..." and the NUL: nothing is clipped silently */
+#define LOG_ESCAPE_SIZE(max)	((max) * 4 + 12)
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * smtp_server.c - SMTP server session state machine (RFC 5321, 2920, 3207).
+ * smtp_server.c - SMTP server session state machine (RFC 5321, 2920, 3207),
+ * with AUTH (RFC 4954) and ATRN (RFC 2645) for the ODMR service.
  *
  * SECURITY: everything read here is hostile.  Lines are bounded before CRLF
  * arrives (io_getline), the DATA stream is parsed by smtp_data.c, client text
@@ -33,7 +34,10 @@ enum smtp_state {
 	STATE_DATA,		/* receiving the message */
 	STATE_COMMIT,		/* the program is storing the message */
 	STATE_TLS,		/* STARTTLS handshake */
+	STATE_AUTH,		/* in a SASL exchange: the next line is a response */
+	STATE_AUTH_WAIT,	/* a failed AUTH is answered after the delay */
 	STATE_QUIT,		/* closing once the output is sent */
+	STATE_TURNED,		/* ATRN: the connection belongs to a delivery run */
 };
 
 #define S(x)	(1u << (x))
@@ -44,12 +48,14 @@ enum smtp_state {
 
 struct smtp_session {
 	uint64_t			 id;
-	struct io			*io;
+	struct ev_loop			*loop;
+	struct io			*io;		/* NULL once turned */
+	const char			*tag;		/* "smtp" or "odmr", for the log */
 	enum smtp_state			 state;
 	const struct smtp_server_config	*cfg;
 	const struct smtp_server_ops	*ops;
 	void				*arg;
-	struct sockaddr_storage		 peer;
+	struct sockaddr_storage		 peer, local;
 	char				 peer_text[64];
 	char				 helo[256];
 	int				 esmtp;
@@ -72,10 +78,17 @@ struct smtp_session {
 	ev_tstamp			 data_since, data_tick, data_held;
 	uint64_t			 data_bytes;	/* as received, before unstuffing */
 	ev_timer			 kick;		/* resume from the loop */
+	/* AUTH */
+	char				 mech[32];	/* of the attempt in progress */
+	char				 user[256];	/* the authenticated identity */
+	unsigned			 auth_failures;
+	enum smtp_reply_id		 auth_delayed;	/* the reply the delay holds back */
+	ev_timer			 auth_delay, auth_deadline;
 };
 
 struct smtp_command {
 	const char	*verb;
+	unsigned	 services;	/* S(SMTP_SERVICE_*) that have it */
 	unsigned	 states;	/* where the command is allowed */
 	int		(*check)(struct smtp_session *, const char *arg);
 	void		(*proceed)(struct smtp_session *, const char *arg);
@@ -101,7 +114,10 @@ strstate(enum smtp_state st)
 	CASE(STATE_DATA);
 	CASE(STATE_COMMIT);
 	CASE(STATE_TLS);
+	CASE(STATE_AUTH);
+	CASE(STATE_AUTH_WAIT);
 	CASE(STATE_QUIT);
+	CASE(STATE_TURNED);
 	}
 #undef CASE
 	return "STATE_?";
@@ -111,14 +127,14 @@ static void
 smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 {
 	if (log_verbose() > 1)
-		log_debug("%016llx smtp state %s -> %s", (unsigned long long)s->id,
+		log_debug("%016llx %s state %s -> %s", (unsigned long long)s->id, s->tag,
 		    strstate(s->state), strstate(st));
 	if (st == STATE_QUIT && s->state != STATE_QUIT) {
 		io_pause_read(s->io);	/* nothing more is read, so nothing restarts the timer */
 		io_set_timeout(s->io, SMTP_CLOSE_DEADLINE, 0);
 	}
 	if (s->state == STATE_DATA && st != STATE_DATA)
-		ev_timer_stop(io_loop(s->io), &s->data_clock);
+		ev_timer_stop(s->loop, &s->data_clock);
 	s->state = st;
 }
 
@@ -144,8 +160,8 @@ smtp_reply_args(struct smtp_session *s, enum smtp_reply_id id, const char *const
 	if (s->errors >= s->cfg->max_errors && s->state != STATE_QUIT) {
 		char esc[80];
 
-		log_info("%016llx smtp too many errors from %s helo=%s", (unsigned long long)s->id,
-		    s->peer_text, log_escape(esc, sizeof(esc), s->helo, 64));
+		log_info("%016llx %s too many errors from %s helo=%s", (unsigned long long)s->id,
+		    s->tag, s->peer_text, log_escape(esc, sizeof(esc), s->helo, 64));
 		smtp_reply(s, R_TOO_MANY_ERRORS, s->cfg->hostname);
 	}
 }
@@ -220,6 +236,26 @@ proceed_helo(struct smtp_session *s, const char *arg)
 	smtp_reply(s, R_HELO, s->cfg->hostname);
 }
 
+/* smtp_ehlo_odmr - RFC 2645 5.1.1: AUTH and ATRN MUST be listed */
+static void
+smtp_ehlo_odmr(struct smtp_session *s)
+{
+	char mechs[512] = "", auth[540];
+	const char *lines[8];
+	size_t n = 0;
+
+	if (s->ops->auth_mechs)
+		s->ops->auth_mechs(s->arg, s, mechs, sizeof(mechs));
+	snprintf(auth, sizeof(auth), "AUTH %s", mechs);
+	lines[n++] = s->cfg->hostname;
+	lines[n++] = auth;
+	lines[n++] = "ATRN";
+	lines[n++] = "ENHANCEDSTATUSCODES";
+	if (s->cfg->tls_cred && !io_is_tls(s->io))
+		lines[n++] = "STARTTLS";
+	smtp_reply_lines(s, R_EHLO, lines, n);
+}
+
 static void
 proceed_ehlo(struct smtp_session *s, const char *arg)
 {
@@ -228,6 +264,10 @@ proceed_ehlo(struct smtp_session *s, const char *arg)
 	size_t n = 0;
 
 	smtp_helo_common(s, arg, 1);
+	if (s->cfg->service == SMTP_SERVICE_ODMR) {
+		smtp_ehlo_odmr(s);
+		return;
+	}
 	snprintf(size, sizeof(size), "SIZE %llu", (unsigned long long)s->cfg->max_message_size);
 	lines[n++] = s->cfg->hostname;
 	lines[n++] = "PIPELINING";
@@ -264,8 +304,8 @@ check_starttls(struct smtp_session *s, const char *arg)
 		return 0;
 	}
 	if (s->ops->check_starttls && (verdict = s->ops->check_starttls(s->arg, s)) != R__COUNT) {
-		log_info("%016llx smtp STARTTLS refused from %s: %s", (unsigned long long)s->id,
-		    s->peer_text, smtp_reply_get(verdict)->text);
+		log_info("%016llx %s STARTTLS refused from %s: %s", (unsigned long long)s->id,
+		    s->tag, s->peer_text, smtp_reply_get(verdict)->text);
 		smtp_reply(s, verdict, NULL);
 		return 0;
 	}
@@ -276,7 +316,8 @@ static void
 proceed_starttls(struct smtp_session *s, const char *arg)
 {
 	if (io_start_tls_server(s->io, s->cfg->tls_cred, s->cfg->tls_prio) == -1) {
-		log_warnx("%016llx smtp STARTTLS failed: %s", (unsigned long long)s->id, io_error(s->io));
+		log_warnx("%016llx %s STARTTLS failed: %s", (unsigned long long)s->id, s->tag,
+		    io_error(s->io));
 		smtp_reply(s, R_TLS_UNAVAILABLE, NULL);
 		return;
 	}
@@ -543,14 +584,14 @@ smtp_received_header(struct smtp_session *s)
 static void
 smtp_data_clock_start(struct smtp_session *s)
 {
-	ev_tstamp now = ev_now(io_loop(s->io));
+	ev_tstamp now = ev_now(s->loop);
 
 	s->data_since = s->data_tick = now;
 	s->data_held = 0;
 	s->data_bytes = 0;
 	if (s->cfg->timeout_data_total > 0 || s->cfg->min_data_rate > 0) {
 		ev_timer_set(&s->data_clock, 1., 1.);
-		ev_timer_start(io_loop(s->io), &s->data_clock);
+		ev_timer_start(s->loop, &s->data_clock);
 	}
 }
 
@@ -768,6 +809,223 @@ proceed_etrn(struct smtp_session *s, const char *arg)
 	smtp_reply_args(s, id, args, 2);
 }
 
+/* ---- AUTH (RFC 4954), ODMR only ---- */
+
+/* smtp_tls_first - AUTH and ATRN wait for STARTTLS where that is required */
+static int
+smtp_tls_first(const struct smtp_session *s)
+{
+	return s->cfg->auth_requires_tls && s->cfg->tls_cred != NULL && !io_is_tls(s->io);
+}
+
+static void
+smtp_auth_cancel(struct smtp_session *s)
+{
+	if (s->state == STATE_AUTH && s->ops->auth_cancel)
+		s->ops->auth_cancel(s->arg, s);
+}
+
+static void
+smtp_auth_failed_now(struct smtp_session *s)
+{
+	smtp_enter_state(s, STATE_READY);
+	if (s->auth_failures >= SMTP_AUTH_FAIL_MAX ||
+	    (s->ops->auth_blocked && s->ops->auth_blocked(s->arg, s)))
+		smtp_reply(s, R_AUTH_TOO_MANY, s->cfg->hostname);
+	else
+		smtp_reply(s, s->auth_delayed, NULL);
+}
+
+static void
+smtp_auth_delay_done(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct smtp_session *s = w->data;
+
+	if (s->state != STATE_AUTH_WAIT)
+		return;		/* a 421 (timeout, shutdown) came first */
+	smtp_auth_failed_now(s);
+	if (!s->processing)
+		smtp_session_process(s);	/* what the client sent meanwhile */
+}
+
+/* smtp_auth_failed - count it, and answer after the fixed delay */
+static void
+smtp_auth_failed(struct smtp_session *s, enum smtp_reply_id id)
+{
+	s->auth_failures++;
+	if (s->ops->auth_failed)
+		s->ops->auth_failed(s->arg, s);
+	log_info("%016llx %s auth failed mech=%s from %s (%u on this connection)",
+	    (unsigned long long)s->id, s->tag, s->mech, s->peer_text, s->auth_failures);
+	s->auth_delayed = id;
+	smtp_enter_state(s, STATE_AUTH_WAIT);
+	ev_timer_set(&s->auth_delay, SMTP_AUTH_FAIL_DELAY, 0.);
+	ev_timer_start(s->loop, &s->auth_delay);
+}
+
+/* smtp_auth_result - the reply for what the program's SASL step said */
+static void
+smtp_auth_result(struct smtp_session *s, enum smtp_auth_result res, const char *out)
+{
+	char esc[LOG_ESCAPE_SIZE(200)];
+
+	switch (res) {
+	case SMTP_AUTH_DONE:
+		snprintf(s->user, sizeof(s->user), "%s", out);
+		ev_timer_stop(s->loop, &s->auth_deadline);
+		log_info("%016llx %s auth ok user=%s mech=%s from %s", (unsigned long long)s->id,
+		    s->tag, log_escape(esc, sizeof(esc), s->user, 200), s->mech, s->peer_text);
+		smtp_enter_state(s, STATE_READY);
+		smtp_reply(s, R_AUTH_OK, NULL);
+		return;
+	case SMTP_AUTH_MORE:
+		smtp_enter_state(s, STATE_AUTH);
+		smtp_reply(s, R_AUTH_CHALLENGE, out);
+		return;
+	case SMTP_AUTH_FAIL:
+		smtp_auth_failed(s, R_AUTH_FAILED);
+		return;
+	case SMTP_AUTH_TEMP:
+	case SMTP_AUTH_NOMECH:
+	case SMTP_AUTH_ENCRYPT:
+	case SMTP_AUTH_BASE64:
+		break;
+	}
+	smtp_enter_state(s, STATE_READY);
+	smtp_reply(s, res == SMTP_AUTH_TEMP ? R_AUTH_TEMP : res == SMTP_AUTH_NOMECH ? R_AUTH_MECH :
+	    res == SMTP_AUTH_ENCRYPT ? R_AUTH_ENCRYPT : R_AUTH_BASE64, NULL);
+}
+
+static int
+check_auth(struct smtp_session *s, const char *arg)
+{
+	if (s->state == STATE_INIT) {
+		smtp_reply(s, R_HELO_FIRST, NULL);
+		return 0;
+	}
+	if (s->user[0] != '\0') {
+		smtp_reply(s, R_AUTH_ALREADY, NULL);
+		return 0;
+	}
+	if (smtp_tls_first(s)) {
+		smtp_reply(s, R_TLS_REQUIRED, NULL);
+		return 0;
+	}
+	if (*arg == '\0') {
+		smtp_reply(s, R_SYNTAX, "AUTH mechanism [initial-response]");
+		return 0;
+	}
+	if (s->ops->auth_blocked && s->ops->auth_blocked(s->arg, s)) {
+		smtp_reply(s, R_AUTH_TOO_MANY, s->cfg->hostname);
+		return 0;
+	}
+	return 1;
+}
+
+static void
+proceed_auth(struct smtp_session *s, const char *arg)
+{
+	char out[SMTP_AUTH_LINE_MAX];
+	size_t mlen = strcspn(arg, " ");
+	const char *initial = arg[mlen] == ' ' ? arg + mlen + 1 : NULL;
+
+	snprintf(s->mech, sizeof(s->mech), "%.*s", (int)(mlen < sizeof(s->mech) - 1 ? mlen :
+	    sizeof(s->mech) - 1), arg);
+	for (char *p = s->mech; *p; p++)
+		if (*p < 0x21 || *p > 0x7e)
+			*p = '?';
+	out[0] = '\0';
+	smtp_auth_result(s, s->ops->auth_start(s->arg, s, s->mech, initial, out, sizeof(out)), out);
+}
+
+/* smtp_auth_line - a response line in a SASL exchange */
+static void
+smtp_auth_line(struct smtp_session *s, const char *line)
+{
+	char out[SMTP_AUTH_LINE_MAX];
+
+	if (strcmp(line, "*") == 0) {	/* RFC 4954 4: the client gives up */
+		smtp_auth_cancel(s);
+		smtp_enter_state(s, STATE_READY);
+		smtp_reply(s, R_AUTH_CANCELLED, NULL);
+		return;
+	}
+	out[0] = '\0';
+	smtp_auth_result(s, s->ops->auth_step(s->arg, s, line, out, sizeof(out)), out);
+}
+
+static void
+smtp_auth_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct smtp_session *s = w->data;
+
+	if (s->user[0] != '\0' || s->state == STATE_QUIT || s->state == STATE_TURNED)
+		return;
+	log_info("%016llx %s no AUTH within %.0fs from %s", (unsigned long long)s->id, s->tag,
+	    s->cfg->auth_deadline, s->peer_text);
+	smtp_auth_cancel(s);
+	smtp_reply(s, R_TIMEOUT, s->cfg->hostname);
+}
+
+static void
+smtp_auth_deadline_start(struct smtp_session *s)
+{
+	if (s->cfg->auth_deadline <= 0)
+		return;
+	ev_timer_set(&s->auth_deadline, s->cfg->auth_deadline, 0.);
+	ev_timer_start(s->loop, &s->auth_deadline);
+}
+
+/* ---- ATRN (RFC 2645 5.2.1), ODMR only ---- */
+
+static int
+check_atrn(struct smtp_session *s, const char *arg)
+{
+	if (smtp_tls_first(s)) {
+		smtp_reply(s, R_TLS_REQUIRED, NULL);
+		return 0;
+	}
+	if (s->user[0] == '\0') {
+		smtp_reply(s, R_AUTH_REQUIRED, NULL);
+		return 0;
+	}
+	return 1;
+}
+
+/* smtp_turn - the program's run takes the connection; the 250 goes out on
+ * it and the session ends without closing it (freed from the loop, since
+ * the callers up the stack still hold s) */
+static void
+smtp_turn(struct smtp_session *s, const char *arg)
+{
+	char line[256];
+	struct io *io = s->io;
+
+	if (s->ops->turn(s->arg, s, arg, io) == -1) {
+		smtp_reply(s, R_ATRN_BUSY, NULL);
+		return;
+	}
+	io_write(io, line, smtp_reply_format(line, sizeof(line), R_ATRN_TURN, 1, NULL, 0));
+	smtp_enter_state(s, STATE_TURNED);
+	s->io = NULL;
+	ev_timer_set(&s->kick, 0., 0.);
+	ev_timer_start(s->loop, &s->kick);
+}
+
+static void
+proceed_atrn(struct smtp_session *s, const char *arg)
+{
+	enum smtp_reply_id id = s->ops->atrn(s->arg, s, arg);
+
+	if (id == R_ATRN_TURN) {
+		smtp_turn(s, arg);
+		return;
+	}
+	smtp_reply(s, id, id == R_SYNTAX ? "ATRN [domain[,domain]...]" : NULL);
+	if (id == R_ATRN_PIPELINED)
+		smtp_enter_state(s, STATE_QUIT);
+}
+
 /* ---- the small commands ---- */
 
 /* smtp_junk_over - count a command that moves no mail (Postfix's junk
@@ -853,28 +1111,32 @@ proceed_help(struct smtp_session *s, const char *arg)
 }
 
 #define ANY_CMD_STATE	(S(STATE_INIT) | S(STATE_READY) | S(STATE_MAIL) | S(STATE_RCPT))
+#define MAIL		S(SMTP_SERVICE_MAIL)
+#define ODMR		S(SMTP_SERVICE_ODMR)
 
 static const struct smtp_command commands[] = {
-	{ "EHLO",	ANY_CMD_STATE,	check_helo,	proceed_ehlo },
-	{ "HELO",	ANY_CMD_STATE,	check_helo,	proceed_helo },
-	{ "STARTTLS",	S(STATE_INIT) | S(STATE_READY), check_starttls, proceed_starttls },
-	{ "MAIL",	ANY_CMD_STATE,	check_mail,	proceed_mail },
-	{ "RCPT",	ANY_CMD_STATE,	check_rcpt,	proceed_rcpt },
-	{ "DATA",	ANY_CMD_STATE,	check_data,	proceed_data },
-	{ "RSET",	ANY_CMD_STATE,	check_no_arg,	proceed_rset },
-	{ "NOOP",	ANY_CMD_STATE,	check_any,	proceed_noop },
-	{ "QUIT",	ANY_CMD_STATE,	check_no_arg,	proceed_quit },
-	{ "VRFY",	ANY_CMD_STATE,	check_vrfy,	proceed_vrfy },
-	{ "HELP",	ANY_CMD_STATE,	check_any,	proceed_help },
-	{ "ETRN",	ANY_CMD_STATE,	check_etrn,	proceed_etrn },
-	{ NULL,		0,		NULL,		NULL },
+	{ "EHLO",	MAIL | ODMR,	ANY_CMD_STATE,	check_helo,	proceed_ehlo },
+	{ "HELO",	MAIL,		ANY_CMD_STATE,	check_helo,	proceed_helo },
+	{ "STARTTLS",	MAIL | ODMR,	S(STATE_INIT) | S(STATE_READY), check_starttls, proceed_starttls },
+	{ "MAIL",	MAIL,		ANY_CMD_STATE,	check_mail,	proceed_mail },
+	{ "RCPT",	MAIL,		ANY_CMD_STATE,	check_rcpt,	proceed_rcpt },
+	{ "DATA",	MAIL,		ANY_CMD_STATE,	check_data,	proceed_data },
+	{ "AUTH",	ODMR,		ANY_CMD_STATE,	check_auth,	proceed_auth },
+	{ "ATRN",	ODMR,		ANY_CMD_STATE,	check_atrn,	proceed_atrn },
+	{ "RSET",	MAIL | ODMR,	ANY_CMD_STATE,	check_no_arg,	proceed_rset },
+	{ "NOOP",	MAIL | ODMR,	ANY_CMD_STATE,	check_any,	proceed_noop },
+	{ "QUIT",	MAIL | ODMR,	ANY_CMD_STATE,	check_no_arg,	proceed_quit },
+	{ "VRFY",	MAIL,		ANY_CMD_STATE,	check_vrfy,	proceed_vrfy },
+	{ "HELP",	MAIL,		ANY_CMD_STATE,	check_any,	proceed_help },
+	{ "ETRN",	MAIL,		ANY_CMD_STATE,	check_etrn,	proceed_etrn },
+	{ NULL,		0,		0,		NULL,		NULL },
 };
 
 static const struct smtp_command *
-smtp_lookup(const char *verb)
+smtp_lookup(const struct smtp_session *s, const char *verb)
 {
 	for (const struct smtp_command *c = commands; c->verb; c++)
-		if (strcmp(c->verb, verb) == 0)
+		if ((c->services & S(s->cfg->service)) && strcmp(c->verb, verb) == 0)
 			return c;
 	return NULL;
 }
@@ -905,8 +1167,10 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 		smtp_reply(s, R_UNRECOGNIZED, NULL);
 		return;
 	}
-	if ((cmd = smtp_lookup(verb)) == NULL) {
-		smtp_reply(s, smtp_known_verb(verb) ? R_NOT_IMPLEMENTED : R_UNRECOGNIZED, NULL);
+	if ((cmd = smtp_lookup(s, verb)) == NULL) {
+		/* RFC 2645 5.4: on the ODMR port, anything else is 502 */
+		smtp_reply(s, smtp_known_verb(verb) || s->cfg->service == SMTP_SERVICE_ODMR ?
+		    R_NOT_IMPLEMENTED : R_UNRECOGNIZED, NULL);
 		return;
 	}
 	if (len > SMTP_LINE_MAX - 2 && strcmp(verb, "MAIL") != 0 && strcmp(verb, "RCPT") != 0) {
@@ -921,15 +1185,48 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 		cmd->proceed(s, arg);
 }
 
+/* smtp_session_line - one line: a command, or a SASL response in AUTH;
+ * -1 when there is none to take now */
+static int
+smtp_session_line(struct smtp_session *s)
+{
+	int in_auth = s->state == STATE_AUTH, toolong;
+	char *line;
+	size_t len;
+
+	line = io_getline(s->io, in_auth ? SMTP_AUTH_LINE_MAX + 2 : SMTP_LINE_MAX_PARAMS, &len,
+	    &toolong);
+	if (toolong == IO_LINE_FLOOD) {
+		log_info("%016llx %s line flood from %s: more than %u bytes without LF",
+		    (unsigned long long)s->id, s->tag, s->peer_text, IO_SKIP_MAX);
+		smtp_auth_cancel(s);
+		smtp_txn_reset(s);
+		smtp_reply(s, R_LINE_FLOOD, s->cfg->hostname);
+		return -1;
+	}
+	if (toolong) {
+		smtp_auth_cancel(s);
+		if (in_auth)
+			smtp_enter_state(s, STATE_READY);
+		smtp_reply(s, in_auth ? R_AUTH_TOO_LONG : R_LINE_TOO_LONG, NULL);
+		return 0;
+	}
+	if (line == NULL)
+		return -1;
+	/* the idle timeout runs from the last complete command */
+	io_restart_timer(s->io);
+	if (in_auth)
+		smtp_auth_line(s, line);
+	else
+		smtp_command(s, line, len);
+	return 0;
+}
+
 /* smtp_session_process - work through buffered input as far as the state
  * allows; stops while a message is being stored or output backs up */
 static void
 smtp_session_process(struct smtp_session *s)
 {
-	char *line;
-	size_t len;
-	int toolong;
-
 	s->processing = 1;
 	for (;;) {
 		if (s->state == STATE_DATA) {
@@ -938,42 +1235,32 @@ smtp_session_process(struct smtp_session *s)
 				break;
 			continue;
 		}
-		if (!(S(s->state) & ANY_CMD_STATE))
+		if (!(S(s->state) & (ANY_CMD_STATE | S(STATE_AUTH))))
 			break;
 		/* A client that never reads our replies cannot make us buffer
 		 * without bound: stop until the output drains. */
 		if (io_queued(s->io) > IO_INBUF_MAX)
 			break;
-		line = io_getline(s->io, SMTP_LINE_MAX_PARAMS, &len, &toolong);
-		if (toolong == IO_LINE_FLOOD) {
-			log_info("%016llx smtp line flood from %s: more than %u bytes without LF",
-			    (unsigned long long)s->id, s->peer_text, IO_SKIP_MAX);
-			smtp_txn_reset(s);
-			smtp_reply(s, R_LINE_FLOOD, s->cfg->hostname);
+		if (smtp_session_line(s) == -1)
 			break;
-		}
-		if (toolong) {
-			smtp_reply(s, R_LINE_TOO_LONG, NULL);
-			continue;
-		}
-		if (line == NULL)
-			break;
-		/* the idle timeout runs from the last complete command */
-		io_restart_timer(s->io);
-		smtp_command(s, line, len);
 	}
 	s->processing = 0;
-	io_consumed(s->io);
+	if (s->io != NULL)
+		io_consumed(s->io);
 }
 
 static void
 smtp_log_close(struct smtp_session *s, const char *why)
 {
-	char esc[80];
+	char esc[LOG_ESCAPE_SIZE(64)], user[LOG_ESCAPE_SIZE(200) + 8] = "";
 
-	log_info("%016llx smtp disconnect from %s helo=%s messages=%u errors=%u reason=%s",
-	    (unsigned long long)s->id, s->peer_text, log_escape(esc, sizeof(esc), s->helo, 64),
-	    s->messages, s->errors, why);
+	if (s->user[0] != '\0') {
+		memcpy(user, " user=", 7);
+		log_escape(user + 6, sizeof(user) - 6, s->user, 200);
+	}
+	log_info("%016llx %s disconnect from %s helo=%s%s messages=%u errors=%u reason=%s",
+	    (unsigned long long)s->id, s->tag, s->peer_text,
+	    log_escape(esc, sizeof(esc), s->helo, 64), user, s->messages, s->errors, why);
 }
 
 static void
@@ -1000,16 +1287,21 @@ smtp_io_event(struct io *io, enum io_event ev, void *arg)
 	case IO_TLSREADY: {
 		char tls[128];
 
-		/* RFC 3207 4.2: forget everything learnt before TLS */
+		/* RFC 3207 4.2: forget everything learnt before TLS, the AUTH
+		 * identity too (authenticate again, in time) */
 		s->helo[0] = '\0';
+		if (s->user[0] != '\0') {
+			s->user[0] = '\0';
+			smtp_auth_deadline_start(s);
+		}
 		smtp_enter_state(s, STATE_INIT);
 		io_set_timeout(io, s->cfg->timeout_idle, 0);
-		log_info("%016llx smtp TLS established from %s %s", (unsigned long long)s->id,
+		log_info("%016llx %s TLS established from %s %s", (unsigned long long)s->id, s->tag,
 		    s->peer_text, io_tls_info(io, tls, sizeof(tls)));
 		return;
 	}
 	case IO_TIMEOUT:
-		log_info("%016llx smtp timeout in %s from %s", (unsigned long long)s->id,
+		log_info("%016llx %s timeout in %s from %s", (unsigned long long)s->id, s->tag,
 		    strstate(s->state), s->peer_text);
 		if (s->state == STATE_QUIT) {
 			smtp_log_close(s, "last reply not read in time");
@@ -1021,6 +1313,7 @@ smtp_io_event(struct io *io, enum io_event ev, void *arg)
 			smtp_session_free(s);
 			return;
 		}
+		smtp_auth_cancel(s);
 		smtp_reply(s, R_TIMEOUT, s->cfg->hostname);
 		return;
 	case IO_DISCONNECTED:
@@ -1054,32 +1347,41 @@ smtp_session_new_io(struct io *io, const struct sockaddr *peer,
 	socklen_t plen = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 	    sizeof(struct sockaddr_in);
 
+	socklen_t llen = sizeof(s->local);
+
 	if (s == NULL)
 		return NULL;
 	s->io = io;
+	s->loop = io_loop(io);
 	io_set_callback(io, smtp_io_event, s);
+	/* one counter for every service, so ids never collide in the log */
 	s->id = ((uint64_t)time(NULL) << 24) ^ ++session_counter;
+	s->tag = cfg->service == SMTP_SERVICE_ODMR ? "odmr" : "smtp";
 	ev_init(&s->kick, smtp_kick);
-	s->kick.data = s;
 	ev_init(&s->data_clock, smtp_data_clock);
-	s->data_clock.data = s;
+	ev_init(&s->auth_delay, smtp_auth_delay_done);
+	ev_init(&s->auth_deadline, smtp_auth_deadline);
+	s->kick.data = s->data_clock.data = s->auth_delay.data = s->auth_deadline.data = s;
 	s->cfg = cfg;
 	s->ops = ops;
 	s->arg = arg;
 	memcpy(&s->peer, peer, plen);
+	(void)getsockname(io_fd(io), (struct sockaddr *)&s->local, &llen);
 	sockaddr_text(peer, s->peer_text, sizeof(s->peer_text));
 	s->state = STATE_INIT;
 	io_set_timeout(s->io, cfg->timeout_idle, 0);
 	if (refuse != R__COUNT) {
-		log_info("%016llx smtp refused %s: %s", (unsigned long long)s->id, s->peer_text,
+		log_info("%016llx %s refused %s: %s", (unsigned long long)s->id, s->tag, s->peer_text,
 		    smtp_reply_get(refuse)->text);
 		smtp_reply(s, refuse, cfg->hostname);
 		smtp_enter_state(s, STATE_QUIT);
 		return s;
 	}
-	log_info("%016llx smtp connect from %s port %d", (unsigned long long)s->id, s->peer_text,
-	    sockaddr_port(peer));
-	smtp_reply(s, R_GREETING, cfg->hostname);
+	log_info("%016llx %s connect from %s port %d", (unsigned long long)s->id, s->tag,
+	    s->peer_text, sockaddr_port(peer));
+	smtp_auth_deadline_start(s);
+	smtp_reply(s, cfg->service == SMTP_SERVICE_ODMR ? R_ODMR_GREETING : R_GREETING,
+	    cfg->hostname);
 	return s;
 }
 
@@ -1103,6 +1405,11 @@ smtp_kick(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct smtp_session *s = w->data;
 
+	if (s->state == STATE_TURNED) {
+		smtp_log_close(s, "turned");
+		smtp_session_free(s);
+		return;
+	}
 	if (!s->processing)
 		smtp_session_process(s);
 }
@@ -1120,15 +1427,19 @@ smtp_session_resume_data(struct smtp_session *s)
 		return;
 	s->data_paused = 0;
 	ev_timer_set(&s->kick, 0., 0.);
-	ev_timer_start(io_loop(s->io), &s->kick);
+	ev_timer_start(s->loop, &s->kick);
 }
 
 static void
 smtp_session_free(struct smtp_session *s)
 {
-	ev_timer_stop(io_loop(s->io), &s->kick);
-	ev_timer_stop(io_loop(s->io), &s->data_clock);
-	io_free(s->io);		/* first: its TLS session uses the program's credentials */
+	ev_timer_stop(s->loop, &s->kick);
+	ev_timer_stop(s->loop, &s->data_clock);
+	ev_timer_stop(s->loop, &s->auth_delay);
+	ev_timer_stop(s->loop, &s->auth_deadline);
+	smtp_auth_cancel(s);
+	if (s->io != NULL)
+		io_free(s->io);	/* first: its TLS session uses the program's credentials */
 	if (s->ops->closed)
 		s->ops->closed(s->arg, s);
 	smtp_message_free(s->msg);
@@ -1139,13 +1450,14 @@ void
 smtp_session_shutdown(struct smtp_session *s)
 {
 	s->shutting_down = 1;
-	if (s->state == STATE_COMMIT || s->state == STATE_QUIT)
+	if (s->state == STATE_COMMIT || s->state == STATE_QUIT || s->state == STATE_TURNED)
 		return;
 	if (s->state == STATE_TLS) {
 		smtp_log_close(s, "shutdown");
 		smtp_session_free(s);
 		return;
 	}
+	smtp_auth_cancel(s);
 	smtp_txn_reset(s);
 	smtp_reply(s, R_SHUTDOWN, s->cfg->hostname);
 }
@@ -1174,8 +1486,26 @@ smtp_session_quit_seen(const struct smtp_session *s)
 	return s->quit_seen;
 }
 
-int
-smtp_session_busy(const struct smtp_session *s)
+const struct sockaddr *
+smtp_session_local(const struct smtp_session *s)
 {
-	return s->state == STATE_COMMIT;
+	return (const struct sockaddr *)&s->local;
+}
+
+int
+smtp_session_tls(const struct smtp_session *s)
+{
+	return s->io != NULL && io_is_tls(s->io);
+}
+
+const char *
+smtp_session_user(const struct smtp_session *s)
+{
+	return s->user;
+}
+
+int
+smtp_session_pipelined(const struct smtp_session *s)
+{
+	return s->io != NULL && io_pending(s->io) > 0;
 }

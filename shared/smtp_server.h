@@ -6,6 +6,12 @@
  * it decides policy through smtp_server_ops: which recipients to accept and
  * what to do with a received message.  spoold stores it; etrnclient relays
  * it as it arrives (the streaming ops below).
+ *
+ * One engine serves two services.  SMTP_SERVICE_MAIL is the MTA's port;
+ * SMTP_SERVICE_ODMR is the ODMR provider's (RFC 2645): EHLO, STARTTLS,
+ * AUTH (RFC 4954), ATRN, NOOP, RSET and QUIT, everything else 502.  AUTH
+ * and ATRN are the same state machine as the rest, with the SASL work and
+ * the turn in the program's ops.
  */
 #ifndef SHARED_SMTP_SERVER_H
 #define SHARED_SMTP_SERVER_H
@@ -27,11 +33,18 @@
 #define SMTP_MAX_RECEIVED	100	/* RFC 5321 6.3 loop detection */
 
 struct smtp_session;
+struct io;
+
+enum smtp_service {
+	SMTP_SERVICE_MAIL,	/* RFC 5321 mail transfer, ETRN */
+	SMTP_SERVICE_ODMR,	/* RFC 2645 provider: AUTH, then ATRN */
+};
 
 /* What a session needs from its program's configuration.  The program keeps
  * it alive for as long as the session lives: a reload gives only new
  * sessions the new configuration. */
 struct smtp_server_config {
+	enum smtp_service		 service;
 	const char			*hostname;
 	uint64_t			 max_message_size;
 	unsigned			 max_recipients;
@@ -53,7 +66,30 @@ struct smtp_server_config {
 	gnutls_priority_t		 tls_prio;
 	const char			*spill_dir;	/* for large bodies */
 	size_t				 spill_threshold;
+	/* ODMR: AUTH and ATRN only under TLS; the time a session has to
+	 * authenticate, whatever it sends meanwhile (0: no limit) */
+	int				 auth_requires_tls;
+	double				 auth_deadline;
 };
+
+/* What the program's SASL step said (RFC 4954). */
+enum smtp_auth_result {
+	SMTP_AUTH_DONE,		/* 235; out holds the authenticated identity */
+	SMTP_AUTH_MORE,		/* 334 with the base64 challenge in out */
+	SMTP_AUTH_FAIL,		/* 535 after a delay, counted */
+	SMTP_AUTH_TEMP,		/* 454: the back end is down */
+	SMTP_AUTH_NOMECH,	/* 504: not a mechanism offered here */
+	SMTP_AUTH_ENCRYPT,	/* 538: a plaintext mechanism without TLS */
+	SMTP_AUTH_BASE64,	/* 501: the client's line is not base64 */
+};
+
+/* A failed AUTH is answered this long after its last line arrived, whatever
+ * the reason, so the reply time does not tell whether a user exists. */
+#define SMTP_AUTH_FAIL_DELAY	1.0
+/* Failed AUTHs one connection may make before it is closed (421). */
+#define SMTP_AUTH_FAIL_MAX	3
+/* RFC 4954 4: a SASL response line may be 12,288 octets. */
+#define SMTP_AUTH_LINE_MAX	12288
 
 /* One received message, owned by the program once handed over. */
 struct smtp_message {
@@ -103,6 +139,30 @@ struct smtp_server_ops {
 	void (*data_start)(void *arg, struct smtp_session *, const struct smtp_message *);
 	void (*data_body)(void *arg, struct smtp_session *, const char *, size_t);
 	void (*data_abort)(void *arg, struct smtp_session *);
+	/* AUTH (RFC 4954), for SMTP_SERVICE_ODMR.  auth_mechs: the mechanism
+	 * list for EHLO.  auth_start: mech and its base64 initial response
+	 * (NULL: none; "=": an empty one); auth_step: the client's answer to a
+	 * challenge; both keep the exchange in the program's per-session state
+	 * and fill out as the result says.  auth_cancel: the exchange ends
+	 * unfinished (the client's "*", a long line, the session closing).
+	 * auth_blocked: the client's address has failed too often (421);
+	 * auth_failed: count one failure against it. */
+	void (*auth_mechs)(void *arg, struct smtp_session *, char *out, size_t outlen);
+	enum smtp_auth_result (*auth_start)(void *arg, struct smtp_session *, const char *mech,
+	    const char *initial, char *out, size_t outlen);
+	enum smtp_auth_result (*auth_step)(void *arg, struct smtp_session *, const char *response,
+	    char *out, size_t outlen);
+	void (*auth_cancel)(void *arg, struct smtp_session *);
+	int (*auth_blocked)(void *arg, struct smtp_session *);
+	void (*auth_failed)(void *arg, struct smtp_session *);
+	/* ATRN (RFC 2645 5.2.1), for SMTP_SERVICE_ODMR, after AUTH: atrn
+	 * decides (R_ATRN_TURN to turn; R_ATRN_PIPELINED closes; any other
+	 * reply is sent, R_SYNTAX with the usage); then turn, with the same
+	 * argument, takes io, on which the engine sends the 250 and lets go of
+	 * it, the session ending without closing the connection.  turn -1: io
+	 * untouched, 451. */
+	enum smtp_reply_id (*atrn)(void *arg, struct smtp_session *, const char *domains);
+	int (*turn)(void *arg, struct smtp_session *, const char *domains, struct io *io);
 };
 
 /* smtp_session_new - start a session on an accepted socket.  refuse: if not
@@ -113,7 +173,6 @@ struct smtp_session *smtp_session_new(struct ev_loop *, int fd,
 
 /* smtp_session_new_io - the same on a connection that exists already (the
  * turned ODMR connection, with its TLS session): the session takes io */
-struct io;
 struct smtp_session *smtp_session_new_io(struct io *, const struct sockaddr *peer,
     const struct smtp_server_config *, const struct smtp_server_ops *, void *arg,
     enum smtp_reply_id refuse);
@@ -135,8 +194,14 @@ void smtp_session_shutdown(struct smtp_session *);
 
 uint64_t smtp_session_id(const struct smtp_session *);
 const struct sockaddr *smtp_session_peer(const struct smtp_session *);
+/* smtp_session_local - the address the client connected to */
+const struct sockaddr *smtp_session_local(const struct smtp_session *);
 const char *smtp_session_peer_text(const struct smtp_session *);
-int smtp_session_busy(const struct smtp_session *);	/* a message is being stored */
 int smtp_session_quit_seen(const struct smtp_session *);	/* the client said QUIT */
+int smtp_session_tls(const struct smtp_session *);		/* under TLS now */
+/* smtp_session_user - the AUTH identity, "" before a successful AUTH */
+const char *smtp_session_user(const struct smtp_session *);
+/* smtp_session_pipelined - more input waits after the current command */
+int smtp_session_pipelined(const struct smtp_session *);
 
 #endif

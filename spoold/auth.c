@@ -20,7 +20,7 @@
 
 #include "cidr.h"
 #include "log.h"
-#include "spoold.h"
+#include "runtime.h"
 #include "auth.h"
 
 /* The external security layer a TLS session counts as. */
@@ -42,15 +42,26 @@ static const struct {
 };
 
 static int initialized;
+/* the running configuration, whose sasl-option lines SASL reads */
+static struct spoold_rt *running;
+
+void
+auth_configure(struct spoold_rt *rt)
+{
+	struct spoold_rt *old = running;
+
+	running = rt != NULL ? rt_ref(rt) : NULL;
+	rt_unref(old);
+}
 
 /* auth_getopt - SASL_CB_GETOPT: spoold.conf first, then our defaults */
 static int
 auth_getopt(void *context, const char *plugin, const char *option, const char **result,
     unsigned *len)
 {
-	const struct spoold_conf *cf = spoold.rt->conf;
+	const struct spoold_conf *cf = running != NULL ? running->conf : NULL;
 
-	for (size_t i = 0; i < cf->n_sasl_opts; i++)
+	for (size_t i = 0; cf != NULL && i < cf->n_sasl_opts; i++)
 		if (strcmp(cf->sasl_opts[i].key, option) == 0) {
 			*result = cf->sasl_opts[i].value;
 			goto found;
@@ -106,7 +117,7 @@ static sasl_callback_t callbacks[] = {
 };
 
 int
-auth_init(char *err, size_t errlen)
+auth_init(const char *service, char *err, size_t errlen)
 {
 	/* SASL keeps the pointer, not a copy: it must outlive every reload */
 	static char appname[128];
@@ -114,7 +125,7 @@ auth_init(char *err, size_t errlen)
 
 	if (initialized)
 		return 0;
-	snprintf(appname, sizeof(appname), "%s", spoold.rt->conf->sasl_service);
+	snprintf(appname, sizeof(appname), "%s", service);
 	if ((rc = sasl_server_init(callbacks, appname)) != SASL_OK) {
 		snprintf(err, errlen, "%s", sasl_errstring(rc, NULL, NULL));
 		return -1;
@@ -129,6 +140,7 @@ auth_done(void)
 	if (initialized)
 		sasl_server_done();
 	initialized = 0;
+	auth_configure(NULL);
 }
 
 /* ipport - "a.b.c.d;port", the form SASL wants (some mechanisms use it) */
@@ -148,7 +160,8 @@ ipport(const struct sockaddr *sa, char *buf, size_t len)
  * of the session: no plaintext mechanism without TLS, never anonymous, and
  * no SASL security layer (spoold does not wrap its I/O in one) */
 static sasl_conn_t *
-auth_conn(int tls, const struct sockaddr *local, const struct sockaddr *peer)
+auth_conn(const char *hostname, int tls, const struct sockaddr *local,
+    const struct sockaddr *peer)
 {
 	sasl_security_properties_t sp = {
 		.min_ssf = 0, .max_ssf = 0, .maxbufsize = 0,
@@ -158,7 +171,7 @@ auth_conn(int tls, const struct sockaddr *local, const struct sockaddr *peer)
 	char l[80], p[80];
 	sasl_conn_t *conn;
 
-	if (!initialized || sasl_server_new("smtp", spoold.rt->conf->hostname, NULL,
+	if (!initialized || sasl_server_new("smtp", hostname, NULL,
 	    ipport(local, l, sizeof(l)), ipport(peer, p, sizeof(p)), NULL, 0, &conn) != SASL_OK)
 		return NULL;
 	if (sasl_setprop(conn, SASL_SEC_PROPS, &sp) != SASL_OK ||
@@ -170,10 +183,10 @@ auth_conn(int tls, const struct sockaddr *local, const struct sockaddr *peer)
 }
 
 void
-auth_mechs(int tls, const struct sockaddr *local, const struct sockaddr *peer, char *out,
-    size_t outlen)
+auth_mechs(const char *hostname, int tls, const struct sockaddr *local,
+    const struct sockaddr *peer, char *out, size_t outlen)
 {
-	sasl_conn_t *conn = auth_conn(tls, local, peer);
+	sasl_conn_t *conn = auth_conn(hostname, tls, local, peer);
 	const char *list;
 	unsigned len;
 	int count;
@@ -294,8 +307,8 @@ auth_fake_scram(struct auth **ap, int sha256, const char *in, unsigned inlen, ch
 }
 
 enum auth_result
-auth_start(struct auth **ap, const char *mech, const char *initial, int tls,
-    const struct sockaddr *local, const struct sockaddr *peer, char *out, size_t outlen)
+auth_start(struct auth **ap, const char *hostname, const char *mech, const char *initial,
+    int tls, const struct sockaddr *local, const struct sockaddr *peer, char *out, size_t outlen)
 {
 	struct auth *a;
 	char in[12288];
@@ -310,7 +323,7 @@ auth_start(struct auth **ap, const char *mech, const char *initial, int tls,
 		return AUTH_ENCRYPT;
 	if (initial != NULL && auth_decode(initial, in, sizeof(in), &inlen) == -1)
 		return AUTH_BASE64;
-	if ((a = calloc(1, sizeof(*a))) == NULL || (a->conn = auth_conn(tls, local, peer)) == NULL) {
+	if ((a = calloc(1, sizeof(*a))) == NULL || (a->conn = auth_conn(hostname, tls, local, peer)) == NULL) {
 		free(a);
 		return AUTH_TEMP;
 	}

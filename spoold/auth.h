@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-struct spoold_conf;
+struct spoold_rt;
 struct auth;
 
 enum auth_result {
@@ -27,24 +27,27 @@ enum auth_result {
 	AUTH_BASE64,		/* 501 5.5.2: the client's line is not base64 */
 };
 
-/* auth_init - sasl_server_init with spoold.conf's sasl-service as the
- * application name; sasl-option values reach SASL through its option
- * callback (read from the running configuration whenever SASL asks).
- * -1 with a reason when SASL cannot start. */
-int	auth_init(char *err, size_t errlen);
+/* auth_init - sasl_server_init with service (spoold.conf's sasl-service)
+ * as the application name.  -1 with a reason when SASL cannot start. */
+int	auth_init(const char *service, char *err, size_t errlen);
+/* auth_configure - the running configuration: its sasl-option values reach
+ * SASL through the option callback whenever SASL asks (start, SIGHUP) */
+void	auth_configure(struct spoold_rt *);
 void	auth_done(void);
 
 /* auth_mechs - the mechanisms to list in EHLO ("SCRAM-SHA-256 CRAM-MD5"),
- * PLAIN and LOGIN only with tls; "" when none */
-void	auth_mechs(int tls, const struct sockaddr *local, const struct sockaddr *peer,
-	    char *out, size_t outlen);
+ * PLAIN and LOGIN only with tls; "" when none.  hostname is the server's
+ * name (the realm). */
+void	auth_mechs(const char *hostname, int tls, const struct sockaddr *local,
+	    const struct sockaddr *peer, char *out, size_t outlen);
 
 /* auth_start - begin an attempt with mech and the base64 initial response
  * (NULL: none given; "=" is an empty one).  AUTH_MORE puts the base64
  * challenge in out; AUTH_DONE and AUTH_MORE set *a (free it with
  * auth_free), the other results leave it NULL. */
-enum auth_result auth_start(struct auth **a, const char *mech, const char *initial, int tls,
-	    const struct sockaddr *local, const struct sockaddr *peer, char *out, size_t outlen);
+enum auth_result auth_start(struct auth **a, const char *hostname, const char *mech,
+	    const char *initial, int tls, const struct sockaddr *local, const struct sockaddr *peer,
+	    char *out, size_t outlen);
 /* auth_step - the client's base64 answer to a challenge */
 enum auth_result auth_step(struct auth *, const char *response, char *out, size_t outlen);
 /* auth_user - the authenticated identity after AUTH_DONE */

@@ -10,13 +10,19 @@
 #include <string.h>
 #include <time.h>
 
-#include "committer.h"
 #include "dsn.h"
 #include "log.h"
-#include "scheduler.h"
+#include "queue.h"
 #include "smtp_cmd.h"
-#include "spoold.h"
 #include "bounce.h"
+
+static struct queue *queue;
+
+void
+bounce_init(struct queue *q)
+{
+	queue = q;
+}
 
 struct bounce {
 	struct commit_req	 req;		/* first: done() gets it back */
@@ -43,7 +49,7 @@ bounce_original(const struct spool_envelope *e, struct buf *b, int *complete)
 	if (want == 0)
 		return 0;
 	if (buf_reserve(b, (size_t)want) == -1 ||
-	    spool_read_body(spoold.spool, e->id, 0, buf_tail(b), (size_t)want) != SPOOL_OK)
+	    queue_read_body(queue, e->id, 0, buf_tail(b), (size_t)want) != SPOOL_OK)
 		return -1;
 	b->b_len += (size_t)want;
 	return 0;
@@ -74,11 +80,11 @@ bounce_wanted(const struct spool_envelope *e, const struct bounce_rcpt *rc, size
 
 /* bounce_compose - the DSN for the wanted recipients into bo; 0, or -1 */
 static int
-bounce_compose(struct bounce *bo, const struct spool_envelope *e, const struct dsn_rcpt *dr,
-    size_t k, enum dsn_action action)
+bounce_compose(struct bounce *bo, const struct spool_envelope *e, const char *reporting_mta,
+    const struct dsn_rcpt *dr, size_t k, enum dsn_action action)
 {
 	struct dsn_report rep = {
-		.reporting_mta = spoold.rt->conf->hostname, .queue_id = e->id,
+		.reporting_mta = reporting_mta, .queue_id = e->id,
 		.sender = e->sender, .envid = e->envid, .arrival = e->arrival, .now = time(NULL),
 		.action = action, .rcpts = dr, .nrcpts = k, .ret_full = e->ret == RET_FULL,
 	};
@@ -97,7 +103,7 @@ bounce_compose(struct bounce *bo, const struct spool_envelope *e, const struct d
 		return -1;
 	snprintf(bo->sender, sizeof(bo->sender), "%s", e->sender);
 	bo->to = (struct spool_rcpt){ .addr = bo->sender, .orcpt_type = "", .orcpt = "" };
-	de->id = spoold.next_id++;
+	de->id = queue_new_id(queue);
 	de->arrival = rep.now;
 	de->size = buf_used(&bo->body);
 	de->flags = (eight_bit ? ENV_8BITMIME | ENV_8BIT_SEEN : 0) | (e->flags & ENV_SMTPUTF8);
@@ -127,19 +133,14 @@ bounce_committed(struct commit_req *req)
 	struct bounce *bo = (struct bounce *)req;
 	struct spool_newmsg *dsn = req->change.dsn;
 
-	if (req->result == SPOOL_OK && dsn != NULL) {
+	/* (the queue tells the scheduler about a DSN to a sender elsewhere) */
+	if (req->result == SPOOL_OK && dsn != NULL)
 		log_info("%016llx sender %s notification: %016llx", (unsigned long long)bo->id,
 		    req->change.kind == CHANGE_WARN ? "delay" : "non-delivery",
 		    (unsigned long long)dsn->env.id);
-		/* a sender elsewhere: its DSN goes out by MX, soon */
-		if (spoold_conf_domain(spoold.rt->conf, spool_rcpt_domain(bo->sender)) == NULL)
-			scheduler_kick();
-	}
 	else if (req->result != SPOOL_OK && req->result != SPOOL_ENOTFOUND)
 		log_warnx("%016llx cannot record the bounce (the recipients stay queued): %s",
 		    (unsigned long long)bo->id, spool_strerror(req->result));
-	if (req->result == SPOOL_EIO)
-		spoold_storage_failed("recording a bounce failed with an I/O error");
 	if (bo->done != NULL)
 		bo->done(bo->arg, req->result);
 	buf_free(&bo->body);
@@ -151,7 +152,7 @@ bounce_committed(struct commit_req *req)
  * marked) with its DSN, when the sender and NOTIFY want one */
 static int
 notice_submit(const struct spool_envelope *e, const char *domain, const struct bounce_rcpt *rc,
-    size_t n, const char *remote_mta, enum dsn_action action,
+    size_t n, const char *reporting_mta, const char *remote_mta, enum dsn_action action,
     void (*done)(void *, enum spool_err), void *arg)
 {
 	struct bounce *bo = calloc(1, sizeof(*bo) + n * sizeof(unsigned));
@@ -165,7 +166,7 @@ notice_submit(const struct spool_envelope *e, const char *domain, const struct b
 		bo->idx[j] = rc[j].index;
 	if ((k = bounce_wanted(e, rc, n, remote_mta, action, dr)) > 0) {
 		if ((bo->req.change.dsn = calloc(1, sizeof(*bo->req.change.dsn))) == NULL ||
-		    bounce_compose(bo, e, dr, k, action) == -1) {
+		    bounce_compose(bo, e, reporting_mta, dr, k, action) == -1) {
 			buf_free(&bo->body);
 			free(bo->req.change.dsn);
 			goto fail;
@@ -185,7 +186,7 @@ notice_submit(const struct spool_envelope *e, const char *domain, const struct b
 	bo->req.change.idx = bo->idx;
 	bo->req.change.nidx = n;
 	bo->req.change.domain = bo->domain;
-	committer_submit(spoold.committer, &bo->req);
+	queue_submit(queue, &bo->req);
 	return 0;
 fail:
 	log_warnx("%016llx out of memory composing a DSN (the recipients stay as they are)",
@@ -197,14 +198,15 @@ fail:
 
 int
 bounce_submit(const struct spool_envelope *e, const struct bounce_rcpt *rc, size_t n,
-    const char *remote_mta, void (*done)(void *, enum spool_err), void *arg)
+    const char *reporting_mta, const char *remote_mta, void (*done)(void *, enum spool_err),
+    void *arg)
 {
-	return notice_submit(e, NULL, rc, n, remote_mta, DSN_FAILED, done, arg);
+	return notice_submit(e, NULL, rc, n, reporting_mta, remote_mta, DSN_FAILED, done, arg);
 }
 
 int
 bounce_warn(const struct spool_envelope *e, const char *domain, const struct bounce_rcpt *rc,
-    size_t n, void (*done)(void *, enum spool_err), void *arg)
+    size_t n, const char *reporting_mta, void (*done)(void *, enum spool_err), void *arg)
 {
-	return notice_submit(e, domain, rc, n, NULL, DSN_DELAYED, done, arg);
+	return notice_submit(e, domain, rc, n, reporting_mta, NULL, DSN_DELAYED, done, arg);
 }

@@ -16,25 +16,32 @@
 
 #include "spool.h"
 
+struct queue;
+
+/* bounce_init - DSNs are read from and stored through q */
+void	bounce_init(struct queue *q);
+
 struct bounce_rcpt {
 	unsigned	 index;		/* the recipient's index in the envelope */
 	const char	*reply;		/* why: a peer's reply or spoold's reason */
 };
 
-/* bounce_submit - fail the recipients rc[0..n) of e.  remote_mta names the
- * host that refused them (NULL when spoold decided).  done(arg, result) runs
+/* bounce_submit - fail the recipients rc[0..n) of e.  reporting_mta is
+ * this host's name; remote_mta names the host that refused them (NULL when
+ * spoold decided).  done(arg, result) runs
  * once it is committed (SPOOL_ENOTFOUND: the message was gone already); arg
  * may be NULL and done too.  Returns 0, or -1 when nothing was submitted
  * (out of memory; the recipients stay queued). */
 int	bounce_submit(const struct spool_envelope *e, const struct bounce_rcpt *rc, size_t n,
-	    const char *remote_mta, void (*done)(void *arg, enum spool_err), void *arg);
+	    const char *reporting_mta, const char *remote_mta,
+	    void (*done)(void *arg, enum spool_err), void *arg);
 
 /* bounce_warn - a delay notice (RFC 3464 Action: delayed) for the
  * recipients rc[0..n) of e queued under domain, when NOTIFY asks for DELAY
  * (or is absent); they stay queued, marked so no second notice is sent.
  * The mark and the notice are one transaction. */
 int	bounce_warn(const struct spool_envelope *e, const char *domain,
-	    const struct bounce_rcpt *rc, size_t n, void (*done)(void *arg, enum spool_err),
-	    void *arg);
+	    const struct bounce_rcpt *rc, size_t n, const char *reporting_mta,
+	    void (*done)(void *arg, enum spool_err), void *arg);
 
 #endif

@@ -28,6 +28,8 @@ struct committer {
 	int			 stopping;
 	ev_async		 async;
 	unsigned		 pending;		/* loop thread only */
+	void			(*outcome)(void *, const struct commit_req *);
+	void			*outcome_arg;
 	unsigned long long	 batches, messages;	/* committer thread; read after join */
 };
 
@@ -135,12 +137,15 @@ committer_on_async(struct ev_loop *loop, ev_async *w, int revents)
 	for (; r != NULL; r = next) {
 		next = r->next;
 		c->pending--;
+		if (c->outcome != NULL)
+			c->outcome(c->outcome_arg, r);
 		r->done(r);
 	}
 }
 
 struct committer *
-committer_start(struct ev_loop *loop, struct spool *spool)
+committer_start(struct ev_loop *loop, struct spool *spool,
+    void (*outcome)(void *, const struct commit_req *), void *arg)
 {
 	struct committer *c = calloc(1, sizeof(*c));
 
@@ -148,6 +153,8 @@ committer_start(struct ev_loop *loop, struct spool *spool)
 		return NULL;
 	c->loop = loop;
 	c->spool = spool;
+	c->outcome = outcome;
+	c->outcome_arg = arg;
 	c->todo_tail = &c->todo;
 	c->done_tail = &c->done;
 	pthread_mutex_init(&c->lock, NULL);

@@ -39,7 +39,12 @@ struct commit_req {
 
 struct committer;
 
-struct committer *committer_start(struct ev_loop *, struct spool *);
+/* committer_start - the thread, storing into spool; outcome (optional)
+ * sees every request's result on the loop just before its done(), for a
+ * policy that holds for all of them (queue.c's).  NULL when the thread
+ * cannot start. */
+struct committer *committer_start(struct ev_loop *, struct spool *,
+    void (*outcome)(void *arg, const struct commit_req *), void *arg);
 void	committer_submit(struct committer *, struct commit_req *);
 /* committer_pending - requests submitted whose done() has not run yet */
 unsigned committer_pending(const struct committer *);

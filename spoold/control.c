@@ -21,19 +21,35 @@
 #include <unistd.h>
 
 #include "bounce.h"
+#include "control.h"
 #include "despool.h"
 #include "io.h"
 #include "log.h"
+#include "queue.h"
+#include "runtime.h"
 #include "smtp_cmd.h"
-#include "spool.h"
-#include "spoold.h"
 
 #define CONTROL_LINE_MAX	512
 #define CONTROL_TIMEOUT		10.0
 
-static int control_fd = -1;
-static ev_io control_watcher;
-static struct sockaddr_un control_addr;
+static struct {
+	struct ev_loop		*loop;
+	struct queue		*queue;
+	struct spoold_rt	*rt;		/* the running configuration */
+	int			 fd;
+	ev_io			 watcher;
+	struct sockaddr_un	 addr;
+} control = { .fd = -1 };
+
+void
+control_configure(struct spoold_rt *rt)
+{
+	struct spoold_rt *old = control.rt;
+
+	control.rt = rt_ref(rt);
+	if (old != NULL)
+		rt_unref(old);
+}
 
 /* control_flush - "flush DOMAIN": the reply line for it */
 static void
@@ -46,11 +62,11 @@ control_flush(const char *arg, char *reply, size_t len)
 
 	snprintf(name, sizeof(name), "%s", arg);
 	if (strlen(arg) >= sizeof(name) || smtp_domain_canon(name, 1) == -1 ||
-	    (d = spoold_conf_domain(spoold.rt->conf, name)) == NULL) {
+	    (d = spoold_conf_domain(control.rt->conf, name)) == NULL) {
 		snprintf(reply, len, "550 %s is not a configured domain", name);
 		return;
 	}
-	switch (despool_start(d, NULL, &queued, &reason)) {
+	switch (despool_start(d, control.rt, NULL, &queued, &reason)) {
 	case DESPOOL_STARTED:
 	case DESPOOL_JOINED:
 		snprintf(reply, len, "253 %llu messages for %s: delivery started", queued, name);
@@ -120,7 +136,7 @@ control_bounce(struct control_conn *cc, const char *arg, char *reply, size_t len
 		snprintf(reply, len, "501 not a queue id (16 hex digits, as spoolctl show prints)");
 		return -1;
 	}
-	if (spool_get_envelope(spoold.spool, id, &e) != SPOOL_OK) {
+	if (queue_envelope(control.queue, id, &e) != SPOOL_OK) {
 		snprintf(reply, len, "550 %016llx: no such message", id);
 		return -1;
 	}
@@ -136,7 +152,8 @@ control_bounce(struct control_conn *cc, const char *arg, char *reply, size_t len
 			b[cc->n].index = (unsigned)i;
 			b[cc->n++].reply = "550 5.0.0 returned to the sender by the postmaster";
 		}
-	if (bounce_submit(&e, b, cc->n, NULL, control_bounced, cc) == 0) {
+	if (bounce_submit(&e, b, cc->n, control.rt->conf->hostname, NULL, control_bounced,
+	    cc) == 0) {
 		cc->waiting = 1;
 		rc = 0;
 	} else
@@ -186,7 +203,7 @@ control_accept(struct ev_loop *loop, ev_io *w, int revents)
 	struct control_conn *cc;
 	int fd;
 
-	if ((fd = accept4(control_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
+	if ((fd = accept4(control.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
 		return;
 	if ((cc = calloc(1, sizeof(*cc))) == NULL ||
 	    (cc->io = io_new(loop, fd, control_event, cc)) == NULL) {
@@ -198,38 +215,46 @@ control_accept(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 int
-control_open(const char *datadir)
+control_open(struct ev_loop *loop, struct queue *q, struct spoold_rt *rt, const char *datadir)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
+	control.loop = loop;
+	control.queue = q;
+	control_configure(rt);
+
 	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", datadir) >=
 	    sizeof(sun.sun_path)) {
-		log_warnx("control socket: datadir path too long; spoolctl flush will not work");
+		log_warnx("control socket: datadir path too long; spoolctl flush and bounce will not "
+		    "work");
 		return -1;
 	}
 	(void)unlink(sun.sun_path);	/* left by a spoold killed with -9 */
-	if ((control_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
-	    bind(control_fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    chmod(sun.sun_path, 0600) == -1 || listen(control_fd, 16) == -1) {
+	if ((control.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
+	    bind(control.fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    chmod(sun.sun_path, 0600) == -1 || listen(control.fd, 16) == -1) {
 		log_warn("control socket %s", sun.sun_path);
-		if (control_fd != -1)
-			close(control_fd);
-		control_fd = -1;
+		if (control.fd != -1)
+			close(control.fd);
+		control.fd = -1;
 		return -1;
 	}
-	control_addr = sun;
-	ev_io_init(&control_watcher, control_accept, control_fd, EV_READ);
-	ev_io_start(spoold.loop, &control_watcher);
+	control.addr = sun;
+	ev_io_init(&control.watcher, control_accept, control.fd, EV_READ);
+	ev_io_start(loop, &control.watcher);
 	return 0;
 }
 
 void
 control_close(void)
 {
-	if (control_fd == -1)
+	if (control.rt != NULL)
+		rt_unref(control.rt);
+	control.rt = NULL;
+	if (control.fd == -1)
 		return;
-	ev_io_stop(spoold.loop, &control_watcher);
-	close(control_fd);
-	(void)unlink(control_addr.sun_path);
-	control_fd = -1;
+	ev_io_stop(control.loop, &control.watcher);
+	close(control.fd);
+	(void)unlink(control.addr.sun_path);
+	control.fd = -1;
 }

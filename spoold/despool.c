@@ -19,13 +19,12 @@
 #include "bounce.h"
 #include "cidr.h"
 #include "dsn.h"
-#include "committer.h"
 #include "io.h"
 #include "log.h"
+#include "queue.h"
+#include "runtime.h"
 #include "smtp_client.h"
 #include "smtp_cmd.h"
-#include "spool.h"
-#include "spoold.h"
 #include "route.h"
 #include "despool.h"
 
@@ -47,7 +46,6 @@ struct despool {
 	size_t			 ndomains, di;	/* domain is domains[di] */
 	int			 turned;
 	struct spoold_rt	*rt;		/* the configuration it started with */
-	int64_t			 retry;
 	struct io		*connecting;	/* until the client takes over */
 	struct smtp_client	*client;
 	uint64_t		*ids;		/* the snapshot, oldest first */
@@ -84,7 +82,24 @@ struct change {
 	unsigned		 idx[];
 };
 
-static struct despool *runs;
+static struct {
+	struct ev_loop		*loop;
+	struct queue		*queue;
+	struct dns		*dns;		/* NULL: no resolver */
+	int			(*is_self)(const struct sockaddr *);
+	struct despool		*runs;
+	int			 stopping;
+} ctx;
+
+void
+despool_init(struct ev_loop *loop, struct queue *q, struct dns *dns,
+    int (*is_self)(const struct sockaddr *))
+{
+	ctx.loop = loop;
+	ctx.queue = q;
+	ctx.dns = dns;
+	ctx.is_self = is_self;
+}
 
 static void despool_end(struct despool *);
 static void despool_settle(struct despool *);
@@ -121,8 +136,6 @@ change_done(struct commit_req *req)
 		    (unsigned long long)ch->req.change.id, ch->domain,
 		    req->change.kind == CHANGE_ROUTE ? "" : " (it may be delivered again)",
 		    spool_strerror(req->result));
-	if (req->result == SPOOL_EIO)
-		spoold_storage_failed("recording a delivery failed with an I/O error");
 	if (r != NULL && req->change.kind == CHANGE_DONE)
 		despool_recorded(r);
 	free(ch);
@@ -153,18 +166,18 @@ despool_change(struct despool *r, enum spool_change_kind kind, const unsigned *i
 	ch->req.change.domain = ch->domain;
 	ch->req.change.index = n > 0 ? idx[0] : 0;
 	ch->req.change.reply = ch->reply;
-	ch->req.change.next_try = (int64_t)time(NULL) + r->retry;
 	ch->run = r;
 	r->pending++;
 	if (kind == CHANGE_DONE)
 		r->unrecorded++;
-	committer_submit(spoold.committer, &ch->req);
+	queue_submit(ctx.queue, &ch->req);
 }
 
 /* despool_route_record - how the session with domain's site went: why it
- * failed, or "" for a good one (r may be NULL when no run started) */
+ * failed, or "" for a good one (r may be NULL when no run started); when
+ * the next attempt is due follows from it (schedule.h) */
 static void
-despool_route_record(struct despool *r, const char *domain, int64_t retry, const char *why)
+despool_route_record(struct despool *r, const char *domain, const char *why)
 {
 	struct change *ch = calloc(1, sizeof(*ch));
 
@@ -177,11 +190,10 @@ despool_route_record(struct despool *r, const char *domain, int64_t retry, const
 	ch->req.change.kind = CHANGE_ROUTE;
 	ch->req.change.domain = ch->domain;
 	ch->req.change.reply = ch->reply;
-	ch->req.change.next_try = (int64_t)time(NULL) + retry;
 	ch->run = r;
 	if (r != NULL)
 		r->pending++;
-	committer_submit(spoold.committer, &ch->req);
+	queue_submit(ctx.queue, &ch->req);
 }
 
 /* despool_log - one line per recipient, as postmasters know it */
@@ -228,7 +240,7 @@ despool_read_body(void *arg, uint64_t off, void *dst, size_t len)
 {
 	struct despool *r = arg;
 
-	return spool_read_body(spoold.spool, r->env.id, off, dst, len) == SPOOL_OK ? 0 : -1;
+	return queue_read_body(ctx.queue, r->env.id, off, dst, len) == SPOOL_OK ? 0 : -1;
 }
 
 /* despool_load - the pending recipients of message id in this domain */
@@ -237,7 +249,7 @@ despool_load(struct despool *r, uint64_t id)
 {
 	struct spool_envelope *e = &r->env;
 
-	if (spool_get_envelope(spoold.spool, id, e) != SPOOL_OK)
+	if (queue_envelope(ctx.queue, id, e) != SPOOL_OK)
 		return 0;	/* delivered or deleted meanwhile */
 	r->have_env = 1;
 	r->rcpts = calloc(e->nrcpts, sizeof(*r->rcpts));
@@ -272,8 +284,7 @@ despool_next_domain(struct despool *r)
 		free(r->ids);
 		r->ids = NULL;
 		r->pos = r->nids = 0;
-		if (spool_domain_ids(spoold.spool, r->domain, &r->ids, &r->nids) == SPOOL_OK &&
-		    r->nids > 0)
+		if (queue_ids(ctx.queue, r->domain, &r->ids, &r->nids) == SPOOL_OK && r->nids > 0)
 			return 1;
 	}
 	return 0;
@@ -469,8 +480,8 @@ despool_settle(struct despool *r)
 		r->codes[i] = 0;
 	}
 	/* no Remote-MTA when spoold decided alone (null MX, no such domain) */
-	if (nb > 0 && bounce_submit(&r->env, b, nb, r->remote[0] ? r->remote : NULL,
-	    despool_bounced, r) == 0) {
+	if (nb > 0 && bounce_submit(&r->env, b, nb, r->rt->conf->hostname,
+	    r->remote[0] ? r->remote : NULL, despool_bounced, r) == 0) {
 		r->pending++;
 		r->bounced += nb;
 	}
@@ -482,13 +493,13 @@ despool_free(struct despool *r)
 {
 	struct despool **pp;
 
-	for (pp = &runs; *pp; pp = &(*pp)->next)
+	for (pp = &ctx.runs; *pp; pp = &(*pp)->next)
 		if (*pp == r) {
 			*pp = r->next;
 			break;
 		}
 	despool_forget_message(r);
-	ev_timer_stop(spoold.loop, &r->kick);
+	ev_timer_stop(ctx.loop, &r->kick);
 	rt_unref(r->rt);
 	free(r->how.host);
 	free(r->domains);
@@ -504,7 +515,7 @@ static int despool_connect(struct despool *);
 static int
 despool_next_target(struct despool *r)
 {
-	while (++r->ti < r->ntargets && !spoold.stopping) {
+	while (++r->ti < r->ntargets && !ctx.stopping) {
 		if (despool_connect(r) == 0)
 			return 1;
 	}
@@ -541,9 +552,9 @@ despool_done(void *arg, const char *error)
 	}
 	if (r->turned)
 		for (size_t i = 0; i < r->ndomains; i++)
-			despool_route_record(r, r->domains[i], r->retry, error ? why : "");
+			despool_route_record(r, r->domains[i], error ? why : "");
 	else
-		despool_route_record(r, r->domain, r->retry, error ? why : "");
+		despool_route_record(r, r->domain, error ? why : "");
 	r->last_deferral[0] = '\0';
 	r->ended = 1;
 	if (r->pending == 0)
@@ -590,7 +601,7 @@ despool_connected(struct io *io, enum io_event ev, void *arg)
 		return;
 	r->again = 0;	/* the site is not there: the next ETRN tries again */
 	r->ended = 1;
-	despool_route_record(r, r->domain, r->retry, why);
+	despool_route_record(r, r->domain, why);
 	if (r->pending == 0)
 		despool_end(r);
 }
@@ -613,7 +624,7 @@ despool_connect(struct despool *r)
 		snprintf(r->remote, sizeof(r->remote), "[%s]", addr);
 	}
 	r->offered = 0;
-	if (listeners_own((const struct sockaddr *)&t->ss)) {
+	if (ctx.is_self((const struct sockaddr *)&t->ss)) {
 		/* RFC 5321 5.2: never deliver to ourselves */
 		snprintf(r->why, sizeof(r->why), "%s is this spoold's own listener: the route loops",
 		    r->relay);
@@ -621,7 +632,7 @@ despool_connect(struct despool *r)
 		    r->why);
 		return -1;
 	}
-	r->connecting = io_connect(spoold.loop, (const struct sockaddr *)&t->ss, t->len,
+	r->connecting = io_connect(ctx.loop, (const struct sockaddr *)&t->ss, t->len,
 	    despool_connected, r);
 	if (r->connecting == NULL) {
 		snprintf(r->why, sizeof(r->why), "cannot start a connection");
@@ -687,7 +698,7 @@ despool_launch(struct despool *r)
 	r->ended = r->again = 0;
 	r->started = time(NULL);
 	snprintf(r->why, sizeof(r->why), "cannot read the spool");
-	if (spool_domain_ids(spoold.spool, r->domain, &r->ids, &r->nids) != SPOOL_OK ||
+	if (queue_ids(ctx.queue, r->domain, &r->ids, &r->nids) != SPOOL_OK ||
 	    (despool_connect(r) == -1 && !despool_next_target(r))) {
 		free(r->ids);
 		r->ids = NULL;
@@ -719,12 +730,12 @@ despool_bounce_step(struct ev_loop *loop, ev_timer *w, int revents)
 		}
 		despool_forget_message(r);
 	}
-	if (r->pos < r->nids && !spoold.stopping) {
+	if (r->pos < r->nids && !ctx.stopping) {
 		ev_timer_set(w, 0., 0.);
 		ev_timer_start(loop, w);
 		return;
 	}
-	despool_route_record(r, r->domain, r->retry, r->why);
+	despool_route_record(r, r->domain, r->why);
 	r->ended = 1;
 	if (r->pending == 0)
 		despool_end(r);
@@ -747,16 +758,15 @@ despool_resolved(void *arg, enum route_result res, const struct route_target *t,
 		log_info("delivery run domain=%s status=%s (%s)", r->domain,
 		    res == ROUTE_PERMFAIL ? "bounced" : "deferred", why);
 	snprintf(r->relay, sizeof(r->relay), "(no route)");
-	if (res == ROUTE_PERMFAIL && spool_domain_ids(spoold.spool, r->domain, &r->ids,
-	    &r->nids) == SPOOL_OK) {
+	if (res == ROUTE_PERMFAIL && queue_ids(ctx.queue, r->domain, &r->ids, &r->nids) == SPOOL_OK) {
 		snprintf(r->why, sizeof(r->why), "%s", why);
 		r->pos = 0;
 		ev_timer_init(&r->kick, despool_bounce_step, 0., 0.);
 		r->kick.data = r;
-		ev_timer_start(spoold.loop, &r->kick);
+		ev_timer_start(ctx.loop, &r->kick);
 		return;
 	}
-	despool_route_record(r, r->domain, r->retry, why);
+	despool_route_record(r, r->domain, why);
 	r->ended = 1;
 	if (r->pending == 0)
 		despool_end(r);
@@ -768,13 +778,13 @@ despool_resolve(struct despool *r, const char **reason)
 {
 	int port = r->how.port ? r->how.port : r->how.kind == ROUTE_MX ? (int)r->rt->conf->mx_port : 25;
 
-	if (spoold.dns == NULL) {
+	if (ctx.dns == NULL) {
 		*reason = "no DNS resolver (see the log at start-up)";
 		return -1;
 	}
 	r->lookup = r->how.kind == ROUTE_MX ?
-	    route_mx(spoold.dns, r->domain, port, r->rt->conf->hostname, despool_resolved, r) :
-	    route_host(spoold.dns, r->how.host, port, despool_resolved, r);
+	    route_mx(ctx.dns, r->domain, port, r->rt->conf->hostname, despool_resolved, r) :
+	    route_host(ctx.dns, r->how.host, port, despool_resolved, r);
 	if (r->lookup == NULL) {
 		*reason = "out of memory";
 		return -1;
@@ -793,8 +803,8 @@ despool_end(struct despool *r)
 {
 	struct spool_counters c;
 
-	if (r->again && !spoold.stopping && r->ntargets > 0 && !r->turned &&
-	    spool_domain_counters(spoold.spool, r->domain, &c) == SPOOL_OK && c.messages > 0 &&
+	if (r->again && !ctx.stopping && r->ntargets > 0 && !r->turned &&
+	    queue_counters(ctx.queue, r->domain, &c) == SPOOL_OK && c.messages > 0 &&
 	    despool_launch(r) == 0)
 		return;
 	despool_free(r);
@@ -812,7 +822,7 @@ despool_busy(const char *domain)
 static struct despool *
 despool_running(const char *domain)
 {
-	for (struct despool *r = runs; r; r = r->next) {
+	for (struct despool *r = ctx.runs; r; r = r->next) {
 		if (strcmp(r->domain, domain) == 0)
 			return r;
 		for (size_t i = 0; i < r->ndomains; i++)
@@ -827,11 +837,11 @@ despool_kick(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct despool *r = w->data;
 
-	if (!spoold.stopping && despool_launch(r) == 0)
+	if (!ctx.stopping && despool_launch(r) == 0)
 		return;
 	log_info("delivery run domain=%s status=deferred (%s)", r->domain,
-	    spoold.stopping ? "shutting down" : r->why);
-	despool_route_record(r, r->domain, r->retry, r->why);
+	    ctx.stopping ? "shutting down" : r->why);
+	despool_route_record(r, r->domain, r->why);
 	r->again = 0;
 	r->ended = 1;
 	if (r->pending == 0)
@@ -839,18 +849,17 @@ despool_kick(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static struct despool *
-despool_new(const struct domain_conf *d)
+despool_new(const struct domain_conf *d, struct spoold_rt *rt)
 {
 	struct despool *r = calloc(1, sizeof(*r));
 
 	if (r == NULL)
 		return NULL;
 	snprintf(r->domain, sizeof(r->domain), "%s", d->name);
-	r->retry = (int64_t)d->retry;
 	r->tls = d->tls;
 	r->how.kind = d->route.kind;
 	r->how.port = d->route.port;
-	r->rt = rt_ref(spoold.rt);
+	r->rt = rt_ref(rt);
 	if (d->route.host != NULL && (r->how.host = strdup(d->route.host)) == NULL) {
 		despool_free(r);
 		return NULL;
@@ -859,7 +868,7 @@ despool_new(const struct domain_conf *d)
 }
 
 enum despool_start
-despool_start(const struct domain_conf *d, const struct sockaddr *requester,
+despool_start(const struct domain_conf *d, struct spoold_rt *rt, const struct sockaddr *requester,
     unsigned long long *queued, const char **reason)
 {
 	struct spool_counters c;
@@ -867,7 +876,7 @@ despool_start(const struct domain_conf *d, const struct sockaddr *requester,
 	int literal = d->route.kind == ROUTE_REQUESTER ||
 	    (d->route.kind == ROUTE_HOST && d->route.host[0] == '[');
 
-	if (spool_domain_counters(spoold.spool, d->name, &c) != SPOOL_OK) {
+	if (queue_counters(ctx.queue, d->name, &c) != SPOOL_OK) {
 		*reason = "cannot read the spool";
 		return DESPOOL_FAILED;
 	}
@@ -881,16 +890,16 @@ despool_start(const struct domain_conf *d, const struct sockaddr *requester,
 	}
 	if (d->route.kind == ROUTE_NONE) {
 		*reason = "no deliver-to route configured";
-		despool_route_record(NULL, d->name, (int64_t)d->retry, *reason);
+		despool_route_record(NULL, d->name, *reason);
 		return DESPOOL_NO_ROUTE;
 	}
-	if ((r = despool_new(d)) == NULL) {
+	if ((r = despool_new(d, rt)) == NULL) {
 		*reason = "out of memory";
 		return DESPOOL_FAILED;
 	}
 	if (literal ? despool_literal(r, requester, reason) == -1 :
 	    despool_resolve(r, reason) == -1) {
-		despool_route_record(NULL, d->name, (int64_t)d->retry, *reason);
+		despool_route_record(NULL, d->name, *reason);
 		despool_free(r);
 		return DESPOOL_NO_ROUTE;
 	}
@@ -900,10 +909,10 @@ despool_start(const struct domain_conf *d, const struct sockaddr *requester,
 		 * keys to be read */
 		ev_timer_init(&r->kick, despool_kick, 0., 0.);
 		r->kick.data = r;
-		ev_timer_start(spoold.loop, &r->kick);
+		ev_timer_start(ctx.loop, &r->kick);
 	}
-	r->next = runs;
-	runs = r;
+	r->next = ctx.runs;
+	ctx.runs = r;
 	return DESPOOL_STARTED;
 }
 
@@ -912,13 +921,14 @@ despool_stop_all(void)
 {
 	struct despool *r, *next;
 
-	for (r = runs; r; r = next) {
+	ctx.stopping = 1;
+	for (r = ctx.runs; r; r = next) {
 		next = r->next;
 		r->again = 0;
 		if (r->client != NULL)
 			smtp_client_abort(r->client, "spoold is shutting down");	/* done() runs */
 		else if (ev_is_active(&r->kick)) {
-			ev_timer_stop(spoold.loop, &r->kick);
+			ev_timer_stop(ctx.loop, &r->kick);
 			r->ended = 1;
 			if (r->pending == 0)
 				despool_end(r);
@@ -947,7 +957,7 @@ despool_atrn_check(const char *const *domains, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (despool_running(domains[i]) != NULL)
 			return DESPOOL_ATRN_BUSY;
-		if (spool_domain_counters(spoold.spool, domains[i], &c) != SPOOL_OK)
+		if (queue_counters(ctx.queue, domains[i], &c) != SPOOL_OK)
 			return DESPOOL_ATRN_BUSY;
 		some |= c.messages > 0;
 	}
@@ -962,20 +972,18 @@ despool_turn(const char *const *domains, size_t n, struct io *io, struct spoold_
 	struct smtp_client_params p;
 	struct despool *r;
 
+	/* the session's configuration: its TLS credentials stay alive */
 	if (n == 0 || despool_atrn_check(domains, n) != DESPOOL_ATRN_OK ||
-	    (r = despool_new(&d)) == NULL)
+	    (r = despool_new(&d, rt)) == NULL)
 		return -1;
 	if ((r->domains = calloc(n, sizeof(*r->domains))) == NULL) {
 		despool_free(r);
 		return -1;
 	}
-	rt_unref(r->rt);
-	r->rt = rt_ref(rt);	/* the session's: its TLS credentials stay alive */
 	for (size_t i = 0; i < n; i++)
 		snprintf(r->domains[i], sizeof(r->domains[i]), "%s", domains[i]);
 	r->ndomains = n;
 	r->turned = 1;
-	r->retry = DEF_RETRY;
 	r->started = time(NULL);
 	snprintf(r->relay, sizeof(r->relay), "odmr:%s[%s]", who, peer);
 	snprintf(r->remote, sizeof(r->remote), "[%s]", peer);
@@ -999,8 +1007,8 @@ despool_turn(const char *const *domains, size_t n, struct io *io, struct spoold_
 		despool_free(r);
 		return -1;
 	}
-	r->next = runs;
-	runs = r;
+	r->next = ctx.runs;
+	ctx.runs = r;
 	log_info("delivery run domain=%s relay=%s domains=%zu started", r->domains[0], r->relay, n);
 	return 0;
 }

@@ -12,10 +12,20 @@
 
 #include <stddef.h>
 #include <sys/socket.h>
-
-struct io;
+#include <ev.h>
 
 #include "spoold_conf.h"
+
+struct dns;
+struct io;
+struct queue;
+struct spoold_rt;
+
+/* despool_init - runs read and record through q, resolve with dns (NULL:
+ * routes by name wait, saying why) and never dial an address is_self says
+ * is one of this spoold's own listeners (RFC 5321 5.2: a loop) */
+void	despool_init(struct ev_loop *, struct queue *q, struct dns *dns,
+	    int (*is_self)(const struct sockaddr *));
 
 enum despool_start {
 	DESPOOL_STARTED,	/* a run began */
@@ -25,11 +35,13 @@ enum despool_start {
 	DESPOOL_FAILED,		/* local trouble (reason says what) */
 };
 
-/* despool_start - start delivering d's mail; requester is the ETRN client
- * (for "deliver-to requester"), NULL for spoolctl flush.  *queued gets the
- * messages waiting. */
-enum despool_start despool_start(const struct domain_conf *d, const struct sockaddr *requester,
-    unsigned long long *queued, const char **reason);
+/* despool_start - start delivering d's mail with the configuration rt (the
+ * run keeps a reference); requester is the ETRN client (for "deliver-to
+ * requester"), NULL for spoolctl flush and the scheduler.  *queued gets
+ * the messages waiting; *reason (a static string) says why for
+ * DESPOOL_NO_ROUTE and DESPOOL_FAILED. */
+enum despool_start despool_start(const struct domain_conf *d, struct spoold_rt *rt,
+    const struct sockaddr *requester, unsigned long long *queued, const char **reason);
 enum despool_atrn {
 	DESPOOL_ATRN_OK,	/* mail waits, nothing is running: turn */
 	DESPOOL_ATRN_NO_MAIL,	/* 453 */
@@ -39,18 +51,18 @@ enum despool_atrn {
 /* despool_atrn_check - may an ATRN for domains[0..n) turn now? */
 enum despool_atrn despool_atrn_check(const char *const *domains, size_t n);
 /* despool_turn - ATRN (RFC 2645): deliver domains[0..n) over io, which the
- * customer dialled and has just been told 250.  The run owns io from here:
+ * customer dialled and is about to be told 250.  The run owns io from here:
  * it waits for the customer's 220 and delivers with the same rules as any
  * run, with the session's configuration rt.  who and peer are for the log.
  * -1 (io untouched) when it cannot. */
-struct spoold_rt;
 int	despool_turn(const char *const *domains, size_t n, struct io *io, struct spoold_rt *rt,
 	    const char *who, const char *peer);
 
 /* despool_busy - a run holds domain */
 int	despool_busy(const char *domain);
 
-/* despool_stop_all - end every run now; undelivered mail simply stays */
+/* despool_stop_all - end every run now and start no more; undelivered
+ * mail simply stays */
 void	despool_stop_all(void);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * inbound.c - spoold's policy for the SMTP receiver: which recipients to take,
- * connection limits, and storing each message through the committer before
- * the 250 goes out.
+ * inbound.c - spoold's policy for the SMTP port (the engine's ops for
+ * "listen smtp" sessions): which recipients to take, the per-address rates,
+ * ETRN, and storing each message through the queue before the 250 goes out.
  */
 #include "config.h"
 
@@ -13,59 +13,37 @@
 #include <unistd.h>
 
 #include "cidr.h"
-#include "committer.h"
 #include "despool.h"
+#include "inbound.h"
 #include "log.h"
+#include "queue.h"
 #include "ratelimit.h"
 #include "recipients.h"
-#include "spool.h"
-#include "spoold.h"
+#include "runtime.h"
+#include "session.h"
 
-struct inbound {
-	struct inbound		*prev, *next;
-	struct smtp_session	*session;
-	struct spoold_rt	*rt;
-	char			 addr[64];	/* for the per-address count: IPv4, or IPv6 /64 */
-	struct stored		*storing;	/* message being committed */
-};
-
-/* A message on its way to the spool: the commit request and what it reads. */
+/* A message on its way to the spool: the commit request (first: done()
+ * gets it back) and what it reads.  session is NULL once the client went. */
 struct stored {
 	struct commit_req	 req;
+	struct session		*session;
 	struct smtp_message	*msg;
 	struct spool_rcpt	*rcpts;
 	char			*addrs;
 };
 
-/* inbound_addr_key - what max-connections-per-ip counts: an IPv4 address, or
- * an IPv6 /64, since one host commonly has a whole /64 to send from */
+static struct {
+	struct ev_loop		*loop;
+	struct queue		*queue;
+	/* per client address, in the current minute */
+	struct rate_table	 etrns, messages;
+} inbound;
+
 void
-inbound_addr_key(const struct sockaddr *sa, char *dst, size_t len)
+inbound_init(struct ev_loop *loop, struct queue *q)
 {
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-	struct in6_addr net;
-
-	if (sa->sa_family != AF_INET6 || IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-		sockaddr_text(sa, dst, len);
-		return;
-	}
-	net = s6->sin6_addr;
-	memset(net.s6_addr + 8, 0, 8);
-	if (inet_ntop(AF_INET6, &net, dst, (socklen_t)len) == NULL || strlen(dst) + 4 > len)
-		snprintf(dst, len, "?");
-	else
-		strcat(dst, "/64");
-}
-
-static unsigned
-inbound_count_addr(const char *addr)
-{
-	unsigned n = 0;
-
-	for (struct inbound *in = spoold.sessions; in; in = in->next)
-		if (strcmp(in->addr, addr) == 0)
-			n++;
-	return n;
+	inbound.loop = loop;
+	inbound.queue = q;
 }
 
 /* inbound_over_quota - the domain holds as much as its quota allows: more
@@ -76,7 +54,7 @@ inbound_over_quota(const struct domain_conf *d)
 	struct spool_counters c;
 
 	if ((d->quota_bytes == 0 && d->quota_messages == 0) ||
-	    spool_domain_counters(spoold.spool, d->name, &c) != SPOOL_OK)
+	    queue_counters(inbound.queue, d->name, &c) != SPOOL_OK)
 		return 0;
 	return (d->quota_bytes && c.bytes >= d->quota_bytes) ||
 	    (d->quota_messages && c.messages >= d->quota_messages);
@@ -86,7 +64,7 @@ static enum smtp_reply_id
 inbound_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *r,
     const char **reply_arg)
 {
-	struct inbound *in = arg;
+	struct session *in = arg;
 	const struct domain_conf *d = spoold_conf_domain(in->rt->conf, r->to.domain);
 
 	if (d == NULL)
@@ -101,24 +79,15 @@ inbound_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *r,
 	return R_RCPT_OK;
 }
 
-/* After a commit failed for lack of space, new mail is refused at MAIL
- * (RFC 3463 4.3.1) rather than after its data has been sent, until a commit
- * succeeds again or this long has passed. */
-#define SPOOL_FULL_HOLDOFF	30.0
-
-static ev_tstamp spool_full_until;
-
-/* Per client address, in the current minute. */
-static struct rate_table etrn_rates, conn_rates, msg_rates;
-
 static enum smtp_reply_id
 inbound_check_mail(void *arg, struct smtp_session *s, const struct smtp_mail *m)
 {
-	struct inbound *in = arg;
+	struct session *in = arg;
 
-	if (ev_now(spoold.loop) < spool_full_until || spoold.drain_only)
+	if (!queue_accepting(inbound.queue))
 		return R_SPOOL_FULL;
-	if (rate_exceeded(&msg_rates, in->addr, in->rt->conf->rate_messages, ev_now(spoold.loop)))
+	if (rate_exceeded(&inbound.messages, in->addr, in->rt->conf->rate_messages,
+	    ev_now(inbound.loop)))
 		return R_RATE_MESSAGES;
 	return R_MAIL_OK;
 }
@@ -128,9 +97,10 @@ inbound_check_mail(void *arg, struct smtp_session *s, const struct smtp_mail *m)
 static enum smtp_reply_id
 inbound_check_starttls(void *arg, struct smtp_session *s)
 {
-	struct inbound *in = arg;
+	struct session *in = arg;
 
-	if (rate_exceeded(&rate_tls_handshakes, in->addr, in->rt->conf->rate_tls, ev_now(spoold.loop)))
+	if (rate_exceeded(&rate_tls_handshakes, in->addr, in->rt->conf->rate_tls,
+	    ev_now(inbound.loop)))
 		return R_TLS_RATE;
 	return R__COUNT;
 }
@@ -138,7 +108,7 @@ inbound_check_starttls(void *arg, struct smtp_session *s)
 static uint64_t
 inbound_new_id(void *arg)
 {
-	return spoold.next_id++;
+	return queue_new_id(inbound.queue);
 }
 
 static int
@@ -175,24 +145,18 @@ static void
 inbound_commit_done(struct commit_req *r)
 {
 	struct stored *st = (struct stored *)r;
-	struct inbound *in = r->owner;
+	struct session *in = st->session;
 	char id[20];
 
 	snprintf(id, sizeof(id), "%016llx", (unsigned long long)st->msg->id);
-	if (r->result == SPOOL_EFULL)
-		spool_full_until = ev_now(spoold.loop) + SPOOL_FULL_HOLDOFF;
-	else if (r->result == SPOOL_OK)
-		spool_full_until = 0;
-	else if (r->result == SPOOL_EIO)
-		spoold_storage_failed("commit failed with an I/O error");
 	stored_log(st, r->result != SPOOL_OK ? spool_strerror(r->result) :
 	    in == NULL ? "stored (client gone before the reply)" : "stored");
 	if (in != NULL) {
-		in->storing = NULL;
+		in->policy = NULL;
 		if (r->result == SPOOL_OK)
-			smtp_session_message_done(in->session, R_QUEUED, id);
+			smtp_session_message_done(in->smtp, R_QUEUED, id);
 		else
-			smtp_session_message_done(in->session,
+			smtp_session_message_done(in->smtp,
 			    r->result == SPOOL_EFULL ? R_SPOOL_FULL : R_STORAGE_ERROR, NULL);
 	}
 	stored_free(st);
@@ -249,7 +213,7 @@ stored_new(struct smtp_message *m)
 static void
 inbound_message(void *arg, struct smtp_session *s, struct smtp_message *m)
 {
-	struct inbound *in = arg;
+	struct session *in = arg;
 	struct stored *st = stored_new(m);
 
 	if (st == NULL) {
@@ -257,27 +221,20 @@ inbound_message(void *arg, struct smtp_session *s, struct smtp_message *m)
 		smtp_session_message_done(s, R_NO_MEMORY, NULL);
 		return;
 	}
-	st->req.owner = in;
-	in->storing = st;
-	committer_submit(spoold.committer, &st->req);
+	st->session = in;
+	in->policy = st;
+	queue_submit(inbound.queue, &st->req);
 }
 
 static void
 inbound_closed(void *arg, struct smtp_session *s)
 {
-	struct inbound *in = arg;
+	struct session *in = arg;
+	struct stored *st = in->policy;
 
-	if (in->storing)
-		in->storing->req.owner = NULL;	/* stored all the same */
-	if (in->prev)
-		in->prev->next = in->next;
-	else
-		spoold.sessions = in->next;
-	if (in->next)
-		in->next->prev = in->prev;
-	spoold.nsessions--;
-	rt_unref(in->rt);
-	free(in);
+	if (st != NULL)
+		st->session = NULL;	/* stored all the same */
+	session_closed(in);
 }
 
 /* etrn_allowed - RFC 1985: only the domain's etrn-from addresses may ask */
@@ -311,8 +268,8 @@ struct etrn_tally {
 
 /* etrn_domain - start d's delivery run if peer may ask for it */
 static void
-etrn_domain(const struct domain_conf *d, const struct sockaddr *peer, struct etrn_tally *t,
-    const char **reason)
+etrn_domain(const struct domain_conf *d, struct spoold_rt *rt, const struct sockaddr *peer,
+    struct etrn_tally *t, const char **reason)
 {
 	unsigned long long queued;
 
@@ -320,7 +277,7 @@ etrn_domain(const struct domain_conf *d, const struct sockaddr *peer, struct etr
 	if (d == NULL || !etrn_allowed(d, peer))
 		return;
 	t->matched++;
-	switch (despool_start(d, peer, &queued, reason)) {
+	switch (despool_start(d, rt, peer, &queued, reason)) {
 	case DESPOOL_STARTED:
 	case DESPOOL_JOINED:
 		t->started++;
@@ -338,34 +295,34 @@ etrn_domain(const struct domain_conf *d, const struct sockaddr *peer, struct etr
 /* etrn_nodes - "#queue" is its domains; "@name" every domain on or under
  * name; a plain name that one domain */
 static void
-etrn_nodes(const struct spoold_conf *cf, const char *node, const struct sockaddr *peer,
+etrn_nodes(struct spoold_rt *rt, const char *node, const struct sockaddr *peer,
     struct etrn_tally *t, const char **reason)
 {
+	const struct spoold_conf *cf = rt->conf;
 	const struct queue_conf *q;
 
 	if (node[0] == '#') {
 		if ((q = spoold_conf_queue(cf, node + 1)) != NULL)
 			for (size_t i = 0; i < q->n_domains; i++)
-				etrn_domain(spoold_conf_domain(cf, q->domains[i]), peer, t, reason);
+				etrn_domain(spoold_conf_domain(cf, q->domains[i]), rt, peer, t, reason);
 	} else if (node[0] == '@') {
 		for (size_t i = 0; i < cf->n_domains; i++)
 			if (etrn_covers(cf->domains[i].name, node + 1, 1))
-				etrn_domain(&cf->domains[i], peer, t, reason);
+				etrn_domain(&cf->domains[i], rt, peer, t, reason);
 	} else
-		etrn_domain(spoold_conf_domain(cf, node), peer, t, reason);
+		etrn_domain(spoold_conf_domain(cf, node), rt, peer, t, reason);
 }
 
 static enum smtp_reply_id
 inbound_etrn(void *arg, struct smtp_session *s, const char *node, char *count, size_t countlen,
     const char **reason)
 {
-	struct inbound *in = arg;
-	const struct spoold_conf *cf = in->rt->conf;
+	struct session *in = arg;
 	struct etrn_tally t = { 0 };
 
-	if (rate_exceeded(&etrn_rates, in->addr, cf->etrn_rate, ev_now(spoold.loop)))
+	if (rate_exceeded(&inbound.etrns, in->addr, in->rt->conf->etrn_rate, ev_now(inbound.loop)))
 		return R_ETRN_RATE;
-	etrn_nodes(cf, node, smtp_session_peer(s), &t, reason);
+	etrn_nodes(in->rt, node, smtp_session_peer(s), &t, reason);
 	if (t.matched == 0)
 		return R_ETRN_DENIED;
 	if (t.started == 0)
@@ -384,55 +341,12 @@ static const struct smtp_server_ops inbound_ops = {
 	.etrn = inbound_etrn,
 };
 
-/* inbound_limit - R__COUNT, or the 421 that the connection limits call for */
-static enum smtp_reply_id
-inbound_limit(const struct spoold_conf *cf, const char *addr)
+static const struct smtp_server_config *
+inbound_config(const struct spoold_rt *rt)
 {
-	if (spoold.stopping)
-		return R_SHUTDOWN;
-	if (spoold.nsessions >= cf->max_connections)
-		return R_TOO_MANY_CONNS;
-	if (inbound_count_addr(addr) >= cf->max_connections_ip)
-		return R_TOO_MANY_CONNS_IP;
-	if (rate_exceeded(&conn_rates, addr, cf->rate_connections, ev_now(spoold.loop)))
-		return R_RATE_CONNECTIONS;
-	return R__COUNT;
+	return &rt->smtp;
 }
 
-void
-inbound_accept(int fd, const struct sockaddr *peer)
-{
-	struct inbound *in = calloc(1, sizeof(*in));
-	enum smtp_reply_id refuse;
-
-	if (in == NULL) {
-		log_warnx("inbound: out of memory, dropping connection");
-		close(fd);
-		return;
-	}
-	inbound_addr_key(peer, in->addr, sizeof(in->addr));
-	refuse = inbound_limit(spoold.rt->conf, in->addr);
-	in->rt = rt_ref(spoold.rt);
-	in->next = spoold.sessions;
-	if (in->next)
-		in->next->prev = in;
-	spoold.sessions = in;
-	spoold.nsessions++;
-	in->session = smtp_session_new(spoold.loop, fd, peer, &in->rt->smtp, &inbound_ops, in, refuse);
-	if (in->session == NULL) {
-		log_warnx("inbound: cannot start a session");
-		close(fd);
-		inbound_closed(in, NULL);
-	}
-}
-
-void
-inbound_shutdown_all(void)
-{
-	struct inbound *in, *next;
-
-	for (in = spoold.sessions; in; in = next) {
-		next = in->next;	/* the session may go away at once */
-		smtp_session_shutdown(in->session);
-	}
-}
+const struct session_service inbound_service = {
+	.name = "smtp", .ops = &inbound_ops, .config = inbound_config,
+};

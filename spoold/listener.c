@@ -15,9 +15,8 @@
 #include <unistd.h>
 
 #include "cidr.h"
+#include "listener.h"
 #include "log.h"
-#include "odmr.h"
-#include "spoold.h"
 
 #define ACCEPT_PAUSE	1.0	/* seconds to wait after EMFILE/ENFILE */
 #define ACCEPT_BURST	64	/* accepts per wakeup, so one listener cannot starve the rest */
@@ -31,12 +30,19 @@ struct listener {
 	ev_timer		 pause;
 };
 
+static struct {
+	struct ev_loop		*loop;
+	struct listener		*head;
+	listener_accept_fn	*accept;
+	int			 stopped;
+} listeners;
+
 static void
 listener_resume(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct listener *l = w->data;
 
-	if (!spoold.stopping)
+	if (!listeners.stopped)
 		ev_io_start(loop, &l->io);
 }
 
@@ -61,10 +67,7 @@ listener_accept(struct ev_loop *loop, ev_io *w, int revents)
 				log_warn("listener %s: accept", l->text);
 			return;
 		}
-		if (l->kind == LISTEN_ODMR)
-			odmr_accept(fd, (struct sockaddr *)&ss);
-		else
-			inbound_accept(fd, (struct sockaddr *)&ss);
+		listeners.accept(l->kind, fd, (struct sockaddr *)&ss);
 	}
 }
 
@@ -121,7 +124,7 @@ listener_write_file(const char *path)
 		log_warn("listen-file %s", tmp);
 		return -1;
 	}
-	for (struct listener *l = spoold.listeners; l; l = l->next) {
+	for (struct listener *l = listeners.head; l; l = l->next) {
 		listener_describe(l->fd, l->kind, line, sizeof(line));
 		fprintf(fp, "%s\n", line);
 	}
@@ -149,8 +152,8 @@ listeners_open(const struct spoold_conf *cf, const char *listen_file)
 		ev_io_init(&l->io, listener_accept, fd, EV_READ);
 		ev_init(&l->pause, listener_resume);
 		l->io.data = l->pause.data = l;
-		l->next = spoold.listeners;
-		spoold.listeners = l;
+		l->next = listeners.head;
+		listeners.head = l;
 	}
 	if (listen_file && listener_write_file(listen_file) == -1)
 		return -1;
@@ -158,12 +161,14 @@ listeners_open(const struct spoold_conf *cf, const char *listen_file)
 }
 
 void
-listeners_start(void)
+listeners_start(struct ev_loop *loop, listener_accept_fn *accept)
 {
 	char line[128];
 
-	for (struct listener *l = spoold.listeners; l; l = l->next) {
-		ev_io_start(spoold.loop, &l->io);
+	listeners.loop = loop;
+	listeners.accept = accept;
+	for (struct listener *l = listeners.head; l; l = l->next) {
+		ev_io_start(loop, &l->io);
 		listener_describe(l->fd, l->kind, line, sizeof(line));
 		log_info("listening: %s", line);
 	}
@@ -174,15 +179,18 @@ listeners_stop(void)
 {
 	struct listener *l, *next;
 
-	for (l = spoold.listeners; l; l = next) {
+	listeners.stopped = 1;
+	for (l = listeners.head; l; l = next) {
 		next = l->next;
-		ev_io_stop(spoold.loop, &l->io);
-		ev_timer_stop(spoold.loop, &l->pause);
+		if (listeners.loop != NULL) {
+			ev_io_stop(listeners.loop, &l->io);
+			ev_timer_stop(listeners.loop, &l->pause);
+		}
 		close(l->fd);
 		free(l->text);
 		free(l);
 	}
-	spoold.listeners = NULL;
+	listeners.head = NULL;
 }
 
 int
@@ -223,7 +231,7 @@ is_local_address(const struct sockaddr *sa)
 int
 listeners_own(const struct sockaddr *sa)
 {
-	for (struct listener *l = spoold.listeners; l; l = l->next) {
+	for (struct listener *l = listeners.head; l; l = l->next) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 

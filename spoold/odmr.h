@@ -1,17 +1,15 @@
 /*
- * odmr.h - the ODMR provider sessions of "listen odmr" (RFC 2645).
+ * odmr.h - the policy of "listen odmr" sessions (RFC 2645): AUTH through
+ * Cyrus SASL, the domains a user owns, and the turn to a delivery run.
  */
 #ifndef SPOOLD_ODMR_H
 #define SPOOLD_ODMR_H
 
-#include <stdint.h>
-#include <sys/socket.h>
+#include <ev.h>
 
-/* odmr_accept - a session on an accepted socket of an ODMR listener */
-void	odmr_accept(int fd, const struct sockaddr *peer);
-/* odmr_shutdown_all - 421 to every session (SIGTERM) */
-void	odmr_shutdown_all(void);
-/* odmr_alive - the session with this id still exists */
-int	odmr_alive(uint64_t id);
+#include "session.h"
+
+void	odmr_init(struct ev_loop *);
+extern const struct session_service odmr_service;
 
 #endif

@@ -14,20 +14,27 @@
 #include "bounce.h"
 #include "despool.h"
 #include "log.h"
-#include "spool.h"
-#include "spoold.h"
+#include "queue.h"
+#include "runtime.h"
+#include "schedule.h"
 #include "scheduler.h"
 
-static ev_timer tick;
-/* Expiries and delay notices handed to the committer and not yet
- * committed: no new pass starts before they are, or one message could get
- * two DSNs. */
-static unsigned expiring;
+static struct {
+	struct ev_loop		*loop;
+	struct queue		*queue;
+	struct spoold_rt	*rt;		/* the running configuration */
+	ev_timer		 tick;
+	int			 stopped;
+	/* Expiries and delay notices handed to the committer and not yet
+	 * committed: no new pass starts before they are, or one message
+	 * could get two DSNs. */
+	unsigned		 expiring;
+} sched;
 
 static void
 expired(void *arg, enum spool_err result)
 {
-	expiring--;
+	sched.expiring--;
 }
 
 struct seen {
@@ -62,35 +69,18 @@ collect(const struct spool_domain_info *di, void *arg)
 	return 0;
 }
 
-/* backoff - the wait after the n-th failure in a row: retry, doubling up to
- * the cap, with a jitter of +-20% that stays the same for one domain and n
- * (so successive looks agree on when it is due) */
-static double
-backoff(const char *domain, unsigned n, double retry)
-{
-	double cap = retry > SCHEDULER_BACKOFF_MAX ? retry : SCHEDULER_BACKOFF_MAX, d = retry;
-	unsigned h = n * 2654435761u;
-
-	for (unsigned i = 1; i < n && d < cap; i++)
-		d *= 2;
-	for (const char *p = domain; *p; p++)
-		h = h * 31 + (unsigned char)*p;
-	return (d < cap ? d : cap) * (0.8 + 0.4 * (double)(h % 1000) / 1000.0);
-}
-
 /* due - a spontaneous run for this domain may start now */
 static int
-due(const char *domain, double retry, time_t now)
+due(const char *domain, const struct domain_conf *d, time_t now)
 {
 	struct spool_route rt;
-	int ok;
+	int64_t next;
 
-	if (spool_get_route(spoold.spool, domain, &rt) != SPOOL_OK)
-		return 1;
-	ok = !(rt.flags & ROUTE_HELD) && (rt.failures == 0 ||
-	    (double)(now - rt.last_attempt) >= backoff(domain, rt.failures, retry));
+	if (queue_route(sched.queue, domain, &rt) != SPOOL_OK)
+		return schedule_next_attempt(domain, d, NULL) <= now;
+	next = schedule_next_attempt(domain, d, &rt);
 	spool_route_free(&rt);
-	return ok;
+	return next <= now;
 }
 
 static void
@@ -98,12 +88,12 @@ start_run(const char *name, const struct domain_conf *d)
 {
 	struct domain_conf outside = {
 		.name = (char *)name, .mode = MODE_BACKUP, .tls = TLS_MAY,
-		.route = { .kind = ROUTE_MX }, .retry = SCHEDULER_RETRY,
+		.route = { .kind = ROUTE_MX }, .retry = SCHEDULE_RETRY_OUTSIDE,
 	};
 	unsigned long long queued;
 	const char *reason = "";
 
-	if (despool_start(d ? d : &outside, NULL, &queued, &reason) == DESPOOL_FAILED)
+	if (despool_start(d ? d : &outside, sched.rt, NULL, &queued, &reason) == DESPOOL_FAILED)
 		log_warnx("delivery run domain=%s: cannot start: %s", name, reason);
 }
 
@@ -131,8 +121,8 @@ expire_message(const struct spool_envelope *e, const char *domain, uint64_t max_
 		b[n].index = (unsigned)i;
 		b[n++].reply = reply;
 	}
-	if (n > 0 && bounce_submit(e, b, n, NULL, expired, NULL) == 0)
-		expiring++;
+	if (n > 0 && bounce_submit(e, b, n, sched.rt->conf->hostname, NULL, expired, NULL) == 0)
+		sched.expiring++;
 	free(b);
 }
 
@@ -145,10 +135,10 @@ expire_domain(const char *domain, uint64_t max_age, time_t now, unsigned *budget
 	uint64_t *ids = NULL;
 	size_t n = 0;
 
-	if (despool_busy(domain) || spool_domain_ids(spoold.spool, domain, &ids, &n) != SPOOL_OK)
+	if (despool_busy(domain) || queue_ids(sched.queue, domain, &ids, &n) != SPOOL_OK)
 		return;
 	for (size_t k = 0; k < n && *budget > 0; k++) {
-		if (spool_get_envelope(spoold.spool, ids[k], &e) != SPOOL_OK)
+		if (queue_envelope(sched.queue, ids[k], &e) != SPOOL_OK)
 			continue;
 		if ((uint64_t)(now - e.arrival) < max_age) {
 			spool_envelope_free(&e);
@@ -219,7 +209,7 @@ warn_domain(const struct domain_conf *d, time_t now, unsigned *budget)
 	struct spool_envelope e;
 	struct bounce_rcpt b[64];
 
-	if (despool_busy(d->name) || spool_domain_walk(spoold.spool, d->name, late_cb, &w) != SPOOL_OK)
+	if (despool_busy(d->name) || queue_walk(sched.queue, d->name, late_cb, &w) != SPOOL_OK)
 		w.budget = *budget;
 	*budget = w.budget;
 	while (w.head != NULL) {
@@ -228,9 +218,10 @@ warn_domain(const struct domain_conf *d, time_t now, unsigned *budget)
 		w.head = l->next;
 		for (size_t i = 0; i < l->n; i++)
 			b[i] = (struct bounce_rcpt){ l->idx[i], l->reply[i] ? l->reply[i] : "451 4.4.1" };
-		if (spool_get_envelope(spoold.spool, l->id, &e) == SPOOL_OK) {
-			if (bounce_warn(&e, d->name, b, l->n, expired, NULL) == 0)
-				expiring++;
+		if (queue_envelope(sched.queue, l->id, &e) == SPOOL_OK) {
+			if (bounce_warn(&e, d->name, b, l->n, sched.rt->conf->hostname, expired,
+			    NULL) == 0)
+				sched.expiring++;
 			spool_envelope_free(&e);
 		}
 		for (size_t i = 0; i < l->n; i++)
@@ -244,7 +235,7 @@ warn_domain(const struct domain_conf *d, time_t now, unsigned *budget)
 static double
 look_interval(void)
 {
-	const struct spoold_conf *cf = spoold.rt->conf;
+	const struct spoold_conf *cf = sched.rt->conf;
 	double t = SCHEDULER_TICK;
 
 	for (size_t i = 0; i < cf->n_domains; i++) {
@@ -263,54 +254,73 @@ look_interval(void)
 static void
 scheduler_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	const struct spoold_conf *cf = spoold.rt->conf;
+	const struct spoold_conf *cf = sched.rt->conf;
 	struct look l = { NULL, 0, 0 };
 	unsigned budget = SCHEDULER_EXPIRE_BATCH;
 	time_t now = time(NULL);
 
-	if (!spoold.stopping && spool_domain_list(spoold.spool, collect, &l) == SPOOL_OK)
+	if (!sched.stopped && queue_domains(sched.queue, collect, &l) == SPOOL_OK)
 		for (size_t i = 0; i < l.n; i++) {
 			const struct domain_conf *d = spoold_conf_domain(cf, l.d[i].name);
 			uint64_t max_age = d ? d->max_age : DEF_MAX_AGE;
-			unsigned before = expiring;
+			unsigned before = sched.expiring;
 
-			if (expiring == 0 && l.d[i].c.oldest > 0 &&
+			if (sched.expiring == 0 && l.d[i].c.oldest > 0 &&
 			    (uint64_t)(now - l.d[i].c.oldest) >= max_age)
 				expire_domain(l.d[i].name, max_age, now, &budget);
-			if (expiring == 0 && d != NULL && d->delay_warning > 0 && l.d[i].c.oldest > 0 &&
+			if (sched.expiring == 0 && d != NULL && d->delay_warning > 0 && l.d[i].c.oldest > 0 &&
 			    (uint64_t)(now - l.d[i].c.oldest) >= d->delay_warning)
 				warn_domain(d, now, &budget);
 			/* a run's snapshot must not take messages whose expiry
 			 * is not committed yet: it waits for the next look */
-			if (expiring == before && (d == NULL || d->mode == MODE_BACKUP) &&
-			    !despool_busy(l.d[i].name) &&
-			    due(l.d[i].name, d ? (double)d->retry : SCHEDULER_RETRY, now))
+			if (sched.expiring == before && !despool_busy(l.d[i].name) &&
+			    due(l.d[i].name, d, now))
 				start_run(l.d[i].name, d);
 		}
 	free(l.d);
 	/* a full batch expired: more may be waiting, look again soon (after
 	 * the committer has taken this batch) */
-	ev_timer_set(w, budget == 0 || expiring > 0 ? 0.2 : look_interval(), 0.);
+	ev_timer_set(w, budget == 0 || sched.expiring > 0 ? 0.2 : look_interval(), 0.);
 	ev_timer_start(loop, w);
 }
 
 void
-scheduler_start(void)
+scheduler_start(struct ev_loop *loop, struct queue *q, struct spoold_rt *rt)
 {
-	ev_timer_init(&tick, scheduler_tick, 1.0, 0.);
-	ev_timer_start(spoold.loop, &tick);
+	sched.loop = loop;
+	sched.queue = q;
+	scheduler_configure(rt);
+	ev_timer_init(&sched.tick, scheduler_tick, 1.0, 0.);
+	ev_timer_start(loop, &sched.tick);
 }
 
 void
-scheduler_kick(void)
+scheduler_configure(struct spoold_rt *rt)
 {
-	ev_timer_stop(spoold.loop, &tick);
-	ev_timer_set(&tick, 0.2, 0.);
-	ev_timer_start(spoold.loop, &tick);
+	struct spoold_rt *old = sched.rt;
+
+	sched.rt = rt_ref(rt);
+	if (old != NULL)
+		rt_unref(old);
+}
+
+void
+scheduler_queued(const char *domain)
+{
+	/* a domain that is not configured: its mail (a DSN to a sender
+	 * elsewhere) goes out by MX, soon */
+	if (sched.stopped || spoold_conf_domain(sched.rt->conf, domain) != NULL)
+		return;
+	ev_timer_stop(sched.loop, &sched.tick);
+	ev_timer_set(&sched.tick, 0.2, 0.);
+	ev_timer_start(sched.loop, &sched.tick);
 }
 
 void
 scheduler_stop(void)
 {
-	ev_timer_stop(spoold.loop, &tick);
+	sched.stopped = 1;
+	ev_timer_stop(sched.loop, &sched.tick);
+	rt_unref(sched.rt);
+	sched.rt = NULL;
 }

@@ -1,5 +1,8 @@
 /*
  * spoold.c - the spooling SMTP server: start-up, signals, reload, shutdown.
+ * The composition root: the one place that creates the modules, hands each
+ * what it needs, wires their events to each other and knows the shutdown
+ * order.  No other module reaches into this file's state.
  *
  * SECURITY: started as root, spoold binds its listeners and reads its TLS key,
  * then drops to the configured user (setgroups, setgid, setuid, in that
@@ -17,206 +20,42 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <unistd.h>
 
-#include "committer.h"
 #include "auth.h"
+#include "bounce.h"
+#include "control.h"
 #include "despool.h"
-#include "odmr.h"
 #include "dns.h"
-#include "scheduler.h"
+#include "inbound.h"
+#include "listener.h"
 #include "log.h"
+#include "odmr.h"
+#include "queue.h"
+#include "runtime.h"
+#include "scheduler.h"
+#include "session.h"
 #include "spool.h"
-#include "spoold.h"
 
-#define SPILL_THRESHOLD		(256 * 1024)	/* bodies past this go to a temp file */
 #define SHUTDOWN_GRACE		30.0		/* seconds to finish commits on SIGTERM */
 
-struct spoold spoold;
+static struct {
+	struct ev_loop		*loop;
+	struct spoold_rt	*rt;		/* the running configuration */
+	struct spool		*spool;
+	struct queue		*queue;
+	struct dns		*dns;		/* NULL: no resolver (logged) */
+	int			 stopping;
+	int			 exit_status;
+	const char		*listen_file;
+} spoold;
+
+static void spoold_stop(int status, const char *why);
 
 static ev_signal sig_hup, sig_term, sig_int;
 static ev_timer shutdown_timer;
 static ev_tstamp shutdown_started;
-
-static void
-tls_unref(struct spoold_tls *tls)
-{
-	if (tls == NULL || --tls->refs > 0)
-		return;
-	if (tls->cred)
-		gnutls_certificate_free_credentials(tls->cred);
-	if (tls->prio)
-		gnutls_priority_deinit(tls->prio);
-	free(tls);
-}
-
-static int
-same_string(const char *a, const char *b)
-{
-	return a == b || (a && b && strcmp(a, b) == 0);
-}
-
-/* tls_reusable - old's credentials serve cf too: same files, same priority */
-static struct spoold_tls *
-tls_reusable(const struct spoold_rt *old, const struct spoold_conf *cf)
-{
-	if (old == NULL || old->tls == NULL || !same_string(old->conf->tls_cert, cf->tls_cert) ||
-	    !same_string(old->conf->tls_key, cf->tls_key) ||
-	    !same_string(old->conf->tls_priority, cf->tls_priority))
-		return NULL;
-	old->tls->refs++;
-	return old->tls;
-}
-
-static int
-needs_verify(const struct spoold_conf *cf)
-{
-	for (size_t i = 0; i < cf->n_domains; i++)
-		if (cf->domains[i].tls == TLS_VERIFY)
-			return 1;
-	return 0;
-}
-
-/* client_reusable - old's client credentials serve cf too */
-static struct spoold_tls *
-client_reusable(const struct spoold_rt *old, const struct spoold_conf *cf)
-{
-	if (old == NULL || old->client == NULL || !same_string(old->conf->tls_ca, cf->tls_ca) ||
-	    !same_string(old->conf->tls_priority, cf->tls_priority) ||
-	    needs_verify(old->conf) != needs_verify(cf))
-		return NULL;
-	old->client->refs++;
-	return old->client;
-}
-
-/* client_load - the credentials delivery runs use for STARTTLS.  The CA
- * certificates for "tls verify" are read here, as root before the privilege
- * drop, and only when a domain needs them. */
-static struct spoold_tls *
-client_load(const struct spoold_conf *cf, int *trusted, char *err, size_t errlen)
-{
-	struct spoold_tls *tls = calloc(1, sizeof(*tls));
-	int rc;
-
-	*trusted = 0;
-	if (tls == NULL || (tls->refs = 1,
-	    gnutls_certificate_allocate_credentials(&tls->cred)) < 0 ||
-	    gnutls_priority_init(&tls->prio, cf->tls_priority, NULL) < 0) {
-		snprintf(err, errlen, "cannot set up TLS client credentials");
-		tls_unref(tls);
-		return NULL;
-	}
-	if (!needs_verify(cf))
-		return tls;
-	rc = cf->tls_ca ? gnutls_certificate_set_x509_trust_file(tls->cred, cf->tls_ca,
-	    GNUTLS_X509_FMT_PEM) : gnutls_certificate_set_x509_system_trust(tls->cred);
-	if (rc <= 0 && cf->tls_ca != NULL) {
-		snprintf(err, errlen, "%s: tls-ca %s: %s", cf->path, cf->tls_ca,
-		    rc == 0 ? "no certificate in it" : gnutls_strerror(rc));
-		tls_unref(tls);
-		return NULL;
-	}
-	if (rc <= 0)
-		log_warnx("no system CA certificates (%s): domains with \"tls verify\" cannot be "
-		    "delivered; install ca-certificates or set tls-ca",
-		    rc == 0 ? "none found" : gnutls_strerror(rc));
-	*trusted = rc > 0 ? rc : 0;
-	return tls;
-}
-
-struct spoold_rt *
-rt_ref(struct spoold_rt *rt)
-{
-	rt->refs++;
-	return rt;
-}
-
-void
-rt_unref(struct spoold_rt *rt)
-{
-	if (rt == NULL || --rt->refs > 0)
-		return;
-	tls_unref(rt->tls);
-	tls_unref(rt->client);
-	spoold_conf_free(rt->conf);
-	free(rt);
-}
-
-/* tls_load - credentials from tls-cert/tls-key; NULL with "file:line: why" */
-static struct spoold_tls *
-tls_load(const struct spoold_conf *cf, char *err, size_t errlen)
-{
-	struct spoold_tls *tls = calloc(1, sizeof(*tls));
-	const char *errpos = NULL;
-	int rc;
-
-	if (tls == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	tls->refs = 1;
-	if ((rc = gnutls_certificate_allocate_credentials(&tls->cred)) < 0 ||
-	    (rc = gnutls_certificate_set_x509_key_file(tls->cred, cf->tls_cert, cf->tls_key,
-	    GNUTLS_X509_FMT_PEM)) < 0) {
-		snprintf(err, errlen, "%s:%d: cannot load tls-cert %s with tls-key %s: %s%s", cf->path,
-		    cf->tls_cert_line, cf->tls_cert, cf->tls_key, gnutls_strerror(rc),
-		    getuid() != 0 && cf->user ? " (after the privilege drop, the files must be "
-		    "readable by the user, or keep their names to reuse the loaded key)" : "");
-		tls_unref(tls);
-		return NULL;
-	}
-	if ((rc = gnutls_priority_init(&tls->prio, cf->tls_priority, &errpos)) < 0) {
-		snprintf(err, errlen, "%s:%d: tls-priority \"%s\" is invalid near \"%s\": %s", cf->path,
-		    cf->tls_priority_line, cf->tls_priority, errpos ? errpos : "?", gnutls_strerror(rc));
-		tls_unref(tls);
-		return NULL;
-	}
-	return tls;
-}
-
-/* rt_new - everything sessions need from a configuration; NULL with the
- * reason in err */
-static struct spoold_rt *
-rt_new(struct spoold_conf *cf, const struct spoold_rt *old, char *err, size_t errlen)
-{
-	struct spoold_rt *rt = calloc(1, sizeof(*rt));
-
-	if (rt == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	rt->refs = 1;
-	rt->conf = cf;
-	if (cf->tls_cert && (rt->tls = tls_reusable(old, cf)) == NULL &&
-	    (rt->tls = tls_load(cf, err, errlen)) == NULL) {
-		rt->conf = NULL;
-		rt_unref(rt);
-		return NULL;
-	}
-	if ((rt->client = client_reusable(old, cf)) != NULL)
-		rt->client_trust = old->client_trust;
-	else if ((rt->client = client_load(cf, &rt->client_trust, err, errlen)) == NULL) {
-		rt->conf = NULL;
-		rt_unref(rt);
-		return NULL;
-	}
-	rt->smtp.hostname = cf->hostname;
-	rt->smtp.max_message_size = cf->max_message_size;
-	rt->smtp.max_recipients = (unsigned)cf->max_recipients;
-	rt->smtp.max_errors = DEF_MAX_ERRORS;
-	rt->smtp.junk_limit = (unsigned)cf->junk_command_limit;
-	rt->smtp.timeout_idle = (double)cf->timeout_idle;
-	rt->smtp.timeout_data = (double)cf->timeout_data;
-	rt->smtp.timeout_data_total = (double)cf->timeout_data_total;
-	rt->smtp.min_data_rate = (double)cf->min_data_rate;
-	rt->smtp.min_data_rate_grace = (double)cf->min_data_rate_grace;
-	rt->smtp.timeout_tls = (double)cf->timeout_tls;
-	rt->smtp.tls_cred = rt->tls ? rt->tls->cred : NULL;
-	rt->smtp.tls_prio = rt->tls ? rt->tls->prio : NULL;
-	rt->smtp.spill_dir = cf->datadir;
-	rt->smtp.spill_threshold = SPILL_THRESHOLD;
-	return rt;
-}
 
 static void
 log_warning(const char *msg)
@@ -245,6 +84,18 @@ load_config(const char *path, int to_stderr)
 	}
 	conf_errors_free(&errs);
 	return cf;
+}
+
+/* configure_all - every module that follows the running configuration
+ * gets rt (sessions and runs keep the one they started with) */
+static void
+configure_all(struct spoold_rt *rt)
+{
+	sessions_configure(rt);
+	scheduler_configure(rt);
+	control_configure(rt);
+	auth_configure(rt);
+	queue_set_drain_threshold(spoold.queue, rt->conf->drain_threshold);
 }
 
 /* reload - SIGHUP: a new configuration for new sessions, or keep the old */
@@ -278,6 +129,7 @@ reload(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 	rt_unref(spoold.rt);
 	spoold.rt = rt;
+	configure_all(rt);
 	log_info("reloaded: %zu domain%s", cf->n_domains, cf->n_domains == 1 ? "" : "s");
 }
 
@@ -286,8 +138,8 @@ shutdown_finish(void)
 {
 	unsigned long long messages, batches;
 
-	committer_stop(spoold.committer, &messages, &batches);
-	spoold.committer = NULL;
+	queue_close(spoold.queue, &messages, &batches);
+	spoold.queue = NULL;
 	log_info("stopped: %llu messages stored in %llu commits since start", messages, batches);
 	ev_break(spoold.loop, EVBREAK_ALL);
 }
@@ -296,7 +148,7 @@ shutdown_finish(void)
 static void
 shutdown_check(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	if ((spoold.nsessions == 0 && committer_pending(spoold.committer) == 0) ||
+	if ((sessions_count() == 0 && queue_pending(spoold.queue) == 0) ||
 	    ev_now(loop) - shutdown_started > SHUTDOWN_GRACE) {
 		ev_timer_stop(loop, w);
 		shutdown_finish();
@@ -315,31 +167,6 @@ open_resolver(const struct spoold_conf *cf)
 		    "delivered", cf->resolver ? " for " : "", cf->resolver ? cf->resolver : "", err);
 }
 
-/* Drain-only: with less free space than drain-threshold in the map or on
- * the disk, new mail gets 452 4.3.1 at MAIL while ETRN, ATRN and delivery
- * runs go on and make room; it ends by itself when space is back.  Looked
- * at every few seconds, not per message. */
-#define SPACE_CHECK_INTERVAL	2.0
-
-static ev_timer space_timer;
-
-static void
-space_check(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	uint64_t map_free, disk_free, want = spoold.rt->conf->drain_threshold;
-	int low;
-
-	if (spool_free_space(spoold.spool, &map_free, &disk_free) != SPOOL_OK)
-		return;
-	low = map_free < want || disk_free < want;
-	if (low != spoold.drain_only)
-		log_warnx("drain-only %s: %llu bytes free in the spool map, %llu on disk, threshold "
-		    "%llu%s", low ? "on" : "off", (unsigned long long)map_free,
-		    (unsigned long long)disk_free, (unsigned long long)want,
-		    low ? ": new mail gets 452 4.3.1; ETRN, ATRN and deliveries go on" : "");
-	spoold.drain_only = low;
-}
-
 /* open_auth - Cyrus SASL for the ODMR listener, when there is one */
 static void
 open_auth(const struct spoold_conf *cf)
@@ -348,14 +175,14 @@ open_auth(const struct spoold_conf *cf)
 
 	for (size_t i = 0; i < cf->n_listens; i++)
 		if (cf->listens[i].kind == LISTEN_ODMR) {
-			if (auth_init(err, sizeof(err)) == -1)
+			if (auth_init(cf->sasl_service, err, sizeof(err)) == -1)
 				log_warnx("SASL cannot start (%s): AUTH on the ODMR listener will "
 				    "fail with 454", err);
 			return;
 		}
 }
 
-void
+static void
 spoold_stop(int status, const char *why)
 {
 	if (status > spoold.exit_status)
@@ -367,25 +194,38 @@ spoold_stop(int status, const char *why)
 	listeners_stop();
 	control_close();
 	scheduler_stop();
-	ev_timer_stop(spoold.loop, &space_timer);
 	despool_stop_all();	/* undelivered mail simply stays queued */
-	inbound_shutdown_all();
-	odmr_shutdown_all();
+	sessions_shutdown();	/* 421, after the answer to a message being stored */
 	shutdown_started = ev_now(spoold.loop);
 	ev_timer_init(&shutdown_timer, shutdown_check, 0.0, 0.05);
 	ev_timer_start(spoold.loop, &shutdown_timer);
 }
 
-void
-spoold_storage_failed(const char *what)
+/* storage_failed - the queue's hook for a commit with an I/O error */
+static void
+storage_failed(void *arg, const char *what)
 {
 	/* After a failed fsync Linux may have marked the unwritten pages
 	 * clean ("fsyncgate"): carrying on could acknowledge mail on top of
 	 * storage that lies.  Stop, and let the supervisor start a spoold
 	 * that reopens the spool from its last good commit. */
 	log_crit("spool: %s: refusing mail and exiting with status %d; check the disk, then "
-	    "restart spoold (systemd does, with Restart=on-failure)", what, EXIT_STORAGE);
-	spoold_stop(EXIT_STORAGE, "storage I/O error");
+	    "restart spoold (systemd does, with Restart=on-failure)", what, EX_TEMPFAIL);
+	spoold_stop(EX_TEMPFAIL, "storage I/O error");
+}
+
+/* mail_queued - the queue's hook: a notification was queued for domain */
+static void
+mail_queued(void *arg, const char *domain)
+{
+	scheduler_queued(domain);
+}
+
+/* accept_connection - the listeners' hook: each kind runs its service */
+static void
+accept_connection(enum listen_kind kind, int fd, const struct sockaddr *peer)
+{
+	sessions_accept(kind == LISTEN_ODMR ? &odmr_service : &inbound_service, fd, peer);
 }
 
 /* terminate - SIGTERM: stop accepting, answer what is being stored, exit */
@@ -430,17 +270,33 @@ drop_privileges(const char *user, const char *datadir)
 }
 
 static void
-open_spool(const struct spoold_conf *cf)
+open_queue(const struct spoold_conf *cf)
 {
+	static const struct queue_hooks hooks = {
+		.storage_failed = storage_failed, .queued = mail_queued,
+	};
 	char err[512];
 
-	if ((spoold.spool == NULL) &&
-	    spool_open(&spoold.spool, cf->datadir, cf->max_spool_size, 0, err, sizeof(err)) != SPOOL_OK)
+	if (spool_open(&spoold.spool, cf->datadir, cf->max_spool_size, 0, err, sizeof(err)) != SPOOL_OK)
 		fatalx("%s", err);
-	if (spool_next_id(spoold.spool, &spoold.next_id) != SPOOL_OK)
-		fatalx("cannot read the spool's message counter");
-	if ((spoold.committer = committer_start(spoold.loop, spoold.spool)) == NULL)
-		fatalx("cannot start the committer thread");
+	if ((spoold.queue = queue_open(spoold.loop, spoold.spool, &hooks, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+}
+
+/* start_modules - in dependency order: each is handed what it uses */
+static void
+start_modules(const struct spoold_conf *cf)
+{
+	bounce_init(spoold.queue);
+	despool_init(spoold.loop, spoold.queue, spoold.dns, listeners_own);
+	inbound_init(spoold.loop, spoold.queue);
+	odmr_init(spoold.loop);
+	sessions_init(spoold.loop);
+	scheduler_start(spoold.loop, spoold.queue, spoold.rt);
+	/* without the control socket only spoolctl flush and bounce are missing */
+	(void)control_open(spoold.loop, spoold.queue, spoold.rt, cf->datadir);
+	configure_all(spoold.rt);
+	listeners_start(spoold.loop, accept_connection);
 }
 
 static void
@@ -453,7 +309,7 @@ usage(void)
 	    "  -v        more logging (twice: state traces)\n"
 	    "  -V        print the version\n"
 	    "  --listen-file FILE  write the addresses bound, one a line\n");
-	exit(64);
+	exit(EX_USAGE);
 }
 
 static int
@@ -518,7 +374,7 @@ main(int argc, char **argv)
 	if (!foreground && daemon(0, 0) == -1)
 		fatal("daemon");
 	spoold.loop = EV_DEFAULT;
-	open_spool(cf);
+	open_queue(cf);
 
 	ev_signal_init(&sig_hup, reload, SIGHUP);
 	ev_signal_init(&sig_term, terminate, SIGTERM);
@@ -526,16 +382,12 @@ main(int argc, char **argv)
 	ev_signal_start(spoold.loop, &sig_hup);
 	ev_signal_start(spoold.loop, &sig_term);
 	ev_signal_start(spoold.loop, &sig_int);
-	(void)control_open(cf->datadir);	/* without it only spoolctl flush is missing */
 	open_resolver(cf);
 	open_auth(cf);
-	scheduler_start();
-	ev_timer_init(&space_timer, space_check, 0., SPACE_CHECK_INTERVAL);
-	ev_timer_start(spoold.loop, &space_timer);
-	listeners_start();
+	start_modules(cf);
 	log_info("spoold %s ready: %zu domain%s, spool %s, next id %016llx", PACKAGE_VERSION,
 	    cf->n_domains, cf->n_domains == 1 ? "" : "s", cf->datadir,
-	    (unsigned long long)spoold.next_id);
+	    (unsigned long long)queue_peek_id(spoold.queue));
 	ev_run(spoold.loop, 0);
 	if (spoold.dns != NULL)
 		dns_free(spoold.dns);

@@ -196,7 +196,7 @@ out=$(tls "$SMTP_PORT" 127.0.0.2)
 case $out in TLS*) ;; *) fail "another address refused: $out" ;; esac
 grep -q 'smtp STARTTLS refused from 127\.0\.0\.1: TLS not available: too many new TLS sessions' "$SPOOLD_LOG" ||
 	fail "no log line for the SMTP refusal"
-grep -q 'odmr STARTTLS refused from 127\.0\.0\.1: rate-tls' "$SPOOLD_LOG" || fail "no log line for the ODMR refusal"
+grep -q 'odmr STARTTLS refused from 127\.0\.0\.1: TLS not available: too many new TLS sessions' "$SPOOLD_LOG" || fail "no log line for the ODMR refusal"
 say "rate-tls 3: the 4th handshake from one address gets 454 4.7.0 on either port; another address goes on"
 
 # ---- line flood on the ODMR port ----

@@ -1,0 +1,20 @@
+/*
+ * control.h - DATADIR/control.sock, mode 0600: spoolctl's requests to the
+ * running spoold (flush, bounce).
+ */
+#ifndef SPOOLD_CONTROL_H
+#define SPOOLD_CONTROL_H
+
+#include <ev.h>
+
+struct queue;
+struct spoold_rt;
+
+/* control_open - listen on DATADIR/control.sock; -1 (logged) when it
+ * cannot, and spoolctl flush and bounce will not work */
+int	control_open(struct ev_loop *, struct queue *, struct spoold_rt *, const char *datadir);
+/* control_configure - the running configuration (SIGHUP) */
+void	control_configure(struct spoold_rt *);
+void	control_close(void);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * queue.h - the one owner of the queue on the loop side.
+ *
+ * Every loop-side read of the spool and every submission to the committer
+ * goes through here.  It hands out message ids, decides the storage-failure
+ * policy once for every request (an I/O error stops spoold; a full spool
+ * refuses new mail at MAIL for a while), watches free space (drain-only),
+ * and tells its owner when a message was queued for a domain that may
+ * need the scheduler (a DSN to a sender elsewhere).
+ */
+#ifndef SPOOLD_QUEUE_H
+#define SPOOLD_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <ev.h>
+
+#include "committer.h"
+#include "spool.h"
+
+struct queue;
+
+struct queue_hooks {
+	/* storage_failed - a commit failed with an I/O error: stop at once */
+	void	(*storage_failed)(void *arg, const char *what);
+	/* queued - a notification was queued for domain */
+	void	(*queued)(void *arg, const char *domain);
+	void	*arg;
+};
+
+/* queue_open - the queue over an open spool: reads the next id and starts
+ * the committer.  NULL with the reason in err. */
+struct queue *queue_open(struct ev_loop *, struct spool *, const struct queue_hooks *,
+    char *err, size_t errlen);
+/* queue_close - finish what was submitted (each done() runs), stop the
+ * committer; the totals since queue_open */
+void	queue_close(struct queue *, unsigned long long *messages, unsigned long long *batches);
+
+uint64_t queue_new_id(struct queue *);
+uint64_t queue_peek_id(const struct queue *);	/* the next id, for the log */
+
+/* queue_submit - to the committer; req->done() comes later, on the loop */
+void	queue_submit(struct queue *, struct commit_req *);
+unsigned queue_pending(const struct queue *);
+
+/* queue_accepting - new mail may be taken: no recent "spool full" commit
+ * and not drain-only */
+int	queue_accepting(const struct queue *);
+/* queue_set_drain_threshold - drain-only below this much free space */
+void	queue_set_drain_threshold(struct queue *, uint64_t bytes);
+
+/* Reads: each is one short read transaction (see spool.h). */
+enum spool_err queue_counters(struct queue *, const char *domain, struct spool_counters *);
+enum spool_err queue_ids(struct queue *, const char *domain, uint64_t **ids, size_t *n);
+enum spool_err queue_envelope(struct queue *, uint64_t id, struct spool_envelope *);
+enum spool_err queue_read_body(struct queue *, uint64_t id, uint64_t off, void *dst, size_t len);
+enum spool_err queue_route(struct queue *, const char *domain, struct spool_route *);
+enum spool_err queue_domains(struct queue *, int (*cb)(const struct spool_domain_info *, void *),
+    void *arg);
+enum spool_err queue_walk(struct queue *, const char *domain, spool_walk_cb *, void *arg);
+
+#endif

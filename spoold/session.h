@@ -1,0 +1,49 @@
+/*
+ * session.h - every client connection of spoold's listeners, whatever the
+ * service: accepted here, held to the connection limits here
+ * (max-connections, max-connections-per-ip, rate-connections), kept in one
+ * list with one count, and run by the shared SMTP engine with the
+ * service's policy (inbound.c for mail, odmr.c for ODMR).
+ */
+#ifndef SPOOLD_SESSION_H
+#define SPOOLD_SESSION_H
+
+#include <sys/socket.h>
+#include <ev.h>
+
+#include "smtp_server.h"
+
+struct spoold_rt;
+struct session;
+
+/* What a listener kind runs: the engine's ops (their arg is the struct
+ * session) and where in the runtime its engine settings are. */
+struct session_service {
+	const char			*name;		/* "smtp", "odmr" */
+	const struct smtp_server_ops	*ops;
+	const struct smtp_server_config	*(*config)(const struct spoold_rt *);
+};
+
+struct session {
+	struct session			*prev, *next;
+	const struct session_service	*service;
+	struct smtp_session		*smtp;
+	struct spoold_rt		*rt;		/* the configuration it started with */
+	char				 addr[64];	/* what per-address limits count */
+	void				*policy;	/* the service's own state, or NULL */
+};
+
+void	sessions_init(struct ev_loop *);
+/* sessions_configure - the configuration new sessions get (start, SIGHUP) */
+void	sessions_configure(struct spoold_rt *);
+/* sessions_accept - a session of service on an accepted socket: the
+ * greeting, or the 421 the limits call for */
+void	sessions_accept(const struct session_service *, int fd, const struct sockaddr *peer);
+/* session_closed - for the service's closed op, last: the session goes */
+void	session_closed(struct session *);
+/* sessions_shutdown - no new sessions; 421 to the others (a session
+ * storing a message gets its answer first) */
+void	sessions_shutdown(void);
+unsigned sessions_count(void);
+
+#endif
