@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "schedule.h"
 #include "smtp_cmd.h"
 #include "spool.h"
 #include "spoold_conf.h"
@@ -92,6 +93,51 @@ out_end(void)
 	out = stdout;
 }
 
+/* show_when - a time for people: "2026-11-22T15:04:05+0000" */
+static const char *
+show_when(int64_t t, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	localtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%S%z", &tm);
+	return buf;
+}
+
+/* next_attempt - when spoold tries domain on its own next, for people:
+ * a time, "at spoold's next look" or "when the site asks ..."; NULL when it
+ * is held (the held line says so) */
+static const char *
+next_attempt(const char *domain, const struct domain_conf *d, const struct spool_route *rt,
+    char *buf, size_t len)
+{
+	int64_t t = schedule_next_attempt(domain, d, rt);
+
+	if (rt != NULL && (rt->flags & ROUTE_HELD))
+		return NULL;
+	if (t == SCHEDULE_NEVER)
+		return "when the site asks (ETRN, ATRN or spoolctl flush)";
+	if (t <= now)
+		return "at spoold's next look";
+	return show_when(t, buf, len);
+}
+
+/* next_attempt_json - the same as a JSON value: a time, "now" or null */
+static void
+next_attempt_json(const char *domain, const struct domain_conf *d, const struct spool_route *rt)
+{
+	int64_t t = schedule_next_attempt(domain, d, rt);
+	char when[32];
+
+	if (t == SCHEDULE_NEVER)
+		fprintf(out, "null");
+	else if (t <= now)
+		fprintf(out, "\"now\"");
+	else
+		fprintf(out, "\"%s\"", show_when(t, when, sizeof(when)));
+}
+
 /* ---- list ---- */
 
 struct list_state {
@@ -121,6 +167,8 @@ list_row(struct list_state *ls, const char *domain, const struct spool_counters 
 			    "\"last_error\": ", rt.flags & ROUTE_HELD ? "true" : "false",
 			    (long long)rt.last_attempt, rt.failures);
 			json_str(rt.last_error);
+			fprintf(out, ", \"next_attempt\": ");
+			next_attempt_json(domain, d, &rt);
 			spool_route_free(&rt);
 		}
 		fprintf(out, "}");
@@ -197,21 +245,12 @@ cmd_list(struct spool *sp, const struct spoold_conf *cf)
 /* ---- show ---- */
 
 struct show_state {
-	int	first;
-	size_t	count;
+	int				 first;
+	size_t				 count;
+	const char			*domain;
+	const struct domain_conf	*d;
+	const struct spool_route	*rt;	/* NULL: no history */
 };
-
-/* show_when - a time for people: "2026-11-22T15:04:05+0000" */
-static const char *
-show_when(int64_t t, char *buf, size_t len)
-{
-	struct tm tm;
-	time_t tt = (time_t)t;
-
-	localtime_r(&tt, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%S%z", &tm);
-	return buf;
-}
 
 static void
 show_json(struct show_state *ss, const struct spool_envelope *e, const unsigned *idx,
@@ -231,7 +270,10 @@ show_json(struct show_state *ss, const struct spool_envelope *e, const unsigned 
 		if (q[i].attempts > 0) {
 			fprintf(out, ", \"last_reply\": ");
 			json_str(q[i].last_reply ? q[i].last_reply : "");
-			fprintf(out, ", \"next_try\": \"%s\"", show_when(q[i].next_try, when, sizeof(when)));
+			/* the domain's next attempt: recipients are not
+			 * scheduled one by one */
+			fprintf(out, ", \"next_try\": ");
+			next_attempt_json(ss->domain, ss->d, ss->rt);
 		}
 		fprintf(out, "}");
 	}
@@ -239,12 +281,13 @@ show_json(struct show_state *ss, const struct spool_envelope *e, const unsigned 
 }
 
 /* show_text - the message line, then one indented line per recipient that
- * was tried: attempts, next try, the last reply */
+ * was tried: attempts, the domain's next attempt, the last reply */
 static void
-show_text(const struct spool_envelope *e, const unsigned *idx, const struct spool_qentry *q,
-    size_t nidx)
+show_text(struct show_state *ss, const struct spool_envelope *e, const unsigned *idx,
+    const struct spool_qentry *q, size_t nidx)
 {
 	char buf[1100], when[32];
+	const char *next;
 
 	fprintf(out, "%016" PRIx64 " %s %8" PRIu64 " <%s>", e->id,
 	    show_when(e->arrival, when, sizeof(when)), e->size, safe_text(e->sender, buf, sizeof(buf)));
@@ -257,10 +300,11 @@ show_text(const struct spool_envelope *e, const unsigned *idx, const struct spoo
 
 		if (q[i].attempts == 0)
 			continue;
+		next = next_attempt(ss->domain, ss->d, ss->rt, when, sizeof(when));
 		fprintf(out, "    %s: %u attempt%s, next %s, last: %s\n",
 		    idx[i] < e->nrcpts ? safe_text(e->rcpts[idx[i]].addr, buf, sizeof(buf)) : "?",
 		    q[i].attempts, q[i].attempts == 1 ? "" : "s",
-		    show_when(q[i].next_try, when, sizeof(when)),
+		    next != NULL ? next : "when released (spoolctl release)",
 		    safe_text(q[i].last_reply ? q[i].last_reply : "", reply, sizeof(reply)));
 	}
 }
@@ -274,55 +318,64 @@ show_cb(const struct spool_envelope *e, const unsigned *idx, const struct spool_
 	if (json)
 		show_json(ss, e, idx, q, nidx);
 	else
-		show_text(e, idx, q, nidx);
+		show_text(ss, e, idx, q, nidx);
 	ss->first = 0;
 	ss->count++;
 	return 0;
 }
 
-/* show_route - "# last attempt ...: why" when delivery to domain failed */
+/* show_route - "# last attempt ...: why" when delivery to domain was
+ * tried, and when spoold will try on its own next (what schedule.h says,
+ * the same decision the scheduler makes) */
 static void
-show_route(struct spool *sp, const char *domain)
+show_route(const struct show_state *ss)
 {
-	struct spool_route rt;
 	char when[40];
+	const char *next;
 
-	if (spool_get_route(sp, domain, &rt) != SPOOL_OK)
-		return;
-	if (rt.flags & ROUTE_HELD)
+	if (ss->rt != NULL && (ss->rt->flags & ROUTE_HELD))
 		fprintf(out, "# held (spoolctl hold): no retries until spoolctl release\n");
-	if (rt.last_attempt == 0) {
-		spool_route_free(&rt);
-		return;
+	if (ss->rt != NULL && ss->rt->last_attempt != 0) {
+		show_when(ss->rt->last_attempt, when, sizeof(when));
+		if (ss->rt->failures > 0)
+			fprintf(out, "# last attempt %s failed (%u in a row): %s\n", when,
+			    ss->rt->failures, ss->rt->last_error);
+		else
+			fprintf(out, "# last attempt %s: ok\n", when);
 	}
-	show_when(rt.last_attempt, when, sizeof(when));
-	if (rt.failures > 0)
-		fprintf(out, "# last attempt %s failed (%u in a row): %s\n", when, rt.failures,
-		    rt.last_error);
-	else
-		fprintf(out, "# last attempt %s: ok\n", when);
-	spool_route_free(&rt);
+	if ((next = next_attempt(ss->domain, ss->d, ss->rt, when, sizeof(when))) != NULL)
+		fprintf(out, "# next attempt: %s\n", next);
 }
 
 static int
-cmd_show(struct spool *sp, const char *domain)
+cmd_show(struct spool *sp, const struct spoold_conf *cf, const char *domain)
 {
 	struct show_state ss = { .first = 1 };
+	struct spool_route rt;
 	char canon[300];
 	enum spool_err rc;
 
 	snprintf(canon, sizeof(canon), "%s", domain);
 	for (char *p = canon; *p; p++)
 		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-	if (out_begin() == -1)
+	ss.domain = canon;
+	ss.d = spoold_conf_domain(cf, canon);
+	if (spool_get_route(sp, canon, &rt) == SPOOL_OK)
+		ss.rt = &rt;
+	if (out_begin() == -1) {
+		if (ss.rt != NULL)
+			spool_route_free(&rt);
 		return EX_SOFTWARE;
+	}
 	if (json)
 		fprintf(out, "[");
 	else {
-		show_route(sp, canon);
+		show_route(&ss);
 		fprintf(out, "# id             arrival                      size sender recipients...\n");
 	}
 	rc = spool_domain_walk(sp, canon, show_cb, &ss);
+	if (ss.rt != NULL)
+		spool_route_free(&rt);
 	if (json)
 		fprintf(out, "\n]\n");
 	out_end();
@@ -524,7 +577,7 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "list") == 0 && optind == argc)
 		status = cmd_list(sp, cf);
 	else if (strcmp(cmd, "show") == 0 && optind + 1 == argc)
-		status = cmd_show(sp, argv[optind]);
+		status = cmd_show(sp, cf, argv[optind]);
 	else if (strcmp(cmd, "delete") == 0 && optind < argc)
 		status = cmd_delete(sp, argc - optind, argv + optind);
 	else if (strcmp(cmd, "stats") == 0 && optind == argc)

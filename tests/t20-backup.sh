@@ -127,8 +127,32 @@ n=$(grep -c 'delivery run domain=slow.test .*started' "$SPOOLD_LOG")
 spoolctl show slow.test | grep -q "failed ($((n)) in a row): .*every recipient deferred (450" ||
 	fail "the deferrals are not counted as failed attempts: $(spoolctl show slow.test)"
 [ "$(domain_count slow.test)" = 1 ] || fail "4xx lost the mail"
+# the next attempt spoolctl prints is the scheduler's: after N failures in
+# a row, retry doubled N-1 times with +-20% jitter, from the last attempt
+spoolctl show slow.test >"$T/slow.show"
+python3 - "$T/slow.show" <<'PY' || fail "spoolctl show's next attempt is not the backed-off one: $(cat "$T/slow.show")"
+import datetime, re, sys, time
+text = open(sys.argv[1]).read()
+last = re.search(r"^# last attempt (\S+) failed \((\d+) in a row\)", text, re.M)
+nxt = re.search(r"^# next attempt: (.*)$", text, re.M)
+if not last or not nxt:
+    sys.exit("no last or next attempt line")
+parse = lambda t: datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+t0, n = parse(last.group(1)), int(last.group(2))
+lo, hi = 0.8 * 2 ** (n - 1) - 1, 1.2 * 2 ** (n - 1) + 1
+if nxt.group(1) == "at spoold's next look":
+    sys.exit(0 if time.time() >= t0 + lo else "due now, but the backoff has not passed")
+wait = parse(nxt.group(1)) - t0
+sys.exit(0 if lo <= wait <= hi else "next - last = %.0f s after %d failures, expected %.1f-%.1f" % (wait, n, lo, hi))
+PY
+grep -q '^    s1@slow.test: [0-9]* attempts\?, next [0-9T:+-]*\|^    s1@slow.test: .*next at spoold' "$T/slow.show" ||
+	fail "the recipient line does not give the domain's next attempt: $(cat "$T/slow.show")"
 sink
-say "a primary answering 4xx to every recipient: $n attempts in 20 s with retry 1s (backed off), the mail kept"
+say "a primary answering 4xx to every recipient: $n attempts in 20 s with retry 1s (backed off), the mail kept; spoolctl show gives the backed-off next attempt"
+spoolctl show loop.test | grep -q '^# next attempt' && fail "a held domain shows a next attempt: $(spoolctl show loop.test)"
+spoolctl show q.test | grep -q '^# next attempt: when the site asks (ETRN, ATRN or spoolctl flush)$' ||
+	fail "a hold-mode domain does not say it waits for the site: $(spoolctl show q.test)"
+say "a held domain shows no next attempt; a mode hold domain waits for the site"
 
 # ---- max-age: one DSN per message (4.4.7), none for <> or NOTIFY=NEVER ----
 python3 - "$SMTP_PORT" <<'PY' || fail "sending to exp.test"

@@ -210,6 +210,36 @@ EOF
 grep -q 'odmr line flood from 127\.0\.0\.1' "$SPOOLD_LOG" || fail "no log line for the ODMR line flood"
 say "ODMR: 100 KB without LF gets 500 5.5.2, then 421 4.7.0 and close"
 
+# ---- rate-connections on the ODMR port (one table with the SMTP port) ----
+echo "rate-connections 4" >>"$SPOOLD_CONF"
+kill -HUP "$SPOOLD_PID"
+_i=0; until grep -q 'reloaded' "$SPOOLD_LOG"; do _i=$((_i + 1)); [ $_i -le 100 ] || fail "no reload"; sleep 0.05; done
+greeting() {	# greeting PORT SOURCE-ADDRESS: the first line the server sends
+	python3 - "$1" "$2" <<'PY' 2>&1 || true
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10,
+                             source_address=(sys.argv[2], 0))
+f = s.makefile("rb")
+print(f.readline().decode().strip())
+s.sendall(b"QUIT\r\n")
+PY
+}
+for i in 1 2 3 4; do
+	out=$(greeting "$ODMR_PORT" 127.0.0.3)
+	case $out in "220 "*) ;; *) fail "ODMR connection $i of 4 refused: $out" ;; esac
+done
+out=$(greeting "$ODMR_PORT" 127.0.0.3)
+case $out in "421 4.7.0 "*"Too many connections from your address per minute"*) ;;
+*) fail "a 5th ODMR connection in a minute (rate-connections 4): $out" ;; esac
+out=$(greeting "$SMTP_PORT" 127.0.0.3)
+case $out in "421 4.7.0 "*"Too many connections from your address per minute"*) ;;
+*) fail "the SMTP port after 5 ODMR connections from the address: $out" ;; esac
+out=$(greeting "$ODMR_PORT" 127.0.0.4)
+case $out in "220 "*) ;; *) fail "another address refused on the ODMR port: $out" ;; esac
+grep -q 'odmr refused 127\.0\.0\.3: .*Too many connections from your address per minute' "$SPOOLD_LOG" ||
+	fail "no log line for the ODMR connection refusal"
+say "rate-connections 4: the 5th connection in a minute from one address gets 421 4.7.0 on the ODMR port too (one count for both ports); another address goes on"
+
 # ---- a peer whose reply never ends: spoold's client and etrnclient ----
 # fake_server LINES - a server on FAKE_PORT whose greeting is fine and whose
 # EHLO reply has LINES lines; one connection at a time, until killed
