@@ -4,7 +4,14 @@
  *
  *   flush DOMAIN   start a delivery run as an authorized ETRN would
  *   bounce ID      fail every pending recipient of message ID, with a DSN
- *                  to its sender; the reply comes once that is committed
+ *                  to its sender
+ *   delete ID      remove message ID, with no DSN
+ *   hold DOMAIN    no spontaneous delivery runs for DOMAIN
+ *   release DOMAIN spontaneous runs again
+ *
+ * bounce, delete, hold and release go through the queue like every other
+ * change (spoold's one writer): the reply comes once it is committed.
+ * Replies begin with an SMTP-like code: 2xx done, 4xx try again, 5xx no.
  *
  * SECURITY: only the spoold user and root can connect (file mode); the
  * request is still parsed as hostile input and bounded.
@@ -87,8 +94,10 @@ control_flush(const char *arg, char *reply, size_t len)
 struct control_conn {
 	struct io	*io;
 	int		 waiting;	/* for a commit */
-	uint64_t	 id;
-	size_t		 n;
+	const char	*verb;		/* of the request waiting */
+	uint64_t	 id;		/* bounce, delete */
+	size_t		 n;		/* bounce: recipients */
+	char		 domain[SMTP_DOMAIN_MAX + 1];	/* hold, release */
 };
 
 static void
@@ -99,25 +108,85 @@ control_reply(struct control_conn *cc, const char *reply)
 	io_pause_read(cc->io);	/* one request per connection */
 }
 
+/* control_committed - the change of a bounce, delete, hold or release is
+ * on disk (or failed): its reply */
 static void
-control_bounced(void *arg, enum spool_err result)
+control_committed(void *arg, enum spool_err result)
 {
 	struct control_conn *cc = arg;
-	char reply[200];
+	int by_id = cc->domain[0] == '\0';
+	char what[SMTP_DOMAIN_MAX + 20], reply[400];
 
-	if (result == SPOOL_OK)
-		snprintf(reply, sizeof(reply), "250 %016llx: %zu recipient%s bounced",
-		    (unsigned long long)cc->id, cc->n, cc->n == 1 ? "" : "s");
+	if (by_id)
+		snprintf(what, sizeof(what), "%016llx", (unsigned long long)cc->id);
 	else
-		snprintf(reply, sizeof(reply), "%s %016llx: %s", result == SPOOL_ENOTFOUND ? "550" :
-		    "451", (unsigned long long)cc->id, spool_strerror(result));
-	log_info("control: bounce %016llx: %s", (unsigned long long)cc->id, reply);
+		snprintf(what, sizeof(what), "%s", cc->domain);
+	if (result == SPOOL_OK && strcmp(cc->verb, "bounce") == 0)
+		snprintf(reply, sizeof(reply), "250 %s: %zu recipient%s bounced", what, cc->n,
+		    cc->n == 1 ? "" : "s");
+	else if (result == SPOOL_OK)
+		snprintf(reply, sizeof(reply), "250 %s %s", what, strcmp(cc->verb, "delete") == 0 ?
+		    "deleted" : strcmp(cc->verb, "hold") == 0 ? "held" : "released");
+	else
+		snprintf(reply, sizeof(reply), "%s %s: %s", result == SPOOL_ENOTFOUND ? "550" : "451",
+		    what, result == SPOOL_ENOTFOUND && by_id ? "no such message" :
+		    spool_strerror(result));
+	log_info("control: %s %s: %s", cc->verb, what, reply);
 	cc->waiting = 0;
 	if (cc->io == NULL) {
 		free(cc);
 		return;
 	}
 	control_reply(cc, reply);
+}
+
+/* control_id - a queue id as spoolctl show prints it; -1 with the reply */
+static int
+control_id(const char *arg, uint64_t *id, char *reply, size_t len)
+{
+	char *end;
+
+	*id = strtoull(arg, &end, 16);
+	if (*arg == '\0' || *end != '\0' || strlen(arg) > 16) {
+		snprintf(reply, len, "501 not a queue id (16 hex digits, as spoolctl show prints)");
+		return -1;
+	}
+	return 0;
+}
+
+/* control_delete - "delete ID": 0 when the reply comes later, else -1 with
+ * the reply in reply */
+static int
+control_delete(struct control_conn *cc, const char *arg, char *reply, size_t len)
+{
+	if (control_id(arg, &cc->id, reply, len) == -1)
+		return -1;
+	cc->verb = "delete";
+	if (queue_delete(control.queue, cc->id, control_committed, cc) == -1) {
+		snprintf(reply, len, "451 out of memory");
+		return -1;
+	}
+	cc->waiting = 1;
+	return 0;
+}
+
+/* control_hold - "hold DOMAIN" (held 1) or "release DOMAIN" (0): 0 when
+ * the reply comes later, else -1 with the reply in reply */
+static int
+control_hold(struct control_conn *cc, const char *arg, int held, char *reply, size_t len)
+{
+	snprintf(cc->domain, sizeof(cc->domain), "%s", arg);
+	if (strlen(arg) >= sizeof(cc->domain) || smtp_domain_canon(cc->domain, 1) == -1) {
+		snprintf(reply, len, "501 not a domain name");
+		return -1;
+	}
+	cc->verb = held ? "hold" : "release";
+	if (queue_hold(control.queue, cc->domain, held, control_committed, cc) == -1) {
+		snprintf(reply, len, "451 out of memory");
+		return -1;
+	}
+	cc->waiting = 1;
+	return 0;
 }
 
 /* control_bounce - "bounce ID": 0 when the reply comes later, else -1 with
@@ -127,17 +196,13 @@ control_bounce(struct control_conn *cc, const char *arg, char *reply, size_t len
 {
 	struct spool_envelope e;
 	struct bounce_rcpt *b;
-	unsigned long long id;
-	char *end;
+	uint64_t id;
 	int rc = -1;
 
-	id = strtoull(arg, &end, 16);
-	if (*arg == '\0' || *end != '\0' || strlen(arg) > 16) {
-		snprintf(reply, len, "501 not a queue id (16 hex digits, as spoolctl show prints)");
+	if (control_id(arg, &id, reply, len) == -1)
 		return -1;
-	}
 	if (queue_envelope(control.queue, id, &e) != SPOOL_OK) {
-		snprintf(reply, len, "550 %016llx: no such message", id);
+		snprintf(reply, len, "550 %016llx: no such message", (unsigned long long)id);
 		return -1;
 	}
 	if ((b = calloc(e.nrcpts ? e.nrcpts : 1, sizeof(*b))) == NULL) {
@@ -152,8 +217,9 @@ control_bounce(struct control_conn *cc, const char *arg, char *reply, size_t len
 			b[cc->n].index = (unsigned)i;
 			b[cc->n++].reply = "550 5.0.0 returned to the sender by the postmaster";
 		}
-	if (bounce_submit(&e, b, cc->n, control.rt->conf->hostname, NULL, control_bounced,
+	if (bounce_submit(&e, b, cc->n, control.rt->conf->hostname, NULL, control_committed,
 	    cc) == 0) {
+		cc->verb = "bounce";
 		cc->waiting = 1;
 		rc = 0;
 	} else
@@ -161,6 +227,28 @@ control_bounce(struct control_conn *cc, const char *arg, char *reply, size_t len
 	free(b);
 	spool_envelope_free(&e);
 	return rc;
+}
+
+/* control_request - one request line: 0 when its reply comes later (a
+ * commit), else -1 with the reply in reply */
+static int
+control_request(struct control_conn *cc, const char *line, char *reply, size_t len)
+{
+	if (strncmp(line, "flush ", 6) == 0) {
+		control_flush(line + 6, reply, len);
+		return -1;
+	}
+	if (strncmp(line, "bounce ", 7) == 0)
+		return control_bounce(cc, line + 7, reply, len);
+	if (strncmp(line, "delete ", 7) == 0)
+		return control_delete(cc, line + 7, reply, len);
+	if (strncmp(line, "hold ", 5) == 0)
+		return control_hold(cc, line + 5, 1, reply, len);
+	if (strncmp(line, "release ", 8) == 0)
+		return control_hold(cc, line + 8, 0, reply, len);
+	snprintf(reply, len, "500 unknown request (try: flush DOMAIN, bounce ID, delete ID, "
+	    "hold DOMAIN, release DOMAIN)");
+	return -1;
 }
 
 static void
@@ -185,15 +273,10 @@ control_event(struct io *io, enum io_event ev, void *arg)
 		}
 		return;
 	}
-	if (strncmp(line, "flush ", 6) == 0)
-		control_flush(line + 6, reply, sizeof(reply));
-	else if (strncmp(line, "bounce ", 7) == 0) {
-		if (control_bounce(cc, line + 7, reply, sizeof(reply)) == 0) {
-			io_pause_read(io);
-			return;
-		}
-	} else
-		snprintf(reply, sizeof(reply), "500 unknown request (try: flush DOMAIN, bounce ID)");
+	if (control_request(cc, line, reply, sizeof(reply)) == 0) {
+		io_pause_read(io);	/* the reply comes with the commit */
+		return;
+	}
 	control_reply(cc, reply);
 }
 

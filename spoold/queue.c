@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "queue.h"
@@ -183,4 +184,64 @@ enum spool_err
 queue_walk(struct queue *q, const char *domain, spool_walk_cb *cb, void *arg)
 {
 	return spool_domain_walk(q->spool, domain, cb, arg);
+}
+
+/* A change the queue composes itself (delete, hold), with its caller's
+ * callback. */
+struct queue_op {
+	struct commit_req	 req;		/* first: done() gets it back */
+	void			(*done)(void *, enum spool_err);
+	void			*arg;
+	char			 domain[SPOOL_DOMAIN_MAX + 1];
+};
+
+static void
+queue_op_done(struct commit_req *req)
+{
+	struct queue_op *op = (struct queue_op *)req;
+
+	op->done(op->arg, req->result);
+	free(op);
+}
+
+static struct queue_op *
+queue_op_new(enum spool_change_kind kind, void (*done)(void *, enum spool_err), void *arg)
+{
+	struct queue_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL)
+		return NULL;
+	op->done = done;
+	op->arg = arg;
+	op->req.kind = COMMIT_CHANGE;
+	op->req.done = queue_op_done;
+	op->req.change.kind = kind;
+	op->req.change.domain = op->domain;
+	return op;
+}
+
+int
+queue_delete(struct queue *q, uint64_t id, void (*done)(void *, enum spool_err), void *arg)
+{
+	struct queue_op *op = queue_op_new(CHANGE_DELETE, done, arg);
+
+	if (op == NULL)
+		return -1;
+	op->req.change.id = id;
+	queue_submit(q, &op->req);
+	return 0;
+}
+
+int
+queue_hold(struct queue *q, const char *domain, int held, void (*done)(void *, enum spool_err),
+    void *arg)
+{
+	struct queue_op *op;
+
+	if (strlen(domain) > SPOOL_DOMAIN_MAX || (op = queue_op_new(CHANGE_HOLD, done, arg)) == NULL)
+		return -1;
+	snprintf(op->domain, sizeof(op->domain), "%s", domain);
+	op->req.change.held = held;
+	queue_submit(q, &op->req);
+	return 0;
 }

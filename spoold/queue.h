@@ -49,6 +49,16 @@ int	queue_accepting(const struct queue *);
 /* queue_set_drain_threshold - drain-only below this much free space */
 void	queue_set_drain_threshold(struct queue *, uint64_t bytes);
 
+/* queue_delete - spoolctl delete: message id goes, with no DSN;
+ * queue_hold - spoolctl hold/release: no spontaneous runs for domain while
+ * held.  Group-committed like any change; done(arg, result) comes once it
+ * is on disk (SPOOL_ENOTFOUND: no such message).  -1: out of memory (or
+ * a domain too long), nothing submitted. */
+int	queue_delete(struct queue *, uint64_t id, void (*done)(void *arg, enum spool_err),
+	    void *arg);
+int	queue_hold(struct queue *, const char *domain, int held,
+	    void (*done)(void *arg, enum spool_err), void *arg);
+
 /* Reads: each is one short read transaction (see spool.h). */
 enum spool_err queue_counters(struct queue *, const char *domain, struct spool_counters *);
 enum spool_err queue_ids(struct queue *, const char *domain, uint64_t **ids, size_t *n);

@@ -725,7 +725,7 @@ spool_domain_walk(struct spool *sp, const char *domain, spool_walk_cb *cb, void 
 	MDB_val k, v;
 	int rc, stop = 0;
 
-	if (dlen > 255)
+	if (dlen > SPOOL_DOMAIN_MAX)
 		return SPOOL_ENOTFOUND;
 	queue_range(domain, dlen, start, &k);
 	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
@@ -782,7 +782,7 @@ spool_domain_ids(struct spool *sp, const char *domain, uint64_t **ids, size_t *n
 
 	*ids = NULL;
 	*n = 0;
-	if (dlen > 255)
+	if (dlen > SPOOL_DOMAIN_MAX)
 		return SPOOL_OK;
 	queue_range(domain, dlen, start, &k);
 	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
@@ -916,28 +916,31 @@ spool_del_rcpts(struct spool *sp, MDB_txn *txn, const struct spool_envelope *e)
 enum spool_err
 spool_delete_message(struct spool *sp, uint64_t id)
 {
+	struct spool_change ch = { .kind = CHANGE_DELETE, .id = id };
+	const struct spool_change *list = &ch;
+	enum spool_err result;
+
+	spool_apply_changes(sp, &list, 1, &result);
+	return result;
+}
+
+/* spool_delete_in - CHANGE_DELETE inside txn: the message, its body and
+ * every queue entry, with the counters of each domain */
+static int
+spool_delete_in(struct spool *sp, MDB_txn *txn, uint64_t id)
+{
 	struct spool_envelope e;
 	unsigned char idkey[8];
 	MDB_val k = { sizeof(idkey), idkey };
-	MDB_txn *txn;
 	int rc;
 
-	if ((rc = spool_txn_begin(sp, NULL, 0, &txn)) != 0)
-		return spool_err_of(rc);
-	if ((rc = spool_env_get(sp, txn, id, &e)) != 0) {
-		spool_txn_abort(sp, txn);
-		return spool_err_read(rc);
-	}
+	if ((rc = spool_env_get(sp, txn, id, &e)) != 0)
+		return rc;
 	spool_be64(idkey, id);
-	if ((rc = spool_del_rcpts(sp, txn, &e)) != 0 ||
-	    (rc = spool_del_body(sp, txn, id)) != 0 ||
-	    (rc = mdb_del(txn, sp->msg, &k, NULL)) != 0) {
-		spool_envelope_free(&e);
-		spool_txn_abort(sp, txn);
-		return spool_err_of(rc);
-	}
+	if ((rc = spool_del_rcpts(sp, txn, &e)) == 0 && (rc = spool_del_body(sp, txn, id)) == 0)
+		rc = mdb_del(txn, sp->msg, &k, NULL);
 	spool_envelope_free(&e);
-	return spool_err_of(spool_txn_commit(sp, txn));
+	return rc;
 }
 
 /* spool_domain_settled - after rcpt i of e is done: if no recipient of its
@@ -1047,7 +1050,7 @@ spool_qentry_update(struct spool *sp, MDB_txn *txn, const char *domain, uint64_t
 	char *old;
 	int rc;
 
-	if (strlen(domain) > 255)
+	if (strlen(domain) > SPOOL_DOMAIN_MAX)
 		return MDB_NOTFOUND;
 	k.mv_size = spool_qkey(key, domain, id, index);
 	k.mv_data = key;
@@ -1128,7 +1131,7 @@ spool_route_in(struct spool *sp, MDB_txn *txn, const struct spool_change *ch)
 	struct buf b;
 	int rc;
 
-	if (k.mv_size == 0 || k.mv_size > 255 || !sp->have_route)
+	if (k.mv_size == 0 || k.mv_size > SPOOL_DOMAIN_MAX || !sp->have_route)
 		return MDB_NOTFOUND;
 	if ((rc = mdb_get(txn, sp->route, &k, &v)) == 0 &&
 	    spool_route_decode(v.mv_data, v.mv_size, &rt) == -1)
@@ -1150,6 +1153,36 @@ spool_route_in(struct spool *sp, MDB_txn *txn, const struct spool_change *ch)
 	return rc;
 }
 
+/* spool_hold_in - CHANGE_HOLD inside txn: the domain's ROUTE_HELD flag */
+static int
+spool_hold_in(struct spool *sp, MDB_txn *txn, const char *domain, int held)
+{
+	struct spool_route rt = { 0 };
+	MDB_val k = { strlen(domain), (void *)domain }, v;
+	struct buf b;
+	int rc;
+
+	if (!sp->have_route || k.mv_size == 0 || k.mv_size > SPOOL_DOMAIN_MAX)
+		return MDB_NOTFOUND;
+	if ((rc = mdb_get(txn, sp->route, &k, &v)) == 0 &&
+	    spool_route_decode(v.mv_data, v.mv_size, &rt) == -1)
+		return MDB_INCOMPATIBLE;
+	if (rc == MDB_NOTFOUND) {
+		rt.last_error = strdup("");
+		rc = rt.last_error == NULL ? ENOMEM : 0;
+	}
+	rt.flags = held ? rt.flags | ROUTE_HELD : rt.flags & ~ROUTE_HELD;
+	buf_init(&b);
+	if (rc == 0 && (rc = spool_route_encode(&rt, &b) == -1 ? ENOMEM : 0) == 0) {
+		v.mv_size = buf_used(&b);
+		v.mv_data = buf_head(&b);
+		rc = mdb_put(txn, sp->route, &k, &v, 0);
+	}
+	buf_free(&b);
+	spool_route_free(&rt);
+	return rc;
+}
+
 static int
 spool_change_in(struct spool *sp, MDB_txn *parent, const struct spool_change *ch)
 {
@@ -1164,6 +1197,10 @@ spool_change_in(struct spool *sp, MDB_txn *parent, const struct spool_change *ch
 			rc = spool_dsn_in(sp, txn, ch->dsn);
 	} else if (ch->kind == CHANGE_ROUTE)
 		rc = spool_route_in(sp, txn, ch);
+	else if (ch->kind == CHANGE_DELETE)
+		rc = spool_delete_in(sp, txn, ch->id);
+	else if (ch->kind == CHANGE_HOLD)
+		rc = spool_hold_in(sp, txn, ch->domain, ch->held);
 	else if (ch->kind == CHANGE_WARN)
 		rc = spool_warn_in(sp, txn, ch);
 	else
@@ -1275,37 +1312,12 @@ spool_rcpt_defer(struct spool *sp, uint64_t id, const char *domain, unsigned ind
 enum spool_err
 spool_set_hold(struct spool *sp, const char *domain, int held)
 {
-	struct spool_route rt = { 0 };
-	MDB_val k = { strlen(domain), (void *)domain }, v;
-	MDB_txn *txn;
-	struct buf b;
-	int rc;
+	struct spool_change ch = { .kind = CHANGE_HOLD, .domain = domain, .held = held };
+	const struct spool_change *list = &ch;
+	enum spool_err result;
 
-	if (!sp->have_route || k.mv_size == 0 || k.mv_size > 255)
-		return SPOOL_ENOTFOUND;
-	if ((rc = spool_txn_begin(sp, NULL, 0, &txn)) != 0)
-		return spool_err_of(rc);
-	if ((rc = mdb_get(txn, sp->route, &k, &v)) == 0 &&
-	    spool_route_decode(v.mv_data, v.mv_size, &rt) == -1)
-		rc = MDB_INCOMPATIBLE;
-	if (rc == MDB_NOTFOUND) {
-		rt.last_error = strdup("");
-		rc = rt.last_error == NULL ? ENOMEM : 0;
-	}
-	rt.flags = held ? rt.flags | ROUTE_HELD : rt.flags & ~ROUTE_HELD;
-	buf_init(&b);
-	if (rc == 0 && (rc = spool_route_encode(&rt, &b) == -1 ? ENOMEM : 0) == 0) {
-		v.mv_size = buf_used(&b);
-		v.mv_data = buf_head(&b);
-		rc = mdb_put(txn, sp->route, &k, &v, 0);
-	}
-	buf_free(&b);
-	spool_route_free(&rt);
-	if (rc != 0) {
-		spool_txn_abort(sp, txn);
-		return spool_err_of(rc);
-	}
-	return spool_err_of(spool_txn_commit(sp, txn));
+	spool_apply_changes(sp, &list, 1, &result);
+	return result;
 }
 
 enum spool_err
@@ -1316,7 +1328,7 @@ spool_get_route(struct spool *sp, const char *domain, struct spool_route *rt)
 	int rc;
 
 	memset(rt, 0, sizeof(*rt));
-	if (!sp->have_route || k.mv_size == 0 || k.mv_size > 255)
+	if (!sp->have_route || k.mv_size == 0 || k.mv_size > SPOOL_DOMAIN_MAX)
 		return SPOOL_ENOTFOUND;
 	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
 		return spool_err_of(rc);
@@ -1336,7 +1348,7 @@ spool_get_qentry(struct spool *sp, uint64_t id, const char *domain, unsigned ind
 	MDB_txn *txn;
 	int rc;
 
-	if (strlen(domain) > 255)
+	if (strlen(domain) > SPOOL_DOMAIN_MAX)
 		return SPOOL_ENOTFOUND;
 	k.mv_size = spool_qkey(key, domain, id, index);
 	k.mv_data = key;

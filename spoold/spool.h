@@ -94,8 +94,9 @@ enum spool_err spool_next_id(struct spool *, uint64_t *);
 enum spool_err spool_put_messages(struct spool *, struct spool_newmsg *const *msgs,
     size_t n, enum spool_err *results);
 
-/* spool_delete_message - remove a message, its body and every queue entry,
- * adjusting the counters of each domain.  SPOOL_ENOTFOUND if absent. */
+/* spool_delete_message - CHANGE_DELETE in a transaction of its own: remove
+ * a message, its body and every queue entry, adjusting the counters of
+ * each domain.  SPOOL_ENOTFOUND if absent. */
 enum spool_err spool_delete_message(struct spool *, uint64_t id);
 
 /* spool_get_envelope - decode the envelope of id into env (caller frees
@@ -132,9 +133,17 @@ enum spool_err spool_get_stats(struct spool *, struct spool_stats *);
 enum spool_err spool_free_space(struct spool *, uint64_t *map_free, uint64_t *disk_free);
 
 /* A change to queued mail, applied by the committer together with others. */
-enum spool_change_kind { CHANGE_DONE, CHANGE_DEFER, CHANGE_ROUTE, CHANGE_WARN };
+enum spool_change_kind {
+	CHANGE_DONE,		/* recipients finished (delivered or bounced) */
+	CHANGE_DEFER,		/* one recipient stays, with the peer's reply */
+	CHANGE_ROUTE,		/* how a session with the domain's site went */
+	CHANGE_WARN,		/* delay notices sent for recipients */
+	CHANGE_DELETE,		/* spoolctl delete: the whole message goes, no DSN */
+	CHANGE_HOLD,		/* spoolctl hold/release: the domain's ROUTE_HELD */
+};
 
-/* spool_set_hold - spoolctl hold/release: the domain's ROUTE_HELD flag */
+/* spool_set_hold - CHANGE_HOLD in a transaction of its own (spoolctl when
+ * spoold is not running) */
 enum spool_err spool_set_hold(struct spool *, const char *domain, int held);
 
 struct spool_change {
@@ -145,12 +154,16 @@ struct spool_change {
 						 * (dsn) goes out */
 	size_t			 nidx;
 	const char		*domain;	/* DEFER, WARN: where queued;
-						 * ROUTE: the domain */
+						 * ROUTE, HOLD: the domain */
 	unsigned		 index;		/* DEFER: the recipient */
 	const char		*reply;		/* DEFER: the peer's reply; ROUTE:
 						 * why the session failed, or ""
 						 * after a good one */
-	int64_t			 next_try;	/* DEFER, ROUTE */
+	int64_t			 next_try;	/* DEFER, ROUTE: kept in the record
+						 * for information only; when the
+						 * next attempt is due is
+						 * schedule.h's decision */
+	int			 held;		/* HOLD: set or clear */
 	struct spool_newmsg	*dsn;		/* DONE: a notification stored in
 						 * the same transaction, or NULL */
 };

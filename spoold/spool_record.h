@@ -16,6 +16,10 @@
 
 #define SPOOL_RECORD_VERSION	1
 
+/* The longest domain a key or record holds (RFC 5321 4.5.3.1.2; the same
+ * as smtp_cmd.h's SMTP_DOMAIN_MAX). */
+#define SPOOL_DOMAIN_MAX	255
+
 /* envelope flags */
 #define ENV_SMTPUTF8	0x01
 #define ENV_8BITMIME	0x02	/* BODY=8BITMIME was given */
@@ -93,7 +97,7 @@ void	spool_counters_encode(const struct spool_counters *, unsigned char out[SPOO
 int	spool_counters_decode(const void *, size_t, struct spool_counters *);
 
 /* Keys.  queue: domain NUL id(8) index(2); body: id(8) chunk(4). */
-#define SPOOL_QKEY_MAX	(255 + 1 + 8 + 2)
+#define SPOOL_QKEY_MAX	(SPOOL_DOMAIN_MAX + 1 + 8 + 2)
 size_t	spool_qkey(unsigned char *key, const char *domain, uint64_t id, unsigned index);
 int	spool_qkey_parse(const void *, size_t, const char **domain, size_t *dlen,
 	    uint64_t *id, unsigned *index);

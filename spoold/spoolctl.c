@@ -1,8 +1,12 @@
 /*
  * spoolctl.c - the postmaster's view of the spool: list, show, delete, stats.
  *
- * Opens the same LMDB environment as spoold (LMDB serialises writers across
- * processes), so it works while spoold runs.  Output is one record a line
+ * Reads open the same LMDB environment as spoold, read-only, so they work
+ * while spoold runs.  Changes (delete, hold, release; flush and bounce)
+ * go to the running spoold over DATADIR/control.sock, so its queue owner
+ * applies them like any other change; only when no spoold runs do delete,
+ * hold and release write the environment themselves (LMDB's writer lock
+ * keeps a spoold started meanwhile waiting).  Output is one record a line
  * with the key first, for awk; --json gives the same as JSON.
  */
 #include "config.h"
@@ -325,7 +329,7 @@ show_cb(const struct spool_envelope *e, const unsigned *idx, const struct spool_
 }
 
 /* show_route - "# last attempt ...: why" when delivery to domain was
- * tried, and when spoold will try on its own next (what schedule.h says,
+ * tried, then when spoold will try on its own next (what schedule.h says,
  * the same decision the scheduler makes) */
 static void
 show_route(const struct show_state *ss)
@@ -342,9 +346,9 @@ show_route(const struct show_state *ss)
 			    ss->rt->failures, ss->rt->last_error);
 		else
 			fprintf(out, "# last attempt %s: ok\n", when);
+		if ((next = next_attempt(ss->domain, ss->d, ss->rt, when, sizeof(when))) != NULL)
+			fprintf(out, "# next attempt: %s\n", next);
 	}
-	if ((next = next_attempt(ss->domain, ss->d, ss->rt, when, sizeof(when))) != NULL)
-		fprintf(out, "# next attempt: %s\n", next);
 }
 
 static int
@@ -386,6 +390,92 @@ cmd_show(struct spool *sp, const struct spoold_conf *cf, const char *domain)
 	return 0;
 }
 
+/* ---- the running spoold ---- */
+
+/* control_ask - one request to the running spoold over
+ * DATADIR/control.sock: 0 with its reply line (no newline) in reply, 1 when
+ * no spoold is listening there, -1 (said on stderr) for any other trouble */
+static int
+control_ask(const struct spoold_conf *cf, const char *verb, const char *arg, char *reply,
+    size_t len)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	FILE *fp;
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", cf->datadir);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		int down = errno == ENOENT || errno == ECONNREFUSED;
+
+		if (!down)
+			fprintf(stderr, "spoolctl: %s: cannot reach spoold at %s: %s\n", verb,
+			    sun.sun_path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return down ? 1 : -1;
+	}
+	if ((fp = fdopen(fd, "r+")) == NULL) {
+		close(fd);
+		return -1;
+	}
+	fprintf(fp, "%s %s\n", verb, arg);
+	fflush(fp);
+	if (fgets(reply, (int)len, fp) == NULL) {
+		fprintf(stderr, "spoolctl: %s: spoold closed the connection without a reply\n", verb);
+		fclose(fp);
+		return -1;
+	}
+	fclose(fp);
+	reply[strcspn(reply, "\r\n")] = '\0';
+	return 0;
+}
+
+/* reply_status - the exit status for the reply to a change: the same as
+ * when spoolctl writes the spool itself (550: no such message, 65) */
+static int
+reply_status(const char *reply)
+{
+	if (reply[0] == '2')
+		return 0;
+	return reply[0] == '4' ? EX_TEMPFAIL : strncmp(reply, "550", 3) == 0 ? EX_DATAERR :
+	    EX_UNAVAILABLE;
+}
+
+/* cmd_control - flush or bounce, which only the running spoold can do;
+ * its reply line goes to stdout */
+static int
+cmd_control(const struct spoold_conf *cf, const char *verb, const char *arg)
+{
+	char reply[700];
+	int rc = control_ask(cf, verb, arg, reply, sizeof(reply));
+
+	if (rc == 1) {
+		fprintf(stderr, "spoolctl: %s: cannot reach spoold at %s/control.sock (is it "
+		    "running?)\n", verb, cf->datadir);
+		return EX_UNAVAILABLE;
+	}
+	if (rc == -1)
+		return EX_SOFTWARE;
+	printf("%s\n", reply);
+	return reply[0] == '2' ? 0 : reply[0] == '4' ? EX_TEMPFAIL : EX_UNAVAILABLE;
+}
+
+/* spoold_running - a spoold answers on the control socket: changes go to it */
+static int
+spoold_running(const struct spoold_conf *cf)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd, up;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", cf->datadir);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	up = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return up;
+}
+
 /* ---- delete, stats ---- */
 
 static int
@@ -398,18 +488,41 @@ parse_id(const char *s, uint64_t *id)
 	return *s == '\0' || *end != '\0' || errno != 0 ? -1 : 0;
 }
 
+/* delete_via_spoold - one delete through the running spoold: 0, or the
+ * exit status */
 static int
-cmd_delete(struct spool *sp, int argc, char **argv)
+delete_via_spoold(const struct spoold_conf *cf, uint64_t id)
+{
+	char arg[20], reply[700];
+
+	snprintf(arg, sizeof(arg), "%016" PRIx64, id);
+	if (control_ask(cf, "delete", arg, reply, sizeof(reply)) != 0)
+		return EX_SOFTWARE;
+	if (reply[0] == '2')
+		printf("%s\n", reply + 4);
+	else
+		fprintf(stderr, "spoolctl: delete %s\n", reply + 4);
+	return reply_status(reply);
+}
+
+static int
+cmd_delete(struct spool *sp, const struct spoold_conf *cf, int argc, char **argv)
 {
 	int status = 0;
 
 	for (int i = 0; i < argc; i++) {
 		uint64_t id;
 		enum spool_err rc;
+		int st;
 
 		if (parse_id(argv[i], &id) == -1) {
 			fprintf(stderr, "spoolctl: delete: \"%s\" is not a message id (hex, as in show)\n", argv[i]);
 			status = EX_USAGE;
+			continue;
+		}
+		if (sp == NULL) {
+			if ((st = delete_via_spoold(cf, id)) != 0)
+				status = st;
 			continue;
 		}
 		if ((rc = spool_delete_message(sp, id)) != SPOOL_OK) {
@@ -444,49 +557,12 @@ cmd_stats(struct spool *sp)
 	return 0;
 }
 
-/* cmd_control - one request to the running spoold, over
- * DATADIR/control.sock; its reply line goes to stdout */
-static int
-cmd_control(const struct spoold_conf *cf, const char *verb, const char *arg)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	char reply[700];
-	FILE *fp;
-	int fd;
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", cf->datadir);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		fprintf(stderr, "spoolctl: %s: cannot reach spoold at %s: %s (is it running?)\n",
-		    verb, sun.sun_path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return EX_UNAVAILABLE;
-	}
-	if ((fp = fdopen(fd, "r+")) == NULL) {
-		close(fd);
-		return EX_SOFTWARE;
-	}
-	fprintf(fp, "%s %s\n", verb, arg);
-	fflush(fp);
-	if (fgets(reply, sizeof(reply), fp) == NULL) {
-		fprintf(stderr, "spoolctl: %s: spoold closed the connection without a reply\n", verb);
-		fclose(fp);
-		return EX_SOFTWARE;
-	}
-	fclose(fp);
-	fputs(reply, stdout);
-	if (reply[0] == '2')
-		return 0;
-	return reply[0] == '4' ? EX_TEMPFAIL : EX_UNAVAILABLE;
-}
-
 /* cmd_hold - hold or release: no spontaneous runs for the domain while held
  * (ETRN, ATRN and flush still work); spoold sees it at its next look */
 static int
 cmd_hold(struct spool *sp, const struct spoold_conf *cf, const char *domain, int held)
 {
-	char name[SMTP_DOMAIN_MAX + 1];
+	char name[SMTP_DOMAIN_MAX + 1], reply[700];
 	enum spool_err rc;
 
 	snprintf(name, sizeof(name), "%s", domain);
@@ -494,7 +570,14 @@ cmd_hold(struct spool *sp, const struct spoold_conf *cf, const char *domain, int
 		fprintf(stderr, "spoolctl: %s: not a domain name\n", domain);
 		return EX_USAGE;
 	}
-	if ((rc = spool_set_hold(sp, name, held)) != SPOOL_OK) {
+	if (sp == NULL) {	/* spoold runs: it applies the change */
+		if (control_ask(cf, held ? "hold" : "release", name, reply, sizeof(reply)) != 0)
+			return EX_SOFTWARE;
+		if (reply[0] != '2') {
+			fprintf(stderr, "spoolctl: %s %s\n", held ? "hold" : "release", reply + 4);
+			return reply_status(reply);
+		}
+	} else if ((rc = spool_set_hold(sp, name, held)) != SPOOL_OK) {
 		fprintf(stderr, "spoolctl: %s %s: %s\n", held ? "hold" : "release", name,
 		    spool_strerror(rc));
 		return EX_SOFTWARE;
@@ -511,7 +594,8 @@ usage(void)
 	    "usage: spoolctl [-c FILE] [--json] COMMAND\n"
 	    "  list               one line per domain: domain messages bytes oldest-age(s)\n"
 	    "  show DOMAIN        the messages queued for DOMAIN\n"
-	    "  delete ID...       remove messages (no bounce is sent)\n"
+	    "  delete ID...       remove messages (no bounce is sent; through the running\n"
+	    "                     spoold, or directly when none runs)\n"
 	    "  stats              spool totals and map usage\n"
 	    "  flush DOMAIN       deliver DOMAIN's mail now (asks the running spoold)\n"
 	    "  bounce ID...       return messages to their senders now, with a DSN\n"
@@ -534,7 +618,7 @@ main(int argc, char **argv)
 	struct spoold_conf *cf;
 	struct spool *sp;
 	char err[512];
-	int ch, status;
+	int ch, status, writes;
 
 	while ((ch = getopt_long(argc, argv, "c:j", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -565,10 +649,13 @@ main(int argc, char **argv)
 		spoold_conf_free(cf);
 		return status;
 	}
-	/* Only delete, hold and release write; the others must not create or
-	 * lock anything. */
-	if (spool_open(&sp, cf->datadir, cf->max_spool_size, strcmp(cmd, "delete") == 0 ||
-	    strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0 ? 0 : SPOOL_RDONLY,
+	/* Only delete, hold and release write, and only when no spoold runs
+	 * (else they go to it); the others must not create or lock anything. */
+	writes = strcmp(cmd, "delete") == 0 || strcmp(cmd, "hold") == 0 ||
+	    strcmp(cmd, "release") == 0;
+	if (writes && spoold_running(cf))
+		sp = NULL;
+	else if (spool_open(&sp, cf->datadir, cf->max_spool_size, writes ? 0 : SPOOL_RDONLY,
 	    err, sizeof(err)) != SPOOL_OK) {
 		fprintf(stderr, "spoolctl: %s\n", err);
 		spoold_conf_free(cf);
@@ -579,14 +666,15 @@ main(int argc, char **argv)
 	else if (strcmp(cmd, "show") == 0 && optind + 1 == argc)
 		status = cmd_show(sp, cf, argv[optind]);
 	else if (strcmp(cmd, "delete") == 0 && optind < argc)
-		status = cmd_delete(sp, argc - optind, argv + optind);
+		status = cmd_delete(sp, cf, argc - optind, argv + optind);
 	else if (strcmp(cmd, "stats") == 0 && optind == argc)
 		status = cmd_stats(sp);
 	else if ((strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0) && optind + 1 == argc)
 		status = cmd_hold(sp, cf, argv[optind], cmd[0] == 'h');
 	else
 		usage();
-	spool_close(sp);
+	if (sp != NULL)
+		spool_close(sp);
 	spoold_conf_free(cf);
 	return status;
 }

@@ -148,7 +148,9 @@ spoolctl delete "$id" >/dev/null || fail "spoolctl delete $id (two domains) fail
 expect_count other.test 0
 expect_count example.test $((total + 1))
 spoolctl show example.test | grep -q "^$id " && fail "$id still under example.test after delete"
-say "deleting a two-domain message removes it from both"
+grep -q "control: delete $id: 250 $id deleted" "$SPOOLD_LOG" ||
+	fail "the delete did not go through the running spoold (no control: delete line)"
+say "deleting a two-domain message removes it from both; spoolctl asked the running spoold to do it"
 
 stop_spoold
 ls -A "$T/spool" >"$T/spool.ls"
@@ -156,4 +158,15 @@ ls -A "$T/spool" >"$T/spool.ls"
 	fail "stray files in the datadir after stop: $(tr '\n' ' ' <"$T/spool.ls")"
 # spoolctl reads the spool with spoold stopped, too
 expect_count example.test $((total + 1))
+# and writes it itself when no spoold runs
+victim=$(show_ids example.test | head -n 1)
+out=$(spoolctl delete "$victim") || fail "spoolctl delete with spoold stopped: $out"
+[ "$out" = "$victim deleted" ] || fail "spoolctl delete with spoold stopped said: $out"
+expect_count example.test "$total"
+out=$(spoolctl hold example.test) || fail "spoolctl hold with spoold stopped: $out"
+spoolctl show example.test | grep -q '^# held' || fail "hold with spoold stopped not recorded"
+rc=0
+spoolctl delete "$victim" >/dev/null 2>&1 || rc=$?
+[ $rc -eq 65 ] || fail "deleting a missing message with spoold stopped: status $rc, expected 65"
+say "with spoold stopped, spoolctl delete and hold write the spool themselves"
 exit 0

@@ -143,6 +143,12 @@ spoolctl --json list | python3 -c '
 import json, sys
 d = [x for x in json.load(sys.stdin) if x["domain"] == "site.test"][0]
 sys.exit(0 if d["failures"] == 3 and "refused" in d["last_error"] else d)' || fail "spoolctl --json list: no failures/last_error"
+spoolctl show site.test | grep -q '^# next attempt: when the site asks (ETRN, ATRN or spoolctl flush)$' ||
+	fail "a mode hold domain after 3 failures does not say it waits for the site: $(spoolctl show site.test)"
+spoolctl --json list | python3 -c '
+import json, sys
+d = [x for x in json.load(sys.stdin) if x["domain"] == "site.test"][0]
+sys.exit(0 if d["next_attempt"] is None else d)' || fail "spoolctl --json list: a mode hold domain has a next_attempt"
 [ "$(domain_count site.test)" = 1 ] || fail "a connection failure moved mail"
 say "4xx at RCPT, a drop after the dot, a site that is down: the message stays queued; spoolctl shows why"
 
