@@ -1,37 +1,30 @@
 /*
- * spool.c - the LMDB spool; see spool.h for the contract.
+ * spool.c - the spool's data model over LMDB; see spool.h for the contract.
  *
- * The only file that includes <lmdb.h>.  Functions return LMDB rc values
- * internally and translate them at the API boundary (spool_err_of).
+ * Records, keys and their invariants (counters, the queue ranges, bodies)
+ * as functions over a transaction; the environment, map growth and the
+ * retry policy are spool_env.c's.  Functions return LMDB rc values (and
+ * spool_env.h's SPOOL_RC_*) internally and translate them once, at the API
+ * boundary (spool_err_of).
  */
 #include "config.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <time.h>
-#include <lmdb.h>
 
 #include "log.h"
 #include "spool.h"
+#include "spool_env.h"
 
-#define SPOOL_INITIAL_MAP	(64ULL * 1024 * 1024)
 #define SPOOL_SCHEMA		1
 
 struct spool {
-	MDB_env			*env;
+	struct spool_env	*env;
 	MDB_dbi			 msg, body, queue, domain, meta, route;
 	int			 have_route;	/* a read-only open of an older spool may lack it */
-	uint64_t		 max_size;
-	int			 rdonly;
-	char			*dir;
-	/* Held shared by every transaction of this process and exclusively to
-	 * resize the map: LMDB allows mdb_env_set_mapsize() only when this
-	 * process has no transaction open. */
-	pthread_rwlock_t	 resize_lock;
 };
 
 const char *
@@ -48,98 +41,22 @@ spool_strerror(enum spool_err e)
 	return "?";
 }
 
+/* spool_err_of - the one translation: a record that does not decode is a
+ * data error (SPOOL_EFORMAT: refused, logged, never the "stop and exit"
+ * of SPOOL_EIO, which would repeat after every restart) */
 static enum spool_err
 spool_err_of(int rc)
 {
 	switch (rc) {
 	case MDB_SUCCESS:	return SPOOL_OK;
 	case MDB_NOTFOUND:	return SPOOL_ENOTFOUND;
+	case SPOOL_RC_BADRECORD: return SPOOL_EFORMAT;
+	case SPOOL_RC_BODY:	return SPOOL_EBODY;
 	case MDB_MAP_FULL:
 	case ENOSPC:
 	case EDQUOT:		return SPOOL_EFULL;
 	default:		return SPOOL_EIO;
 	}
-}
-
-/* spool_txn_begin - a transaction with the resize lock held shared; adopts a
- * map another process has grown (MDB_MAP_RESIZED) */
-static int
-spool_txn_begin(struct spool *sp, MDB_txn *parent, unsigned flags, MDB_txn **txn)
-{
-	int rc, tries = 0;
-
-	if (parent != NULL)
-		return mdb_txn_begin(sp->env, parent, flags, txn);
-	for (;;) {
-		pthread_rwlock_rdlock(&sp->resize_lock);
-		rc = mdb_txn_begin(sp->env, NULL, flags, txn);
-		if (rc != MDB_MAP_RESIZED || ++tries > 3)
-			break;
-		pthread_rwlock_unlock(&sp->resize_lock);
-		pthread_rwlock_wrlock(&sp->resize_lock);
-		rc = mdb_env_set_mapsize(sp->env, 0);
-		pthread_rwlock_unlock(&sp->resize_lock);
-		if (rc != 0)
-			return rc;
-	}
-	if (rc != 0)
-		pthread_rwlock_unlock(&sp->resize_lock);
-	return rc;
-}
-
-static void
-spool_txn_abort(struct spool *sp, MDB_txn *txn)
-{
-	mdb_txn_abort(txn);
-	pthread_rwlock_unlock(&sp->resize_lock);
-}
-
-static int
-spool_txn_commit(struct spool *sp, MDB_txn *txn)
-{
-	int rc = mdb_txn_commit(txn);	/* frees txn on failure too */
-
-	pthread_rwlock_unlock(&sp->resize_lock);
-	return rc;
-}
-
-/* spool_grow - double the map up to max_size; SPOOL_EFULL at the cap */
-static enum spool_err
-spool_grow(struct spool *sp)
-{
-	MDB_envinfo info;
-	uint64_t size;
-	int rc;
-
-	pthread_rwlock_wrlock(&sp->resize_lock);
-	mdb_env_info(sp->env, &info);
-	if ((uint64_t)info.me_mapsize >= sp->max_size) {
-		pthread_rwlock_unlock(&sp->resize_lock);
-		return SPOOL_EFULL;
-	}
-	size = (uint64_t)info.me_mapsize * 2;
-	if (size > sp->max_size)
-		size = sp->max_size;
-	rc = mdb_env_set_mapsize(sp->env, (size_t)size);
-	pthread_rwlock_unlock(&sp->resize_lock);
-	if (rc != 0) {
-		log_warnx("spool: cannot grow the map to %llu bytes: %s", (unsigned long long)size,
-		    mdb_strerror(rc));
-		return SPOOL_EIO;
-	}
-	log_info("spool: map grown to %llu bytes (max-spool-size %llu)", (unsigned long long)size,
-	    (unsigned long long)sp->max_size);
-	return SPOOL_OK;
-}
-
-/* spool_grow_possible - the map is below max-spool-size */
-static int
-spool_grow_possible(struct spool *sp)
-{
-	MDB_envinfo info;
-
-	mdb_env_info(sp->env, &info);
-	return (uint64_t)info.me_mapsize < sp->max_size;
 }
 
 /* spool_check_schema - refuse a spool written by a newer spoold */
@@ -150,7 +67,7 @@ spool_check_schema(struct spool *sp, MDB_txn *txn)
 	unsigned char ver[4] = { 0, 0, 0, SPOOL_SCHEMA };
 	int rc = mdb_get(txn, sp->meta, &k, &v);
 
-	if (rc == MDB_NOTFOUND && !sp->rdonly) {
+	if (rc == MDB_NOTFOUND && !spool_env_rdonly(sp->env)) {
 		v.mv_size = sizeof(ver);
 		v.mv_data = ver;
 		return mdb_put(txn, sp->meta, &k, &v, 0);
@@ -158,37 +75,30 @@ spool_check_schema(struct spool *sp, MDB_txn *txn)
 	if (rc != 0)
 		return rc;
 	if (v.mv_size != 4 || memcmp(v.mv_data, ver, 4) != 0)
-		return MDB_INCOMPATIBLE;
+		return SPOOL_RC_SCHEMA;
 	return 0;
 }
 
+/* open_dbs - the named databases, in the first transaction */
 static int
-spool_open_dbs(struct spool *sp)
+open_dbs(MDB_txn *txn, void *arg)
 {
-	unsigned flags = sp->rdonly ? 0 : MDB_CREATE;
-	MDB_txn *txn;
+	struct spool *sp = arg;
+	unsigned flags = spool_env_rdonly(sp->env) ? 0 : MDB_CREATE;
 	int rc;
 
-	if ((rc = spool_txn_begin(sp, NULL, sp->rdonly ? MDB_RDONLY : 0, &txn)) != 0)
-		return rc;
 	if ((rc = mdb_dbi_open(txn, "msg", flags, &sp->msg)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "body", flags, &sp->body)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "queue", flags, &sp->queue)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "domain", flags, &sp->domain)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "meta", flags, &sp->meta)) != 0 ||
-	    (rc = spool_check_schema(sp, txn)) != 0) {
-		spool_txn_abort(sp, txn);
+	    (rc = spool_check_schema(sp, txn)) != 0)
 		return rc;
-	}
 	/* added after the first spools were written: open or create it, and a
 	 * read-only open of a spool without it just has no route records */
 	if ((rc = mdb_dbi_open(txn, "route", flags, &sp->route)) == 0)
 		sp->have_route = 1;
-	else if (rc != MDB_NOTFOUND) {
-		spool_txn_abort(sp, txn);
-		return rc;
-	}
-	return spool_txn_commit(sp, txn);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 enum spool_err
@@ -196,55 +106,28 @@ spool_open(struct spool **out, const char *dir, uint64_t max_size, int flags, ch
     size_t errlen)
 {
 	struct spool *sp = calloc(1, sizeof(*sp));
-	MDB_envinfo info;
-	int rc, dead = 0;
+	int rc;
 
 	*out = NULL;
 	if (sp == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return SPOOL_EIO;
 	}
-	sp->max_size = max_size;
-	sp->rdonly = (flags & SPOOL_RDONLY) != 0;
-	if ((sp->dir = strdup(dir)) == NULL) {
-		snprintf(err, errlen, "out of memory");
+	if ((rc = spool_env_open(&sp->env, dir, max_size, (flags & SPOOL_RDONLY) != 0, err,
+	    errlen)) != 0) {
 		free(sp);
-		return SPOOL_EIO;
+		return spool_err_of(rc) == SPOOL_EFULL ? SPOOL_EFULL : SPOOL_EIO;
 	}
-	pthread_rwlock_init(&sp->resize_lock, NULL);
-	if ((rc = mdb_env_create(&sp->env)) != 0 ||
-	    (rc = mdb_env_set_maxdbs(sp->env, 8)) != 0 ||
-	    (rc = mdb_env_open(sp->env, dir, MDB_NOTLS | (sp->rdonly ? MDB_RDONLY : 0), 0600)) != 0) {
-		snprintf(err, errlen, "cannot open spool in %s: %s", dir, mdb_strerror(rc));
-		goto fail;
-	}
-	mdb_env_info(sp->env, &info);
-	if (!sp->rdonly && (uint64_t)info.me_mapsize < SPOOL_INITIAL_MAP) {
-		uint64_t size = max_size < SPOOL_INITIAL_MAP ? max_size : SPOOL_INITIAL_MAP;
-
-		if (size > (uint64_t)info.me_mapsize && (rc = mdb_env_set_mapsize(sp->env, (size_t)size)) != 0) {
-			snprintf(err, errlen, "cannot size the spool map: %s", mdb_strerror(rc));
-			goto fail;
-		}
-	}
-	/* Reader slots of a process killed with -9 would pin old pages. */
-	(void)mdb_reader_check(sp->env, &dead);
-	if (dead > 0)
-		log_info("spool: cleared %d stale reader slot%s", dead, dead == 1 ? "" : "s");
-	if ((rc = spool_open_dbs(sp)) != 0) {
+	if ((rc = spool_env_setup(sp->env, open_dbs, sp)) != 0) {
 		snprintf(err, errlen, "cannot open spool databases in %s: %s", dir,
-		    rc == MDB_INCOMPATIBLE ? "written by a newer spoold (unknown schema version)" :
+		    rc == SPOOL_RC_SCHEMA ? "written by a newer spoold (unknown schema version)" :
 		    mdb_strerror(rc));
-		mdb_env_close(sp->env);
-		sp->env = NULL;
 		spool_close(sp);
-		return rc == MDB_INCOMPATIBLE ? SPOOL_EFORMAT : rc == MDB_NOTFOUND ? SPOOL_ENOTFOUND : SPOOL_EIO;
+		return rc == SPOOL_RC_SCHEMA ? SPOOL_EFORMAT : rc == MDB_NOTFOUND ? SPOOL_ENOTFOUND :
+		    SPOOL_EIO;
 	}
 	*out = sp;
 	return SPOOL_OK;
-fail:
-	spool_close(sp);
-	return spool_err_of(rc) == SPOOL_EFULL ? SPOOL_EFULL : SPOOL_EIO;
 }
 
 void
@@ -252,10 +135,7 @@ spool_close(struct spool *sp)
 {
 	if (sp == NULL)
 		return;
-	if (sp->env)
-		mdb_env_close(sp->env);
-	pthread_rwlock_destroy(&sp->resize_lock);
-	free(sp->dir);
+	spool_env_close(sp->env);
 	free(sp);
 }
 
@@ -272,22 +152,30 @@ spool_get_next_id(struct spool *sp, MDB_txn *txn, uint64_t *id)
 	if (rc != 0)
 		return rc;
 	if (v.mv_size != 8)
-		return MDB_CORRUPTED;
+		return SPOOL_RC_BADRECORD;
 	*id = spool_get_be64(v.mv_data);
 	return 0;
+}
+
+struct next_id_read {
+	struct spool	*sp;
+	uint64_t	*id;
+};
+
+static int
+next_id_read(MDB_txn *txn, void *arg)
+{
+	struct next_id_read *a = arg;
+
+	return spool_get_next_id(a->sp, txn, a->id);
 }
 
 enum spool_err
 spool_next_id(struct spool *sp, uint64_t *id)
 {
-	MDB_txn *txn;
-	int rc;
+	struct next_id_read a = { sp, id };
 
-	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
-		return spool_err_of(rc);
-	rc = spool_get_next_id(sp, txn, id);
-	spool_txn_abort(sp, txn);
-	return spool_err_of(rc);
+	return spool_err_of(spool_env_read(sp->env, next_id_read, &a));
 }
 
 /* ---- counters ---- */
@@ -303,7 +191,7 @@ spool_counters_get(struct spool *sp, MDB_txn *txn, const char *domain, struct sp
 		return 0;
 	if (rc != 0)
 		return rc;
-	return spool_counters_decode(v.mv_data, v.mv_size, c) == 0 ? 0 : MDB_CORRUPTED;
+	return spool_counters_decode(v.mv_data, v.mv_size, c) == 0 ? 0 : SPOOL_RC_BADRECORD;
 }
 
 static int
@@ -319,6 +207,34 @@ spool_counters_put(struct spool *sp, MDB_txn *txn, const char *domain, const str
 	}
 	spool_counters_encode(c, enc);
 	return mdb_put(txn, sp->domain, &k, &v, 0);
+}
+
+static int spool_oldest(struct spool *, MDB_txn *, const char *, int64_t *);
+
+/* counters_adjust - the one place a domain's counters change: message e
+ * joins domain (delta 1) or leaves it (delta -1, after its queue entries
+ * there are gone, so the oldest left is found again) */
+static int
+counters_adjust(struct spool *sp, MDB_txn *txn, const char *domain,
+    const struct spool_envelope *e, int delta)
+{
+	struct spool_counters c;
+	int rc;
+
+	if ((rc = spool_counters_get(sp, txn, domain, &c)) != 0)
+		return rc;
+	if (delta > 0) {
+		c.messages++;
+		c.bytes += e->size;
+		if (c.oldest == 0 || e->arrival < c.oldest)
+			c.oldest = e->arrival;
+	} else {
+		c.messages = c.messages > 0 ? c.messages - 1 : 0;
+		c.bytes = c.bytes > e->size ? c.bytes - e->size : 0;
+		if ((rc = spool_oldest(sp, txn, domain, &c.oldest)) != 0)
+			return rc;
+	}
+	return spool_counters_put(sp, txn, domain, &c);
 }
 
 /* first_of_domain - rcpts[i] is the first recipient in its domain */
@@ -338,25 +254,20 @@ first_of_domain(const struct spool_envelope *e, size_t i, int pending_only)
 static int
 spool_put_body(struct spool *sp, MDB_txn *txn, struct spool_newmsg *m)
 {
-	unsigned char key[12];
+	unsigned char key[SPOOL_BKEY_LEN];
 	uint64_t off = 0;
 	uint32_t chunk = 0;
 	int rc;
 
 	do {
 		size_t len = m->env.size - off > SPOOL_CHUNK ? SPOOL_CHUNK : (size_t)(m->env.size - off);
-		MDB_val k = { sizeof(key), key }, v = { len, NULL };
+		MDB_val k = { spool_bkey(key, m->env.id, chunk), key }, v = { len, NULL };
 
-		spool_be64(key, m->env.id);
-		key[8] = (unsigned char)(chunk >> 24);
-		key[9] = (unsigned char)(chunk >> 16);
-		key[10] = (unsigned char)(chunk >> 8);
-		key[11] = (unsigned char)chunk;
 		/* MDB_RESERVE: read the body straight into the page */
 		if ((rc = mdb_put(txn, sp->body, &k, &v, MDB_RESERVE)) != 0)
 			return rc;
 		if (len > 0 && m->read_body(m->body_arg, off, v.mv_data, len) == -1)
-			return -1;
+			return SPOOL_RC_BODY;
 		off += len;
 		chunk++;
 	} while (off < m->env.size);
@@ -382,51 +293,48 @@ spool_put_queue(struct spool *sp, MDB_txn *txn, struct spool_newmsg *m, struct b
 		if ((rc = mdb_put(txn, sp->queue, &k, &v, 0)) != 0)
 			return rc;
 	}
-	for (size_t i = 0; i < m->env.nrcpts; i++) {
-		struct spool_counters c;
-		const char *d = spool_rcpt_domain(m->env.rcpts[i].addr);
-
-		if (!first_of_domain(&m->env, i, 0))
-			continue;
-		if ((rc = spool_counters_get(sp, txn, d, &c)) != 0)
+	for (size_t i = 0; i < m->env.nrcpts; i++)
+		if (first_of_domain(&m->env, i, 0) && (rc = counters_adjust(sp, txn,
+		    spool_rcpt_domain(m->env.rcpts[i].addr), &m->env, 1)) != 0)
 			return rc;
-		c.messages++;
-		c.bytes += m->env.size;
-		if (c.oldest == 0 || m->env.arrival < c.oldest)
-			c.oldest = m->env.arrival;
-		if ((rc = spool_counters_put(sp, txn, d, &c)) != 0)
-			return rc;
-	}
 	return 0;
 }
 
-/* spool_put_one - one message in a nested transaction; -1: body unreadable */
+/* A message stored in a nested transaction of its own. */
+struct put_one {
+	struct spool		*sp;
+	struct spool_newmsg	*m;
+	struct buf		*b;
+};
+
+static int
+put_one_in(MDB_txn *txn, void *arg)
+{
+	struct put_one *a = arg;
+	unsigned char idkey[8];
+	MDB_val k = { sizeof(idkey), idkey }, v;
+	int rc;
+
+	spool_be64(idkey, a->m->env.id);
+	buf_clear(a->b);
+	if (spool_envelope_encode(&a->m->env, a->b) == -1)
+		return ENOMEM;
+	v.mv_size = buf_used(a->b);
+	v.mv_data = buf_head(a->b);
+	if ((rc = mdb_put(txn, a->sp->msg, &k, &v, MDB_NOOVERWRITE)) != 0 ||
+	    (rc = spool_put_body(a->sp, txn, a->m)) != 0)
+		return rc;
+	return spool_put_queue(a->sp, txn, a->m, a->b);
+}
+
+/* spool_put_one - one message in a nested transaction (SPOOL_RC_BODY: its
+ * body could not be read) */
 static int
 spool_put_one(struct spool *sp, MDB_txn *parent, struct spool_newmsg *m, struct buf *b)
 {
-	unsigned char idkey[8];
-	MDB_val k = { sizeof(idkey), idkey }, v;
-	MDB_txn *txn;
-	int rc;
+	struct put_one a = { sp, m, b };
 
-	if ((rc = spool_txn_begin(sp, parent, 0, &txn)) != 0)
-		return rc;
-	spool_be64(idkey, m->env.id);
-	buf_clear(b);
-	if (spool_envelope_encode(&m->env, b) == -1) {
-		rc = ENOMEM;
-		goto abort;
-	}
-	v.mv_size = buf_used(b);
-	v.mv_data = buf_head(b);
-	if ((rc = mdb_put(txn, sp->msg, &k, &v, MDB_NOOVERWRITE)) != 0 ||
-	    (rc = spool_put_body(sp, txn, m)) != 0 ||
-	    (rc = spool_put_queue(sp, txn, m, b)) != 0)
-		goto abort;
-	return mdb_txn_commit(txn);
-abort:
-	mdb_txn_abort(txn);
-	return rc;
+	return spool_env_nested(parent, put_one_in, &a);
 }
 
 static int
@@ -447,81 +355,61 @@ spool_put_next_id(struct spool *sp, MDB_txn *txn, uint64_t next)
 	return mdb_put(txn, sp->meta, &k, &v, 0);
 }
 
-/* spool_put_batch - one attempt; MDB_MAP_FULL asks the caller to grow, unless
- * tolerate_full, when a message that does not fit fails alone */
+/* A batch of new messages, each in a nested transaction so one bad
+ * message fails alone. */
+struct put_batch {
+	struct spool		*sp;
+	struct spool_newmsg	*const *msgs;
+	size_t			 n;
+	enum spool_err		*results;
+};
+
+/* put_batch_in - the batch in txn; MDB_MAP_FULL asks spool_env_write to
+ * grow the map, unless at_limit, when a message that does not fit fails
+ * alone */
 static int
-spool_put_batch(struct spool *sp, struct spool_newmsg *const *msgs, size_t n,
-    enum spool_err *results, int tolerate_full)
+put_batch_in(MDB_txn *txn, int at_limit, void *arg)
 {
-	MDB_txn *txn;
+	struct put_batch *a = arg;
 	uint64_t next = 0;
 	struct buf b;
 	int rc;
 
-	if ((rc = spool_txn_begin(sp, NULL, 0, &txn)) != 0)
-		return rc;
 	buf_init(&b);
-	for (size_t i = 0; i < n; i++) {
-		rc = spool_put_one(sp, txn, msgs[i], &b);
-		if (rc == MDB_MAP_FULL && !tolerate_full) {
+	for (size_t i = 0; i < a->n; i++) {
+		rc = spool_put_one(a->sp, txn, a->msgs[i], &b);
+		if (rc == MDB_MAP_FULL && !at_limit) {
 			buf_free(&b);
-			spool_txn_abort(sp, txn);
 			return rc;
 		}
-		results[i] = rc == -1 ? SPOOL_EBODY : spool_err_of(rc);
-		if (rc == 0 && msgs[i]->env.id >= next)
-			next = msgs[i]->env.id + 1;
+		a->results[i] = spool_err_of(rc);
+		if (rc == 0 && a->msgs[i]->env.id >= next)
+			next = a->msgs[i]->env.id + 1;
 	}
 	buf_free(&b);
-	if ((rc = spool_put_next_id(sp, txn, next)) != 0) {
-		spool_txn_abort(sp, txn);
-		return rc;
-	}
-	return spool_txn_commit(sp, txn);
-}
-
-/* spool_disk_full - a failed write found too little room on the file system.
- * LMDB turns a short pwritev on a full disk into EIO, so ENOSPC is told from
- * a real I/O error by looking at the free space: refusing with 452 4.3.1
- * lets senders retry once space is back. */
-static int
-spool_disk_full(struct spool *sp, struct spool_newmsg *const *msgs, size_t n)
-{
-	struct statvfs st;
-	uint64_t want = 1024 * 1024;
-
-	for (size_t i = 0; i < n; i++)
-		want += msgs[i]->env.size * 2;
-	if (statvfs(sp->dir, &st) == -1)
-		return 0;
-	return (uint64_t)st.f_bavail * st.f_frsize < want;
+	return spool_put_next_id(a->sp, txn, next);
 }
 
 enum spool_err
 spool_put_messages(struct spool *sp, struct spool_newmsg *const *msgs, size_t n,
     enum spool_err *results)
 {
-	int rc = MDB_MAP_FULL, at_max = 0;
+	struct put_batch a = { sp, msgs, n, results };
 	enum spool_err all = SPOOL_OK;
+	uint64_t want = 1024 * 1024;
+	int rc;
 
-	for (int tries = 0; tries < 16 && rc == MDB_MAP_FULL; tries++) {
+	for (size_t i = 0; i < n; i++)
+		results[i] = SPOOL_EIO;
+	if ((rc = spool_env_write(sp->env, put_batch_in, &a)) != 0) {
+		enum spool_err e;
+
+		/* LMDB turns a short pwritev on a full disk into EIO: told apart
+		 * from a real I/O error by the free space, refusing with 452
+		 * 4.3.1 lets senders retry once space is back */
 		for (size_t i = 0; i < n; i++)
-			results[i] = SPOOL_EIO;
-		rc = spool_put_batch(sp, msgs, n, results, at_max);
-		if (rc == MDB_MAP_FULL) {
-			enum spool_err g = spool_grow(sp);
-
-			if (g == SPOOL_EFULL && at_max)
-				break;
-			if (g == SPOOL_EFULL)
-				at_max = 1;
-			else if (g != SPOOL_OK)
-				break;
-		}
-	}
-	if (rc != 0) {
-		enum spool_err e = spool_disk_full(sp, msgs, n) ? SPOOL_EFULL : spool_err_of(rc);
-
+			want += msgs[i]->env.size * 2;
+		e = spool_env_disk_short(sp->env, want) ? SPOOL_EFULL : spool_err_of(rc);
 		log_warnx("spool: commit of %zu message%s failed: %s%s", n, n == 1 ? "" : "s",
 		    mdb_strerror(rc), e == SPOOL_EFULL && rc != MDB_MAP_FULL ? " (file system full)" : "");
 		for (size_t i = 0; i < n; i++)
@@ -546,110 +434,138 @@ spool_env_get(struct spool *sp, MDB_txn *txn, uint64_t id, struct spool_envelope
 	if ((rc = mdb_get(txn, sp->msg, &k, &v)) != 0)
 		return rc;
 	if (spool_envelope_decode(v.mv_data, v.mv_size, e) == -1)
-		return MDB_INCOMPATIBLE;
+		return SPOOL_RC_BADRECORD;
 	e->id = id;
 	return 0;
 }
 
-static enum spool_err
-spool_err_read(int rc)
+/* The read functions: each runs one read transaction through
+ * spool_env_read, with its arguments in one of these. */
+struct read_envelope {
+	struct spool		*sp;
+	uint64_t		 id;
+	struct spool_envelope	*e;
+};
+
+static int
+read_envelope(MDB_txn *txn, void *arg)
 {
-	return rc == MDB_INCOMPATIBLE ? SPOOL_EFORMAT : spool_err_of(rc);
+	struct read_envelope *a = arg;
+
+	return spool_env_get(a->sp, txn, a->id, a->e);
 }
 
 enum spool_err
 spool_get_envelope(struct spool *sp, uint64_t id, struct spool_envelope *e)
 {
-	MDB_txn *txn;
-	int rc;
+	struct read_envelope a = { sp, id, e };
 
-	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
-		return spool_err_of(rc);
-	rc = spool_env_get(sp, txn, id, e);
-	spool_txn_abort(sp, txn);
-	return spool_err_read(rc);
+	return spool_err_of(spool_env_read(sp->env, read_envelope, &a));
+}
+
+struct read_body {
+	struct spool	*sp;
+	uint64_t	 id, off;
+	char		*dst;
+	size_t		 len;
+};
+
+static int
+read_body(MDB_txn *txn, void *arg)
+{
+	struct read_body *a = arg;
+	unsigned char key[SPOOL_BKEY_LEN];
+	int rc = 0;
+
+	while (a->len > 0 && rc == 0) {
+		uint64_t chunk = a->off / SPOOL_CHUNK, in = a->off % SPOOL_CHUNK;
+		MDB_val k = { spool_bkey(key, a->id, (uint32_t)chunk), key }, v;
+		size_t n;
+
+		if ((rc = mdb_get(txn, a->sp->body, &k, &v)) != 0)
+			break;
+		if (in >= v.mv_size)
+			return SPOOL_RC_BADRECORD;	/* a chunk shorter than its place */
+		n = v.mv_size - in < a->len ? v.mv_size - (size_t)in : a->len;
+		memcpy(a->dst, (char *)v.mv_data + in, n);
+		a->dst += n;
+		a->off += n;
+		a->len -= n;
+	}
+	return rc;
 }
 
 enum spool_err
 spool_read_body(struct spool *sp, uint64_t id, uint64_t off, void *dst, size_t len)
 {
-	unsigned char key[12];
-	MDB_txn *txn;
-	int rc = 0;
+	struct read_body a = { sp, id, off, dst, len };
 
-	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
-		return spool_err_of(rc);
-	while (len > 0 && rc == 0) {
-		uint64_t chunk = off / SPOOL_CHUNK, in = off % SPOOL_CHUNK;
-		MDB_val k = { sizeof(key), key }, v;
-		size_t n;
+	return spool_err_of(spool_env_read(sp->env, read_body, &a));
+}
 
-		spool_be64(key, id);
-		key[8] = (unsigned char)(chunk >> 24);
-		key[9] = (unsigned char)(chunk >> 16);
-		key[10] = (unsigned char)(chunk >> 8);
-		key[11] = (unsigned char)chunk;
-		if ((rc = mdb_get(txn, sp->body, &k, &v)) != 0)
-			break;
-		if (in >= v.mv_size) {
-			rc = MDB_CORRUPTED;
-			break;
-		}
-		n = v.mv_size - in < len ? v.mv_size - (size_t)in : len;
-		memcpy(dst, (char *)v.mv_data + in, n);
-		dst = (char *)dst + n;
-		off += n;
-		len -= n;
-	}
-	spool_txn_abort(sp, txn);
-	return spool_err_of(rc);
+struct read_counters {
+	struct spool		*sp;
+	const char		*domain;
+	struct spool_counters	*c;
+};
+
+static int
+read_counters(MDB_txn *txn, void *arg)
+{
+	struct read_counters *a = arg;
+
+	return spool_counters_get(a->sp, txn, a->domain, a->c);
 }
 
 enum spool_err
 spool_domain_counters(struct spool *sp, const char *domain, struct spool_counters *c)
 {
-	MDB_txn *txn;
+	struct read_counters a = { sp, domain, c };
+
+	return spool_err_of(spool_env_read(sp->env, read_counters, &a));
+}
+
+struct read_list {
+	struct spool	*sp;
+	int		(*cb)(const struct spool_domain_info *, void *);
+	void		*arg;
+};
+
+static int
+read_list(MDB_txn *txn, void *arg)
+{
+	struct read_list *a = arg;
+	char name[SPOOL_DOMAIN_MAX + 1];
+	MDB_cursor *cur;
+	MDB_val k, v;
 	int rc;
 
-	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
-		return spool_err_of(rc);
-	rc = spool_counters_get(sp, txn, domain, c);
-	spool_txn_abort(sp, txn);
-	return spool_err_of(rc);
+	if ((rc = mdb_cursor_open(txn, a->sp->domain, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct spool_domain_info di = { .domain = name };
+
+		if (k.mv_size >= sizeof(name) ||
+		    spool_counters_decode(v.mv_data, v.mv_size, &di.counters) == -1) {
+			rc = SPOOL_RC_BADRECORD;
+			break;
+		}
+		memcpy(name, k.mv_data, k.mv_size);
+		name[k.mv_size] = '\0';
+		if (a->cb(&di, a->arg) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 enum spool_err
 spool_domain_list(struct spool *sp, int (*cb)(const struct spool_domain_info *, void *), void *arg)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	char name[256];
-	int rc;
+	struct read_list a = { sp, cb, arg };
 
-	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
-		return spool_err_of(rc);
-	if ((rc = mdb_cursor_open(txn, sp->domain, &cur)) != 0)
-		goto out;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct spool_domain_info di = { .domain = name };
-
-		if (k.mv_size >= sizeof(name) || spool_counters_decode(v.mv_data, v.mv_size, &di.counters) == -1) {
-			rc = MDB_INCOMPATIBLE;
-			break;
-		}
-		memcpy(name, k.mv_data, k.mv_size);
-		name[k.mv_size] = '\0';
-		if (cb(&di, arg) != 0)
-			break;
-	}
-	if (rc == MDB_NOTFOUND)
-		rc = 0;
-	mdb_cursor_close(cur);
-out:
-	spool_txn_abort(sp, txn);
-	return spool_err_read(rc);
+	return spool_err_of(spool_env_read(sp->env, read_list, &a));
 }
 
 /* queue_range - k is the first key of domain's range in the queue db */
@@ -676,146 +592,185 @@ queue_key_of(const MDB_val *k, const char *domain, size_t dlen, uint64_t *id, un
 	return 0;
 }
 
-/* walk_emit - hand one message's recipients in the domain to cb */
+/* A walk over one domain's queue range: the recipients of the message at
+ * hand are gathered, then handed to cb with its envelope. */
+struct walk {
+	struct spool		*sp;
+	const char		*domain;
+	size_t			 dlen;
+	spool_walk_cb		*cb;
+	void			*arg;
+	unsigned		*idx;
+	struct spool_qentry	*qs;
+	size_t			 nidx, cap;
+	uint64_t		 id;		/* of the message at hand */
+	int			 stop;		/* cb said so */
+};
+
+/* walk_emit - hand the message at hand to cb */
 static int
-walk_emit(struct spool *sp, MDB_txn *txn, uint64_t id, const unsigned *idx,
-    struct spool_qentry *qs, size_t nidx, spool_walk_cb *cb, void *arg, int *stop)
+walk_emit(MDB_txn *txn, struct walk *w)
 {
 	struct spool_envelope e;
 	int rc;
 
-	if ((rc = spool_env_get(sp, txn, id, &e)) == 0) {
-		*stop = cb(&e, idx, qs, nidx, arg);
+	if ((rc = spool_env_get(w->sp, txn, w->id, &e)) == 0) {
+		w->stop = w->cb(&e, w->idx, w->qs, w->nidx, w->arg);
 		spool_envelope_free(&e);
 	}
-	for (size_t i = 0; i < nidx; i++)
-		spool_qentry_free(&qs[i]);
+	for (size_t i = 0; i < w->nidx; i++)
+		spool_qentry_free(&w->qs[i]);
+	w->nidx = 0;
 	return rc;
 }
 
-/* walk_grow - room for one more recipient in the per-message arrays */
+/* walk_grow - room for one more recipient of the message at hand */
 static int
-walk_grow(unsigned **idx, struct spool_qentry **qs, size_t nidx, size_t *cap)
+walk_grow(struct walk *w)
 {
 	unsigned *ni;
 	struct spool_qentry *nq;
 
-	if (nidx < *cap)
+	if (w->nidx < w->cap)
 		return 0;
-	*cap = *cap ? *cap * 2 : 16;
-	if ((ni = realloc(*idx, *cap * sizeof(*ni))) == NULL)
+	w->cap = w->cap ? w->cap * 2 : 16;
+	if ((ni = realloc(w->idx, w->cap * sizeof(*ni))) == NULL)
 		return ENOMEM;
-	*idx = ni;
-	if ((nq = realloc(*qs, *cap * sizeof(*nq))) == NULL)
+	w->idx = ni;
+	if ((nq = realloc(w->qs, w->cap * sizeof(*nq))) == NULL)
 		return ENOMEM;
-	*qs = nq;
+	w->qs = nq;
 	return 0;
+}
+
+/* walk_entry - one queue entry: a new message hands the last one over */
+static int
+walk_entry(MDB_txn *txn, struct walk *w, uint64_t id, unsigned index, const MDB_val *v)
+{
+	int rc;
+
+	if (w->nidx > 0 && id != w->id && (rc = walk_emit(txn, w)) != 0)
+		return rc;
+	if (w->stop)
+		return 0;
+	if ((rc = walk_grow(w)) != 0)
+		return rc;
+	if (spool_qentry_decode(v->mv_data, v->mv_size, &w->qs[w->nidx]) == -1)
+		return SPOOL_RC_BADRECORD;
+	w->id = id;
+	w->idx[w->nidx++] = index;
+	return 0;
+}
+
+static int
+read_walk(MDB_txn *txn, void *arg)
+{
+	struct walk *w = arg;
+	unsigned char start[SPOOL_QKEY_MAX];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	queue_range(w->domain, w->dlen, start, &k);
+	if ((rc = mdb_cursor_open(txn, w->sp->queue, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !w->stop;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t id;
+		unsigned index;
+
+		if (queue_key_of(&k, w->domain, w->dlen, &id, &index) == -1 ||
+		    (rc = walk_entry(txn, w, id, index, &v)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc == 0 && w->nidx > 0 && !w->stop)
+		rc = walk_emit(txn, w);
+	for (size_t i = 0; i < w->nidx; i++)
+		spool_qentry_free(&w->qs[i]);
+	return rc;
 }
 
 enum spool_err
 spool_domain_walk(struct spool *sp, const char *domain, spool_walk_cb *cb, void *arg)
 {
-	unsigned char start[SPOOL_QKEY_MAX];
-	size_t dlen = strlen(domain), nidx = 0, cap = 0;
-	unsigned *idx = NULL;
-	struct spool_qentry *qs = NULL;
-	uint64_t cur_id = 0;
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc, stop = 0;
+	struct walk w = { .sp = sp, .domain = domain, .dlen = strlen(domain), .cb = cb, .arg = arg };
+	int rc;
 
-	if (dlen > SPOOL_DOMAIN_MAX)
+	if (w.dlen > SPOOL_DOMAIN_MAX)
 		return SPOOL_ENOTFOUND;
-	queue_range(domain, dlen, start, &k);
-	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
-		return spool_err_of(rc);
-	if ((rc = mdb_cursor_open(txn, sp->queue, &cur)) != 0)
-		goto out;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !stop;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t id;
-		unsigned index;
-
-		if (queue_key_of(&k, domain, dlen, &id, &index) == -1)
-			break;
-		if (nidx > 0 && id != cur_id) {
-			rc = walk_emit(sp, txn, cur_id, idx, qs, nidx, cb, arg, &stop);
-			nidx = 0;
-			if (rc != 0)
-				break;
-		}
-		if ((rc = walk_grow(&idx, &qs, nidx, &cap)) != 0)
-			break;
-		if (spool_qentry_decode(v.mv_data, v.mv_size, &qs[nidx]) == -1) {
-			rc = MDB_INCOMPATIBLE;
-			break;
-		}
-		cur_id = id;
-		idx[nidx++] = index;
-	}
-	if ((rc == 0 || rc == MDB_NOTFOUND) && nidx > 0 && !stop) {
-		rc = walk_emit(sp, txn, cur_id, idx, qs, nidx, cb, arg, &stop);
-		nidx = 0;
-	}
-	for (size_t i = 0; i < nidx; i++)
-		spool_qentry_free(&qs[i]);
-	if (rc == MDB_NOTFOUND)
-		rc = 0;
-	mdb_cursor_close(cur);
-out:
-	free(idx);
-	free(qs);
-	spool_txn_abort(sp, txn);
-	return spool_err_read(rc);
+	rc = spool_env_read(sp->env, read_walk, &w);
+	free(w.idx);
+	free(w.qs);
+	return spool_err_of(rc);
 }
 
-enum spool_err
-spool_domain_ids(struct spool *sp, const char *domain, uint64_t **ids, size_t *n)
+struct read_ids {
+	struct spool	*sp;
+	const char	*domain;
+	size_t		 dlen, cap;
+	uint64_t	**ids;
+	size_t		*n;
+};
+
+/* ids_add - id after the ones so far, unless it is the last one again
+ * (another recipient of the same message) */
+static int
+ids_add(struct read_ids *a, uint64_t id)
 {
+	uint64_t *grown;
+
+	if (*a->n > 0 && (*a->ids)[*a->n - 1] == id)
+		return 0;
+	if (*a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 256;
+		if ((grown = realloc(*a->ids, a->cap * sizeof(*grown))) == NULL)
+			return ENOMEM;
+		*a->ids = grown;
+	}
+	(*a->ids)[(*a->n)++] = id;
+	return 0;
+}
+
+static int
+read_ids(MDB_txn *txn, void *arg)
+{
+	struct read_ids *a = arg;
 	unsigned char start[SPOOL_QKEY_MAX];
-	size_t dlen = strlen(domain), cap = 0;
-	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val k, v;
 	int rc;
 
-	*ids = NULL;
-	*n = 0;
-	if (dlen > SPOOL_DOMAIN_MAX)
-		return SPOOL_OK;
-	queue_range(domain, dlen, start, &k);
-	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
-		return spool_err_of(rc);
-	if ((rc = mdb_cursor_open(txn, sp->queue, &cur)) != 0)
-		goto out;
+	queue_range(a->domain, a->dlen, start, &k);
+	if ((rc = mdb_cursor_open(txn, a->sp->queue, &cur)) != 0)
+		return rc;
 	/* keys only: no record is decoded, so an ETRN for a big domain answers fast */
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		uint64_t id;
 		unsigned index;
 
-		if (queue_key_of(&k, domain, dlen, &id, &index) == -1)
+		if (queue_key_of(&k, a->domain, a->dlen, &id, &index) == -1 ||
+		    (rc = ids_add(a, id)) != 0)
 			break;
-		if (*n > 0 && (*ids)[*n - 1] == id)
-			continue;	/* another recipient of the same message */
-		if (*n == cap) {
-			uint64_t *grown = realloc(*ids, (cap = cap ? cap * 2 : 256) * sizeof(*grown));
-
-			if (grown == NULL) {
-				rc = ENOMEM;
-				break;
-			}
-			*ids = grown;
-		}
-		(*ids)[(*n)++] = id;
 	}
-	if (rc == MDB_NOTFOUND)
-		rc = 0;
 	mdb_cursor_close(cur);
-out:
-	spool_txn_abort(sp, txn);
-	if (rc != 0) {
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+enum spool_err
+spool_domain_ids(struct spool *sp, const char *domain, uint64_t **ids, size_t *n)
+{
+	struct read_ids a = { sp, domain, strlen(domain), 0, ids, n };
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	if (a.dlen > SPOOL_DOMAIN_MAX)
+		return SPOOL_OK;
+	if ((rc = spool_env_read(sp->env, read_ids, &a)) != 0) {
 		free(*ids);
 		*ids = NULL;
 		*n = 0;
@@ -896,20 +851,10 @@ spool_del_rcpts(struct spool *sp, MDB_txn *txn, const struct spool_envelope *e)
 		if ((rc = mdb_del(txn, sp->queue, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
 			return rc;
 	}
-	for (size_t i = 0; i < e->nrcpts; i++) {
-		const char *d = spool_rcpt_domain(e->rcpts[i].addr);
-		struct spool_counters c;
-
-		if (e->rcpts[i].done || !first_of_domain(e, i, 1))
-			continue;
-		if ((rc = spool_counters_get(sp, txn, d, &c)) != 0)
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (!e->rcpts[i].done && first_of_domain(e, i, 1) && (rc = counters_adjust(sp, txn,
+		    spool_rcpt_domain(e->rcpts[i].addr), e, -1)) != 0)
 			return rc;
-		c.messages = c.messages > 0 ? c.messages - 1 : 0;
-		c.bytes = c.bytes > e->size ? c.bytes - e->size : 0;
-		if ((rc = spool_oldest(sp, txn, d, &c.oldest)) != 0 ||
-		    (rc = spool_counters_put(sp, txn, d, &c)) != 0)
-			return rc;
-	}
 	return 0;
 }
 
@@ -949,19 +894,11 @@ static int
 spool_domain_settled(struct spool *sp, MDB_txn *txn, const struct spool_envelope *e, size_t i)
 {
 	const char *d = spool_rcpt_domain(e->rcpts[i].addr);
-	struct spool_counters c;
-	int rc;
 
 	for (size_t j = 0; j < e->nrcpts; j++)
 		if (!e->rcpts[j].done && strcmp(spool_rcpt_domain(e->rcpts[j].addr), d) == 0)
 			return 0;
-	if ((rc = spool_counters_get(sp, txn, d, &c)) != 0)
-		return rc;
-	c.messages = c.messages > 0 ? c.messages - 1 : 0;
-	c.bytes = c.bytes > e->size ? c.bytes - e->size : 0;
-	if ((rc = spool_oldest(sp, txn, d, &c.oldest)) != 0)
-		return rc;
-	return spool_counters_put(sp, txn, d, &c);
+	return counters_adjust(sp, txn, d, e, -1);
 }
 
 /* spool_put_envelope - rewrite e after recipients changed */
@@ -1057,7 +994,7 @@ spool_qentry_update(struct spool *sp, MDB_txn *txn, const char *domain, uint64_t
 	if ((rc = mdb_get(txn, sp->queue, &k, &v)) != 0)
 		return rc;
 	if (spool_qentry_decode(v.mv_data, v.mv_size, &q) == -1)
-		return MDB_INCOMPATIBLE;
+		return SPOOL_RC_BADRECORD;
 	old = q.last_reply;
 	fn(&q, ch);
 	buf_init(&b);
@@ -1135,7 +1072,7 @@ spool_route_in(struct spool *sp, MDB_txn *txn, const struct spool_change *ch)
 		return MDB_NOTFOUND;
 	if ((rc = mdb_get(txn, sp->route, &k, &v)) == 0 &&
 	    spool_route_decode(v.mv_data, v.mv_size, &rt) == -1)
-		return MDB_INCOMPATIBLE;
+		return SPOOL_RC_BADRECORD;
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	free(rt.last_error);
@@ -1166,7 +1103,7 @@ spool_hold_in(struct spool *sp, MDB_txn *txn, const char *domain, int held)
 		return MDB_NOTFOUND;
 	if ((rc = mdb_get(txn, sp->route, &k, &v)) == 0 &&
 	    spool_route_decode(v.mv_data, v.mv_size, &rt) == -1)
-		return MDB_INCOMPATIBLE;
+		return SPOOL_RC_BADRECORD;
 	if (rc == MDB_NOTFOUND) {
 		rt.last_error = strdup("");
 		rc = rt.last_error == NULL ? ENOMEM : 0;
@@ -1183,130 +1120,103 @@ spool_hold_in(struct spool *sp, MDB_txn *txn, const char *domain, int held)
 	return rc;
 }
 
+/* One change in a nested transaction of its own. */
+struct change_one {
+	struct spool			*sp;
+	const struct spool_change	*ch;
+};
+
 static int
-spool_change_in(struct spool *sp, MDB_txn *parent, const struct spool_change *ch)
+change_in(MDB_txn *txn, void *arg)
 {
-	MDB_txn *txn;
+	struct change_one *a = arg;
+	struct spool *sp = a->sp;
+	const struct spool_change *ch = a->ch;
 	int rc;
 
-	if ((rc = spool_txn_begin(sp, parent, 0, &txn)) != 0)
-		return rc;
-	if (ch->kind == CHANGE_DONE) {
+	switch (ch->kind) {
+	case CHANGE_DONE:
 		rc = spool_done_in(sp, txn, ch->id, ch->idx, ch->nidx);
-		if (rc == 0 && ch->dsn != NULL)
-			rc = spool_dsn_in(sp, txn, ch->dsn);
-	} else if (ch->kind == CHANGE_ROUTE)
-		rc = spool_route_in(sp, txn, ch);
-	else if (ch->kind == CHANGE_DELETE)
-		rc = spool_delete_in(sp, txn, ch->id);
-	else if (ch->kind == CHANGE_HOLD)
-		rc = spool_hold_in(sp, txn, ch->domain, ch->held);
-	else if (ch->kind == CHANGE_WARN)
-		rc = spool_warn_in(sp, txn, ch);
-	else
-		rc = spool_defer_in(sp, txn, ch);
-	if (rc != 0) {
-		mdb_txn_abort(txn);
-		return rc;
+		return rc == 0 && ch->dsn != NULL ? spool_dsn_in(sp, txn, ch->dsn) : rc;
+	case CHANGE_DEFER:
+		return spool_defer_in(sp, txn, ch);
+	case CHANGE_ROUTE:
+		return spool_route_in(sp, txn, ch);
+	case CHANGE_WARN:
+		return spool_warn_in(sp, txn, ch);
+	case CHANGE_DELETE:
+		return spool_delete_in(sp, txn, ch->id);
+	case CHANGE_HOLD:
+		return spool_hold_in(sp, txn, ch->domain, ch->held);
 	}
-	return mdb_txn_commit(txn);
+	return EINVAL;
 }
 
-/* spool_apply_round - one transaction over the changes still to do; sets
- * *full when one did not fit.  Returns the commit's rc (or the abort's). */
+/* A batch of changes; todo[i] while change i still has to be applied. */
+struct change_batch {
+	struct spool			*sp;
+	const struct spool_change	*const *changes;
+	size_t				 n;
+	enum spool_err			*results;
+	unsigned char			*todo;
+};
+
+/* change_batch_in - the changes still to do in txn, each nested so one
+ * that fails (SPOOL_ENOTFOUND: the message was deleted meanwhile) fails
+ * alone; one that does not fit asks for a bigger map unless at_limit */
 static int
-spool_apply_round(struct spool *sp, const struct spool_change *const *changes, size_t n,
-    enum spool_err *results, unsigned char *todo, int *full)
+change_batch_in(MDB_txn *txn, int at_limit, void *arg)
 {
-	MDB_txn *txn;
-	int rc;
+	struct change_batch *a = arg;
+	int full = 0;
 
-	*full = 0;
-	if ((rc = spool_txn_begin(sp, NULL, 0, &txn)) != 0)
-		return rc;
-	for (size_t i = 0; i < n; i++) {
-		if (!todo[i])
+	for (size_t i = 0; i < a->n; i++) {
+		struct change_one one = { a->sp, a->changes[i] };
+		int rc;
+
+		if (!a->todo[i])
 			continue;
-		rc = spool_change_in(sp, txn, changes[i]);
-		*full |= rc == MDB_MAP_FULL;
-		results[i] = spool_err_read(rc);
+		rc = spool_env_nested(txn, change_in, &one);
+		full |= rc == MDB_MAP_FULL;
+		a->results[i] = spool_err_of(rc);
 	}
-	if (*full && spool_grow_possible(sp)) {
-		spool_txn_abort(sp, txn);	/* grow first, then redo them all */
-		return MDB_MAP_FULL;
-	}
-	if ((rc = spool_txn_commit(sp, txn)) != 0)
-		return rc;
-	for (size_t i = 0; i < n; i++)
-		if (todo[i] && results[i] != SPOOL_EFULL)
-			todo[i] = 0;
-	return 0;
+	return full && !at_limit ? MDB_MAP_FULL : 0;
 }
 
-/* spool_apply_changes - below max-spool-size a change that does not fit
- * makes the map grow and the batch run again; at the limit what fits is
- * committed and the rest tried once more, since pages freed by committed
- * deletions can be reused only by the next transaction */
+/* spool_apply_changes - at max-spool-size what fits is committed and the
+ * rest tried again while that makes progress, since pages freed by
+ * committed deletions can be reused only by the next transaction */
 enum spool_err
 spool_apply_changes(struct spool *sp, const struct spool_change *const *changes, size_t n,
     enum spool_err *results)
 {
-	unsigned char *todo = malloc(n ? n : 1);
+	struct change_batch a = { sp, changes, n, results, malloc(n ? n : 1) };
 	enum spool_err all = SPOOL_OK;
 	size_t left = n, before;
-	int rc = ENOMEM, full;
+	int rc = ENOMEM;
 
-	if (todo != NULL)
-		memset(todo, 1, n);
-	for (int tries = 0; todo != NULL && left > 0 && tries < 32; tries++) {
-		rc = spool_apply_round(sp, changes, n, results, todo, &full);
-		if (rc == MDB_MAP_FULL) {
-			if (spool_grow(sp) != SPOOL_OK)
-				break;
-			continue;
-		}
-		if (rc != 0)
+	if (a.todo != NULL)
+		memset(a.todo, 1, n);
+	while (a.todo != NULL && left > 0) {
+		if ((rc = spool_env_write(sp->env, change_batch_in, &a)) != 0)
 			break;
 		before = left;
 		left = 0;
-		for (size_t i = 0; i < n; i++)
-			left += todo[i];
+		for (size_t i = 0; i < n; i++) {
+			a.todo[i] = a.todo[i] && results[i] == SPOOL_EFULL;
+			left += a.todo[i];
+		}
 		if (left == before)
 			break;		/* at the limit and nothing more fits */
 	}
-	if (rc != 0)
-		for (size_t i = 0; i < n; i++)
-			if (todo == NULL || todo[i])
-				results[i] = spool_err_of(rc);
-	free(todo);
+	for (size_t i = 0; rc != 0 && i < n; i++)
+		if (a.todo == NULL || a.todo[i])
+			results[i] = spool_err_of(rc);
+	free(a.todo);
 	for (size_t i = 0; i < n; i++)
 		if (results[i] != SPOOL_OK)
 			all = results[i];
 	return all;
-}
-
-enum spool_err
-spool_rcpts_done(struct spool *sp, uint64_t id, const unsigned *idx, size_t n)
-{
-	struct spool_change ch = { .kind = CHANGE_DONE, .id = id, .idx = idx, .nidx = n };
-	const struct spool_change *list = &ch;
-	enum spool_err result;
-
-	spool_apply_changes(sp, &list, 1, &result);
-	return result;
-}
-
-enum spool_err
-spool_rcpt_defer(struct spool *sp, uint64_t id, const char *domain, unsigned index,
-    const char *reply, int64_t next_try)
-{
-	struct spool_change ch = { .kind = CHANGE_DEFER, .id = id, .domain = domain,
-	    .index = index, .reply = reply, .next_try = next_try };
-	const struct spool_change *list = &ch;
-	enum spool_err result;
-
-	spool_apply_changes(sp, &list, 1, &result);
-	return result;
 }
 
 enum spool_err
@@ -1320,110 +1230,86 @@ spool_set_hold(struct spool *sp, const char *domain, int held)
 	return result;
 }
 
-enum spool_err
-spool_get_route(struct spool *sp, const char *domain, struct spool_route *rt)
+struct read_route {
+	struct spool		*sp;
+	const char		*domain;
+	struct spool_route	*rt;
+};
+
+static int
+read_route(MDB_txn *txn, void *arg)
 {
-	MDB_val k = { strlen(domain), (void *)domain }, v;
-	MDB_txn *txn;
+	struct read_route *a = arg;
+	MDB_val k = { strlen(a->domain), (void *)a->domain }, v;
 	int rc;
 
-	memset(rt, 0, sizeof(*rt));
-	if (!sp->have_route || k.mv_size == 0 || k.mv_size > SPOOL_DOMAIN_MAX)
-		return SPOOL_ENOTFOUND;
-	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
-		return spool_err_of(rc);
-	if ((rc = mdb_get(txn, sp->route, &k, &v)) == 0 &&
-	    spool_route_decode(v.mv_data, v.mv_size, rt) == -1)
-		rc = MDB_INCOMPATIBLE;
-	spool_txn_abort(sp, txn);
-	return spool_err_read(rc);
+	if ((rc = mdb_get(txn, a->sp->route, &k, &v)) == 0 &&
+	    spool_route_decode(v.mv_data, v.mv_size, a->rt) == -1)
+		rc = SPOOL_RC_BADRECORD;
+	return rc;
 }
 
 enum spool_err
-spool_get_qentry(struct spool *sp, uint64_t id, const char *domain, unsigned index,
-    struct spool_qentry *q)
+spool_get_route(struct spool *sp, const char *domain, struct spool_route *rt)
 {
-	unsigned char key[SPOOL_QKEY_MAX];
-	MDB_val k, v;
-	MDB_txn *txn;
+	struct read_route a = { sp, domain, rt };
+	size_t len = strlen(domain);
+
+	memset(rt, 0, sizeof(*rt));
+	if (!sp->have_route || len == 0 || len > SPOOL_DOMAIN_MAX)
+		return SPOOL_ENOTFOUND;
+	return spool_err_of(spool_env_read(sp->env, read_route, &a));
+}
+
+/* A statistics read: the databases' entries and LMDB's usage figures. */
+struct read_usage {
+	struct spool		*sp;
+	struct spool_env_usage	 u;
+	uint64_t		 messages, domains;
+};
+
+static int
+read_usage(MDB_txn *txn, void *arg)
+{
+	struct read_usage *a = arg;
+	struct spool *sp = a->sp;
+	MDB_dbi dbis[6] = { sp->msg, sp->body, sp->queue, sp->domain, sp->meta, sp->route };
+	MDB_stat ms;
 	int rc;
 
-	if (strlen(domain) > SPOOL_DOMAIN_MAX)
-		return SPOOL_ENOTFOUND;
-	k.mv_size = spool_qkey(key, domain, id, index);
-	k.mv_data = key;
-	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
-		return spool_err_of(rc);
-	if ((rc = mdb_get(txn, sp->queue, &k, &v)) == 0 &&
-	    spool_qentry_decode(v.mv_data, v.mv_size, q) == -1)
-		rc = MDB_INCOMPATIBLE;
-	spool_txn_abort(sp, txn);
-	return spool_err_read(rc);
+	if ((rc = mdb_stat(txn, sp->msg, &ms)) != 0)
+		return rc;
+	a->messages = ms.ms_entries;
+	if ((rc = mdb_stat(txn, sp->domain, &ms)) != 0)
+		return rc;
+	a->domains = ms.ms_entries;
+	return spool_env_usage(sp->env, txn, dbis, sp->have_route ? 6 : 5, &a->u);
 }
 
 enum spool_err
 spool_get_stats(struct spool *sp, struct spool_stats *st)
 {
-	MDB_envinfo info;
-	MDB_stat ms, env;
-	MDB_txn *txn;
-	int rc;
+	struct read_usage a = { .sp = sp };
+	int rc = spool_env_read(sp->env, read_usage, &a);
 
 	memset(st, 0, sizeof(*st));
-	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
-		return spool_err_of(rc);
-	mdb_env_info(sp->env, &info);
-	mdb_env_stat(sp->env, &env);
-	if ((rc = mdb_stat(txn, sp->msg, &ms)) == 0)
-		st->messages = ms.ms_entries;
-	if (rc == 0 && (rc = mdb_stat(txn, sp->domain, &ms)) == 0)
-		st->domains = ms.ms_entries;
-	spool_txn_abort(sp, txn);
-	st->map_size = info.me_mapsize;
-	st->map_used = (uint64_t)(info.me_last_pgno + 1) * env.ms_psize;
-	st->map_max = sp->max_size;
-	st->readers = info.me_numreaders;
-	st->max_readers = info.me_maxreaders;
+	st->messages = a.messages;
+	st->domains = a.domains;
+	st->map_size = a.u.map_size;
+	st->map_used = a.u.map_used;
+	st->map_max = a.u.map_max;
+	st->readers = a.u.readers;
+	st->max_readers = a.u.max_readers;
 	return spool_err_of(rc);
-}
-
-/* spool_freelist_pages - pages in LMDB's freelist (dbi 0): each record is a
- * count followed by that many page numbers */
-static int
-spool_freelist_pages(MDB_txn *txn, uint64_t *pages)
-{
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
-
-	*pages = 0;
-	if ((rc = mdb_cursor_open(txn, 0, &cur)) != 0)
-		return rc;
-	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0)
-		if (v.mv_size >= sizeof(size_t))
-			*pages += *(const size_t *)v.mv_data;
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 enum spool_err
 spool_free_space(struct spool *sp, uint64_t *map_free, uint64_t *disk_free)
 {
-	MDB_envinfo info;
-	MDB_stat env;
-	struct statvfs st;
-	uint64_t used, freed = 0;
-	MDB_txn *txn;
-	int rc;
+	struct read_usage a = { .sp = sp };
+	int rc = spool_env_read(sp->env, read_usage, &a);
 
-	*disk_free = statvfs(sp->dir, &st) == 0 ? (uint64_t)st.f_bavail * st.f_frsize : UINT64_MAX;
-	if ((rc = spool_txn_begin(sp, NULL, MDB_RDONLY, &txn)) != 0)
-		return spool_err_of(rc);
-	mdb_env_info(sp->env, &info);
-	mdb_env_stat(sp->env, &env);
-	rc = spool_freelist_pages(txn, &freed);
-	spool_txn_abort(sp, txn);
-	used = (uint64_t)(info.me_last_pgno + 1) * env.ms_psize;
-	*map_free = (used < sp->max_size ? sp->max_size - used : 0) + freed * env.ms_psize;
+	*map_free = a.u.map_free;
+	*disk_free = rc == 0 ? a.u.disk_free : UINT64_MAX;
 	return spool_err_of(rc);
 }

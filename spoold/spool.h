@@ -1,16 +1,18 @@
 /*
  * spool.h - the message spool, kept in one LMDB environment in datadir.
  *
- * This module is the only one that includes <lmdb.h>.  It hides LMDB's
- * recoverable conditions (MDB_MAP_FULL: the map grows up to the configured
- * maximum; MDB_MAP_RESIZED: another process grew it; stale readers after a
- * crash: cleared at open) behind a narrow API whose errors are:
+ * No caller sees LMDB: spool.c (the data model) and spool_env.c (the
+ * mechanics) hide its recoverable conditions (MDB_MAP_FULL: the map grows
+ * up to the configured maximum; MDB_MAP_RESIZED: another process grew it;
+ * stale readers after a crash: cleared at open) behind a narrow API whose
+ * errors are:
  *
  *   SPOOL_OK        success
  *   SPOOL_ENOTFOUND no such message or domain
  *   SPOOL_EFULL     the map is at max-spool-size or the disk is full (452 4.3.1)
- *   SPOOL_EIO       any other storage error (451 4.3.0)
- *   SPOOL_EFORMAT   a record of an unknown format version (refused, not guessed)
+ *   SPOOL_EIO       any other storage error (451 4.3.0); spoold stops on it
+ *   SPOOL_EFORMAT   a record that does not decode, or of an unknown format
+ *                   version: refused, not guessed, and never taken for EIO
  *   SPOOL_EBODY     the message body could not be read from its temp file
  *
  * Transaction rules: every function opens and ends its own transaction; no
@@ -176,25 +178,8 @@ struct spool_change {
 enum spool_err spool_apply_changes(struct spool *, const struct spool_change *const *changes,
     size_t n, enum spool_err *results);
 
-/* spool_rcpts_done - the recipients idx[0..n) of message id are finished
- * (delivered): in one transaction their queue entries go, their domains'
- * counters let go of the message when no recipient of that domain is left,
- * and the message and its body go when no recipient at all is left.
- * Indexes already done are skipped.  SPOOL_ENOTFOUND if id is gone. */
-enum spool_err spool_rcpts_done(struct spool *, uint64_t id, const unsigned *idx, size_t n);
-
-/* spool_rcpt_defer - recipient index of id (queued under domain) stays: its
- * attempt count goes up and reply and next_try are recorded */
-enum spool_err spool_rcpt_defer(struct spool *, uint64_t id, const char *domain,
-    unsigned index, const char *reply, int64_t next_try);
-
 /* spool_get_route - how delivery to domain went lately (free it with
  * spool_route_free); SPOOL_ENOTFOUND when never recorded */
 enum spool_err spool_get_route(struct spool *, const char *domain, struct spool_route *);
-
-/* spool_get_qentry - the queue entry of one recipient (free it with
- * spool_qentry_free) */
-enum spool_err spool_get_qentry(struct spool *, uint64_t id, const char *domain,
-    unsigned index, struct spool_qentry *);
 
 #endif

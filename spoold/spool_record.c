@@ -311,6 +311,17 @@ spool_counters_decode(const void *data, size_t len, struct spool_counters *c)
 }
 
 size_t
+spool_bkey(unsigned char key[SPOOL_BKEY_LEN], uint64_t id, uint32_t chunk)
+{
+	spool_be64(key, id);
+	key[8] = (unsigned char)(chunk >> 24);
+	key[9] = (unsigned char)(chunk >> 16);
+	key[10] = (unsigned char)(chunk >> 8);
+	key[11] = (unsigned char)chunk;
+	return SPOOL_BKEY_LEN;
+}
+
+size_t
 spool_qkey(unsigned char *key, const char *domain, uint64_t id, unsigned index)
 {
 	size_t dlen = strlen(domain);

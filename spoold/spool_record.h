@@ -98,7 +98,10 @@ int	spool_counters_decode(const void *, size_t, struct spool_counters *);
 
 /* Keys.  queue: domain NUL id(8) index(2); body: id(8) chunk(4). */
 #define SPOOL_QKEY_MAX	(SPOOL_DOMAIN_MAX + 1 + 8 + 2)
+#define SPOOL_BKEY_LEN	12
 size_t	spool_qkey(unsigned char *key, const char *domain, uint64_t id, unsigned index);
+/* spool_bkey - the key of chunk of message id's body; its length */
+size_t	spool_bkey(unsigned char key[SPOOL_BKEY_LEN], uint64_t id, uint32_t chunk);
 int	spool_qkey_parse(const void *, size_t, const char **domain, size_t *dlen,
 	    uint64_t *id, unsigned *index);
 void	spool_be64(unsigned char *, uint64_t);

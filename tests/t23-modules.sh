@@ -2,8 +2,9 @@
 # t23-modules.sh - the module rules of ARCHITECTURE.md, checked on the
 # objects just built (nm): spoold's modules form no dependency cycle; only
 # the queue owner (queue.c), the committer and the composition root
-# (spoold.c, which opens and closes it) call the spool; shared/ never
-# depends on spoold/ or etrnclient/.
+# (spoold.c, which opens and closes it) call the spool; only the spool
+# (spool.c, spool_env.c) calls LMDB; shared/ never depends on spoold/ or
+# etrnclient/.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need nm python3
 
@@ -29,6 +30,14 @@ for o in $objs; do
 	[ -z "$used" ] || fail "$(basename "$o" .o) calls the spool directly (only queue.c may): $used"
 done
 say "only queue.c and the committer call the spool (spoold.c opens and closes it)"
+
+# LMDB itself only under the spool: the data model and the mechanics
+for o in $objs; do
+	case $(basename "$o") in spool.o|spool_env.o) continue ;; esac
+	used=$(nm -P -u "$o" | awk '$1 ~ /^mdb_/ { print $1 }')
+	[ -z "$used" ] || fail "$(basename "$o" .o) calls LMDB (only spool.c and spool_env.c may): $used"
+done
+say "only spool.c and spool_env.c call LMDB"
 
 # shared/ is below both daemons
 nm -P "$top_builddir"/spoold/*.o "$top_builddir"/etrnclient/*.o 2>/dev/null |

@@ -20,6 +20,8 @@
 #include "spool.h"
 #include "spool_record.h"
 
+#include <lmdb.h>		/* to write a broken record behind the spool's back */
+
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 #define MiB		(1024ULL * 1024)
 
@@ -55,6 +57,72 @@ open_spool(uint64_t max_size)
 
 	ck_assert_msg(rc == SPOOL_OK && sp != NULL, "spool_open %s: %s (%s)", dir, spool_strerror(rc), err);
 	return sp;
+}
+
+/* ---- the spool's changes, one at a time (spoold applies them in batches
+ * through the committer; these are the tests' shorthand) ---- */
+
+static enum spool_err
+apply_one(struct spool *sp, const struct spool_change *ch)
+{
+	enum spool_err result;
+
+	spool_apply_changes(sp, &ch, 1, &result);
+	return result;
+}
+
+/* spool_rcpts_done - recipients idx[0..n) of id are finished */
+static enum spool_err
+spool_rcpts_done(struct spool *sp, uint64_t id, const unsigned *idx, size_t n)
+{
+	struct spool_change ch = { .kind = CHANGE_DONE, .id = id, .idx = idx, .nidx = n };
+
+	return apply_one(sp, &ch);
+}
+
+/* spool_rcpt_defer - recipient index of id (under domain) stays, with reply */
+static enum spool_err
+spool_rcpt_defer(struct spool *sp, uint64_t id, const char *domain, unsigned index,
+    const char *reply, int64_t next_try)
+{
+	struct spool_change ch = { .kind = CHANGE_DEFER, .id = id, .domain = domain,
+	    .index = index, .reply = reply, .next_try = next_try };
+
+	return apply_one(sp, &ch);
+}
+
+/* The queue entry of one recipient, found by walking its domain. */
+struct find_qentry {
+	uint64_t		 id;
+	unsigned		 index;
+	struct spool_qentry	*q;
+	int			 found;
+};
+
+static int
+find_qentry_cb(const struct spool_envelope *e, const unsigned *idx, const struct spool_qentry *q,
+    size_t nidx, void *arg)
+{
+	struct find_qentry *f = arg;
+
+	for (size_t i = 0; e->id == f->id && i < nidx; i++)
+		if (idx[i] == f->index) {
+			*f->q = q[i];
+			f->q->last_reply = strdup(q[i].last_reply ? q[i].last_reply : "");
+			f->found = 1;
+			return 1;
+		}
+	return 0;
+}
+
+static enum spool_err
+spool_get_qentry(struct spool *sp, uint64_t id, const char *domain, unsigned index,
+    struct spool_qentry *q)
+{
+	struct find_qentry f = { id, index, q, 0 };
+	enum spool_err rc = spool_domain_walk(sp, domain, find_qentry_cb, &f);
+
+	return rc != SPOOL_OK ? rc : f.found ? SPOOL_OK : SPOOL_ENOTFOUND;
 }
 
 /* A message under construction: envelope, recipients and an in-memory body. */
@@ -623,6 +691,57 @@ START_TEST(test_domain_ids)
 }
 END_TEST
 
+/* corrupt_counters - write a counter record for domain that does not
+ * decode, with LMDB directly (what a bad disk or a bug would leave) */
+static void
+corrupt_counters(const char *domain)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { strlen(domain), (void *)domain }, v = { 3, "bad" };
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 8), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, MDB_NOTLS, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "domain", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* a malformed counter record is a data error (SPOOL_EFORMAT), never an I/O
+ * error: spoold stops and exits on SPOOL_EIO, and would again after every
+ * restart; mail for other domains is stored as ever */
+START_TEST(test_bad_counter_record)
+{
+	static const char *const to_two[] = { "u9@two.example" };
+	static const char *const to_one[] = { "u8@one.example" };
+	struct spool *sp = open_spool(64 * MiB);
+	struct spool_counters c;
+	enum spool_err res[2];
+	struct tmsg m[3], more[2];
+
+	three_put(sp, m);
+	spool_close(sp);
+	corrupt_counters("two.example");
+	sp = open_spool(64 * MiB);
+	ck_assert_int_eq(spool_domain_counters(sp, "two.example", &c), SPOOL_EFORMAT);
+	ck_assert_int_eq(spool_domain_counters(sp, "one.example", &c), SPOOL_OK);
+	tmsg_init(&more[0], 10, 2000, 5, to_two, 1);
+	tmsg_init(&more[1], 11, 2001, 5, to_one, 1);
+	put(sp, more, 2, res);
+	ck_assert_int_eq(res[0], SPOOL_EFORMAT);
+	ck_assert_int_eq(res[1], SPOOL_OK);
+	ck_assert_int_eq(spool_rcpts_done(sp, 2, (const unsigned[]){ 0 }, 1), SPOOL_EFORMAT);
+	tmsg_free(&more[0]);
+	tmsg_free(&more[1]);
+	three_free(m);
+	spool_close(sp);
+}
+END_TEST
+
 /* a deferred recipient keeps its place and records the reply */
 START_TEST(test_rcpt_defer)
 {
@@ -1175,6 +1294,7 @@ spool_suite(void)
 	tcase_add_test(tc, test_delete_oldest_moves);
 	tcase_add_test(tc, test_rcpts_done);
 	tcase_add_test(tc, test_done_with_dsn);
+	tcase_add_test(tc, test_bad_counter_record);
 	tcase_add_test(tc, test_rcpt_defer);
 	tcase_add_test(tc, test_domain_ids);
 	tcase_add_test(tc, test_next_id);
