@@ -42,12 +42,10 @@ struct relay_msg {
 	struct smtp_client_msg	 cm;
 	struct buf		 buf;		/* arrived, not yet passed on */
 	struct smtp_message	*m;		/* from message(), freed with rm */
-	const char		*rcpt;
+	struct smtp_client_rcpt	 rcpt;
 	char			 sender[600], to[600];
 	char			 envid[SMTP_ENVID_MAX + 1];
 	char			 orcpt_type[32], orcpt[SMTP_ORCPT_MAX + 1];
-	const char		*orcpt_type_p, *orcpt_p;
-	unsigned		 notify;
 	int			 ended;		/* the provider's dot: the message passed */
 	int			 aborted;	/* refused by the engine, or the provider left */
 	int			 waiting;	/* the client wants more data */
@@ -319,15 +317,12 @@ relay_data_start(void *arg, struct smtp_session *s, const struct smtp_message *m
 	snprintf(rm->envid, sizeof(rm->envid), "%s", m->mail.envid);
 	snprintf(rm->orcpt_type, sizeof(rm->orcpt_type), "%s", m->rcpts[0].orcpt_type);
 	snprintf(rm->orcpt, sizeof(rm->orcpt), "%s", m->rcpts[0].orcpt);
-	rm->rcpt = rm->to;
-	rm->notify = m->rcpts[0].notify;
-	rm->orcpt_type_p = rm->orcpt_type;
-	rm->orcpt_p = rm->orcpt;
+	rm->rcpt = (struct smtp_client_rcpt){ .addr = rm->to, .notify = m->rcpts[0].notify,
+	    .orcpt_type = rm->orcpt_type, .orcpt = rm->orcpt };
 	rm->cm = (struct smtp_client_msg){
 		.sender = rm->sender, .rcpts = &rm->rcpt, .nrcpts = 1, .size = m->mail.size,
 		.eight_bit = m->mail.body == BODY_8BITMIME, .smtputf8 = m->mail.smtputf8,
-		.ret = m->mail.ret, .envid = rm->envid, .notify = &rm->notify,
-		.orcpt_type = &rm->orcpt_type_p, .orcpt = &rm->orcpt_p,
+		.ret = m->mail.ret, .envid = rm->envid,
 		.read_stream = relay_read_stream, .body_arg = rm,
 	};
 	r->inflight = rm;

@@ -302,8 +302,8 @@ client_unsendable(struct smtp_client *c, int *code, char *buf, size_t len)
 static void
 client_rcpt_dsn(struct smtp_client *c, size_t i, char *out, size_t len)
 {
-	const struct smtp_client_msg *m = c->msg;
-	unsigned n = m->notify ? m->notify[i] : 0;
+	const struct smtp_client_rcpt *r = &c->msg->rcpts[i];
+	unsigned n = r->notify;
 	char enc[SMTP_ORCPT_MAX + 1];
 
 	out[0] = '\0';
@@ -317,9 +317,9 @@ client_rcpt_dsn(struct smtp_client *c, size_t i, char *out, size_t len)
 	if (out[0] != '\0' && out[strlen(out) - 1] == ',')
 		out[strlen(out) - 1] = '\0';
 	/* RFC 3461 4.2: at most 500 characters; a longer one is left out */
-	if (m->orcpt_type && m->orcpt_type[i][0] != '\0' &&
-	    strlen(m->orcpt_type[i]) + 1 + xtext_encode(m->orcpt[i], enc, sizeof(enc)) <= SMTP_ORCPT_MAX)
-		snprintf(out + strlen(out), len - strlen(out), " ORCPT=%s;%s", m->orcpt_type[i], enc);
+	if (r->orcpt_type && r->orcpt_type[0] != '\0' && r->orcpt != NULL &&
+	    strlen(r->orcpt_type) + 1 + xtext_encode(r->orcpt, enc, sizeof(enc)) <= SMTP_ORCPT_MAX)
+		snprintf(out + strlen(out), len - strlen(out), " ORCPT=%s;%s", r->orcpt_type, enc);
 }
 
 static void
@@ -329,7 +329,7 @@ client_send_rcpt(struct smtp_client *c)
 	size_t i = c->rcpt_sent++;
 
 	client_rcpt_dsn(c, i, dsn, sizeof(dsn));
-	io_writeline(c->io, "RCPT TO:<%s>%s", c->msg->rcpts[i], dsn);
+	io_writeline(c->io, "RCPT TO:<%s>%s", c->msg->rcpts[i].addr, dsn);
 }
 
 /* client_send_mail - MAIL, and with PIPELINING every RCPT and DATA too */

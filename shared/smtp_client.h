@@ -45,22 +45,28 @@ struct smtp_client_params {
 	const char			*tls_verify_name;
 };
 
+/* One recipient as offered.  The DSN parameters (RFC 3461) are passed on
+ * only when the peer offers DSN: notify NOTIFY_* from smtp_cmd.h (0: none
+ * given), orcpt decoded (the client encodes it as xtext), orcpt_type ""
+ * (or NULL) for none. */
+struct smtp_client_rcpt {
+	const char	*addr;			/* local@domain */
+	unsigned	 notify;
+	const char	*orcpt_type;
+	const char	*orcpt;
+};
+
 /* One message: the program keeps it alive until sent() or done(). */
 struct smtp_client_msg {
 	const char	*sender;		/* "" for <> */
-	const char	*const *rcpts;		/* local@domain */
+	const struct smtp_client_rcpt *rcpts;
 	size_t		 nrcpts;
 	uint64_t	 size;			/* body bytes */
 	int		 eight_bit;		/* the body has 8-bit bytes */
 	int		 smtputf8;		/* the message needs SMTPUTF8 */
-	/* DSN (RFC 3461), passed on only when the peer offers DSN; all may be
-	 * left zero: ret RET_* and notify NOTIFY_* from smtp_cmd.h, envid and
-	 * orcpt decoded (this encodes them as xtext) */
+	/* DSN: ret RET_* from smtp_cmd.h, envid decoded; both may be zero */
 	unsigned	 ret;
 	const char	*envid;
-	const unsigned	*notify;		/* per recipient, or NULL */
-	const char	*const *orcpt_type;	/* per recipient ("" none), or NULL */
-	const char	*const *orcpt;
 	/* copy len body bytes at off into dst; -1 on a storage error */
 	int		(*read_body)(void *arg, uint64_t off, void *dst, size_t len);
 	void		*body_arg;

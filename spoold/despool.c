@@ -1,16 +1,32 @@
 /*
  * despool.c - delivery runs; see despool.h.
  *
- * A run takes a snapshot of the domain's message ids (one short read
+ * A run is a state machine (enum run_state, one run_enter_state that logs
+ * each transition at debug level, as OpenSMTPD's mta_session.c does):
+ *
+ *   RUN_NEW        -> RUN_RESOLVING (a name), RUN_LAUNCHING (an address),
+ *                     RUN_SESSION (ATRN: the customer's own connection)
+ *   RUN_RESOLVING  -> RUN_CONNECTING, RUN_BOUNCING (null MX, no such
+ *                     domain), RUN_DRAINING
+ *   RUN_LAUNCHING  -> RUN_CONNECTING, RUN_DRAINING
+ *   RUN_CONNECTING -> RUN_SESSION, RUN_CONNECTING (the next address),
+ *                     RUN_DRAINING
+ *   RUN_SESSION    -> RUN_CONNECTING (it failed before a message was
+ *                     offered: the next address), RUN_DRAINING
+ *   RUN_BOUNCING   -> RUN_DRAINING
+ *   RUN_DRAINING   -> freed once every outcome is committed, or
+ *                     RUN_CONNECTING when an ETRN came meanwhile
+ *
+ * It takes a snapshot of the domain's message ids (one short read
  * transaction), then reads each envelope and body in short transactions as
  * the SMTP client asks for them: no transaction is held across network I/O.
- * Outcomes go to the committer as changes, so they are group-committed and
- * the loop never waits for the disk.
+ * Outcomes go to the queue as changes, so they are group-committed and the
+ * loop never waits for the disk; a run is over only once every one of them
+ * is committed (RUN_DRAINING), so a second run never re-sends what the
+ * first delivered.
  */
 #include "config.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,56 +44,74 @@
 #include "route.h"
 #include "despool.h"
 
+enum run_state {
+	RUN_NEW,		/* made, nothing started yet */
+	RUN_RESOLVING,		/* the route's name is being looked up */
+	RUN_LAUNCHING,		/* a literal route: snapshot and dial from the loop */
+	RUN_CONNECTING,		/* dialling targets[ti] */
+	RUN_SESSION,		/* the SMTP client offers the snapshot */
+	RUN_BOUNCING,		/* the domain takes no mail: its snapshot goes back */
+	RUN_DRAINING,		/* over; its outcomes are being committed */
+};
+
+/* The peer's verdict on one recipient of the message being offered. */
+struct verdict {
+	unsigned	 idx;		/* the recipient's index in the envelope */
+	int		 code;		/* 0 (not yet), the RCPT or dot reply's code */
+	char		*refusal;	/* a 5xx (bounced when the message is settled)
+					 * or a 452 (offered again) */
+};
+
+/* The message being offered: what the client sends, and the verdicts. */
+struct offer {
+	struct spool_envelope	 env;
+	int			 loaded;	/* env is decoded (and must be freed) */
+	struct smtp_client_rcpt	*to;		/* the recipients in this domain */
+	struct verdict		*v;		/* v[i] is to[i]'s */
+	size_t			 n;
+	struct smtp_client_msg	 msg;
+	int			 round_sent;	/* the last offer's dot got a 2xx */
+};
+
 struct despool {
 	struct despool		*next;
-	char			 domain[256];
+	enum run_state		 state;
+	char			 domain[SMTP_DOMAIN_MAX + 1];
 	char			 relay[400];	/* "mx.example[192.0.2.1]:25" for the log */
 	char			 remote[300];	/* the peer, for Remote-MTA in DSNs */
 	char			 address[64];	/* the peer's address, as text */
 	enum tls_policy		 tls;
 	struct route		 how;		/* copy of the domain's deliver-to */
-	struct route_lookup	*lookup;	/* while the route is being resolved */
+	struct route_lookup	*lookup;	/* RUN_RESOLVING */
 	struct route_target	 targets[ROUTE_MAX_TARGETS];
 	size_t			 ntargets, ti;	/* the addresses to try, the one tried */
+	struct io		*connecting;	/* RUN_CONNECTING */
+	struct smtp_client	*client;	/* RUN_SESSION */
+	ev_timer		 kick;		/* RUN_LAUNCHING, RUN_BOUNCING */
 	unsigned		 offered;	/* messages handed to this session */
 	char			 why[480];	/* why it could not start */
 	/* ATRN: several domains over a connection the customer dialled */
-	char			(*domains)[256];
+	int			 atrn;
+	char			(*domains)[SMTP_DOMAIN_MAX + 1];
 	size_t			 ndomains, di;	/* domain is domains[di] */
-	int			 turned;
 	struct spoold_rt	*rt;		/* the configuration it started with */
-	struct io		*connecting;	/* until the client takes over */
-	struct smtp_client	*client;
 	uint64_t		*ids;		/* the snapshot, oldest first */
 	size_t			 nids, pos;
-	/* the message being offered */
-	struct spool_envelope	 env;
-	int			 have_env;
-	const char		**rcpts;
-	unsigned		*idx;		/* envelope index of rcpts[i] */
-	int			*codes;		/* the peer's verdict on rcpts[i] */
-	char			**refusals;	/* its text, for a 5xx to bounce */
-	unsigned		*notify;	/* DSN parameters passed on */
-	const char		**orcpt_type, **orcpt;
-	size_t			 n;
-	struct smtp_client_msg	 msg;
+	struct offer		 o;
 	unsigned long		 delivered, deferred, bounced;
-	int			 round_sent;	/* the last offer's dot got a 2xx */
 	char			 last_deferral[200];	/* a 4xx of this session */
 	time_t			 started;
 	unsigned		 pending;	/* changes not yet committed */
 	unsigned		 unrecorded;	/* deliveries among them */
 	int			 window_full;	/* the client waits for a commit */
-	int			 ended;		/* the SMTP session is over */
 	int			 again;		/* an ETRN came meanwhile: run once more */
-	ev_timer		 kick;		/* the launch, just after the ETRN reply */
 };
 
-/* A change on its way to the committer, with the memory it points to. */
+/* A change on its way to the queue, with the memory it points to. */
 struct change {
-	struct commit_req	 req;
-	struct despool		*run;
-	char			 domain[256];
+	struct commit_req	 req;		/* first: done() gets it back */
+	struct despool		*run;		/* NULL: no run waits for it */
+	char			 domain[SMTP_DOMAIN_MAX + 1];
 	char			 reply[512];
 	unsigned		 idx[];
 };
@@ -91,6 +125,10 @@ static struct {
 	int			 stopping;
 } ctx;
 
+static void run_end(struct despool *);
+static void offer_settle(struct despool *);
+static int run_connect(struct despool *);
+
 void
 despool_init(struct ev_loop *loop, struct queue *q, struct dns *dns,
     int (*is_self)(const struct sockaddr *))
@@ -101,25 +139,70 @@ despool_init(struct ev_loop *loop, struct queue *q, struct dns *dns,
 	ctx.is_self = is_self;
 }
 
-static void despool_end(struct despool *);
-static void despool_settle(struct despool *);
+/* ---- states ---- */
+
+static const char *
+run_strstate(enum run_state st)
+{
+#define CASE(x) case x: return #x
+	switch (st) {
+	CASE(RUN_NEW);
+	CASE(RUN_RESOLVING);
+	CASE(RUN_LAUNCHING);
+	CASE(RUN_CONNECTING);
+	CASE(RUN_SESSION);
+	CASE(RUN_BOUNCING);
+	CASE(RUN_DRAINING);
+	}
+#undef CASE
+	return "RUN_?";
+}
+
+static void
+run_enter_state(struct despool *r, enum run_state st)
+{
+	if (log_verbose() > 1)
+		log_debug("delivery run domain=%s state %s -> %s", r->domain, run_strstate(r->state),
+		    run_strstate(st));
+	r->state = st;
+}
+
+/* run_over - the session (or the attempt to have one) is over: the run
+ * ends once its outcomes are committed */
+static void
+run_over(struct despool *r)
+{
+	run_enter_state(r, RUN_DRAINING);
+	if (r->pending == 0)
+		run_end(r);
+}
+
+/* run_committed - one of the run's changes is on disk (or failed) */
+static void
+run_committed(struct despool *r)
+{
+	if (--r->pending == 0 && r->state == RUN_DRAINING)
+		run_end(r);
+}
+
+/* ---- outcomes, through the queue ---- */
 
 /* A run is never more than delivery-window deliveries ahead of the disk: a
  * crash repeats at most these (the site got them, the spool does not know
  * yet).  See DEF_DELIVERY_WINDOW. */
 static int
-despool_window_full(const struct despool *r)
+run_window_full(const struct despool *r)
 {
 	return r->unrecorded >= r->rt->conf->delivery_window;
 }
 
-/* despool_recorded - a delivery is on disk: a client waiting for room in
- * the window goes on */
+/* run_recorded - a delivery is on disk: a client waiting for room in the
+ * window goes on */
 static void
-despool_recorded(struct despool *r)
+run_recorded(struct despool *r)
 {
 	r->unrecorded--;
-	if (r->window_full && !despool_window_full(r) && r->client != NULL) {
+	if (r->window_full && !run_window_full(r) && r->client != NULL) {
 		r->window_full = 0;
 		smtp_client_resume(r->client);
 	}
@@ -137,149 +220,283 @@ change_done(struct commit_req *req)
 		    req->change.kind == CHANGE_ROUTE ? "" : " (it may be delivered again)",
 		    spool_strerror(req->result));
 	if (r != NULL && req->change.kind == CHANGE_DONE)
-		despool_recorded(r);
+		run_recorded(r);
 	free(ch);
-	if (r != NULL && --r->pending == 0 && r->ended)
-		despool_end(r);
+	if (r != NULL)
+		run_committed(r);
 }
 
-/* despool_change - queue a DONE (idx list) or DEFER (one index) change */
+/* change_new - a change of kind for domain (r may be NULL: no run waits) */
+static struct change *
+change_new(struct despool *r, enum spool_change_kind kind, const char *domain, size_t nidx)
+{
+	struct change *ch = calloc(1, sizeof(*ch) + nidx * sizeof(unsigned));
+
+	if (ch == NULL)
+		return NULL;
+	snprintf(ch->domain, sizeof(ch->domain), "%s", domain);
+	ch->req.kind = COMMIT_CHANGE;
+	ch->req.done = change_done;
+	ch->req.change.kind = kind;
+	ch->req.change.domain = ch->domain;
+	ch->req.change.idx = ch->idx;
+	ch->req.change.reply = ch->reply;
+	ch->run = r;
+	return ch;
+}
+
 static void
-despool_change(struct despool *r, enum spool_change_kind kind, const unsigned *idx, size_t n,
+change_submit(struct despool *r, struct change *ch)
+{
+	if (r != NULL)
+		r->pending++;
+	queue_submit(ctx.queue, &ch->req);
+}
+
+/* run_record - the recipients idx[0..n) of the message offered: delivered
+ * (CHANGE_DONE) or put off with reply (CHANGE_DEFER, one index) */
+static void
+run_record(struct despool *r, enum spool_change_kind kind, const unsigned *idx, size_t n,
     const char *reply)
 {
-	struct change *ch = calloc(1, sizeof(*ch) + n * sizeof(unsigned));
+	struct change *ch = change_new(r, kind, r->domain, n);
 
 	if (ch == NULL) {
 		log_warnx("%s: out of memory recording an outcome (the mail stays queued)", r->domain);
 		return;
 	}
 	memcpy(ch->idx, idx, n * sizeof(unsigned));
-	snprintf(ch->domain, sizeof(ch->domain), "%s", r->domain);
 	snprintf(ch->reply, sizeof(ch->reply), "%s", reply ? reply : "");
-	ch->req.kind = COMMIT_CHANGE;
-	ch->req.done = change_done;
-	ch->req.change.kind = kind;
-	ch->req.change.id = r->env.id;
-	ch->req.change.idx = ch->idx;
+	ch->req.change.id = r->o.env.id;
 	ch->req.change.nidx = n;
-	ch->req.change.domain = ch->domain;
 	ch->req.change.index = n > 0 ? idx[0] : 0;
-	ch->req.change.reply = ch->reply;
-	ch->run = r;
-	r->pending++;
 	if (kind == CHANGE_DONE)
 		r->unrecorded++;
-	queue_submit(ctx.queue, &ch->req);
+	change_submit(r, ch);
 }
 
-/* despool_route_record - how the session with domain's site went: why it
- * failed, or "" for a good one (r may be NULL when no run started); when
- * the next attempt is due follows from it (schedule.h) */
+/* route_record - how the session with domain's site went: why it failed,
+ * or "" for a good one (r may be NULL when no run started); when the next
+ * attempt is due follows from it (schedule.h) */
 static void
-despool_route_record(struct despool *r, const char *domain, const char *why)
+route_record(struct despool *r, const char *domain, const char *why)
 {
-	struct change *ch = calloc(1, sizeof(*ch));
+	struct change *ch = change_new(r, CHANGE_ROUTE, domain, 0);
 
 	if (ch == NULL)
 		return;
-	snprintf(ch->domain, sizeof(ch->domain), "%s", domain);
 	snprintf(ch->reply, sizeof(ch->reply), "%s", why);
-	ch->req.kind = COMMIT_CHANGE;
-	ch->req.done = change_done;
-	ch->req.change.kind = CHANGE_ROUTE;
-	ch->req.change.domain = ch->domain;
-	ch->req.change.reply = ch->reply;
-	ch->run = r;
-	if (r != NULL)
-		r->pending++;
-	queue_submit(ctx.queue, &ch->req);
+	change_submit(r, ch);
 }
 
-/* despool_log - one line per recipient, as postmasters know it */
+/* run_route_record - route_record for every domain of the run */
 static void
-despool_log(struct despool *r, size_t i, const char *status, const char *reply)
+run_route_record(struct despool *r, const char *why)
 {
-	char to[600], dsn[16];
+	if (!r->atrn) {
+		route_record(r, r->domain, why);
+		return;
+	}
+	for (size_t i = 0; i < r->ndomains; i++)
+		route_record(r, r->domains[i], why);
+}
+
+/* run_log - one line per recipient, as postmasters know it */
+static void
+run_log(struct despool *r, size_t i, const char *status, const char *reply)
+{
+	char to[LOG_ESCAPE_SIZE(SMTP_PATH_MAX)], dsn[16];
 
 	if (strcmp(status, "deferred") == 0)	/* for the route record */
 		snprintf(r->last_deferral, sizeof(r->last_deferral), "%s", reply);
 	dsn_status(reply, dsn, sizeof(dsn));
 	/* reply is escaped already (smtp_client keeps peer text printable) */
 	log_info("%016llx to=<%s> relay=%s delay=%lds dsn=%s status=%s (%s)",
-	    (unsigned long long)r->env.id, log_escape(to, sizeof(to), r->rcpts[i], 512), r->relay,
-	    (long)(time(NULL) - r->env.arrival), dsn, status, reply);
+	    (unsigned long long)r->o.env.id, log_escape(to, sizeof(to), r->o.to[i].addr,
+	    SMTP_PATH_MAX), r->relay, (long)(time(NULL) - r->o.env.arrival), dsn, status, reply);
 }
 
+/* run_defer - recipient i waits, with the peer's reply */
 static void
-despool_forget_message(struct despool *r)
+run_defer(struct despool *r, size_t i, const char *reply)
 {
-	if (r->have_env)
-		spool_envelope_free(&r->env);
-	r->have_env = 0;
-	for (size_t i = 0; r->refusals != NULL && i < r->n; i++)
-		free(r->refusals[i]);
-	free(r->rcpts);
-	free(r->idx);
-	free(r->codes);
-	free(r->refusals);
-	free(r->notify);
-	free(r->orcpt_type);
-	free(r->orcpt);
-	r->notify = NULL;
-	r->orcpt_type = r->orcpt = NULL;
-	r->rcpts = NULL;
-	r->idx = NULL;
-	r->codes = NULL;
-	r->refusals = NULL;
-	r->n = 0;
+	run_log(r, i, "deferred", reply);
+	run_record(r, CHANGE_DEFER, &r->o.v[i].idx, 1, reply);
+	r->deferred++;
+}
+
+/* ---- the message offered ---- */
+
+static void
+offer_forget(struct offer *o)
+{
+	if (o->loaded)
+		spool_envelope_free(&o->env);
+	o->loaded = 0;
+	for (size_t i = 0; o->v != NULL && i < o->n; i++)
+		free(o->v[i].refusal);
+	free(o->to);
+	free(o->v);
+	o->to = NULL;
+	o->v = NULL;
+	o->n = 0;
 }
 
 static int
-despool_read_body(void *arg, uint64_t off, void *dst, size_t len)
+offer_read_body(void *arg, uint64_t off, void *dst, size_t len)
 {
 	struct despool *r = arg;
 
-	return queue_read_body(ctx.queue, r->env.id, off, dst, len) == SPOOL_OK ? 0 : -1;
+	return queue_read_body(ctx.queue, r->o.env.id, off, dst, len) == SPOOL_OK ? 0 : -1;
 }
 
-/* despool_load - the pending recipients of message id in this domain */
+/* offer_load - the pending recipients of message id in the run's domain:
+ * 1 when there are some, 0 when it is gone (delivered or deleted
+ * meanwhile), -1 when it cannot be read now (out of memory, storage) */
 static int
-despool_load(struct despool *r, uint64_t id)
+offer_load(struct despool *r, uint64_t id)
 {
-	struct spool_envelope *e = &r->env;
+	struct offer *o = &r->o;
+	enum spool_err rc;
 
-	if (queue_envelope(ctx.queue, id, e) != SPOOL_OK)
-		return 0;	/* delivered or deleted meanwhile */
-	r->have_env = 1;
-	r->rcpts = calloc(e->nrcpts, sizeof(*r->rcpts));
-	r->idx = calloc(e->nrcpts, sizeof(*r->idx));
-	r->codes = calloc(e->nrcpts, sizeof(*r->codes));
-	r->refusals = calloc(e->nrcpts, sizeof(*r->refusals));
-	r->notify = calloc(e->nrcpts, sizeof(*r->notify));
-	r->orcpt_type = calloc(e->nrcpts, sizeof(*r->orcpt_type));
-	r->orcpt = calloc(e->nrcpts, sizeof(*r->orcpt));
-	if (r->rcpts == NULL || r->idx == NULL || r->codes == NULL || r->refusals == NULL ||
-	    r->notify == NULL || r->orcpt_type == NULL || r->orcpt == NULL)
-		return 0;
-	for (size_t i = 0; i < e->nrcpts; i++) {
-		if (e->rcpts[i].done || strcmp(spool_rcpt_domain(e->rcpts[i].addr), r->domain) != 0)
+	if ((rc = queue_envelope(ctx.queue, id, &o->env)) != SPOOL_OK)
+		return rc == SPOOL_ENOTFOUND ? 0 : -1;
+	o->loaded = 1;
+	if ((o->to = calloc(o->env.nrcpts, sizeof(*o->to))) == NULL ||
+	    (o->v = calloc(o->env.nrcpts, sizeof(*o->v))) == NULL)
+		return -1;
+	for (size_t i = 0; i < o->env.nrcpts; i++) {
+		const struct spool_rcpt *sr = &o->env.rcpts[i];
+
+		if (sr->done || strcmp(spool_rcpt_domain(sr->addr), r->domain) != 0)
 			continue;
-		r->rcpts[r->n] = e->rcpts[i].addr;
-		r->notify[r->n] = e->rcpts[i].notify;
-		r->orcpt_type[r->n] = e->rcpts[i].orcpt_type;
-		r->orcpt[r->n] = e->rcpts[i].orcpt;
-		r->idx[r->n++] = (unsigned)i;
+		o->to[o->n] = (struct smtp_client_rcpt){ .addr = sr->addr, .notify = sr->notify,
+		    .orcpt_type = sr->orcpt_type, .orcpt = sr->orcpt };
+		o->v[o->n++].idx = (unsigned)i;
 	}
-	return r->n > 0;
+	return o->n > 0;
 }
 
-/* despool_next_domain - an ATRN run moves on to its next domain: 1 when
- * that one has a snapshot to go through */
-static int
-despool_next_domain(struct despool *r)
+/* offer_msg - what the client sends for the loaded message */
+static void
+offer_msg(struct despool *r)
 {
-	while (r->di + 1 < r->ndomains) {
+	struct offer *o = &r->o;
+
+	o->msg = (struct smtp_client_msg){
+		.sender = o->env.sender, .rcpts = o->to, .nrcpts = o->n, .size = o->env.size,
+		.eight_bit = (o->env.flags & (ENV_8BIT_SEEN | ENV_8BITMIME)) != 0,
+		.smtputf8 = (o->env.flags & ENV_SMTPUTF8) != 0,
+		.ret = o->env.ret, .envid = o->env.envid,
+		.read_body = offer_read_body, .body_arg = r,
+	};
+}
+
+/* offer_refused - recipient i was refused for good: keep the reply until
+ * the message is settled, so its recipients share one DSN */
+static void
+offer_refused(struct despool *r, size_t i, int code, const char *reply)
+{
+	struct verdict *v = &r->o.v[i];
+
+	v->code = code;
+	free(v->refusal);
+	if ((v->refusal = strdup(reply)) == NULL) {
+		/* without the text no DSN can be written: retry later instead */
+		v->code = 450;
+		run_log(r, i, "deferred", "out of memory recording a refusal");
+		run_record(r, CHANGE_DEFER, &v->idx, 1, reply);
+		r->deferred++;
+	}
+}
+
+/* offer_defer_held - the 452s that will not go again now wait like any
+ * recipient refused for now */
+static void
+offer_defer_held(struct despool *r)
+{
+	for (size_t i = 0; r->o.loaded && i < r->o.n; i++) {
+		if (r->o.v[i].code != 452)
+			continue;
+		run_defer(r, i, r->o.v[i].refusal);
+		r->o.v[i].code = 451;
+	}
+}
+
+/* offer_again - recipients the peer refused with 452 (too many recipients,
+ * RFC 5321 4.5.3.1.10) go again at once in a new transaction, as long as
+ * the last one got a message through; 1 when the message is offered again,
+ * else they are deferred like any 4xx */
+static int
+offer_again(struct despool *r)
+{
+	struct offer *o = &r->o;
+	size_t k = 0;
+
+	if (!o->round_sent) {
+		offer_defer_held(r);
+		return 0;
+	}
+	o->round_sent = 0;
+	for (size_t i = 0; i < o->n; i++) {
+		if (o->v[i].code != 452) {
+			free(o->v[i].refusal);
+			continue;
+		}
+		o->to[k] = o->to[i];
+		o->v[k] = (struct verdict){ .idx = o->v[i].idx };
+		free(o->v[i].refusal);
+		k++;
+	}
+	o->n = k;
+	o->msg.nrcpts = k;
+	if (k > 0)
+		r->offered++;
+	return k > 0;
+}
+
+static void
+offer_bounced(void *arg, enum spool_err result)
+{
+	run_committed(arg);
+}
+
+/* offer_settle - the message's outcome is known: the recipients refused
+ * for good leave the queue together, with one DSN to the sender */
+static void
+offer_settle(struct despool *r)
+{
+	struct offer *o = &r->o;
+	struct bounce_rcpt *b;
+	size_t nb = 0;
+
+	if (!o->loaded || (b = calloc(o->n ? o->n : 1, sizeof(*b))) == NULL)
+		return;
+	for (size_t i = 0; i < o->n; i++) {
+		if (o->v[i].code / 100 != 5 || o->v[i].refusal == NULL)
+			continue;
+		run_log(r, i, "bounced", o->v[i].refusal);
+		b[nb].index = o->v[i].idx;
+		b[nb++].reply = o->v[i].refusal;
+		o->v[i].code = 0;
+	}
+	/* no Remote-MTA when spoold decided alone (null MX, no such domain) */
+	if (nb > 0 && bounce_submit(&o->env, b, nb, r->rt->conf->hostname,
+	    r->remote[0] ? r->remote : NULL, offer_bounced, r) == 0) {
+		r->pending++;
+		r->bounced += nb;
+	}
+	free(b);
+}
+
+/* ---- the SMTP client's ops ---- */
+
+/* run_next_domain - an ATRN run moves on to its next domain: 1 when that
+ * one has a snapshot to go through */
+static int
+run_next_domain(struct despool *r)
+{
+	while (r->atrn && r->di + 1 < r->ndomains) {
 		snprintf(r->domain, sizeof(r->domain), "%s", r->domains[++r->di]);
 		free(r->ids);
 		r->ids = NULL;
@@ -290,252 +507,107 @@ despool_next_domain(struct despool *r)
 	return 0;
 }
 
-static void despool_defer_held(struct despool *);
-
-/* despool_again - recipients the peer refused with 452 (too many
- * recipients, RFC 5321 4.5.3.1.10) go again at once in a new transaction,
- * as long as the last one made progress; 1 when the message is offered
- * again, else they are deferred like any 4xx */
-static int
-despool_again(struct despool *r)
-{
-	size_t k = 0;
-	int progress = 0;
-
-	/* progress: the last round got a message through, not just a RCPT */
-	progress = r->round_sent;
-	r->round_sent = 0;
-	if (!progress) {
-		despool_defer_held(r);
-		return 0;
-	}
-	for (size_t i = 0; i < r->n; i++) {
-		if (r->codes[i] != 452) {
-			free(r->refusals[i]);
-			continue;
-		}
-		r->rcpts[k] = r->rcpts[i];
-		r->idx[k] = r->idx[i];
-		r->notify[k] = r->notify[i];
-		r->orcpt_type[k] = r->orcpt_type[i];
-		r->orcpt[k] = r->orcpt[i];
-		free(r->refusals[i]);
-		r->refusals[k] = NULL;
-		r->codes[k++] = 0;
-	}
-	for (size_t i = k; i < r->n; i++)
-		r->refusals[i] = NULL;
-	r->n = k;
-	r->msg.nrcpts = k;
-	if (k > 0)
-		r->offered++;
-	return k > 0;
-}
-
 static const struct smtp_client_msg *
-despool_next(void *arg)
+run_next(void *arg)
 {
 	struct despool *r = arg;
+	int loaded;
 
-	if (despool_window_full(r)) {
+	if (run_window_full(r)) {
 		r->window_full = 1;
 		return &smtp_client_wait;
 	}
-	despool_settle(r);
-	if (despool_again(r))
-		return &r->msg;
-	despool_forget_message(r);
-	while (r->pos < r->nids || despool_next_domain(r)) {
-		if (!despool_load(r, r->ids[r->pos++])) {
-			despool_forget_message(r);
-			continue;
+	offer_settle(r);
+	if (offer_again(r))
+		return &r->o.msg;
+	offer_forget(&r->o);
+	while (r->pos < r->nids || run_next_domain(r)) {
+		if ((loaded = offer_load(r, r->ids[r->pos++])) == 1) {
+			offer_msg(r);
+			r->offered++;
+			return &r->o.msg;
 		}
-		memset(&r->msg, 0, sizeof(r->msg));
-		r->msg.sender = r->env.sender;
-		r->msg.rcpts = r->rcpts;
-		r->msg.nrcpts = r->n;
-		r->msg.size = r->env.size;
-		r->msg.eight_bit = (r->env.flags & (ENV_8BIT_SEEN | ENV_8BITMIME)) != 0;
-		r->msg.smtputf8 = (r->env.flags & ENV_SMTPUTF8) != 0;
-		r->msg.ret = r->env.ret;
-		r->msg.envid = r->env.envid;
-		r->msg.notify = r->notify;
-		r->msg.orcpt_type = r->orcpt_type;
-		r->msg.orcpt = r->orcpt;
-		r->msg.read_body = despool_read_body;
-		r->msg.body_arg = r;
-		r->offered++;
-		return &r->msg;
+		if (loaded == -1)
+			log_warnx("%016llx %s: cannot read the message now; it stays queued",
+			    (unsigned long long)r->ids[r->pos - 1], r->domain);
+		offer_forget(&r->o);
 	}
 	return NULL;
 }
 
-/* despool_refused - recipient i was refused for good: keep the reply until
- * the message is settled, so its recipients share one DSN */
 static void
-despool_refused(struct despool *r, size_t i, int code, const char *reply)
-{
-	r->codes[i] = code;
-	free(r->refusals[i]);
-	if ((r->refusals[i] = strdup(reply)) == NULL) {
-		/* without the text no DSN can be written: retry later instead */
-		r->codes[i] = 450;
-		despool_log(r, i, "deferred", "out of memory recording a refusal");
-		despool_change(r, CHANGE_DEFER, &r->idx[i], 1, reply);
-		r->deferred++;
-	}
-}
-
-static void
-despool_rcpt(void *arg, const struct smtp_client_msg *m, size_t i, int code, const char *reply)
+run_rcpt(void *arg, const struct smtp_client_msg *m, size_t i, int code, const char *reply)
 {
 	struct despool *r = arg;
+	struct verdict *v = &r->o.v[i];
 
-	r->codes[i] = code;
+	v->code = code;
 	if (code / 100 == 2)
 		return;
 	if (code / 100 == 5) {
-		despool_refused(r, i, code, reply);
+		offer_refused(r, i, code, reply);
 		return;
 	}
-	if (code == 452 && (r->refusals[i] = strdup(reply)) != NULL)
-		return;		/* held: despool_again decides */
-	r->codes[i] = code == 452 ? 451 : code;
-	despool_log(r, i, "deferred", reply);
-	despool_change(r, CHANGE_DEFER, &r->idx[i], 1, reply);
-	r->deferred++;
-}
-
-/* despool_defer_held - the 452s that will not go again now wait like
- * any recipient refused for now */
-static void
-despool_defer_held(struct despool *r)
-{
-	for (size_t i = 0; r->have_env && i < r->n; i++) {
-		if (r->codes[i] != 452)
-			continue;
-		despool_log(r, i, "deferred", r->refusals[i]);
-		despool_change(r, CHANGE_DEFER, &r->idx[i], 1, r->refusals[i]);
-		r->deferred++;
-		r->codes[i] = 451;
-	}
+	if (code == 452 && (v->refusal = strdup(reply)) != NULL)
+		return;		/* held: offer_again decides */
+	v->code = code == 452 ? 451 : code;
+	run_defer(r, i, reply);
 }
 
 static void
-despool_sent(void *arg, const struct smtp_client_msg *m, int code, const char *reply)
+run_sent(void *arg, const struct smtp_client_msg *m, int code, const char *reply)
 {
 	struct despool *r = arg;
-	unsigned *done = calloc(r->n ? r->n : 1, sizeof(*done));
+	struct offer *o = &r->o;
+	unsigned *done = calloc(o->n ? o->n : 1, sizeof(*done));
 	size_t nd = 0;
 
-	r->round_sent = code / 100 == 2;
-	for (size_t i = 0; i < r->n; i++) {
-		if (r->codes[i] / 100 != 2)
+	o->round_sent = code / 100 == 2;
+	for (size_t i = 0; i < o->n; i++) {
+		if (o->v[i].code / 100 != 2)
 			continue;
 		if (code / 100 == 2) {
-			despool_log(r, i, "sent", reply);
+			run_log(r, i, "sent", reply);
 			if (done)
-				done[nd++] = r->idx[i];
+				done[nd++] = o->v[i].idx;
 			r->delivered++;
 		} else if (code / 100 == 5)
-			despool_refused(r, i, code, reply);
-		else {
-			despool_log(r, i, "deferred", reply);
-			despool_change(r, CHANGE_DEFER, &r->idx[i], 1, reply);
-			r->deferred++;
-		}
+			offer_refused(r, i, code, reply);
+		else
+			run_defer(r, i, reply);
 	}
 	if (nd > 0)
-		despool_change(r, CHANGE_DONE, done, nd, NULL);
+		run_record(r, CHANGE_DONE, done, nd, NULL);
 	else if (code / 100 == 2 && done == NULL)
 		log_warnx("%s: out of memory recording deliveries (they may be repeated)", r->domain);
 	free(done);
 }
 
-static void
-despool_bounced(void *arg, enum spool_err result)
-{
-	struct despool *r = arg;
-
-	if (--r->pending == 0 && r->ended)
-		despool_end(r);
-}
-
-/* despool_settle - the message's outcome is known: the recipients refused
- * for good leave the queue together, with one DSN to the sender */
-static void
-despool_settle(struct despool *r)
-{
-	struct bounce_rcpt *b;
-	size_t nb = 0;
-
-	if (!r->have_env || (b = calloc(r->n ? r->n : 1, sizeof(*b))) == NULL)
-		return;
-	for (size_t i = 0; i < r->n; i++) {
-		if (r->codes[i] / 100 != 5 || r->refusals[i] == NULL)
-			continue;
-		despool_log(r, i, "bounced", r->refusals[i]);
-		b[nb].index = r->idx[i];
-		b[nb++].reply = r->refusals[i];
-		r->codes[i] = 0;
-	}
-	/* no Remote-MTA when spoold decided alone (null MX, no such domain) */
-	if (nb > 0 && bounce_submit(&r->env, b, nb, r->rt->conf->hostname,
-	    r->remote[0] ? r->remote : NULL, despool_bounced, r) == 0) {
-		r->pending++;
-		r->bounced += nb;
-	}
-	free(b);
-}
-
-static void
-despool_free(struct despool *r)
-{
-	struct despool **pp;
-
-	for (pp = &ctx.runs; *pp; pp = &(*pp)->next)
-		if (*pp == r) {
-			*pp = r->next;
-			break;
-		}
-	despool_forget_message(r);
-	ev_timer_stop(ctx.loop, &r->kick);
-	rt_unref(r->rt);
-	free(r->how.host);
-	free(r->domains);
-	free(r->ids);
-	free(r);
-}
-
-
-static int despool_connect(struct despool *);
-
-/* despool_next_target - the session with targets[ti] failed before any
- * message was offered: 1 when another address is tried (RFC 5321 5.1) */
+/* run_next_target - the session with targets[ti] failed before any message
+ * was offered: 1 when another address is being dialled (RFC 5321 5.1) */
 static int
-despool_next_target(struct despool *r)
+run_next_target(struct despool *r)
 {
-	while (++r->ti < r->ntargets && !ctx.stopping) {
-		if (despool_connect(r) == 0)
+	while (++r->ti < r->ntargets && !ctx.stopping)
+		if (run_connect(r) == 0)
 			return 1;
-	}
 	return 0;
 }
 
 static void
-despool_done(void *arg, const char *error)
+run_done(void *arg, const char *error)
 {
 	struct despool *r = arg;
 	char why[900];
 
-	despool_settle(r);
-	despool_defer_held(r);
+	offer_settle(r);
+	offer_defer_held(r);
 	r->client = NULL;
 	r->window_full = 0;	/* a resume is for the client that asked to wait */
-	if (error != NULL && r->offered == 0 && r->pending == 0 && !r->turned) {
+	if (error != NULL && r->offered == 0 && r->pending == 0 && !r->atrn) {
 		log_info("delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay,
 		    error);
-		if (despool_next_target(r))
+		if (run_next_target(r))
 			return;
 	}
 	log_info("delivery run domain=%s relay=%s messages=%zu delivered=%lu deferred=%lu "
@@ -550,79 +622,93 @@ despool_done(void *arg, const char *error)
 		    r->last_deferral);
 		error = why;
 	}
-	if (r->turned)
-		for (size_t i = 0; i < r->ndomains; i++)
-			despool_route_record(r, r->domains[i], error ? why : "");
-	else
-		despool_route_record(r, r->domain, error ? why : "");
+	run_route_record(r, error ? why : "");
 	r->last_deferral[0] = '\0';
-	r->ended = 1;
-	if (r->pending == 0)
-		despool_end(r);
+	run_over(r);
 }
 
-static const struct smtp_client_ops despool_ops = {
-	.next = despool_next, .rcpt = despool_rcpt, .sent = despool_sent, .done = despool_done,
+static const struct smtp_client_ops run_ops = {
+	.next = run_next, .rcpt = run_rcpt, .sent = run_sent, .done = run_done,
 };
 
+/* ---- connecting ---- */
+
+/* client_params - the SMTP client's settings for this run's configuration */
 static void
-despool_connected(struct io *io, enum io_event ev, void *arg)
+client_params(const struct despool *r, struct smtp_client_params *p)
+{
+	const struct spoold_conf *cf = r->rt->conf;
+
+	memset(p, 0, sizeof(*p));
+	p->helo_name = cf->hostname;
+	p->peer_name = r->relay;
+	p->timeout_banner = (double)cf->timeout_smtp_greeting;
+	p->timeout_command = (double)cf->timeout_smtp_command;
+	p->timeout_data = (double)cf->timeout_smtp_data_init;
+	p->timeout_block = (double)cf->timeout_smtp_data_block;
+	p->timeout_eom = (double)cf->timeout_smtp_data_done;
+}
+
+static void
+run_connected(struct io *io, enum io_event ev, void *arg)
 {
 	struct despool *r = arg;
 	const struct route_target *t = &r->targets[r->ti];
 	int named = t->name[0] != '\0' && t->name[0] != '[';
-	struct smtp_client_params p = {
-		.helo_name = r->rt->conf->hostname, .peer_name = named ? t->name : r->relay,
-		.loop_name = r->rt->conf->hostname,
-		.timeout_banner = (double)r->rt->conf->timeout_smtp_greeting,
-		.timeout_command = (double)r->rt->conf->timeout_smtp_command,
-		.timeout_data = (double)r->rt->conf->timeout_smtp_data_init,
-		.timeout_block = (double)r->rt->conf->timeout_smtp_data_block,
-		.timeout_eom = (double)r->rt->conf->timeout_smtp_data_done,
-		.tls_cred = r->rt->client->cred, .tls_prio = r->rt->client->prio,
-		/* tls may: STARTTLS when offered, the certificate unchecked */
-		.tls_required = r->tls != TLS_MAY,
-		/* the name the route was looked up by, or the address itself */
-		.tls_verify_name = r->tls != TLS_VERIFY ? NULL : named ? t->name : r->address,
-	};
+	struct smtp_client_params p;
 	char why[500];
 
+	client_params(r, &p);
+	p.peer_name = named ? t->name : r->relay;
+	p.loop_name = r->rt->conf->hostname;
+	p.tls_cred = r->rt->client->cred;
+	p.tls_prio = r->rt->client->prio;
+	p.tls_required = r->tls != TLS_MAY;	/* tls may: STARTTLS when offered, unchecked */
+	/* the name the route was looked up by, or the address itself */
+	p.tls_verify_name = r->tls != TLS_VERIFY ? NULL : named ? t->name : r->address;
 	r->connecting = NULL;
 	if (ev == IO_CONNECTED) {
-		if ((r->client = smtp_client_start(io, &p, &despool_ops, r)) != NULL)
+		if ((r->client = smtp_client_start(io, &p, &run_ops, r)) != NULL) {
+			run_enter_state(r, RUN_SESSION);
 			return;
+		}
 		snprintf(why, sizeof(why), "out of memory");
 	} else
 		snprintf(why, sizeof(why), "connect to %s: %s", r->relay,
 		    ev == IO_TIMEOUT ? "timed out" : io_error(io));
 	log_info("delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay, why);
 	io_free(io);
-	if (despool_next_target(r))
+	if (run_next_target(r))
 		return;
 	r->again = 0;	/* the site is not there: the next ETRN tries again */
-	r->ended = 1;
-	despool_route_record(r, r->domain, why);
-	if (r->pending == 0)
-		despool_end(r);
+	route_record(r, r->domain, why);
+	run_over(r);
 }
 
-/* despool_connect - dial targets[ti]; -1 if that cannot even start */
-static int
-despool_connect(struct despool *r)
+/* run_describe - relay and remote for the log and DSNs, from target t */
+static void
+run_describe(struct despool *r, const struct route_target *t)
 {
-	const struct route_target *t = &r->targets[r->ti];
-	const char *addr = r->address;
+	int port = sockaddr_port((const struct sockaddr *)&t->ss);
 
 	sockaddr_text((const struct sockaddr *)&t->ss, r->address, sizeof(r->address));
 	if (t->name[0] != '\0' && t->name[0] != '[') {
-		snprintf(r->relay, sizeof(r->relay), "%s[%s]:%d", t->name, addr,
-		    sockaddr_port((const struct sockaddr *)&t->ss));
+		snprintf(r->relay, sizeof(r->relay), "%s[%s]:%d", t->name, r->address, port);
 		snprintf(r->remote, sizeof(r->remote), "%s", t->name);
 	} else {
-		snprintf(r->relay, sizeof(r->relay), "[%s]:%d", addr,
-		    sockaddr_port((const struct sockaddr *)&t->ss));
-		snprintf(r->remote, sizeof(r->remote), "[%s]", addr);
+		snprintf(r->relay, sizeof(r->relay), "[%s]:%d", r->address, port);
+		snprintf(r->remote, sizeof(r->remote), "[%s]", r->address);
 	}
+}
+
+/* run_connect - dial targets[ti] (RUN_CONNECTING); -1 if that cannot even
+ * start */
+static int
+run_connect(struct despool *r)
+{
+	const struct route_target *t = &r->targets[r->ti];
+
+	run_describe(r, t);
 	r->offered = 0;
 	if (ctx.is_self((const struct sockaddr *)&t->ss)) {
 		/* RFC 5321 5.2: never deliver to ourselves */
@@ -633,73 +719,31 @@ despool_connect(struct despool *r)
 		return -1;
 	}
 	r->connecting = io_connect(ctx.loop, (const struct sockaddr *)&t->ss, t->len,
-	    despool_connected, r);
+	    run_connected, r);
 	if (r->connecting == NULL) {
 		snprintf(r->why, sizeof(r->why), "cannot start a connection");
 		return -1;
 	}
 	io_set_timeout(r->connecting, (double)r->rt->conf->timeout_smtp_connect, 0);
+	run_enter_state(r, RUN_CONNECTING);
 	return 0;
 }
 
-/* despool_literal - the one target of a requester or [address] route: 0,
- * or -1 with the reason */
+/* run_launch - snapshot the domain's mail and dial the first target; -1
+ * if it cannot even start */
 static int
-despool_literal(struct despool *r, const struct sockaddr *requester, const char **reason)
-{
-	struct route_target *t = &r->targets[0];
-	int port = r->how.port ? r->how.port : 25;
-
-	memset(t, 0, sizeof(*t));
-	if (r->how.kind == ROUTE_REQUESTER && requester == NULL) {
-		*reason = "deliver-to requester needs an ETRN from the site";
-		return -1;
-	}
-	if (r->how.kind == ROUTE_REQUESTER)
-		memcpy(&t->ss, requester, requester->sa_family == AF_INET6 ?
-		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-	else {
-		char lit[SMTP_DOMAIN_MAX + 1];
-		size_t l = strlen(r->how.host);
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&t->ss;
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&t->ss;
-
-		snprintf(lit, sizeof(lit), "%.*s", (int)(l - 2), r->how.host + 1);
-		if (inet_pton(AF_INET, lit, &s4->sin_addr) == 1)
-			s4->sin_family = AF_INET;
-		else if (strncmp(lit, "ipv6:", 5) == 0 && inet_pton(AF_INET6, lit + 5, &s6->sin6_addr) == 1)
-			s6->sin6_family = AF_INET6;
-		else {
-			*reason = "deliver-to address is not usable";
-			return -1;
-		}
-	}
-	if (t->ss.ss_family == AF_INET6) {
-		((struct sockaddr_in6 *)&t->ss)->sin6_port = htons((uint16_t)port);
-		t->len = sizeof(struct sockaddr_in6);
-	} else {
-		((struct sockaddr_in *)&t->ss)->sin_port = htons((uint16_t)port);
-		t->len = sizeof(struct sockaddr_in);
-	}
-	r->ntargets = 1;
-	return 0;
-}
-
-/* despool_launch - snapshot the domain's mail and dial the first target;
- * -1 if it cannot even start */
-static int
-despool_launch(struct despool *r)
+run_launch(struct despool *r)
 {
 	free(r->ids);
 	r->ids = NULL;
 	r->pos = 0;
 	r->ti = 0;
 	r->delivered = r->deferred = r->bounced = 0;
-	r->ended = r->again = 0;
+	r->again = 0;
 	r->started = time(NULL);
 	snprintf(r->why, sizeof(r->why), "cannot read the spool");
 	if (queue_ids(ctx.queue, r->domain, &r->ids, &r->nids) != SPOOL_OK ||
-	    (despool_connect(r) == -1 && !despool_next_target(r))) {
+	    (run_connect(r) == -1 && !run_next_target(r))) {
 		free(r->ids);
 		r->ids = NULL;
 		return -1;
@@ -708,41 +752,74 @@ despool_launch(struct despool *r)
 	return 0;
 }
 
+/* run_kick - RUN_LAUNCHING: the snapshot and the connection come from the
+ * loop, right after the ETRN reply, which never waits for them */
+static void
+run_kick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct despool *r = w->data;
+
+	if (!ctx.stopping && run_launch(r) == 0)
+		return;
+	log_info("delivery run domain=%s status=deferred (%s)", r->domain,
+	    ctx.stopping ? "shutting down" : r->why);
+	route_record(r, r->domain, r->why);
+	r->again = 0;
+	run_over(r);
+}
+
+/* ---- a domain that takes no mail ---- */
+
 /* A domain that takes no mail is bounced this many messages at a time, a
  * batch per pass of the loop, so sessions never wait on a big queue. */
-#define DESPOOL_BOUNCE_BATCH	256
+#define RUN_BOUNCE_BATCH	256
 
-/* despool_bounce_step - the domain takes no mail at all (null MX, no such
- * domain): the next batch of its snapshot is returned with DSNs (none for
- * the DSNs themselves, which come from <>) */
+/* run_bounce_step - RUN_BOUNCING (null MX, no such domain): the next batch
+ * of the snapshot goes back with DSNs (none for the DSNs themselves, which
+ * come from <>) */
 static void
-despool_bounce_step(struct ev_loop *loop, ev_timer *w, int revents)
+run_bounce_step(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct despool *r = w->data;
 	char reply[600];
 
 	snprintf(reply, sizeof(reply), "550 5.1.2 %s", r->why);
-	for (unsigned k = 0; k < DESPOOL_BOUNCE_BATCH && r->pos < r->nids; k++) {
-		if (despool_load(r, r->ids[r->pos++])) {
-			for (size_t i = 0; i < r->n; i++)
-				despool_refused(r, i, 550, reply);
-			despool_settle(r);
+	for (unsigned k = 0; k < RUN_BOUNCE_BATCH && r->pos < r->nids; k++) {
+		if (offer_load(r, r->ids[r->pos++]) == 1) {
+			for (size_t i = 0; i < r->o.n; i++)
+				offer_refused(r, i, 550, reply);
+			offer_settle(r);
 		}
-		despool_forget_message(r);
+		offer_forget(&r->o);
 	}
 	if (r->pos < r->nids && !ctx.stopping) {
 		ev_timer_set(w, 0., 0.);
 		ev_timer_start(loop, w);
 		return;
 	}
-	despool_route_record(r, r->domain, r->why);
-	r->ended = 1;
-	if (r->pending == 0)
-		despool_end(r);
+	route_record(r, r->domain, r->why);
+	run_over(r);
 }
 
+/* run_bounce_all - the route says the domain takes no mail at all */
+static int
+run_bounce_all(struct despool *r, const char *why)
+{
+	if (queue_ids(ctx.queue, r->domain, &r->ids, &r->nids) != SPOOL_OK)
+		return -1;
+	snprintf(r->why, sizeof(r->why), "%s", why);
+	r->pos = 0;
+	ev_timer_init(&r->kick, run_bounce_step, 0., 0.);
+	r->kick.data = r;
+	ev_timer_start(ctx.loop, &r->kick);
+	run_enter_state(r, RUN_BOUNCING);
+	return 0;
+}
+
+/* ---- resolving ---- */
+
 static void
-despool_resolved(void *arg, enum route_result res, const struct route_target *t, size_t n,
+run_resolved(void *arg, enum route_result res, const struct route_target *t, size_t n,
     const char *why)
 {
 	struct despool *r = arg;
@@ -751,40 +828,34 @@ despool_resolved(void *arg, enum route_result res, const struct route_target *t,
 	if (res == ROUTE_OK) {
 		memcpy(r->targets, t, n * sizeof(*t));
 		r->ntargets = n;
-		if (despool_launch(r) == 0)
+		if (run_launch(r) == 0)
 			return;
 		why = r->why;
 	} else
 		log_info("delivery run domain=%s status=%s (%s)", r->domain,
 		    res == ROUTE_PERMFAIL ? "bounced" : "deferred", why);
 	snprintf(r->relay, sizeof(r->relay), "(no route)");
-	if (res == ROUTE_PERMFAIL && queue_ids(ctx.queue, r->domain, &r->ids, &r->nids) == SPOOL_OK) {
-		snprintf(r->why, sizeof(r->why), "%s", why);
-		r->pos = 0;
-		ev_timer_init(&r->kick, despool_bounce_step, 0., 0.);
-		r->kick.data = r;
-		ev_timer_start(ctx.loop, &r->kick);
+	if (res == ROUTE_PERMFAIL && run_bounce_all(r, why) == 0)
 		return;
-	}
-	despool_route_record(r, r->domain, why);
-	r->ended = 1;
-	if (r->pending == 0)
-		despool_end(r);
+	route_record(r, r->domain, why);
+	run_over(r);
 }
 
-/* despool_resolve - look the route's name up; 0, or -1 with the reason */
+/* run_resolve - look the route's name up (RUN_RESOLVING); 0, or -1 with
+ * the reason */
 static int
-despool_resolve(struct despool *r, const char **reason)
+run_resolve(struct despool *r, const char **reason)
 {
-	int port = r->how.port ? r->how.port : r->how.kind == ROUTE_MX ? (int)r->rt->conf->mx_port : 25;
+	int port = r->how.port ? r->how.port : r->how.kind == ROUTE_MX ?
+	    (int)r->rt->conf->mx_port : 25;
 
 	if (ctx.dns == NULL) {
 		*reason = "no DNS resolver (see the log at start-up)";
 		return -1;
 	}
 	r->lookup = r->how.kind == ROUTE_MX ?
-	    route_mx(ctx.dns, r->domain, port, r->rt->conf->hostname, despool_resolved, r) :
-	    route_host(ctx.dns, r->how.host, port, despool_resolved, r);
+	    route_mx(ctx.dns, r->domain, port, r->rt->conf->hostname, run_resolved, r) :
+	    route_host(ctx.dns, r->how.host, port, run_resolved, r);
 	if (r->lookup == NULL) {
 		*reason = "out of memory";
 		return -1;
@@ -793,32 +864,86 @@ despool_resolve(struct despool *r, const char **reason)
 	snprintf(r->relay, sizeof(r->relay), "(resolving)");
 	log_info("delivery run domain=%s resolving %s", r->domain,
 	    r->how.kind == ROUTE_MX ? "MX" : r->how.host);
+	run_enter_state(r, RUN_RESOLVING);
 	return 0;
 }
 
-/* despool_end - the session is over and every outcome is committed: run
- * once more if an ETRN asked meanwhile and mail is waiting, else let go */
+/* ---- a run's life ---- */
+
 static void
-despool_end(struct despool *r)
+run_free(struct despool *r)
+{
+	struct despool **pp;
+
+	for (pp = &ctx.runs; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	offer_forget(&r->o);
+	ev_timer_stop(ctx.loop, &r->kick);
+	rt_unref(r->rt);
+	free(r->how.host);
+	free(r->domains);
+	free(r->ids);
+	free(r);
+}
+
+/* run_end - RUN_DRAINING with every outcome committed: once more if an
+ * ETRN asked meanwhile and mail is waiting, else let go */
+static void
+run_end(struct despool *r)
 {
 	struct spool_counters c;
 
-	if (r->again && !ctx.stopping && r->ntargets > 0 && !r->turned &&
+	if (r->again && !ctx.stopping && r->ntargets > 0 && !r->atrn &&
 	    queue_counters(ctx.queue, r->domain, &c) == SPOOL_OK && c.messages > 0 &&
-	    despool_launch(r) == 0)
+	    run_launch(r) == 0)
 		return;
-	despool_free(r);
+	run_free(r);
+}
+
+static struct despool *
+run_new(const char *domain, struct spoold_rt *rt)
+{
+	struct despool *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	snprintf(r->domain, sizeof(r->domain), "%s", domain);
+	r->rt = rt_ref(rt);
+	r->tls = TLS_MAY;
+	ev_init(&r->kick, run_kick);
+	r->kick.data = r;
+	return r;
+}
+
+/* run_for_domain - a run for d's route */
+static struct despool *
+run_for_domain(const struct domain_conf *d, struct spoold_rt *rt)
+{
+	struct despool *r = run_new(d->name, rt);
+
+	if (r == NULL)
+		return NULL;
+	r->tls = d->tls;
+	r->how.kind = d->route.kind;
+	r->how.port = d->route.port;
+	if (d->route.host != NULL && (r->how.host = strdup(d->route.host)) == NULL) {
+		run_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void
+run_link(struct despool *r)
+{
+	r->next = ctx.runs;
+	ctx.runs = r;
 }
 
 /* despool_running - the run that holds domain, or NULL */
-static struct despool *despool_running(const char *domain);
-
-int
-despool_busy(const char *domain)
-{
-	return despool_running(domain) != NULL;
-}
-
 static struct despool *
 despool_running(const char *domain)
 {
@@ -832,39 +957,27 @@ despool_running(const char *domain)
 	return NULL;
 }
 
-static void
-despool_kick(struct ev_loop *loop, ev_timer *w, int revents)
+int
+despool_busy(const char *domain)
 {
-	struct despool *r = w->data;
-
-	if (!ctx.stopping && despool_launch(r) == 0)
-		return;
-	log_info("delivery run domain=%s status=deferred (%s)", r->domain,
-	    ctx.stopping ? "shutting down" : r->why);
-	despool_route_record(r, r->domain, r->why);
-	r->again = 0;
-	r->ended = 1;
-	if (r->pending == 0)
-		despool_end(r);
+	return despool_running(domain) != NULL;
 }
 
-static struct despool *
-despool_new(const struct domain_conf *d, struct spoold_rt *rt)
+/* run_begin - the first step of a new run by its route: a literal one
+ * dials from the loop (RUN_LAUNCHING), a name is looked up; 0, or -1 with
+ * the reason */
+static int
+run_begin(struct despool *r, const struct sockaddr *requester, const char **reason)
 {
-	struct despool *r = calloc(1, sizeof(*r));
-
-	if (r == NULL)
-		return NULL;
-	snprintf(r->domain, sizeof(r->domain), "%s", d->name);
-	r->tls = d->tls;
-	r->how.kind = d->route.kind;
-	r->how.port = d->route.port;
-	r->rt = rt_ref(rt);
-	if (d->route.host != NULL && (r->how.host = strdup(d->route.host)) == NULL) {
-		despool_free(r);
-		return NULL;
-	}
-	return r;
+	if (!route_is_literal(&r->how))
+		return run_resolve(r, reason);
+	if (route_literal(&r->how, requester, &r->targets[0], reason) == -1)
+		return -1;
+	r->ntargets = 1;
+	ev_timer_set(&r->kick, 0., 0.);
+	ev_timer_start(ctx.loop, &r->kick);
+	run_enter_state(r, RUN_LAUNCHING);
+	return 0;
 }
 
 enum despool_start
@@ -873,8 +986,6 @@ despool_start(const struct domain_conf *d, struct spoold_rt *rt, const struct so
 {
 	struct spool_counters c;
 	struct despool *r;
-	int literal = d->route.kind == ROUTE_REQUESTER ||
-	    (d->route.kind == ROUTE_HOST && d->route.host[0] == '[');
 
 	if (queue_counters(ctx.queue, d->name, &c) != SPOOL_OK) {
 		*reason = "cannot read the spool";
@@ -888,31 +999,25 @@ despool_start(const struct domain_conf *d, struct spoold_rt *rt, const struct so
 		r->again = 1;
 		return DESPOOL_JOINED;
 	}
+	if (ctx.stopping) {
+		*reason = "spoold is shutting down";
+		return DESPOOL_FAILED;
+	}
 	if (d->route.kind == ROUTE_NONE) {
 		*reason = "no deliver-to route configured";
-		despool_route_record(NULL, d->name, *reason);
+		route_record(NULL, d->name, *reason);
 		return DESPOOL_NO_ROUTE;
 	}
-	if ((r = despool_new(d, rt)) == NULL) {
+	if ((r = run_for_domain(d, rt)) == NULL) {
 		*reason = "out of memory";
 		return DESPOOL_FAILED;
 	}
-	if (literal ? despool_literal(r, requester, reason) == -1 :
-	    despool_resolve(r, reason) == -1) {
-		despool_route_record(NULL, d->name, *reason);
-		despool_free(r);
+	if (run_begin(r, requester, reason) == -1) {
+		route_record(NULL, d->name, *reason);
+		run_free(r);
 		return DESPOOL_NO_ROUTE;
 	}
-	if (literal) {
-		/* the snapshot and the connection come from the loop, right
-		 * after the ETRN reply: the reply never waits for a domain's
-		 * keys to be read */
-		ev_timer_init(&r->kick, despool_kick, 0., 0.);
-		r->kick.data = r;
-		ev_timer_start(ctx.loop, &r->kick);
-	}
-	r->next = ctx.runs;
-	ctx.runs = r;
+	run_link(r);
 	return DESPOOL_STARTED;
 }
 
@@ -925,26 +1030,29 @@ despool_stop_all(void)
 	for (r = ctx.runs; r; r = next) {
 		next = r->next;
 		r->again = 0;
-		if (r->client != NULL)
+		switch (r->state) {
+		case RUN_SESSION:
 			smtp_client_abort(r->client, "spoold is shutting down");	/* done() runs */
-		else if (ev_is_active(&r->kick)) {
+			break;
+		case RUN_LAUNCHING:
+		case RUN_BOUNCING:
 			ev_timer_stop(ctx.loop, &r->kick);
-			r->ended = 1;
-			if (r->pending == 0)
-				despool_end(r);
-		} else if (r->connecting != NULL || r->lookup != NULL) {
-			if (r->connecting != NULL)
-				io_free(r->connecting);
-			if (r->lookup != NULL)
-				route_cancel(r->lookup);
+			run_over(r);
+			break;
+		case RUN_CONNECTING:
+			io_free(r->connecting);
 			r->connecting = NULL;
+			run_over(r);
+			break;
+		case RUN_RESOLVING:
+			route_cancel(r->lookup);
 			r->lookup = NULL;
-			r->ended = 1;
-			if (r->pending == 0)
-				despool_end(r);
+			run_over(r);
+			break;
+		case RUN_NEW:		/* never linked */
+		case RUN_DRAINING:
+			break;	/* goes when the queue reports its outcomes */
 		}
-		/* a run still waiting for its outcomes to be committed goes
-		 * when the committer reports them */
 	}
 }
 
@@ -961,54 +1069,46 @@ despool_atrn_check(const char *const *domains, size_t n)
 			return DESPOOL_ATRN_BUSY;
 		some |= c.messages > 0;
 	}
-	return some ? DESPOOL_ATRN_OK : DESPOOL_ATRN_NO_MAIL;
+	return some && !ctx.stopping ? DESPOOL_ATRN_OK : some ? DESPOOL_ATRN_BUSY :
+	    DESPOOL_ATRN_NO_MAIL;
 }
 
 int
 despool_turn(const char *const *domains, size_t n, struct io *io, struct spoold_rt *rt,
     const char *who, const char *peer)
 {
-	struct domain_conf d = { .name = (char *)domains[0], .tls = TLS_MAY };
 	struct smtp_client_params p;
 	struct despool *r;
 
 	/* the session's configuration: its TLS credentials stay alive */
 	if (n == 0 || despool_atrn_check(domains, n) != DESPOOL_ATRN_OK ||
-	    (r = despool_new(&d, rt)) == NULL)
+	    (r = run_new(domains[0], rt)) == NULL)
 		return -1;
 	if ((r->domains = calloc(n, sizeof(*r->domains))) == NULL) {
-		despool_free(r);
+		run_free(r);
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
 		snprintf(r->domains[i], sizeof(r->domains[i]), "%s", domains[i]);
 	r->ndomains = n;
-	r->turned = 1;
+	r->atrn = 1;
 	r->started = time(NULL);
 	snprintf(r->relay, sizeof(r->relay), "odmr:%s[%s]", who, peer);
 	snprintf(r->remote, sizeof(r->remote), "[%s]", peer);
-	/* the first domain with mail; the others follow in despool_next */
+	/* the first domain with mail; the others follow in run_next */
 	r->di = (size_t)-1;
-	r->ndomains = n;
-	if (!despool_next_domain(r)) {
-		despool_free(r);
+	if (!run_next_domain(r)) {
+		run_free(r);
 		return -1;
 	}
-	memset(&p, 0, sizeof(p));
-	p.helo_name = r->rt->conf->hostname;
-	p.peer_name = r->relay;
-	p.timeout_banner = (double)r->rt->conf->timeout_smtp_greeting;
-	p.timeout_command = (double)r->rt->conf->timeout_smtp_command;
-	p.timeout_data = (double)r->rt->conf->timeout_smtp_data_init;
-	p.timeout_block = (double)r->rt->conf->timeout_smtp_data_block;
-	p.timeout_eom = (double)r->rt->conf->timeout_smtp_data_done;
+	client_params(r, &p);
 	/* the TLS session, if any, goes on as it is: spoold stays its server */
-	if ((r->client = smtp_client_start(io, &p, &despool_ops, r)) == NULL) {
-		despool_free(r);
+	if ((r->client = smtp_client_start(io, &p, &run_ops, r)) == NULL) {
+		run_free(r);
 		return -1;
 	}
-	r->next = ctx.runs;
-	ctx.runs = r;
+	run_enter_state(r, RUN_SESSION);
+	run_link(r);
 	log_info("delivery run domain=%s relay=%s domains=%zu started", r->domains[0], r->relay, n);
 	return 0;
 }

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 
 #include "dns.h"
 #include "route.h"
+#include "smtp_cmd.h"
+#include "spoold_conf.h"
 
 struct route_lookup {
 	struct dns		*dns;
@@ -182,4 +185,60 @@ route_cancel(struct route_lookup *l)
 	if (l->q != NULL)
 		dns_cancel(l->q);
 	free(l);
+}
+
+int
+route_is_literal(const struct route *how)
+{
+	return how->kind == ROUTE_REQUESTER || (how->kind == ROUTE_HOST && how->host[0] == '[');
+}
+
+/* literal_address - "[192.0.2.1]" or "[ipv6:2001:db8::1]" into ss; -1 if
+ * it is neither */
+static int
+literal_address(const char *host, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	char lit[SMTP_DOMAIN_MAX + 1];
+	size_t l = strlen(host);
+
+	if (l < 2 || host[0] != '[' || host[l - 1] != ']')
+		return -1;
+	snprintf(lit, sizeof(lit), "%.*s", (int)(l - 2), host + 1);
+	if (inet_pton(AF_INET, lit, &s4->sin_addr) == 1)
+		s4->sin_family = AF_INET;
+	else if (strncmp(lit, "ipv6:", 5) == 0 && inet_pton(AF_INET6, lit + 5, &s6->sin6_addr) == 1)
+		s6->sin6_family = AF_INET6;
+	else
+		return -1;
+	return 0;
+}
+
+int
+route_literal(const struct route *how, const struct sockaddr *requester, struct route_target *t,
+    const char **reason)
+{
+	uint16_t port = (uint16_t)(how->port ? how->port : 25);
+
+	memset(t, 0, sizeof(*t));
+	if (how->kind == ROUTE_REQUESTER) {
+		if (requester == NULL) {
+			*reason = "deliver-to requester needs an ETRN from the site";
+			return -1;
+		}
+		memcpy(&t->ss, requester, requester->sa_family == AF_INET6 ?
+		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	} else if (how->kind != ROUTE_HOST || literal_address(how->host, &t->ss) == -1) {
+		*reason = "deliver-to address is not usable";
+		return -1;
+	}
+	if (t->ss.ss_family == AF_INET6) {
+		((struct sockaddr_in6 *)&t->ss)->sin6_port = htons(port);
+		t->len = sizeof(struct sockaddr_in6);
+	} else {
+		((struct sockaddr_in *)&t->ss)->sin_port = htons(port);
+		t->len = sizeof(struct sockaddr_in);
+	}
+	return 0;
 }

@@ -1,9 +1,9 @@
 /*
- * route.h - where a domain's mail goes when its route is a name: the MX
+ * route.h - where a domain's mail goes.  A route that is a name: the MX
  * hosts of the domain (RFC 5321 5.1, RFC 7505) or one host's addresses,
  * resolved on the loop through dns.h into a list of addresses to try in
- * order.  A route that is an address (requester, [ip]) needs no lookup and
- * is not handled here.
+ * order.  A route that is an address (requester, [ip]) needs no lookup:
+ * route_literal gives its one target at once.
  */
 #ifndef SPOOLD_ROUTE_H
 #define SPOOLD_ROUTE_H
@@ -46,5 +46,15 @@ struct route_lookup *route_mx(struct dns *, const char *domain, int port, const 
 struct route_lookup *route_host(struct dns *, const char *host, int port, route_cb *, void *arg);
 /* route_cancel - no callback will come */
 void	route_cancel(struct route_lookup *);
+
+struct route;
+
+/* route_is_literal - the route needs no lookup (requester, [address]) */
+int	route_is_literal(const struct route *);
+/* route_literal - the one target of a requester or [address] route
+ * (requester: the ETRN client's address, NULL without one; the port is the
+ * route's, else 25): 0, or -1 with a static reason.  Pure. */
+int	route_literal(const struct route *, const struct sockaddr *requester,
+	    struct route_target *t, const char **reason);
 
 #endif

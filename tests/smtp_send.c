@@ -90,6 +90,7 @@ main(int argc, char **argv)
 	    .timeout_banner = 10, .timeout_command = 10, .timeout_data = 10, .timeout_block = 10,
 	    .timeout_eom = 10 };
 	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct smtp_client_rcpt *to;
 	struct buf body;
 	char chunk[65536];
 	size_t n;
@@ -114,8 +115,12 @@ main(int argc, char **argv)
 		if ((unsigned char)buf_head(&body)[i] >= 0x80)
 			msg.eight_bit = 1;
 	msg.sender = argv[optind + 2];
-	msg.rcpts = (const char *const *)argv + optind + 3;
 	msg.nrcpts = (size_t)(argc - optind - 3);
+	if ((to = calloc(msg.nrcpts ? msg.nrcpts : 1, sizeof(*to))) == NULL)
+		return 1;
+	for (size_t i = 0; i < msg.nrcpts; i++)
+		to[i].addr = argv[optind + 3 + (int)i];
+	msg.rcpts = to;
 	msg.size = buf_used(&body);
 	msg.read_body = read_stdin_body;
 	msg.body_arg = &body;
