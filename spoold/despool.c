@@ -137,6 +137,8 @@ despool_init(struct ev_loop *loop, struct queue *q, struct dns *dns,
 	ctx.queue = q;
 	ctx.dns = dns;
 	ctx.is_self = is_self;
+	ctx.runs = NULL;
+	ctx.stopping = 0;
 }
 
 /* ---- states ---- */
