@@ -282,7 +282,7 @@ ec_conf_new(void)
 static void
 ec_conf_finish(struct ec_conf *cf, const char *path, struct conf_errors *errs)
 {
-	char host[256];
+	char host[SMTP_DOMAIN_MAX + 1];
 
 	if (cf->hostname == NULL) {
 		if (gethostname(host, sizeof(host)) == -1 || host[0] == '\0')

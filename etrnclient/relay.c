@@ -68,7 +68,7 @@ struct relay {
 	struct sockaddr_storage	 local;		/* relay-to, resolved at the start */
 	socklen_t		 locallen;	/* 0: could not be resolved */
 	/* per domain, for the run's log line: relayed, not relayed */
-	struct { char name[256]; unsigned long ok, not; } dom[16];
+	struct { char name[SMTP_DOMAIN_MAX + 1]; unsigned long ok, not; } dom[16];
 	size_t			 ndom;
 	int			 paused;	/* the provider is not being read */
 	unsigned		 rcpts;		/* in the transaction being built */

@@ -21,6 +21,7 @@
 #include "io.h"
 #include "log.h"
 #include "relay.h"
+#include "smtp_cmd.h"
 #include "smtp_reply.h"
 #include "upstream.h"
 
@@ -534,7 +535,7 @@ upstream_start(struct ev_loop *loop, const struct ec_conf *cf, const struct ec_s
 {
 	struct upstream *u = calloc(1, sizeof(*u));
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC };
-	char port[8], host[256];
+	char port[8], host[SMTP_DOMAIN_MAX + 1];
 	size_t hl = strlen(srv->name);
 	int rc;
 

@@ -35,11 +35,6 @@ struct conf_ctx {
 	int			 depth;
 };
 
-const char *
-conf_file(const struct conf_ctx *c)
-{
-	return c->file;
-}
 
 int
 conf_line(const struct conf_ctx *c)

@@ -52,7 +52,6 @@ void	conf_errors_free(struct conf_errors *);
 
 void	conf_error(struct conf_ctx *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void	conf_warning(struct conf_ctx *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-const char *conf_file(const struct conf_ctx *);
 int	conf_line(const struct conf_ctx *);
 
 /* Value parsers: 0 ok, -1 bad (nothing reported; the caller says why). */

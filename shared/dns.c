@@ -35,7 +35,6 @@
  * retransmission: c-ares still takes a reply to the first one. */
 #define DNS_TIMEOUT_MS	3000
 #define DNS_TRIES	2
-#define DNS_NAME_MAX	253	/* RFC 1035 §2.3.4: 255 octets in wire form */
 #define DNS_LABEL_MAX	63
 
 struct dns_sock {

@@ -38,9 +38,15 @@ enum dns_status {
 	DNS_BADNAME,
 };
 
+/* The longest name in text form, no trailing dot (RFC 1035 2.3.4: 255
+ * octets in wire form); a host field holds any name an answer carries
+ * (up to 255 octets) and its NUL. */
+#define DNS_NAME_MAX	253
+#define DNS_HOST_SIZE	256
+
 struct dns_mx {
 	unsigned	pref;
-	char		host[256];	/* no trailing dot; "" for the root (null MX) */
+	char		host[DNS_HOST_SIZE];	/* no trailing dot; "" for the root (null MX) */
 };
 
 /* why: NULL with DNS_OK, else a short reason (c-ares's text for a failed

@@ -52,20 +52,6 @@ struct io {
 static void io_update_watchers(struct io *);
 static void io_destroy(struct io *);
 
-const char *
-io_strevent(enum io_event ev)
-{
-	switch (ev) {
-	case IO_DATAIN:		return "IO_DATAIN";
-	case IO_LOWAT:		return "IO_LOWAT";
-	case IO_TLSREADY:	return "IO_TLSREADY";
-	case IO_TIMEOUT:	return "IO_TIMEOUT";
-	case IO_DISCONNECTED:	return "IO_DISCONNECTED";
-	case IO_ERROR:		return "IO_ERROR";
-	case IO_CONNECTED:	return "IO_CONNECTED";
-	}
-	return "IO_?";
-}
 
 /* io_emit - deliver one event; returns 0 when the io is gone afterwards */
 static int

@@ -55,7 +55,6 @@ void		 io_free(struct io *);
 int		 io_fd(const struct io *);
 struct ev_loop	*io_loop(const struct io *);
 const char	*io_error(const struct io *);
-const char	*io_strevent(enum io_event);
 
 /* io_set_timeout - IO_TIMEOUT after seconds (0: none).  on_input: any input
  * restarts the timer; otherwise only io_restart_timer() does, so a client

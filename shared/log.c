@@ -27,11 +27,6 @@ log_init(const char *ident, int foreground, int verbose)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
-void
-log_set_verbose(int verbose)
-{
-	log_level_verbose = verbose;
-}
 
 int
 log_verbose(void)

@@ -13,7 +13,6 @@
 #define LOG_ATTR(f, a) __attribute__((format(printf, f, a)))
 
 void log_init(const char *ident, int foreground, int verbose);
-void log_set_verbose(int verbose);
 int  log_verbose(void);
 
 void log_debug(const char *fmt, ...) LOG_ATTR(1, 2);

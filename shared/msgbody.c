@@ -127,11 +127,6 @@ msgbody_read(const struct msgbody *b, uint64_t off, void *dst, size_t len)
 	return 0;
 }
 
-int
-msgbody_spilled(const struct msgbody *b)
-{
-	return b->fd != -1;
-}
 
 void
 msgbody_free(struct msgbody *b)

@@ -28,7 +28,6 @@ void	msgbody_init(struct msgbody *, const char *spill_dir, size_t threshold);
 int	msgbody_append(struct msgbody *, const void *, size_t);
 /* msgbody_read - copy len bytes at off into dst; 0, or -1 with errno */
 int	msgbody_read(const struct msgbody *, uint64_t off, void *dst, size_t len);
-int	msgbody_spilled(const struct msgbody *);
 void	msgbody_free(struct msgbody *);
 
 #endif

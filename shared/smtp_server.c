@@ -57,7 +57,7 @@ struct smtp_session {
 	void				*arg;
 	struct sockaddr_storage		 peer, local;
 	char				 peer_text[64];
-	char				 helo[256];
+	char				 helo[SMTP_DOMAIN_MAX + 1];
 	int				 esmtp;
 	unsigned			 errors;
 	unsigned			 messages;

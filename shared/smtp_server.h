@@ -100,7 +100,7 @@ struct smtp_message {
 	size_t			 nrcpts;
 	struct msgbody		 body;		/* Received: header included */
 	int			 eight_bit;	/* 8-bit bytes were seen */
-	char			 helo[256];
+	char			 helo[SMTP_DOMAIN_MAX + 1];
 	char			 client[64];	/* peer address text */
 };
 

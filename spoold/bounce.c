@@ -32,7 +32,7 @@ struct bounce {
 	struct buf		 body;		/* the DSN */
 	struct spool_rcpt	 to;		/* the original sender */
 	char			 sender[SMTP_PATH_MAX * 4 + 2];
-	char			 domain[256];	/* WARN: where the entries are */
+	char			 domain[SMTP_DOMAIN_MAX + 1];	/* WARN: where the entries are */
 	unsigned		 idx[];
 };
 

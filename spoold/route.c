@@ -26,8 +26,8 @@ struct route_lookup {
 	size_t			 nhosts, next;
 	struct route_target	 t[ROUTE_MAX_TARGETS];
 	size_t			 nt;
-	char			 domain[256];	/* route_mx: the domain and our name */
-	char			 self[256];
+	char			 domain[SMTP_DOMAIN_MAX + 1];	/* route_mx: the domain and our name */
+	char			 self[SMTP_DOMAIN_MAX + 1];
 	char			 why[300];	/* the last host's failure */
 };
 

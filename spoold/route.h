@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "smtp_cmd.h"
+
 struct dns;
 struct route_lookup;
 
@@ -22,7 +24,7 @@ struct route_lookup;
 struct route_target {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
-	char			 name[256];	/* the host name (TLS, logs) */
+	char			 name[SMTP_DOMAIN_MAX + 1];	/* the host name (TLS, logs) */
 };
 
 enum route_result {

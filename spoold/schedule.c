@@ -23,7 +23,8 @@ schedule_backoff(const char *domain, unsigned n, double retry)
 	return (d < cap ? d : cap) * (0.8 + 0.4 * (double)(h % 1000) / 1000.0);
 }
 
-double
+/* schedule_retry - the retry the backoff starts from */
+static double
 schedule_retry(const struct domain_conf *d)
 {
 	return d != NULL ? (double)d->retry : SCHEDULE_RETRY_OUTSIDE;

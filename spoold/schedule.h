@@ -34,7 +34,4 @@ double	schedule_backoff(const char *domain, unsigned n, double retry);
 int64_t	schedule_next_attempt(const char *domain, const struct domain_conf *d,
 	    const struct spool_route *rt);
 
-/* schedule_retry - the retry the backoff starts from */
-double	schedule_retry(const struct domain_conf *d);
-
 #endif

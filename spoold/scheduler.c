@@ -17,6 +17,7 @@
 #include "queue.h"
 #include "runtime.h"
 #include "schedule.h"
+#include "smtp_cmd.h"
 #include "scheduler.h"
 
 static struct {
@@ -38,7 +39,7 @@ expired(void *arg, enum spool_err result)
 }
 
 struct seen {
-	char			 name[256];
+	char			 name[SMTP_DOMAIN_MAX + 1];
 	struct spool_counters	 c;
 };
 
@@ -86,13 +87,16 @@ due(const char *domain, const struct domain_conf *d, time_t now)
 static void
 start_run(const char *name, const struct domain_conf *d)
 {
+	char buf[SMTP_DOMAIN_MAX + 1];
+	/* a domain that is not configured: by MX, as any MTA would */
 	struct domain_conf outside = {
-		.name = (char *)name, .mode = MODE_BACKUP, .tls = TLS_MAY,
+		.name = buf, .mode = MODE_BACKUP, .tls = TLS_MAY,
 		.route = { .kind = ROUTE_MX }, .retry = SCHEDULE_RETRY_OUTSIDE,
 	};
 	unsigned long long queued;
 	const char *reason = "";
 
+	snprintf(buf, sizeof(buf), "%s", name);
 	if (despool_start(d ? d : &outside, sched.rt, NULL, &queued, &reason) == DESPOOL_FAILED)
 		log_warnx("delivery run domain=%s: cannot start: %s", name, reason);
 }

@@ -63,7 +63,7 @@ spool_err_of(int rc)
 static int
 spool_check_schema(struct spool *sp, MDB_txn *txn)
 {
-	MDB_val k = { 7, "version" }, v;
+	MDB_val k = spool_val("version", 7), v;
 	unsigned char ver[4] = { 0, 0, 0, SPOOL_SCHEMA };
 	int rc = mdb_get(txn, sp->meta, &k, &v);
 
@@ -142,7 +142,7 @@ spool_close(struct spool *sp)
 static int
 spool_get_next_id(struct spool *sp, MDB_txn *txn, uint64_t *id)
 {
-	MDB_val k = { 7, "next_id" }, v;
+	MDB_val k = spool_val("next_id", 7), v;
 	int rc = mdb_get(txn, sp->meta, &k, &v);
 
 	if (rc == MDB_NOTFOUND) {
@@ -183,7 +183,7 @@ spool_next_id(struct spool *sp, uint64_t *id)
 static int
 spool_counters_get(struct spool *sp, MDB_txn *txn, const char *domain, struct spool_counters *c)
 {
-	MDB_val k = { strlen(domain), (void *)domain }, v;
+	MDB_val k = spool_val(domain, strlen(domain)), v;
 	int rc = mdb_get(txn, sp->domain, &k, &v);
 
 	memset(c, 0, sizeof(*c));
@@ -198,7 +198,7 @@ static int
 spool_counters_put(struct spool *sp, MDB_txn *txn, const char *domain, const struct spool_counters *c)
 {
 	unsigned char enc[SPOOL_COUNTERS_LEN];
-	MDB_val k = { strlen(domain), (void *)domain }, v = { sizeof(enc), enc };
+	MDB_val k = spool_val(domain, strlen(domain)), v = { sizeof(enc), enc };
 
 	if (c->messages == 0) {
 		int rc = mdb_del(txn, sp->domain, &k, NULL);
@@ -340,7 +340,7 @@ spool_put_one(struct spool *sp, MDB_txn *parent, struct spool_newmsg *m, struct 
 static int
 spool_put_next_id(struct spool *sp, MDB_txn *txn, uint64_t next)
 {
-	MDB_val k = { 7, "next_id" }, v;
+	MDB_val k = spool_val("next_id", 7), v;
 	unsigned char enc[8];
 	uint64_t cur;
 	int rc;
@@ -984,7 +984,6 @@ spool_qentry_update(struct spool *sp, MDB_txn *txn, const char *domain, uint64_t
 	struct spool_qentry q;
 	MDB_val k, v;
 	struct buf b;
-	char *old;
 	int rc;
 
 	if (strlen(domain) > SPOOL_DOMAIN_MAX)
@@ -995,8 +994,7 @@ spool_qentry_update(struct spool *sp, MDB_txn *txn, const char *domain, uint64_t
 		return rc;
 	if (spool_qentry_decode(v.mv_data, v.mv_size, &q) == -1)
 		return SPOOL_RC_BADRECORD;
-	old = q.last_reply;
-	fn(&q, ch);
+	fn(&q, ch);	/* may point last_reply at the change's (borrowed) */
 	buf_init(&b);
 	rc = spool_qentry_encode(&q, &b) == -1 ? ENOMEM : 0;
 	v.mv_size = buf_used(&b);
@@ -1004,14 +1002,14 @@ spool_qentry_update(struct spool *sp, MDB_txn *txn, const char *domain, uint64_t
 	if (rc == 0)
 		rc = mdb_put(txn, sp->queue, &k, &v, 0);
 	buf_free(&b);
-	free(old);
+	spool_qentry_free(&q);
 	return rc;
 }
 
 static void
 defer_entry(struct spool_qentry *q, const struct spool_change *ch)
 {
-	q->last_reply = (char *)ch->reply;
+	q->last_reply = ch->reply;
 	q->attempts++;
 	q->next_try = ch->next_try;
 }
@@ -1064,7 +1062,7 @@ static int
 spool_route_in(struct spool *sp, MDB_txn *txn, const struct spool_change *ch)
 {
 	struct spool_route rt = { 0 };
-	MDB_val k = { strlen(ch->domain), (void *)ch->domain }, v;
+	MDB_val k = spool_val(ch->domain, strlen(ch->domain)), v;
 	struct buf b;
 	int rc;
 
@@ -1075,8 +1073,7 @@ spool_route_in(struct spool *sp, MDB_txn *txn, const struct spool_change *ch)
 		return SPOOL_RC_BADRECORD;
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	free(rt.last_error);
-	rt.last_error = (char *)ch->reply;
+	rt.last_error = ch->reply;
 	rt.failures = ch->reply[0] != '\0' ? rt.failures + 1 : 0;
 	rt.last_attempt = (int64_t)time(NULL);
 	rt.next_try = ch->next_try;
@@ -1087,6 +1084,7 @@ spool_route_in(struct spool *sp, MDB_txn *txn, const struct spool_change *ch)
 	if (rc == 0)
 		rc = mdb_put(txn, sp->route, &k, &v, 0);
 	buf_free(&b);
+	spool_route_free(&rt);
 	return rc;
 }
 
@@ -1095,7 +1093,7 @@ static int
 spool_hold_in(struct spool *sp, MDB_txn *txn, const char *domain, int held)
 {
 	struct spool_route rt = { 0 };
-	MDB_val k = { strlen(domain), (void *)domain }, v;
+	MDB_val k = spool_val(domain, strlen(domain)), v;
 	struct buf b;
 	int rc;
 
@@ -1105,8 +1103,8 @@ spool_hold_in(struct spool *sp, MDB_txn *txn, const char *domain, int held)
 	    spool_route_decode(v.mv_data, v.mv_size, &rt) == -1)
 		return SPOOL_RC_BADRECORD;
 	if (rc == MDB_NOTFOUND) {
-		rt.last_error = strdup("");
-		rc = rt.last_error == NULL ? ENOMEM : 0;
+		rt.last_error = "";
+		rc = 0;
 	}
 	rt.flags = held ? rt.flags | ROUTE_HELD : rt.flags & ~ROUTE_HELD;
 	buf_init(&b);
@@ -1240,7 +1238,7 @@ static int
 read_route(MDB_txn *txn, void *arg)
 {
 	struct read_route *a = arg;
-	MDB_val k = { strlen(a->domain), (void *)a->domain }, v;
+	MDB_val k = spool_val(a->domain, strlen(a->domain)), v;
 	int rc;
 
 	if ((rc = mdb_get(txn, a->sp->route, &k, &v)) == 0 &&

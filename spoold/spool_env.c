@@ -168,11 +168,6 @@ spool_env_rdonly(const struct spool_env *se)
 	return se->rdonly;
 }
 
-const char *
-spool_env_dir(const struct spool_env *se)
-{
-	return se->dir;
-}
 
 int
 spool_env_setup(struct spool_env *se, int (*fn)(MDB_txn *, void *), void *arg)

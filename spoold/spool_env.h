@@ -30,13 +30,23 @@
 
 struct spool_env;
 
+/* spool_val - a key or value LMDB only reads: LMDB's MDB_val has no const,
+ * but mdb_get, mdb_put and mdb_del never write through a key (and mdb_put
+ * only copies a value), so a const pointer may go in by way of uintptr_t */
+static inline MDB_val
+spool_val(const void *p, size_t len)
+{
+	MDB_val v = { len, (void *)(uintptr_t)p };
+
+	return v;
+}
+
 /* spool_env_open - open or create the environment in dir (max_size caps
  * the map), clearing stale reader slots; 0, or an rc with the reason */
 int	spool_env_open(struct spool_env **, const char *dir, uint64_t max_size, int rdonly,
 	    char *err, size_t errlen);
 void	spool_env_close(struct spool_env *);
 int	spool_env_rdonly(const struct spool_env *);
-const char *spool_env_dir(const struct spool_env *);
 
 /* spool_env_setup - fn in the first transaction (write, or read-only for a
  * read-only environment), committed so the databases it opens stay open */

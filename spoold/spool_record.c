@@ -64,12 +64,16 @@ put_str(struct buf *b, const char *s)
 	return buf_append(b, s ? s : "", len);
 }
 
-/* reader side: a cursor that fails once and stays failed */
+/* reader side: a cursor that fails once and stays failed; strings are
+ * copied into the record's one block (arena), which the decoded struct
+ * keeps in its mem field */
 
 struct rd {
 	const unsigned char	*p;
 	size_t			 left;
 	int			 bad;
+	char			*arena;
+	size_t			 used, size;
 };
 
 static const unsigned char *
@@ -110,20 +114,47 @@ get_u64(struct rd *r)
 	return p ? spool_get_be64(p) : 0;
 }
 
-static char *
+static const char *
 get_str(struct rd *r)
 {
 	size_t len = get_u16(r);
 	const unsigned char *p = rd_take(r, len);
 	char *s;
 
-	if (p == NULL || (s = malloc(len + 1)) == NULL) {
+	if (p == NULL || r->size - r->used < len + 1) {
 		r->bad = 1;
-		return NULL;
+		return "";
 	}
+	s = r->arena + r->used;
 	memcpy(s, p, len);
 	s[len] = '\0';
+	r->used += len + 1;
 	return s;
+}
+
+/* rd_arena - room for n strings of the record (at most its length in all)
+ * after reserve bytes for the caller; NULL when out of memory */
+static void *
+rd_arena(struct rd *r, size_t reserve, size_t n)
+{
+	r->size = reserve + r->left + n;
+	if ((r->arena = malloc(r->size)) == NULL)
+		return NULL;
+	r->used = reserve;
+	return r->arena;
+}
+
+/* envelope_nrcpts - the recipient count of an envelope record (read ahead,
+ * to size its block); 0 if it is cut short */
+static size_t
+envelope_nrcpts(const void *data, size_t len)
+{
+	struct rd r = { data, len, 0, NULL, 0, 0 };
+
+	(void)rd_take(&r, 1 + 8 + 8 + 1 + 1);
+	for (int i = 0; i < 4; i++)
+		(void)rd_take(&r, get_u16(&r));
+	return r.bad ? 0 : get_u16(&r);
 }
 
 int
@@ -154,11 +185,20 @@ spool_envelope_encode(const struct spool_envelope *e, struct buf *b)
 int
 spool_envelope_decode(const void *data, size_t len, struct spool_envelope *e)
 {
-	struct rd r = { data, len, 0 };
+	struct rd r = { data, len, 0, NULL, 0, 0 };
+	size_t n = envelope_nrcpts(data, len), head = n * sizeof(struct spool_rcpt);
 
 	memset(e, 0, sizeof(*e));
-	if (get_u8(&r) != SPOOL_RECORD_VERSION)
+	/* the recipients first (aligned: malloc's), then 4 + 3 per recipient
+	 * strings */
+	if ((e->mem = rd_arena(&r, head, 4 + 3 * n)) == NULL)
 		return -1;
+	e->rcpts = n > 0 ? e->mem : NULL;
+	memset(e->mem, 0, head);
+	if (get_u8(&r) != SPOOL_RECORD_VERSION) {
+		spool_envelope_free(e);
+		return -1;
+	}
 	e->arrival = (int64_t)get_u64(&r);
 	e->size = get_u64(&r);
 	e->flags = get_u8(&r);
@@ -167,8 +207,7 @@ spool_envelope_decode(const void *data, size_t len, struct spool_envelope *e)
 	e->envid = get_str(&r);
 	e->client = get_str(&r);
 	e->helo = get_str(&r);
-	e->nrcpts = get_u16(&r);
-	if (!r.bad && e->nrcpts > 0 && (e->rcpts = calloc(e->nrcpts, sizeof(*e->rcpts))) == NULL)
+	if ((e->nrcpts = get_u16(&r)) != n)
 		r.bad = 1;
 	for (size_t i = 0; i < e->nrcpts && !r.bad; i++) {
 		e->rcpts[i].addr = get_str(&r);
@@ -187,16 +226,7 @@ spool_envelope_decode(const void *data, size_t len, struct spool_envelope *e)
 void
 spool_envelope_free(struct spool_envelope *e)
 {
-	free(e->sender);
-	free(e->envid);
-	free(e->client);
-	free(e->helo);
-	for (size_t i = 0; e->rcpts && i < e->nrcpts; i++) {
-		free(e->rcpts[i].addr);
-		free(e->rcpts[i].orcpt_type);
-		free(e->rcpts[i].orcpt);
-	}
-	free(e->rcpts);
+	free(e->mem);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -217,13 +247,16 @@ spool_qentry_encode(const struct spool_qentry *q, struct buf *b)
 int
 spool_qentry_decode(const void *data, size_t len, struct spool_qentry *q)
 {
-	struct rd r = { data, len, 0 };
-
+	struct rd r = { data, len, 0, NULL, 0, 0 };
 	unsigned version;
 
 	memset(q, 0, sizeof(*q));
-	if ((version = get_u8(&r)) != 1 && version != QENTRY_RECORD_VERSION)
+	if ((q->mem = rd_arena(&r, 0, 1)) == NULL)
 		return -1;
+	if ((version = get_u8(&r)) != 1 && version != QENTRY_RECORD_VERSION) {
+		spool_qentry_free(q);
+		return -1;
+	}
 	if (version >= 2)
 		q->flags = get_u8(&r);
 	q->rcpt_index = get_u16(&r);
@@ -240,7 +273,8 @@ spool_qentry_decode(const void *data, size_t len, struct spool_qentry *q)
 void
 spool_qentry_free(struct spool_qentry *q)
 {
-	free(q->last_reply);
+	free(q->mem);
+	q->mem = NULL;
 	q->last_reply = NULL;
 }
 
@@ -261,13 +295,16 @@ spool_route_encode(const struct spool_route *rt, struct buf *b)
 int
 spool_route_decode(const void *data, size_t len, struct spool_route *rt)
 {
-	struct rd r = { data, len, 0 };
-
+	struct rd r = { data, len, 0, NULL, 0, 0 };
 	unsigned version;
 
 	memset(rt, 0, sizeof(*rt));
-	if ((version = get_u8(&r)) != 1 && version != ROUTE_RECORD_VERSION)
+	if ((rt->mem = rd_arena(&r, 0, 1)) == NULL)
 		return -1;
+	if ((version = get_u8(&r)) != 1 && version != ROUTE_RECORD_VERSION) {
+		spool_route_free(rt);
+		return -1;
+	}
 	if (version >= 2)
 		rt->flags = get_u8(&r);
 	rt->last_attempt = (int64_t)get_u64(&r);
@@ -284,7 +321,8 @@ spool_route_decode(const void *data, size_t len, struct spool_route *rt)
 void
 spool_route_free(struct spool_route *rt)
 {
-	free(rt->last_error);
+	free(rt->mem);
+	rt->mem = NULL;
 	rt->last_error = NULL;
 }
 

@@ -5,6 +5,14 @@
  * it does not know (SPOOL_EFORMAT) instead of guessing.  Integers are
  * big-endian; strings are a 16-bit length and the bytes.  Pure code: the
  * LMDB side lives in spool.c.
+ *
+ * Ownership, one rule for every record struct: its strings (and an
+ * envelope's recipients) are views it never frees one by one.  A struct a
+ * caller fills in to be encoded borrows them, literals included; a decoded
+ * one points into a single block the decoder allocated, kept in mem, which
+ * the record's _free() releases (mem is NULL in a borrowing struct, so
+ * _free() is safe on either).  Decoders return 0, or -1 for a truncated or
+ * malformed record, an unknown version, or no memory.
  */
 #ifndef SPOOLD_SPOOL_RECORD_H
 #define SPOOLD_SPOOL_RECORD_H
@@ -26,9 +34,9 @@
 #define ENV_8BIT_SEEN	0x04	/* the body has 8-bit bytes */
 
 struct spool_rcpt {
-	char		*addr;		/* local@domain */
-	char		*orcpt_type;	/* "" when no ORCPT */
-	char		*orcpt;
+	const char	*addr;		/* local@domain */
+	const char	*orcpt_type;	/* "" when no ORCPT */
+	const char	*orcpt;
 	unsigned	 notify;	/* NOTIFY_* from smtp_cmd.h */
 	unsigned	 done;		/* delivered or bounced */
 };
@@ -39,12 +47,13 @@ struct spool_envelope {
 	uint64_t		 size;
 	unsigned		 flags;
 	unsigned		 ret;		/* RET_* from smtp_cmd.h */
-	char			*sender;	/* "" for <> */
-	char			*envid;
-	char			*client;
-	char			*helo;
+	const char		*sender;	/* "" for <> */
+	const char		*envid;
+	const char		*client;
+	const char		*helo;
 	struct spool_rcpt	*rcpts;
 	size_t			 nrcpts;
+	void			*mem;		/* decoded: the block it all lives in */
 };
 
 /* One recipient's place in a domain's queue. */
@@ -55,8 +64,9 @@ struct spool_qentry {
 	unsigned	 flags;
 	unsigned	 rcpt_index;
 	uint32_t	 attempts;
-	int64_t		 next_try;
-	char		*last_reply;
+	int64_t		 next_try;	/* information only (schedule.h decides) */
+	const char	*last_reply;
+	void		*mem;		/* decoded: the block last_reply lives in */
 };
 
 /* How the last delivery attempts for a domain went (the route, not one
@@ -67,9 +77,10 @@ struct spool_qentry {
 struct spool_route {
 	unsigned	 flags;
 	int64_t		 last_attempt;
-	int64_t		 next_try;	/* 0: whenever asked */
+	int64_t		 next_try;	/* information only (schedule.h decides) */
 	uint32_t	 failures;	/* in a row; 0 after a good session */
-	char		*last_error;	/* "" after a good session */
+	const char	*last_error;	/* "" after a good session */
+	void		*mem;		/* decoded: the block last_error lives in */
 };
 
 struct spool_counters {
@@ -79,8 +90,6 @@ struct spool_counters {
 };
 
 int	spool_envelope_encode(const struct spool_envelope *, struct buf *);
-/* spool_envelope_decode - 0, -1 on truncation or an unknown version; the
- * result owns copies of every string */
 int	spool_envelope_decode(const void *, size_t, struct spool_envelope *);
 void	spool_envelope_free(struct spool_envelope *);
 

@@ -148,7 +148,7 @@ struct list_state {
 	const struct spoold_conf	*cf;
 	struct spool			*sp;
 	int				 first;
-	char				 seen_prev[256];
+	char				 seen_prev[SMTP_DOMAIN_MAX + 1];
 };
 
 static void

@@ -663,6 +663,12 @@ domain_cmp(const void *a, const void *b)
 	return strcmp(((const struct domain_conf *)a)->name, ((const struct domain_conf *)b)->name);
 }
 
+/* domain_name_cmp - bsearch: a name against a domain block */
+static int
+domain_name_cmp(const void *name, const void *d)
+{
+	return strcmp(name, ((const struct domain_conf *)d)->name);
+}
 
 /* spoold_conf_finish - defaults and checks that need the whole file */
 static void
@@ -756,11 +762,9 @@ spoold_conf_load(const char *path, struct conf_errors *errs)
 const struct domain_conf *
 spoold_conf_domain(const struct spoold_conf *cf, const char *name)
 {
-	struct domain_conf key = { .name = (char *)name };
-
 	if (cf->n_domains == 0)	/* bsearch on NULL is undefined */
 		return NULL;
-	return bsearch(&key, cf->domains, cf->n_domains, sizeof(*cf->domains), domain_cmp);
+	return bsearch(name, cf->domains, cf->n_domains, sizeof(*cf->domains), domain_name_cmp);
 }
 
 const struct queue_conf *

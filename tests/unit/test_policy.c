@@ -99,7 +99,8 @@ static const struct next_case next_cases[] = {
 START_TEST(test_next_attempt)
 {
 	const struct next_case *c = &next_cases[_i];
-	struct domain_conf d = { .name = "site.example", .mode = c->mode, .retry = 60 };
+	char name[] = "site.example";
+	struct domain_conf d = { .name = name, .mode = c->mode, .retry = 60 };
 	struct spool_route rt = { .flags = c->flags, .failures = c->failures,
 	    .last_attempt = c->last_attempt, .last_error = "" };
 	int64_t t = schedule_next_attempt("site.example", c->configured ? &d : NULL,
@@ -114,7 +115,8 @@ END_TEST
  * the domain due */
 START_TEST(test_next_attempt_rounds_up)
 {
-	struct domain_conf d = { .name = "x.example", .mode = MODE_BACKUP, .retry = 7 };
+	char name[] = "x.example";
+	struct domain_conf d = { .name = name, .mode = MODE_BACKUP, .retry = 7 };
 	struct spool_route rt = { .failures = 2, .last_attempt = 1000, .last_error = "" };
 	int64_t t = schedule_next_attempt("x.example", &d, &rt);
 
@@ -197,12 +199,14 @@ static const struct literal_case literal_cases[] = {
 START_TEST(test_route_literal)
 {
 	const struct literal_case *c = &literal_cases[_i];
-	struct route how = { .kind = c->kind, .host = (char *)c->host, .port = c->port };
+	char host[64];
+	struct route how = { .kind = c->kind, .host = c->host ? host : NULL, .port = c->port };
 	struct sockaddr_in req = { .sin_family = AF_INET, .sin_port = htons(40000) };
 	struct route_target t;
 	const char *why = NULL;
 	char text[64];
 
+	snprintf(host, sizeof(host), "%s", c->host ? c->host : "");
 	inet_pton(AF_INET, "198.51.100.9", &req.sin_addr);
 	ck_assert_int_eq(route_literal(&how, (struct sockaddr *)&req, &t, &why), c->rc);
 	if (c->rc != 0) {

@@ -340,12 +340,12 @@ store_submit(const char *sender, const char *const *rcpts, unsigned notify, cons
 	ck_assert_ptr_nonnull(st);
 	e = &st->req.msg.env;
 	while (rcpts[n] != NULL) {
-		st->rcpts[n] = (struct spool_rcpt){ .addr = (char *)rcpts[n], .orcpt_type = "",
+		st->rcpts[n] = (struct spool_rcpt){ .addr = rcpts[n], .orcpt_type = "",
 		    .orcpt = "", .notify = notify };
 		n++;
 	}
 	*e = (struct spool_envelope){ .id = id, .arrival = 1000 + (int64_t)id,
-	    .size = strlen(body), .sender = (char *)sender, .envid = "", .client = "192.0.2.1",
+	    .size = strlen(body), .sender = sender, .envid = "", .client = "192.0.2.1",
 	    .helo = "client.test", .rcpts = st->rcpts, .nrcpts = n };
 	st->body = body;
 	st->req.kind = COMMIT_STORE;
@@ -434,7 +434,7 @@ START_TEST(test_queue_full_policy)
 	ck_assert(queue_accepting(q));
 	memset(huge, 'x', big);
 	huge[big] = '\0';
-	st.rcpts[0] = (struct spool_rcpt){ .addr = (char *)to[0], .orcpt_type = "", .orcpt = "" };
+	st.rcpts[0] = (struct spool_rcpt){ .addr = to[0], .orcpt_type = "", .orcpt = "" };
 	st.req.msg.env = (struct spool_envelope){ .id = queue_new_id(q), .arrival = 1, .size = big,
 	    .sender = "s@x.test", .envid = "", .client = "", .helo = "", .rcpts = st.rcpts,
 	    .nrcpts = 1 };

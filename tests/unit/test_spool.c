@@ -107,8 +107,9 @@ find_qentry_cb(const struct spool_envelope *e, const unsigned *idx, const struct
 
 	for (size_t i = 0; e->id == f->id && i < nidx; i++)
 		if (idx[i] == f->index) {
-			*f->q = q[i];
-			f->q->last_reply = strdup(q[i].last_reply ? q[i].last_reply : "");
+			*f->q = q[i];	/* a copy that owns its reply: the walk frees q's */
+			f->q->mem = strdup(q[i].last_reply ? q[i].last_reply : "");
+			f->q->last_reply = f->q->mem;
 			f->found = 1;
 			return 1;
 		}
@@ -171,7 +172,7 @@ tmsg_init(struct tmsg *t, uint64_t id, int64_t arrival, size_t size, const char 
 	t->m.env.helo = "client.origin.example";
 	ck_assert_uint_le(n, NELEM(t->rcpts));
 	for (size_t i = 0; i < n; i++) {
-		t->rcpts[i].addr = (char *)rcpts[i];
+		t->rcpts[i].addr = rcpts[i];
 		t->rcpts[i].orcpt_type = "";
 		t->rcpts[i].orcpt = "";
 	}
@@ -699,8 +700,10 @@ corrupt_counters(const char *domain)
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	MDB_val k = { strlen(domain), (void *)domain }, v = { 3, "bad" };
+	char key[64], bad[] = "bad";
+	MDB_val k = { strlen(domain), key }, v = { 3, bad };
 
+	snprintf(key, sizeof(key), "%s", domain);
 	ck_assert_int_eq(mdb_env_create(&env), 0);
 	ck_assert_int_eq(mdb_env_set_maxdbs(env, 8), 0);
 	ck_assert_int_eq(mdb_env_open(env, dir, MDB_NOTLS, 0600), 0);
