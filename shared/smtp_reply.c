@@ -104,6 +104,25 @@ static const struct smtp_reply replies[R__COUNT] = {
 	{ R_RELAY_DOWN,	451, "4.4.1",	"The local MTA is not reachable: %s",	"RFC 3463 3.5" },
 	{ R_RELAY_NOT_LISTED, 450, "4.7.1", "Not a domain this site pulls here: it stays with you", "RFC 3463 3.8" },
 	{ R_RELAY_ONE_RCPT, 452, "4.5.3", "One recipient per message here: send the others in a new transaction", "RFC 5321 4.5.3.1.10" },
+
+	{ R_DSN_NO_DOMAIN, 550, "5.1.2", "%s",				"RFC 3463 3.2, RFC 7505 4" },
+	{ R_DSN_EXPIRED, 450, "4.4.7",	"delivery time expired: not delivered in %s (max-age)", "RFC 3463 3.5" },
+	{ R_DSN_WAITING, 451, "4.4.1",	"not delivered yet: waiting for the site to ask for its mail", "RFC 3463 3.5" },
+	{ R_DSN_RETURNED, 550, "5.0.0",	"returned to the sender by the postmaster", "RFC 3463 3.1" },
+
+	{ R_CTL_FLUSH_STARTED, 253, NULL, "%s messages for %s: delivery started", "RFC 1985 (as ETRN)" },
+	{ R_CTL_FLUSH_NONE, 251, NULL,	"no messages waiting for %s",		"RFC 1985 (as ETRN)" },
+	{ R_CTL_FLUSH_UNABLE, 458, NULL, "cannot deliver %s now: %s",		"RFC 1985 (as ETRN)" },
+	{ R_CTL_NOT_DOMAIN, 550, NULL,	"%s is not a configured domain",	"spoolctl(8)" },
+	{ R_CTL_BAD_DOMAIN, 501, NULL,	"not a domain name",			"spoolctl(8)" },
+	{ R_CTL_BAD_ID,	501, NULL,	"not a queue id (16 hex digits, as spoolctl show prints)", "spoolctl(8)" },
+	{ R_CTL_NO_MESSAGE, 550, NULL,	"%s: no such message",			"spoolctl(8)" },
+	{ R_CTL_BOUNCED, 250, NULL,	"%s: %s bounced",			"spoolctl(8)" },
+	{ R_CTL_DONE,	250, NULL,	"%s %s",				"spoolctl(8)" },
+	{ R_CTL_FAILED,	451, NULL,	"%s: %s",				"spoolctl(8)" },
+	{ R_CTL_NO_MEMORY, 451, NULL,	"out of memory",			"spoolctl(8)" },
+	{ R_CTL_UNKNOWN, 500, NULL,	"unknown request (try: flush DOMAIN, bounce ID, delete ID, hold DOMAIN, release DOMAIN)", "spoolctl(8)" },
+	{ R_CTL_TOO_LONG, 500, NULL,	"request too long",			"spoolctl(8)" },
 };
 
 const struct smtp_reply *
@@ -166,6 +185,17 @@ smtp_reply_format(char *dst, size_t dstlen, enum smtp_reply_id id, int enhanced,
 	dst[o++] = '\n';
 	dst[o] = '\0';
 	return o;
+}
+
+size_t
+smtp_reply_text(char *dst, size_t dstlen, enum smtp_reply_id id, int enhanced,
+    const char *const *args, size_t nargs)
+{
+	size_t len = smtp_reply_format(dst, dstlen, id, enhanced, args, nargs);
+
+	while (len > 0 && (dst[len - 1] == '\r' || dst[len - 1] == '\n'))
+		dst[--len] = '\0';
+	return len;
 }
 
 size_t

@@ -3,7 +3,9 @@
  *
  * A reply text may hold "%s" markers; smtp_reply_format() replaces them, in
  * order, with the arguments given (never interpreting them as a format), so
- * client-supplied text can be echoed safely.  Nothing else writes "250 ".
+ * client-supplied text can be echoed safely.  Nothing else writes "250 ":
+ * not the DSNs spoold composes (their Diagnostic-Code) nor the replies of
+ * its control socket, which are in this table too.
  */
 #ifndef SHARED_SMTP_REPLY_H
 #define SHARED_SMTP_REPLY_H
@@ -111,6 +113,27 @@ enum smtp_reply_id {
 	R_RELAY_NOT_LISTED,
 	R_RELAY_ONE_RCPT,
 
+	/* spoold's own reasons in DSNs (Diagnostic-Code) and the queue */
+	R_DSN_NO_DOMAIN,
+	R_DSN_EXPIRED,
+	R_DSN_WAITING,
+	R_DSN_RETURNED,
+
+	/* the control socket (spoolctl): no enhanced codes */
+	R_CTL_FLUSH_STARTED,
+	R_CTL_FLUSH_NONE,
+	R_CTL_FLUSH_UNABLE,
+	R_CTL_NOT_DOMAIN,
+	R_CTL_BAD_DOMAIN,
+	R_CTL_BAD_ID,
+	R_CTL_NO_MESSAGE,
+	R_CTL_BOUNCED,
+	R_CTL_DONE,
+	R_CTL_FAILED,
+	R_CTL_NO_MEMORY,
+	R_CTL_UNKNOWN,
+	R_CTL_TOO_LONG,
+
 	R__COUNT
 };
 
@@ -129,6 +152,11 @@ const struct smtp_reply *smtp_reply_get(enum smtp_reply_id);
  * %s markers; a missing one is left empty.  enhanced: include the status. */
 size_t	smtp_reply_format(char *dst, size_t dstlen, enum smtp_reply_id,
 	    int enhanced, const char *const *args, size_t nargs);
+
+/* smtp_reply_text - the same line without CRLF ("550 5.1.2 text"), for a
+ * DSN's Diagnostic-Code, a queue entry or the control socket */
+size_t	smtp_reply_text(char *dst, size_t dstlen, enum smtp_reply_id, int enhanced,
+	    const char *const *args, size_t nargs);
 
 /* smtp_reply_format_lines - a multi-line reply (EHLO's): each of lines[0..n)
  * with the code and "-", the last with " "; whole lines only, clipped to

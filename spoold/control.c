@@ -35,6 +35,7 @@
 #include "queue.h"
 #include "runtime.h"
 #include "smtp_cmd.h"
+#include "smtp_reply.h"
 
 #define CONTROL_LINE_MAX	512
 #define CONTROL_TIMEOUT		10.0
@@ -58,6 +59,15 @@ control_configure(struct spoold_rt *rt)
 		rt_unref(old);
 }
 
+/* ctl - a reply from the table into reply, with up to two arguments */
+static void
+ctl(char *reply, size_t len, enum smtp_reply_id id, const char *a1, const char *a2)
+{
+	const char *args[2] = { a1, a2 };
+
+	smtp_reply_text(reply, len, id, 0, args, 2);
+}
+
 /* control_flush - "flush DOMAIN": the reply line for it */
 static void
 control_flush(const char *arg, char *reply, size_t len)
@@ -66,24 +76,26 @@ control_flush(const char *arg, char *reply, size_t len)
 	const struct domain_conf *d;
 	unsigned long long queued = 0;
 	const char *reason = "";
+	char count[24];
 
 	snprintf(name, sizeof(name), "%s", arg);
 	if (strlen(arg) >= sizeof(name) || smtp_domain_canon(name, 1) == -1 ||
 	    (d = spoold_conf_domain(control.rt->conf, name)) == NULL) {
-		snprintf(reply, len, "550 %s is not a configured domain", name);
+		ctl(reply, len, R_CTL_NOT_DOMAIN, name, NULL);
 		return;
 	}
 	switch (despool_start(d, control.rt, NULL, &queued, &reason)) {
 	case DESPOOL_STARTED:
 	case DESPOOL_JOINED:
-		snprintf(reply, len, "253 %llu messages for %s: delivery started", queued, name);
+		snprintf(count, sizeof(count), "%llu", queued);
+		ctl(reply, len, R_CTL_FLUSH_STARTED, count, name);
 		break;
 	case DESPOOL_EMPTY:
-		snprintf(reply, len, "251 no messages waiting for %s", name);
+		ctl(reply, len, R_CTL_FLUSH_NONE, name, NULL);
 		break;
 	case DESPOOL_NO_ROUTE:
 	case DESPOOL_FAILED:
-		snprintf(reply, len, "458 cannot deliver %s now: %s", name, reason);
+		ctl(reply, len, R_CTL_FLUSH_UNABLE, name, reason);
 		break;
 	}
 	log_info("control: flush %s: %s", name, reply);
@@ -115,22 +127,22 @@ control_committed(void *arg, enum spool_err result)
 {
 	struct control_conn *cc = arg;
 	int by_id = cc->domain[0] == '\0';
-	char what[SMTP_DOMAIN_MAX + 20], reply[400];
+	char what[SMTP_DOMAIN_MAX + 20], reply[400], n[40];
 
 	if (by_id)
 		snprintf(what, sizeof(what), "%016llx", (unsigned long long)cc->id);
 	else
 		snprintf(what, sizeof(what), "%s", cc->domain);
+	snprintf(n, sizeof(n), "%zu recipient%s", cc->n, cc->n == 1 ? "" : "s");
 	if (result == SPOOL_OK && strcmp(cc->verb, "bounce") == 0)
-		snprintf(reply, sizeof(reply), "250 %s: %zu recipient%s bounced", what, cc->n,
-		    cc->n == 1 ? "" : "s");
+		ctl(reply, sizeof(reply), R_CTL_BOUNCED, what, n);
 	else if (result == SPOOL_OK)
-		snprintf(reply, sizeof(reply), "250 %s %s", what, strcmp(cc->verb, "delete") == 0 ?
+		ctl(reply, sizeof(reply), R_CTL_DONE, what, strcmp(cc->verb, "delete") == 0 ?
 		    "deleted" : strcmp(cc->verb, "hold") == 0 ? "held" : "released");
+	else if (result == SPOOL_ENOTFOUND && by_id)
+		ctl(reply, sizeof(reply), R_CTL_NO_MESSAGE, what, NULL);
 	else
-		snprintf(reply, sizeof(reply), "%s %s: %s", result == SPOOL_ENOTFOUND ? "550" : "451",
-		    what, result == SPOOL_ENOTFOUND && by_id ? "no such message" :
-		    spool_strerror(result));
+		ctl(reply, sizeof(reply), R_CTL_FAILED, what, spool_strerror(result));
 	log_info("control: %s %s: %s", cc->verb, what, reply);
 	cc->waiting = 0;
 	if (cc->io == NULL) {
@@ -148,7 +160,7 @@ control_id(const char *arg, uint64_t *id, char *reply, size_t len)
 
 	*id = strtoull(arg, &end, 16);
 	if (*arg == '\0' || *end != '\0' || strlen(arg) > 16) {
-		snprintf(reply, len, "501 not a queue id (16 hex digits, as spoolctl show prints)");
+		ctl(reply, len, R_CTL_BAD_ID, NULL, NULL);
 		return -1;
 	}
 	return 0;
@@ -163,7 +175,7 @@ control_delete(struct control_conn *cc, const char *arg, char *reply, size_t len
 		return -1;
 	cc->verb = "delete";
 	if (queue_delete(control.queue, cc->id, control_committed, cc) == -1) {
-		snprintf(reply, len, "451 out of memory");
+		ctl(reply, len, R_CTL_NO_MEMORY, NULL, NULL);
 		return -1;
 	}
 	cc->waiting = 1;
@@ -177,12 +189,12 @@ control_hold(struct control_conn *cc, const char *arg, int held, char *reply, si
 {
 	snprintf(cc->domain, sizeof(cc->domain), "%s", arg);
 	if (strlen(arg) >= sizeof(cc->domain) || smtp_domain_canon(cc->domain, 1) == -1) {
-		snprintf(reply, len, "501 not a domain name");
+		ctl(reply, len, R_CTL_BAD_DOMAIN, NULL, NULL);
 		return -1;
 	}
 	cc->verb = held ? "hold" : "release";
 	if (queue_hold(control.queue, cc->domain, held, control_committed, cc) == -1) {
-		snprintf(reply, len, "451 out of memory");
+		ctl(reply, len, R_CTL_NO_MEMORY, NULL, NULL);
 		return -1;
 	}
 	cc->waiting = 1;
@@ -196,18 +208,23 @@ control_bounce(struct control_conn *cc, const char *arg, char *reply, size_t len
 {
 	struct spool_envelope e;
 	struct bounce_rcpt *b;
+	char why[200];
 	uint64_t id;
 	int rc = -1;
 
 	if (control_id(arg, &id, reply, len) == -1)
 		return -1;
+	smtp_reply_text(why, sizeof(why), R_DSN_RETURNED, 1, NULL, 0);
 	if (queue_envelope(control.queue, id, &e) != SPOOL_OK) {
-		snprintf(reply, len, "550 %016llx: no such message", (unsigned long long)id);
+		char what[20];
+
+		snprintf(what, sizeof(what), "%016llx", (unsigned long long)id);
+		ctl(reply, len, R_CTL_NO_MESSAGE, what, NULL);
 		return -1;
 	}
 	if ((b = calloc(e.nrcpts ? e.nrcpts : 1, sizeof(*b))) == NULL) {
 		spool_envelope_free(&e);
-		snprintf(reply, len, "451 out of memory");
+		ctl(reply, len, R_CTL_NO_MEMORY, NULL, NULL);
 		return -1;
 	}
 	cc->id = id;
@@ -215,7 +232,7 @@ control_bounce(struct control_conn *cc, const char *arg, char *reply, size_t len
 	for (size_t i = 0; i < e.nrcpts; i++)
 		if (!e.rcpts[i].done) {
 			b[cc->n].index = (unsigned)i;
-			b[cc->n++].reply = "550 5.0.0 returned to the sender by the postmaster";
+			b[cc->n++].reply = why;
 		}
 	if (bounce_submit(&e, b, cc->n, control.rt->conf->hostname, NULL, control_committed,
 	    cc) == 0) {
@@ -223,7 +240,7 @@ control_bounce(struct control_conn *cc, const char *arg, char *reply, size_t len
 		cc->waiting = 1;
 		rc = 0;
 	} else
-		snprintf(reply, len, "451 out of memory");
+		ctl(reply, len, R_CTL_NO_MEMORY, NULL, NULL);
 	free(b);
 	spool_envelope_free(&e);
 	return rc;
@@ -246,8 +263,7 @@ control_request(struct control_conn *cc, const char *line, char *reply, size_t l
 		return control_hold(cc, line + 5, 1, reply, len);
 	if (strncmp(line, "release ", 8) == 0)
 		return control_hold(cc, line + 8, 0, reply, len);
-	snprintf(reply, len, "500 unknown request (try: flush DOMAIN, bounce ID, delete ID, "
-	    "hold DOMAIN, release DOMAIN)");
+	ctl(reply, len, R_CTL_UNKNOWN, NULL, NULL);
 	return -1;
 }
 
@@ -268,8 +284,8 @@ control_event(struct io *io, enum io_event ev, void *arg)
 	}
 	if ((line = io_getline(io, CONTROL_LINE_MAX, &len, &toolong)) == NULL) {
 		if (toolong) {
-			io_print(io, "500 request too long\n");
-			io_pause_read(io);
+			ctl(reply, sizeof(reply), R_CTL_TOO_LONG, NULL, NULL);
+			control_reply(cc, reply);
 		}
 		return;
 	}

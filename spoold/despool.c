@@ -41,6 +41,7 @@
 #include "runtime.h"
 #include "smtp_client.h"
 #include "smtp_cmd.h"
+#include "smtp_reply.h"
 #include "route.h"
 #include "despool.h"
 
@@ -785,7 +786,9 @@ run_bounce_step(struct ev_loop *loop, ev_timer *w, int revents)
 	struct despool *r = w->data;
 	char reply[600];
 
-	snprintf(reply, sizeof(reply), "550 5.1.2 %s", r->why);
+	const char *why = r->why;
+
+	smtp_reply_text(reply, sizeof(reply), R_DSN_NO_DOMAIN, 1, &why, 1);
 	for (unsigned k = 0; k < RUN_BOUNCE_BATCH && r->pos < r->nids; k++) {
 		if (offer_load(r, r->ids[r->pos++]) == 1) {
 			for (size_t i = 0; i < r->o.n; i++)

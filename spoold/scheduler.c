@@ -18,6 +18,7 @@
 #include "runtime.h"
 #include "schedule.h"
 #include "smtp_cmd.h"
+#include "smtp_reply.h"
 #include "scheduler.h"
 
 static struct {
@@ -106,16 +107,17 @@ static void
 expire_message(const struct spool_envelope *e, const char *domain, uint64_t max_age)
 {
 	struct bounce_rcpt *b = calloc(e->nrcpts ? e->nrcpts : 1, sizeof(*b));
-	char reply[200], esc[600];
+	char reply[200], esc[600], age[40];
+	const char *arg = age;
 	size_t n = 0;
 
 	if (b == NULL)
 		return;
-	snprintf(reply, sizeof(reply), "450 4.4.7 delivery time expired: not delivered in %llu "
-	    "days (max-age)", (unsigned long long)(max_age / 86400));
 	if (max_age < 86400)
-		snprintf(reply, sizeof(reply), "450 4.4.7 delivery time expired: not delivered in "
-		    "%llu seconds (max-age)", (unsigned long long)max_age);
+		snprintf(age, sizeof(age), "%llu seconds", (unsigned long long)max_age);
+	else
+		snprintf(age, sizeof(age), "%llu days", (unsigned long long)(max_age / 86400));
+	smtp_reply_text(reply, sizeof(reply), R_DSN_EXPIRED, 1, &arg, 1);
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		if (e->rcpts[i].done || strcmp(spool_rcpt_domain(e->rcpts[i].addr), domain) != 0)
 			continue;
@@ -171,6 +173,17 @@ struct late_walk {
 	unsigned	 budget;
 };
 
+/* waiting_reply - why a recipient never tried is late */
+static const char *
+waiting_reply(void)
+{
+	static char text[200];
+
+	if (text[0] == '\0')
+		smtp_reply_text(text, sizeof(text), R_DSN_WAITING, 1, NULL, 0);
+	return text;
+}
+
 /* late_cb - collect (copy: the walk's data dies with its transaction) */
 static int
 late_cb(const struct spool_envelope *e, const unsigned *idx, const struct spool_qentry *q,
@@ -191,7 +204,7 @@ late_cb(const struct spool_envelope *e, const unsigned *idx, const struct spool_
 			continue;
 		l->idx[l->n] = idx[i];
 		l->reply[l->n++] = strdup(q[i].last_reply && q[i].last_reply[0] ? q[i].last_reply :
-		    "451 4.4.1 not delivered yet: waiting for the site to ask for its mail");
+		    waiting_reply());
 	}
 	if (l->n == 0) {
 		free(l);
@@ -221,7 +234,8 @@ warn_domain(const struct domain_conf *d, time_t now, unsigned *budget)
 
 		w.head = l->next;
 		for (size_t i = 0; i < l->n; i++)
-			b[i] = (struct bounce_rcpt){ l->idx[i], l->reply[i] ? l->reply[i] : "451 4.4.1" };
+			b[i] = (struct bounce_rcpt){ l->idx[i], l->reply[i] ? l->reply[i] :
+			    waiting_reply() };
 		if (queue_envelope(sched.queue, l->id, &e) == SPOOL_OK) {
 			if (bounce_warn(&e, d->name, b, l->n, sched.rt->conf->hostname, expired,
 			    NULL) == 0)
