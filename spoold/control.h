@@ -1,6 +1,6 @@
 /*
  * control.h - DATADIR/control.sock, mode 0600: spoolctl's requests to the
- * running spoold (flush, bounce).
+ * running spoold (flush, bounce, delete, hold, release).
  */
 #ifndef SPOOLD_CONTROL_H
 #define SPOOLD_CONTROL_H
@@ -11,7 +11,8 @@ struct queue;
 struct spoold_rt;
 
 /* control_open - listen on DATADIR/control.sock; -1 (logged) when it
- * cannot, and spoolctl flush and bounce will not work */
+ * cannot: spoolctl flush and bounce will not work then (delete, hold and
+ * release write the spool themselves) */
 int	control_open(struct ev_loop *, struct queue *, struct spoold_rt *, const char *datadir);
 /* control_configure - the running configuration (SIGHUP) */
 void	control_configure(struct spoold_rt *);

@@ -20,8 +20,9 @@
  * Write functions commit with LMDB's default full sync (never MDB_NOSYNC,
  * MDB_NOMETASYNC, MDB_MAPASYNC or MDB_WRITEMAP): when they return SPOOL_OK
  * the data is on disk.  Write functions may be called from one thread (the
- * committer) while others read; LMDB serialises writers across processes,
- * so spoolctl may write while spoold runs.
+ * committer) while others read.  LMDB serialises writers across processes,
+ * but while spoold runs every change goes through it (spoolctl asks over
+ * the control socket); spoolctl writes itself only when no spoold runs.
  *
  * Layout (named databases):
  *   msg     id(8)                  envelope (spool_record.h)
