@@ -6,17 +6,18 @@
 #ifndef ETRNCLIENT_UPSTREAM_H
 #define ETRNCLIENT_UPSTREAM_H
 
+#include <sysexits.h>
 #include <ev.h>
 
 #include "ec_conf.h"
 
 /* sysexits(3) values: what a cron job's caller and the man page speak */
-#define EC_EX_OK		0
-#define EC_EX_USAGE		64
-#define EC_EX_UNAVAILABLE	69	/* refused for good: 459, 450, 5xx */
-#define EC_EX_TEMPFAIL		75	/* network, 4xx, the local MTA down */
-#define EC_EX_NOPERM		77	/* authentication failed */
-#define EC_EX_CONFIG		78
+#define EC_EX_OK		EX_OK
+#define EC_EX_USAGE		EX_USAGE
+#define EC_EX_UNAVAILABLE	EX_UNAVAILABLE	/* refused for good: 459, 450, 5xx */
+#define EC_EX_TEMPFAIL		EX_TEMPFAIL	/* network, 4xx, the local MTA down */
+#define EC_EX_NOPERM		EX_NOPERM	/* authentication failed */
+#define EC_EX_CONFIG		EX_CONFIG
 
 struct upstream_result {
 	int		 status;		/* EC_EX_* */

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -28,12 +29,6 @@
 #include "spool.h"
 #include "spoold_conf.h"
 
-#define EX_USAGE	64
-#define EX_DATAERR	65
-#define EX_UNAVAILABLE	69
-#define EX_SOFTWARE	70
-#define EX_TEMPFAIL	75
-#define EX_CONFIG	78
 
 static int json;
 static time_t now;
