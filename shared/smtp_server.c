@@ -1346,7 +1346,6 @@ smtp_session_new_io(struct io *io, const struct sockaddr *peer,
 	struct smtp_session *s = calloc(1, sizeof(*s));
 	socklen_t plen = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 	    sizeof(struct sockaddr_in);
-
 	socklen_t llen = sizeof(s->local);
 
 	if (s == NULL)

@@ -107,6 +107,10 @@ reload(struct ev_loop *loop, ev_signal *w, int revents)
 	const struct spoold_conf *old = spoold.rt->conf;
 	char err[1024];
 
+	if (spoold.stopping) {	/* the modules have let go of their configuration */
+		log_info("SIGHUP ignored: shutting down");
+		return;
+	}
 	log_info("reloading %s", old->path);
 	if ((cf = load_config(old->path, 0)) == NULL) {
 		log_warnx("reload failed: keeping the running configuration");
