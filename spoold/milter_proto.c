@@ -7,8 +7,13 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "milter_proto.h"
 
@@ -239,5 +244,58 @@ milter_put_macros(struct buf *b, char cmd, const char *const *names, const char 
 		if (buf_append(b, names[i], strlen(names[i]) + 1) == -1 ||
 		    buf_append(b, values[i], strlen(values[i]) + 1) == -1)
 			return -1;
+	return 0;
+}
+
+int
+milter_target_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
+    const char **why)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	char host[64];
+	const char *colon;
+	long port;
+	char *end;
+
+	memset(ss, 0, sizeof(*ss));
+	if (strncmp(spec, "unix:", 5) == 0) {
+		if (spec[5] != '/' || strlen(spec + 5) >= sizeof(sun->sun_path)) {
+			*why = "unix: needs an absolute path that fits a socket address";
+			return -1;
+		}
+		sun->sun_family = AF_UNIX;
+		snprintf(sun->sun_path, sizeof(sun->sun_path), "%s", spec + 5);
+		*len = sizeof(*sun);
+		return 0;
+	}
+	if (strncmp(spec, "inet:", 5) != 0 || (colon = strrchr(spec + 5, ':')) == NULL ||
+	    (size_t)(colon - spec - 5) >= sizeof(host)) {
+		*why = "not unix:/path or inet:ADDRESS:PORT";
+		return -1;
+	}
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - spec - 5), spec + 5);
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || port < 1 || port > 65535) {
+		*why = "the port is not a number from 1 to 65535";
+		return -1;
+	}
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*s6);
+	} else {
+		*why = "inet: takes an address (the filter runs beside spoold, no DNS)";
+		return -1;
+	}
 	return 0;
 }

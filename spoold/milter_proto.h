@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "buf.h"
 
@@ -124,6 +125,11 @@ enum milter_reply milter_parse(const unsigned char *p, size_t len, struct milter
  * a 4xx or 5xx code, a space, an optional enhanced code of the same class,
  * text; one line of printable ASCII; 1 or 0 */
 int	milter_replycode_ok(const char *line);
+
+/* milter_target_parse - "unix:/path" or "inet:ADDRESS:PORT" ("inet:[::1]:PORT"
+ * for IPv6) into ss and len; 0, or -1 with why */
+int	milter_target_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
+	    const char **why);
 
 /* Packets to send, appended to b; 0, or -1 (no memory). */
 int	milter_put_optneg(struct buf *b, uint32_t actions, uint32_t protocol);

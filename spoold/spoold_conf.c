@@ -16,6 +16,7 @@
 
 #include "recipients.h"
 #include "smtp_cmd.h"
+#include "milter_proto.h"
 #include "spoold_conf.h"
 
 
@@ -519,6 +520,81 @@ kw_recipients(struct conf_ctx *c, void *t, int argc, char **argv)
 		d->recipients_file = conf_xstrdup(argv[1]);
 }
 
+/* milter NAME unix:/path | inet:ADDRESS:PORT */
+static void
+kw_milter(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+	struct milter_conf m = { .line = conf_line(c) };
+	const char *why = "";
+
+	if (strlen(argv[1]) > 64 || strspn(argv[1], "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != strlen(argv[1])) {
+		conf_error(c, "milter: \"%.64s\" is not a name (letters, digits, - _ .)", argv[1]);
+		return;
+	}
+	for (size_t i = 0; i < cf->n_milters; i++)
+		if (strcmp(cf->milters[i].name, argv[1]) == 0) {
+			conf_error(c, "milter %s is already defined at line %d", argv[1],
+			    cf->milters[i].line);
+			return;
+		}
+	if (milter_target_parse(argv[2], &m.ss, &m.len, &why) == -1) {
+		conf_error(c, "milter %s: \"%.100s\": %s", argv[1], argv[2], why);
+		return;
+	}
+	m.name = conf_xstrdup(argv[1]);
+	cf->milters = conf_xgrow(cf->milters, cf->n_milters + 1, sizeof(*cf->milters));
+	cf->milters[cf->n_milters++] = m;
+}
+
+/* milter-timeout connect|command|eom DURATION */
+static void
+kw_milter_timeout(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+
+	if (strcmp(argv[1], "connect") == 0)
+		set_duration(c, &cf->milter_timeout_connect, "milter-timeout connect", argv[2]);
+	else if (strcmp(argv[1], "command") == 0)
+		set_duration(c, &cf->milter_timeout_command, "milter-timeout command", argv[2]);
+	else if (strcmp(argv[1], "eom") == 0)
+		set_duration(c, &cf->milter_timeout_eom, "milter-timeout eom", argv[2]);
+	else
+		conf_error(c, "milter-timeout: \"%.40s\" is not connect, command or eom", argv[1]);
+}
+
+/* milter-default-action tempfail|accept|reject */
+static void
+kw_milter_default(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+
+	if (strcmp(argv[1], "tempfail") == 0)
+		cf->milter_default = MILTER_DEFAULT_TEMPFAIL;
+	else if (strcmp(argv[1], "accept") == 0)
+		cf->milter_default = MILTER_DEFAULT_ACCEPT;
+	else if (strcmp(argv[1], "reject") == 0)
+		cf->milter_default = MILTER_DEFAULT_REJECT;
+	else
+		conf_error(c, "milter-default-action: \"%.40s\" is not tempfail, accept or reject",
+		    argv[1]);
+}
+
+/* filter on|off (in a domain block) */
+static void
+kw_filter(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct domain_conf *d = t;
+
+	if (strcmp(argv[1], "on") == 0)
+		d->filter = 1;
+	else if (strcmp(argv[1], "off") == 0)
+		d->filter = 0;
+	else
+		conf_error(c, "filter: \"%.16s\" is not on or off", argv[1]);
+}
+
 #define KW(name, min, max, fn)	{ name, min, max, fn, NULL, NULL, NULL, 0 }
 /* KWR: a directive that may be repeated, its values adding up */
 #define KWR(name, min, max, fn)	{ name, min, max, fn, NULL, NULL, NULL, 1 }
@@ -534,6 +610,7 @@ static const struct conf_keyword domain_keywords[] = {
 	KW("retry",	1, 1,	kw_retry),
 	KW("delay-warning", 1, 1, kw_delay_warning),
 	KW("recipients",	1, 1,	kw_recipients),
+	KW("filter",	1, 1,	kw_filter),
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 };
 
@@ -566,6 +643,7 @@ open_domain(struct conf_ctx *c, void *t, int argc, char **argv)
 	d->tls = TLS_MAY;
 	d->max_age = DEF_MAX_AGE;
 	d->retry = DEF_RETRY;
+	d->filter = 1;
 	d->line = conf_line(c);
 	/* The array may move when the next domain is added: blocks are closed
 	 * before that, and the pointer is used only inside this block. */
@@ -618,6 +696,9 @@ static const struct conf_keyword top_keywords[] = {
 	KW("delivery-window",	1, 1,	kw_delivery_window),
 	KW("drain-threshold",	1, 1,	kw_drain_threshold),
 	KW("resolver",		1, 1,	kw_resolver),
+	KWR("milter",		2, 2,	kw_milter),
+	KWR("milter-timeout",	2, 2,	kw_milter_timeout),
+	KW("milter-default-action", 1, 1, kw_milter_default),
 	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain, 1 },
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 };
@@ -630,6 +711,9 @@ spoold_conf_new(void)
 	if (cf == NULL)
 		abort();
 	cf->max_message_size = DEF_MAX_MESSAGE_SIZE;
+	cf->milter_timeout_connect = DEF_MILTER_CONNECT;
+	cf->milter_timeout_command = DEF_MILTER_COMMAND;
+	cf->milter_timeout_eom = DEF_MILTER_EOM;
 	cf->max_recipients = DEF_MAX_RECIPIENTS;
 	cf->max_connections = DEF_MAX_CONNECTIONS;
 	cf->max_connections_ip = DEF_MAX_CONNECTIONS_IP;
@@ -819,6 +903,9 @@ spoold_conf_free(struct spoold_conf *cf)
 		free(cf->queues[i].name);
 	}
 	free(cf->queues);
+	for (size_t i = 0; i < cf->n_milters; i++)
+		free(cf->milters[i].name);
+	free(cf->milters);
 	for (size_t i = 0; i < cf->n_domains; i++)
 		domain_conf_free(&cf->domains[i]);
 	free(cf->domains);

@@ -44,6 +44,10 @@
  * 5 to 10 at a time at full speed, so 16 is seldom reached; 1 makes every
  * delivery wait for its own fsync (about 6x slower here). */
 #define DEF_DELIVERY_WINDOW	16
+/* milter-timeout connect|command|eom, as Postfix's milter_*_timeout */
+#define DEF_MILTER_CONNECT	30
+#define DEF_MILTER_COMMAND	30
+#define DEF_MILTER_EOM		300
 
 enum listen_kind { LISTEN_SMTP, LISTEN_ODMR };
 enum domain_mode { MODE_HOLD, MODE_BACKUP };
@@ -87,8 +91,21 @@ struct domain_conf {
 	int			 recipients_any;
 	char			*recipients_file;
 	struct recipients	*recipients;	/* loaded list, or NULL for any */
+	int			 filter;	/* "filter on" (default): the milters see its mail */
 	int			 line;		/* where it was defined */
 };
+
+/* milter NAME unix:/path | inet:ADDRESS:PORT: a content filter, asked in
+ * the order given */
+struct milter_conf {
+	char			*name;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 line;
+};
+
+/* What a message gets when no filter could be asked. */
+enum milter_default { MILTER_DEFAULT_TEMPFAIL, MILTER_DEFAULT_ACCEPT, MILTER_DEFAULT_REJECT };
 
 struct spoold_conf {
 	char			*path;
@@ -138,6 +155,10 @@ struct spoold_conf {
 	size_t			 n_domains;
 	struct queue_conf	*queues;	/* ETRN #name groups */
 	size_t			 n_queues;
+	struct milter_conf	*milters;
+	size_t			 n_milters;
+	uint64_t		 milter_timeout_connect, milter_timeout_command, milter_timeout_eom;
+	enum milter_default	 milter_default;
 };
 
 /* queue NAME DOMAIN...: "ETRN #NAME" asks for all of these domains */
