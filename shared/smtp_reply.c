@@ -105,6 +105,11 @@ static const struct smtp_reply replies[R__COUNT] = {
 	{ R_RELAY_NOT_LISTED, 450, "4.7.1", "Not a domain this site pulls here: it stays with you", "RFC 3463 3.8" },
 	{ R_RELAY_ONE_RCPT, 452, "4.5.3", "One recipient per message here: send the others in a new transaction", "RFC 5321 4.5.3.1.10" },
 
+	{ R_FILTER_REJECT, 550, "5.7.1", "Message rejected by the content filter", "RFC 3463 3.8" },
+	{ R_FILTER_TEMPFAIL, 451, "4.7.1", "The content filter says: try again later", "RFC 3463 3.8" },
+	{ R_FILTER_UNAVAILABLE, 451, "4.7.1", "Content filter unavailable, try again later", "RFC 3463 3.8" },
+	{ R_FILTER_REPLY, 0, NULL,	"%s",					"milter protocol (SMFIR_REPLYCODE)" },
+
 	{ R_DSN_NO_DOMAIN, 550, "5.1.2", "%s",				"RFC 3463 3.2, RFC 7505 4" },
 	{ R_DSN_EXPIRED, 450, "4.4.7",	"delivery time expired: not delivered in %s (max-age)", "RFC 3463 3.5" },
 	{ R_DSN_WAITING, 451, "4.4.1",	"not delivered yet: waiting for the site to ask for its mail", "RFC 3463 3.5" },
@@ -169,7 +174,9 @@ smtp_reply_format(char *dst, size_t dstlen, enum smtp_reply_id id, int enhanced,
 
 	if (dstlen < 8)
 		return 0;
-	if (enhanced && r->status)
+	if (r->code == 0)	/* a line made elsewhere and checked there */
+		n = 0;
+	else if (enhanced && r->status)
 		n = snprintf(dst, dstlen, "%d %s ", r->code, r->status);
 	else
 		n = snprintf(dst, dstlen, "%d ", r->code);

@@ -113,6 +113,12 @@ enum smtp_reply_id {
 	R_RELAY_NOT_LISTED,
 	R_RELAY_ONE_RCPT,
 
+	/* the content filters' verdicts at the end of DATA */
+	R_FILTER_REJECT,
+	R_FILTER_TEMPFAIL,
+	R_FILTER_UNAVAILABLE,
+	R_FILTER_REPLY,		/* a filter's own line (checked by its client): code 0 */
+
 	/* spoold's own reasons in DSNs (Diagnostic-Code) and the queue */
 	R_DSN_NO_DOMAIN,
 	R_DSN_EXPIRED,
@@ -139,7 +145,7 @@ enum smtp_reply_id {
 
 struct smtp_reply {
 	enum smtp_reply_id	 id;
-	int			 code;
+	int			 code;		/* 0: the whole line is the argument */
 	const char		*status;	/* RFC 3463 enhanced code, or NULL */
 	const char		*text;
 	const char		*rfc;		/* where the code comes from */

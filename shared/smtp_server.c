@@ -148,12 +148,14 @@ smtp_reply_args(struct smtp_session *s, enum smtp_reply_id id, const char *const
 	const struct smtp_reply *r = smtp_reply_get(id);
 	char line[1024];
 	size_t len;
+	int code;
 
 	len = smtp_reply_format(line, sizeof(line), id, 1, args, nargs);
 	io_write(s->io, line, len);
-	if (r->code >= 500)
+	code = r->code != 0 ? r->code : atoi(line);
+	if (code >= 500)
 		s->errors++;
-	if (r->code == 421) {
+	if (code == 421) {
 		smtp_enter_state(s, STATE_QUIT);
 		return;
 	}
@@ -1495,6 +1497,12 @@ int
 smtp_session_tls(const struct smtp_session *s)
 {
 	return s->io != NULL && io_is_tls(s->io);
+}
+
+const char *
+smtp_session_tls_info(struct smtp_session *s, char *buf, size_t len)
+{
+	return s->io != NULL ? io_tls_info(s->io, buf, len) : NULL;
 }
 
 const char *

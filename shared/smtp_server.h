@@ -199,6 +199,8 @@ const struct sockaddr *smtp_session_local(const struct smtp_session *);
 const char *smtp_session_peer_text(const struct smtp_session *);
 int smtp_session_quit_seen(const struct smtp_session *);	/* the client said QUIT */
 int smtp_session_tls(const struct smtp_session *);		/* under TLS now */
+/* smtp_session_tls_info - "TLSv1.3:AES-256-GCM" style, or NULL without TLS */
+const char *smtp_session_tls_info(struct smtp_session *, char *, size_t);
 /* smtp_session_user - the AUTH identity, "" before a successful AUTH */
 const char *smtp_session_user(const struct smtp_session *);
 /* smtp_session_pipelined - more input waits after the current command */

@@ -14,6 +14,7 @@
 
 #include "cidr.h"
 #include "despool.h"
+#include "filter.h"
 #include "inbound.h"
 #include "log.h"
 #include "queue.h"
@@ -23,11 +24,13 @@
 #include "session.h"
 
 /* A message on its way to the spool: the commit request (first: done()
- * gets it back) and what it reads.  session is NULL once the client went. */
+ * gets it back) and what it reads; before that, while the content filters
+ * look at it, filter.  session is NULL once the client went. */
 struct stored {
 	struct commit_req	 req;
 	struct session		*session;
 	struct smtp_message	*msg;
+	struct filter		*filter;
 	struct spool_rcpt	*rcpts;
 	char			*addrs;
 };
@@ -133,9 +136,11 @@ static void
 stored_log(struct stored *st, const char *status)
 {
 	const struct smtp_message *m = st->msg;
-	char from[SMTP_PATH_MAX * 2 + 8];
+	char from[LOG_ESCAPE_SIZE(SMTP_PATH_MAX * 2 + 2)], addr[SMTP_PATH_MAX * 2 + 2] = "";
 
-	log_escape(from, sizeof(from), st->req.msg.env.sender, SMTP_PATH_MAX);
+	if (!m->mail.from.null)
+		snprintf(addr, sizeof(addr), "%s@%s", m->mail.from.local, m->mail.from.domain);
+	log_escape(from, sizeof(from), addr, sizeof(addr));
 	log_info("%016llx from=<%s> size=%llu nrcpt=%zu client=%s status=%s",
 	    (unsigned long long)m->id, from, (unsigned long long)m->body.size, m->nrcpts,
 	    m->client, status);
@@ -162,22 +167,18 @@ inbound_commit_done(struct commit_req *r)
 	stored_free(st);
 }
 
-/* stored_new - the spool's view of a received message */
-static struct stored *
-stored_new(struct smtp_message *m)
+/* stored_envelope - the spool's view of the message, as the filters left
+ * it; -1 when out of memory */
+static int
+stored_envelope(struct stored *st)
 {
-	struct stored *st = calloc(1, sizeof(*st));
+	struct smtp_message *m = st->msg;
 	struct spool_envelope *e;
 	size_t each = SMTP_PATH_MAX * 2 + 2, off = 0;
 
-	if (st == NULL || (st->rcpts = calloc(m->nrcpts, sizeof(*st->rcpts))) == NULL ||
-	    (st->addrs = malloc(each * (m->nrcpts + 1))) == NULL) {
-		if (st)
-			free(st->rcpts);
-		free(st);
-		return NULL;
-	}
-	st->msg = m;
+	if ((st->rcpts = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*st->rcpts))) == NULL ||
+	    (st->addrs = malloc(each * (m->nrcpts + 1))) == NULL)
+		return -1;
 	e = &st->req.msg.env;
 	e->id = m->id;
 	e->arrival = m->arrival;
@@ -207,23 +208,107 @@ stored_new(struct smtp_message *m)
 	st->req.msg.read_body = stored_read_body;
 	st->req.msg.body_arg = st;
 	st->req.done = inbound_commit_done;
-	return st;
+	return 0;
+}
+
+/* stored_submit - to the queue; the reply comes with the commit */
+static void
+stored_submit(struct stored *st)
+{
+	if (stored_envelope(st) == -1) {
+		struct session *in = st->session;
+
+		stored_free(st);
+		in->policy = NULL;
+		smtp_session_message_done(in->smtp, R_NO_MEMORY, NULL);
+		return;
+	}
+	queue_submit(inbound.queue, &st->req);
+}
+
+/* inbound_filtered - the content filters' verdict on st's message */
+static void
+inbound_filtered(void *arg, const struct filter_outcome *o)
+{
+	struct stored *st = arg;
+	struct session *in = st->session;
+	char id[20];
+
+	st->filter = NULL;
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)st->msg->id);
+	switch (o->action) {
+	case FILTER_STORE:
+		stored_submit(st);
+		return;
+	case FILTER_DISCARD:
+		stored_log(st, "discarded by a content filter");
+		in->policy = NULL;
+		stored_free(st);
+		smtp_session_message_done(in->smtp, R_QUEUED, id);	/* RFC: 250, then nothing */
+		return;
+	case FILTER_REFUSE:
+		{
+			char esc[LOG_ESCAPE_SIZE(200)], why[LOG_ESCAPE_SIZE(200) + 100];
+
+			snprintf(why, sizeof(why), "refused by milter %s: %s", o->by,
+			    o->reply == R_FILTER_REPLY ? log_escape(esc, sizeof(esc), o->line, 200) :
+			    smtp_reply_get(o->reply)->text);
+			stored_log(st, why);
+		}
+		in->policy = NULL;
+		stored_free(st);
+		smtp_session_message_done(in->smtp, o->reply, o->reply == R_FILTER_REPLY ?
+		    o->line : NULL);
+		return;
+	}
+}
+
+/* inbound_filter_client - what the filters are told of the client */
+static void
+inbound_filter_client(struct smtp_session *s, struct filter_client *cl, char *tls, size_t len)
+{
+	const struct sockaddr *peer = smtp_session_peer(s);
+	char *colon;
+
+	cl->addr = smtp_session_peer_text(s);
+	cl->port = sockaddr_port(peer);
+	cl->family = peer->sa_family == AF_INET6 ? '6' : '4';
+	cl->tls_version = cl->cipher = "";
+	if (smtp_session_tls_info(s, tls, len) != NULL) {
+		cl->tls_version = tls;
+		if ((colon = strchr(tls, ':')) != NULL) {
+			*colon = '\0';
+			cl->cipher = colon + 1;
+		}
+	}
 }
 
 static void
 inbound_message(void *arg, struct smtp_session *s, struct smtp_message *m)
 {
 	struct session *in = arg;
-	struct stored *st = stored_new(m);
+	struct stored *st = calloc(1, sizeof(*st));
+	struct filter_client cl;
+	char tls[128];
 
 	if (st == NULL) {
 		smtp_message_free(m);
 		smtp_session_message_done(s, R_NO_MEMORY, NULL);
 		return;
 	}
+	st->msg = m;
 	st->session = in;
 	in->policy = st;
-	queue_submit(inbound.queue, &st->req);
+	if (!filter_wanted(in->rt, m)) {
+		stored_submit(st);
+		return;
+	}
+	inbound_filter_client(s, &cl, tls, sizeof(tls));
+	if ((st->filter = filter_start(inbound.loop, in->rt, &cl, m, inbound_filtered, st)) == NULL) {
+		in->policy = NULL;
+		stored_free(st);
+		smtp_session_message_done(s, R_NO_MEMORY, NULL);
+	}
 }
 
 static void
@@ -232,7 +317,11 @@ inbound_closed(void *arg, struct smtp_session *s)
 	struct session *in = arg;
 	struct stored *st = in->policy;
 
-	if (st != NULL)
+	if (st != NULL && st->filter != NULL) {	/* never acknowledged: nothing is lost */
+		filter_cancel(st->filter);
+		stored_log(st, "not stored: the client left while the filters looked at it");
+		stored_free(st);
+	} else if (st != NULL)
 		st->session = NULL;	/* stored all the same */
 	session_closed(in);
 }

@@ -227,7 +227,7 @@ step_helo(struct milter_job *j)
 static int
 put_path(struct milter_job *j, char cmd, const char *addr)
 {
-	char path[SMTP_PATH_MAX + 3];
+	char path[SMTP_PATH_MAX * 2 + 4];
 	const char *args[1] = { path };
 
 	snprintf(path, sizeof(path), "<%s>", addr);
@@ -237,10 +237,13 @@ put_path(struct milter_job *j, char cmd, const char *addr)
 static enum step
 step_mail(struct milter_job *j)
 {
+	/* one MACRO packet a stage: libmilter keeps only the last */
+	const char *names[] = { "i", "{mail_addr}" };
+	const char *values[] = { j->in->queue_id, j->in->sender };
+
 	if (j->protocol & MILTER_P_NOMAIL)
 		return STEP_NEXT;
-	if (put_macro(j, MILTER_MAIL, "i", j->in->queue_id) == -1 ||
-	    put_macro(j, MILTER_MAIL, "{mail_addr}", j->in->sender) == -1 ||
+	if (milter_put_macros(&j->out, MILTER_MAIL, names, values, 2) == -1 ||
 	    put_path(j, MILTER_MAIL, j->in->sender) == -1)
 		return STEP_NOMEM;
 	return sent(j, MILTER_P_NR_MAIL, STEP_NEXT);
@@ -494,7 +497,7 @@ job_optneg(struct milter_job *j, const struct milter_msg *m)
 		job_fail(j, "no valid option negotiation");
 		return;
 	}
-	j->actions = m->actions & MILTER_F_ALL;
+	j->actions = m->actions & MILTER_F_OFFERED;
 	j->protocol = m->protocol & MILTER_P_OFFERED;
 	j->waiting = 0;
 	job_enter(j, M_CONNECT);
@@ -594,7 +597,7 @@ job_event(struct io *io, enum io_event ev, void *arg)
 	switch (ev) {
 	case IO_CONNECTED:
 		buf_clear(&j->out);
-		if (milter_put_optneg(&j->out, MILTER_F_ALL, MILTER_P_OFFERED) == -1) {
+		if (milter_put_optneg(&j->out, MILTER_F_OFFERED, MILTER_P_OFFERED) == -1) {
 			job_fail(j, "out of memory");
 			return;
 		}

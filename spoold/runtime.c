@@ -118,6 +118,7 @@ rt_unref(struct spoold_rt *rt)
 		return;
 	tls_unref(rt->tls);
 	tls_unref(rt->client);
+	free(rt->milters);
 	spoold_conf_free(rt->conf);
 	free(rt);
 }
@@ -195,6 +196,19 @@ rt_new(struct spoold_conf *cf, const struct spoold_rt *old, char *err, size_t er
 	rt->smtp.tls_prio = rt->tls ? rt->tls->prio : NULL;
 	rt->smtp.spill_dir = cf->datadir;
 	rt->smtp.spill_threshold = SPILL_THRESHOLD;
+	if (cf->n_milters > 0 && (rt->milters = calloc(cf->n_milters, sizeof(*rt->milters))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rt->conf = NULL;
+		rt_unref(rt);
+		return NULL;
+	}
+	for (size_t i = 0; i < cf->n_milters; i++)
+		rt->milters[rt->n_milters++] = (struct milter_target){
+			.name = cf->milters[i].name, .ss = cf->milters[i].ss, .len = cf->milters[i].len,
+			.timeout_connect = (double)cf->milter_timeout_connect,
+			.timeout_command = (double)cf->milter_timeout_command,
+			.timeout_eom = (double)cf->milter_timeout_eom,
+		};
 	/* the ODMR port: the same limits, its own commands */
 	rt->odmr = rt->smtp;
 	rt->odmr.service = SMTP_SERVICE_ODMR;

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <gnutls/gnutls.h>
 
+#include "milter.h"
 #include "smtp_server.h"
 #include "spoold_conf.h"
 
@@ -31,6 +32,8 @@ struct spoold_rt {
 	struct spoold_tls		*client;	/* delivery runs' STARTTLS; trust
 							 * loaded when a domain has tls verify */
 	int				 client_trust;	/* CA certificates in client */
+	struct milter_target		*milters;	/* the content filters, in order */
+	size_t				 n_milters;
 };
 
 /* rt_new - the runtime for cf, which it takes over; the credentials of old

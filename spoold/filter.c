@@ -1,0 +1,632 @@
+/*
+ * filter.c - the milter chain and what its verdicts do to a message; see
+ * filter.h.
+ *
+ * Each filter sees the message as received (as Postfix's smtpd_milters
+ * do); the changes of all of them are applied once the last has answered,
+ * in the order the filters came, to a rewritten copy of the message: the
+ * header block as a list, then the body (or the replacement a filter sent).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "filter.h"
+#include "log.h"
+#include "milter.h"
+#include "recipients.h"
+#include "runtime.h"
+#include "smtp_cmd.h"
+
+#define FILTER_HEADERS_MAX	(256 * 1024)
+
+struct filter {
+	struct ev_loop			*loop;
+	const struct spoold_rt		*rt;
+	struct smtp_message		*m;
+	filter_done_cb			*done;
+	void				*arg;
+	struct milter_input		 in;
+	char				 queue_id[20], sender[SMTP_PATH_MAX * 2 + 2];
+	char				**rcpts;	/* local@domain, for the filters */
+	size_t				 nrcpts;	/* of those, as the filters saw them */
+	size_t				 i;		/* the filter being asked */
+	struct milter_job		*job;
+	struct milter_result		**results;	/* one per filter that passed it */
+	size_t				 nresults;
+	struct filter_outcome		 out;
+	ev_timer			 later;
+};
+
+/* One header of the block, as raw lines ("Name: value\r\n", folds and all). */
+struct header {
+	char	*raw;
+	size_t	 len;
+};
+
+struct headers {
+	struct header	*h;
+	size_t		 n;
+};
+
+int
+filter_wanted(const struct spoold_rt *rt, const struct smtp_message *m)
+{
+	if (rt->n_milters == 0)
+		return 0;
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		const struct domain_conf *d = spoold_conf_domain(rt->conf, m->rcpts[i].to.domain);
+
+		if (d == NULL || d->filter)
+			return 1;
+	}
+	return 0;
+}
+
+static void
+filter_free(struct filter *f)
+{
+	if (f->job != NULL)
+		milter_cancel(f->job);
+	ev_timer_stop(f->loop, &f->later);
+	for (size_t i = 0; i < f->nrcpts && f->rcpts != NULL; i++)
+		free(f->rcpts[i]);
+	free(f->rcpts);
+	for (size_t i = 0; i < f->nresults; i++)
+		milter_result_free(f->results[i]);
+	free(f->results);
+	free(f);
+}
+
+static void
+filter_finish(struct filter *f)
+{
+	f->done(f->arg, &f->out);
+	filter_free(f);
+}
+
+static void
+filter_refuse(struct filter *f, enum smtp_reply_id id, const char *line)
+{
+	f->out.action = FILTER_REFUSE;
+	f->out.reply = id;
+	if (line != NULL)
+		snprintf(f->out.line, sizeof(f->out.line), "%s", line);
+}
+
+/* ---- rewriting the message ---- */
+
+/* put_crlf_text - p into b with every LF that has no CR before it made a
+ * CRLF (a filter's text must not bring the bare LFs refused from clients) */
+static int
+put_crlf_text(struct buf *b, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r') && buf_append(b, "\r", 1) == -1)
+			return -1;
+		if (buf_append(b, p + i, 1) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+headers_free(struct headers *hs)
+{
+	for (size_t i = 0; i < hs->n; i++)
+		free(hs->h[i].raw);
+	free(hs->h);
+	hs->h = NULL;
+	hs->n = 0;
+}
+
+static int
+headers_insert(struct headers *hs, size_t at, char *raw, size_t len)
+{
+	struct header *n = realloc(hs->h, (hs->n + 1) * sizeof(*n));
+
+	if (n == NULL)
+		return -1;
+	hs->h = n;
+	if (at > hs->n)
+		at = hs->n;
+	memmove(&hs->h[at + 1], &hs->h[at], (hs->n - at) * sizeof(*n));
+	hs->h[at].raw = raw;
+	hs->h[at].len = len;
+	hs->n++;
+	return 0;
+}
+
+/* headers_parse - the header block of body, and where its body starts */
+static int
+headers_parse(const struct msgbody *body, struct headers *hs, uint64_t *body_off)
+{
+	size_t want = body->size < FILTER_HEADERS_MAX ? (size_t)body->size : FILTER_HEADERS_MAX;
+	char *block = malloc(want + 1), *p, *end, *eoh;
+	int rc = 0;
+
+	if (block == NULL || msgbody_read(body, 0, block, want) == -1) {
+		free(block);
+		return -1;
+	}
+	if ((eoh = memmem(block, want, "\r\n\r\n", 4)) != NULL) {
+		end = eoh + 2;
+		*body_off = (uint64_t)(end - block) + 2;
+	} else if (want == body->size) {
+		end = block + want;
+		*body_off = body->size;
+	} else {
+		free(block);
+		return -1;
+	}
+	for (p = block; p < end && rc == 0;) {
+		char *eol = p, *raw;
+
+		while (eol + 1 < end && !(eol[0] == '\r' && eol[1] == '\n' && (eol + 2 >= end ||
+		    (eol[2] != ' ' && eol[2] != '\t'))))
+			eol++;
+		eol = eol + 1 < end ? eol + 2 : end;
+		if ((raw = malloc((size_t)(eol - p))) == NULL) {
+			rc = -1;
+			break;
+		}
+		memcpy(raw, p, (size_t)(eol - p));
+		rc = headers_insert(hs, hs->n, raw, (size_t)(eol - p));
+		if (rc == -1)
+			free(raw);
+		p = eol;
+	}
+	free(block);
+	return rc;
+}
+
+/* header_is - header h is called name (case does not matter) */
+static int
+header_is(const struct header *h, const char *name)
+{
+	size_t n = strlen(name);
+
+	return h->len > n && h->raw[n] == ':' && strncasecmp(h->raw, name, n) == 0;
+}
+
+/* header_make - "name: value\r\n" with the value's line breaks as CRLF */
+static int
+header_make(const char *name, const char *value, char **raw, size_t *len)
+{
+	struct buf b;
+
+	buf_init(&b);
+	if (buf_append(&b, name, strlen(name)) == -1 || buf_append(&b, ": ", 2) == -1 ||
+	    put_crlf_text(&b, value, strlen(value)) == -1 || buf_append(&b, "\r\n", 2) == -1) {
+		buf_free(&b);
+		return -1;
+	}
+	*len = buf_used(&b);
+	if ((*raw = malloc(*len)) == NULL) {
+		buf_free(&b);
+		return -1;
+	}
+	memcpy(*raw, buf_head(&b), *len);
+	buf_free(&b);
+	return 0;
+}
+
+/* header_change - CHGHEADER: the index-th (1-based) header called name,
+ * never our Received: (the first); an empty value deletes it, one that is
+ * not there is added */
+static int
+header_change(struct headers *hs, const struct milter_change *c)
+{
+	uint32_t seen = 0;
+	char *raw;
+	size_t len;
+
+	for (size_t i = 1; i < hs->n; i++) {
+		if (!header_is(&hs->h[i], c->name) || ++seen != (c->index ? c->index : 1))
+			continue;
+		free(hs->h[i].raw);
+		if (c->value[0] == '\0') {
+			memmove(&hs->h[i], &hs->h[i + 1], (hs->n - i - 1) * sizeof(hs->h[0]));
+			hs->n--;
+			return 0;
+		}
+		hs->h[i].raw = NULL;
+		if (header_make(c->name, c->value, &hs->h[i].raw, &hs->h[i].len) == -1)
+			return -1;
+		return 0;
+	}
+	if (c->value[0] == '\0' || header_make(c->name, c->value, &raw, &len) == -1)
+		return c->value[0] == '\0' ? 0 : -1;
+	if (headers_insert(hs, hs->n, raw, len) == -1) {
+		free(raw);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+header_add(struct headers *hs, const struct milter_change *c, size_t at)
+{
+	char *raw;
+	size_t len;
+
+	if (header_make(c->name, c->value, &raw, &len) == -1)
+		return -1;
+	if (headers_insert(hs, at, raw, len) == -1) {
+		free(raw);
+		return -1;
+	}
+	return 0;
+}
+
+/* path_of - "<local@domain>" (or without brackets) as a path, canonical */
+static int
+path_of(const char *arg, const char *verb, struct smtp_rcpt *r, struct smtp_mail *mail)
+{
+	char line[SMTP_PATH_MAX + 16];
+	const char *a = arg[0] == '<' ? arg + 1 : arg;
+	size_t n = strcspn(a, ">");
+
+	snprintf(line, sizeof(line), "%s:<%.*s>", verb, (int)n, a);
+	if (r != NULL)
+		return smtp_parse_rcpt(line, r, 1) == SMTP_PARSE_OK ? 0 : -1;
+	return smtp_parse_mail(line, mail, 1) == SMTP_PARSE_OK ? 0 : -1;
+}
+
+/* rcpt_add - a filter's new recipient, if spoold would have taken it at
+ * RCPT (a configured domain, a listed user) and it is not there yet */
+static int
+rcpt_add(struct filter *f, const char *arg)
+{
+	struct smtp_message *m = f->m;
+	struct smtp_rcpt r, *n;
+	const struct domain_conf *d;
+
+	memset(&r, 0, sizeof(r));
+	if (path_of(arg, "TO", &r, NULL) == -1 || r.to.domain[0] == '\0' ||
+	    (d = spoold_conf_domain(f->rt->conf, r.to.domain)) == NULL ||
+	    (d->recipients && !recipients_match(d->recipients, r.to.local, r.to.domain))) {
+		char esc[LOG_ESCAPE_SIZE(100)];
+
+		log_info("%s milter: recipient %s not added: not one spoold takes", f->queue_id,
+		    log_escape(esc, sizeof(esc), arg, 100));
+		return 0;
+	}
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (strcmp(m->rcpts[i].to.local, r.to.local) == 0 &&
+		    strcmp(m->rcpts[i].to.domain, r.to.domain) == 0)
+			return 0;
+	if ((n = realloc(m->rcpts, (m->nrcpts + 1) * sizeof(*n))) == NULL)
+		return -1;
+	m->rcpts = n;
+	m->rcpts[m->nrcpts++] = r;
+	return 0;
+}
+
+static void
+rcpt_remove(struct smtp_message *m, size_t i)
+{
+	memmove(&m->rcpts[i], &m->rcpts[i + 1], (m->nrcpts - i - 1) * sizeof(m->rcpts[0]));
+	m->nrcpts--;
+}
+
+static void
+rcpt_del(struct smtp_message *m, const char *arg)
+{
+	struct smtp_rcpt r;
+
+	memset(&r, 0, sizeof(r));
+	if (path_of(arg, "TO", &r, NULL) == -1)
+		return;
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (strcmp(m->rcpts[i].to.local, r.to.local) == 0 &&
+		    strcmp(m->rcpts[i].to.domain, r.to.domain) == 0) {
+			rcpt_remove(m, i);
+			return;
+		}
+}
+
+static void
+sender_change(struct smtp_message *m, const char *arg)
+{
+	struct smtp_mail mail;
+
+	memset(&mail, 0, sizeof(mail));
+	if (path_of(arg, "FROM", NULL, &mail) == 0)
+		m->mail.from = mail.from;
+}
+
+/* apply_changes - one filter's changes to the header list and envelope */
+static int
+apply_changes(struct filter *f, struct headers *hs, const struct milter_result *r)
+{
+	for (size_t i = 0; i < r->nchanges; i++) {
+		const struct milter_change *c = &r->changes[i];
+		int rc = 0;
+
+		switch (c->kind) {
+		case MILTER_R_ADDHEADER: rc = header_add(hs, c, hs->n); break;
+		case MILTER_R_INSHEADER:	/* never above our Received: */
+			rc = header_add(hs, c, c->index < 1 ? 1 : c->index);
+			break;
+		case MILTER_R_CHGHEADER: rc = header_change(hs, c); break;
+		case MILTER_R_ADDRCPT: rc = rcpt_add(f, c->name); break;
+		case MILTER_R_DELRCPT: rcpt_del(f->m, c->name); break;
+		case MILTER_R_CHGFROM: sender_change(f->m, c->name); break;
+		default: break;
+		}
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* rewrite - the new message: the header list, the empty line, the body
+ * (a filter's replacement, the last one given, or the original's) */
+static int
+rewrite(struct filter *f, struct headers *hs, uint64_t body_off, const struct buf *newbody)
+{
+	struct smtp_message *m = f->m;
+	struct msgbody nb;
+	char chunk[65536];
+	int rc = 0;
+
+	msgbody_init(&nb, m->body.spill_dir, m->body.threshold);
+	for (size_t i = 0; i < hs->n && rc == 0; i++)
+		rc = msgbody_append(&nb, hs->h[i].raw, hs->h[i].len);
+	if (rc == 0)
+		rc = msgbody_append(&nb, "\r\n", 2);
+	if (newbody != NULL) {
+		struct buf crlf;
+
+		buf_init(&crlf);
+		if (rc == 0 && (rc = put_crlf_text(&crlf, buf_head(newbody), buf_used(newbody))) == 0)
+			rc = msgbody_append(&nb, buf_head(&crlf), buf_used(&crlf));
+		buf_free(&crlf);
+	} else
+		for (uint64_t off = body_off; off < m->body.size && rc == 0;) {
+			size_t n = m->body.size - off > sizeof(chunk) ? sizeof(chunk) :
+			    (size_t)(m->body.size - off);
+
+			if ((rc = msgbody_read(&m->body, off, chunk, n)) == 0)
+				rc = msgbody_append(&nb, chunk, n);
+			off += n;
+		}
+	if (rc == -1) {
+		msgbody_free(&nb);
+		return -1;
+	}
+	msgbody_free(&m->body);
+	m->body = nb;
+	return 0;
+}
+
+/* last_body - the last replacement body among the results, or NULL */
+static const struct buf *
+last_body(const struct filter *f)
+{
+	const struct buf *b = NULL;
+
+	for (size_t i = 0; i < f->nresults; i++)
+		if (f->results[i]->body_replaced)
+			b = &f->results[i]->body;
+	return b;
+}
+
+/* refuse_rcpts - the recipients some filter refused at RCPT leave (from
+ * the last, so the indexes the filters saw hold); the worst class, or 0 */
+static int
+refuse_rcpts(struct filter *f)
+{
+	int worst = 0;
+
+	for (size_t i = f->in.nrcpts; i-- > 0;) {
+		int class = 0;
+
+		for (size_t k = 0; k < f->nresults; k++)
+			if (f->results[k]->rcpt_rejected[i] > class)
+				class = f->results[k]->rcpt_rejected[i];
+		if (class == 0)
+			continue;
+		rcpt_remove(f->m, i);
+		worst = class > worst ? class : worst;
+	}
+	return worst;
+}
+
+/* apply_all - every filter's changes, in the filters' order */
+static int
+apply_all(struct filter *f, struct headers *hs)
+{
+	for (size_t k = 0; k < f->nresults; k++)
+		if (apply_changes(f, hs, f->results[k]) == -1)
+			return -1;
+	return 0;
+}
+
+/* filter_apply - every filter passed it: their recipient refusals and
+ * changes, then the rewritten message */
+static void
+filter_apply(struct filter *f)
+{
+	struct smtp_message *m = f->m;
+	struct headers hs = { NULL, 0 };
+	uint64_t body_off = 0;
+	int refused = refuse_rcpts(f), changed = 0;
+
+	for (size_t k = 0; k < f->nresults; k++)
+		changed |= f->results[k]->nchanges > 0 || f->results[k]->body_replaced;
+	if (changed && (headers_parse(&m->body, &hs, &body_off) == -1 ||
+	    apply_all(f, &hs) == -1 || rewrite(f, &hs, body_off, last_body(f)) == -1)) {
+		log_warnx("%s: out of memory applying a filter's changes", f->queue_id);
+		headers_free(&hs);
+		filter_refuse(f, R_NO_MEMORY, NULL);
+		return;
+	}
+	headers_free(&hs);
+	if (m->nrcpts == 0 && refused) {
+		filter_refuse(f, refused == 4 ? R_FILTER_TEMPFAIL : R_FILTER_REJECT, NULL);
+		return;
+	}
+	f->out.action = m->nrcpts == 0 ? FILTER_DISCARD : FILTER_STORE;	/* all removed */
+}
+
+/* ---- the chain ---- */
+
+static void filter_next(struct filter *);
+
+/* filter_failed - the filter could not be asked: milter-default-action */
+static void
+filter_failed(struct filter *f, const char *why)
+{
+	switch (f->rt->conf->milter_default) {
+	case MILTER_DEFAULT_TEMPFAIL:
+		log_info("%s milter %s: unavailable (%s): tempfail", f->queue_id, f->out.by, why);
+		filter_refuse(f, R_FILTER_UNAVAILABLE, NULL);
+		filter_finish(f);
+		return;
+	case MILTER_DEFAULT_REJECT:
+		log_info("%s milter %s: unavailable (%s): reject", f->queue_id, f->out.by, why);
+		filter_refuse(f, R_FILTER_REJECT, NULL);
+		filter_finish(f);
+		return;
+	case MILTER_DEFAULT_ACCEPT:
+		log_info("%s milter %s: unavailable (%s): accepted without it", f->queue_id,
+		    f->out.by, why);
+		break;
+	}
+	f->i++;
+	filter_next(f);
+}
+
+static const char *
+verdict_text(enum milter_verdict v)
+{
+	switch (v) {
+	case MILTER_PASS:	return "pass";
+	case MILTER_REJECT:	return "reject";
+	case MILTER_TEMPFAIL:	return "tempfail";
+	case MILTER_REPLY:	return "reply";
+	case MILTER_DISCARD:	return "discard";
+	case MILTER_FAILED:	return "failed";
+	}
+	return "?";
+}
+
+static void
+filter_verdict(void *arg, struct milter_result *r)
+{
+	struct filter *f = arg;
+	struct milter_result **n;
+	char esc[LOG_ESCAPE_SIZE(200)];
+
+	f->job = NULL;
+	log_info("%s milter %s: %s%s%s%s", f->queue_id, f->out.by, verdict_text(r->verdict),
+	    r->verdict == MILTER_REPLY ? " " : "", r->verdict == MILTER_REPLY ?
+	    log_escape(esc, sizeof(esc), r->reply, 200) : "", r->nchanges || r->body_replaced ?
+	    " (with changes)" : "");
+	switch (r->verdict) {
+	case MILTER_FAILED:
+		snprintf(esc, sizeof(esc), "%s", r->reply);
+		milter_result_free(r);
+		filter_failed(f, esc);
+		return;
+	case MILTER_REJECT:
+	case MILTER_TEMPFAIL:
+	case MILTER_REPLY:
+		filter_refuse(f, r->verdict == MILTER_REJECT ? R_FILTER_REJECT :
+		    r->verdict == MILTER_TEMPFAIL ? R_FILTER_TEMPFAIL : R_FILTER_REPLY, r->reply);
+		milter_result_free(r);
+		filter_finish(f);
+		return;
+	case MILTER_DISCARD:
+		f->out.action = FILTER_DISCARD;
+		milter_result_free(r);
+		filter_finish(f);
+		return;
+	case MILTER_PASS:
+		break;
+	}
+	if ((n = realloc(f->results, (f->nresults + 1) * sizeof(*n))) == NULL) {
+		milter_result_free(r);
+		filter_refuse(f, R_NO_MEMORY, NULL);
+		filter_finish(f);
+		return;
+	}
+	f->results = n;
+	f->results[f->nresults++] = r;
+	f->i++;
+	filter_next(f);
+}
+
+/* filter_next - ask filter i, or apply what they all said */
+static void
+filter_next(struct filter *f)
+{
+	const struct milter_target *t;
+
+	if (f->i >= f->rt->n_milters) {
+		snprintf(f->out.by, sizeof(f->out.by), "chain");
+		filter_apply(f);
+		filter_finish(f);
+		return;
+	}
+	t = &f->rt->milters[f->i];
+	snprintf(f->out.by, sizeof(f->out.by), "%s", t->name);
+	if ((f->job = milter_start(f->loop, t, &f->in, filter_verdict, f)) == NULL)
+		filter_failed(f, "out of memory");
+}
+
+static void
+filter_later(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	filter_next(w->data);
+}
+
+struct filter *
+filter_start(struct ev_loop *loop, const struct spoold_rt *rt, const struct filter_client *cl,
+    struct smtp_message *m, filter_done_cb *done, void *arg)
+{
+	struct filter *f = calloc(1, sizeof(*f));
+
+	if (f == NULL || (f->rcpts = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*f->rcpts))) == NULL) {
+		free(f);
+		return NULL;
+	}
+	f->loop = loop;
+	f->rt = rt;
+	f->m = m;
+	f->done = done;
+	f->arg = arg;
+	ev_timer_init(&f->later, filter_later, 0., 0.);
+	f->later.data = f;
+	snprintf(f->queue_id, sizeof(f->queue_id), "%016llx", (unsigned long long)m->id);
+	if (!m->mail.from.null)
+		snprintf(f->sender, sizeof(f->sender), "%s@%s", m->mail.from.local,
+		    m->mail.from.domain);
+	for (size_t i = 0; i < m->nrcpts; i++, f->nrcpts++)
+		if (asprintf(&f->rcpts[i], "%s@%s", m->rcpts[i].to.local, m->rcpts[i].to.domain) ==
+		    -1) {
+			f->rcpts[i] = NULL;
+			filter_free(f);
+			return NULL;
+		}
+	f->in = (struct milter_input){
+		.hostname = rt->conf->hostname, .client_addr = cl->addr, .client_port = cl->port,
+		.client_family = cl->family, .client_name = "unknown", .helo = m->helo,
+		.tls_version = cl->tls_version, .cipher = cl->cipher, .auth_authen = "",
+		.queue_id = f->queue_id, .sender = f->sender,
+		.rcpts = (const char *const *)f->rcpts, .nrcpts = m->nrcpts, .body = &m->body,
+	};
+	ev_timer_start(loop, &f->later);	/* the first filter from the loop */
+	return f;
+}
+
+void
+filter_cancel(struct filter *f)
+{
+	filter_free(f);
+}

@@ -1,0 +1,53 @@
+/*
+ * filter.h - a received message through the configured milters, in the
+ * order spoold.conf gives them, before it is stored and before the 250:
+ * the first that refuses or discards it decides; the changes the others
+ * ask for (headers, body, recipients, sender) are applied to the message
+ * in order.  Recipients a filter adds must pass the same relay rules as at
+ * RCPT time.  Our Received: header stays first.
+ */
+#ifndef SPOOLD_FILTER_H
+#define SPOOLD_FILTER_H
+
+#include <ev.h>
+
+#include "smtp_reply.h"
+#include "smtp_server.h"
+
+struct spoold_rt;
+struct filter;
+
+enum filter_action {
+	FILTER_STORE,		/* store it, as changed */
+	FILTER_REFUSE,		/* answer reply (and store nothing) */
+	FILTER_DISCARD,		/* answer 250 and store nothing */
+};
+
+struct filter_outcome {
+	enum filter_action	 action;
+	enum smtp_reply_id	 reply;		/* FILTER_REFUSE */
+	char			 line[512];	/* R_FILTER_REPLY: the filter's own line */
+	char			 by[80];	/* the filter that decided, for the log */
+};
+
+/* What the filters are told about the client. */
+struct filter_client {
+	const char	*addr;		/* text */
+	int		 port;
+	char		 family;	/* '4' or '6' */
+	const char	*tls_version, *cipher;	/* "" without TLS */
+};
+
+typedef void filter_done_cb(void *arg, const struct filter_outcome *);
+
+/* filter_wanted - rt has milters and one of m's recipients is in a domain
+ * with "filter on" */
+int	filter_wanted(const struct spoold_rt *, const struct smtp_message *);
+/* filter_start - m through rt's milters; m is the caller's, changed in
+ * place; done(arg, outcome) comes once from the loop unless filter_cancel
+ * came first.  NULL when out of memory. */
+struct filter *filter_start(struct ev_loop *, const struct spoold_rt *,
+    const struct filter_client *, struct smtp_message *m, filter_done_cb *done, void *arg);
+void	filter_cancel(struct filter *);
+
+#endif
