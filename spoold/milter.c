@@ -56,6 +56,7 @@ struct milter_job {
 	size_t				 hlen, hpos;	/* its length; M_HEADER: next line */
 	uint64_t			 body_off;	/* M_BODY: next chunk */
 	ev_timer			 later;		/* a failure at the start, from the loop */
+	ev_timer			 reap;		/* the free, after the callers up the stack */
 	char				 later_why[120];
 	struct milter_result		*res;
 	struct buf			 out;
@@ -100,6 +101,7 @@ static void
 job_free(struct milter_job *j)
 {
 	ev_timer_stop(j->loop, &j->later);
+	ev_timer_stop(j->loop, &j->reap);
 	if (j->io != NULL)
 		io_free(j->io);
 	buf_free(&j->out);
@@ -126,7 +128,15 @@ job_finish(struct milter_job *j, enum milter_verdict v, const char *why)
 		snprintf(r->reply, sizeof(r->reply), "%s", why);
 	j->res = NULL;
 	j->done(j->arg, r);
-	job_free(j);
+	/* freed from the loop: the reply parser up the stack still holds j
+	 * (and sees M_DONE) */
+	ev_timer_start(j->loop, &j->reap);
+}
+
+static void
+job_reap(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	job_free(w->data);
 }
 
 /* job_fail - the filter misbehaved or went away: the default action */
@@ -679,7 +689,8 @@ milter_start(struct ev_loop *loop, const struct milter_target *t, const struct m
 	buf_init(&j->out);
 	buf_init(&j->res->body);
 	ev_timer_init(&j->later, job_later, 0., 0.);
-	j->later.data = j;
+	ev_timer_init(&j->reap, job_reap, 0., 0.);
+	j->later.data = j->reap.data = j;
 	/* a failure here is reported from the loop too, never inside the call */
 	if (read_headers(j) == -1) {
 		snprintf(j->later_why, sizeof(j->later_why), "the message has no header block");
