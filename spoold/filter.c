@@ -15,18 +15,17 @@
 #include <strings.h>
 
 #include "filter.h"
+#include "headers.h"
 #include "log.h"
 #include "milter.h"
-#include "recipients.h"
 #include "runtime.h"
 #include "smtp_cmd.h"
-
-#define FILTER_HEADERS_MAX	(256 * 1024)
 
 struct filter {
 	struct ev_loop			*loop;
 	const struct spoold_rt		*rt;
 	struct smtp_message		*m;
+	filter_rcpt_cb			*rcpt_ok;
 	filter_done_cb			*done;
 	void				*arg;
 	struct milter_input		 in;
@@ -140,44 +139,28 @@ headers_insert(struct headers *hs, size_t at, char *raw, size_t len)
 	return 0;
 }
 
-/* headers_parse - the header block of body, and where its body starts */
+/* headers_parse - the header block of body as a list, and where its body
+ * starts */
 static int
 headers_parse(const struct msgbody *body, struct headers *hs, uint64_t *body_off)
 {
-	size_t want = body->size < FILTER_HEADERS_MAX ? (size_t)body->size : FILTER_HEADERS_MAX;
-	char *block = malloc(want + 1), *p, *end, *eoh;
-	int rc = 0;
+	struct header_line hl;
+	size_t len, pos = 0;
+	char *block, *raw;
+	int rc;
 
-	if (block == NULL || msgbody_read(body, 0, block, want) == -1) {
-		free(block);
+	if (headers_read(body, &block, &len, body_off) == -1)
 		return -1;
-	}
-	if ((eoh = memmem(block, want, "\r\n\r\n", 4)) != NULL) {
-		end = eoh + 2;
-		*body_off = (uint64_t)(end - block) + 2;
-	} else if (want == body->size) {
-		end = block + want;
-		*body_off = body->size;
-	} else {
-		free(block);
-		return -1;
-	}
-	for (p = block; p < end && rc == 0;) {
-		char *eol = p, *raw;
-
-		while (eol + 1 < end && !(eol[0] == '\r' && eol[1] == '\n' && (eol + 2 >= end ||
-		    (eol[2] != ' ' && eol[2] != '\t'))))
-			eol++;
-		eol = eol + 1 < end ? eol + 2 : end;
-		if ((raw = malloc((size_t)(eol - p))) == NULL) {
+	while ((rc = header_next(block, len, &pos, &hl)) == 1) {
+		if ((raw = malloc(hl.rawlen)) == NULL) {
 			rc = -1;
 			break;
 		}
-		memcpy(raw, p, (size_t)(eol - p));
-		rc = headers_insert(hs, hs->n, raw, (size_t)(eol - p));
-		if (rc == -1)
+		memcpy(raw, hl.raw, hl.rawlen);
+		if ((rc = headers_insert(hs, hs->n, raw, hl.rawlen)) == -1) {
 			free(raw);
-		p = eol;
+			break;
+		}
 	}
 	free(block);
 	return rc;
@@ -215,8 +198,9 @@ header_make(const char *name, const char *value, char **raw, size_t *len)
 }
 
 /* header_change - CHGHEADER: the index-th (1-based) header called name,
- * never our Received: (the first); an empty value deletes it, one that is
- * not there is added */
+ * counted as the filter saw them, our Received: included, which itself is
+ * never changed; an empty value deletes the header, one that is not there
+ * is added */
 static int
 header_change(struct headers *hs, const struct milter_change *c)
 {
@@ -224,9 +208,11 @@ header_change(struct headers *hs, const struct milter_change *c)
 	char *raw;
 	size_t len;
 
-	for (size_t i = 1; i < hs->n; i++) {
+	for (size_t i = 0; i < hs->n; i++) {
 		if (!header_is(&hs->h[i], c->name) || ++seen != (c->index ? c->index : 1))
 			continue;
+		if (i == 0)
+			return 0;	/* our Received: stays as it is */
 		free(hs->h[i].raw);
 		if (c->value[0] == '\0') {
 			memmove(&hs->h[i], &hs->h[i + 1], (hs->n - i - 1) * sizeof(hs->h[0]));
@@ -277,18 +263,16 @@ path_of(const char *arg, const char *verb, struct smtp_rcpt *r, struct smtp_mail
 }
 
 /* rcpt_add - a filter's new recipient, if spoold would have taken it at
- * RCPT (a configured domain, a listed user) and it is not there yet */
+ * RCPT and it is not there yet */
 static int
 rcpt_add(struct filter *f, const char *arg)
 {
 	struct smtp_message *m = f->m;
 	struct smtp_rcpt r, *n;
-	const struct domain_conf *d;
 
 	memset(&r, 0, sizeof(r));
 	if (path_of(arg, "TO", &r, NULL) == -1 || r.to.domain[0] == '\0' ||
-	    (d = spoold_conf_domain(f->rt->conf, r.to.domain)) == NULL ||
-	    (d->recipients && !recipients_match(d->recipients, r.to.local, r.to.domain))) {
+	    !f->rcpt_ok(f->arg, &r)) {
 		char esc[LOG_ESCAPE_SIZE(100)];
 
 		log_info("%s milter: recipient %s not added: not one spoold takes", f->queue_id,
@@ -588,7 +572,7 @@ filter_later(struct ev_loop *loop, ev_timer *w, int revents)
 
 struct filter *
 filter_start(struct ev_loop *loop, const struct spoold_rt *rt, const struct filter_client *cl,
-    struct smtp_message *m, filter_done_cb *done, void *arg)
+    struct smtp_message *m, filter_rcpt_cb *rcpt_ok, filter_done_cb *done, void *arg)
 {
 	struct filter *f = calloc(1, sizeof(*f));
 
@@ -599,6 +583,7 @@ filter_start(struct ev_loop *loop, const struct spoold_rt *rt, const struct filt
 	f->loop = loop;
 	f->rt = rt;
 	f->m = m;
+	f->rcpt_ok = rcpt_ok;
 	f->done = done;
 	f->arg = arg;
 	ev_timer_init(&f->later, filter_later, 0., 0.);

@@ -3,8 +3,8 @@
  * order spoold.conf gives them, before it is stored and before the 250:
  * the first that refuses or discards it decides; the changes the others
  * ask for (headers, body, recipients, sender) are applied to the message
- * in order.  Recipients a filter adds must pass the same relay rules as at
- * RCPT time.  Our Received: header stays first.
+ * in order.  Recipients a filter adds must pass the caller's RCPT rules
+ * (relay, listed users, quota).  Our Received: header stays first.
  */
 #ifndef SPOOLD_FILTER_H
 #define SPOOLD_FILTER_H
@@ -39,15 +39,19 @@ struct filter_client {
 };
 
 typedef void filter_done_cb(void *arg, const struct filter_outcome *);
+/* whether a recipient a filter adds may be added: the caller's RCPT rules */
+typedef int filter_rcpt_cb(void *arg, const struct smtp_rcpt *);
 
 /* filter_wanted - rt has milters and one of m's recipients is in a domain
  * with "filter on" */
 int	filter_wanted(const struct spoold_rt *, const struct smtp_message *);
 /* filter_start - m through rt's milters; m is the caller's, changed in
- * place; done(arg, outcome) comes once from the loop unless filter_cancel
- * came first.  NULL when out of memory. */
+ * place; rcpt_ok(arg, r) decides on each recipient a filter adds; done(arg,
+ * outcome) comes once from the loop unless filter_cancel came first.  NULL
+ * when out of memory. */
 struct filter *filter_start(struct ev_loop *, const struct spoold_rt *,
-    const struct filter_client *, struct smtp_message *m, filter_done_cb *done, void *arg);
+    const struct filter_client *, struct smtp_message *m, filter_rcpt_cb *rcpt_ok,
+    filter_done_cb *done, void *arg);
 void	filter_cancel(struct filter *);
 
 #endif

@@ -63,12 +63,12 @@ inbound_over_quota(const struct domain_conf *d)
 	    (d->quota_messages && c.messages >= d->quota_messages);
 }
 
+/* rcpt_policy - whether spoold takes r: the one rule for RCPT and for the
+ * recipients a content filter adds */
 static enum smtp_reply_id
-inbound_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *r,
-    const char **reply_arg)
+rcpt_policy(const struct spoold_rt *rt, const struct smtp_rcpt *r, const char **reply_arg)
 {
-	struct session *in = arg;
-	const struct domain_conf *d = spoold_conf_domain(in->rt->conf, r->to.domain);
+	const struct domain_conf *d = spoold_conf_domain(rt->conf, r->to.domain);
 
 	if (d == NULL)
 		return R_RELAY_DENIED;
@@ -83,6 +83,23 @@ inbound_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *r,
 }
 
 static enum smtp_reply_id
+inbound_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *r,
+    const char **reply_arg)
+{
+	return rcpt_policy(((struct session *)arg)->rt, r, reply_arg);
+}
+
+/* filter_rcpt_ok - may a content filter add r */
+static int
+filter_rcpt_ok(void *arg, const struct smtp_rcpt *r)
+{
+	struct stored *st = arg;
+	const char *reply_arg = NULL;
+
+	return rcpt_policy(st->session->rt, r, &reply_arg) == R_RCPT_OK;
+}
+
+static enum smtp_reply_id
 inbound_check_mail(void *arg, struct smtp_session *s, const struct smtp_mail *m)
 {
 	struct session *in = arg;
@@ -93,19 +110,6 @@ inbound_check_mail(void *arg, struct smtp_session *s, const struct smtp_mail *m)
 	    ev_now(inbound.loop)))
 		return R_RATE_MESSAGES;
 	return R_MAIL_OK;
-}
-
-/* inbound_check_starttls - rate-tls: a handshake costs far more than a
- * command (Postfix's smtpd_client_new_tls_session_rate_limit) */
-static enum smtp_reply_id
-inbound_check_starttls(void *arg, struct smtp_session *s)
-{
-	struct session *in = arg;
-
-	if (rate_exceeded(&rate_tls_handshakes, in->addr, in->rt->conf->rate_tls,
-	    ev_now(inbound.loop)))
-		return R_TLS_RATE;
-	return R__COUNT;
 }
 
 static uint64_t
@@ -304,7 +308,8 @@ inbound_message(void *arg, struct smtp_session *s, struct smtp_message *m)
 		return;
 	}
 	inbound_filter_client(s, &cl, tls, sizeof(tls));
-	if ((st->filter = filter_start(inbound.loop, in->rt, &cl, m, inbound_filtered, st)) == NULL) {
+	if ((st->filter = filter_start(inbound.loop, in->rt, &cl, m, filter_rcpt_ok,
+	    inbound_filtered, st)) == NULL) {
 		in->policy = NULL;
 		stored_free(st);
 		smtp_session_message_done(s, R_NO_MEMORY, NULL);
@@ -423,7 +428,7 @@ inbound_etrn(void *arg, struct smtp_session *s, const char *node, char *count, s
 static const struct smtp_server_ops inbound_ops = {
 	.check_mail = inbound_check_mail,
 	.check_rcpt = inbound_check_rcpt,
-	.check_starttls = inbound_check_starttls,
+	.check_starttls = session_check_starttls,
 	.new_id = inbound_new_id,
 	.message = inbound_message,
 	.closed = inbound_closed,

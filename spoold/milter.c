@@ -18,13 +18,11 @@
 #include <strings.h>
 #include <sys/un.h>
 
+#include "headers.h"
 #include "io.h"
 #include "log.h"
 #include "milter.h"
 #include "smtp_cmd.h"
-
-/* The header block is read whole: past this it is not a mail header. */
-#define MILTER_HEADERS_MAX	(256 * 1024)
 
 enum mstate {
 	M_CONNECTING,		/* dialling the filter */
@@ -283,54 +281,32 @@ step_data(struct milter_job *j)
 	return sent(j, MILTER_P_NR_DATA, STEP_NEXT);
 }
 
-/* next_header - the header at hpos (folded lines joined, the CRLFs inside
- * kept) as name and value; 0 past the last, -1 for a line that is not
- * "Name: value" */
-static int
-next_header(struct milter_job *j, const char **name, size_t *nlen, const char **value,
-    size_t *vlen)
-{
-	const char *p = j->headers + j->hpos, *end = j->headers + j->hlen, *colon, *eol;
-
-	if (p >= end)
-		return 0;
-	for (eol = p; eol + 1 < end; eol++)	/* a CRLF that does not fold */
-		if (eol[0] == '\r' && eol[1] == '\n' &&
-		    (eol + 2 >= end || (eol[2] != ' ' && eol[2] != '\t')))
-			break;
-	if (eol + 1 >= end)
-		eol = end;
-	if ((colon = memchr(p, ':', (size_t)(eol - p))) == NULL || colon == p)
-		return -1;
-	*name = p;
-	*nlen = (size_t)(colon - p);
-	*value = colon + 1;
-	if (!(j->protocol & MILTER_P_HDR_LEADSPC) && *value < eol && **value == ' ')
-		(*value)++;
-	*vlen = (size_t)(eol - *value);
-	j->hpos = (size_t)(eol - j->headers) + 2;
-	return 1;
-}
-
 static enum step
 step_header(struct milter_job *j)
 {
-	const char *name, *value;
-	size_t nlen, vlen;
+	struct header_line hl;
+	const char *value;
+	size_t vlen;
 	char *h;
 	int rc;
 
-	if ((rc = next_header(j, &name, &nlen, &value, &vlen)) <= 0)
+	if ((rc = header_next(j->headers, j->hlen, &j->hpos, &hl)) <= 0)
 		return rc == 0 ? STEP_NEXT : STEP_BADMSG;
 	if (j->protocol & MILTER_P_NOHDRS)
 		return STEP_MORE;	/* read past, nothing sent */
-	if ((h = malloc(nlen + vlen + 2)) == NULL)
+	value = hl.value;
+	vlen = hl.valuelen;
+	if (!(j->protocol & MILTER_P_HDR_LEADSPC) && vlen > 0 && *value == ' ') {
+		value++;
+		vlen--;
+	}
+	if ((h = malloc(hl.namelen + vlen + 2)) == NULL)
 		return STEP_NOMEM;
-	memcpy(h, name, nlen);
-	h[nlen] = '\0';
-	memcpy(h + nlen + 1, value, vlen);
-	h[nlen + 1 + vlen] = '\0';
-	rc = milter_put(&j->out, MILTER_HEADER, h, nlen + vlen + 2);
+	memcpy(h, hl.name, hl.namelen);
+	h[hl.namelen] = '\0';
+	memcpy(h + hl.namelen + 1, value, vlen);
+	h[hl.namelen + 1 + vlen] = '\0';
+	rc = milter_put(&j->out, MILTER_HEADER, h, hl.namelen + vlen + 2);
 	free(h);
 	if (rc == -1)
 		return STEP_NOMEM;
@@ -634,32 +610,6 @@ job_event(struct io *io, enum io_event ev, void *arg)
 
 /* ---- the message ---- */
 
-/* read_headers - the header block of the message (up to and without the
- * empty line), and where the body starts; -1 when there is none to find
- * within MILTER_HEADERS_MAX */
-static int
-read_headers(struct milter_job *j)
-{
-	const struct msgbody *b = j->in->body;
-	size_t want = b->size < MILTER_HEADERS_MAX ? (size_t)b->size : MILTER_HEADERS_MAX;
-	char *end;
-
-	if ((j->headers = malloc(want + 1)) == NULL || msgbody_read(b, 0, j->headers, want) == -1)
-		return -1;
-	j->headers[want] = '\0';
-	if ((end = memmem(j->headers, want, "\r\n\r\n", 4)) != NULL) {
-		j->hlen = (size_t)(end - j->headers) + 2;	/* the last header's CRLF */
-		j->body_off = j->hlen + 2;
-		return 0;
-	}
-	if (want == b->size) {	/* headers only */
-		j->hlen = want;
-		j->body_off = b->size;
-		return 0;
-	}
-	return -1;
-}
-
 static void
 job_later(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -692,7 +642,7 @@ milter_start(struct ev_loop *loop, const struct milter_target *t, const struct m
 	ev_timer_init(&j->reap, job_reap, 0., 0.);
 	j->later.data = j->reap.data = j;
 	/* a failure here is reported from the loop too, never inside the call */
-	if (read_headers(j) == -1) {
+	if (headers_read(in->body, &j->headers, &j->hlen, &j->body_off) == -1) {
 		snprintf(j->later_why, sizeof(j->later_why), "the message has no header block");
 		ev_timer_start(loop, &j->later);
 		return j;

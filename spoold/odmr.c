@@ -22,7 +22,6 @@
 #include "io.h"
 #include "log.h"
 #include "odmr.h"
-#include "ratelimit.h"
 #include "runtime.h"
 
 /* Failed AUTHs per client address in a window. */
@@ -266,16 +265,6 @@ odmr_turn(void *arg, struct smtp_session *s, const char *domains, struct io *io)
 	return despool_turn(list, n, io, o->rt, smtp_session_user(s), smtp_session_peer_text(s));
 }
 
-static enum smtp_reply_id
-odmr_check_starttls(void *arg, struct smtp_session *s)
-{
-	struct session *o = arg;
-
-	if (rate_exceeded(&rate_tls_handshakes, o->addr, o->rt->conf->rate_tls, ev_now(odmr.loop)))
-		return R_TLS_RATE;
-	return R__COUNT;
-}
-
 static void
 odmr_closed(void *arg, struct smtp_session *s)
 {
@@ -286,7 +275,7 @@ odmr_closed(void *arg, struct smtp_session *s)
 }
 
 static const struct smtp_server_ops odmr_ops = {
-	.check_starttls = odmr_check_starttls,
+	.check_starttls = session_check_starttls,
 	.closed = odmr_closed,
 	.auth_mechs = odmr_auth_mechs,
 	.auth_start = odmr_auth_start,

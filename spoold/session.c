@@ -73,6 +73,19 @@ session_limit(const struct session_service *svc, const struct spoold_conf *cf, c
 	return R__COUNT;
 }
 
+/* session_check_starttls - rate-tls, for both ports: a handshake costs far
+ * more than a command (Postfix's smtpd_client_new_tls_session_rate_limit) */
+enum smtp_reply_id
+session_check_starttls(void *arg, struct smtp_session *smtp)
+{
+	struct session *s = arg;
+
+	if (rate_exceeded(&rate_tls_handshakes, s->addr, s->rt->conf->rate_tls,
+	    ev_now(sessions.loop)))
+		return R_TLS_RATE;
+	return R__COUNT;
+}
+
 static void
 session_link(struct session *s)
 {

@@ -45,5 +45,8 @@ void	session_closed(struct session *);
  * storing a message gets its answer first) */
 void	sessions_shutdown(void);
 unsigned sessions_count(void);
+/* session_check_starttls - the engine's check_starttls for every service:
+ * rate-tls, one count per client address for both ports */
+enum smtp_reply_id session_check_starttls(void *arg, struct smtp_session *);
 
 #endif
