@@ -8,6 +8,8 @@
  *   delete ID      remove message ID, with no DSN
  *   hold DOMAIN    no spontaneous delivery runs for DOMAIN
  *   release DOMAIN spontaneous runs again
+ *   release ID     queue quarantined message ID for delivery (an ID is
+ *                  16 hex digits, as spoolctl prints it)
  *
  * bounce, delete, hold and release go through the queue like every other
  * change (spoold's one writer): the reply comes once it is committed.
@@ -139,6 +141,8 @@ control_committed(void *arg, enum spool_err result)
 	else if (result == SPOOL_OK)
 		ctl(reply, sizeof(reply), R_CTL_DONE, what, strcmp(cc->verb, "delete") == 0 ?
 		    "deleted" : strcmp(cc->verb, "hold") == 0 ? "held" : "released");
+	else if (result == SPOOL_ENOTFOUND && by_id && strcmp(cc->verb, "release") == 0)
+		ctl(reply, sizeof(reply), R_CTL_NOT_QUARANTINED, what, NULL);
 	else if (result == SPOOL_ENOTFOUND && by_id)
 		ctl(reply, sizeof(reply), R_CTL_NO_MESSAGE, what, NULL);
 	else
@@ -182,6 +186,30 @@ control_delete(struct control_conn *cc, const char *arg, char *reply, size_t len
 	return 0;
 }
 
+/* control_is_id - arg is a queue id as spoolctl prints it (16 hex digits):
+ * "release ID" then means the quarantine, "release DOMAIN" the hold */
+static int
+control_is_id(const char *arg)
+{
+	return strlen(arg) == 16 && strspn(arg, "0123456789abcdefABCDEF") == 16;
+}
+
+/* control_release - "release ID": 0 when the reply comes later, else -1
+ * with the reply in reply */
+static int
+control_release(struct control_conn *cc, const char *arg, char *reply, size_t len)
+{
+	if (control_id(arg, &cc->id, reply, len) == -1)
+		return -1;
+	cc->verb = "release";
+	if (queue_release(control.queue, cc->id, control_committed, cc) == -1) {
+		ctl(reply, len, R_CTL_NO_MEMORY, NULL, NULL);
+		return -1;
+	}
+	cc->waiting = 1;
+	return 0;
+}
+
 /* control_hold - "hold DOMAIN" (held 1) or "release DOMAIN" (0): 0 when
  * the reply comes later, else -1 with the reply in reply */
 static int
@@ -214,6 +242,13 @@ control_bounce(struct control_conn *cc, const char *arg, char *reply, size_t len
 
 	if (control_id(arg, &id, reply, len) == -1)
 		return -1;
+	if (queue_get_quarantine(control.queue, id, NULL) == SPOOL_OK) {
+		char what[20];
+
+		snprintf(what, sizeof(what), "%016llx", (unsigned long long)id);
+		ctl(reply, len, R_CTL_QUARANTINED, what, NULL);
+		return -1;
+	}
 	smtp_reply_text(why, sizeof(why), R_DSN_RETURNED, 1, NULL, 0);
 	if (queue_envelope(control.queue, id, &e) != SPOOL_OK) {
 		char what[20];
@@ -261,6 +296,8 @@ control_request(struct control_conn *cc, const char *line, char *reply, size_t l
 		return control_delete(cc, line + 7, reply, len);
 	if (strncmp(line, "hold ", 5) == 0)
 		return control_hold(cc, line + 5, 1, reply, len);
+	if (strncmp(line, "release ", 8) == 0 && control_is_id(line + 8))
+		return control_release(cc, line + 8, reply, len);
 	if (strncmp(line, "release ", 8) == 0)
 		return control_hold(cc, line + 8, 0, reply, len);
 	ctl(reply, len, R_CTL_UNKNOWN, NULL, NULL);

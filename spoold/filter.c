@@ -478,8 +478,9 @@ filter_failed(struct filter *f, const char *why)
 		filter_finish(f);
 		return;
 	case MILTER_DEFAULT_ACCEPT:
-		log_info("%s milter %s: unavailable (%s): accepted without it", f->queue_id,
-		    f->out.by, why);
+		log_info("%s milter %s: unavailable (%s): accepted without it, marked unscanned",
+		    f->queue_id, f->out.by, why);
+		f->out.unscanned = 1;
 		break;
 	}
 	f->i++;
@@ -542,6 +543,15 @@ filter_verdict(void *arg, struct milter_result *r)
 	}
 	f->results = n;
 	f->results[f->nresults++] = r;
+	if (r->quarantine[0] != '\0' && f->out.quarantine[0] == '\0') {
+		snprintf(f->out.quarantine, sizeof(f->out.quarantine), "milter %s: %s", f->out.by,
+		    r->quarantine);
+		for (char *c = f->out.quarantine; *c; c++)	/* shown by spoolctl */
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
+		log_info("%s milter %s: quarantine: %s", f->queue_id, f->out.by,
+		    log_escape(esc, sizeof(esc), r->quarantine, 200));
+	}
 	f->i++;
 	filter_next(f);
 }

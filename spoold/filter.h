@@ -28,6 +28,12 @@ struct filter_outcome {
 	enum smtp_reply_id	 reply;		/* FILTER_REFUSE */
 	char			 line[512];	/* R_FILTER_REPLY: the filter's own line */
 	char			 by[80];	/* the filter that decided, for the log */
+	char			 quarantine[360];	/* FILTER_STORE: "milter NAME:
+						 * reason" to keep it out of
+						 * delivery; "" to deliver it */
+	int			 unscanned;	/* FILTER_STORE: a filter was down and
+						 * milter-default-action accept let
+						 * it through */
 };
 
 /* What the filters are told about the client. */

@@ -33,6 +33,8 @@ struct stored {
 	struct filter		*filter;
 	struct spool_rcpt	*rcpts;
 	char			*addrs;
+	char			 quarantine[360];	/* the filter's reason, or "" */
+	int			 unscanned;		/* a filter was down */
 };
 
 static struct {
@@ -159,6 +161,7 @@ inbound_commit_done(struct commit_req *r)
 
 	snprintf(id, sizeof(id), "%016llx", (unsigned long long)st->msg->id);
 	stored_log(st, r->result != SPOOL_OK ? spool_strerror(r->result) :
+	    st->quarantine[0] != '\0' ? "quarantined" : st->unscanned ? "stored unscanned" :
 	    in == NULL ? "stored (client gone before the reply)" : "stored");
 	if (in != NULL) {
 		in->policy = NULL;
@@ -171,24 +174,71 @@ inbound_commit_done(struct commit_req *r)
 	stored_free(st);
 }
 
+/* archive_of - the archive-to address of recipient i's domain, when no
+ * recipient before it (or the archive itself) already brings it */
+static const char *
+archive_of(const struct spoold_rt *rt, const struct smtp_message *m, size_t i)
+{
+	const struct domain_conf *d = spoold_conf_domain(rt->conf, m->rcpts[i].to.domain), *o;
+	char addr[SMTP_PATH_MAX * 2 + 2];
+
+	if (d == NULL || d->archive_to == NULL)
+		return NULL;
+	for (size_t j = 0; j < m->nrcpts; j++) {
+		snprintf(addr, sizeof(addr), "%s@%s", m->rcpts[j].to.local, m->rcpts[j].to.domain);
+		if (strcmp(addr, d->archive_to) == 0)
+			return NULL;	/* the archive is a recipient already */
+		if (j < i && (o = spoold_conf_domain(rt->conf, m->rcpts[j].to.domain)) != NULL &&
+		    o->archive_to != NULL && strcmp(o->archive_to, d->archive_to) == 0)
+			return NULL;	/* added for an earlier recipient */
+	}
+	return d->archive_to;
+}
+
+/* stored_archives - one more recipient per archive-to of the recipients'
+ * domains: the same stored message, queued under the archive's own domain;
+ * NOTIFY=NEVER, so the sender never hears of the archive */
+static size_t
+stored_archives(struct stored *st, size_t at, size_t each)
+{
+	const struct smtp_message *m = st->msg;
+	size_t n = 0, nr = m->nrcpts;
+
+	for (size_t i = 0; i < nr; i++) {
+		const char *a = st->session != NULL ? archive_of(st->session->rt, m, i) : NULL;
+		size_t k = at + n;
+
+		if (a == NULL)
+			continue;
+		snprintf(st->addrs + each * (k + 1), each, "%s", a);
+		st->rcpts[k].addr = st->addrs + each * (k + 1);
+		st->rcpts[k].orcpt_type = st->rcpts[k].orcpt = "";
+		st->rcpts[k].notify = NOTIFY_NEVER;
+		n++;
+	}
+	return n;
+}
+
 /* stored_envelope - the spool's view of the message, as the filters left
- * it; -1 when out of memory */
+ * it, with the archive copies; -1 when out of memory */
 static int
 stored_envelope(struct stored *st)
 {
 	struct smtp_message *m = st->msg;
 	struct spool_envelope *e;
-	size_t each = SMTP_PATH_MAX * 2 + 2, off = 0;
+	size_t each = SMTP_PATH_MAX * 2 + 2, off = 0, room = m->nrcpts * 2;
 
-	if ((st->rcpts = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*st->rcpts))) == NULL ||
-	    (st->addrs = malloc(each * (m->nrcpts + 1))) == NULL)
+	/* room for an archive per recipient at most */
+	if ((st->rcpts = calloc(room ? room : 1, sizeof(*st->rcpts))) == NULL ||
+	    (st->addrs = malloc(each * (room + 1))) == NULL)
 		return -1;
 	e = &st->req.msg.env;
 	e->id = m->id;
 	e->arrival = m->arrival;
 	e->size = m->body.size;
 	e->flags = (m->mail.smtputf8 ? ENV_SMTPUTF8 : 0) |
-	    (m->mail.body == BODY_8BITMIME ? ENV_8BITMIME : 0) | (m->eight_bit ? ENV_8BIT_SEEN : 0);
+	    (m->mail.body == BODY_8BITMIME ? ENV_8BITMIME : 0) | (m->eight_bit ? ENV_8BIT_SEEN : 0) |
+	    (st->unscanned ? ENV_UNSCANNED : 0);
 	e->ret = m->mail.ret;
 	e->sender = st->addrs;
 	if (m->mail.from.null)
@@ -207,10 +257,11 @@ stored_envelope(struct stored *st)
 		st->rcpts[i].notify = m->rcpts[i].notify;
 	}
 	e->rcpts = st->rcpts;
-	e->nrcpts = m->nrcpts;
+	e->nrcpts = m->nrcpts + stored_archives(st, m->nrcpts, each);
 	st->req.kind = COMMIT_STORE;
 	st->req.msg.read_body = stored_read_body;
 	st->req.msg.body_arg = st;
+	st->req.msg.quarantine = st->quarantine[0] != '\0' ? st->quarantine : NULL;
 	st->req.done = inbound_commit_done;
 	return 0;
 }
@@ -242,6 +293,8 @@ inbound_filtered(void *arg, const struct filter_outcome *o)
 	snprintf(id, sizeof(id), "%016llx", (unsigned long long)st->msg->id);
 	switch (o->action) {
 	case FILTER_STORE:
+		snprintf(st->quarantine, sizeof(st->quarantine), "%s", o->quarantine);
+		st->unscanned = o->unscanned;
 		stored_submit(st);
 		return;
 	case FILTER_DISCARD:

@@ -51,9 +51,8 @@
 #define MILTER_F_CHGFROM	0x40
 #define MILTER_F_ADDRCPT_PAR	0x80
 #define MILTER_F_ALL		0xff
-/* what spoold offers: all but QUARANTINE, which it cannot store yet (a
- * filter that asks for it gets the default action) */
-#define MILTER_F_OFFERED	(MILTER_F_ALL & ~MILTER_F_QUARANTINE)
+/* what spoold offers: every action */
+#define MILTER_F_OFFERED	MILTER_F_ALL
 
 /* Protocol steps (SMFIP_*): leave a stage out (NO*), expect no reply to it
  * (NR_*), SKIP (the filter may stop the body early). */

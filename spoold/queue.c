@@ -193,6 +193,7 @@ struct queue_op {
 	void			(*done)(void *, enum spool_err);
 	void			*arg;
 	char			 domain[SPOOL_DOMAIN_MAX + 1];
+	char			 reason[360];	/* quarantine */
 };
 
 static void
@@ -220,16 +221,13 @@ queue_op_new(enum spool_change_kind kind, void (*done)(void *, enum spool_err), 
 	return op;
 }
 
+static int queue_by_id(struct queue *, enum spool_change_kind, uint64_t, const char *,
+    void (*)(void *, enum spool_err), void *);
+
 int
 queue_delete(struct queue *q, uint64_t id, void (*done)(void *, enum spool_err), void *arg)
 {
-	struct queue_op *op = queue_op_new(CHANGE_DELETE, done, arg);
-
-	if (op == NULL)
-		return -1;
-	op->req.change.id = id;
-	queue_submit(q, &op->req);
-	return 0;
+	return queue_by_id(q, CHANGE_DELETE, id, NULL, done, arg);
 }
 
 int
@@ -244,4 +242,54 @@ queue_hold(struct queue *q, const char *domain, int held, void (*done)(void *, e
 	op->req.change.held = held;
 	queue_submit(q, &op->req);
 	return 0;
+}
+
+/* queue_by_id - a change of one message (delete, release, scanned,
+ * quarantine) */
+static int
+queue_by_id(struct queue *q, enum spool_change_kind kind, uint64_t id, const char *reason,
+    void (*done)(void *, enum spool_err), void *arg)
+{
+	struct queue_op *op = queue_op_new(kind, done, arg);
+
+	if (op == NULL)
+		return -1;
+	op->req.change.id = id;
+	if (reason != NULL) {
+		snprintf(op->reason, sizeof(op->reason), "%s", reason);
+		op->req.change.reply = op->reason;
+	}
+	queue_submit(q, &op->req);
+	return 0;
+}
+
+int
+queue_release(struct queue *q, uint64_t id, void (*done)(void *, enum spool_err), void *arg)
+{
+	return queue_by_id(q, CHANGE_RELEASE, id, NULL, done, arg);
+}
+
+int
+queue_quarantine(struct queue *q, uint64_t id, const char *reason,
+    void (*done)(void *, enum spool_err), void *arg)
+{
+	return queue_by_id(q, CHANGE_QUARANTINE, id, reason, done, arg);
+}
+
+int
+queue_scanned(struct queue *q, uint64_t id, void (*done)(void *, enum spool_err), void *arg)
+{
+	return queue_by_id(q, CHANGE_SCANNED, id, NULL, done, arg);
+}
+
+enum spool_err
+queue_quarantine_expired(struct queue *q, int64_t before, uint64_t **ids, size_t *n)
+{
+	return spool_quarantine_expired(q->spool, before, ids, n);
+}
+
+enum spool_err
+queue_get_quarantine(struct queue *q, uint64_t id, struct spool_quarantine *qr)
+{
+	return spool_get_quarantine(q->spool, id, qr);
 }

@@ -59,6 +59,20 @@ int	queue_delete(struct queue *, uint64_t id, void (*done)(void *arg, enum spool
 int	queue_hold(struct queue *, const char *domain, int held,
 	    void (*done)(void *arg, enum spool_err), void *arg);
 
+/* The quarantine.  queue_release - spoolctl release ID: message id's
+ * pending recipients are queued for delivery; queue_quarantine - a rescan
+ * refused a queued message: it leaves the queue for the quarantine, with
+ * reason; queue_scanned - a rescan passed it.  As queue_delete. */
+int	queue_release(struct queue *, uint64_t id, void (*done)(void *arg, enum spool_err),
+	    void *arg);
+int	queue_quarantine(struct queue *, uint64_t id, const char *reason,
+	    void (*done)(void *arg, enum spool_err), void *arg);
+int	queue_scanned(struct queue *, uint64_t id, void (*done)(void *arg, enum spool_err),
+	    void *arg);
+enum spool_err queue_quarantine_expired(struct queue *, int64_t before, uint64_t **ids,
+    size_t *n);
+enum spool_err queue_get_quarantine(struct queue *, uint64_t id, struct spool_quarantine *);
+
 /* Reads: each is one short read transaction (see spool.h). */
 enum spool_err queue_counters(struct queue *, const char *domain, struct spool_counters *);
 enum spool_err queue_ids(struct queue *, const char *domain, uint64_t **ids, size_t *n);

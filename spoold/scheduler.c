@@ -248,6 +248,29 @@ warn_domain(const struct domain_conf *d, time_t now, unsigned *budget)
 	}
 }
 
+/* expire_quarantine - quarantined messages older than
+ * quarantine-max-age go, silently (no DSN for what a filter held back);
+ * at most budget of them in one look */
+static void
+expire_quarantine(time_t now, unsigned *budget)
+{
+	uint64_t max_age = sched.rt->conf->quarantine_max_age, *ids;
+	size_t n;
+
+	if (queue_quarantine_expired(sched.queue, (int64_t)now - (int64_t)max_age, &ids, &n) !=
+	    SPOOL_OK)
+		return;
+	for (size_t i = 0; i < n && *budget > 0; i++) {
+		if (queue_delete(sched.queue, ids[i], expired, NULL) == -1)
+			break;
+		log_info("%016llx: removed from the quarantine after %llus (quarantine-max-age)",
+		    (unsigned long long)ids[i], (unsigned long long)max_age);
+		sched.expiring++;
+		(*budget)--;
+	}
+	free(ids);
+}
+
 /* look_interval - every SCHEDULER_TICK, or as often as the shortest retry,
  * max-age or delay-warning asks for */
 static double
@@ -255,6 +278,9 @@ look_interval(void)
 {
 	const struct spoold_conf *cf = sched.rt->conf;
 	double t = SCHEDULER_TICK;
+
+	if ((double)cf->quarantine_max_age < t)
+		t = (double)cf->quarantine_max_age;
 
 	for (size_t i = 0; i < cf->n_domains; i++) {
 		const struct domain_conf *d = &cf->domains[i];
@@ -296,6 +322,8 @@ scheduler_tick(struct ev_loop *loop, ev_timer *w, int revents)
 				start_run(l.d[i].name, d);
 		}
 	free(l.d);
+	if (!sched.stopped && sched.expiring == 0)
+		expire_quarantine(now, &budget);
 	/* a full batch expired: more may be waiting, look again soon (after
 	 * the committer has taken this batch) */
 	ev_timer_set(w, budget == 0 || sched.expiring > 0 ? 0.2 : look_interval(), 0.);
@@ -320,6 +348,14 @@ scheduler_configure(struct spoold_rt *rt)
 	sched.rt = rt_ref(rt);
 	if (old != NULL)
 		rt_unref(old);
+	/* a reload that shortens a retry or an age counts from now, not from
+	 * the look planned under the old one */
+	if (!sched.stopped && ev_is_active(&sched.tick) &&
+	    ev_timer_remaining(sched.loop, &sched.tick) > look_interval()) {
+		ev_timer_stop(sched.loop, &sched.tick);
+		ev_timer_set(&sched.tick, look_interval(), 0.);
+		ev_timer_start(sched.loop, &sched.tick);
+	}
 }
 
 void
@@ -328,6 +364,10 @@ scheduler_queued(const char *domain)
 	/* a domain that is not configured: its mail (a DSN to a sender
 	 * elsewhere) goes out by MX, soon */
 	if (sched.stopped || spoold_conf_domain(sched.rt->conf, domain) != NULL)
+		return;
+	/* a look due soon stays: restarting it for each message would put it
+	 * off for as long as they keep coming */
+	if (ev_is_active(&sched.tick) && ev_timer_remaining(sched.loop, &sched.tick) <= 0.2)
 		return;
 	ev_timer_stop(sched.loop, &sched.tick);
 	ev_timer_set(&sched.tick, 0.2, 0.);

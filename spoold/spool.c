@@ -23,8 +23,9 @@
 
 struct spool {
 	struct spool_env	*env;
-	MDB_dbi			 msg, body, queue, domain, meta, route;
+	MDB_dbi			 msg, body, queue, domain, meta, route, quarantine;
 	int			 have_route;	/* a read-only open of an older spool may lack it */
+	int			 have_quarantine;	/* the same */
 };
 
 const char *
@@ -98,6 +99,10 @@ open_dbs(MDB_txn *txn, void *arg)
 	 * read-only open of a spool without it just has no route records */
 	if ((rc = mdb_dbi_open(txn, "route", flags, &sp->route)) == 0)
 		sp->have_route = 1;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = mdb_dbi_open(txn, "quarantine", flags, &sp->quarantine)) == 0)
+		sp->have_quarantine = 1;
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -285,6 +290,8 @@ spool_put_queue(struct spool *sp, MDB_txn *txn, struct spool_newmsg *m, struct b
 		MDB_val k = { spool_qkey(key, spool_rcpt_domain(m->env.rcpts[i].addr), m->env.id, (unsigned)i), key };
 		MDB_val v;
 
+		if (m->env.rcpts[i].done)
+			continue;
 		buf_clear(b);
 		if (spool_qentry_encode(&q, b) == -1)
 			return ENOMEM;
@@ -294,10 +301,66 @@ spool_put_queue(struct spool *sp, MDB_txn *txn, struct spool_newmsg *m, struct b
 			return rc;
 	}
 	for (size_t i = 0; i < m->env.nrcpts; i++)
-		if (first_of_domain(&m->env, i, 0) && (rc = counters_adjust(sp, txn,
+		if (!m->env.rcpts[i].done && first_of_domain(&m->env, i, 1) && (rc = counters_adjust(sp, txn,
 		    spool_rcpt_domain(m->env.rcpts[i].addr), &m->env, 1)) != 0)
 			return rc;
 	return 0;
+}
+
+/* ---- quarantine: id(8) -> since, reason ---- */
+
+static int
+spool_quarantine_put(struct spool *sp, MDB_txn *txn, uint64_t id, int64_t since,
+    const char *reason)
+{
+	struct spool_quarantine q = { .since = since, .reason = reason };
+	unsigned char idkey[8];
+	MDB_val k = { sizeof(idkey), idkey }, v;
+	struct buf b;
+	int rc;
+
+	if (!sp->have_quarantine)
+		return EINVAL;
+	spool_be64(idkey, id);
+	buf_init(&b);
+	if (spool_quarantine_encode(&q, &b) == -1) {
+		buf_free(&b);
+		return ENOMEM;
+	}
+	v.mv_size = buf_used(&b);
+	v.mv_data = buf_head(&b);
+	rc = mdb_put(txn, sp->quarantine, &k, &v, 0);
+	buf_free(&b);
+	return rc;
+}
+
+/* spool_quarantine_get - message id's quarantine record (q may be NULL:
+ * only whether it is quarantined); MDB_NOTFOUND when it is not */
+static int
+spool_quarantine_get(struct spool *sp, MDB_txn *txn, uint64_t id, struct spool_quarantine *q)
+{
+	unsigned char idkey[8];
+	MDB_val k = { sizeof(idkey), idkey }, v;
+	int rc;
+
+	if (!sp->have_quarantine)
+		return MDB_NOTFOUND;
+	spool_be64(idkey, id);
+	if ((rc = mdb_get(txn, sp->quarantine, &k, &v)) != 0)
+		return rc;
+	if (q != NULL && spool_quarantine_decode(v.mv_data, v.mv_size, q) == -1)
+		return SPOOL_RC_BADRECORD;
+	return 0;
+}
+
+static int
+spool_quarantine_del(struct spool *sp, MDB_txn *txn, uint64_t id)
+{
+	unsigned char idkey[8];
+	MDB_val k = { sizeof(idkey), idkey };
+
+	spool_be64(idkey, id);
+	return mdb_del(txn, sp->quarantine, &k, NULL);
 }
 
 /* A message stored in a nested transaction of its own. */
@@ -324,6 +387,9 @@ put_one_in(MDB_txn *txn, void *arg)
 	if ((rc = mdb_put(txn, a->sp->msg, &k, &v, MDB_NOOVERWRITE)) != 0 ||
 	    (rc = spool_put_body(a->sp, txn, a->m)) != 0)
 		return rc;
+	if (a->m->quarantine != NULL)
+		return spool_quarantine_put(a->sp, txn, a->m->env.id, a->m->env.arrival,
+		    a->m->quarantine);
 	return spool_put_queue(a->sp, txn, a->m, a->b);
 }
 
@@ -882,7 +948,12 @@ spool_delete_in(struct spool *sp, MDB_txn *txn, uint64_t id)
 	if ((rc = spool_env_get(sp, txn, id, &e)) != 0)
 		return rc;
 	spool_be64(idkey, id);
-	if ((rc = spool_del_rcpts(sp, txn, &e)) == 0 && (rc = spool_del_body(sp, txn, id)) == 0)
+	/* a quarantined message has no queue entries and counts nowhere */
+	if ((rc = spool_quarantine_get(sp, txn, id, NULL)) == 0)
+		rc = spool_quarantine_del(sp, txn, id);
+	else if (rc == MDB_NOTFOUND)
+		rc = spool_del_rcpts(sp, txn, &e);
+	if (rc == 0 && (rc = spool_del_body(sp, txn, id)) == 0)
 		rc = mdb_del(txn, sp->msg, &k, NULL);
 	spool_envelope_free(&e);
 	return rc;
@@ -964,6 +1035,10 @@ spool_done_in(struct spool *sp, MDB_txn *txn, uint64_t id, const unsigned *idx, 
 	struct spool_envelope e;
 	int rc;
 
+	/* a quarantined message is in no run: it is released or deleted,
+	 * never bounced (no DSN for spam) */
+	if ((rc = spool_quarantine_get(sp, txn, id, NULL)) != MDB_NOTFOUND)
+		return rc == 0 ? MDB_NOTFOUND : rc;
 	if ((rc = spool_env_get(sp, txn, id, &e)) != 0)
 		return rc;
 	rc = spool_finish(sp, txn, &e, idx, n);
@@ -1118,6 +1193,63 @@ spool_hold_in(struct spool *sp, MDB_txn *txn, const char *domain, int held)
 	return rc;
 }
 
+/* spool_release_in - CHANGE_RELEASE: a quarantined message's pending
+ * recipients are queued (and counted) as at arrival */
+static int
+spool_release_in(struct spool *sp, MDB_txn *txn, uint64_t id)
+{
+	struct spool_newmsg m = { 0 };
+	struct buf b;
+	int rc;
+
+	if ((rc = spool_quarantine_get(sp, txn, id, NULL)) != 0 ||
+	    (rc = spool_env_get(sp, txn, id, &m.env)) != 0)
+		return rc;
+	buf_init(&b);
+	if ((rc = spool_quarantine_del(sp, txn, id)) == 0)
+		rc = spool_put_queue(sp, txn, &m, &b);
+	buf_free(&b);
+	spool_envelope_free(&m.env);
+	return rc;
+}
+
+/* spool_quarantine_in - CHANGE_QUARANTINE: a queued message leaves the
+ * queue for the quarantine (a rescan refused it) */
+static int
+spool_quarantine_in(struct spool *sp, MDB_txn *txn, uint64_t id, const char *reason)
+{
+	struct spool_envelope e;
+	int rc;
+
+	if ((rc = spool_quarantine_get(sp, txn, id, NULL)) != MDB_NOTFOUND)
+		return rc == 0 ? 0 : rc;	/* already there */
+	if ((rc = spool_env_get(sp, txn, id, &e)) != 0)
+		return rc;
+	e.flags &= ~(unsigned)ENV_UNSCANNED;
+	if ((rc = spool_del_rcpts(sp, txn, &e)) == 0 && (rc = spool_put_envelope(sp, txn, &e)) == 0)
+		rc = spool_quarantine_put(sp, txn, id, (int64_t)time(NULL), reason ? reason : "");
+	spool_envelope_free(&e);
+	return rc;
+}
+
+/* spool_scanned_in - CHANGE_SCANNED: the filters passed a message stored
+ * unscanned */
+static int
+spool_scanned_in(struct spool *sp, MDB_txn *txn, uint64_t id)
+{
+	struct spool_envelope e;
+	int rc;
+
+	if ((rc = spool_env_get(sp, txn, id, &e)) != 0)
+		return rc;
+	if (e.flags & ENV_UNSCANNED) {
+		e.flags &= ~(unsigned)ENV_UNSCANNED;
+		rc = spool_put_envelope(sp, txn, &e);
+	}
+	spool_envelope_free(&e);
+	return rc;
+}
+
 /* One change in a nested transaction of its own. */
 struct change_one {
 	struct spool			*sp;
@@ -1146,6 +1278,12 @@ change_in(MDB_txn *txn, void *arg)
 		return spool_delete_in(sp, txn, ch->id);
 	case CHANGE_HOLD:
 		return spool_hold_in(sp, txn, ch->domain, ch->held);
+	case CHANGE_RELEASE:
+		return spool_release_in(sp, txn, ch->id);
+	case CHANGE_QUARANTINE:
+		return spool_quarantine_in(sp, txn, ch->id, ch->reply);
+	case CHANGE_SCANNED:
+		return spool_scanned_in(sp, txn, ch->id);
 	}
 	return EINVAL;
 }
@@ -1218,6 +1356,17 @@ spool_apply_changes(struct spool *sp, const struct spool_change *const *changes,
 }
 
 enum spool_err
+spool_release_message(struct spool *sp, uint64_t id)
+{
+	struct spool_change ch = { .kind = CHANGE_RELEASE, .id = id };
+	const struct spool_change *list = &ch;
+	enum spool_err result;
+
+	spool_apply_changes(sp, &list, 1, &result);
+	return result;
+}
+
+enum spool_err
 spool_set_hold(struct spool *sp, const char *domain, int held)
 {
 	struct spool_change ch = { .kind = CHANGE_HOLD, .domain = domain, .held = held };
@@ -1263,7 +1412,7 @@ spool_get_route(struct spool *sp, const char *domain, struct spool_route *rt)
 struct read_usage {
 	struct spool		*sp;
 	struct spool_env_usage	 u;
-	uint64_t		 messages, domains;
+	uint64_t		 messages, domains, quarantined;
 };
 
 static int
@@ -1281,6 +1430,11 @@ read_usage(MDB_txn *txn, void *arg)
 	if ((rc = mdb_stat(txn, sp->domain, &ms)) != 0)
 		return rc;
 	a->domains = ms.ms_entries;
+	if (sp->have_quarantine) {
+		if ((rc = mdb_stat(txn, sp->quarantine, &ms)) != 0)
+			return rc;
+		a->quarantined = ms.ms_entries;
+	}
 	return spool_env_usage(sp->env, txn, dbis, sp->have_route ? 6 : 5, &a->u);
 }
 
@@ -1293,6 +1447,7 @@ spool_get_stats(struct spool *sp, struct spool_stats *st)
 	memset(st, 0, sizeof(*st));
 	st->messages = a.messages;
 	st->domains = a.domains;
+	st->quarantined = a.quarantined;
 	st->map_size = a.u.map_size;
 	st->map_used = a.u.map_used;
 	st->map_max = a.u.map_max;
@@ -1310,4 +1465,135 @@ spool_free_space(struct spool *sp, uint64_t *map_free, uint64_t *disk_free)
 	*map_free = a.u.map_free;
 	*disk_free = rc == 0 ? a.u.disk_free : UINT64_MAX;
 	return spool_err_of(rc);
+}
+
+/* ---- reading the quarantine ---- */
+
+struct read_quarantine {
+	struct spool		*sp;
+	spool_quarantine_cb	*cb;
+	void			*arg;
+	int64_t			 before;	/* expired: since before this */
+	uint64_t		*ids;
+	size_t			 n, cap;
+	uint64_t		 id;
+	struct spool_quarantine	*q;
+};
+
+static int
+read_quarantine_walk(MDB_txn *txn, void *arg)
+{
+	struct read_quarantine *a = arg;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if (!a->sp->have_quarantine)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, a->sp->quarantine, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct spool_quarantine q;
+		struct spool_envelope e;
+		int stop;
+
+		if (k.mv_size != 8 || spool_quarantine_decode(v.mv_data, v.mv_size, &q) == -1) {
+			rc = SPOOL_RC_BADRECORD;
+			break;
+		}
+		if ((rc = spool_env_get(a->sp, txn, spool_get_be64(k.mv_data), &e)) != 0) {
+			spool_quarantine_free(&q);
+			break;
+		}
+		stop = a->cb(&e, &q, a->arg);
+		spool_envelope_free(&e);
+		spool_quarantine_free(&q);
+		if (stop)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+enum spool_err
+spool_quarantine_walk(struct spool *sp, spool_quarantine_cb *cb, void *arg)
+{
+	struct read_quarantine a = { .sp = sp, .cb = cb, .arg = arg };
+
+	return spool_err_of(spool_env_read(sp->env, read_quarantine_walk, &a));
+}
+
+/* read_expired - the ids quarantined before a->before: the records only,
+ * no envelope, so a large quarantine is a short walk */
+static int
+read_expired(MDB_txn *txn, void *arg)
+{
+	struct read_quarantine *a = arg;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if (!a->sp->have_quarantine)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, a->sp->quarantine, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct spool_quarantine q;
+		int old;
+
+		if (k.mv_size != 8 || spool_quarantine_decode(v.mv_data, v.mv_size, &q) == -1)
+			continue;	/* left for spoolctl delete; never guessed */
+		old = q.since < a->before;
+		spool_quarantine_free(&q);
+		if (!old)
+			continue;
+		if (a->n == a->cap) {
+			size_t cap = a->cap ? a->cap * 2 : 64;
+			uint64_t *n = realloc(a->ids, cap * sizeof(*n));
+
+			if (n == NULL) {
+				rc = ENOMEM;
+				break;
+			}
+			a->ids = n;
+			a->cap = cap;
+		}
+		a->ids[a->n++] = spool_get_be64(k.mv_data);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+enum spool_err
+spool_quarantine_expired(struct spool *sp, int64_t before, uint64_t **ids, size_t *n)
+{
+	struct read_quarantine a = { .sp = sp, .before = before };
+	int rc = spool_env_read(sp->env, read_expired, &a);
+
+	if (rc != 0) {
+		free(a.ids);
+		a.ids = NULL;
+		a.n = 0;
+	}
+	*ids = a.ids;
+	*n = a.n;
+	return spool_err_of(rc);
+}
+
+static int
+read_quarantine_one(MDB_txn *txn, void *arg)
+{
+	struct read_quarantine *a = arg;
+
+	return spool_quarantine_get(a->sp, txn, a->id, a->q);
+}
+
+enum spool_err
+spool_get_quarantine(struct spool *sp, uint64_t id, struct spool_quarantine *q)
+{
+	struct read_quarantine a = { .sp = sp, .id = id, .q = q };
+
+	return spool_err_of(spool_env_read(sp->env, read_quarantine_one, &a));
 }

@@ -31,6 +31,8 @@
  *                                  key range, in arrival (id) order
  *   domain  domain                 counters, updated in the same transaction
  *   route   domain                 how the last delivery attempts went
+ *   quarantine id(8)               a quarantined message (its recipients
+ *                                  then have no queue entries)
  *   meta    "version", "next_id"
  */
 #ifndef SPOOLD_SPOOL_H
@@ -60,6 +62,8 @@ struct spool_newmsg {
 	struct spool_envelope	 env;		/* env.id is the message id */
 	int			(*read_body)(void *arg, uint64_t off, void *dst, size_t len);
 	void			*body_arg;
+	const char		*quarantine;	/* the reason: kept, not queued;
+						 * NULL: queued for delivery */
 };
 
 struct spool_domain_info {
@@ -70,6 +74,7 @@ struct spool_domain_info {
 struct spool_stats {
 	uint64_t	messages;	/* stored messages */
 	uint64_t	domains;	/* domains with mail */
+	uint64_t	quarantined;	/* of the messages, quarantined */
 	uint64_t	map_size;	/* current map size */
 	uint64_t	map_used;	/* bytes of pages in use */
 	uint64_t	map_max;	/* max-spool-size */
@@ -143,7 +148,15 @@ enum spool_change_kind {
 	CHANGE_WARN,		/* delay notices sent for recipients */
 	CHANGE_DELETE,		/* spoolctl delete: the whole message goes, no DSN */
 	CHANGE_HOLD,		/* spoolctl hold/release: the domain's ROUTE_HELD */
+	CHANGE_RELEASE,		/* spoolctl release ID: quarantine -> queue */
+	CHANGE_QUARANTINE,	/* a rescan refused it: queue -> quarantine,
+				 * with the reason in reply */
+	CHANGE_SCANNED,		/* a rescan passed it: ENV_UNSCANNED cleared */
 };
+
+/* spool_release_message - CHANGE_RELEASE in a transaction of its own
+ * (spoolctl release ID when spoold is not running) */
+enum spool_err spool_release_message(struct spool *, uint64_t id);
 
 /* spool_set_hold - CHANGE_HOLD in a transaction of its own (spoolctl when
  * spoold is not running) */
@@ -182,5 +195,17 @@ enum spool_err spool_apply_changes(struct spool *, const struct spool_change *co
 /* spool_get_route - how delivery to domain went lately (free it with
  * spool_route_free); SPOOL_ENOTFOUND when never recorded */
 enum spool_err spool_get_route(struct spool *, const char *domain, struct spool_route *);
+
+/* The quarantine.  spool_quarantine_walk - cb for each quarantined
+ * message, in id (arrival) order, under the rules of spool_domain_list;
+ * spool_quarantine_expired - the ids quarantined before `before` (caller
+ * frees); spool_get_quarantine - message id's record (SPOOL_ENOTFOUND: not
+ * quarantined; free it with spool_quarantine_free). */
+typedef int spool_quarantine_cb(const struct spool_envelope *, const struct spool_quarantine *,
+    void *arg);
+enum spool_err spool_quarantine_walk(struct spool *, spool_quarantine_cb *, void *arg);
+enum spool_err spool_quarantine_expired(struct spool *, int64_t before, uint64_t **ids,
+    size_t *n);
+enum spool_err spool_get_quarantine(struct spool *, uint64_t id, struct spool_quarantine *);
 
 #endif

@@ -326,6 +326,46 @@ spool_route_free(struct spool_route *rt)
 	rt->last_error = NULL;
 }
 
+int
+spool_quarantine_encode(const struct spool_quarantine *q, struct buf *b)
+{
+	int rc = 0;
+
+	rc |= put_u8(b, QUARANTINE_RECORD_VERSION);
+	rc |= put_u64(b, (uint64_t)q->since);
+	rc |= put_str(b, q->reason);
+	return rc ? -1 : 0;
+}
+
+int
+spool_quarantine_decode(const void *data, size_t len, struct spool_quarantine *q)
+{
+	struct rd r = { data, len, 0, NULL, 0, 0 };
+
+	memset(q, 0, sizeof(*q));
+	if ((q->mem = rd_arena(&r, 0, 1)) == NULL)
+		return -1;
+	if (get_u8(&r) != QUARANTINE_RECORD_VERSION) {
+		spool_quarantine_free(q);
+		return -1;
+	}
+	q->since = (int64_t)get_u64(&r);
+	q->reason = get_str(&r);
+	if (r.bad) {
+		spool_quarantine_free(q);
+		return -1;
+	}
+	return 0;
+}
+
+void
+spool_quarantine_free(struct spool_quarantine *q)
+{
+	free(q->mem);
+	q->mem = NULL;
+	q->reason = NULL;
+}
+
 void
 spool_counters_encode(const struct spool_counters *c, unsigned char out[SPOOL_COUNTERS_LEN])
 {

@@ -32,6 +32,9 @@
 #define ENV_SMTPUTF8	0x01
 #define ENV_8BITMIME	0x02	/* BODY=8BITMIME was given */
 #define ENV_8BIT_SEEN	0x04	/* the body has 8-bit bytes */
+#define ENV_UNSCANNED	0x08	/* stored while a content filter was down
+				 * (milter-default-action accept): offered
+				 * to the filters again before it leaves */
 
 struct spool_rcpt {
 	const char	*addr;		/* local@domain */
@@ -83,6 +86,17 @@ struct spool_route {
 	void		*mem;		/* decoded: the block last_error lives in */
 };
 
+/* A quarantined message: kept, never delivered, until spoolctl release
+ * queues it or quarantine-max-age removes it.  Its recipients have no
+ * queue entries meanwhile and count in no domain's counters. */
+#define QUARANTINE_RECORD_VERSION	1
+
+struct spool_quarantine {
+	int64_t		 since;
+	const char	*reason;	/* "milter NAME: the filter's reason" */
+	void		*mem;
+};
+
 struct spool_counters {
 	uint64_t	messages;
 	uint64_t	bytes;
@@ -100,6 +114,10 @@ void	spool_qentry_free(struct spool_qentry *);
 int	spool_route_encode(const struct spool_route *, struct buf *);
 int	spool_route_decode(const void *, size_t, struct spool_route *);
 void	spool_route_free(struct spool_route *);
+
+int	spool_quarantine_encode(const struct spool_quarantine *, struct buf *);
+int	spool_quarantine_decode(const void *, size_t, struct spool_quarantine *);
+void	spool_quarantine_free(struct spool_quarantine *);
 
 #define SPOOL_COUNTERS_LEN	25
 void	spool_counters_encode(const struct spool_counters *, unsigned char out[SPOOL_COUNTERS_LEN]);

@@ -1,11 +1,13 @@
 /*
- * spoolctl.c - the postmaster's view of the spool: list, show, delete, stats.
+ * spoolctl.c - the postmaster's view of the spool: list, show, delete, stats,
+ * and the quarantine (quarantine, release ID).
  *
  * Reads open the same LMDB environment as spoold, read-only, so they work
  * while spoold runs.  Changes (delete, hold, release; flush and bounce)
  * go to the running spoold over DATADIR/control.sock, so its queue owner
  * applies them like any other change; only when no spoold runs do delete,
- * hold and release write the environment themselves (LMDB's writer lock
+ * hold and release (of a domain or of quarantined messages) write the
+ * environment themselves (LMDB's writer lock
  * keeps a spoold started meanwhile waiting).  Output is one record a line
  * with the key first, for awk; --json gives the same as JSON.
  */
@@ -137,6 +139,67 @@ next_attempt_json(const char *domain, const struct domain_conf *d, const struct 
 		fprintf(out, "\"%s\"", show_when(t, when, sizeof(when)));
 }
 
+/* ---- quarantine counts per domain ---- */
+
+struct qcount {
+	char		 domain[SMTP_DOMAIN_MAX + 1];
+	uint64_t	 n;
+	int		 shown;
+};
+
+struct qtally {
+	struct qcount	*c;
+	size_t		 n;
+};
+
+static struct qcount *
+qtally_find(struct qtally *t, const char *domain)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->c[i].domain, domain) == 0)
+			return &t->c[i];
+	return NULL;
+}
+
+/* qtally_cb - a quarantined message counts once in each of its domains */
+static int
+qtally_cb(const struct spool_envelope *e, const struct spool_quarantine *q, void *arg)
+{
+	struct qtally *t = arg;
+
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		const char *d = spool_rcpt_domain(e->rcpts[i].addr);
+		struct qcount *c, *n;
+		int dup = 0;
+
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = strcmp(spool_rcpt_domain(e->rcpts[j].addr), d) == 0;
+		if (dup || e->rcpts[i].done)
+			continue;
+		if ((c = qtally_find(t, d)) == NULL) {
+			if ((n = realloc(t->c, (t->n + 1) * sizeof(*n))) == NULL)
+				return 1;
+			t->c = n;
+			c = &t->c[t->n++];
+			memset(c, 0, sizeof(*c));
+			snprintf(c->domain, sizeof(c->domain), "%s", d);
+		}
+		c->n++;
+	}
+	return 0;
+}
+
+static uint64_t
+qtally_of(struct qtally *t, const char *domain)
+{
+	struct qcount *c = qtally_find(t, domain);
+
+	if (c == NULL)
+		return 0;
+	c->shown = 1;
+	return c->n;
+}
+
 /* ---- list ---- */
 
 struct list_state {
@@ -144,6 +207,7 @@ struct list_state {
 	struct spool			*sp;
 	int				 first;
 	char				 seen_prev[SMTP_DOMAIN_MAX + 1];
+	struct qtally			 q;
 };
 
 static void
@@ -156,8 +220,8 @@ list_row(struct list_state *ls, const char *domain, const struct spool_counters 
 		fprintf(out, "%s\n  {\"domain\": ", ls->first ? "" : ",");
 		json_str(domain);
 		fprintf(out, ", \"messages\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"oldest_age\": %lld, "
-		    "\"configured\": %s", c->messages, c->bytes, c->messages ? age_of(c->oldest) : 0,
-		    d ? "true" : "false");
+		    "\"quarantined\": %" PRIu64 ", \"configured\": %s", c->messages, c->bytes,
+		    c->messages ? age_of(c->oldest) : 0, qtally_of(&ls->q, domain), d ? "true" : "false");
 		if (d != NULL && (d->quota_bytes || d->quota_messages))
 			fprintf(out, ", \"quota_messages\": %" PRIu64 ", \"quota_bytes\": %" PRIu64,
 			    d->quota_messages, d->quota_bytes);
@@ -182,8 +246,9 @@ list_row(struct list_state *ls, const char *domain, const struct spool_counters 
 			snprintf(quota, sizeof(quota), "  (quota: %" PRIu64 "/%s messages, %" PRIu64
 			    "/%s bytes)", c->messages, qm, c->bytes, qb);
 		}
-		fprintf(out, "%-40s %8" PRIu64 " %12" PRIu64 " %10lld%s%s\n", domain, c->messages,
-		    c->bytes, c->messages ? age_of(c->oldest) : 0, d ? "" : "  (not configured)", quota);
+		fprintf(out, "%-40s %8" PRIu64 " %12" PRIu64 " %10lld %11" PRIu64 "%s%s\n", domain,
+		    c->messages, c->bytes, c->messages ? age_of(c->oldest) : 0,
+		    qtally_of(&ls->q, domain), d ? "" : "  (not configured)", quota);
 	}
 	ls->first = 0;
 }
@@ -223,14 +288,22 @@ cmd_list(struct spool *sp, const struct spoold_conf *cf)
 	struct list_state ls = { .cf = cf, .sp = sp, .first = 1 };
 	enum spool_err rc;
 
+	static const struct spool_counters zero;
+
 	if (out_begin() == -1)
 		return EX_SOFTWARE;
 	if (json)
 		fprintf(out, "[");
 	else
-		fprintf(out, "%-40s %8s %12s %10s\n", "# domain", "messages", "bytes", "oldest(s)");
-	rc = spool_domain_list(sp, list_cb, &ls);
+		fprintf(out, "%-40s %8s %12s %10s %11s\n", "# domain", "messages", "bytes", "oldest(s)",
+		    "quarantined");
+	if ((rc = spool_quarantine_walk(sp, qtally_cb, &ls.q)) == SPOOL_OK)
+		rc = spool_domain_list(sp, list_cb, &ls);
 	list_configured_before(&ls, NULL);
+	for (size_t i = 0; i < ls.q.n; i++)	/* only quarantined mail, not configured */
+		if (!ls.q.c[i].shown)
+			list_row(&ls, ls.q.c[i].domain, &zero);
+	free(ls.q.c);
 	if (json)
 		fprintf(out, "\n]\n");
 	out_end();
@@ -369,7 +442,15 @@ cmd_show(struct spool *sp, const struct spoold_conf *cf, const char *domain)
 	if (json)
 		fprintf(out, "[");
 	else {
+		struct qtally q = { NULL, 0 };
+		uint64_t nq;
+
 		show_route(&ss);
+		if (spool_quarantine_walk(sp, qtally_cb, &q) == SPOOL_OK &&
+		    (nq = qtally_of(&q, canon)) > 0)
+			fprintf(out, "# %" PRIu64 " more quarantined, not listed here (spoolctl "
+			    "quarantine %s)\n", nq, canon);
+		free(q.c);
 		fprintf(out, "# id             arrival                      size sender recipients...\n");
 	}
 	rc = spool_domain_walk(sp, canon, show_cb, &ss);
@@ -380,6 +461,92 @@ cmd_show(struct spool *sp, const struct spoold_conf *cf, const char *domain)
 	out_end();
 	if (rc != SPOOL_OK) {
 		fprintf(stderr, "spoolctl: show %s: %s\n", canon, spool_strerror(rc));
+		return EX_SOFTWARE;
+	}
+	return 0;
+}
+
+/* ---- quarantine ---- */
+
+struct quar_state {
+	const char	*domain;	/* NULL: all */
+	int		 first;
+};
+
+static int
+quar_has_domain(const struct spool_envelope *e, const char *domain)
+{
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (!e->rcpts[i].done && strcmp(spool_rcpt_domain(e->rcpts[i].addr), domain) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+quar_cb(const struct spool_envelope *e, const struct spool_quarantine *q, void *arg)
+{
+	struct quar_state *qs = arg;
+	char buf[1100], when[32], since[32];
+
+	if (qs->domain != NULL && !quar_has_domain(e, qs->domain))
+		return 0;
+	if (json) {
+		fprintf(out, "%s\n  {\"id\": \"%016" PRIx64 "\", \"arrival\": \"%s\", \"quarantined\": "
+		    "\"%s\", \"size\": %" PRIu64 ", \"sender\": ", qs->first ? "" : ",", e->id,
+		    show_when(e->arrival, when, sizeof(when)), show_when(q->since, since,
+		    sizeof(since)), e->size);
+		json_str(e->sender);
+		fprintf(out, ", \"recipients\": [");
+		for (size_t i = 0, k = 0; i < e->nrcpts; i++)
+			if (!e->rcpts[i].done) {
+				fprintf(out, "%s", k++ ? ", " : "");
+				json_str(e->rcpts[i].addr);
+			}
+		fprintf(out, "], \"reason\": ");
+		json_str(q->reason);
+		fprintf(out, "}");
+	} else {
+		fprintf(out, "%016" PRIx64 " %s %8" PRIu64 " <%s>", e->id, show_when(e->arrival, when,
+		    sizeof(when)), e->size, safe_text(e->sender, buf, sizeof(buf)));
+		for (size_t i = 0; i < e->nrcpts; i++)
+			if (!e->rcpts[i].done)
+				fprintf(out, " %s", safe_text(e->rcpts[i].addr, buf, sizeof(buf)));
+		fprintf(out, "\n    %s\n", safe_text(q->reason, buf, sizeof(buf)));
+	}
+	qs->first = 0;
+	return 0;
+}
+
+/* cmd_quarantine - the quarantined messages (of DOMAIN): id, arrival,
+ * size, sender, recipients, then the filter's reason */
+static int
+cmd_quarantine(struct spool *sp, const struct spoold_conf *cf, const char *domain)
+{
+	struct quar_state qs = { NULL, 1 };
+	char canon[SMTP_DOMAIN_MAX + 1];
+	enum spool_err rc;
+
+	if (domain != NULL) {
+		snprintf(canon, sizeof(canon), "%s", domain);
+		if (strlen(domain) >= sizeof(canon) || smtp_domain_canon(canon, 1) == -1) {
+			fprintf(stderr, "spoolctl: quarantine: %s: not a domain name\n", domain);
+			return EX_USAGE;
+		}
+		qs.domain = canon;
+	}
+	if (out_begin() == -1)
+		return EX_SOFTWARE;
+	if (json)
+		fprintf(out, "[");
+	else
+		fprintf(out, "# id             arrival                      size sender recipients...\n"
+		    "#     reason (spoolctl release ID delivers it, spoolctl delete ID removes it)\n");
+	rc = spool_quarantine_walk(sp, quar_cb, &qs);
+	if (json)
+		fprintf(out, "\n]\n");
+	out_end();
+	if (rc != SPOOL_OK) {
+		fprintf(stderr, "spoolctl: quarantine: %s\n", spool_strerror(rc));
 		return EX_SOFTWARE;
 	}
 	return 0;
@@ -530,6 +697,58 @@ cmd_delete(struct spool *sp, const struct spoold_conf *cf, int argc, char **argv
 	return status;
 }
 
+/* is_queue_id - 16 hex digits, as spoolctl prints ids: "release ID" is
+ * the quarantine's, "release DOMAIN" the hold's */
+static int
+is_queue_id(const char *s)
+{
+	return strlen(s) == 16 && strspn(s, "0123456789abcdefABCDEF") == 16;
+}
+
+/* cmd_release_ids - quarantined messages queued for delivery, through the
+ * running spoold or directly */
+static int
+cmd_release_ids(struct spool *sp, const struct spoold_conf *cf, int argc, char **argv)
+{
+	int status = 0;
+
+	for (int i = 0; i < argc; i++) {
+		char reply[700];
+		uint64_t id;
+		enum spool_err rc;
+
+		if (!is_queue_id(argv[i]) || parse_id(argv[i], &id) == -1) {
+			fprintf(stderr, "spoolctl: release: \"%s\" is not a message id (16 hex "
+			    "digits, as in spoolctl quarantine)\n", argv[i]);
+			status = EX_USAGE;
+			continue;
+		}
+		snprintf(reply, sizeof(reply), "%016" PRIx64, id);
+		if (sp == NULL) {
+			if (control_ask(cf, "release", reply, reply, sizeof(reply)) != 0) {
+				status = EX_SOFTWARE;
+				continue;
+			}
+			if (reply[0] == '2')
+				printf("%s\n", reply + 4);
+			else {
+				fprintf(stderr, "spoolctl: release %s\n", reply + 4);
+				status = reply_status(reply);
+			}
+			continue;
+		}
+		if ((rc = spool_release_message(sp, id)) != SPOOL_OK) {
+			fprintf(stderr, "spoolctl: release %016" PRIx64 ": %s\n", id,
+			    rc == SPOOL_ENOTFOUND ? "no such message in the quarantine" :
+			    spool_strerror(rc));
+			status = rc == SPOOL_ENOTFOUND ? EX_DATAERR : EX_SOFTWARE;
+			continue;
+		}
+		printf("%016" PRIx64 " released\n", id);
+	}
+	return status;
+}
+
 static int
 cmd_stats(struct spool *sp)
 {
@@ -541,14 +760,15 @@ cmd_stats(struct spool *sp)
 		return EX_SOFTWARE;
 	}
 	if (json)
-		printf("{\"messages\": %" PRIu64 ", \"domains\": %" PRIu64 ", \"map_size\": %" PRIu64
-		    ", \"map_used\": %" PRIu64 ", \"map_max\": %" PRIu64 ", \"readers\": %u, "
-		    "\"max_readers\": %u}\n", st.messages, st.domains, st.map_size, st.map_used,
-		    st.map_max, st.readers, st.max_readers);
-	else
-		printf("messages %" PRIu64 "\ndomains %" PRIu64 "\nmap_size %" PRIu64 "\nmap_used %"
-		    PRIu64 "\nmap_max %" PRIu64 "\nreaders %u\nmax_readers %u\n", st.messages,
+		printf("{\"messages\": %" PRIu64 ", \"quarantined\": %" PRIu64 ", \"domains\": %"
+		    PRIu64 ", \"map_size\": %" PRIu64 ", \"map_used\": %" PRIu64 ", \"map_max\": %"
+		    PRIu64 ", \"readers\": %u, \"max_readers\": %u}\n", st.messages, st.quarantined,
 		    st.domains, st.map_size, st.map_used, st.map_max, st.readers, st.max_readers);
+	else
+		printf("messages %" PRIu64 "\nquarantined %" PRIu64 "\ndomains %" PRIu64 "\nmap_size %"
+		    PRIu64 "\nmap_used %" PRIu64 "\nmap_max %" PRIu64 "\nreaders %u\nmax_readers %u\n",
+		    st.messages, st.quarantined, st.domains, st.map_size, st.map_used, st.map_max,
+		    st.readers, st.max_readers);
 	return 0;
 }
 
@@ -588,9 +808,12 @@ usage(void)
 	fprintf(stderr,
 	    "usage: spoolctl [-c FILE] [--json] COMMAND\n"
 	    "  list               one line per domain: domain messages bytes oldest-age(s)\n"
+	    "                     quarantined\n"
 	    "  show DOMAIN        the messages queued for DOMAIN\n"
-	    "  delete ID...       remove messages (no bounce is sent; through the running\n"
-	    "                     spoold, or directly when none runs)\n"
+	    "  quarantine [DOMAIN] the messages a content filter quarantined, with why\n"
+	    "  release ID...      queue quarantined messages for delivery\n"
+	    "  delete ID...       remove messages, queued or quarantined (no bounce is sent;\n"
+	    "                     through the running spoold, or directly when none runs)\n"
 	    "  stats              spool totals and map usage\n"
 	    "  flush DOMAIN       deliver DOMAIN's mail now (asks the running spoold)\n"
 	    "  bounce ID...       return messages to their senders now, with a DSN\n"
@@ -664,6 +887,10 @@ main(int argc, char **argv)
 		status = cmd_delete(sp, cf, argc - optind, argv + optind);
 	else if (strcmp(cmd, "stats") == 0 && optind == argc)
 		status = cmd_stats(sp);
+	else if (strcmp(cmd, "quarantine") == 0 && optind + 1 >= argc)
+		status = cmd_quarantine(sp, cf, optind < argc ? argv[optind] : NULL);
+	else if (strcmp(cmd, "release") == 0 && optind < argc && is_queue_id(argv[optind]))
+		status = cmd_release_ids(sp, cf, argc - optind, argv + optind);
 	else if ((strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0) && optind + 1 == argc)
 		status = cmd_hold(sp, cf, argv[optind], cmd[0] == 'h');
 	else

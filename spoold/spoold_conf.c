@@ -581,6 +581,32 @@ kw_milter_default(struct conf_ctx *c, void *t, int argc, char **argv)
 		    argv[1]);
 }
 
+/* quarantine-max-age DURATION */
+static void
+kw_quarantine_max_age(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	set_duration(c, &((struct spoold_conf *)t)->quarantine_max_age, argv[0], argv[1]);
+}
+
+/* archive-to ADDRESS (in a domain block): local@domain, no brackets */
+static void
+kw_archive_to(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct domain_conf *d = t;
+	char line[SMTP_PATH_MAX + 16];
+	struct smtp_rcpt r;
+
+	snprintf(line, sizeof(line), "TO:<%s>", argv[1]);
+	if (strlen(argv[1]) > SMTP_PATH_MAX || strchr(argv[1], '@') == NULL ||
+	    smtp_parse_rcpt(line, &r, 0) != SMTP_PARSE_OK || r.to.domain[0] == '\0') {
+		conf_error(c, "archive-to: \"%.100s\" is not a mail address (local@domain)", argv[1]);
+		return;
+	}
+	free(d->archive_to);
+	if (asprintf(&d->archive_to, "%s@%s", r.to.local, r.to.domain) == -1)
+		abort();
+}
+
 /* filter on|off (in a domain block) */
 static void
 kw_filter(struct conf_ctx *c, void *t, int argc, char **argv)
@@ -611,6 +637,7 @@ static const struct conf_keyword domain_keywords[] = {
 	KW("delay-warning", 1, 1, kw_delay_warning),
 	KW("recipients",	1, 1,	kw_recipients),
 	KW("filter",	1, 1,	kw_filter),
+	KW("archive-to",	1, 1,	kw_archive_to),
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 };
 
@@ -699,6 +726,7 @@ static const struct conf_keyword top_keywords[] = {
 	KWR("milter",		2, 2,	kw_milter),
 	KWR("milter-timeout",	2, 2,	kw_milter_timeout),
 	KW("milter-default-action", 1, 1, kw_milter_default),
+	KW("quarantine-max-age", 1, 1, kw_quarantine_max_age),
 	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain, 1 },
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 };
@@ -714,6 +742,7 @@ spoold_conf_new(void)
 	cf->milter_timeout_connect = DEF_MILTER_CONNECT;
 	cf->milter_timeout_command = DEF_MILTER_COMMAND;
 	cf->milter_timeout_eom = DEF_MILTER_EOM;
+	cf->quarantine_max_age = DEF_QUARANTINE_MAX_AGE;
 	cf->max_recipients = DEF_MAX_RECIPIENTS;
 	cf->max_connections = DEF_MAX_CONNECTIONS;
 	cf->max_connections_ip = DEF_MAX_CONNECTIONS_IP;
@@ -870,6 +899,7 @@ domain_conf_free(struct domain_conf *d)
 	free(d->atrn_users);
 	free(d->route.host);
 	free(d->recipients_file);
+	free(d->archive_to);
 	recipients_free(d->recipients);
 }
 

@@ -48,6 +48,7 @@
 #define DEF_MILTER_CONNECT	30
 #define DEF_MILTER_COMMAND	30
 #define DEF_MILTER_EOM		300
+#define DEF_QUARANTINE_MAX_AGE	(30 * 86400)
 
 enum listen_kind { LISTEN_SMTP, LISTEN_ODMR };
 enum domain_mode { MODE_HOLD, MODE_BACKUP };
@@ -92,6 +93,8 @@ struct domain_conf {
 	char			*recipients_file;
 	struct recipients	*recipients;	/* loaded list, or NULL for any */
 	int			 filter;	/* "filter on" (default): the milters see its mail */
+	char			*archive_to;	/* local@domain: a copy of every message
+						 * stored, one more recipient; or NULL */
 	int			 line;		/* where it was defined */
 };
 
@@ -159,6 +162,7 @@ struct spoold_conf {
 	size_t			 n_milters;
 	uint64_t		 milter_timeout_connect, milter_timeout_command, milter_timeout_eom;
 	enum milter_default	 milter_default;
+	uint64_t		 quarantine_max_age;	/* then removed, without a DSN */
 };
 
 /* queue NAME DOMAIN...: "ETRN #NAME" asks for all of these domains */

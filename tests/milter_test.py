@@ -7,7 +7,8 @@ Usage: milter_test.py PORT PORTFILE
   listens on inet:PORT@127.0.0.1 (PORT 0 is not possible with libmilter:
   the test passes a free one) and writes "ready" to PORTFILE once running.
 
-Subjects: reject, tempfail, reply (554 5.7.1 custom), discard, addheader,
+Subjects: reject, tempfail, reply (554 5.7.1 custom), discard, quarantine
+(with an X-Test-Filter header too), addheader,
 insheader, chgheader, delheader, replbody, addrcpt, delrcpt, chgfrom,
 slow (sleeps 5 s at the end of the message), crash (exits mid-message);
 anything else is accepted untouched.  A recipient whose local part is
@@ -72,6 +73,9 @@ class TestMilter(Milter.Base):
             return Milter.REJECT
         if s == "discard":
             return Milter.DISCARD
+        if s == "quarantine":
+            self.addheader("X-Test-Filter", "quarantined")
+            self.quarantine("held by the test filter")
         if s == "addheader":
             self.addheader("X-Test-Filter", "scanned")
         if s == "insheader":
@@ -100,7 +104,8 @@ def main():
     port, ready = sys.argv[1], sys.argv[2]
     Milter.factory = TestMilter
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.CHGBODY |
-                     Milter.ADDRCPT | Milter.DELRCPT | Milter.CHGFROM)
+                     Milter.ADDRCPT | Milter.DELRCPT | Milter.CHGFROM |
+                     Milter.QUARANTINE)
     with open(ready, "w") as f:
         f.write("ready\n")
     Milter.runmilter("spoold-test", "inet:%s@127.0.0.1" % port, 30)

@@ -578,6 +578,92 @@ START_TEST(test_delete)
 }
 END_TEST
 
+/* quarantine records */
+static int
+qwalk_cb(const struct spool_envelope *e, const struct spool_quarantine *q, void *arg)
+{
+	struct wlog *w = arg;
+	size_t len = strlen(w->text);
+
+	snprintf(w->text + len, sizeof(w->text) - len, "%llu:%s;", (unsigned long long)e->id,
+	    q->reason);
+	w->calls++;
+	return 0;
+}
+
+/* a quarantined message: stored with its body, in no queue and no
+ * counter; never part of a DONE (no bounce); released into the queue as
+ * at arrival; deleted without touching any counter; expired by age */
+START_TEST(test_quarantine)
+{
+	struct spool *sp = open_spool(64 * MiB);
+	struct tmsg m[3];
+	struct wlog w = { .calls = 0 };
+	struct spool_counters c;
+	struct spool_stats st;
+	struct spool_quarantine q;
+	enum spool_err res[3];
+	const unsigned u1 = 0;
+	uint64_t *ids;
+	size_t n;
+
+	three_init(m);
+	m[0].m.quarantine = "milter a: spam";
+	m[1].m.quarantine = "milter b: virus";
+	ck_assert_int_eq(put(sp, m, 3, res), SPOOL_OK);
+	ck_assert_int_eq(spool_domain_counters(sp, "one.example", &c), SPOOL_OK);
+	check_counters(&c, 1, BIG, 1002, "one.example: only the queued message");
+	ck_assert_int_eq(spool_domain_counters(sp, "two.example", &c), SPOOL_OK);
+	check_counters(&c, 0, 0, 0, "two.example: nothing queued");
+	ck_assert_str_eq(walk(sp, "one.example", &w), "3:0;");
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(spool_quarantine_walk(sp, qwalk_cb, &w), SPOOL_OK);
+	ck_assert_str_eq(w.text, "1:milter a: spam;2:milter b: virus;");
+	ck_assert_int_eq(spool_get_stats(sp, &st), SPOOL_OK);
+	ck_assert_uint_eq(st.messages, 3);
+	ck_assert_uint_eq(st.quarantined, 2);
+	check_body(sp, &m[0]);
+	ck_assert_int_eq(spool_get_quarantine(sp, 1, &q), SPOOL_OK);
+	ck_assert_int_eq(q.since, 1000);
+	spool_quarantine_free(&q);
+	ck_assert_int_eq(spool_get_quarantine(sp, 3, NULL), SPOOL_ENOTFOUND);
+
+	/* no bounce of a quarantined message: nothing changes */
+	ck_assert_int_eq(spool_rcpts_done(sp, 1, &u1, 1), SPOOL_ENOTFOUND);
+	ck_assert_int_eq(spool_get_quarantine(sp, 1, NULL), SPOOL_OK);
+
+	/* expiry: the ones quarantined before the time given */
+	ck_assert_int_eq(spool_quarantine_expired(sp, 1001, &ids, &n), SPOOL_OK);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(ids[0], 1);
+	free(ids);
+
+	/* release: queued and counted as at arrival */
+	ck_assert_int_eq(spool_release_message(sp, 1), SPOOL_OK);
+	ck_assert_int_eq(spool_release_message(sp, 1), SPOOL_ENOTFOUND);
+	ck_assert_int_eq(spool_release_message(sp, 3), SPOOL_ENOTFOUND);
+	ck_assert_int_eq(spool_domain_counters(sp, "one.example", &c), SPOOL_OK);
+	check_counters(&c, 2, 7 + BIG, 1000, "one.example after the release");
+	ck_assert_int_eq(spool_domain_counters(sp, "two.example", &c), SPOOL_OK);
+	check_counters(&c, 1, 7, 1000, "two.example after the release");
+	memset(&w, 0, sizeof(w));
+	ck_assert_str_eq(walk(sp, "one.example", &w), "1:0,1;3:0;");
+
+	/* delete of a quarantined one: its record and body go, no counter moves */
+	ck_assert_int_eq(spool_delete_message(sp, 2), SPOOL_OK);
+	ck_assert_int_eq(spool_domain_counters(sp, "two.example", &c), SPOOL_OK);
+	check_counters(&c, 1, 7, 1000, "two.example after deleting the quarantined");
+	ck_assert_int_eq(spool_get_stats(sp, &st), SPOOL_OK);
+	ck_assert_uint_eq(st.messages, 2);
+	ck_assert_uint_eq(st.quarantined, 0);
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(spool_quarantine_walk(sp, qwalk_cb, &w), SPOOL_OK);
+	ck_assert_str_eq(w.text, "");
+	three_free(m);
+	spool_close(sp);
+}
+END_TEST
+
 /* recipients finish one by one: counters follow, the message goes last */
 START_TEST(test_rcpts_done)
 {
@@ -1294,6 +1380,7 @@ spool_suite(void)
 	tcase_add_test(tc, test_body_sizes);
 	tcase_add_test(tc, test_envelope_round_trip);
 	tcase_add_test(tc, test_delete);
+	tcase_add_test(tc, test_quarantine);
 	tcase_add_test(tc, test_delete_oldest_moves);
 	tcase_add_test(tc, test_rcpts_done);
 	tcase_add_test(tc, test_done_with_dsn);

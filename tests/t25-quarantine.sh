@@ -1,0 +1,141 @@
+#!/bin/sh
+# t25-quarantine.sh - what a content filter keeps back, and the copies kept
+# for an archive, with the real libmilter test filter (tests/milter_test.py):
+#   - a quarantined message: 250, stored, counted apart in spoolctl list and
+#     show, listed by spoolctl quarantine with the filter's reason, never
+#     delivered by ETRN; bounce refused; released, then delivered at the
+#     next ETRN with the filter's header; delete removes one; another goes
+#     after quarantine-max-age, silently (no DSN);
+#   - archive-to: one stored message reaches the site and the archive,
+#     each under its own domain's route, and the sender never hears of the
+#     archive;
+#   - the filter down with milter-default-action accept: messages stored
+#     marked unscanned, offered to the filter again at the ETRN: the clean
+#     one delivered, the one it rejects quarantined (no bounce).
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+need_sink
+need_swaks
+/usr/bin/python3 -c 'import Milter' 2>/dev/null ||
+	fail "python3-milter is not installed (contrib/deps.sh test installs it)"
+
+MILTER_PORT=$(free_port)
+SINK_PORT=$(free_port)
+
+# milter_start - the test filter on MILTER_PORT, until it accepts
+milter_start() {
+	/usr/bin/python3 "$top_srcdir/tests/milter_test.py" "$MILTER_PORT" "$T/milter.ready" \
+	    >>"$T/milter.log" 2>&1 &
+	echo $! >"$T/milter.pid"
+	_i=0
+	until python3 -c "import socket; socket.create_connection(('127.0.0.1',$MILTER_PORT),1)" 2>/dev/null; do
+		_i=$((_i + 1)); [ $_i -le 200 ] || error "the test milter did not start: $(cat "$T/milter.log")"
+		sleep 0.05
+	done
+}
+milter_start
+
+write_conf "milter test inet:127.0.0.1:$MILTER_PORT"
+cat >>"$SPOOLD_CONF" <<EOF
+domain site.test {
+    etrn-from 127.0.0.1
+    deliver-to [127.0.0.1]:$SINK_PORT
+    recipients any
+    archive-to keep@archive.test
+}
+domain archive.test {
+    etrn-from 127.0.0.1
+    deliver-to [127.0.0.1]:$SINK_PORT
+    recipients any
+    filter off
+}
+EOF
+start_spoold
+sink
+
+# send SUBJECT [SWAKS-OPTION...] - a message to a@site.test
+send() {
+	_subject=$1
+	shift
+	sw -f sender@client.test -t a@site.test --header "Subject: $_subject" "$@"
+}
+# quarantined_count DOMAIN - the quarantined column of spoolctl list
+quarantined_count() {
+	spoolctl list | awk -v d="$1" '$1 == d { n = $5 } END { print n + 0 }'
+}
+# dump_of SUBJECT - the sink's copies of the message with that subject
+dump_of() {
+	grep -l "^Subject: $1\$" "$T"/dump/* 2>/dev/null
+}
+
+# ---- quarantine ----
+send quarantine
+q1=$(sw_queued)
+[ -n "$q1" ] || fail "a quarantined message got no 250: $(cat "$T/swaks.out")"
+send quarantine
+q2=$(sw_queued)
+send clean
+[ -n "$(sw_queued)" ] || fail "a clean message was not stored"
+[ "$(quarantined_count site.test)" = 2 ] || fail "spoolctl list shows $(quarantined_count site.test) quarantined for site.test, expected 2: $(spoolctl list)"
+expect_count site.test 1
+spoolctl quarantine site.test >"$T/q.out" || fail "spoolctl quarantine failed"
+grep -q "^$q1 .* <sender@client.test> a@site.test keep@archive.test\$" "$T/q.out" ||
+	fail "spoolctl quarantine does not list $q1 with its sender and recipients: $(cat "$T/q.out")"
+grep -q '^    milter test: held by the test filter$' "$T/q.out" ||
+	fail "spoolctl quarantine does not show the filter's reason: $(cat "$T/q.out")"
+spoolctl --json quarantine | python3 -c '
+import json, sys
+q = json.load(sys.stdin)
+assert len(q) == 2 and q[0]["reason"] == "milter test: held by the test filter", q' ||
+	fail "spoolctl --json quarantine: $(spoolctl --json quarantine)"
+spoolctl show site.test | grep -q '^# 2 more quarantined' ||
+	fail "spoolctl show does not count the quarantined: $(spoolctl show site.test)"
+spoolctl show site.test | grep -q "^$q1" && fail "spoolctl show lists a quarantined message as queued"
+spoolctl stats | grep -q '^quarantined 2$' || fail "spoolctl stats: $(spoolctl stats)"
+grep -q "$q1 .*status=quarantined" "$SPOOLD_LOG" || fail "no log line for the quarantined message"
+say "quarantined: 250, stored, counted apart by list/show/stats, listed with the filter's reason"
+
+etrn 127.0.0.1 site.test archive.test
+wait_count site.test 0
+wait_count archive.test 0
+[ -z "$(dump_of quarantine)" ] || fail "a quarantined message was delivered"
+f=$(dump_of clean)
+[ "$(echo "$f" | wc -w)" = 2 ] || fail "the clean message did not reach both the site and the archive once each: $f"
+grep -l '^X-Rcpt-Args: <a@site.test>' $f >/dev/null && grep -l '^X-Rcpt-Args: <keep@archive.test>' $f >/dev/null ||
+	fail "the clean message went to the wrong recipients: $(grep -h '^X-Rcpt' $f)"
+say "ETRN delivers the clean message and its archive copy (stored once, each under its own domain), never the quarantined"
+
+spoolctl bounce "$q1" >"$T/bounce.out" 2>&1 && fail "spoolctl bounce of a quarantined message succeeded"
+grep -q 'is quarantined' "$T/bounce.out" || fail "bounce of a quarantined message: $(cat "$T/bounce.out")"
+spoolctl release "$q1" >"$T/release.out" || fail "spoolctl release failed: $(cat "$T/release.out")"
+grep -q "$q1 released" "$T/release.out" || fail "release said: $(cat "$T/release.out")"
+spoolctl release "$q1" >"$T/release.out" 2>&1 && fail "releasing a message twice succeeded"
+grep -q 'no such message in the quarantine' "$T/release.out" || fail "second release: $(cat "$T/release.out")"
+expect_count site.test 1
+[ "$(quarantined_count site.test)" = 1 ] || fail "after release: $(spoolctl list)"
+etrn 127.0.0.1 site.test archive.test
+wait_count site.test 0
+wait_count archive.test 0
+f=$(dump_of quarantine)
+[ "$(echo "$f" | wc -w)" = 2 ] || fail "the released message did not reach the site and the archive: $f"
+grep -q '^X-Test-Filter: quarantined' $f || fail "the filter's header is not on the released copy"
+say "bounce refused for a quarantined message; released, it is delivered at the next ETRN with the filter's header"
+
+spoolctl delete "$q2" >/dev/null || fail "spoolctl delete of a quarantined message failed"
+[ "$(quarantined_count site.test)" = 0 ] || fail "after delete: $(spoolctl list)"
+spoolctl stats | grep -q '^quarantined 0$' || fail "stats after delete: $(spoolctl stats)"
+echo "quarantine-max-age 4s" >>"$SPOOLD_CONF"
+kill -HUP "$SPOOLD_PID"
+_i=0; until grep -q 'reloaded' "$SPOOLD_LOG"; do _i=$((_i + 1)); [ $_i -le 100 ] || fail "no reload"; sleep 0.05; done
+send quarantine
+q3=$(sw_queued)
+n=$(total_count)
+_i=0
+until [ "$(quarantined_count site.test)" = 0 ]; do
+	_i=$((_i + 1)); [ $_i -le 300 ] || fail "$q3 was not removed after quarantine-max-age 4s"
+	sleep 0.1
+done
+grep -q "$q3: removed from the quarantine after 4s" "$SPOOLD_LOG" || fail "no log line for the expiry"
+[ "$(total_count)" = $((n - 1)) ] || fail "the expiry queued something (a DSN?): $(spoolctl list)"
+say "delete removes a quarantined message; another goes after quarantine-max-age, logged, without a DSN"
+
+check_sanitizers
