@@ -42,6 +42,7 @@
 #include "smtp_client.h"
 #include "smtp_cmd.h"
 #include "smtp_reply.h"
+#include "rescan.h"
 #include "route.h"
 #include "despool.h"
 
@@ -72,6 +73,7 @@ struct offer {
 	size_t			 n;
 	struct smtp_client_msg	 msg;
 	int			 round_sent;	/* the last offer's dot got a 2xx */
+	int			 scanned;	/* the rescan passed it: offer it now */
 };
 
 struct despool {
@@ -105,6 +107,7 @@ struct despool {
 	unsigned		 pending;	/* changes not yet committed */
 	unsigned		 unrecorded;	/* deliveries among them */
 	int			 window_full;	/* the client waits for a commit */
+	struct rescan		*rescan;	/* the client waits for the filters */
 	int			 again;		/* an ETRN came meanwhile: run once more */
 };
 
@@ -510,6 +513,48 @@ run_next_domain(struct despool *r)
 	return 0;
 }
 
+static void
+rescan_recorded(void *arg, enum spool_err result)
+{
+	run_committed(arg);
+}
+
+/* run_rescanned - the filters' second look at the loaded message: offer
+ * it (passed, or still no filter and milter-default-action accept), keep
+ * it back (quarantine), or leave it queued for another run */
+static void
+run_rescanned(void *arg, enum rescan_result res, const char *reason)
+{
+	struct despool *r = arg;
+	uint64_t id = r->o.env.id;
+	int rc = 0;
+
+	r->rescan = NULL;
+	switch (res) {
+	case RESCAN_PASSED:
+		if ((rc = queue_scanned(ctx.queue, id, rescan_recorded, r)) == 0)
+			r->pending++;
+		r->o.scanned = 1;
+		break;
+	case RESCAN_UNSCANNED:
+		r->o.scanned = 1;
+		break;
+	case RESCAN_QUARANTINE:
+		if ((rc = queue_quarantine(ctx.queue, id, reason, rescan_recorded, r)) == 0)
+			r->pending++;
+		offer_forget(&r->o);
+		break;
+	case RESCAN_LATER:
+		offer_forget(&r->o);
+		break;
+	}
+	if (rc == -1)
+		log_warnx("%016llx: out of memory recording the rescan; it is done again later",
+		    (unsigned long long)id);
+	if (r->client != NULL)
+		smtp_client_resume(r->client);
+}
+
 static const struct smtp_client_msg *
 run_next(void *arg)
 {
@@ -520,12 +565,28 @@ run_next(void *arg)
 		r->window_full = 1;
 		return &smtp_client_wait;
 	}
+	if (r->o.scanned) {	/* the rescan passed it */
+		r->o.scanned = 0;
+		offer_msg(r);
+		r->offered++;
+		return &r->o.msg;
+	}
 	offer_settle(r);
 	if (offer_again(r))
 		return &r->o.msg;
 	offer_forget(&r->o);
 	while (r->pos < r->nids || run_next_domain(r)) {
-		if ((loaded = offer_load(r, r->ids[r->pos++])) == 1) {
+		if ((loaded = offer_load(r, r->ids[r->pos++])) == 1 &&
+		    rescan_wanted(r->rt, &r->o.env)) {
+			if ((r->rescan = rescan_start(ctx.loop, r->rt, ctx.queue, &r->o.env,
+			    run_rescanned, r)) != NULL)
+				return &smtp_client_wait;
+			log_warnx("%016llx %s: cannot offer it to the filters again now; it stays "
+			    "queued", (unsigned long long)r->o.env.id, r->domain);
+			offer_forget(&r->o);
+			continue;
+		}
+		if (loaded == 1) {
 			offer_msg(r);
 			r->offered++;
 			return &r->o.msg;
@@ -603,6 +664,11 @@ run_done(void *arg, const char *error)
 	struct despool *r = arg;
 	char why[900];
 
+	if (r->rescan != NULL) {	/* the session went while the filters looked */
+		rescan_cancel(r->rescan);
+		r->rescan = NULL;
+		r->o.scanned = 0;
+	}
 	offer_settle(r);
 	offer_defer_held(r);
 	r->client = NULL;
@@ -885,6 +951,8 @@ run_free(struct despool *r)
 			*pp = r->next;
 			break;
 		}
+	if (r->rescan != NULL)
+		rescan_cancel(r->rescan);
 	offer_forget(&r->o);
 	ev_timer_stop(ctx.loop, &r->kick);
 	rt_unref(r->rt);

@@ -334,6 +334,8 @@ show_json(struct show_state *ss, const struct spool_envelope *e, const unsigned 
 	    ", \"sender\": ", ss->first ? "" : ",", e->id, show_when(e->arrival, when, sizeof(when)),
 	    e->size);
 	json_str(e->sender);
+	if (e->flags & ENV_UNSCANNED)
+		fprintf(out, ", \"unscanned\": true");
 	fprintf(out, ", \"recipients\": [");
 	for (size_t i = 0; i < nidx; i++) {
 		fprintf(out, "%s{\"address\": ", i ? ", " : "");
@@ -367,6 +369,9 @@ show_text(struct show_state *ss, const struct spool_envelope *e, const unsigned 
 		fprintf(out, " %s", idx[i] < e->nrcpts ? safe_text(e->rcpts[idx[i]].addr, buf,
 		    sizeof(buf)) : "?");
 	fprintf(out, "\n");
+	if (e->flags & ENV_UNSCANNED)
+		fprintf(out, "    not scanned: a content filter was down when it came; the filters "
+		    "see it before it leaves\n");
 	for (size_t i = 0; i < nidx; i++) {
 		char reply[1100];
 

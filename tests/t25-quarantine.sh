@@ -120,6 +120,35 @@ f=$(dump_of quarantine)
 grep -q '^X-Test-Filter: quarantined' $f || fail "the filter's header is not on the released copy"
 say "bounce refused for a quarantined message; released, it is delivered at the next ETRN with the filter's header"
 
+# ---- the filter down with milter-default-action accept: a second look ----
+stop_pid "$(cat "$T/milter.pid")"; rm -f "$T/milter.pid"
+echo "milter-default-action accept" >>"$SPOOLD_CONF"
+kill -HUP "$SPOOLD_PID"
+_i=0; until grep -q 'reloaded' "$SPOOLD_LOG"; do _i=$((_i + 1)); [ $_i -le 100 ] || fail "no reload"; sleep 0.05; done
+send unscanned-clean
+u1=$(sw_queued)
+send reject
+u2=$(sw_queued)
+[ -n "$u1" ] && [ -n "$u2" ] || fail "with the filter down and accept, messages were not stored: $(cat "$T/swaks.out")"
+grep -q "$u2 .*status=stored unscanned" "$SPOOLD_LOG" || fail "no log line for the unscanned message"
+spoolctl show site.test | grep -A1 "^$u2 " | grep -q 'not scanned' ||
+	fail "spoolctl show does not say $u2 is not scanned: $(spoolctl show site.test)"
+milter_start
+n=$(total_count)
+etrn 127.0.0.1 site.test archive.test
+wait_count site.test 0
+wait_count archive.test 0
+f=$(dump_of unscanned-clean)
+[ "$(echo "$f" | wc -w)" = 2 ] || fail "the unscanned clean message did not reach the site and the archive: $f"
+[ -z "$(dump_of reject)" ] || fail "the message the filter rejects on the second look was delivered"
+spoolctl quarantine | grep -A1 "^$u2 " | grep -q 'milter test: .*on a second look' ||
+	fail "the message rejected on the second look is not quarantined: $(spoolctl quarantine)"
+grep -q "$u1 rescan: passed" "$SPOOLD_LOG" && grep -q "$u2 rescan: quarantined" "$SPOOLD_LOG" ||
+	fail "no log lines for the second look"
+[ "$(total_count)" = $((n - 1)) ] || fail "the second look queued something (a DSN?): $(spoolctl list)"
+spoolctl delete "$u2" >/dev/null
+say "filter down, accept: stored marked unscanned (log, show); at the ETRN the clean one is delivered, the one the filter rejects quarantined, no DSN"
+
 spoolctl delete "$q2" >/dev/null || fail "spoolctl delete of a quarantined message failed"
 [ "$(quarantined_count site.test)" = 0 ] || fail "after delete: $(spoolctl list)"
 spoolctl stats | grep -q '^quarantined 0$' || fail "stats after delete: $(spoolctl stats)"
