@@ -109,6 +109,8 @@ static const struct smtp_reply replies[R__COUNT] = {
 	{ R_FILTER_TEMPFAIL, 451, "4.7.1", "The content filter says: try again later", "RFC 3463 3.8" },
 	{ R_FILTER_UNAVAILABLE, 451, "4.7.1", "Content filter unavailable, try again later", "RFC 3463 3.8" },
 	{ R_FILTER_REPLY, 0, NULL,	"%s",					"milter protocol (SMFIR_REPLYCODE)" },
+	{ R_FILTER_RCPT_REJECT, 550, "5.7.1", "Recipient rejected by the content filter", "RFC 5321 4.2.2, RFC 3463 3.8" },
+	{ R_FILTER_RCPT_TEMPFAIL, 451, "4.7.1", "Recipient deferred by the content filter, try again later", "RFC 5321 4.2.2, RFC 3463 3.8" },
 
 	{ R_DSN_NO_DOMAIN, 550, "5.1.2", "%s",				"RFC 3463 3.2, RFC 7505 4" },
 	{ R_DSN_EXPIRED, 450, "4.4.7",	"delivery time expired: not delivered in %s (max-age)", "RFC 3463 3.5" },

@@ -117,7 +117,9 @@ enum smtp_reply_id {
 	R_FILTER_REJECT,
 	R_FILTER_TEMPFAIL,
 	R_FILTER_UNAVAILABLE,
-	R_FILTER_REPLY,		/* a filter's own line (checked by its client): code 0 */
+	R_FILTER_REPLY,
+	R_FILTER_RCPT_REJECT,
+	R_FILTER_RCPT_TEMPFAIL,		/* a filter's own line (checked by its client): code 0 */
 
 	/* spoold's own reasons in DSNs (Diagnostic-Code) and the queue */
 	R_DSN_NO_DOMAIN,

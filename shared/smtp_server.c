@@ -33,6 +33,7 @@ enum smtp_state {
 	STATE_RCPT,		/* at least one RCPT accepted */
 	STATE_DATA,		/* receiving the message */
 	STATE_COMMIT,		/* the program is storing the message */
+	STATE_RCPT_WAIT,	/* the program is judging a recipient */
 	STATE_TLS,		/* STARTTLS handshake */
 	STATE_AUTH,		/* in a SASL exchange: the next line is a response */
 	STATE_AUTH_WAIT,	/* a failed AUTH is answered after the delay */
@@ -67,6 +68,8 @@ struct smtp_session {
 	int				 data_spill_failed;
 	int				 processing;	/* inside smtp_session_process */
 	int				 shutting_down;
+	struct smtp_rcpt		 judged;	/* STATE_RCPT_WAIT: the recipient */
+	enum smtp_state			 judged_from;	/* and the state to go back to */
 	int				 peer_eof;	/* peer closed its side */
 	int				 streaming;	/* the body goes to ops->data_body */
 	int				 quit_seen;
@@ -113,6 +116,7 @@ strstate(enum smtp_state st)
 	CASE(STATE_RCPT);
 	CASE(STATE_DATA);
 	CASE(STATE_COMMIT);
+	CASE(STATE_RCPT_WAIT);
 	CASE(STATE_TLS);
 	CASE(STATE_AUTH);
 	CASE(STATE_AUTH_WAIT);
@@ -199,7 +203,8 @@ smtp_txn_reset(struct smtp_session *s)
 {
 	smtp_message_free(s->msg);
 	s->msg = NULL;
-	if (s->state == STATE_MAIL || s->state == STATE_RCPT || s->state == STATE_DATA)
+	if (s->state == STATE_MAIL || s->state == STATE_RCPT || s->state == STATE_DATA ||
+	    s->state == STATE_RCPT_WAIT)
 		smtp_enter_state(s, STATE_READY);
 }
 
@@ -430,6 +435,21 @@ smtp_rcpt_postmaster(struct smtp_session *s, struct smtp_rcpt *r)
 	(void)smtp_domain_canon(r->to.domain, 0);
 }
 
+/* smtp_rcpt_refused - the refusal of r, logged */
+static void
+smtp_rcpt_refused(struct smtp_session *s, const struct smtp_rcpt *r, enum smtp_reply_id verdict,
+    const char *reply_arg)
+{
+	char esc[300], escd[300];
+	int code = verdict == R_FILTER_REPLY && reply_arg != NULL ? atoi(reply_arg) :
+	    smtp_reply_get(verdict)->code;
+
+	log_info("%016llx smtp reject rcpt=<%s@%s> reply=%d from=%s", (unsigned long long)s->id,
+	    log_escape(esc, sizeof(esc), r->to.local, 64),
+	    log_escape(escd, sizeof(escd), r->to.domain, 64), code, s->peer_text);
+	smtp_reply(s, verdict, reply_arg);
+}
+
 static int
 check_rcpt(struct smtp_session *s, const char *arg)
 {
@@ -458,15 +478,7 @@ check_rcpt(struct smtp_session *s, const char *arg)
 		return 0;
 	}
 	if ((verdict = s->ops->check_rcpt(s->arg, s, &rcpt, &reply_arg)) != R_RCPT_OK) {
-		char esc[300];
-
-		char escd[300];
-
-		log_info("%016llx smtp reject rcpt=<%s@%s> reply=%d from=%s", (unsigned long long)s->id,
-		    log_escape(esc, sizeof(esc), rcpt.to.local, 64),
-		    log_escape(escd, sizeof(escd), rcpt.to.domain, 64),
-		    smtp_reply_get(verdict)->code, s->peer_text);
-		smtp_reply(s, verdict, reply_arg);
+		smtp_rcpt_refused(s, &rcpt, verdict, reply_arg);
 		return 0;
 	}
 	if ((n = realloc(s->msg->rcpts, (s->msg->nrcpts + 1) * sizeof(*n))) == NULL) {
@@ -474,8 +486,38 @@ check_rcpt(struct smtp_session *s, const char *arg)
 		return 0;
 	}
 	s->msg->rcpts = n;
+	if (s->ops->judge_rcpt != NULL && s->ops->judge_rcpt(s->arg, s, s->msg, &rcpt)) {
+		s->judged = rcpt;
+		s->judged_from = s->state;
+		smtp_enter_state(s, STATE_RCPT_WAIT);	/* no command is read meanwhile */
+		return 0;
+	}
 	s->msg->rcpts[s->msg->nrcpts++] = rcpt;
 	return 1;
+}
+
+void
+smtp_session_rcpt_done(struct smtp_session *s, enum smtp_reply_id id, const char *arg)
+{
+	if (s->state != STATE_RCPT_WAIT)
+		return;
+	if (id == R_RCPT_OK) {
+		s->msg->rcpts[s->msg->nrcpts++] = s->judged;	/* room made before */
+		smtp_enter_state(s, STATE_RCPT);
+		smtp_reply(s, R_RCPT_OK, NULL);
+	} else {
+		smtp_enter_state(s, s->judged_from);
+		smtp_rcpt_refused(s, &s->judged, id, arg);
+	}
+	if (s->shutting_down && s->state != STATE_QUIT) {
+		smtp_txn_reset(s);
+		smtp_reply(s, R_SHUTDOWN, s->cfg->hostname);
+	}
+	if (!s->processing && s->state != STATE_QUIT)
+		smtp_session_process(s);
+	if (s->peer_eof && s->state != STATE_QUIT && s->state != STATE_COMMIT &&
+	    s->state != STATE_RCPT_WAIT)
+		smtp_enter_state(s, STATE_QUIT);	/* answer what was sent, then close */
 }
 
 static void
@@ -1322,7 +1364,7 @@ smtp_io_event(struct io *io, enum io_event ev, void *arg)
 		/* A client that half-closes after its last command still gets
 		 * its replies, above all the one for a message being stored. */
 		s->peer_eof = 1;
-		if (s->state == STATE_COMMIT)
+		if (s->state == STATE_COMMIT || s->state == STATE_RCPT_WAIT)
 			return;
 		if (io_queued(io) > 0 && s->state != STATE_DATA) {
 			smtp_enter_state(s, STATE_QUIT);
@@ -1451,8 +1493,9 @@ void
 smtp_session_shutdown(struct smtp_session *s)
 {
 	s->shutting_down = 1;
-	if (s->state == STATE_COMMIT || s->state == STATE_QUIT || s->state == STATE_TURNED)
-		return;
+	if (s->state == STATE_COMMIT || s->state == STATE_QUIT || s->state == STATE_TURNED ||
+	    s->state == STATE_RCPT_WAIT)
+		return;		/* 421 after the answer */
 	if (s->state == STATE_TLS) {
 		smtp_log_close(s, "shutdown");
 		smtp_session_free(s);

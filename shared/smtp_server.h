@@ -113,6 +113,12 @@ struct smtp_server_ops {
 	/* check_rcpt - R_RCPT_OK or a refusal; *reply_arg may fill a %s */
 	enum smtp_reply_id (*check_rcpt)(void *arg, struct smtp_session *,
 	    const struct smtp_rcpt *, const char **reply_arg);
+	/* judge_rcpt - a recipient check_rcpt took, for a second opinion that
+	 * takes time (the content filters'): 1 when the program answers
+	 * later, once, with smtp_session_rcpt_done() (no command is read
+	 * meanwhile), 0 to take it now; optional */
+	int (*judge_rcpt)(void *arg, struct smtp_session *, const struct smtp_message *,
+	    const struct smtp_rcpt *);
 	/* check_starttls - R__COUNT to go ahead, or the refusal (R_TLS_RATE);
 	 * optional */
 	enum smtp_reply_id (*check_starttls)(void *arg, struct smtp_session *);
@@ -176,6 +182,11 @@ struct smtp_session *smtp_session_new(struct ev_loop *, int fd,
 struct smtp_session *smtp_session_new_io(struct io *, const struct sockaddr *peer,
     const struct smtp_server_config *, const struct smtp_server_ops *, void *arg,
     enum smtp_reply_id refuse);
+
+/* smtp_session_rcpt_done - the program's verdict on the recipient
+ * judge_rcpt() took: R_RCPT_OK or a refusal (arg fills its %s; the whole
+ * line for R_FILTER_REPLY) */
+void smtp_session_rcpt_done(struct smtp_session *, enum smtp_reply_id, const char *arg);
 
 /* smtp_session_message_done - the program's verdict on a message: R_QUEUED
  * (with the id text as argument) or a 4xx/5xx reply. */

@@ -625,3 +625,196 @@ filter_cancel(struct filter *f)
 {
 	filter_free(f);
 }
+
+/* ---- RCPT time ---- */
+
+struct filter_rcpt {
+	struct ev_loop			*loop;
+	const struct spoold_rt		*rt;
+	filter_rcpt_done_cb		*done;
+	void				*arg;
+	struct milter_input		 in;
+	char				 queue_id[20], sender[SMTP_PATH_MAX * 2 + 2];
+	char				 rcpt[SMTP_PATH_MAX * 2 + 2], helo[SMTP_DOMAIN_MAX + 1];
+	char				 client[64], tls[64], cipher[64];
+	const char			*rcpts[1];
+	size_t				 i;
+	struct milter_job		*job;
+	ev_timer			 later;
+};
+
+/* Filters that negotiated no replies at RCPT (most content scanners):
+ * not asked at RCPT again for RCPT_UNJUDGED_FOR seconds. */
+#define RCPT_UNJUDGED_MAX	16
+#define RCPT_UNJUDGED_FOR	300.0
+static struct {
+	char	name[64];
+	double	until;
+} unjudged[RCPT_UNJUDGED_MAX];
+
+static int
+rcpt_unjudged(const char *name, double now)
+{
+	for (size_t i = 0; i < RCPT_UNJUDGED_MAX; i++)
+		if (strcmp(unjudged[i].name, name) == 0 && unjudged[i].until > now)
+			return 1;
+	return 0;
+}
+
+static void
+rcpt_unjudged_note(const char *name, double now)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < RCPT_UNJUDGED_MAX; i++) {
+		if (strcmp(unjudged[i].name, name) == 0) {
+			k = i;
+			break;
+		}
+		if (unjudged[i].until < unjudged[k].until)
+			k = i;	/* the oldest note makes room */
+	}
+	snprintf(unjudged[k].name, sizeof(unjudged[k].name), "%s", name);
+	unjudged[k].until = now + RCPT_UNJUDGED_FOR;
+}
+
+int
+filter_rcpt_wanted(const struct spoold_rt *rt, const struct smtp_rcpt *r)
+{
+	const struct domain_conf *d;
+	double now;
+
+	if (rt->n_milters == 0 || (d = spoold_conf_domain(rt->conf, r->to.domain)) == NULL ||
+	    !d->filter)
+		return 0;
+	now = ev_time();
+	for (size_t i = 0; i < rt->n_milters; i++)
+		if (!rcpt_unjudged(rt->milters[i].name, now))
+			return 1;
+	return 0;
+}
+
+static void
+filter_rcpt_free(struct filter_rcpt *fr)
+{
+	if (fr->job != NULL)
+		milter_cancel(fr->job);
+	ev_timer_stop(fr->loop, &fr->later);
+	free(fr);
+}
+
+static void
+filter_rcpt_finish(struct filter_rcpt *fr, enum smtp_reply_id id, const char *line)
+{
+	fr->done(fr->arg, id, line);
+	filter_rcpt_free(fr);
+}
+
+static void filter_rcpt_next(struct filter_rcpt *);
+
+static void
+filter_rcpt_verdict(void *arg, struct milter_result *r)
+{
+	struct filter_rcpt *fr = arg;
+	const char *name = fr->rt->milters[fr->i].name;
+	char line[sizeof(r->reply)], esc[LOG_ESCAPE_SIZE(200)];
+	enum smtp_reply_id id = R_RCPT_OK;
+
+	fr->job = NULL;
+	snprintf(line, sizeof(line), "%s", r->reply);
+	if (r->verdict == MILTER_FAILED) {
+		milter_result_free(r);
+		switch (fr->rt->conf->milter_default) {
+		case MILTER_DEFAULT_TEMPFAIL: id = R_FILTER_UNAVAILABLE; break;
+		case MILTER_DEFAULT_REJECT: id = R_FILTER_RCPT_REJECT; break;
+		case MILTER_DEFAULT_ACCEPT: break;
+		}
+		log_info("%s milter %s: unavailable at RCPT (%s): %s", fr->queue_id, name,
+		    log_escape(esc, sizeof(esc), line, 200), id == R_RCPT_OK ? "accepted without it" :
+		    smtp_reply_get(id)->text);
+	} else {
+		if (!r->rcpt_judged)
+			rcpt_unjudged_note(name, ev_now(fr->loop));
+		if (r->verdict == MILTER_REJECT || r->rcpt_rejected[0] == 5)
+			id = R_FILTER_RCPT_REJECT;
+		else if (r->verdict == MILTER_TEMPFAIL || r->rcpt_rejected[0] == 4)
+			id = R_FILTER_RCPT_TEMPFAIL;
+		if (r->verdict == MILTER_REPLY || (r->rcpt_rejected[0] && line[0] != '\0'))
+			id = R_FILTER_REPLY;
+		milter_result_free(r);
+		if (id != R_RCPT_OK)
+			log_info("%s milter %s: rcpt <%s> refused: %s", fr->queue_id, name,
+			    log_escape(esc, sizeof(esc), fr->rcpt, 200), id == R_FILTER_REPLY ? line :
+			    smtp_reply_get(id)->text);
+	}
+	if (id != R_RCPT_OK) {
+		filter_rcpt_finish(fr, id, id == R_FILTER_REPLY ? line : NULL);
+		return;
+	}
+	fr->i++;
+	filter_rcpt_next(fr);
+}
+
+static void
+filter_rcpt_next(struct filter_rcpt *fr)
+{
+	double now = ev_now(fr->loop);
+
+	while (fr->i < fr->rt->n_milters && rcpt_unjudged(fr->rt->milters[fr->i].name, now))
+		fr->i++;
+	if (fr->i >= fr->rt->n_milters) {
+		filter_rcpt_finish(fr, R_RCPT_OK, NULL);
+		return;
+	}
+	if ((fr->job = milter_start(fr->loop, &fr->rt->milters[fr->i], &fr->in,
+	    filter_rcpt_verdict, fr)) == NULL)
+		filter_rcpt_finish(fr, R_NO_MEMORY, NULL);
+}
+
+static void
+filter_rcpt_later(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	filter_rcpt_next(w->data);
+}
+
+struct filter_rcpt *
+filter_rcpt_start(struct ev_loop *loop, const struct spoold_rt *rt, const struct filter_client *cl,
+    const char *helo, const struct smtp_mail *mail, const struct smtp_rcpt *r, uint64_t queue_id,
+    filter_rcpt_done_cb *done, void *arg)
+{
+	struct filter_rcpt *fr = calloc(1, sizeof(*fr));
+
+	if (fr == NULL)
+		return NULL;
+	fr->loop = loop;
+	fr->rt = rt;
+	fr->done = done;
+	fr->arg = arg;
+	snprintf(fr->queue_id, sizeof(fr->queue_id), "%016llx", (unsigned long long)queue_id);
+	if (!mail->from.null)
+		snprintf(fr->sender, sizeof(fr->sender), "%s@%s", mail->from.local,
+		    mail->from.domain);
+	snprintf(fr->rcpt, sizeof(fr->rcpt), "%s@%s", r->to.local, r->to.domain);
+	snprintf(fr->helo, sizeof(fr->helo), "%s", helo);
+	snprintf(fr->client, sizeof(fr->client), "%s", cl->addr);
+	snprintf(fr->tls, sizeof(fr->tls), "%s", cl->tls_version);
+	snprintf(fr->cipher, sizeof(fr->cipher), "%s", cl->cipher);
+	fr->rcpts[0] = fr->rcpt;
+	fr->in = (struct milter_input){
+		.hostname = rt->conf->hostname, .client_addr = fr->client, .client_port = cl->port,
+		.client_family = cl->family, .client_name = "unknown", .helo = fr->helo,
+		.tls_version = fr->tls, .cipher = fr->cipher, .auth_authen = "",
+		.queue_id = fr->queue_id, .sender = fr->sender, .rcpts = fr->rcpts, .nrcpts = 1,
+		.body = NULL, .rcpt_only = 1,
+	};
+	ev_timer_init(&fr->later, filter_rcpt_later, 0., 0.);
+	fr->later.data = fr;
+	ev_timer_start(loop, &fr->later);	/* the first filter from the loop */
+	return fr;
+}
+
+void
+filter_rcpt_cancel(struct filter_rcpt *fr)
+{
+	filter_rcpt_free(fr);
+}

@@ -60,4 +60,20 @@ struct filter *filter_start(struct ev_loop *, const struct spoold_rt *,
     filter_done_cb *done, void *arg);
 void	filter_cancel(struct filter *);
 
+/* At RCPT time: each filter that negotiates replies at RCPT is asked about
+ * one recipient (connect, helo, mail, rcpt), in order; the first refusal
+ * decides.  done(arg, reply, line) comes once from the loop unless
+ * filter_rcpt_cancel came first: R_RCPT_OK, R_FILTER_RCPT_REJECT,
+ * R_FILTER_RCPT_TEMPFAIL, R_FILTER_REPLY (line is the filter's own), or
+ * what milter-default-action says when a filter cannot be asked.  A filter
+ * that asks for no RCPT replies is not asked again for a while. */
+struct filter_rcpt;
+typedef void filter_rcpt_done_cb(void *arg, enum smtp_reply_id, const char *line);
+/* filter_rcpt_wanted - rt has filters that may judge recipients of r's domain */
+int	filter_rcpt_wanted(const struct spoold_rt *, const struct smtp_rcpt *r);
+struct filter_rcpt *filter_rcpt_start(struct ev_loop *, const struct spoold_rt *,
+    const struct filter_client *, const char *helo, const struct smtp_mail *,
+    const struct smtp_rcpt *, uint64_t queue_id, filter_rcpt_done_cb *done, void *arg);
+void	filter_rcpt_cancel(struct filter_rcpt *);
+
 #endif

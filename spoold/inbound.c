@@ -91,6 +91,28 @@ inbound_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *r,
 	return rcpt_policy(((struct session *)arg)->rt, r, reply_arg);
 }
 
+static void inbound_filter_client(struct smtp_session *, struct filter_client *, char *, size_t);
+static void inbound_rcpt_judged(void *, enum smtp_reply_id, const char *);
+
+/* inbound_judge_rcpt - the content filters that answer at RCPT judge r
+ * before its 250, so a refusal is a 5xx to this recipient, never a
+ * recipient dropped after the 250 */
+static int
+inbound_judge_rcpt(void *arg, struct smtp_session *s, const struct smtp_message *m,
+    const struct smtp_rcpt *r)
+{
+	struct session *in = arg;
+	struct filter_client cl;
+	char tls[128];
+
+	if (!filter_rcpt_wanted(in->rt, r))
+		return 0;
+	inbound_filter_client(s, &cl, tls, sizeof(tls));
+	in->judging = filter_rcpt_start(inbound.loop, in->rt, &cl, m->helo, &m->mail, r,
+	    m->id, inbound_rcpt_judged, in);
+	return in->judging != NULL;	/* out of memory: taken without them */
+}
+
 /* filter_rcpt_ok - may a content filter add r */
 static int
 filter_rcpt_ok(void *arg, const struct smtp_rcpt *r)
@@ -99,6 +121,15 @@ filter_rcpt_ok(void *arg, const struct smtp_rcpt *r)
 	const char *reply_arg = NULL;
 
 	return rcpt_policy(st->session->rt, r, &reply_arg) == R_RCPT_OK;
+}
+
+static void
+inbound_rcpt_judged(void *arg, enum smtp_reply_id id, const char *line)
+{
+	struct session *in = arg;
+
+	in->judging = NULL;
+	smtp_session_rcpt_done(in->smtp, id, line);
 }
 
 static enum smtp_reply_id
@@ -375,6 +406,9 @@ inbound_closed(void *arg, struct smtp_session *s)
 	struct session *in = arg;
 	struct stored *st = in->policy;
 
+	if (in->judging != NULL)	/* the client went before the answer */
+		filter_rcpt_cancel(in->judging);
+	in->judging = NULL;
 	if (st != NULL && st->filter != NULL) {	/* never acknowledged: nothing is lost */
 		filter_cancel(st->filter);
 		stored_log(st, "not stored: the client left while the filters looked at it");
@@ -481,6 +515,7 @@ inbound_etrn(void *arg, struct smtp_session *s, const char *node, char *count, s
 static const struct smtp_server_ops inbound_ops = {
 	.check_mail = inbound_check_mail,
 	.check_rcpt = inbound_check_rcpt,
+	.judge_rcpt = inbound_judge_rcpt,
 	.check_starttls = session_check_starttls,
 	.new_id = inbound_new_id,
 	.message = inbound_message,

@@ -384,6 +384,10 @@ job_step(struct milter_job *j)
 	while (!j->waiting && j->state >= M_CONNECT && j->state < M_DONE) {
 		switch (step(j)) {
 		case STEP_NEXT:
+			if (j->in->rcpt_only && j->state == M_RCPT) {
+				job_finish(j, MILTER_PASS, NULL);
+				return;
+			}
 			job_enter(j, j->state + 1);
 			break;
 		case STEP_MORE:
@@ -417,6 +421,8 @@ job_refusal(struct milter_job *j, const struct milter_msg *m)
 	if (j->state == M_RCPT) {	/* that recipient only (RFC 5321: RCPT time) */
 		j->res->rcpt_rejected[j->rcpt - 1] = m->kind == MILTER_R_TEMPFAIL ? 4 :
 		    m->kind == MILTER_R_REJECT ? 5 : (unsigned char)(m->value[0] - '0');
+		if (m->kind == MILTER_R_REPLYCODE)
+			snprintf(j->res->reply, sizeof(j->res->reply), "%s", m->value);
 		return;
 	}
 	if (m->kind == MILTER_R_REPLYCODE)
@@ -486,6 +492,11 @@ job_optneg(struct milter_job *j, const struct milter_msg *m)
 	j->actions = m->actions & MILTER_F_OFFERED;
 	j->protocol = m->protocol & MILTER_P_OFFERED;
 	j->waiting = 0;
+	j->res->rcpt_judged = !(j->protocol & (MILTER_P_NORCPT | MILTER_P_NR_RCPT));
+	if (j->in->rcpt_only && !j->res->rcpt_judged) {
+		job_finish(j, MILTER_PASS, NULL);	/* it has nothing to say now */
+		return;
+	}
 	job_enter(j, M_CONNECT);
 	job_step(j);
 }
@@ -543,7 +554,8 @@ job_reply(struct milter_job *j, const unsigned char *p, size_t len)
 			job_fail(j, "out of memory");
 		return;		/* more may come before the verdict */
 	}
-	if (j->state == M_EOB) {	/* continue: the verdict */
+	if (j->state == M_EOB || (j->in->rcpt_only && j->state == M_RCPT &&
+	    j->rcpt >= j->in->nrcpts)) {	/* continue: the verdict */
 		job_finish(j, MILTER_PASS, NULL);
 		return;
 	}
@@ -642,7 +654,7 @@ milter_start(struct ev_loop *loop, const struct milter_target *t, const struct m
 	ev_timer_init(&j->reap, job_reap, 0., 0.);
 	j->later.data = j->reap.data = j;
 	/* a failure here is reported from the loop too, never inside the call */
-	if (headers_read(in->body, &j->headers, &j->hlen, &j->body_off) == -1) {
+	if (!in->rcpt_only && headers_read(in->body, &j->headers, &j->hlen, &j->body_off) == -1) {
 		snprintf(j->later_why, sizeof(j->later_why), "the message has no header block");
 		ev_timer_start(loop, &j->later);
 		return j;

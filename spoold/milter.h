@@ -48,6 +48,8 @@ struct milter_input {
 	const char		*const *rcpts;
 	size_t			 nrcpts;
 	const struct msgbody	*body;		/* the message as received, Received: first */
+	int			 rcpt_only;	/* RCPT time: connect to the recipients, then
+						 * the verdict on them; body is NULL */
 };
 
 enum milter_verdict {
@@ -77,6 +79,7 @@ struct milter_result {
 	size_t			 nchanges;
 	int			 body_replaced;
 	struct buf		 body;		/* the new body when replaced */
+	int			 rcpt_judged;	/* it negotiated replies at RCPT */
 };
 
 typedef void milter_done_cb(void *arg, struct milter_result *);

@@ -31,6 +31,8 @@ struct session {
 	struct spoold_rt		*rt;		/* the configuration it started with */
 	char				 addr[64];	/* what per-address limits count */
 	void				*policy;	/* the service's own state, or NULL */
+	void				*judging;	/* a recipient being judged (inbound: its
+							 * filter_rcpt), or NULL */
 };
 
 void	sessions_init(struct ev_loop *);

@@ -5,7 +5,8 @@
 # the SMTP dialogue before the 250 (nothing stored); headers added, inserted
 # (below our Received:), changed and deleted, the body replaced, recipients
 # added (only those spoold takes) and removed, the sender changed, all in
-# the copy the site gets; a recipient refused at RCPT; a domain with
+# the copy the site gets; a recipient refused at RCPT (in the dialogue,
+# before its 250); a domain with
 # "filter off"; a filter that is too slow, one that dies mid-message, one
 # that sends garbage, and none at all, each getting milter-default-action
 # (tempfail, then accept).
@@ -89,6 +90,8 @@ send delrcpt -t a@site.test,b@site.test
 send chgfrom
 sw -f sender@client.test -t refused@site.test,ok@site.test --header "Subject: rcptrefused"
 [ -n "$(sw_queued)" ] || fail "the message with one refused recipient was not stored"
+sw_expect '550 5\.1\.1 refused by the test filter' "a recipient the filter refuses gets its reply at RCPT"
+grep -q 'milter test: rcpt <refused@site.test> refused' "$SPOOLD_LOG" || fail "no log line for the RCPT refusal"
 grep -q 'recipient <outsider@elsewhere.test> not added' "$SPOOLD_LOG" ||
 	fail "a recipient spoold does not take was added by the filter"
 sink
