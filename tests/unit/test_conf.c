@@ -104,6 +104,7 @@ START_TEST(test_minimal_defaults)
 	ck_assert_uint_eq(cf->junk_command_limit, DEF_JUNK_COMMAND_LIMIT);
 	ck_assert_uint_eq(cf->rate_tls, DEF_RATE_TLS);
 	ck_assert_uint_eq(cf->delivery_window, DEF_DELIVERY_WINDOW);
+	ck_assert_uint_eq(cf->quarantine_max_age, DEF_QUARANTINE_MAX_AGE);
 	ck_assert_uint_eq(cf->n_domains, 0);
 	ck_assert_int_eq(n_warnings, 0);
 	spoold_conf_free(cf);
@@ -326,6 +327,20 @@ END_TEST
 
 /* Callers pass canonical (lower-case, dotless) names, as smtp_parse_rcpt
  * produces them; the lookup itself is exact. */
+/* archive-to: the address made canonical (the domain lower-cased);
+ * quarantine-max-age as a duration */
+START_TEST(test_archive_quarantine)
+{
+	struct spoold_conf *cf = parse_ok("arch", BASE "quarantine-max-age 2d\n" "domain a.example {\n"
+	    "recipients any\narchive-to Keep@Archive.Example\n}\n");
+
+	ck_assert_uint_eq(cf->quarantine_max_age, 2 * 86400);
+	ck_assert_uint_eq(cf->n_domains, 1);
+	ck_assert_str_eq(cf->domains[0].archive_to, "Keep@archive.example");
+	spoold_conf_free(cf);
+}
+END_TEST
+
 START_TEST(test_domain_lookup)
 {
 	struct spoold_conf *cf = parse_ok("lookup", BASE
@@ -394,6 +409,9 @@ static const struct bad_case bad_cases[] = {
 	{ "milter-timeout", BASE "milter-timeout body 5s\n", "milter-timeout:4: ", "milter-timeout: \"body\" is not connect, command or eom" },
 	{ "milter-default", BASE "milter-default-action bounce\n", "milter-default:4: ", "is not tempfail, accept or reject" },
 	{ "filter-value", BASE DOMAIN_OPEN "recipients any\nfilter maybe\n}\n", "filter-value:6: ", "filter: \"maybe\" is not on or off" },
+	{ "archive-not-address", BASE DOMAIN_OPEN "recipients any\narchive-to archive.example\n}\n", "archive-not-address:6: ", "archive-to: \"archive.example\" is not a mail address" },
+	{ "archive-bad-domain", BASE DOMAIN_OPEN "recipients any\narchive-to a@b..c\n}\n", "archive-bad-domain:6: ", "is not a mail address" },
+	{ "quarantine-age", BASE "quarantine-max-age forever\n", "quarantine-age:4: ", "quarantine-max-age: bad duration" },
 	{ "big-window", BASE "delivery-window 1001\n", "big-window:4: ", "delivery-window: bad number \"1001\" (1 to 1000)" },
 	{ "bad-rate-tls", BASE "rate-tls lots\n", "bad-rate-tls:4: ", "rate-tls: bad number \"lots\"" },
 	{ "bad-max-age", BASE DOMAIN_OPEN "recipients any\nmax-age 30y\n}\n", "bad-max-age:6: ", "max-age: bad duration" },
@@ -879,6 +897,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_every_top_directive);
 	tcase_add_test(tc, test_max_connections_per_ip);
 	tcase_add_test(tc, test_domains);
+	tcase_add_test(tc, test_archive_quarantine);
 	tcase_add_test(tc, test_domain_lookup);
 	suite_add_tcase(s, tc);
 
