@@ -30,6 +30,8 @@
 #                message goes straight to the hold queue, qmgr never touches it)
 #                or "defer" (defer_transports = smtp relay: qmgr moves each
 #                message incoming -> active -> deferred, which costs Postfix more)
+#   SPOOLD_CONF_EXTRA top-level lines added to spoold's configuration (e.g. a
+#                milter, as bench/milter.sh does)
 #   PF_MAIN_EXTRA lines appended to the private Postfix main.cf (for
 #                experiments, e.g. PF_MAIN_EXTRA='in_flow_delay = 1s')
 #   BENCH_TMPDIR parent of the temp dir (default /tmp; it must not be tmpfs if
@@ -74,6 +76,7 @@ SPOOLD=${SPOOLD:-$REPO/spoold/spoold}
 SPOOLCTL=${SPOOLCTL:-$(dirname "$SPOOLD")/spoolctl}
 PF_MODE=${PF_MODE:-hold}
 PF_MAIN_EXTRA=${PF_MAIN_EXTRA:-}
+SPOOLD_CONF_EXTRA=${SPOOLD_CONF_EXTRA:-}
 BENCH_TMPDIR=${BENCH_TMPDIR:-/tmp}
 KEEP_TMP=${KEEP_TMP:-0}
 STRICT=${STRICT:-0}
@@ -310,6 +313,7 @@ datadir $SD/spool
 max-spool-size 4G
 max-connections 1000
 max-connections-per-ip 1000
+$SPOOLD_CONF_EXTRA
 domain bench.test {
     mode hold
     recipients any
