@@ -486,6 +486,7 @@ check_rcpt(struct smtp_session *s, const char *arg)
 		return 0;
 	}
 	s->msg->rcpts = n;
+	strcpy(s->msg->helo, s->helo);	/* for the judge (DATA sets it again) */
 	if (s->ops->judge_rcpt != NULL && s->ops->judge_rcpt(s->arg, s, s->msg, &rcpt)) {
 		s->judged = rcpt;
 		s->judged_from = s->state;

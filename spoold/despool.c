@@ -368,6 +368,9 @@ offer_load(struct despool *r, uint64_t id)
 	if ((rc = queue_envelope(ctx.queue, id, &o->env)) != SPOOL_OK)
 		return rc == SPOOL_ENOTFOUND ? 0 : -1;
 	o->loaded = 1;
+	/* quarantined since the snapshot (a second look in another run) */
+	if (queue_get_quarantine(ctx.queue, id, NULL) == SPOOL_OK)
+		return 0;
 	if ((o->to = calloc(o->env.nrcpts, sizeof(*o->to))) == NULL ||
 	    (o->v = calloc(o->env.nrcpts, sizeof(*o->v))) == NULL)
 		return -1;

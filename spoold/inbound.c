@@ -108,8 +108,9 @@ inbound_judge_rcpt(void *arg, struct smtp_session *s, const struct smtp_message 
 	if (!filter_rcpt_wanted(in->rt, r))
 		return 0;
 	inbound_filter_client(s, &cl, tls, sizeof(tls));
+	/* no queue id before DATA: the session's, as in the session's log lines */
 	in->judging = filter_rcpt_start(inbound.loop, in->rt, &cl, m->helo, &m->mail, r,
-	    m->id, inbound_rcpt_judged, in);
+	    smtp_session_id(s), inbound_rcpt_judged, in);
 	return in->judging != NULL;	/* out of memory: taken without them */
 }
 

@@ -264,6 +264,20 @@ queue_by_id(struct queue *q, enum spool_change_kind kind, uint64_t id, const cha
 }
 
 int
+queue_expire_quarantined(struct queue *q, uint64_t id, void (*done)(void *, enum spool_err),
+    void *arg)
+{
+	struct queue_op *op = queue_op_new(CHANGE_DELETE, done, arg);
+
+	if (op == NULL)
+		return -1;
+	op->req.change.id = id;
+	op->req.change.if_quarantined = 1;
+	queue_submit(q, &op->req);
+	return 0;
+}
+
+int
 queue_release(struct queue *q, uint64_t id, void (*done)(void *, enum spool_err), void *arg)
 {
 	return queue_by_id(q, CHANGE_RELEASE, id, NULL, done, arg);

@@ -69,6 +69,10 @@ int	queue_quarantine(struct queue *, uint64_t id, const char *reason,
 	    void (*done)(void *arg, enum spool_err), void *arg);
 int	queue_scanned(struct queue *, uint64_t id, void (*done)(void *arg, enum spool_err),
 	    void *arg);
+/* queue_expire_quarantined - quarantine-max-age: message id goes, if it
+ * is still quarantined (SPOOL_ENOTFOUND: released meanwhile) */
+int	queue_expire_quarantined(struct queue *, uint64_t id,
+	    void (*done)(void *arg, enum spool_err), void *arg);
 enum spool_err queue_quarantine_expired(struct queue *, int64_t before, uint64_t **ids,
     size_t *n);
 enum spool_err queue_get_quarantine(struct queue *, uint64_t id, struct spool_quarantine *);

@@ -248,6 +248,23 @@ warn_domain(const struct domain_conf *d, time_t now, unsigned *budget)
 	}
 }
 
+struct qexpiry {
+	uint64_t	id;
+	uint64_t	max_age;
+};
+
+static void
+quarantine_expired(void *arg, enum spool_err result)
+{
+	struct qexpiry *x = arg;
+
+	sched.expiring--;
+	if (result == SPOOL_OK)
+		log_info("%016llx: removed from the quarantine after %llus (quarantine-max-age)",
+		    (unsigned long long)x->id, (unsigned long long)x->max_age);
+	free(x);
+}
+
 /* expire_quarantine - quarantined messages older than
  * quarantine-max-age go, silently (no DSN for what a filter held back);
  * at most budget of them in one look */
@@ -261,10 +278,16 @@ expire_quarantine(time_t now, unsigned *budget)
 	    SPOOL_OK)
 		return;
 	for (size_t i = 0; i < n && *budget > 0; i++) {
-		if (queue_delete(sched.queue, ids[i], expired, NULL) == -1)
+		struct qexpiry *x = malloc(sizeof(*x));
+
+		if (x == NULL)
 			break;
-		log_info("%016llx: removed from the quarantine after %llus (quarantine-max-age)",
-		    (unsigned long long)ids[i], (unsigned long long)max_age);
+		x->id = ids[i];
+		x->max_age = max_age;
+		if (queue_expire_quarantined(sched.queue, ids[i], quarantine_expired, x) == -1) {
+			free(x);
+			break;
+		}
 		sched.expiring++;
 		(*budget)--;
 	}

@@ -1275,6 +1275,8 @@ change_in(MDB_txn *txn, void *arg)
 	case CHANGE_WARN:
 		return spool_warn_in(sp, txn, ch);
 	case CHANGE_DELETE:
+		if (ch->if_quarantined && (rc = spool_quarantine_get(sp, txn, ch->id, NULL)) != 0)
+			return rc;
 		return spool_delete_in(sp, txn, ch->id);
 	case CHANGE_HOLD:
 		return spool_hold_in(sp, txn, ch->domain, ch->held);

@@ -180,6 +180,9 @@ struct spool_change {
 						 * next attempt is due is
 						 * schedule.h's decision */
 	int			 held;		/* HOLD: set or clear */
+	int			 if_quarantined;	/* DELETE: only a quarantined
+						 * message (expiry: not one
+						 * released meanwhile) */
 	struct spool_newmsg	*dsn;		/* DONE: a notification stored in
 						 * the same transaction, or NULL */
 };

@@ -648,6 +648,17 @@ START_TEST(test_quarantine)
 	check_counters(&c, 1, 7, 1000, "two.example after the release");
 	memset(&w, 0, sizeof(w));
 	ck_assert_str_eq(walk(sp, "one.example", &w), "1:0,1;3:0;");
+	/* an expiry that comes after the release leaves the message alone */
+	{
+		struct spool_change ch = { .kind = CHANGE_DELETE, .id = 1, .if_quarantined = 1 };
+		const struct spool_change *list = &ch;
+		enum spool_err r;
+
+		spool_apply_changes(sp, &list, 1, &r);
+		ck_assert_int_eq(r, SPOOL_ENOTFOUND);
+		memset(&w, 0, sizeof(w));
+		ck_assert_str_eq(walk(sp, "one.example", &w), "1:0,1;3:0;");
+	}
 
 	/* delete of a quarantined one: its record and body go, no counter moves */
 	ck_assert_int_eq(spool_delete_message(sp, 2), SPOOL_OK);
