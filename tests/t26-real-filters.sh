@@ -36,83 +36,15 @@ $(grep -v 'duplicate symbol name' "$_l" | tail -n 30)"
 }
 
 # ---- rspamd ----
-R=$T/rspamd
-mkdir -p "$R/local.d" "$R/db" "$R/run"
-# a few TLDs instead of the public suffix list: compiling that takes 20 s
-printf 'com\nnet\norg\ntest\n' >"$R/tld.dat"
-cat >"$R/rspamd.conf" <<EOF
-# private rspamd of tests/$TEST_NAME.sh: /etc/rspamd's rules, this
-# directory as LOCAL_CONFDIR, DBDIR and RUNDIR, only a milter proxy worker
-.include "\$CONFDIR/common.conf"
-options {
-    pidfile = "$R/run/rspamd.pid";
-    filters = "regexp";
-    cache_file = "$R/db/symbols.cache";
-    history_file = "$R/db/rspamd.history";
-    control_socket = "$R/run/rspamd.sock mode=0600";
-    explicit_modules = ["settings"];
-    allow_raw_input = true;
-    tempdir = "$T";
-    url_tld = "$R/tld.dat";
-    local_addrs = [];
-    dns {
-        nameserver = ["127.0.0.1:1"];
-        timeout = 0.1s;
-        retransmits = 1;
-    }
-}
-logging {
-    type = "file";
-    filename = "$T/rspamd.log";
-    level = "info";
-}
-worker "rspamd_proxy" {
-    bind_socket = "127.0.0.1:$RSPAMD_PORT";
-    milter = yes;
-    upstream "local" {
-        default = yes;
-        self_scan = yes;
-    }
-    timeout = 60s;
-    count = 1;
-}
-EOF
-# modules that want the network, Redis or state: off
-for _m in antivirus arc asn aws_s3 bimi clickhouse dcc dkim dkim_signing dmarc \
-    elastic emails external_relay external_services fuzzy_check greylist \
-    history_redis http_headers maillist metadata_exporter metric_exporter mid \
-    mime_types mx_check neural p0f phishing ratelimit rbl replies reputation \
-    rspamd_update spamassassin spamtrap spf surbl trie url_redirector whitelist; do
-	echo 'enabled = false;' >"$R/local.d/$_m.conf"
-done
-# headers on every message, also those from 127.0.0.1 (local by default)
-cat >"$R/local.d/milter_headers.conf" <<'EOF'
-use = ["x-spamd-result", "x-rspamd-server", "x-rspamd-queue-id"];
-skip_local = false;
-skip_authenticated = false;
-EOF
-# Subject SOFTREJECT-TEST: action "soft reject"
-cat >"$R/rspamd.local.lua" <<'EOF'
-rspamd_config.SPOOLD_SOFTREJECT_TEST = {
-  type = 'prefilter',
-  priority = 10,
-  callback = function(task)
-    local subj = task:get_subject()
-    if subj and subj:find('SOFTREJECT-TEST', 1, true) then
-      task:set_pre_result('soft reject', 'spoold test: soft reject')
-    end
-  end,
-}
-EOF
-rspamd -f -u root -g root -c "$R/rspamd.conf" --var "LOCAL_CONFDIR=$R" \
-    --var "DBDIR=$R/db" --var "RUNDIR=$R/run" --var "LOGDIR=$T" \
-    >"$T/rspamd.out" 2>&1 &
+. "$top_srcdir/tests/rspamd-private.sh"
+rspamd_private_config "$T/rspamd" "$RSPAMD_PORT"
+rspamd_private_run "$T/rspamd" >"$T/rspamd.out" 2>&1 &
 echo $! >"$T/rspamd.pid"
 _i=0
 until port_open "$RSPAMD_PORT"; do
-	alive "$(cat "$T/rspamd.pid")" || daemon_fail rspamd "$T/rspamd.out" "$T/rspamd.log"
+	alive "$(cat "$T/rspamd.pid")" || daemon_fail rspamd "$T/rspamd.out" "$T/rspamd/rspamd.log"
 	_i=$((_i + 1))
-	[ $_i -le 600 ] || daemon_fail "rspamd (60 s)" "$T/rspamd.out" "$T/rspamd.log"
+	[ $_i -le 600 ] || daemon_fail "rspamd (60 s)" "$T/rspamd.out" "$T/rspamd/rspamd.log"
 	sleep 0.1
 done
 
