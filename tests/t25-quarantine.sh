@@ -11,10 +11,12 @@
 #     archive;
 #   - the filter down with milter-default-action accept: messages stored
 #     marked unscanned, offered to the filter again at the ETRN: the clean
-#     one delivered, the one it rejects quarantined (no bounce).
+#     one delivered, the one it rejects quarantined (no bounce); the same
+#     second look when an ODMR customer pulls its domain with ATRN.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need_sink
 need_swaks
+need saslpasswd2
 /usr/bin/python3 -c 'import Milter' 2>/dev/null ||
 	fail "python3-milter is not installed (contrib/deps.sh test installs it)"
 
@@ -34,7 +36,11 @@ milter_start() {
 }
 milter_start
 
-write_conf "milter test inet:127.0.0.1:$MILTER_PORT"
+make_cert
+printf 'secret\n' | saslpasswd2 -f "$T/sasldb2" -a spoold -u mx.test -p -c alice ||
+	error "saslpasswd2 could not make the test user"
+write_conf "milter test inet:127.0.0.1:$MILTER_PORT" "tls-cert $T/cert.pem" "tls-key $T/key.pem" \
+    "listen odmr 127.0.0.1:0" "sasl-option sasldb_path $T/sasldb2"
 cat >>"$SPOOLD_CONF" <<EOF
 domain site.test {
     etrn-from 127.0.0.1
@@ -48,8 +54,14 @@ domain archive.test {
     recipients any
     filter off
 }
+domain pull.test {
+    atrn-user alice
+    recipients any
+}
 EOF
 start_spoold
+ODMR_PORT=$(sed -n 's/^odmr 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/listen")
+[ -n "$ODMR_PORT" ] || fail "no odmr line in the listen file: $(cat "$T/listen")"
 sink
 
 # send SUBJECT [SWAKS-OPTION...] - a message to a@site.test
@@ -131,6 +143,11 @@ send reject
 u2=$(sw_queued)
 [ -n "$u1" ] && [ -n "$u2" ] || fail "with the filter down and accept, messages were not stored: $(cat "$T/swaks.out")"
 grep -q "$u2 .*status=stored unscanned" "$SPOOLD_LOG" || fail "no log line for the unscanned message"
+sw -f sender@client.test -t b@pull.test --header "Subject: pulled-clean"
+p1=$(sw_queued)
+sw -f sender@client.test -t b@pull.test --header "Subject: reject"
+p2=$(sw_queued)
+[ -n "$p1" ] && [ -n "$p2" ] || fail "with the filter down, mail for the ODMR domain was not stored: $(cat "$T/swaks.out")"
 spoolctl show site.test | grep -A1 "^$u2 " | grep -q 'not scanned' ||
 	fail "spoolctl show does not say $u2 is not scanned: $(spoolctl show site.test)"
 milter_start
@@ -148,6 +165,19 @@ grep -q "$u1 rescan: passed" "$SPOOLD_LOG" && grep -q "$u2 rescan: quarantined" 
 [ "$(total_count)" = $((n - 1)) ] || fail "the second look queued something (a DSN?): $(spoolctl list)"
 spoolctl delete "$u2" >/dev/null
 say "filter down, accept: stored marked unscanned (log, show); at the ETRN the clean one is delivered, the one the filter rejects quarantined, no DSN"
+
+mkdir -p "$T/got"
+python3 "$top_srcdir/tests/odmr_client.py" 127.0.0.1 "$ODMR_PORT" --tls --user alice --password secret \
+    --atrn pull.test --dir "$T/got" >"$T/cust.out" 2>&1 || fail "the ODMR customer failed: $(cat "$T/cust.out")"
+grep -q '^event: quit after 1 messages' "$T/cust.out" || fail "ATRN did not deliver exactly one message: $(cat "$T/cust.out")"
+grep -q '^Subject: pulled-clean$' "$T"/got/* || fail "the clean unscanned message did not reach the ODMR customer"
+grep -q '^Subject: reject$' "$T"/got/* && fail "the message the filter rejects on the second look went out over ATRN"
+spoolctl quarantine pull.test | grep -q "^$p2 " || fail "$p2 is not quarantined after ATRN: $(spoolctl quarantine)"
+grep -q "$p1 rescan: passed" "$SPOOLD_LOG" && grep -q "$p2 rescan: quarantined" "$SPOOLD_LOG" ||
+	fail "no log lines for the second look at ATRN"
+[ "$(domain_count pull.test)" = 0 ] || fail "pull.test still has mail queued: $(spoolctl list)"
+spoolctl delete "$p2" >/dev/null
+say "the same second look at ATRN: the clean message goes to the ODMR customer, the one rejected is quarantined"
 
 spoolctl delete "$q2" >/dev/null || fail "spoolctl delete of a quarantined message failed"
 [ "$(quarantined_count site.test)" = 0 ] || fail "after delete: $(spoolctl list)"
