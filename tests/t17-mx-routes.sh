@@ -23,7 +23,7 @@ DNS_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOC
     --host-record=backup.selfmx.test,127.0.0.1 \
     --dns-rr=nullmx.test,15,000000 \
     --host-record=sinkhost.test,127.0.0.1 \
-    --mx-host=outside.test,mail.outside.test,10 --host-record=mail.outside.test,127.0.0.1 \
+    --mx-host=outside.test,mail.outside.test,10 --host-record=mail.outside.test,127.0.0.3 \
     --host-record=noaddr-mx.test,127.0.0.1 \
     >"$T/dnsmasq.log" 2>&1 &
 echo $! >"$T/dnsmasq.pid"
@@ -120,13 +120,20 @@ done
 say "deliver-to host:port resolved and used; a host with no address defers (the mail stays)"
 
 # ---- a DSN to a sender elsewhere goes out by MX on its own ----
+# outside.test's MX is a second sink, on 127.0.0.3, up before the bounces:
+# the DSN leaves as soon as it is queued, while the first still refuses
 rm -f "$T"/dump/*
+"$SINK" -u nobody -d "$T/dump/%M." "127.0.0.3:$SINK_PORT" 100 >"$T/sink3.log" 2>&1 &
+echo $! >"$T/sink3.pid"
+_i=0
+until python3 -c "import socket; socket.create_connection(('127.0.0.3',$SINK_PORT),1)" 2>/dev/null; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || error "the second smtp-sink did not start"; sleep 0.05
+done
 sink -f RCPT
 sw -t u5@mxsite.test -f someone@outside.test
 sw -t u6@mxsite.test -f someone@nowhere.test
 etrn 127.0.0.1 mxsite.test
 wait_count mxsite.test 0
-sink
 _i=0
 until [ "$(domain_count outside.test)" = 0 ] && [ "$(domain_count nowhere.test)" = 0 ] && [ "$(dumped)" -ge 1 ]; do
 	_i=$((_i + 1)); [ $_i -le 400 ] || fail "DSNs to outside senders not sent: $(spoolctl list)"; sleep 0.05
@@ -136,5 +143,6 @@ grep -q '^X-Mail-Args: <>' "$f" || fail "the DSN was not sent from <>"
 grep -q "to=<someone@nowhere.test> .*status=bounced (550 5.1.2 MX lookup for nowhere.test: no such domain" "$SPOOLD_LOG" ||
 	fail "the undeliverable DSN was not dropped with a log line"
 say "DSNs to senders elsewhere: sent by MX without ETRN; one to a domain that does not exist is dropped and logged"
+stop_pid "$(cat "$T/sink3.pid")"
 check_sanitizers
 stop_spoold
