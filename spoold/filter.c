@@ -30,6 +30,9 @@ struct filter {
 	void				*arg;
 	struct milter_input		 in;
 	char				 queue_id[20], sender[SMTP_PATH_MAX * 2 + 2];
+	/* the client as the filters are told, copied: the caller's text may
+	 * be gone by the time a filter is asked */
+	char				 client[64], tls[64], cipher[96];
 	char				**rcpts;	/* local@domain, for the filters */
 	size_t				 nrcpts;	/* of those, as the filters saw them */
 	size_t				 i;		/* the filter being asked */
@@ -275,7 +278,7 @@ rcpt_add(struct filter *f, const char *arg)
 	    !f->rcpt_ok(f->arg, &r)) {
 		char esc[LOG_ESCAPE_SIZE(100)];
 
-		log_info("%s milter: recipient %s not added: not one spoold takes", f->queue_id,
+		log_role(LOG_CLEANUP, "%s: milter: recipient %s not added: not one spoold takes", f->queue_id,
 		    log_escape(esc, sizeof(esc), arg, 100));
 		return 0;
 	}
@@ -468,17 +471,17 @@ filter_failed(struct filter *f, const char *why)
 {
 	switch (f->rt->conf->milter_default) {
 	case MILTER_DEFAULT_TEMPFAIL:
-		log_info("%s milter %s: unavailable (%s): tempfail", f->queue_id, f->out.by, why);
+		log_role(LOG_CLEANUP, "%s: milter %s: unavailable (%s): tempfail", f->queue_id, f->out.by, why);
 		filter_refuse(f, R_FILTER_UNAVAILABLE, NULL);
 		filter_finish(f);
 		return;
 	case MILTER_DEFAULT_REJECT:
-		log_info("%s milter %s: unavailable (%s): reject", f->queue_id, f->out.by, why);
+		log_role(LOG_CLEANUP, "%s: milter %s: unavailable (%s): reject", f->queue_id, f->out.by, why);
 		filter_refuse(f, R_FILTER_REJECT, NULL);
 		filter_finish(f);
 		return;
 	case MILTER_DEFAULT_ACCEPT:
-		log_info("%s milter %s: unavailable (%s): accepted without it, marked unscanned",
+		log_role(LOG_CLEANUP, "%s: milter %s: unavailable (%s): accepted without it, marked unscanned",
 		    f->queue_id, f->out.by, why);
 		f->out.unscanned = 1;
 		break;
@@ -509,7 +512,7 @@ filter_verdict(void *arg, struct milter_result *r)
 	char esc[LOG_ESCAPE_SIZE(200)];
 
 	f->job = NULL;
-	log_info("%s milter %s: %s%s%s%s", f->queue_id, f->out.by, verdict_text(r->verdict),
+	log_role(LOG_CLEANUP, "%s: milter %s: %s%s%s%s", f->queue_id, f->out.by, verdict_text(r->verdict),
 	    r->verdict == MILTER_REPLY ? " " : "", r->verdict == MILTER_REPLY ?
 	    log_escape(esc, sizeof(esc), r->reply, 200) : "", r->nchanges || r->body_replaced ?
 	    " (with changes)" : "");
@@ -549,7 +552,7 @@ filter_verdict(void *arg, struct milter_result *r)
 		for (char *c = f->out.quarantine; *c; c++)	/* shown by spoolctl */
 			if ((unsigned char)*c < 0x20 || *c == 0x7f)
 				*c = '?';
-		log_info("%s milter %s: quarantine: %s", f->queue_id, f->out.by,
+		log_role(LOG_CLEANUP, "%s: milter %s: quarantine: %s", f->queue_id, f->out.by,
 		    log_escape(esc, sizeof(esc), r->quarantine, 200));
 	}
 	f->i++;
@@ -599,6 +602,9 @@ filter_start(struct ev_loop *loop, const struct spoold_rt *rt, const struct filt
 	ev_timer_init(&f->later, filter_later, 0., 0.);
 	f->later.data = f;
 	snprintf(f->queue_id, sizeof(f->queue_id), "%016llx", (unsigned long long)m->id);
+	snprintf(f->client, sizeof(f->client), "%s", cl->addr);
+	snprintf(f->tls, sizeof(f->tls), "%s", cl->tls_version);
+	snprintf(f->cipher, sizeof(f->cipher), "%s", cl->cipher);
 	if (!m->mail.from.null)
 		snprintf(f->sender, sizeof(f->sender), "%s@%s", m->mail.from.local,
 		    m->mail.from.domain);
@@ -610,9 +616,9 @@ filter_start(struct ev_loop *loop, const struct spoold_rt *rt, const struct filt
 			return NULL;
 		}
 	f->in = (struct milter_input){
-		.hostname = rt->conf->hostname, .client_addr = cl->addr, .client_port = cl->port,
+		.hostname = rt->conf->hostname, .client_addr = f->client, .client_port = cl->port,
 		.client_family = cl->family, .client_name = "unknown", .helo = m->helo,
-		.tls_version = cl->tls_version, .cipher = cl->cipher, .auth_authen = "",
+		.tls_version = f->tls, .cipher = f->cipher, .auth_authen = "",
 		.queue_id = f->queue_id, .sender = f->sender,
 		.rcpts = (const char *const *)f->rcpts, .nrcpts = m->nrcpts, .body = &m->body,
 	};
@@ -729,7 +735,7 @@ filter_rcpt_verdict(void *arg, struct milter_result *r)
 		case MILTER_DEFAULT_REJECT: id = R_FILTER_RCPT_REJECT; break;
 		case MILTER_DEFAULT_ACCEPT: break;
 		}
-		log_info("%s milter %s: unavailable at RCPT (%s): %s", fr->queue_id, name,
+		log_role(LOG_CLEANUP, "%s: milter %s: unavailable at RCPT (%s): %s", fr->queue_id, name,
 		    log_escape(esc, sizeof(esc), line, 200), id == R_RCPT_OK ? "accepted without it" :
 		    smtp_reply_get(id)->text);
 	} else {
@@ -743,7 +749,7 @@ filter_rcpt_verdict(void *arg, struct milter_result *r)
 			id = R_FILTER_REPLY;
 		milter_result_free(r);
 		if (id != R_RCPT_OK)
-			log_info("%s milter %s: rcpt <%s> refused: %s", fr->queue_id, name,
+			log_role(LOG_CLEANUP, "%s: milter %s: rcpt <%s> refused: %s", fr->queue_id, name,
 			    log_escape(esc, sizeof(esc), fr->rcpt, 200), id == R_FILTER_REPLY ? line :
 			    smtp_reply_get(id)->text);
 	}

@@ -997,7 +997,8 @@ spool_put_envelope(struct spool *sp, MDB_txn *txn, const struct spool_envelope *
 /* spool_finish - mark recipients done, drop their queue entries and counters,
  * and the whole message once no recipient is left */
 static int
-spool_finish(struct spool *sp, MDB_txn *txn, struct spool_envelope *e, const unsigned *idx, size_t n)
+spool_finish(struct spool *sp, MDB_txn *txn, struct spool_envelope *e, const unsigned *idx, size_t n,
+    int *removed)
 {
 	unsigned char key[SPOOL_QKEY_MAX], idkey[8];
 	MDB_val k;
@@ -1025,12 +1026,15 @@ spool_finish(struct spool *sp, MDB_txn *txn, struct spool_envelope *e, const uns
 	k.mv_data = idkey;
 	if ((rc = spool_del_body(sp, txn, e->id)) != 0)
 		return rc;
-	return mdb_del(txn, sp->msg, &k, NULL);
+	if ((rc = mdb_del(txn, sp->msg, &k, NULL)) == 0 && removed != NULL)
+		*removed = 1;
+	return rc;
 }
 
 /* spool_done_in - CHANGE_DONE inside txn */
 static int
-spool_done_in(struct spool *sp, MDB_txn *txn, uint64_t id, const unsigned *idx, size_t n)
+spool_done_in(struct spool *sp, MDB_txn *txn, uint64_t id, const unsigned *idx, size_t n,
+    int *removed)
 {
 	struct spool_envelope e;
 	int rc;
@@ -1041,7 +1045,7 @@ spool_done_in(struct spool *sp, MDB_txn *txn, uint64_t id, const unsigned *idx, 
 		return rc == 0 ? MDB_NOTFOUND : rc;
 	if ((rc = spool_env_get(sp, txn, id, &e)) != 0)
 		return rc;
-	rc = spool_finish(sp, txn, &e, idx, n);
+	rc = spool_finish(sp, txn, &e, idx, n, removed);
 	spool_envelope_free(&e);
 	return rc;
 }
@@ -1205,8 +1209,14 @@ spool_release_in(struct spool *sp, MDB_txn *txn, uint64_t id)
 	if ((rc = spool_quarantine_get(sp, txn, id, NULL)) != 0 ||
 	    (rc = spool_env_get(sp, txn, id, &m.env)) != 0)
 		return rc;
+	/* The postmaster has judged it: no second look that would hold it
+	 * again, and its age (max-age, delay notices) counts from now, or a
+	 * message kept longer than max-age would bounce at once */
+	m.env.flags &= ~(unsigned)ENV_UNSCANNED;
+	m.env.arrival = time(NULL);
 	buf_init(&b);
-	if ((rc = spool_quarantine_del(sp, txn, id)) == 0)
+	if ((rc = spool_quarantine_del(sp, txn, id)) == 0 &&
+	    (rc = spool_put_envelope(sp, txn, &m.env)) == 0)
 		rc = spool_put_queue(sp, txn, &m, &b);
 	buf_free(&b);
 	spool_envelope_free(&m.env);
@@ -1264,9 +1274,11 @@ change_in(MDB_txn *txn, void *arg)
 	const struct spool_change *ch = a->ch;
 	int rc;
 
+	if (ch->removed != NULL)
+		*ch->removed = 0;	/* a retried batch starts over */
 	switch (ch->kind) {
 	case CHANGE_DONE:
-		rc = spool_done_in(sp, txn, ch->id, ch->idx, ch->nidx);
+		rc = spool_done_in(sp, txn, ch->id, ch->idx, ch->nidx, ch->removed);
 		return rc == 0 && ch->dsn != NULL ? spool_dsn_in(sp, txn, ch->dsn) : rc;
 	case CHANGE_DEFER:
 		return spool_defer_in(sp, txn, ch);
@@ -1277,7 +1289,9 @@ change_in(MDB_txn *txn, void *arg)
 	case CHANGE_DELETE:
 		if (ch->if_quarantined && (rc = spool_quarantine_get(sp, txn, ch->id, NULL)) != 0)
 			return rc;
-		return spool_delete_in(sp, txn, ch->id);
+		if ((rc = spool_delete_in(sp, txn, ch->id)) == 0 && ch->removed != NULL)
+			*ch->removed = 1;
+		return rc;
 	case CHANGE_HOLD:
 		return spool_hold_in(sp, txn, ch->domain, ch->held);
 	case CHANGE_RELEASE:
