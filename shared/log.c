@@ -9,12 +9,15 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
 static int log_to_stderr = 1;
 static int log_level_verbose;
 static const char *log_ident = "spoold";
+static const char *log_open_role;	/* the role syslog's tag is open with */
+static char log_host[256];		/* for the stderr prefix */
 
 /* log_init - choose the destination once, at start-up */
 void
@@ -23,6 +26,10 @@ log_init(const char *ident, int foreground, int verbose)
 	log_ident = ident;
 	log_to_stderr = foreground;
 	log_level_verbose = verbose;
+	log_open_role = NULL;
+	if (gethostname(log_host, sizeof(log_host)) == -1 || log_host[0] == '\0')
+		snprintf(log_host, sizeof(log_host), "localhost");
+	log_host[strcspn(log_host, ".")] = '\0';	/* as syslog: the short name */
 	if (!foreground)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
@@ -34,53 +41,106 @@ log_verbose(void)
 	return log_level_verbose;
 }
 
+/* log_tag - "IDENT" or "IDENT/ROLE" into dst */
+static const char *
+log_tag(const char *role, char *dst, size_t len)
+{
+	if (role == NULL)
+		return log_ident;
+	snprintf(dst, len, "%s/%s", log_ident, role);
+	return dst;
+}
+
+/* log_stamp - RFC 3339 local time with microseconds, as rsyslog's file
+ * format writes it: pflogsumm reads either that or the traditional one */
+static void
+log_stamp(char *dst, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char day[32], zone[8];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+	strftime(zone, sizeof(zone), "%z", &tm);	/* +hhmm */
+	snprintf(dst, len, "%s.%06d%.3s:%.2s", day, (int)(ts.tv_nsec / 1000) % 1000000, zone, zone + 3);
+}
+
 /* log_vemit - format one line and send it where it belongs */
 static void
-log_vemit(int prio, const char *fmt, va_list ap, const char *suffix)
+log_vemit(int prio, const char *role, const char *fmt, va_list ap, const char *suffix)
 {
+	static char tags[8][64];	/* syslog keeps the ident's pointer */
+	static const char *tag_roles[8];
+	const char *label = prio == LOG_WARNING ? "warning: " :
+	    prio == LOG_CRIT ? "fatal: " : prio == LOG_ERR ? "error: " : "";
 	char line[2048];
 
 	vsnprintf(line, sizeof(line), fmt, ap);
 	if (log_to_stderr) {
-		struct timespec ts;
-		struct tm tm;
-		char stamp[32];
+		char stamp[80], tag[64];
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		localtime_r(&ts.tv_sec, &tm);
-		strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
-		fprintf(stderr, "%s.%03ld %s: %s%s%s\n", stamp, ts.tv_nsec / 1000000,
-		    log_ident, line, suffix ? ": " : "", suffix ? suffix : "");
+		log_stamp(stamp, sizeof(stamp));
+		fprintf(stderr, "%s %s %s[%ld]: %s%s%s%s\n", stamp, log_host,
+		    log_tag(role, tag, sizeof(tag)), (long)getpid(), label, line,
+		    suffix ? ": " : "", suffix ? suffix : "");
 		fflush(stderr);
-	} else {
-		syslog(prio, "%s%s%s", line, suffix ? ": " : "", suffix ? suffix : "");
+		return;
 	}
+	if (role != log_open_role) {
+		size_t i;
+
+		for (i = 0; i < 8 && tag_roles[i] != NULL && tag_roles[i] != role; i++)
+			;
+		if (i < 8) {
+			if (tag_roles[i] == NULL) {
+				log_tag(role, tags[i], sizeof(tags[i]));
+				tag_roles[i] = role;
+			}
+			openlog(role == NULL ? log_ident : tags[i], LOG_PID | LOG_NDELAY, LOG_MAIL);
+			log_open_role = role;
+		}
+	}
+	syslog(prio, "%s%s%s%s", label, line, suffix ? ": " : "", suffix ? suffix : "");
 }
 
-#define LOG_BODY(prio, suffix) do {		\
-	va_list ap;				\
-	va_start(ap, fmt);			\
-	log_vemit(prio, fmt, ap, suffix);	\
-	va_end(ap);				\
+#define LOG_BODY(prio, role, suffix) do {		\
+	va_list ap;					\
+	va_start(ap, fmt);				\
+	log_vemit(prio, role, fmt, ap, suffix);		\
+	va_end(ap);					\
 } while (0)
+
+void
+log_role(const char *role, const char *fmt, ...)
+{
+	LOG_BODY(LOG_INFO, role, NULL);
+}
+
+void
+log_role_warn(const char *role, const char *fmt, ...)
+{
+	LOG_BODY(LOG_WARNING, role, NULL);
+}
 
 void
 log_debug(const char *fmt, ...)
 {
 	if (log_level_verbose > 0)
-		LOG_BODY(LOG_DEBUG, NULL);
+		LOG_BODY(LOG_DEBUG, NULL, NULL);
 }
 
 void
 log_info(const char *fmt, ...)
 {
-	LOG_BODY(LOG_INFO, NULL);
+	LOG_BODY(LOG_INFO, NULL, NULL);
 }
 
 void
 log_warnx(const char *fmt, ...)
 {
-	LOG_BODY(LOG_WARNING, NULL);
+	LOG_BODY(LOG_WARNING, NULL, NULL);
 }
 
 void
@@ -88,13 +148,13 @@ log_warn(const char *fmt, ...)
 {
 	const char *err = strerror(errno);
 
-	LOG_BODY(LOG_WARNING, err);
+	LOG_BODY(LOG_WARNING, NULL, err);
 }
 
 void
 log_crit(const char *fmt, ...)
 {
-	LOG_BODY(LOG_CRIT, NULL);
+	LOG_BODY(LOG_ERR, NULL, NULL);
 }
 
 void
@@ -102,14 +162,14 @@ fatal(const char *fmt, ...)
 {
 	const char *err = strerror(errno);
 
-	LOG_BODY(LOG_CRIT, err);
+	LOG_BODY(LOG_CRIT, NULL, err);
 	exit(1);
 }
 
 void
 fatalx(const char *fmt, ...)
 {
-	LOG_BODY(LOG_CRIT, NULL);
+	LOG_BODY(LOG_CRIT, NULL, NULL);
 	exit(1);
 }
 

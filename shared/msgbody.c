@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "msgbody.h"
@@ -136,4 +137,61 @@ msgbody_free(struct msgbody *b)
 		close(b->fd);
 	b->fd = -1;
 	b->size = 0;
+}
+
+#define MSGBODY_HEADER_SCAN	65536
+
+/* header_value - the value of the field at p (its name already matched),
+ * up to the next line that does not start with a blank, unfolded */
+static void
+header_value(const char *p, const char *end, char *dst, size_t len)
+{
+	size_t o = 0;
+
+	while (p < end) {
+		if (*p == '\n') {
+			if (p + 1 >= end || (p[1] != ' ' && p[1] != '\t'))
+				break;
+		} else if (*p != '\r' && o + 1 < len && (o > 0 || (*p != ' ' && *p != '\t')))
+			dst[o++] = *p == '\t' ? ' ' : *p;
+		p++;
+	}
+	while (o > 0 && dst[o - 1] == ' ')
+		o--;
+	dst[o] = '\0';
+}
+
+int
+msgbody_header(const struct msgbody *b, const char *name, char *dst, size_t len)
+{
+	size_t n = b->size < MSGBODY_HEADER_SCAN ? (size_t)b->size : MSGBODY_HEADER_SCAN;
+	size_t nlen = strlen(name);
+	char *buf;
+	const char *p, *end;
+
+	if (len == 0)
+		return 0;
+	dst[0] = '\0';
+	if (n == 0 || (buf = malloc(n)) == NULL)
+		return 0;
+	if (msgbody_read(b, 0, buf, n) == -1) {
+		free(buf);
+		return 0;
+	}
+	for (p = buf, end = buf + n; p < end; ) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+
+		if (*p == '\r' || *p == '\n')
+			break;	/* the blank line: the end of the header */
+		if ((size_t)(end - p) > nlen && strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+			header_value(p + nlen + 1, end, dst, len);
+			free(buf);
+			return 1;
+		}
+		if (eol == NULL)
+			break;
+		p = eol + 1;
+	}
+	free(buf);
+	return 0;
 }

@@ -29,5 +29,9 @@ int	msgbody_append(struct msgbody *, const void *, size_t);
 /* msgbody_read - copy len bytes at off into dst; 0, or -1 with errno */
 int	msgbody_read(const struct msgbody *, uint64_t off, void *dst, size_t len);
 void	msgbody_free(struct msgbody *);
+/* msgbody_header - the first header field called name (no colon, any case)
+ * in the header section (read from the first 64 KiB), unfolded, blanks
+ * trimmed, clipped to len-1, into dst; 1 when found, else 0 and dst "" */
+int	msgbody_header(const struct msgbody *, const char *name, char *dst, size_t len);
 
 #endif

@@ -645,6 +645,24 @@ client_read(struct smtp_client *c)
 }
 
 /* client_event - what one io event means in the current state */
+/* client_log_tls - Postfix's line: "Verified" when the certificate chained
+ * and matched the name (the handshake fails otherwise), "Untrusted" when
+ * it was not checked (tls may, tls encrypt) */
+static void
+client_log_tls(struct smtp_client *c)
+{
+	char info[128], *colon;
+
+	if (io_tls_info(c->io, info, sizeof(info)) == NULL)
+		return;
+	if ((colon = strchr(info, ':')) != NULL)
+		*colon++ = '\0';
+	log_role(c->p.log_role, "%s TLS connection established to %s: %s with cipher %s",
+	    c->p.tls_verify_name != NULL ? "Verified" : "Untrusted",
+	    c->p.log_peer != NULL ? c->p.log_peer : c->p.peer_name, info,
+	    colon != NULL ? colon : "?");
+}
+
 static void
 client_event(struct smtp_client *c, struct io *io, enum io_event ev)
 {
@@ -657,6 +675,7 @@ client_event(struct smtp_client *c, struct io *io, enum io_event ev)
 			client_body(c);
 		return;
 	case IO_TLSREADY:
+		client_log_tls(c);
 		client_ehlo(c);		/* RFC 3207 4.2: start over */
 		return;
 	case IO_TIMEOUT:

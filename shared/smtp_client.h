@@ -43,6 +43,9 @@ struct smtp_client_params {
 	/* non-NULL: the peer's certificate must chain to tls_cred's trust
 	 * list and match this name or address (implies tls_required) */
 	const char			*tls_verify_name;
+	/* the log role of the "TLS connection established" line (log.h) */
+	const char			*log_role;
+	const char			*log_peer;	/* "mx[addr]:port"; NULL: peer_name */
 };
 
 /* One recipient as offered.  The DSN parameters (RFC 3461) are passed on

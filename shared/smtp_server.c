@@ -47,6 +47,8 @@ enum smtp_state {
  * that never reads must not hold a connection slot for ever. */
 #define SMTP_CLOSE_DEADLINE	10.0
 
+#define SMTP_NCOUNTED	15	/* the verbs of commands[], and one for unknown */
+
 struct smtp_session {
 	uint64_t			 id;
 	struct ev_loop			*loop;
@@ -62,6 +64,9 @@ struct smtp_session {
 	int				 esmtp;
 	unsigned			 errors;
 	unsigned			 messages;
+	/* per command of commands[] (the last: unknown), for the disconnect line */
+	unsigned			 cmd_tried[SMTP_NCOUNTED], cmd_ok[SMTP_NCOUNTED];
+	int				 counting;	/* the one awaiting its reply, or -1 */
 	struct smtp_message		*msg;		/* transaction being built */
 	struct smtp_data		 data;
 	int				 data_too_big;
@@ -144,6 +149,19 @@ smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 
 static void smtp_reply(struct smtp_session *, enum smtp_reply_id, const char *);
 
+/* smtp_command_answered - the reply (its code) to the command being
+ * counted: a 2xx counts as done, a 3xx waits for the final reply (DATA's
+ * 354, AUTH's 334), a 4xx/5xx counts as tried only */
+static void
+smtp_command_answered(struct smtp_session *s, int code)
+{
+	if (s->counting < 0 || (code >= 300 && code < 400))
+		return;
+	if (code < 300)
+		s->cmd_ok[s->counting]++;
+	s->counting = -1;
+}
+
 /* smtp_reply_args - the one way a session answers.  Counts client errors,
  * and a 421 closes the session once it has been sent. */
 static void
@@ -157,6 +175,7 @@ smtp_reply_args(struct smtp_session *s, enum smtp_reply_id id, const char *const
 	len = smtp_reply_format(line, sizeof(line), id, 1, args, nargs);
 	io_write(s->io, line, len);
 	code = r->code != 0 ? r->code : atoi(line);
+	smtp_command_answered(s, code);
 	if (code >= 500)
 		s->errors++;
 	if (code == 421) {
@@ -166,8 +185,8 @@ smtp_reply_args(struct smtp_session *s, enum smtp_reply_id id, const char *const
 	if (s->errors >= s->cfg->max_errors && s->state != STATE_QUIT) {
 		char esc[80];
 
-		log_info("%016llx %s too many errors from %s helo=%s", (unsigned long long)s->id,
-		    s->tag, s->peer_text, log_escape(esc, sizeof(esc), s->helo, 64));
+		log_role(s->tag, "%016llx: too many errors from unknown[%s] helo=<%s>",
+		    (unsigned long long)s->id, s->peer_text, log_escape(esc, sizeof(esc), s->helo, 64));
 		smtp_reply(s, R_TOO_MANY_ERRORS, s->cfg->hostname);
 	}
 }
@@ -185,6 +204,7 @@ smtp_reply_lines(struct smtp_session *s, enum smtp_reply_id id, const char **lin
 	char buf[2048];
 
 	io_write(s->io, buf, smtp_reply_format_lines(buf, sizeof(buf), id, lines, n));
+	smtp_command_answered(s, smtp_reply_get(id)->code);
 }
 
 void
@@ -311,8 +331,9 @@ check_starttls(struct smtp_session *s, const char *arg)
 		return 0;
 	}
 	if (s->ops->check_starttls && (verdict = s->ops->check_starttls(s->arg, s)) != R__COUNT) {
-		log_info("%016llx %s STARTTLS refused from %s: %s", (unsigned long long)s->id,
-		    s->tag, s->peer_text, smtp_reply_get(verdict)->text);
+		log_role(s->tag, "%016llx: reject: STARTTLS from unknown[%s]: %d %s",
+		    (unsigned long long)s->id, s->peer_text, smtp_reply_get(verdict)->code,
+		    smtp_reply_get(verdict)->text);
 		smtp_reply(s, verdict, NULL);
 		return 0;
 	}
@@ -323,7 +344,7 @@ static void
 proceed_starttls(struct smtp_session *s, const char *arg)
 {
 	if (io_start_tls_server(s->io, s->cfg->tls_cred, s->cfg->tls_prio) == -1) {
-		log_warnx("%016llx %s STARTTLS failed: %s", (unsigned long long)s->id, s->tag,
+		log_role_warn(s->tag, "%016llx: STARTTLS failed: %s", (unsigned long long)s->id,
 		    io_error(s->io));
 		smtp_reply(s, R_TLS_UNAVAILABLE, NULL);
 		return;
@@ -435,18 +456,34 @@ smtp_rcpt_postmaster(struct smtp_session *s, struct smtp_rcpt *r)
 	(void)smtp_domain_canon(r->to.domain, 0);
 }
 
+/* smtp_log_sender - the transaction's sender, escaped, for a log line */
+static const char *
+smtp_log_sender(const struct smtp_session *s, char *dst, size_t len)
+{
+	const struct smtp_path *p = s->msg != NULL ? &s->msg->mail.from : NULL;
+	char addr[SMTP_LOCAL_MAX * 4 + SMTP_DOMAIN_MAX + 3] = "";
+
+	if (p != NULL && !p->null)
+		snprintf(addr, sizeof(addr), "%s@%s", p->local, p->domain);
+	return log_escape(dst, len, addr, sizeof(addr));
+}
+
 /* smtp_rcpt_refused - the refusal of r, logged */
 static void
 smtp_rcpt_refused(struct smtp_session *s, const struct smtp_rcpt *r, enum smtp_reply_id verdict,
     const char *reply_arg)
 {
-	char esc[300], escd[300];
-	int code = verdict == R_FILTER_REPLY && reply_arg != NULL ? atoi(reply_arg) :
-	    smtp_reply_get(verdict)->code;
+	char esc[300], escd[300], from[LOG_ESCAPE_SIZE(SMTP_PATH_MAX)], helo[LOG_ESCAPE_SIZE(64)];
+	char text[1024];
 
-	log_info("%016llx smtp reject rcpt=<%s@%s> reply=%d from=%s", (unsigned long long)s->id,
-	    log_escape(esc, sizeof(esc), r->to.local, 64),
-	    log_escape(escd, sizeof(escd), r->to.domain, 64), code, s->peer_text);
+	smtp_reply_text(text, sizeof(text), verdict, 1, &reply_arg, 1);
+	text[strcspn(text, "\r\n")] = '\0';
+	/* Postfix's form, so pflogsumm counts it; the session id for NOQUEUE */
+	log_role(s->tag, "%016llx: reject: RCPT from unknown[%s]: %s; from=<%s> to=<%s@%s> "
+	    "proto=ESMTP helo=<%s>", (unsigned long long)s->id, s->peer_text, text,
+	    smtp_log_sender(s, from, sizeof(from)), log_escape(esc, sizeof(esc), r->to.local, 64),
+	    log_escape(escd, sizeof(escd), r->to.domain, 64),
+	    log_escape(helo, sizeof(helo), s->helo, 64));
 	smtp_reply(s, verdict, reply_arg);
 }
 
@@ -548,7 +585,7 @@ check_data(struct smtp_session *s, const char *arg)
 	/* RFC 2920 3.1: DATA ends a pipelined group; anything already sent
 	 * would be taken as message text the client never meant. */
 	if (io_pending(s->io) > 0) {
-		log_info("%016llx smtp pipelining violation after DATA from %s",
+		log_role(s->tag, "%016llx: improper command pipelining after DATA from unknown[%s]",
 		    (unsigned long long)s->id, s->peer_text);
 		smtp_reply(s, R_PIPELINING, NULL);
 		smtp_enter_state(s, STATE_QUIT);
@@ -583,7 +620,7 @@ smtp_data_store(void *arg, const char *p, size_t len)
 		return;
 	}
 	if (msgbody_append(&s->msg->body, p, len) == -1) {
-		log_warn("%016llx smtp cannot buffer message body", (unsigned long long)s->id);
+		log_warn("%016llx: cannot buffer message body", (unsigned long long)s->id);
 		s->data_spill_failed = 1;
 	}
 }
@@ -672,7 +709,7 @@ smtp_data_clock(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	if ((verdict = smtp_data_overdue(s, ev_now(loop), &elapsed)) == R__COUNT)
 		return;
-	log_info("%016llx smtp %s in DATA from %s: %llu bytes in %.0f s",
+	log_role(s->tag, "%016llx: %s in DATA from unknown[%s]: %llu bytes in %.0f s",
 	    (unsigned long long)s->id, verdict == R_DATA_TOO_SLOW ? "too slow" : "deadline",
 	    s->peer_text, (unsigned long long)s->data_bytes, elapsed);
 	if (s->streaming && !s->stream_aborted && s->ops->data_abort != NULL)
@@ -688,6 +725,7 @@ proceed_data(struct smtp_session *s, const char *arg)
 	struct smtp_message *m = s->msg;
 
 	m->id = s->ops->new_id(s->arg);
+	m->session = s->id;
 	m->arrival = time(NULL);
 	strcpy(m->helo, s->helo);
 	strcpy(m->client, s->peer_text);
@@ -732,9 +770,10 @@ smtp_data_end(struct smtp_session *s)
 
 	io_set_timeout(s->io, s->cfg->timeout_idle, 0);
 	if (verdict != R__COUNT) {
-		log_info("%016llx smtp refused message from %s: %s (flags=%#x size=%zu)",
-		    (unsigned long long)s->id, s->peer_text, smtp_reply_get(verdict)->text,
-		    s->data.flags, s->data.size);
+		log_role(s->tag, "%016llx: reject: END-OF-MESSAGE from unknown[%s]: %d %s; "
+		    "size=%zu flags=%#x", (unsigned long long)s->id, s->peer_text,
+		    smtp_reply_get(verdict)->code, smtp_reply_get(verdict)->text,
+		    s->data.size, s->data.flags);
 		if (s->streaming && !s->stream_aborted && s->ops->data_abort != NULL)
 			s->ops->data_abort(s->arg, s);
 		smtp_txn_reset(s);
@@ -847,8 +886,8 @@ proceed_etrn(struct smtp_session *s, const char *arg)
 		s->junk--;	/* it did something: not junk */
 	args[0] = id == R_ETRN_COUNT ? count : node;
 	args[1] = id == R_ETRN_COUNT ? node : reason;
-	log_info("%016llx smtp etrn node=%s from=%s reply=%d", (unsigned long long)s->id, node,
-	    s->peer_text, smtp_reply_get(id)->code);
+	log_role(s->tag, "%016llx: etrn node=%s from unknown[%s] reply=%d",
+	    (unsigned long long)s->id, node, s->peer_text, smtp_reply_get(id)->code);
 	if (id == R_ETRN_RATE)
 		s->errors++;	/* flooding with ETRN counts toward the error limit */
 	smtp_reply_args(s, id, args, 2);
@@ -900,8 +939,8 @@ smtp_auth_failed(struct smtp_session *s, enum smtp_reply_id id)
 	s->auth_failures++;
 	if (s->ops->auth_failed)
 		s->ops->auth_failed(s->arg, s);
-	log_info("%016llx %s auth failed mech=%s from %s (%u on this connection)",
-	    (unsigned long long)s->id, s->tag, s->mech, s->peer_text, s->auth_failures);
+	log_role_warn(s->tag, "%016llx: unknown[%s]: SASL %s authentication failed (%u on this "
+	    "connection)", (unsigned long long)s->id, s->peer_text, s->mech, s->auth_failures);
 	s->auth_delayed = id;
 	smtp_enter_state(s, STATE_AUTH_WAIT);
 	ev_timer_set(&s->auth_delay, SMTP_AUTH_FAIL_DELAY, 0.);
@@ -918,8 +957,9 @@ smtp_auth_result(struct smtp_session *s, enum smtp_auth_result res, const char *
 	case SMTP_AUTH_DONE:
 		snprintf(s->user, sizeof(s->user), "%s", out);
 		ev_timer_stop(s->loop, &s->auth_deadline);
-		log_info("%016llx %s auth ok user=%s mech=%s from %s", (unsigned long long)s->id,
-		    s->tag, log_escape(esc, sizeof(esc), s->user, 200), s->mech, s->peer_text);
+		log_role(s->tag, "%016llx: auth ok from unknown[%s], sasl_method=%s, "
+		    "sasl_username=%s", (unsigned long long)s->id, s->peer_text, s->mech,
+		    log_escape(esc, sizeof(esc), s->user, 200));
 		smtp_enter_state(s, STATE_READY);
 		smtp_reply(s, R_AUTH_OK, NULL);
 		return;
@@ -1006,7 +1046,7 @@ smtp_auth_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 
 	if (s->user[0] != '\0' || s->state == STATE_QUIT || s->state == STATE_TURNED)
 		return;
-	log_info("%016llx %s no AUTH within %.0fs from %s", (unsigned long long)s->id, s->tag,
+	log_role(s->tag, "%016llx: no AUTH within %.0fs from unknown[%s]", (unsigned long long)s->id,
 	    s->cfg->auth_deadline, s->peer_text);
 	smtp_auth_cancel(s);
 	smtp_reply(s, R_TIMEOUT, s->cfg->hostname);
@@ -1081,8 +1121,8 @@ smtp_junk_over(struct smtp_session *s)
 {
 	if (s->cfg->junk_limit == 0 || ++s->junk <= s->cfg->junk_limit)
 		return 0;
-	log_info("%016llx smtp too many junk commands from %s (%u)", (unsigned long long)s->id,
-	    s->peer_text, s->cfg->junk_limit);
+	log_role(s->tag, "%016llx: too many junk commands from unknown[%s] (%u)",
+	    (unsigned long long)s->id, s->peer_text, s->cfg->junk_limit);
 	smtp_txn_reset(s);
 	smtp_reply(s, R_TOO_MANY_JUNK, s->cfg->hostname);
 	return 1;
@@ -1176,6 +1216,7 @@ static const struct smtp_command commands[] = {
 	{ "ETRN",	MAIL,		ANY_CMD_STATE,	check_etrn,	proceed_etrn },
 	{ NULL,		0,		0,		NULL,		NULL },
 };
+_Static_assert(sizeof(commands) / sizeof(commands[0]) == SMTP_NCOUNTED, "SMTP_NCOUNTED");
 
 static const struct smtp_command *
 smtp_lookup(const struct smtp_session *s, const char *verb)
@@ -1208,11 +1249,14 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 	char verb[16];
 
 	arg = smtp_cmd_split(line, verb, sizeof(verb));
+	cmd = smtp_lookup(s, verb);
+	s->counting = cmd != NULL ? (int)(cmd - commands) : SMTP_NCOUNTED - 1;
+	s->cmd_tried[s->counting]++;
 	if (strlen(line) != len) {	/* a NUL inside the command */
 		smtp_reply(s, R_UNRECOGNIZED, NULL);
 		return;
 	}
-	if ((cmd = smtp_lookup(s, verb)) == NULL) {
+	if (cmd == NULL) {
 		/* RFC 2645 5.4: on the ODMR port, anything else is 502 */
 		smtp_reply(s, smtp_known_verb(verb) || s->cfg->service == SMTP_SERVICE_ODMR ?
 		    R_NOT_IMPLEMENTED : R_UNRECOGNIZED, NULL);
@@ -1230,6 +1274,35 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 		cmd->proceed(s, arg);
 }
 
+/* smtp_command_counts - " ehlo=1 mail=1 rcpt=1/2 ... commands=4/5" as
+ * Postfix's disconnect line has them: done/tried where some failed */
+static void
+smtp_command_counts(const struct smtp_session *s, char *dst, size_t len)
+{
+	unsigned done = 0, tried = 0;
+	size_t o = 0;
+
+	dst[0] = '\0';
+	for (size_t i = 0; i < SMTP_NCOUNTED && o < len; i++) {
+		char name[16];
+		size_t k;
+
+		if (s->cmd_tried[i] == 0)
+			continue;
+		snprintf(name, sizeof(name), "%s", i < SMTP_NCOUNTED - 1 ? commands[i].verb : "unknown");
+		for (k = 0; name[k] != '\0'; k++)
+			name[k] = (char)tolower((unsigned char)name[k]);
+		o += (size_t)(s->cmd_ok[i] == s->cmd_tried[i] ?
+		    snprintf(dst + o, len - o, " %s=%u", name, s->cmd_tried[i]) :
+		    snprintf(dst + o, len - o, " %s=%u/%u", name, s->cmd_ok[i], s->cmd_tried[i]));
+		done += s->cmd_ok[i];
+		tried += s->cmd_tried[i];
+	}
+	if (o < len)
+		(void)(done == tried ? snprintf(dst + o, len - o, " commands=%u", tried) :
+		    snprintf(dst + o, len - o, " commands=%u/%u", done, tried));
+}
+
 /* smtp_session_line - one line: a command, or a SASL response in AUTH;
  * -1 when there is none to take now */
 static int
@@ -1242,8 +1315,8 @@ smtp_session_line(struct smtp_session *s)
 	line = io_getline(s->io, in_auth ? SMTP_AUTH_LINE_MAX + 2 : SMTP_LINE_MAX_PARAMS, &len,
 	    &toolong);
 	if (toolong == IO_LINE_FLOOD) {
-		log_info("%016llx %s line flood from %s: more than %u bytes without LF",
-		    (unsigned long long)s->id, s->tag, s->peer_text, IO_SKIP_MAX);
+		log_role(s->tag, "%016llx: line flood from unknown[%s]: more than %u bytes without LF",
+		    (unsigned long long)s->id, s->peer_text, IO_SKIP_MAX);
 		smtp_auth_cancel(s);
 		smtp_txn_reset(s);
 		smtp_reply(s, R_LINE_FLOOD, s->cfg->hostname);
@@ -1297,14 +1370,15 @@ smtp_session_process(struct smtp_session *s)
 static void
 smtp_log_close(struct smtp_session *s, const char *why)
 {
-	char esc[LOG_ESCAPE_SIZE(64)], user[LOG_ESCAPE_SIZE(200) + 8] = "";
+	char esc[LOG_ESCAPE_SIZE(64)], user[LOG_ESCAPE_SIZE(200) + 8] = "", counts[400];
 
 	if (s->user[0] != '\0') {
 		memcpy(user, " user=", 7);
 		log_escape(user + 6, sizeof(user) - 6, s->user, 200);
 	}
-	log_info("%016llx %s disconnect from %s helo=%s%s messages=%u errors=%u reason=%s",
-	    (unsigned long long)s->id, s->tag, s->peer_text,
+	smtp_command_counts(s, counts, sizeof(counts));
+	log_role(s->tag, "%016llx: disconnect from unknown[%s]%s helo=<%s>%s messages=%u "
+	    "errors=%u reason=%s", (unsigned long long)s->id, s->peer_text, counts,
 	    log_escape(esc, sizeof(esc), s->helo, 64), user, s->messages, s->errors, why);
 }
 
@@ -1341,12 +1415,12 @@ smtp_io_event(struct io *io, enum io_event ev, void *arg)
 		}
 		smtp_enter_state(s, STATE_INIT);
 		io_set_timeout(io, s->cfg->timeout_idle, 0);
-		log_info("%016llx %s TLS established from %s %s", (unsigned long long)s->id, s->tag,
-		    s->peer_text, io_tls_info(io, tls, sizeof(tls)));
+		log_role(s->tag, "%016llx: Anonymous TLS connection established from unknown[%s]: %s",
+		    (unsigned long long)s->id, s->peer_text, io_tls_info(io, tls, sizeof(tls)));
 		return;
 	}
 	case IO_TIMEOUT:
-		log_info("%016llx %s timeout in %s from %s", (unsigned long long)s->id, s->tag,
+		log_role(s->tag, "%016llx: timeout after %s from unknown[%s]", (unsigned long long)s->id,
 		    strstate(s->state), s->peer_text);
 		if (s->state == STATE_QUIT) {
 			smtp_log_close(s, "last reply not read in time");
@@ -1400,7 +1474,8 @@ smtp_session_new_io(struct io *io, const struct sockaddr *peer,
 	io_set_callback(io, smtp_io_event, s);
 	/* one counter for every service, so ids never collide in the log */
 	s->id = ((uint64_t)time(NULL) << 24) ^ ++session_counter;
-	s->tag = cfg->service == SMTP_SERVICE_ODMR ? "odmr" : "smtp";
+	s->tag = cfg->service == SMTP_SERVICE_ODMR ? LOG_ODMR : LOG_SMTPD;
+	s->counting = -1;
 	ev_init(&s->kick, smtp_kick);
 	ev_init(&s->data_clock, smtp_data_clock);
 	ev_init(&s->auth_delay, smtp_auth_delay_done);
@@ -1415,13 +1490,14 @@ smtp_session_new_io(struct io *io, const struct sockaddr *peer,
 	s->state = STATE_INIT;
 	io_set_timeout(s->io, cfg->timeout_idle, 0);
 	if (refuse != R__COUNT) {
-		log_info("%016llx %s refused %s: %s", (unsigned long long)s->id, s->tag, s->peer_text,
+		log_role(s->tag, "%016llx: reject: CONNECT from unknown[%s]: %d %s; proto=SMTP",
+		    (unsigned long long)s->id, s->peer_text, smtp_reply_get(refuse)->code,
 		    smtp_reply_get(refuse)->text);
 		smtp_reply(s, refuse, cfg->hostname);
 		smtp_enter_state(s, STATE_QUIT);
 		return s;
 	}
-	log_info("%016llx %s connect from %s port %d", (unsigned long long)s->id, s->tag,
+	log_role(s->tag, "%016llx: connect from unknown[%s]:%d", (unsigned long long)s->id,
 	    s->peer_text, sockaddr_port(peer));
 	smtp_auth_deadline_start(s);
 	smtp_reply(s, cfg->service == SMTP_SERVICE_ODMR ? R_ODMR_GREETING : R_GREETING,

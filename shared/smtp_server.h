@@ -94,6 +94,7 @@ enum smtp_auth_result {
 /* One received message, owned by the program once handed over. */
 struct smtp_message {
 	uint64_t		 id;
+	uint64_t		 session;	/* the session's id, for the log */
 	time_t			 arrival;
 	struct smtp_mail	 mail;
 	struct smtp_rcpt	*rcpts;

@@ -135,7 +135,7 @@ bounce_committed(struct commit_req *req)
 
 	/* (the queue tells the scheduler about a DSN to a sender elsewhere) */
 	if (req->result == SPOOL_OK && dsn != NULL)
-		log_info("%016llx sender %s notification: %016llx", (unsigned long long)bo->id,
+		log_role(LOG_BOUNCE, "%016llx: sender %s notification: %016llx", (unsigned long long)bo->id,
 		    req->change.kind == CHANGE_WARN ? "delay" : "non-delivery",
 		    (unsigned long long)dsn->env.id);
 	else if (req->result != SPOOL_OK && req->result != SPOOL_ENOTFOUND)

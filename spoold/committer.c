@@ -79,8 +79,11 @@ committer_store(struct committer *c, struct commit_req *head)
 	for (r = head; r != NULL; r = r->next) {
 		if (r->kind == COMMIT_STORE)
 			msgs[nm++] = &r->msg;
-		else
+		else {
+			r->removed = 0;
+			r->change.removed = &r->removed;
 			changes[nc++] = &r->change;
+		}
 	}
 	if (nm > 0)
 		spool_put_messages(c->spool, msgs, nm, mres);

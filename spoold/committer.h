@@ -33,6 +33,7 @@ struct commit_req {
 	struct spool_newmsg	 msg;
 	struct spool_change	 change;
 	enum spool_err		 result;
+	int			 removed;	/* a change removed the message */
 	void			(*done)(struct commit_req *);
 	void			*owner;		/* NULL once forgotten */
 };

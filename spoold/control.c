@@ -100,7 +100,7 @@ control_flush(const char *arg, char *reply, size_t len)
 		ctl(reply, len, R_CTL_FLUSH_UNABLE, name, reason);
 		break;
 	}
-	log_info("control: flush %s: %s", name, reply);
+	log_role(LOG_CONTROL, "flush %s: %s", name, reply);
 }
 
 /* One connection.  A bounce replies after its commit, by which time the
@@ -147,7 +147,7 @@ control_committed(void *arg, enum spool_err result)
 		ctl(reply, sizeof(reply), R_CTL_NO_MESSAGE, what, NULL);
 	else
 		ctl(reply, sizeof(reply), R_CTL_FAILED, what, spool_strerror(result));
-	log_info("control: %s %s: %s", cc->verb, what, reply);
+	log_role(LOG_CONTROL, "%s %s: %s", cc->verb, what, reply);
 	cc->waiting = 0;
 	if (cc->io == NULL) {
 		free(cc);

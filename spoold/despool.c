@@ -27,6 +27,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,9 @@ struct despool {
 	unsigned long		 delivered, deferred, bounced;
 	char			 last_deferral[200];	/* a 4xx of this session */
 	time_t			 started;
+	ev_tstamp		 t_start;	/* the run began */
+	ev_tstamp		 t_ready;	/* the session could take mail: 0 before */
+	ev_tstamp		 t_offer;	/* the message being offered was */
 	unsigned		 pending;	/* changes not yet committed */
 	unsigned		 unrecorded;	/* deliveries among them */
 	int			 window_full;	/* the client waits for a commit */
@@ -128,6 +132,8 @@ static struct {
 	struct despool		*runs;
 	int			 stopping;
 } ctx;
+
+#define RUN_ROLE(r)	((r)->atrn ? LOG_ODMR : LOG_SMTP)
 
 static void run_end(struct despool *);
 static void offer_settle(struct despool *);
@@ -307,19 +313,84 @@ run_route_record(struct despool *r, const char *why)
 		route_record(r, r->domains[i], why);
 }
 
-/* run_log - one line per recipient, as postmasters know it */
+/* log_seconds - a delay as Postfix writes it: two digits, whole seconds
+ * from 100 on */
+static const char *
+log_seconds(double t, char *dst, size_t len)
+{
+	snprintf(dst, len, t < 0.01 ? "0" : t < 100 ? "%.2g" : "%.0f", t < 0.01 ? 0 : t);
+	return dst;
+}
+
+/* run_log_rcpt - one line per recipient, Postfix's: delays=a/b/c/d is the
+ * time before the spool (0: counted in b), in the spool until this run,
+ * setting the session up (DNS, connect, greeting, TLS, EHLO), and sending */
+static void
+run_log_rcpt(const struct despool *r, uint64_t id, time_t arrival, const char *addr,
+    const char *status, const char *reply)
+{
+	char to[LOG_ESCAPE_SIZE(SMTP_PATH_MAX)], dsn[16], d0[16], d1[16], d2[16], d3[16];
+	ev_tstamp now = ev_now(ctx.loop);
+	ev_tstamp ready = r->t_ready > 0 ? r->t_ready : now;
+	ev_tstamp offer = r->t_ready > 0 && r->t_offer > 0 ? r->t_offer : now;
+
+	dsn_status(reply, dsn, sizeof(dsn));
+	if (strcmp(status, "deferred") == 0 && !isdigit((unsigned char)reply[0]))
+		snprintf(dsn, sizeof(dsn), "4.4.1");	/* no reply: the connection failed */
+	/* reply is escaped already (smtp_client keeps peer text printable) */
+	log_role(r->atrn ? LOG_ODMR : LOG_SMTP, "%016llx: to=<%s>, relay=%s, delay=%s, "
+	    "delays=0/%s/%s/%s, dsn=%s, status=%s (%s)", (unsigned long long)id,
+	    log_escape(to, sizeof(to), addr, SMTP_PATH_MAX), r->relay[0] != '\0' ? r->relay : "none",
+	    log_seconds(now - (ev_tstamp)arrival, d0, sizeof(d0)),
+	    log_seconds(r->t_start - (ev_tstamp)arrival, d1, sizeof(d1)),
+	    log_seconds(ready - r->t_start, d2, sizeof(d2)),
+	    log_seconds(now - offer, d3, sizeof(d3)), dsn, status, reply);
+}
+
+/* run_log - recipient i of the message offered */
 static void
 run_log(struct despool *r, size_t i, const char *status, const char *reply)
 {
-	char to[LOG_ESCAPE_SIZE(SMTP_PATH_MAX)], dsn[16];
-
 	if (strcmp(status, "deferred") == 0)	/* for the route record */
 		snprintf(r->last_deferral, sizeof(r->last_deferral), "%s", reply);
-	dsn_status(reply, dsn, sizeof(dsn));
-	/* reply is escaped already (smtp_client keeps peer text printable) */
-	log_info("%016llx to=<%s> relay=%s delay=%lds dsn=%s status=%s (%s)",
-	    (unsigned long long)r->o.env.id, log_escape(to, sizeof(to), r->o.to[i].addr,
-	    SMTP_PATH_MAX), r->relay, (long)(time(NULL) - r->o.env.arrival), dsn, status, reply);
+	run_log_rcpt(r, r->o.env.id, r->o.env.arrival, r->o.to[i].addr, status, reply);
+}
+
+#define RUN_LOG_WAITING_MAX	1000	/* messages listed when a run cannot start */
+
+/* run_log_waiting - the run never got to offer the rest of its snapshot:
+ * a status=deferred line for each of their recipients in the domain, as
+ * Postfix's queue manager logs them, so "grep ID" and pflogsumm show why
+ * the mail waits; at most RUN_LOG_WAITING_MAX messages, then one line */
+static void
+run_log_waiting(struct despool *r, const char *why)
+{
+	struct spool_envelope env;
+	uint64_t *ids = r->ids;
+	size_t listed = 0, pos = r->pos, n = r->nids;
+
+	if (r->atrn)
+		return;
+	if (ids == NULL) {	/* no snapshot yet: the run stopped before it */
+		pos = 0;
+		if (queue_ids(ctx.queue, r->domain, &ids, &n) != SPOOL_OK)
+			return;
+	}
+	for (; pos < n && listed < RUN_LOG_WAITING_MAX; pos++) {
+		if (queue_envelope(ctx.queue, ids[pos], &env) != SPOOL_OK)
+			continue;
+		for (size_t i = 0; i < env.nrcpts; i++)
+			if (!env.rcpts[i].done &&
+			    strcmp(spool_rcpt_domain(env.rcpts[i].addr), r->domain) == 0)
+				run_log_rcpt(r, env.id, env.arrival, env.rcpts[i].addr, "deferred", why);
+		spool_envelope_free(&env);
+		listed++;
+	}
+	if (pos < n)
+		log_role(LOG_SMTP, "delivery run domain=%s: %zu more messages deferred (%s), not "
+		    "listed one by one", r->domain, n - pos, why);
+	if (ids != r->ids)
+		free(ids);
 }
 
 /* run_defer - recipient i waits, with the peer's reply */
@@ -522,6 +593,20 @@ rescan_recorded(void *arg, enum spool_err result)
 	run_committed(arg);
 }
 
+/* offer_still_there - the message is queued and not quarantined: a look
+ * takes seconds, in which spoolctl or another run may have changed that */
+static int
+offer_still_there(uint64_t id)
+{
+	struct spool_envelope env;
+
+	if (queue_get_quarantine(ctx.queue, id, NULL) == SPOOL_OK ||
+	    queue_envelope(ctx.queue, id, &env) != SPOOL_OK)
+		return 0;
+	spool_envelope_free(&env);
+	return 1;
+}
+
 /* run_rescanned - the filters' second look at the loaded message: offer
  * it (passed, or still no filter and milter-default-action accept), keep
  * it back (quarantine), or leave it queued for another run */
@@ -533,6 +618,10 @@ run_rescanned(void *arg, enum rescan_result res, const char *reason)
 	int rc = 0;
 
 	r->rescan = NULL;
+	if ((res == RESCAN_PASSED || res == RESCAN_UNSCANNED) && !offer_still_there(id)) {
+		/* deleted, or held by another run's look, while this one looked */
+		res = RESCAN_LATER;
+	}
 	switch (res) {
 	case RESCAN_PASSED:
 		if ((rc = queue_scanned(ctx.queue, id, rescan_recorded, r)) == 0)
@@ -558,6 +647,18 @@ run_rescanned(void *arg, enum rescan_result res, const char *reason)
 		smtp_client_resume(r->client);
 }
 
+/* run_offer - hand the loaded message to the client, timed for the log */
+static const struct smtp_client_msg *
+run_offer(struct despool *r)
+{
+	offer_msg(r);
+	r->offered++;
+	r->t_offer = ev_now(ctx.loop);
+	if (r->t_ready == 0)
+		r->t_ready = r->t_offer;
+	return &r->o.msg;
+}
+
 static const struct smtp_client_msg *
 run_next(void *arg)
 {
@@ -570,13 +671,13 @@ run_next(void *arg)
 	}
 	if (r->o.scanned) {	/* the rescan passed it */
 		r->o.scanned = 0;
-		offer_msg(r);
-		r->offered++;
-		return &r->o.msg;
+		return run_offer(r);
 	}
 	offer_settle(r);
-	if (offer_again(r))
+	if (offer_again(r)) {
+		r->t_offer = ev_now(ctx.loop);
 		return &r->o.msg;
+	}
 	offer_forget(&r->o);
 	while (r->pos < r->nids || run_next_domain(r)) {
 		if ((loaded = offer_load(r, r->ids[r->pos++])) == 1 &&
@@ -589,11 +690,8 @@ run_next(void *arg)
 			offer_forget(&r->o);
 			continue;
 		}
-		if (loaded == 1) {
-			offer_msg(r);
-			r->offered++;
-			return &r->o.msg;
-		}
+		if (loaded == 1)
+			return run_offer(r);
 		if (loaded == -1)
 			log_warnx("%016llx %s: cannot read the message now; it stays queued",
 			    (unsigned long long)r->ids[r->pos - 1], r->domain);
@@ -677,12 +775,12 @@ run_done(void *arg, const char *error)
 	r->client = NULL;
 	r->window_full = 0;	/* a resume is for the client that asked to wait */
 	if (error != NULL && r->offered == 0 && r->pending == 0 && !r->atrn) {
-		log_info("delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay,
+		log_role(RUN_ROLE(r), "delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay,
 		    error);
 		if (run_next_target(r))
 			return;
 	}
-	log_info("delivery run domain=%s relay=%s messages=%zu delivered=%lu deferred=%lu "
+	log_role(RUN_ROLE(r), "delivery run domain=%s relay=%s messages=%zu delivered=%lu deferred=%lu "
 	    "bounced=%lu duration=%lds status=%s%s", r->domain, r->relay, r->nids, r->delivered,
 	    r->deferred, r->bounced, (long)(time(NULL) - r->started),
 	    error ? "incomplete: " : "complete", error ? error : "");
@@ -714,6 +812,8 @@ client_params(const struct despool *r, struct smtp_client_params *p)
 	memset(p, 0, sizeof(*p));
 	p->helo_name = cf->hostname;
 	p->peer_name = r->relay;
+	p->log_peer = r->relay;
+	p->log_role = r->atrn ? LOG_ODMR : LOG_SMTP;
 	p->timeout_banner = (double)cf->timeout_smtp_greeting;
 	p->timeout_command = (double)cf->timeout_smtp_command;
 	p->timeout_data = (double)cf->timeout_smtp_data_init;
@@ -748,11 +848,12 @@ run_connected(struct io *io, enum io_event ev, void *arg)
 	} else
 		snprintf(why, sizeof(why), "connect to %s: %s", r->relay,
 		    ev == IO_TIMEOUT ? "timed out" : io_error(io));
-	log_info("delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay, why);
+	log_role(RUN_ROLE(r), "delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay, why);
 	io_free(io);
 	if (run_next_target(r))
 		return;
 	r->again = 0;	/* the site is not there: the next ETRN tries again */
+	run_log_waiting(r, why);
 	route_record(r, r->domain, why);
 	run_over(r);
 }
@@ -786,7 +887,7 @@ run_connect(struct despool *r)
 		/* RFC 5321 5.2: never deliver to ourselves */
 		snprintf(r->why, sizeof(r->why), "%s is this spoold's own listener: the route loops",
 		    r->relay);
-		log_info("delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay,
+		log_role(RUN_ROLE(r), "delivery run domain=%s relay=%s status=deferred (%s)", r->domain, r->relay,
 		    r->why);
 		return -1;
 	}
@@ -813,14 +914,16 @@ run_launch(struct despool *r)
 	r->delivered = r->deferred = r->bounced = 0;
 	r->again = 0;
 	r->started = time(NULL);
+	r->t_start = ev_now(ctx.loop);
 	snprintf(r->why, sizeof(r->why), "cannot read the spool");
 	if (queue_ids(ctx.queue, r->domain, &r->ids, &r->nids) != SPOOL_OK ||
 	    (run_connect(r) == -1 && !run_next_target(r))) {
 		free(r->ids);
 		r->ids = NULL;
+		r->nids = 0;
 		return -1;
 	}
-	log_info("delivery run domain=%s relay=%s messages=%zu started", r->domain, r->relay, r->nids);
+	log_role(RUN_ROLE(r), "delivery run domain=%s relay=%s messages=%zu started", r->domain, r->relay, r->nids);
 	return 0;
 }
 
@@ -833,8 +936,10 @@ run_kick(struct ev_loop *loop, ev_timer *w, int revents)
 
 	if (!ctx.stopping && run_launch(r) == 0)
 		return;
-	log_info("delivery run domain=%s status=deferred (%s)", r->domain,
+	log_role(RUN_ROLE(r), "delivery run domain=%s status=deferred (%s)", r->domain,
 	    ctx.stopping ? "shutting down" : r->why);
+	if (!ctx.stopping)
+		run_log_waiting(r, r->why);
 	route_record(r, r->domain, r->why);
 	r->again = 0;
 	run_over(r);
@@ -906,11 +1011,12 @@ run_resolved(void *arg, enum route_result res, const struct route_target *t, siz
 			return;
 		why = r->why;
 	} else
-		log_info("delivery run domain=%s status=%s (%s)", r->domain,
+		log_role(RUN_ROLE(r), "delivery run domain=%s status=%s (%s)", r->domain,
 		    res == ROUTE_PERMFAIL ? "bounced" : "deferred", why);
 	snprintf(r->relay, sizeof(r->relay), "(no route)");
 	if (res == ROUTE_PERMFAIL && run_bounce_all(r, why) == 0)
 		return;
+	run_log_waiting(r, why);
 	route_record(r, r->domain, why);
 	run_over(r);
 }
@@ -935,8 +1041,9 @@ run_resolve(struct despool *r, const char **reason)
 		return -1;
 	}
 	r->started = time(NULL);
+	r->t_start = ev_now(ctx.loop);
 	snprintf(r->relay, sizeof(r->relay), "(resolving)");
-	log_info("delivery run domain=%s resolving %s", r->domain,
+	log_role(RUN_ROLE(r), "delivery run domain=%s resolving %s", r->domain,
 	    r->how.kind == ROUTE_MX ? "MX" : r->how.host);
 	run_enter_state(r, RUN_RESOLVING);
 	return 0;
@@ -1169,6 +1276,7 @@ despool_turn(const char *const *domains, size_t n, struct io *io, struct spoold_
 	r->ndomains = n;
 	r->atrn = 1;
 	r->started = time(NULL);
+	r->t_start = ev_now(ctx.loop);
 	snprintf(r->relay, sizeof(r->relay), "odmr:%s[%s]", who, peer);
 	snprintf(r->remote, sizeof(r->remote), "[%s]", peer);
 	/* the first domain with mail; the others follow in run_next */
@@ -1185,6 +1293,6 @@ despool_turn(const char *const *domains, size_t n, struct io *io, struct spoold_
 	}
 	run_enter_state(r, RUN_SESSION);
 	run_link(r);
-	log_info("delivery run domain=%s relay=%s domains=%zu started", r->domains[0], r->relay, n);
+	log_role(RUN_ROLE(r), "delivery run domain=%s relay=%s domains=%zu started", r->domains[0], r->relay, n);
 	return 0;
 }

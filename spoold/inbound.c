@@ -169,19 +169,64 @@ stored_free(struct stored *st)
 	free(st);
 }
 
-/* stored_log - one line per message, the postmaster's record of it */
-static void
-stored_log(struct stored *st, const char *status)
+/* A message's lines, in Postfix's forms, so pflogsumm and a postmaster's
+ * "grep ID mail.log" read them as they read Postfix's:
+ *   smtpd:   ID: client=unknown[ADDR], session=SID     (received, with the
+ *            link to the session's own lines)
+ *   cleanup: ID: message-id=<...>
+ *            ID: milter-reject|milter-discard|milter-hold|reject:
+ *                END-OF-MESSAGE from unknown[ADDR]: TEXT; from=<> to=<> ...
+ *   qmgr:    ID: from=<SENDER>, size=N, nrcpt=N (queue active)
+ * The removal and the deliveries follow from the queue and despool. */
+
+static const char *
+stored_sender(const struct smtp_message *m, char *dst, size_t len)
 {
-	const struct smtp_message *m = st->msg;
-	char from[LOG_ESCAPE_SIZE(SMTP_PATH_MAX * 2 + 2)], addr[SMTP_PATH_MAX * 2 + 2] = "";
+	char addr[SMTP_PATH_MAX * 2 + 2] = "";
 
 	if (!m->mail.from.null)
 		snprintf(addr, sizeof(addr), "%s@%s", m->mail.from.local, m->mail.from.domain);
-	log_escape(from, sizeof(from), addr, sizeof(addr));
-	log_info("%016llx from=<%s> size=%llu nrcpt=%zu client=%s status=%s",
-	    (unsigned long long)m->id, from, (unsigned long long)m->body.size, m->nrcpts,
-	    m->client, status);
+	return log_escape(dst, len, addr, sizeof(addr));
+}
+
+/* stored_log_client - the message's first line, once its data is in */
+static void
+stored_log_client(const struct smtp_message *m)
+{
+	log_role(LOG_SMTPD, "%016llx: client=unknown[%s], session=%016llx",
+	    (unsigned long long)m->id, m->client, (unsigned long long)m->session);
+}
+
+/* stored_log_verdict - what became of it before the queue, as KIND */
+static void
+stored_log_verdict(const struct stored *st, const char *kind, const char *text)
+{
+	const struct smtp_message *m = st->msg;
+	char from[LOG_ESCAPE_SIZE(SMTP_PATH_MAX * 2 + 2)], to[LOG_ESCAPE_SIZE(SMTP_PATH_MAX * 2 + 2)];
+	char addr[SMTP_PATH_MAX * 2 + 2] = "", helo[LOG_ESCAPE_SIZE(64)], esc[LOG_ESCAPE_SIZE(300)];
+
+	if (m->nrcpts > 0)
+		snprintf(addr, sizeof(addr), "%s@%s", m->rcpts[0].to.local, m->rcpts[0].to.domain);
+	log_role(LOG_CLEANUP, "%016llx: %s: END-OF-MESSAGE from unknown[%s]: %s; from=<%s> to=<%s> "
+	    "proto=ESMTP helo=<%s>", (unsigned long long)m->id, kind, m->client,
+	    log_escape(esc, sizeof(esc), text, 300), stored_sender(m, from, sizeof(from)),
+	    log_escape(to, sizeof(to), addr, sizeof(addr)),
+	    log_escape(helo, sizeof(helo), m->helo, 64));
+}
+
+/* stored_log_queued - committed: the message-id and the envelope */
+static void
+stored_log_queued(const struct stored *st, const char *note)
+{
+	const struct smtp_message *m = st->msg;
+	char from[LOG_ESCAPE_SIZE(SMTP_PATH_MAX * 2 + 2)], mid[200], esc[LOG_ESCAPE_SIZE(200)];
+
+	(void)msgbody_header(&m->body, "Message-ID", mid, sizeof(mid));
+	log_role(LOG_CLEANUP, "%016llx: message-id=%s", (unsigned long long)m->id,
+	    mid[0] != '\0' ? log_escape(esc, sizeof(esc), mid, sizeof(mid)) : "<>");
+	log_role(LOG_QMGR, "%016llx: from=<%s>, size=%llu, nrcpt=%zu (%s)", (unsigned long long)m->id,
+	    stored_sender(m, from, sizeof(from)), (unsigned long long)m->body.size,
+	    st->req.msg.env.nrcpts, note);
 }
 
 static void
@@ -192,9 +237,19 @@ inbound_commit_done(struct commit_req *r)
 	char id[20];
 
 	snprintf(id, sizeof(id), "%016llx", (unsigned long long)st->msg->id);
-	stored_log(st, r->result != SPOOL_OK ? spool_strerror(r->result) :
-	    st->quarantine[0] != '\0' ? "quarantined" : st->unscanned ? "stored unscanned" :
-	    in == NULL ? "stored (client gone before the reply)" : "stored");
+	if (r->result != SPOOL_OK) {
+		char why[200];
+
+		snprintf(why, sizeof(why), "%s %s", smtp_reply_get(r->result == SPOOL_EFULL ?
+		    R_SPOOL_FULL : R_STORAGE_ERROR)->status, spool_strerror(r->result));
+		stored_log_verdict(st, "reject", why);
+	} else {
+		if (st->quarantine[0] != '\0')
+			stored_log_verdict(st, "milter-hold", st->quarantine);
+		stored_log_queued(st, st->quarantine[0] != '\0' ? "quarantined" :
+		    st->unscanned ? "queue active, not scanned" :
+		    in == NULL ? "queue active, the client left before the reply" : "queue active");
+	}
 	if (in != NULL) {
 		in->policy = NULL;
 		if (r->result == SPOOL_OK)
@@ -270,7 +325,7 @@ stored_envelope(struct stored *st)
 	e->size = m->body.size;
 	e->flags = (m->mail.smtputf8 ? ENV_SMTPUTF8 : 0) |
 	    (m->mail.body == BODY_8BITMIME ? ENV_8BITMIME : 0) | (m->eight_bit ? ENV_8BIT_SEEN : 0) |
-	    (st->unscanned ? ENV_UNSCANNED : 0);
+	    (st->unscanned && st->quarantine[0] == '\0' ? ENV_UNSCANNED : 0);	/* held anyway */
 	e->ret = m->mail.ret;
 	e->sender = st->addrs;
 	if (m->mail.from.null)
@@ -330,19 +385,18 @@ inbound_filtered(void *arg, const struct filter_outcome *o)
 		stored_submit(st);
 		return;
 	case FILTER_DISCARD:
-		stored_log(st, "discarded by a content filter");
+		stored_log_verdict(st, "milter-discard", "milter triggers DISCARD action");
 		in->policy = NULL;
 		stored_free(st);
 		smtp_session_message_done(in->smtp, R_QUEUED, id);	/* RFC: 250, then nothing */
 		return;
 	case FILTER_REFUSE:
 		{
-			char esc[LOG_ESCAPE_SIZE(200)], why[LOG_ESCAPE_SIZE(200) + 100];
+			char why[400];
+			const char *line = o->reply == R_FILTER_REPLY ? o->line : NULL;
 
-			snprintf(why, sizeof(why), "refused by milter %s: %s", o->by,
-			    o->reply == R_FILTER_REPLY ? log_escape(esc, sizeof(esc), o->line, 200) :
-			    smtp_reply_get(o->reply)->text);
-			stored_log(st, why);
+			smtp_reply_text(why, sizeof(why), o->reply, 1, &line, 1);
+			stored_log_verdict(st, "milter-reject", why);
 		}
 		in->policy = NULL;
 		stored_free(st);
@@ -388,6 +442,7 @@ inbound_message(void *arg, struct smtp_session *s, struct smtp_message *m)
 	st->msg = m;
 	st->session = in;
 	in->policy = st;
+	stored_log_client(m);
 	if (!filter_wanted(in->rt, m)) {
 		stored_submit(st);
 		return;
@@ -412,7 +467,8 @@ inbound_closed(void *arg, struct smtp_session *s)
 	in->judging = NULL;
 	if (st != NULL && st->filter != NULL) {	/* never acknowledged: nothing is lost */
 		filter_cancel(st->filter);
-		stored_log(st, "not stored: the client left while the filters looked at it");
+		log_role(LOG_CLEANUP, "%016llx: not stored: the client left while the filters looked at it",
+		    (unsigned long long)st->msg->id);
 		stored_free(st);
 	} else if (st != NULL)
 		st->session = NULL;	/* stored all the same */

@@ -243,7 +243,7 @@ odmr_atrn(void *arg, struct smtp_session *s, const char *domains)
 			break;
 		}
 	}
-	log_info("%016llx odmr atrn user=%s domains=%zu from %s reply=%d",
+	log_role(LOG_ODMR, "%016llx: atrn user=%s domains=%zu from unknown[%s] reply=%d",
 	    (unsigned long long)smtp_session_id(s), log_escape(esc, sizeof(esc), user, 200), n,
 	    smtp_session_peer_text(s), smtp_reply_get(id)->code);
 	return id;

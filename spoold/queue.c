@@ -48,9 +48,17 @@ queue_outcome(void *arg, const struct commit_req *req)
 		q->full_until = ev_now(q->loop) + SPOOL_FULL_HOLDOFF;
 	else if (req->kind == COMMIT_STORE && req->result == SPOOL_OK)
 		q->full_until = 0;
-	if (req->kind == COMMIT_CHANGE && req->result == SPOOL_OK && req->change.dsn != NULL &&
-	    q->hooks.queued != NULL)
-		q->hooks.queued(q->hooks.arg, spool_rcpt_domain(req->change.dsn->env.rcpts[0].addr));
+	if (req->kind == COMMIT_CHANGE && req->result == SPOOL_OK && req->change.dsn != NULL) {
+		const struct spool_envelope *d = &req->change.dsn->env;
+
+		log_role(LOG_QMGR, "%016llx: from=<>, size=%llu, nrcpt=%zu (queue active)",
+		    (unsigned long long)d->id, (unsigned long long)d->size, d->nrcpts);
+		if (q->hooks.queued != NULL)
+			q->hooks.queued(q->hooks.arg, spool_rcpt_domain(d->rcpts[0].addr));
+	}
+	/* after the commit, as Postfix's queue manager says it */
+	if (req->kind == COMMIT_CHANGE && req->result == SPOOL_OK && req->removed)
+		log_role(LOG_QMGR, "%016llx: removed", (unsigned long long)req->change.id);
 }
 
 static void

@@ -145,7 +145,7 @@ rescan_filtered(void *arg, const struct filter_outcome *o)
 		res = RESCAN_LATER;
 		break;
 	}
-	log_info("%016llx rescan: %s%s%s", (unsigned long long)rs->m->id,
+	log_role(LOG_CLEANUP, "%016llx: rescan: %s%s%s", (unsigned long long)rs->m->id,
 	    res == RESCAN_PASSED ? "passed" : res == RESCAN_UNSCANNED ?
 	    "filter still unavailable, delivered unscanned" : res == RESCAN_QUARANTINE ?
 	    "quarantined" : "not now, stays queued", reason[0] ? ": " : "", reason);

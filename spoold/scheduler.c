@@ -121,7 +121,7 @@ expire_message(const struct spool_envelope *e, const char *domain, uint64_t max_
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		if (e->rcpts[i].done || strcmp(spool_rcpt_domain(e->rcpts[i].addr), domain) != 0)
 			continue;
-		log_info("%016llx to=<%s> delay=%llds dsn=4.4.7 status=expired (%s)",
+		log_role(LOG_QMGR, "%016llx: to=<%s>, relay=none, delay=%lld, dsn=4.4.7, status=expired (%s)",
 		    (unsigned long long)e->id, log_escape(esc, sizeof(esc), e->rcpts[i].addr, 512),
 		    (long long)(time(NULL) - e->arrival), reply);
 		b[n].index = (unsigned)i;
@@ -260,7 +260,7 @@ quarantine_expired(void *arg, enum spool_err result)
 
 	sched.expiring--;
 	if (result == SPOOL_OK)
-		log_info("%016llx: removed from the quarantine after %llus (quarantine-max-age)",
+		log_role(LOG_QMGR, "%016llx: removed from the quarantine after %llus (quarantine-max-age)",
 		    (unsigned long long)x->id, (unsigned long long)x->max_age);
 	free(x);
 }

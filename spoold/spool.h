@@ -185,6 +185,9 @@ struct spool_change {
 						 * released meanwhile) */
 	struct spool_newmsg	*dsn;		/* DONE: a notification stored in
 						 * the same transaction, or NULL */
+	int			*removed;	/* out, or NULL: set to 1 when the
+						 * change removed the message (DONE
+						 * of its last recipients, DELETE) */
 };
 
 /* spool_apply_changes - apply n changes in one write transaction (group

@@ -60,7 +60,14 @@ static ev_tstamp shutdown_started;
 static void
 log_warning(const char *msg)
 {
-	log_warnx("%s", msg);
+	const char *w = strstr(msg, "warning: ");
+	int at = w != NULL ? (int)(w - msg) : 0;
+
+	/* "FILE:LINE: warning: TEXT": the log adds its own "warning: " */
+	if (w != NULL)
+		log_warnx("%.*s%s", at, msg, w + 9);
+	else
+		log_warnx("%s", msg);
 }
 
 /* print_warning - for -n: the same form as the errors, on stderr */

@@ -148,7 +148,7 @@ spoolctl delete "$id" >/dev/null || fail "spoolctl delete $id (two domains) fail
 expect_count other.test 0
 expect_count example.test $((total + 1))
 spoolctl show example.test | grep -q "^$id " && fail "$id still under example.test after delete"
-grep -q "control: delete $id: 250 $id deleted" "$SPOOLD_LOG" ||
+grep -q "spoold/control\[[0-9]*\]: delete $id: 250 $id deleted" "$SPOOLD_LOG" ||
 	fail "the delete did not go through the running spoold (no control: delete line)"
 say "deleting a two-domain message removes it from both; spoolctl asked the running spoold to do it"
 

@@ -227,7 +227,7 @@ rc=0
 wait $flood || rc=$?
 rm -f "$T/flood.pid"
 [ $rc -eq 0 ] || fail "100 KB line without CRLF: $(cat "$T/flood.log")"
-grep -q 'smtp line flood from 127\.0\.0\.1: more than 65536 bytes without LF' "$SPOOLD_LOG" ||
+grep -q 'line flood from unknown\[127\.0\.0\.1\]: more than 65536 bytes without LF' "$SPOOLD_LOG" ||
 	fail "no log line for the line flood"
 say "100 KB without CRLF: 500 5.5.2, then 421 4.7.0 and close; others served"
 

@@ -86,7 +86,7 @@ say "RET, ENVID, NOTIFY and ORCPT are passed on to a site that offers DSN (xtext
 # ---- 5xx at RCPT: one DSN for the two refused recipients ----
 send a@home.test r1@site.test,r2@site.test "RET=HDRS ENVID=env+2Bone" "NOTIFY=FAILURE ORCPT=rfc822;orig@site.test"
 bounce_run -f RCPT
-grep -q 'to=<r1@site.test> .*dsn=5\.[0-9.]* status=bounced (5' "$SPOOLD_LOG" || fail "no bounce log line for r1"
+grep -q 'to=<r1@site.test>, .*dsn=5\.[0-9.]*, status=bounced (5' "$SPOOLD_LOG" || fail "no bounce log line for r1"
 grep -q 'sender non-delivery notification: ' "$SPOOLD_LOG" || fail "no DSN log line"
 grep -q 'delivery run domain=site.test .* bounced=2 ' "$SPOOLD_LOG" || fail "the run does not count 2 bounces"
 dsn_check "5xx at RCPT" '
@@ -127,7 +127,7 @@ say "5xx after the data with RET=FULL: bounced, the DSN returns the whole messag
 # ---- 5xx to the DATA command itself ----
 send a@home.test dd@site.test "" ""
 bounce_run -f DATA
-grep -q 'to=<dd@site.test> .*status=bounced (5' "$SPOOLD_LOG" || fail "no bounce for a 5xx to DATA"
+grep -q 'to=<dd@site.test>, .*status=bounced (5' "$SPOOLD_LOG" || fail "no bounce for a 5xx to DATA"
 dsn_check "5xx to DATA" '
 assert status[1]["Final-Recipient"] == "rfc822; dd@site.test" and status[1]["Action"] == "failed", status
 '
@@ -140,7 +140,7 @@ send a@home.test n3@site.test "" "NOTIFY=SUCCESS,DELAY"
 bounce_run -f RCPT
 [ "$(domain_count home.test)" = 0 ] || fail "a DSN was queued for <>, NOTIFY=NEVER or NOTIFY=SUCCESS,DELAY"
 for r in n1 n2 n3; do
-	grep -q "to=<$r@site.test> .*status=bounced" "$SPOOLD_LOG" || fail "$r@site.test not logged as bounced"
+	grep -q "to=<$r@site.test>, .*status=bounced" "$SPOOLD_LOG" || fail "$r@site.test not logged as bounced"
 done
 say "no DSN for mail from <>, with NOTIFY=NEVER or with NOTIFY=SUCCESS,DELAY (the recipients still leave)"
 

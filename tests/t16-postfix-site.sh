@@ -110,14 +110,14 @@ say "253 20, spoold's queue empty, every message once in Postfix's Maildir: dot 
 
 # ---- the logs: one line per recipient in each, the same Postfix queue ID ----
 rcpts="$(seq -f 'u%g@site.test' 1 16) jörg17@site.test u18@site.test u19@site.test u20@site.test w20@site.test"
-[ "$(grep -c ' to=<[^>]*> relay=\[127\.0\.0\.1\]:'"$SITE_PORT"' .* status=sent (250 ' "$SPOOLD_LOG")" -eq 21 ] ||
+[ "$(grep -c ' to=<[^>]*>, relay=\[127\.0\.0\.1\]:'"$SITE_PORT"', .* status=sent (250 ' "$SPOOLD_LOG")" -eq 21 ] ||
 	fail "spoold logged $(grep -c 'status=sent' "$SPOOLD_LOG") status=sent lines, expected 21"
 [ "$(grep -c 'postfix/virtual\[[0-9]*\]: [0-9A-F]*: to=<.*status=sent (delivered to maildir)' "$PF_LOG")" -eq 21 ] ||
 	fail "Postfix logged $(grep -c 'status=sent' "$PF_LOG") deliveries, expected 21"
 for r in $rcpts; do
 	# spoold's log shows bytes outside ASCII as \xNN
 	case $r in jörg17@site.test) lr='j\\xc3\\xb6rg17@site.test' ;; *) lr=$r ;; esac
-	line=$(grep " to=<$lr> relay=\[127\.0\.0\.1\]:$SITE_PORT .* status=sent (250 " "$SPOOLD_LOG") ||
+	line=$(grep " to=<$lr>, relay=\[127\.0\.0\.1\]:$SITE_PORT, .* status=sent (250 " "$SPOOLD_LOG") ||
 		fail "no status=sent line in spoold's log for $r"
 	[ "$(printf '%s\n' "$line" | wc -l)" -eq 1 ] || fail "spoold logged $r as sent more than once: $line"
 	qid=$(printf '%s\n' "$line" | sed -n 's/.*(250 2\.0\.0 Ok: queued as \([0-9A-F]*\))$/\1/p')
@@ -139,9 +139,9 @@ etrn 127.0.0.1 site.test
 expect_etrn '^253 2\.0\.0 1 pending messages for node site.test started' "ETRN site.test (unknown user)"
 wait_count site.test 0
 wait_count home.test 1
-grep -q "$mixed to=<nosuchuser@site.test> .*dsn=5\.1\.1 status=bounced (550 5\.1\.1 <nosuchuser@site.test>: Recipient address rejected: User unknown in virtual mailbox table)" "$SPOOLD_LOG" ||
+grep -q "$mixed: to=<nosuchuser@site.test>, .*dsn=5\.1\.1, status=bounced (550 5\.1\.1 <nosuchuser@site.test>: Recipient address rejected: User unknown in virtual mailbox table)" "$SPOOLD_LOG" ||
 	fail "no bounce of nosuchuser@site.test with Postfix's 550 5.1.1 in spoold's log"
-grep -q "$mixed to=<good@site.test> relay=\[127\.0\.0\.1\]:$SITE_PORT .* status=sent (250 " "$SPOOLD_LOG" ||
+grep -q "$mixed: to=<good@site.test>, relay=\[127\.0\.0\.1\]:$SITE_PORT, .* status=sent (250 " "$SPOOLD_LOG" ||
 	fail "good@site.test was not logged as sent"
 grep -q 'reject: RCPT from [^ ]*: 550 5\.1\.1 <nosuchuser@site.test>: Recipient address rejected: User unknown in virtual mailbox table' "$PF_LOG" ||
 	fail "Postfix did not log its 550 for nosuchuser@site.test"

@@ -66,7 +66,7 @@ expect_etrn '^253 2\.0\.0 1 ' "ETRN mxsite.test"
 wait_count mxsite.test 0
 grep -q "delivery run domain=mxsite.test relay=mx1.mxsite.test\[127.0.0.2\]:$SINK_PORT status=deferred (connect to " "$SPOOLD_LOG" ||
 	fail "the preference-10 MX (down) was not tried first"
-grep -q "to=<u1@mxsite.test> relay=mx2.mxsite.test\[127.0.0.1\]:$SINK_PORT .*status=sent" "$SPOOLD_LOG" ||
+grep -q "to=<u1@mxsite.test>, relay=mx2.mxsite.test\[127.0.0.1\]:$SINK_PORT, .*status=sent" "$SPOOLD_LOG" ||
 	fail "no delivery through the preference-20 MX"
 [ "$(dumped)" -eq 1 ] || fail "the sink got $(dumped) messages, expected 1"
 say "deliver-to mx: mx1 (pref 10) down, delivered through mx2 (pref 20), logged as host[address]:port"
@@ -85,7 +85,7 @@ say "this host as the best MX: the worse MX is not used, the mail waits, spoolct
 sw -t u3@nullmx.test -f a@hostsite.test
 etrn 127.0.0.1 nullmx.test
 wait_count nullmx.test 0
-grep -q "to=<u3@nullmx.test> .*status=bounced (550 5.1.2 nullmx.test has a null MX" "$SPOOLD_LOG" ||
+grep -q "to=<u3@nullmx.test>, .*status=bounced (550 5.1.2 nullmx.test has a null MX" "$SPOOLD_LOG" ||
 	fail "no bounce for a null MX"
 wait_count hostsite.test 1	# the DSN, for a@hostsite.test
 say "null MX: the recipient bounces with 5.1.2, the DSN is queued for the sender's domain"
@@ -98,7 +98,7 @@ if [ -x "$SOURCE" ]; then
 	wait_count nullmx.test 300
 	etrn 127.0.0.1 nullmx.test
 	wait_count nullmx.test 0
-	n=$(grep -c 'to=<many@nullmx.test> .*status=bounced (550 5.1.2' "$SPOOLD_LOG")
+	n=$(grep -c 'to=<many@nullmx.test>, .*status=bounced (550 5.1.2' "$SPOOLD_LOG")
 	[ "$n" -eq 300 ] || fail "$n of 300 messages bounced for the null MX"
 	wait_count hostsite.test 301	# their DSNs, and the first one's
 	say "300 messages for a null-MX domain: all bounced (in batches of 256), 300 DSNs queued"
@@ -108,7 +108,7 @@ fi
 rm -f "$T"/dump/*
 etrn 127.0.0.1 hostsite.test
 wait_count hostsite.test 0
-grep -q "relay=sinkhost.test\[127.0.0.1\]:$SINK_PORT .*status=sent" "$SPOOLD_LOG" || fail "deliver-to host:port not used"
+grep -q "relay=sinkhost.test\[127.0.0.1\]:$SINK_PORT, .*status=sent" "$SPOOLD_LOG" || fail "deliver-to host:port not used"
 grep -l 'nullmx.test has a null MX' "$T"/dump/* >/dev/null || fail "the DSN did not reach hostsite.test's host"
 sw -t u4@gone.test -f a@home.test
 etrn 127.0.0.1 gone.test
@@ -140,7 +140,7 @@ until [ "$(domain_count outside.test)" = 0 ] && [ "$(domain_count nowhere.test)"
 done
 f=$(grep -l '^X-Rcpt-Args: <someone@outside.test>' "$T"/dump/*) || fail "the DSN did not reach outside.test's MX"
 grep -q '^X-Mail-Args: <>' "$f" || fail "the DSN was not sent from <>"
-grep -q "to=<someone@nowhere.test> .*status=bounced (550 5.1.2 MX lookup for nowhere.test: no such domain" "$SPOOLD_LOG" ||
+grep -q "to=<someone@nowhere.test>, .*status=bounced (550 5.1.2 MX lookup for nowhere.test: no such domain" "$SPOOLD_LOG" ||
 	fail "the undeliverable DSN was not dropped with a log line"
 say "DSNs to senders elsewhere: sent by MX without ETRN; one to a domain that does not exist is dropped and logged"
 stop_pid "$(cat "$T/sink3.pid")"

@@ -309,7 +309,7 @@ customer --tls --user alice --password secret --atrn cust.test --reject-rcpt u9@
 expect_cust '^event: quit after ' "the 5xx session"
 wait_count cust.test 0
 wait_count home.test 1		# the DSN for a@home.test
-grep -q 'to=<u9@cust.test> relay=odmr:alice\[127.0.0.1\] .*status=bounced (550 5.1.1' "$SPOOLD_LOG" ||
+grep -q 'to=<u9@cust.test>, relay=odmr:alice\[127.0.0.1\], .*status=bounced (550 5.1.1' "$SPOOLD_LOG" ||
 	fail "no bounce for the customer's 550"
 say "a customer that drops in DATA keeps the mail queued; its 550 bounces with a DSN"
 check_sanitizers

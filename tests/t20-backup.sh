@@ -167,7 +167,7 @@ PY
 wait_count exp.test 0
 wait_count home.test 2
 for r in e1 e2 e3 e4 e5; do
-	grep -q "to=<$r@exp.test> .*dsn=4.4.7 status=expired" "$SPOOLD_LOG" || fail "$r not expired"
+	grep -q "to=<$r@exp.test>, .*dsn=4.4.7, status=expired" "$SPOOLD_LOG" || fail "$r not expired"
 done
 rm -f "$T"/dump/*
 etrn 127.0.0.1 home.test
@@ -308,7 +308,7 @@ EOF
 	[ "$(domain_count month.test)" = 1 ] || fail "expired after 29 days (max-age 30d)"
 	echo "+31d" >"$T/faketime"
 	wait_count month.test 0
-	grep -q 'to=<m1@month.test> .*dsn=4.4.7 status=expired (450 4.4.7 delivery time expired: not delivered in 30 days' "$SPOOLD_LOG" ||
+	grep -q 'to=<m1@month.test>, .*dsn=4.4.7, status=expired (450 4.4.7 delivery time expired: not delivered in 30 days' "$SPOOLD_LOG" ||
 		fail "no 30-day expiry line"
 	stop_spoold
 	say "max-age 30d (default) with libfaketime: kept at +29 days, expired with a DSN at +31 days"

@@ -111,9 +111,9 @@ say "$(cat "$T/py.out")"
 py "600 B/s in DATA for longer than data-total" long <"$T/slow.py"
 say "$(cat "$T/py.out")"
 [ "$(domain_count example.test)" = 0 ] || fail "a message cut off by the DATA limits was stored"
-grep -q 'smtp too slow in DATA from 127\.0\.0\.1: [0-9]* bytes in [0-9]* s' "$SPOOLD_LOG" ||
+grep -q 'too slow in DATA from unknown\[127\.0\.0\.1\]: [0-9]* bytes in [0-9]* s' "$SPOOLD_LOG" ||
 	fail "no log line for the slow client"
-grep -q 'smtp deadline in DATA from 127\.0\.0\.1' "$SPOOLD_LOG" || fail "no log line for the DATA deadline"
+grep -q 'deadline in DATA from unknown\[127\.0\.0\.1\]' "$SPOOLD_LOG" || fail "no log line for the DATA deadline"
 # a message at full speed is not bothered
 sw -t fast@example.test -f a@x.test
 sw_queued >/dev/null || fail "a normal message after the slow ones: $(cat "$T/swaks.out")"
@@ -156,7 +156,7 @@ py "100 NOOPs, then a 101st" noop <"$T/junk.py"
 py "100 of NOOP, RSET, VRFY, HELP and ETRN, then a NOOP" mixed <"$T/junk.py"
 py "a stored message starts the count again" reset <"$T/junk.py"
 expect_count example.test 2
-grep -q 'smtp too many junk commands from 127\.0\.0\.1 (100)' "$SPOOLD_LOG" || fail "no log line for the junk limit"
+grep -q 'too many junk commands from unknown\[127\.0\.0\.1\] (100)' "$SPOOLD_LOG" || fail "no log line for the junk limit"
 say "junk-command-limit 100: the 101st NOOP/RSET/VRFY/HELP/ETRN without effect gets 421 4.7.0; a message resets it"
 
 # ---- rate-tls 3: per client address, both ports together ----
@@ -194,9 +194,9 @@ case $out in "454 4.7.0 TLS not available: too many new TLS sessions from your a
 *) fail "STARTTLS on the ODMR port after 3 on the SMTP port: $out" ;; esac
 out=$(tls "$SMTP_PORT" 127.0.0.2)
 case $out in TLS*) ;; *) fail "another address refused: $out" ;; esac
-grep -q 'smtp STARTTLS refused from 127\.0\.0\.1: TLS not available: too many new TLS sessions' "$SPOOLD_LOG" ||
+grep -q 'reject: STARTTLS from unknown\[127\.0\.0\.1\]: [0-9]* TLS not available: too many new TLS sessions' "$SPOOLD_LOG" ||
 	fail "no log line for the SMTP refusal"
-grep -q 'odmr STARTTLS refused from 127\.0\.0\.1: TLS not available: too many new TLS sessions' "$SPOOLD_LOG" || fail "no log line for the ODMR refusal"
+grep -q 'reject: STARTTLS from unknown\[127\.0\.0\.1\]: [0-9]* TLS not available: too many new TLS sessions' "$SPOOLD_LOG" || fail "no log line for the ODMR refusal"
 say "rate-tls 3: the 4th handshake from one address gets 454 4.7.0 on either port; another address goes on"
 
 # ---- line flood on the ODMR port ----
@@ -207,7 +207,7 @@ expect ^500 5\.5\.2
 expect ^421 4\.7\.0 .*Line too long, closing connection
 expect_close
 EOF
-grep -q 'odmr line flood from 127\.0\.0\.1' "$SPOOLD_LOG" || fail "no log line for the ODMR line flood"
+grep -q 'line flood from unknown\[127\.0\.0\.1\]' "$SPOOLD_LOG" || fail "no log line for the ODMR line flood"
 say "ODMR: 100 KB without LF gets 500 5.5.2, then 421 4.7.0 and close"
 
 # ---- rate-connections on the ODMR port (one table with the SMTP port) ----
@@ -236,7 +236,7 @@ case $out in "421 4.7.0 "*"Too many connections from your address per minute"*) 
 *) fail "the SMTP port after 5 ODMR connections from the address: $out" ;; esac
 out=$(greeting "$ODMR_PORT" 127.0.0.4)
 case $out in "220 "*) ;; *) fail "another address refused on the ODMR port: $out" ;; esac
-grep -q 'odmr refused 127\.0\.0\.3: .*Too many connections from your address per minute' "$SPOOLD_LOG" ||
+grep -q 'spoold/odmr.*reject: CONNECT from unknown\[127\.0\.0\.3\]: .*Too many connections from your address per minute' "$SPOOLD_LOG" ||
 	fail "no log line for the ODMR connection refusal"
 say "rate-connections 4: the 5th connection in a minute from one address gets 421 4.7.0 on the ODMR port too (one count for both ports); another address goes on"
 

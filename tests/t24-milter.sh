@@ -76,7 +76,7 @@ send discard
 sw_expect '250 2\.0\.0 Ok: queued as' "discard answers 250"
 [ "$(domain_count site.test)" = "$n" ] || fail "a refused or discarded message was stored"
 grep -q 'milter test: reject' "$SPOOLD_LOG" || fail "no log line for the verdict"
-grep -q 'status=discarded by a content filter' "$SPOOLD_LOG" || fail "no log line for the discard"
+grep -q 'milter-discard: END-OF-MESSAGE' "$SPOOLD_LOG" || fail "no log line for the discard"
 say "reject 550 5.7.1, tempfail 451 4.7.1, the filter's own 554 5.7.1, discard 250: none stored, each logged"
 
 # ---- changes, seen in what the site gets ----

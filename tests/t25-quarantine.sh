@@ -103,7 +103,7 @@ spoolctl show site.test | grep -q '^# 2 more quarantined' ||
 	fail "spoolctl show does not count the quarantined: $(spoolctl show site.test)"
 spoolctl show site.test | grep -q "^$q1" && fail "spoolctl show lists a quarantined message as queued"
 spoolctl stats | grep -q '^quarantined 2$' || fail "spoolctl stats: $(spoolctl stats)"
-grep -q "$q1 .*status=quarantined" "$SPOOLD_LOG" || fail "no log line for the quarantined message"
+grep -q "$q1: milter-hold: END-OF-MESSAGE" "$SPOOLD_LOG" || fail "no log line for the quarantined message"
 say "quarantined: 250, stored, counted apart by list/show/stats, listed with the filter's reason"
 
 etrn 127.0.0.1 site.test archive.test
@@ -142,7 +142,7 @@ u1=$(sw_queued)
 send reject
 u2=$(sw_queued)
 [ -n "$u1" ] && [ -n "$u2" ] || fail "with the filter down and accept, messages were not stored: $(cat "$T/swaks.out")"
-grep -q "$u2 .*status=stored unscanned" "$SPOOLD_LOG" || fail "no log line for the unscanned message"
+grep -q "$u2: from=<.*(queue active, not scanned)" "$SPOOLD_LOG" || fail "no log line for the unscanned message"
 sw -f sender@client.test -t b@pull.test --header "Subject: pulled-clean"
 p1=$(sw_queued)
 sw -f sender@client.test -t b@pull.test --header "Subject: reject"
@@ -160,7 +160,7 @@ f=$(dump_of unscanned-clean)
 [ -z "$(dump_of reject)" ] || fail "the message the filter rejects on the second look was delivered"
 spoolctl quarantine | grep -A1 "^$u2 " | grep -q 'milter test: .*on a second look' ||
 	fail "the message rejected on the second look is not quarantined: $(spoolctl quarantine)"
-grep -q "$u1 rescan: passed" "$SPOOLD_LOG" && grep -q "$u2 rescan: quarantined" "$SPOOLD_LOG" ||
+grep -q "$u1: rescan: passed" "$SPOOLD_LOG" && grep -q "$u2: rescan: quarantined" "$SPOOLD_LOG" ||
 	fail "no log lines for the second look"
 [ "$(total_count)" = $((n - 1)) ] || fail "the second look queued something (a DSN?): $(spoolctl list)"
 spoolctl delete "$u2" >/dev/null
@@ -173,7 +173,7 @@ grep -q '^event: quit after 1 messages' "$T/cust.out" || fail "ATRN did not deli
 grep -q '^Subject: pulled-clean$' "$T"/got/* || fail "the clean unscanned message did not reach the ODMR customer"
 grep -q '^Subject: reject$' "$T"/got/* && fail "the message the filter rejects on the second look went out over ATRN"
 spoolctl quarantine pull.test | grep -q "^$p2 " || fail "$p2 is not quarantined after ATRN: $(spoolctl quarantine)"
-grep -q "$p1 rescan: passed" "$SPOOLD_LOG" && grep -q "$p2 rescan: quarantined" "$SPOOLD_LOG" ||
+grep -q "$p1: rescan: passed" "$SPOOLD_LOG" && grep -q "$p2: rescan: quarantined" "$SPOOLD_LOG" ||
 	fail "no log lines for the second look at ATRN"
 [ "$(domain_count pull.test)" = 0 ] || fail "pull.test still has mail queued: $(spoolctl list)"
 spoolctl delete "$p2" >/dev/null
