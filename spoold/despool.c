@@ -637,6 +637,16 @@ run_rescanned(void *arg, enum rescan_result res, const char *reason)
 		offer_forget(&r->o);
 		break;
 	case RESCAN_LATER:
+		/* a filter said "not now" (4xx): a deferral like a site's 4xx,
+		 * so the run counts it and the retry schedule backs off */
+		if (r->o.loaded && offer_still_there(id)) {
+			char why[300];
+
+			snprintf(why, sizeof(why), "451 4.7.1 held for a second look by the content filters: %s",
+			    reason != NULL && reason[0] != '\0' ? reason : "try again later");
+			for (size_t i = 0; i < r->o.n; i++)
+				run_defer(r, i, why);
+		}
 		offer_forget(&r->o);
 		break;
 	}

@@ -141,6 +141,8 @@ send unscanned-clean
 u1=$(sw_queued)
 send reject
 u2=$(sw_queued)
+send tempfail
+u3=$(sw_queued)
 [ -n "$u1" ] && [ -n "$u2" ] || fail "with the filter down and accept, messages were not stored: $(cat "$T/swaks.out")"
 grep -q "$u2: from=<.*(queue active, not scanned)" "$SPOOLD_LOG" || fail "no log line for the unscanned message"
 sw -f sender@client.test -t b@pull.test --header "Subject: pulled-clean"
@@ -153,8 +155,15 @@ spoolctl show site.test | grep -A1 "^$u2 " | grep -q 'not scanned' ||
 milter_start
 n=$(total_count)
 etrn 127.0.0.1 site.test archive.test
-wait_count site.test 0
-wait_count archive.test 0
+_i=0
+until grep -q "$u3: to=<a@site.test>, .*dsn=4\.7\.1, status=deferred (451 4\.7\.1 held for a second look" "$SPOOLD_LOG"; do
+	_i=$((_i + 1)); [ $_i -le 200 ] || fail "a 4xx on the second look was not logged as a deferral"; sleep 0.05
+done
+wait_count site.test 1
+wait_count archive.test 1	# its archive copy waits with it: one message
+[ -z "$(dump_of tempfail)" ] || fail "the message the filter put off on the second look was delivered"
+spoolctl show site.test | grep -A2 "^$u3 " | grep -q 'held for a second look' ||
+	fail "spoolctl show does not say why $u3 waits: $(spoolctl show site.test)"
 f=$(dump_of unscanned-clean)
 [ "$(echo "$f" | wc -w)" = 2 ] || fail "the unscanned clean message did not reach the site and the archive: $f"
 [ -z "$(dump_of reject)" ] || fail "the message the filter rejects on the second look was delivered"
@@ -163,8 +172,8 @@ spoolctl quarantine | grep -A1 "^$u2 " | grep -q 'milter test: .*on a second loo
 grep -q "$u1: rescan: passed" "$SPOOLD_LOG" && grep -q "$u2: rescan: quarantined" "$SPOOLD_LOG" ||
 	fail "no log lines for the second look"
 [ "$(total_count)" = $((n - 1)) ] || fail "the second look queued something (a DSN?): $(spoolctl list)"
-spoolctl delete "$u2" >/dev/null
-say "filter down, accept: stored marked unscanned (log, show); at the ETRN the clean one is delivered, the one the filter rejects quarantined, no DSN"
+spoolctl delete "$u2" "$u3" >/dev/null
+say "filter down, accept: stored marked unscanned (log, show); at the ETRN the clean one is delivered, the one the filter rejects quarantined (no DSN), the one it puts off deferred"
 
 mkdir -p "$T/got"
 python3 "$top_srcdir/tests/odmr_client.py" 127.0.0.1 "$ODMR_PORT" --tls --user alice --password secret \
