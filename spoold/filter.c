@@ -647,7 +647,14 @@ struct filter_rcpt {
 	size_t				 i;
 	struct milter_job		*job;
 	ev_timer			 later;
+	ev_timer			 deadline;	/* for all the filters together */
+	double				 judge_for;	/* its length, for the log */
 };
+
+/* All the filters' answers to one RCPT within half the idle timeout (at
+ * most 60 s): the client waits without a reply meanwhile, and a chain of
+ * slow filters must not run into its own session's idle timeout. */
+#define RCPT_JUDGE_MAX	60.0
 
 /* Filters that negotiated no replies at RCPT (most content scanners):
  * not asked at RCPT again for RCPT_UNJUDGED_FOR seconds. */
@@ -706,6 +713,7 @@ filter_rcpt_free(struct filter_rcpt *fr)
 	if (fr->job != NULL)
 		milter_cancel(fr->job);
 	ev_timer_stop(fr->loop, &fr->later);
+	ev_timer_stop(fr->loop, &fr->deadline);
 	free(fr);
 }
 
@@ -717,6 +725,33 @@ filter_rcpt_finish(struct filter_rcpt *fr, enum smtp_reply_id id, const char *li
 }
 
 static void filter_rcpt_next(struct filter_rcpt *);
+
+/* rcpt_default - milter-default-action for a filter with no verdict */
+static enum smtp_reply_id
+rcpt_default(const struct filter_rcpt *fr)
+{
+	switch (fr->rt->conf->milter_default) {
+	case MILTER_DEFAULT_TEMPFAIL: return R_FILTER_UNAVAILABLE;
+	case MILTER_DEFAULT_REJECT: return R_FILTER_RCPT_REJECT;
+	case MILTER_DEFAULT_ACCEPT: break;
+	}
+	return R_RCPT_OK;
+}
+
+/* filter_rcpt_overdue - no verdict from the filters in time: the filter
+ * being asked is given up, the default action decides */
+static void
+filter_rcpt_overdue(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct filter_rcpt *fr = w->data;
+	enum smtp_reply_id id = rcpt_default(fr);
+
+	log_role(LOG_CLEANUP, "%s: milter %s: no verdict at RCPT within %.0fs: %s", fr->queue_id,
+	    fr->rt->milters[fr->i < fr->rt->n_milters ? fr->i : 0].name, fr->judge_for,
+	    id == R_RCPT_OK ? "accepted without it" :
+	    smtp_reply_get(id)->text);
+	filter_rcpt_finish(fr, id, NULL);
+}
 
 static void
 filter_rcpt_verdict(void *arg, struct milter_result *r)
@@ -730,11 +765,7 @@ filter_rcpt_verdict(void *arg, struct milter_result *r)
 	snprintf(line, sizeof(line), "%s", r->reply);
 	if (r->verdict == MILTER_FAILED) {
 		milter_result_free(r);
-		switch (fr->rt->conf->milter_default) {
-		case MILTER_DEFAULT_TEMPFAIL: id = R_FILTER_UNAVAILABLE; break;
-		case MILTER_DEFAULT_REJECT: id = R_FILTER_RCPT_REJECT; break;
-		case MILTER_DEFAULT_ACCEPT: break;
-		}
+		id = rcpt_default(fr);
 		log_role(LOG_CLEANUP, "%s: milter %s: unavailable at RCPT (%s): %s", fr->queue_id, name,
 		    log_escape(esc, sizeof(esc), line, 200), id == R_RCPT_OK ? "accepted without it" :
 		    smtp_reply_get(id)->text);
@@ -816,6 +847,12 @@ filter_rcpt_start(struct ev_loop *loop, const struct spoold_rt *rt, const struct
 	ev_timer_init(&fr->later, filter_rcpt_later, 0., 0.);
 	fr->later.data = fr;
 	ev_timer_start(loop, &fr->later);	/* the first filter from the loop */
+	fr->judge_for = (double)rt->conf->timeout_idle / 2;
+	if (fr->judge_for > RCPT_JUDGE_MAX || fr->judge_for <= 0)
+		fr->judge_for = RCPT_JUDGE_MAX;
+	ev_timer_init(&fr->deadline, filter_rcpt_overdue, fr->judge_for, 0.);
+	fr->deadline.data = fr;
+	ev_timer_start(loop, &fr->deadline);
 	return fr;
 }
 

@@ -43,6 +43,8 @@ class TestMilter(Milter.Base):
 
     def envrcpt(self, to, *args):
         self.log("rcpt", to)
+        if to.startswith("<slow@"):
+            time.sleep(8)   # longer than spoold waits for a verdict at RCPT
         if to.startswith("<refused@"):
             self.setreply("550", "5.1.1", "refused by the test filter")
             return Milter.REJECT

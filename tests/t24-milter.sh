@@ -34,7 +34,7 @@ milter_start() {
 }
 milter_start
 
-write_conf "milter test inet:127.0.0.1:$MILTER_PORT" "milter-timeout eom 2s"
+write_conf "milter test inet:127.0.0.1:$MILTER_PORT" "milter-timeout eom 2s" "timeout idle 6s"
 cat >>"$SPOOLD_CONF" <<EOF
 domain site.test {
     etrn-from 127.0.0.1
@@ -92,6 +92,11 @@ sw -f sender@client.test -t refused@site.test,ok@site.test --header "Subject: rc
 [ -n "$(sw_queued)" ] || fail "the message with one refused recipient was not stored"
 sw_expect '550 5\.1\.1 refused by the test filter' "a recipient the filter refuses gets its reply at RCPT"
 grep -q 'milter test: rcpt <refused@site.test> refused' "$SPOOLD_LOG" || fail "no log line for the RCPT refusal"
+# a filter slower at RCPT than spoold waits (half of "timeout idle 6s"):
+# milter-default-action tempfail, long before the session's own timeout
+sw -f sender@client.test -t slow@site.test --header "Subject: clean"
+sw_expect '451 4\.7\.1 ' "a filter with no verdict at RCPT"
+grep -q 'milter test: no verdict at RCPT within 3s: ' "$SPOOLD_LOG" || fail "no log line for the RCPT deadline"
 grep -q 'recipient <outsider@elsewhere.test> not added' "$SPOOLD_LOG" ||
 	fail "a recipient spoold does not take was added by the filter"
 sink
@@ -129,7 +134,7 @@ grep -q '^X-Rcpt-Args: <ok@site.test>' "$f" && ! grep -q '^X-Rcpt-Args: <refused
 	fail "the recipient refused at RCPT was delivered: $(grep '^X-Rcpt' "$f")"
 f=$(dump_of chgfrom)
 grep -q 'changed@sender.test' "$f" || fail "the changed sender is not on the delivered copy"
-say "added, inserted (below Received:), changed and deleted headers, a replaced body, an added recipient (not one spoold does not take), a removed one, one refused at RCPT and a new sender: all as the site gets them"
+say "added, inserted (below Received:), changed and deleted headers, a replaced body, an added recipient (not one spoold does not take), a removed one, one refused at RCPT and a new sender: all as the site gets them; a filter with no verdict at RCPT in half the idle timeout: 451"
 grep -q '^rcpt <refused@site.test>' "$T/milter.log" || fail "the refused recipient was not asked about"
 
 # ---- filter off ----
