@@ -313,9 +313,10 @@ start_modules(const struct spoold_conf *cf)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: spoold -c FILE [-f] [-n] [-v] [-V] [--listen-file FILE]\n"
+	fprintf(stderr, "usage: spoold -c FILE [-f | -F] [-n] [-v] [-V] [--listen-file FILE]\n"
 	    "  -c FILE   configuration (default " SYSCONFDIR "/spoold.conf)\n"
-	    "  -f        foreground, log to stderr\n"
+	    "  -f        foreground, log to stderr (in the form of a syslog file)\n"
+	    "  -F        foreground, log to syslog, facility mail (for systemd)\n"
 	    "  -n        check the configuration and exit\n"
 	    "  -v        more logging (twice: state traces)\n"
 	    "  -V        print the version\n"
@@ -349,14 +350,15 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = SYSCONFDIR "/spoold.conf";
-	int foreground = 0, check = 0, verbose = 0, ch;
+	int foreground = 0, to_syslog = 0, check = 0, verbose = 0, ch;
 	struct spoold_conf *cf;
 	char err[1024];
 
-	while ((ch = getopt_long(argc, argv, "c:fnvV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:fFnvV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 'f': foreground = 1; break;
+		case 'F': foreground = to_syslog = 1; break;
 		case 'n': check = 1; break;
 		case 'v': verbose++; break;
 		case 'V': printf("spoold %s\n", PACKAGE_VERSION); return 0;
@@ -366,7 +368,7 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
-	log_init("spoold", foreground || check, verbose);
+	log_init("spoold", (foreground && !to_syslog) || check, verbose);
 	conf_warning_hook = check ? print_warning : log_warning;
 	cf = load_config(path, 1);
 	if (check)
