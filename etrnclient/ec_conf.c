@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * ec_conf.c - etrnclient.conf keyword tables and checks.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * ec_conf.h - etrnclient.conf: server blocks (the contract is DESIGN.md
  * section 5 and etrnclient.conf(5)).  The same syntax and -n check as

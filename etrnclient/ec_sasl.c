@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * ec_sasl.c - Cyrus SASL client glue; see ec_sasl.h.  The password is
  * handed to the library through its callback and never logged.

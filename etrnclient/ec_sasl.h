@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * ec_sasl.h - the SASL client side of AUTH (RFC 4954) for ODMR, with Cyrus
  * libsasl2.  Only ec_sasl.c includes <sasl/sasl.h>.  The library picks the

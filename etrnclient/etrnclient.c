@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * etrnclient.c - the site's side: a cron job (-1), a daemon, or one ad-hoc
  * run from the command line; see etrnclient(8).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * relay.c - the turned ODMR session: receive from the provider, pass each
  * message on to the local MTA; see relay.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * relay.h - etrnclient's side of a turned ODMR connection (RFC 2645 5.3):
  * it is the SMTP server there (shared/smtp_server.c) and hands every

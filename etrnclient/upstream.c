@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * upstream.c - the client side of ETRN and ODMR towards the ISP; see
  * upstream.h.  One state machine: entering a state sends its command, a

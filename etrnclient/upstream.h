@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * upstream.h - one run against one server: connect, EHLO, STARTTLS per
  * "tls", then either one ETRN per domain (RFC 1985) or AUTH and ATRN (RFC

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * buf.h - a byte buffer with a read offset, for socket I/O.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * cidr.h - IPv4/IPv6 networks ("192.0.2.0/24", "2001:db8::/32", "127.0.0.1").
  * IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are matched as IPv4.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * conf.c - configuration tokenizer and value parsers.
  */

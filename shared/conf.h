@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * conf.h - the configuration file tokenizer shared by spoold and etrnclient.
  *

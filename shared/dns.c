@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * dns.c - MX and address lookups with c-ares, driven by libev.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * dns.h - a non-blocking stub resolver for mail routing: MX records and the
  * addresses of hosts, looked up with c-ares on the program's libev loop.

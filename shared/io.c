@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * io.c - connection I/O over libev, with optional GnuTLS.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * io.h - one connection: socket, buffers, timeout, optional TLS, libev watchers.
  *

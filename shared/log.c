@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * log.c - logging to stderr or syslog(LOG_MAIL).
  */

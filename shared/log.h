@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * log.h - one line per event, to stderr (foreground) or syslog facility mail.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * msgbody.c - message bodies in memory or in an unlinked temp file.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * msgbody.h - a message body being received: in memory up to a threshold,
  * then in an unlinked temporary file, so a large message never sits whole in

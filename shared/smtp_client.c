@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * smtp_client.c - SMTP client session state machine; see smtp_client.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * smtp_client.h - the sending side of SMTP (RFC 5321, 2920, 1870, 6152,
  * 6531, 3207), on top of io.h.

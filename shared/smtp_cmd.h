@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * smtp_cmd.h - parsers for SMTP command lines (RFC 5321 4.1, RFC 1870, 3461,
  * 6152, 6531).  Pure functions: no I/O, no allocation; the input is hostile.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * smtp_data.c - DATA phase parser; see smtp_data.h.
  */

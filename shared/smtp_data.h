@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * smtp_data.h - the DATA phase byte parser (RFC 5321 4.1.1.4, 4.5.2).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * smtp_reply.h - every SMTP reply either program sends, in one table.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * smtp_server.c - SMTP server session state machine (RFC 5321, 2920, 3207),
  * with AUTH (RFC 4954) and ATRN (RFC 2645) for the ODMR service.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * smtp_server.h - the receiving side of SMTP (RFC 5321), on top of io.h.
  *

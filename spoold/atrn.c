@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * atrn.c - the ATRN argument; see atrn.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * atrn.h - the argument of ATRN (RFC 2645 5.2.1): "domain[,domain]...".
  * Pure code.

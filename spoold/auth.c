@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * auth.c - Cyrus SASL glue for ODMR's AUTH; see auth.h.
  *

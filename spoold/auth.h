@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * auth.h - SASL authentication (RFC 4954) for the ODMR listener, with Cyrus
  * libsasl2.  Only auth.c includes <sasl/sasl.h>.

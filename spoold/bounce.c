@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * bounce.c - removal of failed recipients together with their DSN; see
  * bounce.h.  The original is read from the spool here, on the loop, in short

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * bounce.h - failing recipients for good: they leave the queue and, when the
  * sender and its NOTIFY ask for it, a failure DSN to the sender is stored in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * committer.c - the spool writer thread; see committer.h.
  */

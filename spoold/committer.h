@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * committer.h - group commit: messages from every session that finished DATA
  * while the previous commit was syncing are stored together in one LMDB

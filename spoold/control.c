@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * control.c - the control socket: DATADIR/control.sock, mode 0600, for
  * spoolctl.  One request line, one reply line, then the connection closes.

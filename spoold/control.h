@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * control.h - DATADIR/control.sock, mode 0600: spoolctl's requests to the
  * running spoold (flush, bounce, delete, hold, release).

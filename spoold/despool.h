@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * despool.h - delivery runs: one domain's queued mail handed to the site,
  * over a connection spoold dials, by the shared SMTP client engine.

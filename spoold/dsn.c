@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * dsn.c - composing delivery status notifications; see dsn.h.
  *

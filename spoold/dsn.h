@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * dsn.h - delivery status notifications (RFC 3464, 3461, 3463, 6522).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * filter.c - the milter chain and what its verdicts do to a message; see
  * filter.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * filter.h - a received message through the configured milters, in the
  * order spoold.conf gives them, before it is stored and before the 250:

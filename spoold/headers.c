@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * headers.c - the header block of a stored message; see headers.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * headers.h - the header block of a stored message (RFC 5322 2.2): read
  * whole from its msgbody, then walked one header at a time, folded lines

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * inbound.c - spoold's policy for the SMTP port (the engine's ops for
  * "listen smtp" sessions): which recipients to take, the per-address rates,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * inbound.h - the policy of "listen smtp" sessions: recipients, quotas,
  * rates, ETRN (RFC 1985), and storing each message before its 250.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * listener.c - listening sockets: bind before privileges are dropped, accept
  * without blocking, and pause (never spin) when out of file descriptors.

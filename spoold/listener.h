@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * listener.h - the listening sockets of "listen smtp" and "listen odmr":
  * bound before privileges are dropped, accepting without blocking.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * milter.c - the milter client state machine; see milter.h.
  *

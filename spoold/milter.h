@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * milter.h - one message through one filter (Sendmail milter protocol v6),
  * on the loop, without blocking: connect to the filter, negotiate, then

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * milter_proto.c - milter packets; see milter_proto.h.
  *

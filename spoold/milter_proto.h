@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * milter_proto.h - the Sendmail milter protocol, version 6, from the MTA's
  * side: packets to send and the parser of what a filter answers.  Pure code

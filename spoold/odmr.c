@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * odmr.c - the policy of "listen odmr" sessions (RFC 2645, port 366): the
  * engine (shared/smtp_server.c, SMTP_SERVICE_ODMR) runs the dialogue; this

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * odmr.h - the policy of "listen odmr" sessions (RFC 2645): AUTH through
  * Cyrus SASL, the domains a user owns, and the turn to a delivery run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * queue.c - the loop side's owner of the spool; see queue.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * ratelimit.c - per-address event counts; see ratelimit.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * ratelimit.h - events per client address in a one-minute window: ETRN
  * commands, connections, messages.  Only addresses seen in the last minute

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * recipients.c - recipient lists as an open-addressing hash set.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * recipients.h - a domain's list of valid recipients (the "recipients FILE"
  * directive): one address or "@domain" a line, "#" comments.  Matching is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * rescan.c - the filters' second look at a message stored unscanned; see
  * rescan.h.  The message is rebuilt from the spool as the filters would

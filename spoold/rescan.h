@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * rescan.h - a message stored unscanned (a content filter was down and
  * milter-default-action accept let it in) is offered to the filters again

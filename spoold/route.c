@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * route.c - MX and host lookups for delivery runs; see route.h.  One lookup
  * is a small sequence: the MX query, then one address query per selected

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * route.h - where a domain's mail goes.  A route that is a name: the MX
  * hosts of the domain (RFC 5321 5.1, RFC 7505) or one host's addresses,

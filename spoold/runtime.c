@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * runtime.c - a loaded configuration made ready for use: the TLS
  * credentials it names and the engine settings derived from it; see

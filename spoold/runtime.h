@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * runtime.h - one loaded configuration and what is derived from it: TLS
  * credentials and the SMTP engine's settings for each listener kind.

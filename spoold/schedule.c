@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * schedule.c - retry decisions; see schedule.h.  Pure code: no clock, no
  * storage.

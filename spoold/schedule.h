@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * schedule.h - when spoold tries a domain on its own: pure decisions from
  * the domain's configuration and its delivery history (struct spool_route),

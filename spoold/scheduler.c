@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * scheduler.c - spontaneous delivery runs and expiry; see scheduler.h.
  * One timer: a look walks the domain list (one short read transaction,

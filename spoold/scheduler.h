@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * scheduler.h - what spoold does on its own, on a timer:
  *

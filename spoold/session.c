@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * session.c - accept, limits and the session list for every listener; see
  * session.h.  One table of connection rates and one count for both ports,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * session.h - every client connection of spoold's listeners, whatever the
  * service: accepted here, held to the connection limits here

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * spool.c - the spool's data model over LMDB; see spool.h for the contract.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * spool.h - the message spool, kept in one LMDB environment in datadir.
  *

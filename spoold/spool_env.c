@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * spool_env.c - LMDB environment, map growth and the write retry policy;
  * see spool_env.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * spool_env.h - the LMDB mechanics under the spool, kept apart from its data
  * model (as Postfix keeps them in util/slmdb.c): the environment, the map

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * spool_record.h - the versioned byte layout of every record in the spool.
  *

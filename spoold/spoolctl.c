@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * spoolctl.c - the postmaster's view of the spool: list, show, delete, stats,
  * and the quarantine (quarantine, release ID).
@@ -836,7 +837,7 @@ main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = SYSCONFDIR "/spoold.conf", *cmd;
+	const char *path = SYSCONFDIR "/spoold/spoold.conf", *cmd;
 	struct conf_errors errs = { 0 };
 	struct spoold_conf *cf;
 	struct spool *sp;

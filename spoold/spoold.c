@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * spoold.c - the spooling SMTP server: start-up, signals, reload, shutdown.
  * The composition root: the one place that creates the modules, hands each
@@ -314,7 +315,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: spoold -c FILE [-f | -F] [-n] [-v] [-V] [--listen-file FILE]\n"
-	    "  -c FILE   configuration (default " SYSCONFDIR "/spoold.conf)\n"
+	    "  -c FILE   configuration (default " SYSCONFDIR "/spoold/spoold.conf)\n"
 	    "  -f        foreground, log to stderr (in the form of a syslog file)\n"
 	    "  -F        foreground, log to syslog, facility mail (for systemd)\n"
 	    "  -n        check the configuration and exit\n"
@@ -349,7 +350,7 @@ main(int argc, char **argv)
 		{ "listen-file", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = SYSCONFDIR "/spoold.conf";
+	const char *path = SYSCONFDIR "/spoold/spoold.conf";
 	int foreground = 0, to_syslog = 0, check = 0, verbose = 0, ch;
 	struct spoold_conf *cf;
 	char err[1024];

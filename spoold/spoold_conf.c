@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * spoold_conf.c - spoold.conf keyword tables and value checks.
  */

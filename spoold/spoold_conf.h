@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * spoold_conf.h - spoold.conf: the directives, their defaults and the parsed
  * configuration (the contract is DESIGN.md section 5 and spoold.conf(5) in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * dns_lookup.c - drive shared/dns.c from the command line, for
  * tests/t14-dns.sh: one MX or address lookup, every record printed.

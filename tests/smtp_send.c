@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * smtp_send.c - drive shared/smtp_client.c from the command line, for the
  * integration tests: send the message on standard input (CRLF lines, as

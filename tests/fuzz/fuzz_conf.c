@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * fuzz_conf.c - libFuzzer target for the configuration tokenizer and
  * spoold's keyword tables.

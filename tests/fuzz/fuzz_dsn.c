@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * fuzz_dsn.c - libFuzzer target for the DSN composer: the returned
  * original, ENVID, ORCPT and the peer's reply are hostile.  Checks that the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * fuzz_ec_conf.c - libFuzzer target for etrnclient.conf's keyword tables
  * (on the shared tokenizer).

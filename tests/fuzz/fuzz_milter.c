@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * fuzz_milter.c - libFuzzer target for the milter reply parser: the input
  * is a stream of packets as a filter (any filter) might send them.  Checks

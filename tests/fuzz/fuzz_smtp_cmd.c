@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * fuzz_smtp_cmd.c - libFuzzer target for the MAIL/RCPT/xtext parsers.
  * The first byte picks the parser, the rest is the command argument.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * fuzz_smtp_data.c - libFuzzer target for the DATA parser.  Feeds the input
  * in chunks whose sizes come from the first byte and checks invariants: the

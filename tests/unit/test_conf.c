@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * test_conf.c - unit tests for the configuration tokenizer (shared/conf.c)
  * and spoold's directives (spoold/spoold_conf.c, spoold/recipients.c): good

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * test_dns_mx.c - unit tests for the parts of shared/dns.c that do no I/O:
  * dns_mx_select() (RFC 5321 §5.1 ordering and "we are an MX" pruning, RFC

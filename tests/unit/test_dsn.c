@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * test_dsn.c - unit tests for spoold/dsn.c: NOTIFY rules, status codes
  * taken from replies, and the composed report's structure (RFC 3464), with

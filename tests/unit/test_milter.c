@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * test_milter.c - unit tests for the milter protocol codec
  * (spoold/milter_proto.c): packet lengths, every reply a filter may send,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * test_policy.c - unit tests for spoold's pure decisions, table-driven:
  * when a domain is tried next (spoold/schedule.c: the backoff, its cap and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * test_queue.c - unit tests for spoold's loop-side modules, linked alone
  * (they form no cycle): the queue owner (spoold/queue.c), bounce

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * test_smtp_cmd.c - unit tests for shared/smtp_cmd.c: MAIL/RCPT argument
  * parsers, domain canonicalisation, xtext, UTF-8 validation, verb splitting.

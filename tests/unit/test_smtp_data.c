@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * test_smtp_data.c - unit tests for shared/smtp_data.c, the DATA phase
  * parser: end marker, dot-unstuffing, smuggling variants, flags and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * test_smtp_reply.c - unit tests for shared/smtp_reply.c: the reply table is
  * consistent, and smtp_reply_format() substitutes arguments literally, keeps

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * test_spool.c - unit tests for the LMDB spool (spoold/spool.c) and its
  * record layout (spoold/spool_record.c): put/list/walk/read/delete, domain
