@@ -303,9 +303,9 @@ on_term(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 static void
-usage(void)
+usage(int status)
 {
-	fprintf(stderr,
+	fprintf(status == 0 ? stdout : stderr,
 	    "usage: etrnclient -c FILE [-f] [-1] [-n] [-v]\n"
 	    "       etrnclient --etrn HOST[:PORT] [--tls may|require|verify] [--ca FILE] DOMAIN...\n"
 	    "       etrnclient --odmr HOST[:PORT] --user NAME --password-file FILE\n"
@@ -317,8 +317,9 @@ usage(void)
 	    "  -v        more logging\n"
 	    "  --timeout DURATION   a command's reply (default 5m; ATRN waits 10m at least)\n"
 	    "exit status: 0 done, 75 try later, 69 refused, 77 authentication failed,\n"
-	    "             64 usage, 78 configuration\n");
-	exit(EC_EX_USAGE);
+	    "             64 usage, 78 configuration\n"
+	    "  -V, --version  print the version;  -h, --help  this text\n");
+	exit(status);
 }
 
 /* adhoc - a server from --etrn/--odmr and the arguments after them */
@@ -356,7 +357,7 @@ adhoc_option(struct adhoc *a, int ch, const char *arg)
 	case 'E':
 	case 'O':
 		if (a->set++)
-			usage();
+			usage(EC_EX_USAGE);
 		a->s.method_set = 1;
 		a->s.method = ch == 'E' ? EC_ETRN : EC_ODMR;
 		adhoc_target(a, arg);
@@ -378,11 +379,11 @@ adhoc_option(struct adhoc *a, int ch, const char *arg)
 		else if (strcmp(arg, "verify") == 0)
 			a->s.tls = EC_TLS_VERIFY;
 		else
-			usage();
+			usage(EC_EX_USAGE);
 		break;
 	case 't':
 		if (conf_parse_duration(arg, &a->timeout) == -1 || a->timeout == 0)
-			usage();
+			usage(EC_EX_USAGE);
 		break;
 	}
 }
@@ -434,6 +435,8 @@ main(int argc, char **argv)
 		{ "tls", required_argument, NULL, 'T' },
 		{ "ca", required_argument, NULL, 'C' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL;
@@ -441,19 +444,21 @@ main(int argc, char **argv)
 	int foreground = 0, check = 0, verbose = 0, ch;
 	char err[256];
 
-	while ((ch = getopt_long(argc, argv, "c:f1nv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:f1nvVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 'f': foreground = 1; break;
 		case '1': ec.oneshot = 1; break;
 		case 'n': check = 1; break;
 		case 'v': verbose++; break;
-		case '?': usage(); break;
+		case '?': usage(EC_EX_USAGE); break;
+		case 'h': usage(0); break;
+		case 'V': printf("etrnclient %s\n", PACKAGE_VERSION); return 0;
 		default: adhoc_option(&a, ch, optarg); break;
 		}
 	}
 	if ((path == NULL) == (a.set == 0) || (path != NULL && optind != argc))
-		usage();
+		usage(EC_EX_USAGE);
 	if (a.set)
 		ec.oneshot = 1;
 	/* what the ad-hoc forms cannot do without is a usage error (64) */
@@ -461,7 +466,7 @@ main(int argc, char **argv)
 	    (a.s.user == NULL || a.s.password_file == NULL || a.s.relay == EC_RELAY_NONE)))) {
 		fprintf(stderr, "etrnclient: %s\n", a.s.method == EC_ETRN ? "--etrn needs domains" :
 		    "--odmr needs --user, --password-file and --relay");
-		usage();
+		usage(EC_EX_USAGE);
 	}
 	log_init("etrnclient", foreground || ec.oneshot || check, verbose);
 	conf_warning_hook = print_warning;

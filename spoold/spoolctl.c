@@ -809,10 +809,11 @@ cmd_hold(struct spool *sp, const struct spoold_conf *cf, const char *domain, int
 }
 
 static void
-usage(void)
+usage(int status)
 {
-	fprintf(stderr,
+	fprintf(status == 0 ? stdout : stderr,
 	    "usage: spoolctl [-c FILE] [--json] COMMAND\n"
+	    "       spoolctl -V | --version | -h | --help\n"
 	    "  list               one line per domain: domain messages bytes oldest-age(s)\n"
 	    "                     quarantined\n"
 	    "  show DOMAIN        the messages queued for DOMAIN\n"
@@ -827,7 +828,7 @@ usage(void)
 	    "  hold DOMAIN        no retries for DOMAIN (ETRN and ATRN still work)\n"
 	    "  release DOMAIN     retries again\n"
 	    "  retry DOMAIN       try DOMAIN now (the same as flush)\n");
-	exit(EX_USAGE);
+	exit(status);
 }
 
 int
@@ -835,6 +836,8 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = SYSCONFDIR "/spoold/spoold.conf", *cmd;
@@ -844,15 +847,17 @@ main(int argc, char **argv)
 	char err[512];
 	int ch, status, writes;
 
-	while ((ch = getopt_long(argc, argv, "c:j", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:jVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 'j': json = 1; break;
-		default: usage();
+		case 'h': usage(0); break;
+		case 'V': printf("spoolctl %s\n", PACKAGE_VERSION); return 0;
+		default: usage(EX_USAGE);
 		}
 	}
 	if (optind >= argc)
-		usage();
+		usage(EX_USAGE);
 	cmd = argv[optind++];
 	log_init("spoolctl", 1, 0);
 	now = time(NULL);
@@ -867,7 +872,7 @@ main(int argc, char **argv)
 		cmd = "flush";
 	if (strcmp(cmd, "flush") == 0 || strcmp(cmd, "bounce") == 0) {
 		if (optind >= argc || (cmd[0] == 'f' && optind + 1 != argc))
-			usage();
+			usage(EX_USAGE);
 		for (status = 0; optind < argc && status == 0; optind++)
 			status = cmd_control(cf, cmd, argv[optind]);
 		spoold_conf_free(cf);
@@ -900,7 +905,7 @@ main(int argc, char **argv)
 	else if ((strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0) && optind + 1 == argc)
 		status = cmd_hold(sp, cf, argv[optind], cmd[0] == 'h');
 	else
-		usage();
+		usage(EX_USAGE);
 	if (sp != NULL)
 		spool_close(sp);
 	spoold_conf_free(cf);

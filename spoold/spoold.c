@@ -13,6 +13,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -311,10 +314,53 @@ start_modules(const struct spoold_conf *cf)
 	listeners_start(spoold.loop, accept_connection);
 }
 
-static void
-usage(void)
+/* pidfile_open - the pidfile, opened and locked before the privileges go
+ * (its directory is root's); -1 when none is configured.  The lock stays
+ * with the daemon through the fork, so a second spoold on the same file
+ * is refused while the first runs. */
+static int
+pidfile_open(const char *path)
 {
-	fprintf(stderr, "usage: spoold -c FILE [-f | -F] [-n] [-v] [-V] [--listen-file FILE]\n"
+	int fd;
+
+	if (path == NULL)
+		return -1;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1)
+		fatal("pidfile %s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1)
+		fatalx("pidfile %s is locked: another spoold runs", path);
+	return fd;
+}
+
+/* pidfile_write - the daemon's pid, once it is the daemon */
+static void
+pidfile_write(int fd, const char *path)
+{
+	char line[32];
+	int n = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+
+	if (fd == -1)
+		return;
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, line, (size_t)n, 0) != n)
+		fatal("pidfile %s", path);
+}
+
+/* pidfile_remove - at a clean stop; an unprivileged spoold may not unlink
+ * it from root's directory, so it is emptied in any case */
+static void
+pidfile_remove(int fd, const char *path)
+{
+	if (fd == -1)
+		return;
+	if (unlink(path) == -1 && ftruncate(fd, 0) == -1)
+		log_warn("pidfile %s", path);
+	close(fd);
+}
+
+static void
+usage(int status)
+{
+	fprintf(status == 0 ? stdout : stderr, "usage: spoold -c FILE [-f | -F] [-n] [-v] [-V] [--listen-file FILE]\n"
 	    "  -c FILE   configuration (default " SYSCONFDIR "/spoold/spoold.conf)\n"
 	    "  -f        foreground, log to stderr (in the form of a syslog file)\n"
 	    "  -F        foreground, log to syslog, facility mail (for systemd)\n"
@@ -322,7 +368,7 @@ usage(void)
 	    "  -v        more logging (twice: state traces)\n"
 	    "  -V        print the version\n"
 	    "  --listen-file FILE  write the addresses bound, one a line\n");
-	exit(EX_USAGE);
+	exit(status);
 }
 
 static int
@@ -348,14 +394,19 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "listen-file", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = SYSCONFDIR "/spoold/spoold.conf";
+	static char abs_path[PATH_MAX];
+	char *pidpath = NULL;
+	int pidfd = -1;
 	int foreground = 0, to_syslog = 0, check = 0, verbose = 0, ch;
 	struct spoold_conf *cf;
 	char err[1024];
 
-	while ((ch = getopt_long(argc, argv, "c:fFnvV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:fFnvVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 'f': foreground = 1; break;
@@ -363,12 +414,16 @@ main(int argc, char **argv)
 		case 'n': check = 1; break;
 		case 'v': verbose++; break;
 		case 'V': printf("spoold %s\n", PACKAGE_VERSION); return 0;
+		case 'h': usage(0); break;
 		case 'L': spoold.listen_file = optarg; break;
-		default: usage();
+		default: usage(EX_USAGE);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(EX_USAGE);
+	/* daemon() goes to "/": a relative -c would make every SIGHUP fail */
+	if (path[0] != '/' && realpath(path, abs_path) != NULL)
+		path = abs_path;
 	log_init("spoold", (foreground && !to_syslog) || check, verbose);
 	conf_warning_hook = check ? print_warning : log_warning;
 	cf = load_config(path, 1);
@@ -383,10 +438,13 @@ main(int argc, char **argv)
 		fatal("datadir %s", cf->datadir);
 	if (listeners_open(cf, spoold.listen_file) == -1)
 		fatalx("cannot listen; exiting");
+	pidfd = pidfile_open(cf->pidfile);
+	pidpath = cf->pidfile != NULL ? strdup(cf->pidfile) : NULL;
 	drop_privileges(cf->user, cf->datadir);
 	/* Before the loop and the spool exist: neither survives a fork. */
 	if (!foreground && daemon(0, 0) == -1)
 		fatal("daemon");
+	pidfile_write(pidfd, pidpath);
 	spoold.loop = EV_DEFAULT;
 	open_queue(cf);
 
@@ -408,5 +466,7 @@ main(int argc, char **argv)
 	auth_done();
 	spool_close(spoold.spool);
 	rt_unref(spoold.rt);
+	pidfile_remove(pidfd, pidpath);
+	free(pidpath);
 	return spoold.exit_status;
 }

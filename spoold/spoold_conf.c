@@ -139,6 +139,7 @@ fn(struct conf_ctx *c, void *t, int argc, char **argv)			\
 }
 STRING_KW(kw_datadir, datadir)
 STRING_KW(kw_user, user)
+STRING_KW(kw_pidfile, pidfile)
 STRING_KW(kw_tls_key, tls_key)
 STRING_KW(kw_tls_ca, tls_ca)
 STRING_KW(kw_resolver, resolver)
@@ -700,6 +701,7 @@ static const struct conf_keyword top_keywords[] = {
 	KWR("listen",		2, -1,	kw_listen),
 	KW("datadir",		1, 1,	kw_datadir),
 	KW("user",		1, 1,	kw_user),
+	KW("pidfile",		1, 1,	kw_pidfile),
 	KW("tls-cert",		1, 1,	kw_tls_cert),
 	KW("tls-key",		1, 1,	kw_tls_key),
 	KW("tls-priority",	1, 1,	kw_tls_priority),
@@ -803,6 +805,8 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 		conf_add_error(errs, "%s: tls-cert and tls-key go together", name);
 	if (cf->datadir != NULL)
 		conf_relative_path(&cf->datadir, name);
+	if (cf->pidfile != NULL)
+		conf_relative_path(&cf->pidfile, name);
 	if (cf->tls_ca != NULL)
 		conf_relative_path(&cf->tls_ca, name);
 	if (cf->drain_threshold == 0)	/* room for two of the biggest messages */
@@ -916,6 +920,7 @@ spoold_conf_free(struct spoold_conf *cf)
 	free(cf->listens);
 	free(cf->datadir);
 	free(cf->user);
+	free(cf->pidfile);
 	free(cf->tls_cert);
 	free(cf->tls_key);
 	free(cf->tls_priority);

@@ -119,6 +119,7 @@ struct spoold_conf {
 	size_t			 n_listens;
 	char			*datadir;
 	char			*user;
+	char			*pidfile;	/* NULL: none */
 	char			*tls_cert;
 	char			*tls_key;
 	char			*tls_priority;

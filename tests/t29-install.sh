@@ -35,3 +35,53 @@ grep -q '@' "$unit" && fail "spoold.service has an unsubstituted @...@: $(grep @
 "$ROOT$sbindir/spoold" -n -c "$ROOT$sysconfdir/spoold/spoold.conf.example" >"$T/n.out" 2>&1 ||
 	fail "the installed sample configuration does not pass spoold -n: $(cat "$T/n.out")"
 say "the units and spoold agree on $sysconfdir/spoold/spoold.conf; the installed sample passes spoold -n"
+
+for p in "$sbindir/spoold" "$sbindir/etrnclient" "$prefix/bin/spoolctl"; do
+	name=${p##*/}
+	"$ROOT$p" --help >"$T/help.out" 2>"$T/help.err" || fail "$name --help exits $?: $(cat "$T/help.err")"
+	grep -q "^usage: $name" "$T/help.out" || fail "$name --help prints no usage on stdout: $(cat "$T/help.out")"
+	"$ROOT$p" -V | grep -q "^$name [0-9]" || fail "$name -V: $("$ROOT$p" -V 2>&1)"
+done
+say "spoold, etrnclient and spoolctl answer --help (usage on stdout, 0) and -V"
+
+# a relative -c in daemon mode: resolved before daemon() goes to /, so a
+# SIGHUP still reads the file (a domain added is then taken); the pidfile
+# holds the daemon's pid, refuses a second spoold, and goes at the stop
+mkdir -p "$T/rel"
+cat >"$T/rel/spoold.conf" <<CONF
+hostname rel.test
+listen smtp 127.0.0.1:0
+datadir spool
+pidfile spoold.pid
+CONF
+(cd "$T/rel" && "$top_builddir/spoold/spoold" -c spoold.conf --listen-file "$T/rel/listen") ||
+	fail "spoold with a relative -c did not start"
+_i=0
+until [ -s "$T/rel/spoold.pid" ] && [ -s "$T/rel/listen" ]; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "the daemon wrote no pidfile or listen file"; sleep 0.05
+done
+pid=$(cat "$T/rel/spoold.pid")
+echo "$pid" >"$T/reldaemon.pid"
+alive "$pid" || fail "the pidfile does not hold the daemon's pid"
+(cd "$T/rel" && "$top_builddir/spoold/spoold" -f -c spoold.conf) >"$T/second.out" 2>&1 &&
+	fail "a second spoold on the same pidfile started"
+grep -q 'pidfile .* is locked: another spoold runs' "$T/second.out" || fail "second spoold: $(cat "$T/second.out")"
+port=$(sed -n 's/^smtp 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/rel/listen")
+rcpt() {	# rcpt ADDRESS - the reply code to RCPT TO:<ADDRESS>
+	python3 -c 'import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10); s.ehlo("t.test"); s.mail("a@t.test")
+print(s.rcpt(sys.argv[2])[0]); s.quit()' "$port" "$1"
+}
+[ "$(rcpt u@new.test)" -ge 500 ] || fail "new.test accepted before it was configured"
+printf 'domain new.test {\n    recipients any\n}\n' >>"$T/rel/spoold.conf"
+kill -HUP "$pid"
+_i=0
+until [ "$(rcpt u@new.test)" = 250 ]; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "after SIGHUP the daemon with a relative -c did not take the new domain"
+	sleep 0.05
+done
+kill "$pid"
+_i=0
+while alive "$pid"; do _i=$((_i + 1)); [ $_i -le 100 ] || fail "the daemon did not stop"; sleep 0.05; done
+[ -e "$T/rel/spoold.pid" ] && fail "the pidfile is still there after the stop"
+say "a relative -c: the daemon reloads it at SIGHUP; pidfile written, locked against a second spoold, removed at the stop"
