@@ -379,6 +379,12 @@ check_only(struct spoold_conf *cf)
 
 	if (cf == NULL)
 		return 1;
+	/* what the start would find only after binding the ports */
+	if (cf->user != NULL && getpwnam(cf->user) == NULL) {
+		fprintf(stderr, "%s:%d: user %s: no such user\n", cf->path, cf->user_line, cf->user);
+		spoold_conf_free(cf);
+		return 1;
+	}
 	if ((rt = rt_new(cf, NULL, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		spoold_conf_free(cf);

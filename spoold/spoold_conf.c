@@ -138,7 +138,6 @@ fn(struct conf_ctx *c, void *t, int argc, char **argv)			\
 	set_string(c, &((struct spoold_conf *)t)->field, argv[0], argv[1]);	\
 }
 STRING_KW(kw_datadir, datadir)
-STRING_KW(kw_user, user)
 STRING_KW(kw_pidfile, pidfile)
 STRING_KW(kw_tls_key, tls_key)
 STRING_KW(kw_tls_ca, tls_ca)
@@ -518,8 +517,19 @@ kw_recipients(struct conf_ctx *c, void *t, int argc, char **argv)
 
 	if (strcmp(argv[1], "any") == 0)
 		d->recipients_any = 1;
-	else
+	else {
 		d->recipients_file = conf_xstrdup(argv[1]);
+		d->recipients_line = conf_line(c);
+	}
+}
+
+static void
+kw_user(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+
+	set_string(c, &cf->user, argv[0], argv[1]);
+	cf->user_line = conf_line(c);
 }
 
 /* milter NAME unix:/path | inet:ADDRESS:PORT */
@@ -829,7 +839,7 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 			continue;
 		conf_relative_path(&d->recipients_file, name);
 		if ((d->recipients = recipients_load(d->recipients_file, err, sizeof(err))) == NULL)
-			conf_add_error(errs, "%s: %s", name, err);
+			conf_add_error(errs, "%s:%d: %s", name, d->recipients_line, err);
 	}
 	if (cf->n_domains > 1)	/* qsort(NULL, 0, ...) is undefined */
 		qsort(cf->domains, cf->n_domains, sizeof(*cf->domains), domain_cmp);

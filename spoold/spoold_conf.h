@@ -92,6 +92,7 @@ struct domain_conf {
 	uint64_t		 delay_warning;		/* 0: no delay notices */
 	int			 recipients_any;
 	char			*recipients_file;
+	int			 recipients_line;
 	struct recipients	*recipients;	/* loaded list, or NULL for any */
 	int			 filter;	/* "filter on" (default): the milters see its mail */
 	char			*archive_to;	/* local@domain: a copy of every message
@@ -119,6 +120,7 @@ struct spoold_conf {
 	size_t			 n_listens;
 	char			*datadir;
 	char			*user;
+	int			 user_line;	/* for spoold -n's check */
 	char			*pidfile;	/* NULL: none */
 	char			*tls_cert;
 	char			*tls_key;

@@ -32,9 +32,22 @@ grep -q "^ExecStart=$sbindir/etrnclient -c $sysconfdir/etrnclient/etrnclient.con
 grep -q '@' "$unit" && fail "spoold.service has an unsubstituted @...@: $(grep @ "$unit")"
 "$ROOT$sbindir/spoold" -x 2>&1 | grep -q "default $sysconfdir/spoold/spoold.conf)" ||
 	fail "spoold's default configuration is not $sysconfdir/spoold/spoold.conf: $("$ROOT$sbindir/spoold" -x 2>&1)"
-"$ROOT$sbindir/spoold" -n -c "$ROOT$sysconfdir/spoold/spoold.conf.example" >"$T/n.out" 2>&1 ||
+# the sample names "user spoold", which the package creates; here: nobody
+sed 's/^user .*/user nobody/' "$ROOT$sysconfdir/spoold/spoold.conf.example" \
+    >"$ROOT$sysconfdir/spoold/spoold.conf"
+"$ROOT$sbindir/spoold" -n -c "$ROOT$sysconfdir/spoold/spoold.conf" >"$T/n.out" 2>&1 ||
 	fail "the installed sample configuration does not pass spoold -n: $(cat "$T/n.out")"
-say "the units and spoold agree on $sysconfdir/spoold/spoold.conf; the installed sample passes spoold -n"
+# spoold -n finds a user that does not exist and a recipients file that is
+# not there, each with its file:line
+printf 'hostname n.test\nlisten smtp 127.0.0.1:0\ndatadir %s\nuser no-such-user-here\n' "$T/nspool" >"$T/n.conf"
+"$top_builddir/spoold/spoold" -n -c "$T/n.conf" >"$T/n.out" 2>&1 && fail "spoold -n took a user that does not exist"
+grep -q "^$T/n.conf:4: user no-such-user-here: no such user\$" "$T/n.out" || fail "spoold -n, no such user: $(cat "$T/n.out")"
+printf 'hostname n.test\nlisten smtp 127.0.0.1:0\ndatadir %s\ndomain x.test {\n    recipients %s/none\n}\n' \
+    "$T/nspool" "$T" >"$T/n.conf"
+"$top_builddir/spoold/spoold" -n -c "$T/n.conf" >"$T/n.out" 2>&1 && fail "spoold -n took a missing recipients file"
+grep -q "^$T/n.conf:5: recipients file $T/none: No such file or directory\$" "$T/n.out" ||
+	fail "spoold -n, missing recipients file: $(cat "$T/n.out")"
+say "the units and spoold agree on $sysconfdir/spoold/spoold.conf; the installed sample passes spoold -n; -n names file:line for a missing user or recipients file"
 
 for p in "$sbindir/spoold" "$sbindir/etrnclient" "$prefix/bin/spoolctl"; do
 	name=${p##*/}
