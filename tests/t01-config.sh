@@ -303,9 +303,12 @@ for ex in "$top_srcdir"/contrib/spoold*.conf.example; do
 	[ -f "$ex" ] || continue
 	grep -q '^[[:space:]]*hostname' "$ex" || continue
 	found=$((found + 1))
-	# relative paths in an example are relative to contrib/
+	# "user spoold" is the package's user, which may not exist here (spoold
+	# -n checks it): nobody instead; its recipient lists beside it
+	sed 's/^user .*/user nobody/' "$ex" >"$T/example.conf"
+	cp "$top_srcdir"/contrib/*.recipients "$T/"
 	_rc=0
-	_out=$(cd "$top_srcdir/contrib" && "$SPOOLD" -c "$ex" -n 2>&1) || _rc=$?
+	_out=$(cd "$T" && "$SPOOLD" -c "$T/example.conf" -n 2>&1) || _rc=$?
 	if [ $_rc -ne 0 ]; then
 		if ! printf '%s\n' "$_out" | grep -v -q -E 'No such file or directory|Permission denied'; then
 			say "NOTE: $ex names files not present here, not checked: $_out"

@@ -472,7 +472,7 @@ static const struct bad_case bad_cases[] = {
 	{ "recipients-twice", BASE DOMAIN_OPEN "recipients any\nrecipients any\n}\n", "recipients-twice:6: ",
 	  "\"recipients\" given twice" },
 	{ "recipients-missing-file", BASE DOMAIN_OPEN "recipients /nonexistent/spoold-test-rcpts\n}\n",
-	  "recipients-missing-file: ", "/nonexistent/spoold-test-rcpts" },
+	  "recipients-missing-file:5: ", "/nonexistent/spoold-test-rcpts" },
 	{ "tls-cert-without-key", BASE "tls-cert /etc/spoold/cert.pem\n", "tls-cert-without-key: ",
 	  "tls-cert and tls-key go together" },
 	{ "tls-key-without-cert", BASE "tls-key /etc/spoold/key.pem\n", "tls-key-without-cert: ",
