@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <sys/un.h>
 
@@ -115,10 +116,20 @@ job_finish(struct milter_job *j, enum milter_verdict v, const char *why)
 {
 	struct milter_result *r = j->res;
 
+	static const unsigned char quit[5] = { 0, 0, 0, 1, MILTER_QUIT };
+
 	if (j->state == M_DONE)
 		return;
+	/* SMFIC_QUIT once the filter spoke (libmilter takes a close as much,
+	 * but other filters log it): 5 bytes into an idle socket's buffer, so
+	 * written at once or not at all, never waited for */
+	if (j->io != NULL && j->state > M_OPTNEG && io_queued(j->io) == 0) {
+		ssize_t n = write(io_fd(j->io), quit, sizeof(quit));
+
+		(void)n;	/* -1: the filter has gone already */
+	}
 	job_enter(j, M_DONE);
-	if (j->io != NULL) {	/* closing is quitting to libmilter */
+	if (j->io != NULL) {
 		io_free(j->io);
 		j->io = NULL;
 	}
