@@ -475,13 +475,15 @@ smtp_rcpt_refused(struct smtp_session *s, const struct smtp_rcpt *r, enum smtp_r
     const char *reply_arg)
 {
 	char esc[300], escd[300], from[LOG_ESCAPE_SIZE(SMTP_PATH_MAX)], helo[LOG_ESCAPE_SIZE(64)];
-	char text[1024];
+	char text[512], textesc[LOG_ESCAPE_SIZE(512)];
 
+	/* the reply may quote the client's address: escaped like the rest */
 	smtp_reply_text(text, sizeof(text), verdict, 1, &reply_arg, 1);
 	text[strcspn(text, "\r\n")] = '\0';
+	log_escape(textesc, sizeof(textesc), text, sizeof(text));
 	/* Postfix's form, so pflogsumm counts it; the session id for NOQUEUE */
 	log_role(s->tag, "%016llx: reject: RCPT from unknown[%s]: %s; from=<%s> to=<%s@%s> "
-	    "proto=ESMTP helo=<%s>", (unsigned long long)s->id, s->peer_text, text,
+	    "proto=ESMTP helo=<%s>", (unsigned long long)s->id, s->peer_text, textesc,
 	    smtp_log_sender(s, from, sizeof(from)), log_escape(esc, sizeof(esc), r->to.local, 64),
 	    log_escape(escd, sizeof(escd), r->to.domain, 64),
 	    log_escape(helo, sizeof(helo), s->helo, 64));
