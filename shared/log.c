@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ static int log_level_verbose;
 static const char *log_ident = "spoold";
 static const char *log_open_role;	/* the role syslog's tag is open with */
 static char log_host[256];		/* for the stderr prefix */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* log_init - choose the destination once, at start-up */
 void
@@ -40,6 +42,14 @@ int
 log_verbose(void)
 {
 	return log_level_verbose;
+}
+
+/* same_role - roles are compared by name: the LOG_* strings are one object
+ * only where the linker merges them */
+static int
+same_role(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
 /* log_tag - "IDENT" or "IDENT/ROLE" into dst */
@@ -89,21 +99,23 @@ log_vemit(int prio, const char *role, const char *fmt, va_list ap, const char *s
 		fflush(stderr);
 		return;
 	}
-	if (role != log_open_role) {
+	/* the committer thread logs too: the tag and the line go together */
+	pthread_mutex_lock(&log_lock);
+	if (!same_role(role, log_open_role)) {
 		size_t i;
 
-		for (i = 0; i < 8 && tag_roles[i] != NULL && tag_roles[i] != role; i++)
+		for (i = 0; i < 8 && tag_roles[i] != NULL && !same_role(tag_roles[i], role); i++)
 			;
-		if (i < 8) {
-			if (tag_roles[i] == NULL) {
-				log_tag(role, tags[i], sizeof(tags[i]));
-				tag_roles[i] = role;
-			}
-			openlog(role == NULL ? log_ident : tags[i], LOG_PID | LOG_NDELAY, LOG_MAIL);
-			log_open_role = role;
+		if (i < 8 && tag_roles[i] == NULL) {
+			log_tag(role, tags[i], sizeof(tags[i]));
+			tag_roles[i] = role;
 		}
+		/* more than 8 roles: the bare ident rather than a wrong tag */
+		openlog(role == NULL || i >= 8 ? log_ident : tags[i], LOG_PID | LOG_NDELAY, LOG_MAIL);
+		log_open_role = i < 8 ? role : NULL;
 	}
 	syslog(prio, "%s%s%s%s", label, line, suffix ? ": " : "", suffix ? suffix : "");
+	pthread_mutex_unlock(&log_lock);
 }
 
 #define LOG_BODY(prio, role, suffix) do {		\

@@ -319,7 +319,8 @@ run_route_record(struct despool *r, const char *why)
 static const char *
 log_seconds(double t, char *dst, size_t len)
 {
-	snprintf(dst, len, t < 0.01 ? "0" : t < 100 ? "%.2g" : "%.0f", t < 0.01 ? 0 : t);
+	/* %.2g of 99.5 would be "1e+02" */
+	snprintf(dst, len, t < 0.01 ? "0" : t < 10 ? "%.2g" : "%.0f", t < 0.01 ? 0 : t);
 	return dst;
 }
 
@@ -926,6 +927,7 @@ run_launch(struct despool *r)
 	r->again = 0;
 	r->started = time(NULL);
 	r->t_start = ev_now(ctx.loop);
+	r->t_ready = r->t_offer = 0;	/* a run started again by run_end */
 	snprintf(r->why, sizeof(r->why), "cannot read the spool");
 	if (queue_ids(ctx.queue, r->domain, &r->ids, &r->nids) != SPOOL_OK ||
 	    (run_connect(r) == -1 && !run_next_target(r))) {

@@ -325,8 +325,14 @@ pidfile_open(const char *path)
 
 	if (path == NULL)
 		return -1;
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1)
+	struct stat st;
+
+	/* never through a link: its directory may be writable by the user
+	 * spoold runs as, and this is root opening it */
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) == -1)
 		fatal("pidfile %s", path);
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
+		fatalx("pidfile %s is not a regular file", path);
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1)
 		fatalx("pidfile %s is locked: another spoold runs", path);
 	return fd;

@@ -98,3 +98,12 @@ _i=0
 while alive "$pid"; do _i=$((_i + 1)); [ $_i -le 100 ] || fail "the daemon did not stop"; sleep 0.05; done
 [ -e "$T/rel/spoold.pid" ] && fail "the pidfile is still there after the stop"
 say "a relative -c: the daemon reloads it at SIGHUP; pidfile written, locked against a second spoold, removed at the stop"
+# a pidfile that is a link (planted where the service user may write) is
+# refused, and its target left alone
+echo untouched >"$T/target"
+ln -s "$T/target" "$T/rel/spoold.pid"
+(cd "$T/rel" && "$top_builddir/spoold/spoold" -f -c spoold.conf) >"$T/link.out" 2>&1 &&
+	fail "spoold started with a pidfile that is a symbolic link"
+[ "$(cat "$T/target")" = untouched ] || fail "spoold wrote through a pidfile link"
+say "a pidfile that is a symbolic link: refused, its target untouched"
+
