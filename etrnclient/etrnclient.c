@@ -48,6 +48,8 @@ static struct {
 	struct job		*jobs;
 	size_t			 njobs;
 	int			 oneshot;
+	int			 quiet;		/* -1 from cron: syslog; stderr
+						 * only for a failed server */
 	int			 reload_pending;
 	int			 stopping;
 	int			 worst;		/* -1: the worst exit status of all runs */
@@ -138,6 +140,12 @@ job_log(const struct job *j, const struct upstream_result *r)
 	    "duration=%.1fs status=%d", j->srv->name, j->srv->method == EC_ODMR ? "odmr" : "etrn",
 	    domains[0] ? domains : "(all)", r->summary, r->relayed, r->refused,
 	    ev_now(ec.loop) - j->started, r->status);
+	/* from cron, what went wrong is the one thing worth a mail to root */
+	if (ec.quiet && r->status != EC_EX_OK)
+		fprintf(stderr, "etrnclient: server=%s method=%s domains=%s outcome=\"%s\" "
+		    "relayed=%lu not_relayed=%lu status=%d\n", j->srv->name,
+		    j->srv->method == EC_ODMR ? "odmr" : "etrn", domains[0] ? domains : "(all)",
+		    r->summary, r->relayed, r->refused, r->status);
 }
 
 static void
@@ -176,6 +184,7 @@ job_start(struct job *j)
 		j->ran = 1;
 		snprintf(fail.summary, sizeof(fail.summary), rc == -2 ? "no lock file" :
 		    "locked by another run");
+		job_log(j, &fail);
 		if (severity(fail.status) > severity(ec.worst))
 			ec.worst = fail.status;
 		if (!ec.oneshot) {	/* try again later, as after a failure */
@@ -312,7 +321,8 @@ usage(int status)
 	    "                  --relay HOST:PORT|lmtp:/path [--tls ...] [--ca FILE] [DOMAIN...]\n"
 	    "  -c FILE   the configuration (etrnclient.conf(5))\n"
 	    "  -f        foreground, log to stderr\n"
-	    "  -1        run every server once, then exit (for cron)\n"
+	    "  -1        run every server once, then exit (for cron: log to syslog, print\n"
+	    "            only the servers that failed; with -f, everything on stderr)\n"
 	    "  -n        check the configuration and exit\n"
 	    "  -v        more logging\n"
 	    "  --timeout DURATION   a command's reply (default 5m; ATRN waits 10m at least)\n"
@@ -468,7 +478,10 @@ main(int argc, char **argv)
 		    "--odmr needs --user, --password-file and --relay");
 		usage(EC_EX_USAGE);
 	}
-	log_init("etrnclient", foreground || ec.oneshot || check, verbose);
+	/* -1 with a configuration is cron's: syslog, and on stderr only the
+	 * servers that failed; -f (or an ad-hoc run) keeps it all on stderr */
+	ec.quiet = ec.oneshot && !a.set && !foreground && !check;
+	log_init("etrnclient", foreground || (ec.oneshot && !ec.quiet) || check, verbose);
 	conf_warning_hook = print_warning;
 	ec.cf = load(path, &a, argc - optind, argv + optind);
 	if (check) {

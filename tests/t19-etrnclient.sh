@@ -94,7 +94,7 @@ server 127.0.0.1 {
     domains two.test
 }
 EOF
-ec -c "$T/two.conf" -1
+ec -c "$T/two.conf" -1 -f
 expect_ec 75 'server=127.0.0.1 method=etrn domains=two.test outcome="two.test=251"' "-1 with a first server that cannot start"
 say "usage 64; configuration errors 78, a password file with mode 644 refused; the shipped example passes -n"
 
@@ -117,7 +117,7 @@ ec -c "$T/ec.conf" -n; expect_ec 0 'configuration OK' "etrnclient -n"
 rm -f "$T"/dump/*
 queue 3 one.test
 queue 2 two.test
-ec -c "$T/ec.conf" -1
+ec -c "$T/ec.conf" -1 -f
 expect_ec 0 'method=odmr domains=one.test,two.test outcome="relayed 5, not relayed 0: one.test=3/0 two.test=2/0" relayed=5 .*status=0' "ODMR -1"
 wait_count one.test 0
 wait_count two.test 0
@@ -129,10 +129,25 @@ say "etrnclient -1 with method odmr, tls verify (ca), SCRAM-SHA-256: 5 messages 
 # ---- one message, three recipients: one session (452 and again) ----
 rm -f "$T"/dump/*
 sw -t r1@one.test,r2@one.test,r3@one.test -f a@x.test
-ec -c "$T/ec.conf" -1
+ec -c "$T/ec.conf" -1 -f
 expect_ec 0 'relayed=3 ' "a three-recipient message"
 wait_count one.test 0
 say "a message for three recipients: relayed one recipient per transaction, all in one session"
+
+# ---- from cron (-1 without -f): silent when all went well, one line per
+# failed server otherwise, so cron mails root only for trouble ----
+sw -t q1@one.test -f a@x.test
+ec -c "$T/ec.conf" -1
+[ "$EC_RC" = 0 ] || fail "etrnclient -1 from cron: exit $EC_RC: $(cat "$T/ec.out")"
+[ -s "$T/ec.out" ] && fail "etrnclient -1 printed although all went well: $(cat "$T/ec.out")"
+wait_count one.test 0
+sed 's/^\( *port  *\)[0-9]*$/\11/' "$T/ec.conf" >"$T/down.conf"
+grep -q '^ *port  *1$' "$T/down.conf" || fail "could not point the configuration at a closed port: $(cat "$T/down.conf")"
+ec -c "$T/down.conf" -1
+[ "$EC_RC" = 75 ] || fail "etrnclient -1 with the ISP down: exit $EC_RC, expected 75"
+[ "$(wc -l <"$T/ec.out")" = 1 ] && grep -q '^etrnclient: server=127.0.0.1 .*status=75$' "$T/ec.out" ||
+	fail "etrnclient -1 with the ISP down did not print exactly its one failure line: $(cat "$T/ec.out")"
+say "etrnclient -1 from cron: nothing on stderr when all went well, one line for a failed server (exit 75)"
 
 # ---- a 20 MiB message flows through: etrnclient's memory stays small ----
 python3 - "$SMTP_PORT" <<'PY' || fail "sending a 20 MiB message"
@@ -212,7 +227,7 @@ time.sleep(5)
 PY
 echo $! >"$T/holder.pid"
 _i=0; until [ -f "$T/held" ]; do _i=$((_i + 1)); [ $_i -le 100 ] || error "no lock holder"; sleep 0.05; done
-ec -c "$T/ec.conf" -1
+ec -c "$T/ec.conf" -1 -f
 expect_ec 75 'another etrnclient is pulling from this server now' "a second run while one holds the lock"
 stop_pid "$(cat "$T/holder.pid")"; rm -f "$T/holder.pid"
 [ "$(domain_count two.test)" = 2 ] || fail "a locked-out run moved mail"
