@@ -48,6 +48,7 @@ static struct {
 	struct job		*jobs;
 	size_t			 njobs;
 	int			 oneshot;
+	uint64_t		 timeout_override;	/* --timeout, or 0 */
 	int			 quiet;		/* -1 from cron: syslog; stderr
 						 * only for a failed server */
 	int			 reload_pending;
@@ -274,6 +275,8 @@ maybe_reload(void)
 		return;
 	}
 	jobs_clear();
+	if (ec.timeout_override)
+		cf->timeout = ec.timeout_override;
 	ec_conf_free(ec.cf);
 	ec.cf = cf;
 	jobs_setup();
@@ -315,7 +318,7 @@ static void
 usage(int status)
 {
 	fprintf(status == 0 ? stdout : stderr,
-	    "usage: etrnclient -c FILE [-f] [-1] [-n] [-v]\n"
+	    "usage: etrnclient -c FILE [-f] [-1] [-n] [-v] [--timeout DURATION]\n"
 	    "       etrnclient --etrn HOST[:PORT] [--tls may|require|verify] [--ca FILE] DOMAIN...\n"
 	    "       etrnclient --odmr HOST[:PORT] --user NAME --password-file FILE\n"
 	    "                  --relay HOST:PORT|lmtp:/path [--tls ...] [--ca FILE] [DOMAIN...]\n"
@@ -414,10 +417,12 @@ load(const char *path, struct adhoc *a, int argc, char **argv)
 		}
 		a->s.every = EC_DEF_EVERY;
 		cf = ec_conf_adhoc(&a->s, &errs);
-		if (cf != NULL && a->timeout)
-			cf->timeout = a->timeout;
 	} else
 		cf = ec_conf_load(path, &errs);
+	/* --timeout overrides the file's, with -c too (and after a reload) */
+	ec.timeout_override = a->timeout;
+	if (cf != NULL && a->timeout)
+		cf->timeout = a->timeout;
 	if (cf == NULL) {
 		for (size_t i = 0; i < errs.count; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);

@@ -149,6 +149,28 @@ ec -c "$T/down.conf" -1
 	fail "etrnclient -1 with the ISP down did not print exactly its one failure line: $(cat "$T/ec.out")"
 say "etrnclient -1 from cron: nothing on stderr when all went well, one line for a failed server (exit 75)"
 
+# --timeout with -c: an ISP that accepts and never greets is given up after
+# the 2 s asked for, not the file's 5 minutes (the outer 60 s only keeps a
+# regression from hanging the suite)
+SILENT_PORT=$(free_port)
+python3 -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(5); held = []
+while True:
+    c, _ = s.accept(); held.append(c)' "$SILENT_PORT" >/dev/null 2>&1 &
+echo $! >"$T/silent.pid"
+_i=0
+until python3 -c "import socket; socket.create_connection(('127.0.0.1',$SILENT_PORT),1)" 2>/dev/null; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || error "the silent server did not start"; sleep 0.05
+done
+sed "s/^\( *port  *\)[0-9]*\$/\1$SILENT_PORT/" "$T/ec.conf" >"$T/silent.conf"
+EC_RC=0
+timeout 60 "$EC" -c "$T/silent.conf" -1 -f --timeout 2s >"$T/ec.out" 2>&1 || EC_RC=$?
+[ "$EC_RC" = 75 ] || fail "etrnclient -c ... --timeout 2s against a silent ISP: exit $EC_RC, expected 75: $(tail -3 "$T/ec.out")"
+grep -q 'timeout' "$T/ec.out" || fail "no timeout reported: $(cat "$T/ec.out")"
+stop_pid "$(cat "$T/silent.pid")"; rm -f "$T/silent.pid"
+say "--timeout is honoured with -c: a silent ISP is given up after it (exit 75)"
+
 # ---- a 20 MiB message flows through: etrnclient's memory stays small ----
 python3 - "$SMTP_PORT" <<'PY' || fail "sending a 20 MiB message"
 import smtplib, sys
