@@ -321,12 +321,11 @@ start_modules(const struct spoold_conf *cf)
 static int
 pidfile_open(const char *path)
 {
+	struct stat st;
 	int fd;
 
 	if (path == NULL)
 		return -1;
-	struct stat st;
-
 	/* never through a link: its directory may be writable by the user
 	 * spoold runs as, and this is root opening it */
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) == -1)
@@ -352,7 +351,7 @@ pidfile_write(int fd, const char *path)
 }
 
 /* pidfile_remove - at a clean stop; an unprivileged spoold may not unlink
- * it from root's directory, so it is emptied in any case */
+ * it from root's directory: then it is emptied */
 static void
 pidfile_remove(int fd, const char *path)
 {
@@ -366,7 +365,8 @@ pidfile_remove(int fd, const char *path)
 static void
 usage(int status)
 {
-	fprintf(status == 0 ? stdout : stderr, "usage: spoold -c FILE [-f | -F] [-n] [-v] [-V] [--listen-file FILE]\n"
+	fprintf(status == 0 ? stdout : stderr,
+	    "usage: spoold -c FILE [-f | -F] [-n] [-v] [-V] [--listen-file FILE]\n"
 	    "  -c FILE   configuration (default " SYSCONFDIR "/spoold/spoold.conf)\n"
 	    "  -f        foreground, log to stderr (in the form of a syslog file)\n"
 	    "  -F        foreground, log to syslog, facility mail (for systemd)\n"
