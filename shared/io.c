@@ -549,6 +549,14 @@ io_queued(const struct io *io)
 	return buf_used(&io->out);
 }
 
+int
+io_send_last(struct io *io, const void *p, size_t len)
+{
+	if (io->tls_state != TLS_NONE || buf_used(&io->out) > 0)
+		return -1;
+	return send(io->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
 struct buf *
 io_input(struct io *io)
 {

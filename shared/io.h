@@ -69,6 +69,10 @@ void		 io_print(struct io *, const char *);
 /* io_writeline - one formatted line and CRLF (a command: our text only) */
 void		 io_writeline(struct io *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 size_t		 io_queued(const struct io *);
+/* io_send_last - a few last bytes before io_free(): sent at once when
+ * nothing is queued and the connection is in clear, else dropped; never
+ * waits.  0 when sent whole. */
+int		 io_send_last(struct io *, const void *, size_t);
 
 /* Input. */
 struct buf	*io_input(struct io *);

@@ -108,6 +108,8 @@ static const struct smtp_reply replies[R__COUNT] = {
 
 	{ R_FILTER_REJECT, 550, "5.7.1", "Message rejected by the content filter", "RFC 3463 3.8" },
 	{ R_FILTER_TEMPFAIL, 451, "4.7.1", "The content filter says: try again later", "RFC 3463 3.8" },
+	/* not sent to a client: the deferral a second look records */
+	{ R_FILTER_HELD, 451, "4.7.1", "Held for a second look by the content filters: %s", "RFC 3463 3.8" },
 	{ R_FILTER_UNAVAILABLE, 451, "4.7.1", "Content filter unavailable, try again later", "RFC 3463 3.8" },
 	{ R_FILTER_REPLY, 0, NULL,	"%s",					"milter protocol (SMFIR_REPLYCODE)" },
 	{ R_FILTER_RCPT_REJECT, 550, "5.7.1", "Recipient rejected by the content filter", "RFC 5321 4.2.2, RFC 3463 3.8" },

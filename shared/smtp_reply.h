@@ -117,6 +117,7 @@ enum smtp_reply_id {
 	/* the content filters' verdicts at the end of DATA */
 	R_FILTER_REJECT,
 	R_FILTER_TEMPFAIL,
+	R_FILTER_HELD,
 	R_FILTER_UNAVAILABLE,
 	R_FILTER_REPLY,
 	R_FILTER_RCPT_REJECT,

@@ -340,7 +340,7 @@ run_log_rcpt(const struct despool *r, uint64_t id, time_t arrival, const char *a
 	if (strcmp(status, "deferred") == 0 && !isdigit((unsigned char)reply[0]))
 		snprintf(dsn, sizeof(dsn), "4.4.1");	/* no reply: the connection failed */
 	/* reply is escaped already (smtp_client keeps peer text printable) */
-	log_role(r->atrn ? LOG_ODMR : LOG_SMTP, "%016llx: to=<%s>, relay=%s, delay=%s, "
+	log_role(RUN_ROLE(r), "%016llx: to=<%s>, relay=%s, delay=%s, "
 	    "delays=0/%s/%s/%s, dsn=%s, status=%s (%s)", (unsigned long long)id,
 	    log_escape(to, sizeof(to), addr, SMTP_PATH_MAX), r->relay[0] != '\0' ? r->relay : "none",
 	    log_seconds(now - (ev_tstamp)arrival, d0, sizeof(d0)),
@@ -642,10 +642,10 @@ run_rescanned(void *arg, enum rescan_result res, const char *reason)
 		/* a filter said "not now" (4xx): a deferral like a site's 4xx,
 		 * so the run counts it and the retry schedule backs off */
 		if (r->o.loaded && offer_still_there(id)) {
+			const char *filter_said = reason != NULL && reason[0] != '\0' ? reason : "try again later";
 			char why[300];
 
-			snprintf(why, sizeof(why), "451 4.7.1 held for a second look by the content filters: %s",
-			    reason != NULL && reason[0] != '\0' ? reason : "try again later");
+			smtp_reply_text(why, sizeof(why), R_FILTER_HELD, 1, &filter_said, 1);
 			for (size_t i = 0; i < r->o.n; i++)
 				run_defer(r, i, why);
 		}
@@ -825,7 +825,7 @@ client_params(const struct despool *r, struct smtp_client_params *p)
 	p->helo_name = cf->hostname;
 	p->peer_name = r->relay;
 	p->log_peer = r->relay;
-	p->log_role = r->atrn ? LOG_ODMR : LOG_SMTP;
+	p->log_role = RUN_ROLE(r);
 	p->timeout_banner = (double)cf->timeout_smtp_greeting;
 	p->timeout_command = (double)cf->timeout_smtp_command;
 	p->timeout_data = (double)cf->timeout_smtp_data_init;

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <strings.h>
 #include <sys/un.h>
 
@@ -123,11 +122,8 @@ job_finish(struct milter_job *j, enum milter_verdict v, const char *why)
 	/* SMFIC_QUIT once the filter spoke (libmilter takes a close as much,
 	 * but other filters log it): 5 bytes into an idle socket's buffer, so
 	 * written at once or not at all, never waited for */
-	if (j->io != NULL && j->state > M_OPTNEG && io_queued(j->io) == 0) {
-		ssize_t n = write(io_fd(j->io), quit, sizeof(quit));
-
-		(void)n;	/* -1: the filter has gone already */
-	}
+	if (j->io != NULL && j->state > M_OPTNEG)
+		(void)io_send_last(j->io, quit, sizeof(quit));	/* -1: it has gone */
 	job_enter(j, M_DONE);
 	if (j->io != NULL) {
 		io_free(j->io);

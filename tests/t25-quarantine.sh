@@ -156,13 +156,13 @@ milter_start
 n=$(total_count)
 etrn 127.0.0.1 site.test archive.test
 _i=0
-until grep -q "$u3: to=<a@site.test>, .*dsn=4\.7\.1, status=deferred (451 4\.7\.1 held for a second look" "$SPOOLD_LOG"; do
+until grep -q "$u3: to=<a@site.test>, .*dsn=4\.7\.1, status=deferred (451 4\.7\.1 Held for a second look" "$SPOOLD_LOG"; do
 	_i=$((_i + 1)); [ $_i -le 200 ] || fail "a 4xx on the second look was not logged as a deferral"; sleep 0.05
 done
 wait_count site.test 1
 wait_count archive.test 1	# its archive copy waits with it: one message
 [ -z "$(dump_of tempfail)" ] || fail "the message the filter put off on the second look was delivered"
-spoolctl show site.test | grep -A2 "^$u3 " | grep -q 'held for a second look' ||
+spoolctl show site.test | grep -A2 "^$u3 " | grep -q 'Held for a second look' ||
 	fail "spoolctl show does not say why $u3 waits: $(spoolctl show site.test)"
 f=$(dump_of unscanned-clean)
 [ "$(echo "$f" | wc -w)" = 2 ] || fail "the unscanned clean message did not reach the site and the archive: $f"
