@@ -149,6 +149,20 @@ smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 }
 
 static void smtp_reply(struct smtp_session *, enum smtp_reply_id, const char *);
+static const char *smtp_counting_verb(const struct smtp_session *);
+
+/* smtp_replied - tell the program (its counters) what was answered */
+static void
+smtp_replied(struct smtp_session *s, int code, const char *line, size_t len)
+{
+	char first[256];
+	size_t n = strcspn(line, "\r\n");
+
+	if (s->ops->replied == NULL)
+		return;
+	snprintf(first, sizeof(first), "%.*s", (int)(n < len ? n : len), line);
+	s->ops->replied(s->arg, s, smtp_counting_verb(s), code, first);
+}
 
 /* smtp_command_answered - the reply (its code) to the command being
  * counted: a 2xx counts as done, a 3xx waits for the final reply (DATA's
@@ -176,6 +190,7 @@ smtp_reply_args(struct smtp_session *s, enum smtp_reply_id id, const char *const
 	len = smtp_reply_format(line, sizeof(line), id, 1, args, nargs);
 	io_write(s->io, line, len);
 	code = r->code != 0 ? r->code : atoi(line);
+	smtp_replied(s, code, line, len);
 	smtp_command_answered(s, code);
 	if (code >= 500)
 		s->errors++;
@@ -204,7 +219,10 @@ smtp_reply_lines(struct smtp_session *s, enum smtp_reply_id id, const char **lin
 {
 	char buf[2048];
 
-	io_write(s->io, buf, smtp_reply_format_lines(buf, sizeof(buf), id, lines, n));
+	size_t len = smtp_reply_format_lines(buf, sizeof(buf), id, lines, n);
+
+	io_write(s->io, buf, len);
+	smtp_replied(s, smtp_reply_get(id)->code, buf, len);
 	smtp_command_answered(s, smtp_reply_get(id)->code);
 }
 
@@ -1220,6 +1238,19 @@ static const struct smtp_command commands[] = {
 	{ NULL,		0,		0,		NULL,		NULL },
 };
 _Static_assert(sizeof(commands) / sizeof(commands[0]) == SMTP_NCOUNTED, "SMTP_NCOUNTED");
+
+/* smtp_counting_verb - the command the reply being sent answers */
+static const char *
+smtp_counting_verb(const struct smtp_session *s)
+{
+	unsigned tried = 0;
+
+	if (s->counting >= 0)
+		return commands[s->counting].verb != NULL ? commands[s->counting].verb : "UNKNOWN";
+	for (size_t i = 0; i < SMTP_NCOUNTED; i++)
+		tried += s->cmd_tried[i];
+	return tried == 0 ? "CONNECT" : "SESSION";
+}
 
 static const struct smtp_command *
 smtp_lookup(const struct smtp_session *s, const char *verb)

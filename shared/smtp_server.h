@@ -171,6 +171,12 @@ struct smtp_server_ops {
 	 * untouched, 451. */
 	enum smtp_reply_id (*atrn)(void *arg, struct smtp_session *, const char *domains);
 	int (*turn)(void *arg, struct smtp_session *, const char *domains, struct io *io);
+	/* replied - every reply sent, for the program's counters: command is
+	 * the verb answered ("CONNECT" before the first command, "SESSION"
+	 * for a reply to none, such as a timeout, "UNKNOWN" for an unknown
+	 * verb), line the reply's first line without CRLF; optional */
+	void (*replied)(void *arg, struct smtp_session *, const char *command, int code,
+	    const char *line);
 };
 
 /* smtp_session_new - start a session on an accepted socket.  refuse: if not

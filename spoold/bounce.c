@@ -13,6 +13,7 @@
 
 #include "dsn.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "smtp_cmd.h"
 #include "bounce.h"
@@ -135,6 +136,8 @@ bounce_committed(struct commit_req *req)
 	struct spool_newmsg *dsn = req->change.dsn;
 
 	/* (the queue tells the scheduler about a DSN to a sender elsewhere) */
+	if (req->result == SPOOL_OK && dsn != NULL)
+		metrics_inc(req->change.kind == CHANGE_WARN ? MC_DSN_DELAY : MC_DSN_FAILURE);
 	if (req->result == SPOOL_OK && dsn != NULL)
 		log_role(LOG_BOUNCE, "%016llx: sender %s notification: %016llx", (unsigned long long)bo->id,
 		    req->change.kind == CHANGE_WARN ? "delay" : "non-delivery",

@@ -8,9 +8,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "committer.h"
 #include "log.h"
+#include "metrics.h"
 
 #define COMMIT_BATCH_MAX	1024
 /* Without MDB_WRITEMAP every page of a write transaction sits in memory until
@@ -106,13 +108,17 @@ committer_main(void *arg)
 {
 	struct committer *c = arg;
 	struct commit_req *head, *tail;
+	struct timespec t0, t1;
 	size_t n, stored;
 
 	for (;;) {
 		head = committer_take(c, &n);
 		if (head == NULL)
 			break;		/* stopping and nothing left */
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		stored = committer_store(c, head);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		metrics_commit(n, (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 		for (tail = head; tail->next != NULL; tail = tail->next)
 			;
 		pthread_mutex_lock(&c->lock);

@@ -11,6 +11,8 @@
  *   release DOMAIN spontaneous runs again
  *   release ID     queue quarantined message ID for delivery (an ID is
  *                  16 hex digits, as spoolctl prints it)
+ *   stats          the running totals: a 250 line, then the text of GET
+ *                  /metrics (Prometheus exposition format) to the end
  *
  * bounce, delete, hold and release go through the queue like every other
  * change (spoold's one writer): the reply comes once it is committed.
@@ -22,6 +24,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,7 @@
 #include "despool.h"
 #include "io.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "queue.h"
 #include "runtime.h"
 #include "smtp_cmd.h"
@@ -113,6 +117,7 @@ struct control_conn {
 	uint64_t	 id;		/* bounce, delete */
 	size_t		 n;		/* bounce: recipients */
 	char		 domain[SMTP_DOMAIN_MAX + 1];	/* hold, release */
+	struct metrics_waiter wait;		/* stats */
 };
 
 static void
@@ -282,11 +287,41 @@ control_bounce(struct control_conn *cc, const char *arg, char *reply, size_t len
 	return rc;
 }
 
+/* control_stats_ready - "stats": the metrics text after a 250 line, the
+ * same text GET /metrics serves */
+static void
+control_stats_ready(struct metrics_waiter *w, const struct buf *text)
+{
+	struct control_conn *cc = (struct control_conn *)((char *)w - offsetof(struct control_conn,
+	    wait));
+	char reply[200];
+
+	cc->waiting = 0;
+	if (cc->io == NULL) {	/* the client went away meanwhile */
+		free(cc);
+		return;
+	}
+	if (text == NULL) {
+		ctl(reply, sizeof(reply), R_CTL_NO_STATS, NULL, NULL);
+		control_reply(cc, reply);
+		return;
+	}
+	ctl(reply, sizeof(reply), R_CTL_STATS, NULL, NULL);
+	control_reply(cc, reply);
+	io_write(cc->io, buf_head(text), buf_used(text));
+}
+
 /* control_request - one request line: 0 when its reply comes later (a
  * commit), else -1 with the reply in reply */
 static int
 control_request(struct control_conn *cc, const char *line, char *reply, size_t len)
 {
+	if (strcmp(line, "stats") == 0) {
+		cc->wait.done = control_stats_ready;
+		cc->waiting = 1;
+		metrics_ask(&cc->wait);
+		return 0;
+	}
 	if (strncmp(line, "flush ", 6) == 0) {
 		control_flush(line + 6, reply, len);
 		return -1;

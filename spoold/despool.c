@@ -39,6 +39,7 @@
 #include "dsn.h"
 #include "io.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "runtime.h"
 #include "smtp_client.h"
@@ -336,6 +337,8 @@ run_log_rcpt(const struct despool *r, uint64_t id, time_t arrival, const char *a
 	ev_tstamp ready = r->t_ready > 0 ? r->t_ready : now;
 	ev_tstamp offer = r->t_ready > 0 && r->t_offer > 0 ? r->t_offer : now;
 
+	metrics_inc(strcmp(status, "sent") == 0 ? MC_DELIVERY_SENT :
+	    strcmp(status, "bounced") == 0 ? MC_DELIVERY_BOUNCED : MC_DELIVERY_DEFERRED);
 	dsn_status(reply, dsn, sizeof(dsn));
 	if (strcmp(status, "deferred") == 0 && !isdigit((unsigned char)reply[0]))
 		snprintf(dsn, sizeof(dsn), "4.4.1");	/* no reply: the connection failed */
@@ -634,8 +637,10 @@ run_rescanned(void *arg, enum rescan_result res, const char *reason)
 		r->o.scanned = 1;
 		break;
 	case RESCAN_QUARANTINE:
-		if ((rc = queue_quarantine(ctx.queue, id, reason, rescan_recorded, r)) == 0)
+		if ((rc = queue_quarantine(ctx.queue, id, reason, rescan_recorded, r)) == 0) {
 			r->pending++;
+			metrics_inc(MC_QUARANTINED_RESCAN);
+		}
 		offer_forget(&r->o);
 		break;
 	case RESCAN_LATER:
@@ -937,6 +942,7 @@ run_launch(struct despool *r)
 		return -1;
 	}
 	log_role(RUN_ROLE(r), "delivery run domain=%s relay=%s messages=%zu started", r->domain, r->relay, r->nids);
+	metrics_inc(MC_RUNS_STARTED);
 	return 0;
 }
 
@@ -1307,5 +1313,6 @@ despool_turn(const char *const *domains, size_t n, struct io *io, struct spoold_
 	run_enter_state(r, RUN_SESSION);
 	run_link(r);
 	log_role(RUN_ROLE(r), "delivery run domain=%s relay=%s domains=%zu started", r->domains[0], r->relay, n);
+	metrics_inc(MC_RUNS_STARTED);
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include "filter.h"
 #include "headers.h"
 #include "log.h"
+#include "metrics.h"
 #include "milter.h"
 #include "runtime.h"
 #include "smtp_cmd.h"
@@ -505,6 +506,20 @@ verdict_text(enum milter_verdict v)
 	return "?";
 }
 
+/* filter_count - one filter's verdict in the totals */
+static void
+filter_count(const struct milter_result *r)
+{
+	static const enum metrics_counter by_verdict[] = {
+		[MILTER_PASS] = MC_MILTER_PASS, [MILTER_REJECT] = MC_MILTER_REJECT,
+		[MILTER_TEMPFAIL] = MC_MILTER_TEMPFAIL, [MILTER_REPLY] = MC_MILTER_REPLY,
+		[MILTER_DISCARD] = MC_MILTER_DISCARD, [MILTER_FAILED] = MC_MILTER_FAILED,
+	};
+
+	metrics_inc(r->verdict == MILTER_PASS && r->quarantine[0] != '\0' ?
+	    MC_MILTER_QUARANTINE : by_verdict[r->verdict]);
+}
+
 static void
 filter_verdict(void *arg, struct milter_result *r)
 {
@@ -513,6 +528,7 @@ filter_verdict(void *arg, struct milter_result *r)
 	char esc[LOG_ESCAPE_SIZE(200)];
 
 	f->job = NULL;
+	filter_count(r);
 	log_role(LOG_CLEANUP, "%s: milter %s: %s%s%s%s", f->queue_id, f->out.by, verdict_text(r->verdict),
 	    r->verdict == MILTER_REPLY ? " " : "", r->verdict == MILTER_REPLY ?
 	    log_escape(esc, sizeof(esc), r->reply, 200) : "", r->nchanges || r->body_replaced ?

@@ -18,6 +18,7 @@
 #include "filter.h"
 #include "inbound.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "ratelimit.h"
 #include "recipients.h"
@@ -230,6 +231,17 @@ stored_log_queued(const struct stored *st, const char *note)
 	    st->req.msg.env.nrcpts, note);
 }
 
+/* stored_count - a 250 after DATA for st's message, in the totals */
+static void
+stored_count(const struct stored *st)
+{
+	metrics_inc(MC_MESSAGES_ACCEPTED);
+	metrics_add(MC_BYTES_ACCEPTED, st->msg->body.size);
+	metrics_add(MC_RECIPIENTS_ACCEPTED, st->msg->nrcpts);
+	if (st->quarantine[0] != '\0')
+		metrics_inc(MC_QUARANTINED_ARRIVAL);
+}
+
 static void
 inbound_commit_done(struct commit_req *r)
 {
@@ -245,6 +257,7 @@ inbound_commit_done(struct commit_req *r)
 		    R_SPOOL_FULL : R_STORAGE_ERROR)->status, spool_strerror(r->result));
 		stored_log_verdict(st, "reject", why);
 	} else {
+		stored_count(st);
 		if (st->quarantine[0] != '\0')
 			stored_log_verdict(st, "milter-hold", st->quarantine);
 		stored_log_queued(st, st->quarantine[0] != '\0' ? "quarantined" :
@@ -387,6 +400,7 @@ inbound_filtered(void *arg, const struct filter_outcome *o)
 		return;
 	case FILTER_DISCARD:
 		stored_log_verdict(st, "milter-discard", "milter triggers DISCARD action");
+		stored_count(st);
 		in->policy = NULL;
 		stored_free(st);
 		smtp_session_message_done(in->smtp, R_QUEUED, id);	/* RFC: 250, then nothing */
@@ -579,6 +593,7 @@ static const struct smtp_server_ops inbound_ops = {
 	.message = inbound_message,
 	.closed = inbound_closed,
 	.etrn = inbound_etrn,
+	.replied = session_replied,
 };
 
 static const struct smtp_server_config *

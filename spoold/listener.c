@@ -109,7 +109,7 @@ listener_describe(int fd, enum listen_kind kind, char *dst, size_t len)
 	getsockname(fd, (struct sockaddr *)&ss, &sl);
 	sockaddr_text((struct sockaddr *)&ss, addr, sizeof(addr));
 	snprintf(dst, len, ss.ss_family == AF_INET6 ? "%s [%s]:%d" : "%s %s:%d",
-	    kind == LISTEN_SMTP ? "smtp" : "odmr", addr, sockaddr_port((struct sockaddr *)&ss));
+	    kind == LISTEN_SMTP ? "smtp" : kind == LISTEN_ODMR ? "odmr" : "metrics", addr, sockaddr_port((struct sockaddr *)&ss));
 }
 
 /* listener_write_file - the bound addresses, for tests that listen on port 0;

@@ -286,6 +286,7 @@ static const struct smtp_server_ops odmr_ops = {
 	.auth_failed = odmr_auth_failed,
 	.atrn = odmr_atrn,
 	.turn = odmr_turn,
+	.replied = session_replied,
 };
 
 static const struct smtp_server_config *

@@ -12,6 +12,7 @@
 
 #include "cidr.h"
 #include "log.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "runtime.h"
 #include "session.h"
@@ -87,6 +88,16 @@ session_check_starttls(void *arg, struct smtp_session *smtp)
 	return R__COUNT;
 }
 
+void
+session_replied(void *arg, struct smtp_session *smtp, const char *command, int code,
+    const char *line)
+{
+	struct session *s = arg;
+
+	(void)smtp;
+	metrics_reply(s->service->name, command, code, line);
+}
+
 static void
 session_link(struct session *s)
 {
@@ -95,6 +106,7 @@ session_link(struct session *s)
 		s->next->prev = s;
 	sessions.head = s;
 	sessions.count++;
+	metrics_set(MG_SESSIONS, sessions.count);
 }
 
 void
@@ -107,6 +119,7 @@ session_closed(struct session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	sessions.count--;
+	metrics_set(MG_SESSIONS, sessions.count);
 	rt_unref(s->rt);
 	free(s);
 }
@@ -127,6 +140,7 @@ sessions_accept(const struct session_service *svc, int fd, const struct sockaddr
 		return;
 	}
 	s->service = svc;
+	metrics_inc(strcmp(svc->name, "odmr") == 0 ? MC_CONNECTIONS_ODMR : MC_CONNECTIONS_SMTP);
 	sockaddr_limit_key(peer, s->addr, sizeof(s->addr));
 	refuse = session_limit(svc, sessions.rt->conf, s->addr);
 	s->rt = rt_ref(sessions.rt);

@@ -51,5 +51,9 @@ unsigned sessions_count(void);
 /* session_check_starttls - the engine's check_starttls for every service:
  * rate-tls, one count per client address for both ports */
 enum smtp_reply_id session_check_starttls(void *arg, struct smtp_session *);
+/* session_replied - the engine's replied for every service: the counters
+ * of refusals and of ETRN and ATRN replies (metrics.h) */
+void	session_replied(void *arg, struct smtp_session *, const char *command, int code,
+	    const char *line);
 
 #endif

@@ -755,26 +755,113 @@ cmd_release_ids(struct spool *sp, const struct spoold_conf *cf, int argc, char *
 	return status;
 }
 
+/* running_totals - the running spoold's counters ("stats" on the control
+ * socket): the text after its 250 line, malloc'd, or NULL (no spoold, or
+ * it said no: told on stderr) */
+static char *
+running_totals(const struct spoold_conf *cf)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char line[300], *text = NULL;
+	size_t len = 0, n;
+	FILE *fp, *mem;
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", cf->datadir);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return NULL;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    (fp = fdopen(fd, "r+")) == NULL) {
+		fprintf(stderr, "spoolctl: stats: no spoold answers at %s: the running totals are "
+		    "left out\n", sun.sun_path);
+		close(fd);
+		return NULL;
+	}
+	fprintf(fp, "stats\n");
+	fflush(fp);
+	if (fgets(line, sizeof(line), fp) == NULL || line[0] != '2') {
+		line[strcspn(line, "\r\n")] = '\0';
+		fprintf(stderr, "spoolctl: stats: spoold: %s\n", line[0] ? line + 4 : "no reply");
+		fclose(fp);
+		return NULL;
+	}
+	if ((mem = open_memstream(&text, &len)) != NULL) {
+		char chunk[8192];
+
+		while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+			fwrite(chunk, 1, n, mem);
+		fclose(mem);
+	}
+	fclose(fp);
+	return text;
+}
+
+/* print_totals - the series of the metrics text, comments left out:
+ * "name{labels} value" a line, or JSON members "name{labels}": value */
+static void
+print_totals(const char *text)
+{
+	int first = 1;
+
+	while (*text != '\0') {
+		size_t n = strcspn(text, "\n");
+
+		if (n > 0 && text[0] != '#') {
+			const char *sp = memrchr(text, ' ', n);
+
+			if (!json)
+				printf("%.*s\n", (int)n, text);
+			else if (sp != NULL) {
+				printf("%s\n    \"", first ? "" : ",");
+				for (const char *c = text; c < sp; c++)
+					printf(*c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
+				printf("\": %.*s", (int)(text + n - sp - 1), sp + 1);
+				first = 0;
+			}
+		}
+		text += n + (text[n] == '\n');
+	}
+	if (json)
+		printf("%s", first ? "" : "\n  ");
+}
+
+/* cmd_stats - what the spool holds, read from it (works without spoold),
+ * then the running spoold's totals: the same counters as GET /metrics */
 static int
-cmd_stats(struct spool *sp)
+cmd_stats(struct spool *sp, const struct spoold_conf *cf)
 {
 	struct spool_stats st;
 	enum spool_err rc = spool_get_stats(sp, &st);
+	char *totals;
 
 	if (rc != SPOOL_OK) {
 		fprintf(stderr, "spoolctl: stats: %s\n", spool_strerror(rc));
 		return EX_SOFTWARE;
 	}
-	if (json)
+	totals = running_totals(cf);
+	if (json) {
 		printf("{\"messages\": %" PRIu64 ", \"quarantined\": %" PRIu64 ", \"domains\": %"
 		    PRIu64 ", \"map_size\": %" PRIu64 ", \"map_used\": %" PRIu64 ", \"map_max\": %"
-		    PRIu64 ", \"readers\": %u, \"max_readers\": %u}\n", st.messages, st.quarantined,
-		    st.domains, st.map_size, st.map_used, st.map_max, st.readers, st.max_readers);
-	else
+		    PRIu64 ", \"readers\": %u, \"max_readers\": %u,\n  \"running\": ", st.messages,
+		    st.quarantined, st.domains, st.map_size, st.map_used, st.map_max, st.readers,
+		    st.max_readers);
+		if (totals == NULL)
+			printf("null");
+		else {
+			printf("{");
+			print_totals(totals);
+			printf("}");
+		}
+		printf("}\n");
+	} else {
 		printf("messages %" PRIu64 "\nquarantined %" PRIu64 "\ndomains %" PRIu64 "\nmap_size %"
 		    PRIu64 "\nmap_used %" PRIu64 "\nmap_max %" PRIu64 "\nreaders %u\nmax_readers %u\n",
 		    st.messages, st.quarantined, st.domains, st.map_size, st.map_used, st.map_max,
 		    st.readers, st.max_readers);
+		if (totals != NULL)
+			print_totals(totals);
+	}
+	free(totals);
 	return 0;
 }
 
@@ -821,7 +908,8 @@ usage(int status)
 	    "  release ID...      queue quarantined messages for delivery\n"
 	    "  delete ID...       remove messages, queued or quarantined (no bounce is sent;\n"
 	    "                     through the running spoold, or directly when none runs)\n"
-	    "  stats              spool totals and map usage\n"
+	    "  stats              spool totals and map usage; with spoold running, its\n"
+	    "                     running totals too (the counters of GET /metrics)\n"
 	    "  flush DOMAIN       deliver DOMAIN's mail now (asks the running spoold)\n"
 	    "  bounce ID...       return messages to their senders now, with a DSN\n"
 	    "                     (asks the running spoold)\n"
@@ -897,7 +985,7 @@ main(int argc, char **argv)
 	else if (strcmp(cmd, "delete") == 0 && optind < argc)
 		status = cmd_delete(sp, cf, argc - optind, argv + optind);
 	else if (strcmp(cmd, "stats") == 0 && optind == argc)
-		status = cmd_stats(sp);
+		status = cmd_stats(sp, cf);
 	else if (strcmp(cmd, "quarantine") == 0 && optind + 1 >= argc)
 		status = cmd_quarantine(sp, cf, optind < argc ? argv[optind] : NULL);
 	else if (strcmp(cmd, "release") == 0 && optind < argc && is_queue_id(argv[optind]))

@@ -35,6 +35,8 @@
 #include "inbound.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "odmr.h"
 #include "queue.h"
 #include "runtime.h"
@@ -128,7 +130,7 @@ reload(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	}
 	if (!listeners_same(old, cf))
-		log_warnx("reload: listen addresses changed; restart spoold to apply that");
+		log_warnx("reload: listen or metrics-listen addresses changed; restart spoold to apply that");
 	if (strcmp(old->datadir, cf->datadir) != 0 || old->max_spool_size != cf->max_spool_size)
 		log_warnx("reload: datadir and max-spool-size take effect at the next restart");
 	if ((old->resolver == NULL) != (cf->resolver == NULL) ||
@@ -240,7 +242,10 @@ mail_queued(void *arg, const char *domain)
 static void
 accept_connection(enum listen_kind kind, int fd, const struct sockaddr *peer)
 {
-	sessions_accept(kind == LISTEN_ODMR ? &odmr_service : &inbound_service, fd, peer);
+	if (kind == LISTEN_METRICS)
+		metrics_http_accept(fd, peer);
+	else
+		sessions_accept(kind == LISTEN_ODMR ? &odmr_service : &inbound_service, fd, peer);
 }
 
 /* terminate - SIGTERM: stop accepting, answer what is being stored, exit */
@@ -302,6 +307,9 @@ open_queue(const struct spoold_conf *cf)
 static void
 start_modules(const struct spoold_conf *cf)
 {
+	metrics_init();
+	/* without the thread, /metrics and spoolctl stats get no counters */
+	(void)metrics_start(spoold.loop, spoold.spool);
 	bounce_init(spoold.queue);
 	despool_init(spoold.loop, spoold.queue, spoold.dns, listeners_own);
 	inbound_init(spoold.loop, spoold.queue);
@@ -476,6 +484,7 @@ main(int argc, char **argv)
 	if (spoold.dns != NULL)
 		dns_free(spoold.dns);
 	auth_done();
+	metrics_stop();		/* it reads the spool */
 	spool_close(spoold.spool);
 	rt_unref(spoold.rt);
 	pidfile_remove(pidfd, pidpath);

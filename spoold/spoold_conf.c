@@ -131,6 +131,28 @@ kw_listen(struct conf_ctx *c, void *t, int argc, char **argv)
 	}
 }
 
+/* metrics-listen ADDR:PORT...: GET /metrics (Prometheus), a listener of
+ * its own kind, so it binds, reloads and goes to --listen-file as the
+ * others do */
+static void
+kw_metrics_listen(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+
+	for (int i = 1; i < argc; i++) {
+		struct listen_addr la = { .kind = LISTEN_METRICS };
+
+		if (parse_listen_addr(argv[i], &la) == -1) {
+			conf_error(c, "metrics-listen: \"%.64s\" is not ADDRESS:PORT or [IPV6]:PORT",
+			    argv[i]);
+			continue;
+		}
+		la.text = conf_xstrdup(argv[i]);
+		cf->listens = conf_xgrow(cf->listens, cf->n_listens + 1, sizeof(*cf->listens));
+		cf->listens[cf->n_listens++] = la;
+	}
+}
+
 #define STRING_KW(fn, field)						\
 static void								\
 fn(struct conf_ctx *c, void *t, int argc, char **argv)			\
@@ -709,6 +731,7 @@ close_domain(struct conf_ctx *c, void *t, int argc, char **argv)
 static const struct conf_keyword top_keywords[] = {
 	KW("hostname",		1, 1,	kw_hostname),
 	KWR("listen",		2, -1,	kw_listen),
+	KWR("metrics-listen",	1, -1,	kw_metrics_listen),
 	KW("datadir",		1, 1,	kw_datadir),
 	KW("user",		1, 1,	kw_user),
 	KW("pidfile",		1, 1,	kw_pidfile),

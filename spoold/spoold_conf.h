@@ -51,7 +51,7 @@
 #define DEF_MILTER_EOM		300
 #define DEF_QUARANTINE_MAX_AGE	(30 * 86400)
 
-enum listen_kind { LISTEN_SMTP, LISTEN_ODMR };
+enum listen_kind { LISTEN_SMTP, LISTEN_ODMR, LISTEN_METRICS };
 enum domain_mode { MODE_HOLD, MODE_BACKUP };
 enum tls_policy { TLS_MAY, TLS_REQUIRE, TLS_VERIFY };
 enum route_kind { ROUTE_NONE, ROUTE_REQUESTER, ROUTE_HOST, ROUTE_MX };

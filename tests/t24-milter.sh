@@ -34,7 +34,8 @@ milter_start() {
 }
 milter_start
 
-write_conf "milter test inet:127.0.0.1:$MILTER_PORT" "milter-timeout eom 2s" "timeout idle 6s"
+write_conf "milter test inet:127.0.0.1:$MILTER_PORT" "milter-timeout eom 2s" "timeout idle 6s" \
+    "metrics-listen 127.0.0.1:0"
 cat >>"$SPOOLD_CONF" <<EOF
 domain site.test {
     etrn-from 127.0.0.1
@@ -77,7 +78,17 @@ sw_expect '250 2\.0\.0 Ok: queued as' "discard answers 250"
 [ "$(domain_count site.test)" = "$n" ] || fail "a refused or discarded message was stored"
 grep -q 'milter test: reject' "$SPOOLD_LOG" || fail "no log line for the verdict"
 grep -q 'milter-discard: END-OF-MESSAGE' "$SPOOLD_LOG" || fail "no log line for the discard"
-say "reject 550 5.7.1, tempfail 451 4.7.1, the filter's own 554 5.7.1, discard 250: none stored, each logged"
+# the verdicts in the counters of GET /metrics
+mport=$(sed -n 's/^metrics 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/listen")
+python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+    "http://127.0.0.1:$mport/metrics" >"$T/metrics" || fail "GET /metrics failed"
+for v in pass reject tempfail reply discard; do
+	grep -Eq "^spoold_milter_verdicts_total\{verdict=\"$v\"\} [1-9]" "$T/metrics" ||
+		fail "verdict $v not counted: $(grep milter_verdicts "$T/metrics")"
+done
+grep -q '^spoold_rejections_total{service="smtp",command="DATA",code="550",status="5.7.1"} 1$' "$T/metrics" ||
+	fail "the filter's reject is not counted as a refusal: $(grep rejections_total "$T/metrics")"
+say "reject 550 5.7.1, tempfail 451 4.7.1, the filter's own 554 5.7.1, discard 250: none stored, each logged and counted in /metrics"
 
 # ---- changes, seen in what the site gets ----
 send addheader

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
+/*
+ * metrics.h - spoold's running totals, for Prometheus (metrics-listen) and
+ * spoolctl stats.
+ *
+ * The counters are bumped where things happen (sessions, the queue, the
+ * delivery runs, the filters, the committer thread) with relaxed atomic
+ * adds: nothing waits, and a scrape reads them from another thread.  They
+ * start at zero with each spoold process, as Prometheus counters may.
+ *
+ * metrics_render() writes the text exposition format (version 0.0.4):
+ * these counters plus what the spool holds now (per domain, read in one
+ * LMDB read transaction).  It blocks on the spool's reads, so it runs on
+ * the metrics thread (metrics_http.c), never on the loop.
+ */
+#ifndef SPOOLD_METRICS_H
+#define SPOOLD_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+struct spool;
+
+enum metrics_counter {
+	MC_CONNECTIONS_SMTP,
+	MC_CONNECTIONS_ODMR,
+	MC_MESSAGES_ACCEPTED,		/* 250 after DATA, stored (or discarded) */
+	MC_BYTES_ACCEPTED,
+	MC_RECIPIENTS_ACCEPTED,
+	MC_QUARANTINED_ARRIVAL,		/* stored into the quarantine */
+	MC_QUARANTINED_RESCAN,		/* moved there by a second look */
+	MC_DELIVERY_SENT,		/* per recipient, as the log's status= */
+	MC_DELIVERY_DEFERRED,
+	MC_DELIVERY_BOUNCED,
+	MC_DSN_FAILURE,			/* DSNs queued to senders */
+	MC_DSN_DELAY,
+	MC_MILTER_PASS,			/* one per filter asked */
+	MC_MILTER_REJECT,
+	MC_MILTER_TEMPFAIL,
+	MC_MILTER_REPLY,
+	MC_MILTER_DISCARD,
+	MC_MILTER_QUARANTINE,
+	MC_MILTER_FAILED,
+	MC_RUNS_STARTED,		/* delivery runs: ETRN, ATRN, flush, backup */
+	MC__COUNT
+};
+
+enum metrics_gauge {
+	MG_SESSIONS,			/* client connections open now */
+	MG_START_TIME,			/* the process's start, Unix time */
+	MG__COUNT
+};
+
+void	metrics_init(void);
+void	metrics_inc(enum metrics_counter);
+void	metrics_add(enum metrics_counter, uint64_t);
+void	metrics_set(enum metrics_gauge, int64_t);
+
+/* metrics_reply - a reply a session sent: service "smtp" or "odmr",
+ * command the verb it answers ("CONNECT" for the greeting), line the
+ * reply's first line.  ETRN and ATRN replies are counted by code, every
+ * other 4xx/5xx as a rejection by command, code and enhanced status code;
+ * the rest is not counted.  Loop thread only. */
+void	metrics_reply(const char *service, const char *command, int code, const char *line);
+
+/* metrics_commit - one committer batch: how many requests, how long the
+ * commit took (the fsync included); from the committer thread */
+void	metrics_commit(size_t batch, double seconds);
+
+/* metrics_render - the exposition text into out; -1 when the spool could
+ * not be read (the counters are there all the same) */
+int	metrics_render(struct spool *, struct buf *out);
+
+#endif

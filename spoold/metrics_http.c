@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
+/*
+ * metrics_http.c - the metrics thread and the HTTP side of metrics-listen;
+ * see metrics_http.h.
+ *
+ * The HTTP is the least a Prometheus server (or curl) needs: one request
+ * per connection, GET or HEAD of /metrics, the reply with Content-Length
+ * and "Connection: close".  Everything else gets its 4xx.  The request is
+ * hostile input like any other: lines and header count are bounded, and a
+ * connection that does not finish its request in time is closed.
+ *
+ * SECURITY: the metrics name the customer domains with mail waiting.  Bind
+ * metrics-listen to a management address; there is no authentication.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cidr.h"
+#include "io.h"
+#include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
+
+#define HTTP_LINE_MAX		8192
+#define HTTP_HEADERS_MAX	100
+#define HTTP_TIMEOUT		10.0
+#define HTTP_CONNS_MAX		32
+
+/* ---- the metrics thread ---- */
+
+static struct {
+	struct ev_loop		*loop;
+	struct spool		*spool;
+	pthread_t		 thread;
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 wake;
+	int			 started, stopping;
+	int			 want;		/* loop -> thread: render once more */
+	struct buf		*made;		/* thread -> loop, NULL when failed */
+	int			 made_ready;
+	ev_async		 async;
+	/* loop only */
+	int			 rendering;
+	struct metrics_waiter	*waiters;
+	unsigned		 conns;
+} mt;
+
+static void *
+metrics_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&mt.lock);
+	for (;;) {
+		struct buf *b;
+
+		while (!mt.want && !mt.stopping)
+			pthread_cond_wait(&mt.wake, &mt.lock);
+		if (mt.stopping)
+			break;
+		mt.want = 0;
+		pthread_mutex_unlock(&mt.lock);
+		if ((b = calloc(1, sizeof(*b))) != NULL) {
+			buf_init(b);
+			/* a spool read error still leaves the counters to show */
+			(void)metrics_render(mt.spool, b);
+		}
+		pthread_mutex_lock(&mt.lock);
+		mt.made = b;
+		mt.made_ready = 1;
+		ev_async_send(mt.loop, &mt.async);
+	}
+	pthread_mutex_unlock(&mt.lock);
+	return NULL;
+}
+
+/* metrics_made - the thread has rendered: every waiter gets it, including
+ * those that came after the rendering began (a few milliseconds older
+ * than they asked for, which no scrape can tell) */
+static void
+metrics_made(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct metrics_waiter *list;
+	struct buf *b;
+
+	(void)loop, (void)w, (void)revents;
+	pthread_mutex_lock(&mt.lock);
+	if (!mt.made_ready) {
+		pthread_mutex_unlock(&mt.lock);
+		return;
+	}
+	b = mt.made;
+	mt.made = NULL;
+	mt.made_ready = 0;
+	pthread_mutex_unlock(&mt.lock);
+	mt.rendering = 0;
+	list = mt.waiters;
+	mt.waiters = NULL;
+	while (list != NULL) {
+		struct metrics_waiter *w2 = list;
+
+		list = w2->next;
+		w2->prev = w2->next = NULL;
+		w2->done(w2, b);
+	}
+	if (b != NULL) {
+		buf_free(b);
+		free(b);
+	}
+}
+
+int
+metrics_start(struct ev_loop *loop, struct spool *sp)
+{
+	mt.loop = loop;
+	mt.spool = sp;
+	pthread_mutex_init(&mt.lock, NULL);
+	pthread_cond_init(&mt.wake, NULL);
+	ev_async_init(&mt.async, metrics_made);
+	ev_async_start(loop, &mt.async);
+	ev_unref(loop);		/* the watcher alone does not keep the loop running */
+	if (pthread_create(&mt.thread, NULL, metrics_main, NULL) != 0) {
+		log_warnx("metrics: cannot start the metrics thread; /metrics and spoolctl stats "
+		    "will answer 503");
+		ev_ref(loop);
+		ev_async_stop(loop, &mt.async);
+		return -1;
+	}
+	mt.started = 1;
+	return 0;
+}
+
+void
+metrics_ask(struct metrics_waiter *w)
+{
+	if (!mt.started) {
+		w->done(w, NULL);
+		return;
+	}
+	w->prev = NULL;
+	w->next = mt.waiters;
+	if (mt.waiters != NULL)
+		mt.waiters->prev = w;
+	mt.waiters = w;
+	if (mt.rendering)
+		return;
+	mt.rendering = 1;
+	pthread_mutex_lock(&mt.lock);
+	mt.want = 1;
+	pthread_cond_signal(&mt.wake);
+	pthread_mutex_unlock(&mt.lock);
+}
+
+void
+metrics_cancel(struct metrics_waiter *w)
+{
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else if (mt.waiters == w)
+		mt.waiters = w->next;
+	else
+		return;		/* not waiting */
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	w->prev = w->next = NULL;
+}
+
+/* ---- one HTTP connection ---- */
+
+enum http_state {
+	HTTP_REQUEST_LINE,
+	HTTP_HEADERS,
+	HTTP_RENDERING,		/* waiting for the text */
+	HTTP_SENDING,
+};
+
+struct http_conn {
+	struct io		*io;
+	enum http_state		 state;
+	int			 head;		/* HEAD: no body */
+	int			 found;		/* the path is /metrics */
+	unsigned		 headers;
+	char			 peer[64];
+	struct metrics_waiter	 wait;
+};
+
+static void
+http_free(struct http_conn *hc)
+{
+	metrics_cancel(&hc->wait);
+	io_free(hc->io);
+	free(hc);
+	mt.conns--;
+}
+
+/* http_respond - the whole reply, then the connection closes once sent */
+static void
+http_respond(struct http_conn *hc, const char *status, const char *extra, const char *type,
+    const char *body, size_t len)
+{
+	char head[512];
+	int n;
+
+	n = snprintf(head, sizeof(head), "HTTP/1.1 %s\r\nContent-Type: %s\r\n%sContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n", status, type, extra, len);
+	io_write(hc->io, head, (size_t)n);
+	if (!hc->head)
+		io_write(hc->io, body, len);
+	io_pause_read(hc->io);
+	hc->state = HTTP_SENDING;
+}
+
+static void
+http_error(struct http_conn *hc, const char *status, const char *extra)
+{
+	char body[128];
+	int n = snprintf(body, sizeof(body), "%s\n", status);
+
+	http_respond(hc, status, extra, "text/plain; charset=utf-8", body, (size_t)n);
+}
+
+static void
+http_text_ready(struct metrics_waiter *w, const struct buf *text)
+{
+	struct http_conn *hc = (struct http_conn *)((char *)w - offsetof(struct http_conn, wait));
+
+	if (text == NULL) {
+		http_error(hc, "503 Service Unavailable", "");
+		return;
+	}
+	http_respond(hc, "200 OK", "", "text/plain; version=0.0.4; charset=utf-8", buf_head(text),
+	    buf_used(text));
+}
+
+/* http_request_line - "GET /metrics HTTP/1.1"; 0 to read the headers, -1
+ * when it was answered */
+static int
+http_request_line(struct http_conn *hc, const char *line)
+{
+	char method[16], path[HTTP_LINE_MAX], version[16];
+	size_t plen;
+
+	if (sscanf(line, "%15s %8191s %15s", method, path, version) != 3 ||
+	    strncmp(version, "HTTP/1.", 7) != 0 || path[0] != '/') {
+		http_error(hc, "400 Bad Request", "");
+		return -1;
+	}
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		http_error(hc, "405 Method Not Allowed", "Allow: GET, HEAD\r\n");
+		return -1;
+	}
+	hc->head = strcmp(method, "HEAD") == 0;
+	plen = strcspn(path, "?");	/* a query string changes nothing */
+	hc->found = plen == 8 && memcmp(path, "/metrics", 8) == 0;
+	return 0;
+}
+
+static void
+http_input(struct http_conn *hc)
+{
+	char *line;
+	size_t len;
+	int toolong;
+
+	while (hc->state <= HTTP_HEADERS &&
+	    (line = io_getline(hc->io, HTTP_LINE_MAX, &len, &toolong)) != NULL) {
+		if (toolong || strlen(line) != len) {
+			http_error(hc, "400 Bad Request", "");
+			return;
+		}
+		if (hc->state == HTTP_REQUEST_LINE) {
+			if (http_request_line(hc, line) == 0)
+				hc->state = HTTP_HEADERS;
+			continue;
+		}
+		if (line[0] != '\0') {
+			if (++hc->headers > HTTP_HEADERS_MAX) {
+				http_error(hc, "431 Request Header Fields Too Large", "");
+				return;
+			}
+			continue;
+		}
+		/* the blank line: the request is complete */
+		if (!hc->found) {
+			http_error(hc, "404 Not Found", "");
+			return;
+		}
+		hc->state = HTTP_RENDERING;
+		io_pause_read(hc->io);
+		hc->wait.done = http_text_ready;
+		metrics_ask(&hc->wait);
+		return;
+	}
+	if (line == NULL && toolong)
+		http_error(hc, "400 Bad Request", "");
+}
+
+static void
+http_event(struct io *io, enum io_event ev, void *arg)
+{
+	struct http_conn *hc = arg;
+
+	(void)io;
+	switch (ev) {
+	case IO_DATAIN:
+		if (hc->state <= HTTP_HEADERS)
+			http_input(hc);
+		return;
+	case IO_LOWAT:
+		if (hc->state == HTTP_SENDING)
+			http_free(hc);
+		return;
+	case IO_TIMEOUT:
+		if (hc->state <= HTTP_HEADERS)
+			log_info("metrics: request from %s timed out", hc->peer);
+		http_free(hc);
+		return;
+	default:	/* the scraper went away */
+		http_free(hc);
+		return;
+	}
+}
+
+void
+metrics_http_accept(int fd, const struct sockaddr *peer)
+{
+	struct http_conn *hc;
+
+	if (mt.conns >= HTTP_CONNS_MAX) {
+		static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+		    "Connection: close\r\n\r\n";
+
+		(void)!write(fd, busy, sizeof(busy) - 1);	/* best effort, never waits */
+		close(fd);
+		return;
+	}
+	if ((hc = calloc(1, sizeof(*hc))) == NULL ||
+	    (hc->io = io_new(mt.loop, fd, http_event, hc)) == NULL) {
+		free(hc);
+		close(fd);
+		return;
+	}
+	mt.conns++;
+	sockaddr_text(peer, hc->peer, sizeof(hc->peer));
+	/* the whole exchange, not per read: a slow scraper cannot hold a slot */
+	io_set_timeout(hc->io, HTTP_TIMEOUT, 0);
+}
+
+void
+metrics_stop(void)
+{
+	if (!mt.started)
+		return;
+	pthread_mutex_lock(&mt.lock);
+	mt.stopping = 1;
+	pthread_cond_signal(&mt.wake);
+	pthread_mutex_unlock(&mt.lock);
+	pthread_join(mt.thread, NULL);
+	mt.started = 0;
+	if (mt.made != NULL) {
+		buf_free(mt.made);
+		free(mt.made);
+		mt.made = NULL;
+	}
+	ev_ref(mt.loop);
+	ev_async_stop(mt.loop, &mt.async);
+	/* waiters left (their connections close with the loop) get nothing */
+	while (mt.waiters != NULL) {
+		struct metrics_waiter *w = mt.waiters;
+
+		metrics_cancel(w);
+		w->done(w, NULL);
+	}
+}
