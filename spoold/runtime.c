@@ -19,6 +19,9 @@
  * meanwhile (NOOP must not keep a connection slot for ever). */
 #define ODMR_AUTH_DEADLINE	120.0
 
+/* how a configuration no one holds any more is freed */
+static void (*conf_free)(struct spoold_conf *) = spoold_conf_free;
+
 static void
 tls_unref(struct spoold_tls *tls)
 {
@@ -120,8 +123,14 @@ rt_unref(struct spoold_rt *rt)
 	tls_unref(rt->tls);
 	tls_unref(rt->client);
 	free(rt->milters);
-	spoold_conf_free(rt->conf);
+	conf_free(rt->conf);
 	free(rt);
+}
+
+void
+rt_set_conf_free(void (*fn)(struct spoold_conf *))
+{
+	conf_free = fn != NULL ? fn : spoold_conf_free;
 }
 
 /* tls_load - credentials from tls-cert/tls-key; NULL with "file:line: why" */

@@ -44,5 +44,8 @@ struct spoold_rt *rt_new(struct spoold_conf *cf, const struct spoold_rt *old, ch
     size_t errlen);
 struct spoold_rt *rt_ref(struct spoold_rt *);
 void	rt_unref(struct spoold_rt *);
+/* rt_set_conf_free - how the last rt_unref frees its configuration
+ * (spoold: off the loop when big); NULL: spoold_conf_free */
+void	rt_set_conf_free(void (*)(struct spoold_conf *));
 
 #endif

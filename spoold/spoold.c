@@ -34,6 +34,7 @@
 #include "dns.h"
 #include "inbound.h"
 #include "listener.h"
+#include "reload.h"
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
@@ -111,43 +112,118 @@ configure_all(struct spoold_rt *rt)
 	queue_set_drain_threshold(spoold.queue, rt->conf->drain_threshold);
 }
 
-/* reload - SIGHUP: a new configuration for new sessions, or keep the old */
-static void
-reload(struct ev_loop *loop, ev_signal *w, int revents)
+/* keep_string - a restart-only string directive: the running value stays
+ * in cf; 1 when the file said something else */
+static int
+keep_string(char **field, const char *running)
 {
-	struct spoold_conf *cf;
+	int changed = (*field == NULL) != (running == NULL) ||
+	    (running != NULL && strcmp(*field, running) != 0);
+
+	if (changed) {
+		free(*field);
+		*field = running != NULL ? strdup(running) : NULL;
+		if (running != NULL && *field == NULL)
+			fatalx("out of memory");
+	}
+	return changed;
+}
+
+/* keep_listens - the running listen and metrics-listen lines stay in cf */
+static int
+keep_listens(struct spoold_conf *cf, const struct spoold_conf *run)
+{
+	if (listeners_same(run, cf))
+		return 0;
+	for (size_t i = 0; i < cf->n_listens; i++)
+		free(cf->listens[i].text);
+	free(cf->listens);
+	if ((cf->listens = calloc(run->n_listens ? run->n_listens : 1, sizeof(*cf->listens))) == NULL)
+		fatalx("out of memory");
+	for (size_t i = 0; i < run->n_listens; i++) {
+		cf->listens[i] = run->listens[i];
+		if ((cf->listens[i].text = strdup(run->listens[i].text)) == NULL)
+			fatalx("out of memory");
+	}
+	cf->n_listens = run->n_listens;
+	return 1;
+}
+
+/* keep_running_values - what takes effect only at a restart (the
+ * listeners, the spool, the resolver, SASL's service, the user, the
+ * pidfile) keeps its running value in the new configuration, so a big
+ * body is never spilled into a datadir spoold does not use; each such
+ * change is said at every reload until a restart, and reverting one is
+ * not a change */
+static void
+keep_running_values(struct spoold_conf *cf, const struct spoold_conf *run)
+{
+	char changed[256] = "";
+
+#define KEPT(name) \
+	snprintf(changed + strlen(changed), sizeof(changed) - strlen(changed), "%s%s", \
+	    changed[0] ? ", " : "", name)
+	if (keep_listens(cf, run))
+		KEPT("listen/metrics-listen");
+	if (keep_string(&cf->datadir, run->datadir))
+		KEPT("datadir");
+	if (cf->max_spool_size != run->max_spool_size) {
+		cf->max_spool_size = run->max_spool_size;
+		KEPT("max-spool-size");
+	}
+	if (keep_string(&cf->resolver, run->resolver))
+		KEPT("resolver");
+	if (keep_string(&cf->sasl_service, run->sasl_service))
+		KEPT("sasl-service");
+	if (keep_string(&cf->user, run->user))
+		KEPT("user");
+	if (keep_string(&cf->pidfile, run->pidfile))
+		KEPT("pidfile");
+#undef KEPT
+	if (changed[0] != '\0')
+		log_warnx("reload: %s changed in %s; the running value%s stay%s until spoold "
+		    "restarts", changed, cf->path, strchr(changed, ',') ? "s" : "",
+		    strchr(changed, ',') ? "" : "s");
+}
+
+/* apply_config - a parsed configuration (reload.c): checked against what
+ * runs, then swapped in at once for new sessions; NULL: it had errors */
+static int
+apply_config(struct spoold_conf *cf)
+{
 	struct spoold_rt *rt;
-	const struct spoold_conf *old = spoold.rt->conf;
 	char err[1024];
 
 	if (spoold.stopping) {	/* the modules have let go of their configuration */
-		log_info("SIGHUP ignored: shutting down");
-		return;
-	}
-	log_info("reloading %s", old->path);
-	if ((cf = load_config(old->path, 0)) == NULL) {
-		log_warnx("reload failed: keeping the running configuration");
-		return;
-	}
-	if (!listeners_same(old, cf))
-		log_warnx("reload: listen or metrics-listen addresses changed; restart spoold to apply that");
-	if (strcmp(old->datadir, cf->datadir) != 0 || old->max_spool_size != cf->max_spool_size)
-		log_warnx("reload: datadir and max-spool-size take effect at the next restart");
-	if ((old->resolver == NULL) != (cf->resolver == NULL) ||
-	    (old->resolver && strcmp(old->resolver, cf->resolver) != 0))
-		log_warnx("reload: resolver takes effect at the next restart");
-	if (strcmp(old->sasl_service, cf->sasl_service) != 0)
-		log_warnx("reload: sasl-service takes effect at the next restart");
-	if ((rt = rt_new(cf, spoold.rt, err, sizeof(err))) == NULL) {
 		spoold_conf_free(cf);
+		return -1;
+	}
+	if (cf == NULL) {
+		log_warnx("reload failed: keeping the running configuration");
+		return -1;
+	}
+	keep_running_values(cf, spoold.rt->conf);
+	if ((rt = rt_new(cf, spoold.rt, err, sizeof(err))) == NULL) {
+		reload_free_conf(cf);
 		log_warnx("%s", err);
 		log_warnx("reload failed: keeping the running configuration");
-		return;
+		return -1;
 	}
 	rt_unref(spoold.rt);
 	spoold.rt = rt;
 	configure_all(rt);
-	log_info("reloaded: %zu domain%s", cf->n_domains, cf->n_domains == 1 ? "" : "s");
+	return 0;
+}
+
+/* reload - SIGHUP: the file is parsed off the loop (reload.c) */
+static void
+reload(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	if (spoold.stopping) {
+		log_info("SIGHUP ignored: shutting down");
+		return;
+	}
+	reload_request();
 }
 
 static void
@@ -208,6 +284,7 @@ spoold_stop(int status, const char *why)
 		return;
 	log_info("shutting down (%s)", why);
 	spoold.stopping = 1;
+	reload_stop();		/* a parse under way is dropped */
 	listeners_stop();
 	control_close();
 	scheduler_stop();
@@ -468,6 +545,8 @@ main(int argc, char **argv)
 	spoold.loop = EV_DEFAULT;
 	open_queue(cf);
 
+	rt_set_conf_free(reload_free_conf);
+	reload_init(spoold.loop, spoold.rt->conf->path, apply_config);
 	ev_signal_init(&sig_hup, reload, SIGHUP);
 	ev_signal_init(&sig_term, terminate, SIGTERM);
 	ev_signal_init(&sig_int, terminate, SIGINT);
@@ -484,6 +563,7 @@ main(int argc, char **argv)
 	if (spoold.dns != NULL)
 		dns_free(spoold.dns);
 	auth_done();
+	reload_stop();
 	metrics_stop();		/* it reads the spool */
 	spool_close(spoold.spool);
 	rt_unref(spoold.rt);

@@ -691,12 +691,13 @@ open_domain(struct conf_ctx *c, void *t, int argc, char **argv)
 		conf_error(c, "domain: \"%.64s\" is not a valid domain name", argv[1]);
 		return NULL;
 	}
-	for (size_t i = 0; i < cf->n_domains; i++)
-		if (strcmp(cf->domains[i].name, name) == 0) {
-			conf_error(c, "domain %s is already defined at line %d", name, cf->domains[i].line);
-			return NULL;
-		}
-	cf->domains = conf_xgrow(cf->domains, cf->n_domains + 1, sizeof(*cf->domains));
+	/* a name given twice is found once all are in, sorted (spoold_conf_finish):
+	 * a scan here would make 100,000 domains take minutes; the array
+	 * doubles for the same reason */
+	if (cf->n_domains == cf->domains_cap) {
+		cf->domains_cap = cf->domains_cap ? cf->domains_cap * 2 : 16;
+		cf->domains = conf_xgrow(cf->domains, cf->domains_cap, sizeof(*cf->domains));
+	}
 	d = &cf->domains[cf->n_domains++];
 	memset(d, 0, sizeof(*d));
 	d->name = conf_xstrdup(name);
@@ -809,7 +810,10 @@ spoold_conf_new(void)
 static int
 domain_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct domain_conf *)a)->name, ((const struct domain_conf *)b)->name);
+	const struct domain_conf *da = a, *db = b;
+	int c = strcmp(da->name, db->name);
+
+	return c != 0 ? c : (da->line > db->line) - (da->line < db->line);
 }
 
 /* domain_name_cmp - bsearch: a name against a domain block */
@@ -866,6 +870,10 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 	}
 	if (cf->n_domains > 1)	/* qsort(NULL, 0, ...) is undefined */
 		qsort(cf->domains, cf->n_domains, sizeof(*cf->domains), domain_cmp);
+	for (size_t i = 1; i < cf->n_domains; i++)	/* sorted by name, then line */
+		if (strcmp(cf->domains[i].name, cf->domains[i - 1].name) == 0)
+			conf_add_error(errs, "%s:%d: domain %s is already defined at line %d", name,
+			    cf->domains[i].line, cf->domains[i].name, cf->domains[i - 1].line);
 	for (size_t i = 0; i < cf->n_queues; i++)
 		for (size_t j = 0; j < cf->queues[i].n_domains; j++)
 			if (spoold_conf_domain(cf, cf->queues[i].domains[j]) == NULL)

@@ -158,8 +158,8 @@ struct spoold_conf {
 	uint64_t		 delivery_window;	/* deliveries ahead of the disk */
 	uint64_t		 drain_threshold;	/* free space below it: drain-only */	/* port of MX hosts (25; tests change it) */
 	char			*resolver;	/* "ip[:port],...", NULL: /etc/resolv.conf */
-	struct domain_conf	*domains;
-	size_t			 n_domains;
+	struct domain_conf	*domains;		/* sorted by name once loaded */
+	size_t			 n_domains, domains_cap;
 	struct queue_conf	*queues;	/* ETRN #name groups */
 	size_t			 n_queues;
 	struct milter_conf	*milters;
