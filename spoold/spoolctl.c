@@ -17,12 +17,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <syslog.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -644,6 +646,24 @@ spoold_running(const struct spoold_conf *cf)
 	return up;
 }
 
+/* log_change - a change spoolctl made to the spool itself (no spoold
+ * runs): to syslog as spoold's control would log it, tagged spoold/control,
+ * so the mail log shows every delete, hold and release whoever made it */
+__attribute__((format(printf, 1, 2)))
+static void
+log_change(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	openlog("spoold/control", LOG_PID, LOG_MAIL);
+	syslog(LOG_INFO, "%s (by spoolctl, uid %u; spoold not running)", msg, (unsigned)getuid());
+	closelog();
+}
+
 /* ---- delete, stats ---- */
 
 static int
@@ -698,6 +718,7 @@ cmd_delete(struct spool *sp, const struct spoold_conf *cf, int argc, char **argv
 			status = rc == SPOOL_ENOTFOUND ? EX_DATAERR : EX_SOFTWARE;
 			continue;
 		}
+		log_change("delete %016" PRIx64 ": deleted", id);
 		printf("%016" PRIx64 " deleted\n", id);
 	}
 	return status;
@@ -750,6 +771,7 @@ cmd_release_ids(struct spool *sp, const struct spoold_conf *cf, int argc, char *
 			status = rc == SPOOL_ENOTFOUND ? EX_DATAERR : EX_SOFTWARE;
 			continue;
 		}
+		log_change("release %016" PRIx64 ": released from the quarantine", id);
 		printf("%016" PRIx64 " released\n", id);
 	}
 	return status;
@@ -889,7 +911,8 @@ cmd_hold(struct spool *sp, const struct spoold_conf *cf, const char *domain, int
 		fprintf(stderr, "spoolctl: %s %s: %s\n", held ? "hold" : "release", name,
 		    spool_strerror(rc));
 		return EX_SOFTWARE;
-	}
+	} else
+		log_change("%s %s: %s", held ? "hold" : "release", name, held ? "held" : "released");
 	printf("%s %s%s\n", name, held ? "held: no retries until spoolctl release" : "released",
 	    spoold_conf_domain(cf, name) == NULL ? " (not a configured domain)" : "");
 	return 0;
