@@ -1106,12 +1106,15 @@ smtp_turn(struct smtp_session *s, const char *arg)
 {
 	char line[256];
 	struct io *io = s->io;
+	size_t len;
 
 	if (s->ops->turn(s->arg, s, arg, io) == -1) {
 		smtp_reply(s, R_ATRN_BUSY, NULL);
 		return;
 	}
-	io_write(io, line, smtp_reply_format(line, sizeof(line), R_ATRN_TURN, 1, NULL, 0));
+	len = smtp_reply_format(line, sizeof(line), R_ATRN_TURN, 1, NULL, 0);
+	io_write(io, line, len);
+	smtp_replied(s, smtp_reply_get(R_ATRN_TURN)->code, line, len);
 	smtp_enter_state(s, STATE_TURNED);
 	s->io = NULL;
 	ev_timer_set(&s->kick, 0., 0.);

@@ -1281,6 +1281,7 @@ despool_turn(const char *const *domains, size_t n, struct io *io, struct spoold_
 {
 	struct smtp_client_params p;
 	struct despool *r;
+	char tls[128];
 
 	/* the session's configuration: its TLS credentials stay alive */
 	if (n == 0 || despool_atrn_check(domains, n) != DESPOOL_ATRN_OK ||
@@ -1312,7 +1313,11 @@ despool_turn(const char *const *domains, size_t n, struct io *io, struct spoold_
 	}
 	run_enter_state(r, RUN_SESSION);
 	run_link(r);
-	log_role(RUN_ROLE(r), "delivery run domain=%s relay=%s domains=%zu started", r->domains[0], r->relay, n);
+	/* the turned connection's TLS (spoold its server): said here, as a
+	 * delivery over a connection of our own says it in smtp_client */
+	log_role(RUN_ROLE(r), "delivery run domain=%s relay=%s domains=%zu started, %s%s",
+	    r->domains[0], r->relay, n, io_is_tls(io) ? "TLS " : "no TLS (the mail crosses in clear)",
+	    io_is_tls(io) ? io_tls_info(io, tls, sizeof(tls)) : "");
 	metrics_inc(MC_RUNS_STARTED);
 	return 0;
 }

@@ -275,7 +275,9 @@ expect_cust '^< 250 2\.0\.0 OK now reversing the connection' "ATRN over TLS"
 expect_cust '^event: quit after 3 messages tls=True' "the turned session, still under TLS"
 wait_count cust.test 0
 wait_count cust2.test 0
-say "ATRN without argument over TLS: both of alice's domains delivered (3 messages), the turned session still encrypted"
+grep -Eq ' spoold/odmr\[[0-9]+\]: delivery run domain=cust2?\.test relay=odmr:alice\[127\.0\.0\.1\] domains=2 started, TLS TLS1\.[23]' "$SPOOLD_LOG" ||
+	fail "the turned run's log line does not say it runs under TLS: $(grep 'domains=2 started' "$SPOOLD_LOG")"
+say "ATRN without argument over TLS: both of alice's domains delivered (3 messages), the turned session still encrypted (and logged so)"
 
 # ---- 451 while the domain is being delivered; a customer that never greets ----
 queue 1 cust.test

@@ -185,8 +185,16 @@ spoolctl quarantine pull.test | grep -q "^$p2 " || fail "$p2 is not quarantined 
 grep -q "$p1: rescan: passed" "$SPOOLD_LOG" && grep -q "$p2: rescan: quarantined" "$SPOOLD_LOG" ||
 	fail "no log lines for the second look at ATRN"
 [ "$(domain_count pull.test)" = 0 ] || fail "pull.test still has mail queued: $(spoolctl list)"
+# the running totals (spoolctl stats: the counters of GET /metrics)
+spoolctl stats >"$T/stats.out" 2>"$T/stats.err" || fail "spoolctl stats failed: $(cat "$T/stats.err")"
+for want in 'spoold_atrn_replies_total{service="odmr",code="250"} 1' \
+    'spoold_domain_quarantined{domain="pull.test"} 1'; do
+	grep -qxF "$want" "$T/stats.out" || fail "no \"$want\" in spoolctl stats: $(grep -E "atrn|quarantined" "$T/stats.out") $(cat "$T/stats.err")"
+done
+grep -Eq '^spoold_quarantined_total\{stage="rescan"\} [1-9]' "$T/stats.out" ||
+	fail "the second look's quarantine is not counted: $(grep quarantined_total "$T/stats.out")"
 spoolctl delete "$p2" >/dev/null
-say "the same second look at ATRN: the clean message goes to the ODMR customer, the one rejected is quarantined"
+say "the same second look at ATRN: the clean message goes to the ODMR customer, the one rejected is quarantined; ATRN's 250 and the quarantine counted"
 
 spoolctl delete "$q2" >/dev/null || fail "spoolctl delete of a quarantined message failed"
 [ "$(quarantined_count site.test)" = 0 ] || fail "after delete: $(spoolctl list)"
