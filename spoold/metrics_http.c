@@ -31,6 +31,8 @@
 #define HTTP_TIMEOUT		10.0
 #define HTTP_CONNS_MAX		32
 
+struct http_conn;
+
 /* ---- the metrics thread ---- */
 
 static struct {
@@ -47,7 +49,8 @@ static struct {
 	/* loop only */
 	int			 rendering;
 	struct metrics_waiter	*waiters;
-	unsigned		 conns;
+	struct http_conn	*conns;		/* open, for metrics_stop */
+	unsigned		 nconns;
 } mt;
 
 static void *
@@ -179,6 +182,7 @@ enum http_state {
 };
 
 struct http_conn {
+	struct http_conn	*prev, *next;
 	struct io		*io;
 	enum http_state		 state;
 	int			 head;		/* HEAD: no body */
@@ -193,8 +197,14 @@ http_free(struct http_conn *hc)
 {
 	metrics_cancel(&hc->wait);
 	io_free(hc->io);
+	if (hc->prev != NULL)
+		hc->prev->next = hc->next;
+	else
+		mt.conns = hc->next;
+	if (hc->next != NULL)
+		hc->next->prev = hc->prev;
 	free(hc);
-	mt.conns--;
+	mt.nconns--;
 }
 
 /* http_respond - the whole reply, then the connection closes once sent */
@@ -330,7 +340,7 @@ metrics_http_accept(int fd, const struct sockaddr *peer)
 {
 	struct http_conn *hc;
 
-	if (mt.conns >= HTTP_CONNS_MAX) {
+	if (mt.nconns >= HTTP_CONNS_MAX) {
 		static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
 		    "Connection: close\r\n\r\n";
 
@@ -344,7 +354,11 @@ metrics_http_accept(int fd, const struct sockaddr *peer)
 		close(fd);
 		return;
 	}
-	mt.conns++;
+	mt.nconns++;
+	hc->next = mt.conns;
+	if (mt.conns != NULL)
+		mt.conns->prev = hc;
+	mt.conns = hc;
 	sockaddr_text(peer, hc->peer, sizeof(hc->peer));
 	/* the whole exchange, not per read: a slow scraper cannot hold a slot */
 	io_set_timeout(hc->io, HTTP_TIMEOUT, 0);
@@ -368,7 +382,10 @@ metrics_stop(void)
 	}
 	ev_ref(mt.loop);
 	ev_async_stop(mt.loop, &mt.async);
-	/* waiters left (their connections close with the loop) get nothing */
+	/* the scrapes still open go; other waiters (the control socket's)
+	 * get nothing */
+	while (mt.conns != NULL)
+		http_free(mt.conns);
 	while (mt.waiters != NULL) {
 		struct metrics_waiter *w = mt.waiters;
 
