@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,31 +17,80 @@
 
 #define DEF_LOCK_DIR	"/run/etrnclient"
 
+const char *
+ec_method_name(enum ec_method m)
+{
+	return m == EC_ODMR ? "odmr" : "etrn";
+}
+
 /* ---- server blocks ---- */
+
+/* method_of - "etrn" or "odmr"; -1 for anything else */
+static int
+method_of(const char *word)
+{
+	if (strcmp(word, "etrn") == 0)
+		return EC_ETRN;
+	if (strcmp(word, "odmr") == 0)
+		return EC_ODMR;
+	return -1;
+}
 
 static void
 kw_method(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	struct ec_server *s = t;
+	int m = method_of(argv[1]);
 
 	s->method_set = 1;
-	if (strcmp(argv[1], "etrn") == 0)
-		s->method = EC_ETRN;
-	else if (strcmp(argv[1], "odmr") == 0)
-		s->method = EC_ODMR;
-	else
+	s->method_line = conf_line(c);
+	if (m == -1)
 		conf_error(c, "method: \"%.32s\" is not etrn or odmr", argv[1]);
+	else
+		s->method = (enum ec_method)m;
 }
 
+/* kw_port - "port N" (a block with one session) or "port etrn|odmr N" */
 static void
 kw_port(struct conf_ctx *c, void *t, int argc, char **argv)
 {
+	struct ec_server *s = t;
+	int m = argc == 3 ? method_of(argv[1]) : -1;
+	int *port = argc == 2 ? &s->port : m != -1 ? &s->sess[m].port : NULL;
+	int *line = argc == 2 ? &s->port_line : m != -1 ? &s->sess[m].port_line : NULL;
 	uint64_t v;
 
-	if (conf_parse_uint(argv[1], 65535, &v) == -1 || v == 0)
-		conf_error(c, "port: \"%.16s\" is not a TCP port", argv[1]);
+	if (port == NULL) {
+		conf_error(c, "port: \"%.32s\" is not etrn or odmr (port [etrn|odmr] N)", argv[1]);
+		return;
+	}
+	if (*line != 0) {	/* port is repeatable, but once per session */
+		conf_error(c, "\"port%s%s\" given twice (first at line %d)", argc == 3 ? " " : "",
+		    argc == 3 ? argv[1] : "", *line);
+		return;
+	}
+	*line = conf_line(c);
+	if (conf_parse_uint(argv[argc - 1], 65535, &v) == -1 || v == 0)
+		conf_error(c, "port: \"%.16s\" is not a TCP port", argv[argc - 1]);
 	else
-		((struct ec_server *)t)->port = (int)v;
+		*port = (int)v;
+}
+
+/* add_domains - argv[1..] to a list; each must be a domain name */
+static void
+add_domains(struct conf_ctx *c, int argc, char **argv, char ***list, size_t *n)
+{
+	for (int i = 1; i < argc; i++) {
+		char d[SMTP_DOMAIN_MAX + 2];
+
+		snprintf(d, sizeof(d), "%s", argv[i]);
+		if (strlen(argv[i]) > SMTP_DOMAIN_MAX || smtp_domain_canon(d, 0) == -1 || d[0] == '[') {
+			conf_error(c, "%s: \"%.64s\" is not a domain name", argv[0], argv[i]);
+			continue;
+		}
+		*list = conf_xgrow(*list, *n + 1, sizeof(char *));
+		(*list)[(*n)++] = conf_xstrdup(d);
+	}
 }
 
 static void
@@ -48,17 +98,21 @@ kw_domains(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	struct ec_server *s = t;
 
-	for (int i = 1; i < argc; i++) {
-		char d[SMTP_DOMAIN_MAX + 2];
+	if (s->domains_line == 0)
+		s->domains_line = conf_line(c);
+	add_domains(c, argc, argv, &s->domains, &s->n_domains);
+}
 
-		snprintf(d, sizeof(d), "%s", argv[i]);
-		if (strlen(argv[i]) > SMTP_DOMAIN_MAX || smtp_domain_canon(d, 0) == -1 || d[0] == '[') {
-			conf_error(c, "domains: \"%.64s\" is not a domain name", argv[i]);
-			continue;
-		}
-		s->domains = conf_xgrow(s->domains, s->n_domains + 1, sizeof(char *));
-		s->domains[s->n_domains++] = conf_xstrdup(d);
-	}
+/* kw_session - "etrn DOMAIN..." or "odmr [DOMAIN...]": that session, so a
+ * block may hold one of each */
+static void
+kw_session(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct ec_session *ss = &((struct ec_server *)t)->sess[method_of(argv[0])];
+
+	ss->on = 1;
+	ss->line = conf_line(c);
+	add_domains(c, argc, argv, &ss->domains, &ss->n_domains);
 }
 
 static void
@@ -143,7 +197,9 @@ kw_relay_to(struct conf_ctx *c, void *t, int argc, char **argv)
 
 static const struct conf_keyword server_keywords[] = {
 	KW("method",		1, 1,	kw_method),
-	KW("port",		1, 1,	kw_port),
+	KW("etrn",		1, -1,	kw_session),
+	KW("odmr",		0, -1,	kw_session),
+	KWR("port",		1, 2,	kw_port),
 	KWR("domains",		1, -1,	kw_domains),
 	KW("user",		1, 1,	kw_user),
 	KW("password-file",	1, 1,	kw_password_file),
@@ -242,6 +298,103 @@ read_password(struct ec_server *s, const char *where, struct conf_errors *errs)
 	fclose(fp);
 }
 
+/* server_error - "file:line: server HOST: message", at line, or at the
+ * block's line when line is 0 (the command line has none) */
+static void server_error(struct conf_errors *, const char *path, const struct ec_server *,
+    int line, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+server_error(struct conf_errors *errs, const char *path, const struct ec_server *s, int line,
+    const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line == 0)
+		line = s->line;
+	if (line > 0)
+		conf_add_error(errs, "%s:%d: server %s: %s", path, line, s->name, msg);
+	else
+		conf_add_error(errs, "%s: server %s: %s", path, s->name, msg);
+}
+
+/* fold_method - the one-session spelling ("method" with "domains") into
+ * its session; it does not mix with "etrn"/"odmr" lines */
+static void
+fold_method(struct ec_server *s, const char *path, struct conf_errors *errs)
+{
+	struct ec_session *ss = &s->sess[s->method];
+
+	if (s->sess[EC_ETRN].on || s->sess[EC_ODMR].on) {
+		if (s->method_set)
+			server_error(errs, path, s, s->method_line, "\"method\" is for a block of one "
+			    "session; with \"etrn\" or \"odmr\" lines leave it out");
+		else if (s->n_domains > 0)
+			server_error(errs, path, s, s->domains_line, "\"domains\" goes with "
+			    "\"method\"; list the domains on the \"etrn\" or \"odmr\" line");
+		return;
+	}
+	if (!s->method_set) {
+		server_error(errs, path, s, 0, "say \"etrn DOMAIN...\", \"odmr [DOMAIN...]\" (or "
+		    "both), or \"method etrn|odmr\"");
+		return;
+	}
+	if (s->method == EC_ETRN && s->n_domains == 0)
+		server_error(errs, path, s, s->method_line, "\"domains\" is required with method etrn");
+	ss->on = 1;
+	ss->line = s->method_line;
+	ss->domains = s->domains;
+	ss->n_domains = s->n_domains;
+	s->domains = NULL;
+	s->n_domains = 0;
+}
+
+/* check_ports - a bare "port N" (or the command line's HOST:PORT) is the
+ * one session's; with both it is ambiguous.  Unset ports are the
+ * protocols' own. */
+static void
+check_ports(struct ec_server *s, const char *path, struct conf_errors *errs)
+{
+	int both = s->sess[EC_ETRN].on && s->sess[EC_ODMR].on;
+
+	for (int m = 0; m < EC_NMETHODS; m++) {
+		struct ec_session *ss = &s->sess[m];
+
+		if (ss->port_line != 0 && !ss->on)
+			server_error(errs, path, s, ss->port_line, "\"port %s\": the block has no %s "
+			    "session", ec_method_name((enum ec_method)m), ec_method_name((enum ec_method)m));
+		if (s->port != 0 && ss->on && !both) {
+			if (ss->port_line != 0)
+				server_error(errs, path, s, s->port_line, "\"port\" and \"port %s\" "
+				    "(line %d) both given", ec_method_name((enum ec_method)m), ss->port_line);
+			else
+				ss->port = s->port;
+		}
+		if (ss->port == 0)
+			ss->port = m == EC_ODMR ? 366 : 25;
+	}
+	if (s->port != 0 && both)
+		server_error(errs, path, s, s->port_line, "\"port\" is ambiguous with both etrn and "
+		    "odmr: say \"port etrn N\" or \"port odmr N\"");
+}
+
+/* check_overlap - a domain pulled both ways: ETRN would start its run at
+ * the ISP and the ATRN find it busy, every time */
+static void
+check_overlap(struct ec_server *s, const char *path, struct conf_errors *errs)
+{
+	const struct ec_session *e = &s->sess[EC_ETRN], *o = &s->sess[EC_ODMR];
+
+	for (size_t i = 0; e->on && o->on && i < e->n_domains; i++)
+		for (size_t j = 0; j < o->n_domains; j++)
+			if (strcmp(e->domains[i], o->domains[j]) == 0)
+				server_error(errs, path, s, o->line, "%s is both an etrn and an odmr "
+				    "domain (line %d): pull it one way", o->domains[j], e->line);
+}
+
 static void
 check_server(struct ec_server *s, const char *path, struct conf_errors *errs)
 {
@@ -251,16 +404,15 @@ check_server(struct ec_server *s, const char *path, struct conf_errors *errs)
 		snprintf(where, sizeof(where), "%s:%d: server %s", path, s->line, s->name);
 	else
 		snprintf(where, sizeof(where), "%s: server %s", path, s->name);
-	if (!s->method_set)
-		conf_add_error(errs, "%s: say \"method etrn\" or \"method odmr\"", where);
-	if (s->port == 0)
-		s->port = s->method == EC_ODMR ? 366 : 25;
-	if (s->method == EC_ETRN && s->n_domains == 0)
-		conf_add_error(errs, "%s: \"domains\" is required with method etrn", where);
-	if (s->method == EC_ODMR && (s->user == NULL || s->password_file == NULL))
-		conf_add_error(errs, "%s: method odmr needs \"user\" and \"password-file\"", where);
-	if (s->method == EC_ODMR && s->relay == EC_RELAY_NONE)
-		conf_add_error(errs, "%s: method odmr needs \"relay-to\" (the local MTA)", where);
+	fold_method(s, path, errs);
+	check_ports(s, path, errs);
+	check_overlap(s, path, errs);
+	if (s->sess[EC_ODMR].on && (s->user == NULL || s->password_file == NULL))
+		server_error(errs, path, s, s->sess[EC_ODMR].line, "odmr needs \"user\" and "
+		    "\"password-file\"");
+	if (s->sess[EC_ODMR].on && s->relay == EC_RELAY_NONE)
+		server_error(errs, path, s, s->sess[EC_ODMR].line, "odmr needs \"relay-to\" (the "
+		    "local MTA)");
 	if (s->ca != NULL)
 		conf_relative_path(&s->ca, path);
 	if (s->password_file != NULL) {
@@ -367,6 +519,11 @@ ec_conf_free(struct ec_conf *cf)
 		for (size_t j = 0; j < s->n_domains; j++)
 			free(s->domains[j]);
 		free(s->domains);
+		for (int m = 0; m < EC_NMETHODS; m++) {
+			for (size_t j = 0; j < s->sess[m].n_domains; j++)
+				free(s->sess[m].domains[j]);
+			free(s->sess[m].domains);
+		}
 		free(s->name);
 		free(s->user);
 		free(s->password_file);

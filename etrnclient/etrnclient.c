@@ -5,7 +5,9 @@
  *
  * Each server block is a job with its own libev timer.  A run takes a lock
  * file per server, so a cron run and the daemon never pull from the same
- * server at once (the second says so and exits 75).
+ * server at once (the second says so and exits 75).  A run is the block's
+ * sessions one after the other, ETRN first, then ODMR; each has its own
+ * log line and status, and the run's status is the worse of them.
  */
 #include "config.h"
 
@@ -38,8 +40,10 @@ struct job {
 	int			 running;
 	int			 lock_fd;
 	unsigned		 failures;
-	ev_tstamp		 started;
+	ev_tstamp		 started;	/* the session running */
 	int			 ran;		/* at least once (-1 waits for all) */
+	enum ec_method		 method;	/* the session running */
+	int			 status;	/* the run's: its worst session's */
 };
 
 static struct {
@@ -126,48 +130,91 @@ job_unlock(struct job *j)
 static void maybe_exit(void);
 static void maybe_reload(void);
 
-/* job_log - the one line per run postmasters grep for */
+/* job_log - the one line per session postmasters grep for */
 static void
 job_log(const struct job *j, const struct upstream_result *r)
 {
+	const struct ec_session *ss = &j->srv->sess[j->method];
+	const char *method = ec_method_name(j->method);
 	char domains[1024] = "";
 
-	for (size_t i = 0; i < j->srv->n_domains; i++) {
+	for (size_t i = 0; i < ss->n_domains; i++) {
 		if (i > 0)
 			strncat(domains, ",", sizeof(domains) - strlen(domains) - 1);
-		strncat(domains, j->srv->domains[i], sizeof(domains) - strlen(domains) - 1);
+		strncat(domains, ss->domains[i], sizeof(domains) - strlen(domains) - 1);
 	}
 	log_info("server=%s method=%s domains=%s outcome=\"%s\" relayed=%lu not_relayed=%lu "
-	    "duration=%.1fs status=%d", j->srv->name, j->srv->method == EC_ODMR ? "odmr" : "etrn",
-	    domains[0] ? domains : "(all)", r->summary, r->relayed, r->refused,
-	    ev_now(ec.loop) - j->started, r->status);
+	    "duration=%.1fs status=%d", j->srv->name, method, domains[0] ? domains : "(all)",
+	    r->summary, r->relayed, r->refused, ev_now(ec.loop) - j->started, r->status);
 	/* from cron, what went wrong is the one thing worth a mail to root */
 	if (ec.quiet && r->status != EC_EX_OK)
 		fprintf(stderr, "etrnclient: server=%s method=%s domains=%s outcome=\"%s\" "
-		    "relayed=%lu not_relayed=%lu status=%d\n", j->srv->name,
-		    j->srv->method == EC_ODMR ? "odmr" : "etrn", domains[0] ? domains : "(all)",
-		    r->summary, r->relayed, r->refused, r->status);
+		    "relayed=%lu not_relayed=%lu status=%d\n", j->srv->name, method,
+		    domains[0] ? domains : "(all)", r->summary, r->relayed, r->refused, r->status);
 }
 
+/* job_note - a session's outcome: its line, and the run's status is the
+ * worse of the two (a block with ETRN and ODMR fails as its worse half) */
 static void
-job_done(void *arg, const struct upstream_result *r)
+job_note(struct job *j, const struct upstream_result *r)
 {
-	struct job *j = arg;
+	job_log(j, r);
+	if (severity(r->status) > severity(j->status))
+		j->status = r->status;
+}
 
-	j->up = NULL;
+/* job_finish - the run is over: the lock goes, the next one is planned */
+static void
+job_finish(struct job *j)
+{
 	j->running = 0;
 	j->ran = 1;
 	job_unlock(j);
-	job_log(j, r);
-	if (severity(r->status) > severity(ec.worst))
-		ec.worst = r->status;
-	j->failures = r->status == EC_EX_OK ? 0 : j->failures + 1;
+	if (severity(j->status) > severity(ec.worst))
+		ec.worst = j->status;
+	j->failures = j->status == EC_EX_OK ? 0 : j->failures + 1;
 	if (!ec.oneshot && !ec.stopping) {
 		ev_timer_set(&j->timer, job_next(j), 0.);
 		ev_timer_start(ec.loop, &j->timer);
 	}
 	maybe_reload();
 	maybe_exit();
+}
+
+static void job_session_done(void *, const struct upstream_result *);
+
+/* job_session - start the first session from method on that the block
+ * asks for (ETRN, then ODMR); 0 when none is left or etrnclient stops */
+static int
+job_session(struct job *j, int from)
+{
+	struct upstream_result fail = { .status = EC_EX_TEMPFAIL };
+
+	for (int m = from; m < EC_NMETHODS && !ec.stopping; m++) {
+		if (!j->srv->sess[m].on)
+			continue;
+		j->method = (enum ec_method)m;
+		j->started = ev_now(ec.loop);
+		if ((j->up = upstream_start(ec.loop, ec.cf, j->srv, j->method, job_session_done,
+		    j)) != NULL)
+			return 1;
+		snprintf(fail.summary, sizeof(fail.summary), "cannot start");	/* out of memory */
+		job_note(j, &fail);
+	}
+	return 0;
+}
+
+/* job_session_done - one session is over; the other (if any) runs whatever
+ * this one's outcome: they ask different things, on different ports */
+static void
+job_session_done(void *arg, const struct upstream_result *r)
+{
+	struct job *j = arg;
+
+	j->up = NULL;
+	job_note(j, r);
+	if (!job_session(j, (int)j->method + 1))
+		job_finish(j);
 }
 
 static void
@@ -179,15 +226,20 @@ job_start(struct job *j)
 	if (j->running || ec.stopping)
 		return;
 	j->started = ev_now(ec.loop);
+	j->status = EC_EX_OK;
 	if ((rc = job_lock(j)) < 0) {
 		if (rc == -2)
 			fail.status = EC_EX_CONFIG;
 		j->ran = 1;
 		snprintf(fail.summary, sizeof(fail.summary), rc == -2 ? "no lock file" :
 		    "locked by another run");
-		job_log(j, &fail);
-		if (severity(fail.status) > severity(ec.worst))
-			ec.worst = fail.status;
+		for (int m = 0; m < EC_NMETHODS; m++)	/* a line per session, as a run has */
+			if (j->srv->sess[m].on) {
+				j->method = (enum ec_method)m;
+				job_note(j, &fail);
+			}
+		if (severity(j->status) > severity(ec.worst))
+			ec.worst = j->status;
 		if (!ec.oneshot) {	/* try again later, as after a failure */
 			ev_timer_set(&j->timer, job_next(j), 0.);
 			ev_timer_start(ec.loop, &j->timer);
@@ -196,12 +248,10 @@ job_start(struct job *j)
 		return;
 	}
 	j->running = 1;
-	if ((j->up = upstream_start(ec.loop, ec.cf, j->srv, job_done, j)) == NULL && j->running) {
-		/* not even started, and no report came: out of memory */
-		snprintf(fail.summary, sizeof(fail.summary), "cannot start");
-		job_done(j, &fail);
-	}
+	if (!job_session(j, 0))
+		job_finish(j);	/* every session failed to start (out of memory) */
 }
+
 
 static void
 job_timer(struct ev_loop *loop, ev_timer *w, int revents)

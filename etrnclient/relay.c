@@ -386,15 +386,16 @@ relay_check_mail(void *arg, struct smtp_session *s, const struct smtp_mail *m)
 	return R_MAIL_OK;
 }
 
-/* relay_domain_ok - a recipient in one of the server's domains (or any,
- * when the block names none: ATRN then asked for all the identity owns) */
+/* relay_domain_ok - a recipient in one of the ODMR session's domains (or
+ * any, when it names none: ATRN then asked for all the identity owns); the
+ * block's ETRN domains are not asked for here */
 static int
-relay_domain_ok(const struct ec_server *srv, const char *domain)
+relay_domain_ok(const struct ec_session *ss, const char *domain)
 {
-	if (srv->n_domains == 0)
+	if (ss->n_domains == 0)
 		return 1;
-	for (size_t i = 0; i < srv->n_domains; i++)
-		if (strcmp(srv->domains[i], domain) == 0)
+	for (size_t i = 0; i < ss->n_domains; i++)
+		if (strcmp(ss->domains[i], domain) == 0)
 			return 1;
 	return 0;
 }
@@ -407,7 +408,7 @@ relay_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *rc,
 
 	/* the local MTA is no open relay; 4xx, because a provider asked with
 	 * a bare ATRN may rightly hold more of the identity's domains */
-	if (!relay_domain_ok(r->srv, rc->to.domain))
+	if (!relay_domain_ok(&r->srv->sess[EC_ODMR], rc->to.domain))
 		return R_RELAY_NOT_LISTED;
 	if (r->rcpts > 0)
 		return R_RELAY_ONE_RCPT;

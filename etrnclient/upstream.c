@@ -39,6 +39,8 @@ struct upstream {
 	struct ev_loop			*loop;
 	const struct ec_conf		*cf;
 	const struct ec_server		*srv;
+	enum ec_method			 method;
+	const struct ec_session		*sess;		/* &srv->sess[method] */
 	upstream_done			*done;
 	void				*arg;
 	enum up_state			 state;
@@ -58,6 +60,7 @@ struct upstream {
 	int				 finished;
 	int				 reading;	/* inside up_read: free later */
 	int				 sasl_done;	/* the client side of SASL is through */
+	ev_timer			 soon;		/* a failure before the start */
 };
 
 static const char *
@@ -72,6 +75,7 @@ strstate(enum up_state st)
 static void
 up_free(struct upstream *u)
 {
+	ev_timer_stop(u->loop, &u->soon);
 	if (u->io != NULL)
 		io_free(u->io);
 	ec_sasl_free(u->sasl);
@@ -96,15 +100,14 @@ up_finish(struct upstream *u)
 		up_free(u);	/* else up_read frees it on its way out */
 }
 
-/* up_fail - the run ends with status and why */
+/* up_note - status and why, after what the summary holds */
 static void
-up_fail(struct upstream *u, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+up_note(struct upstream *u, int status, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 static void
-up_fail(struct upstream *u, int status, const char *fmt, ...)
+up_note(struct upstream *u, int status, const char *fmt, va_list ap)
 {
 	size_t len = strlen(u->res.summary);
-	va_list ap;
 
 	if (status > u->res.status)
 		u->res.status = status;
@@ -112,10 +115,45 @@ up_fail(struct upstream *u, int status, const char *fmt, ...)
 		memcpy(u->res.summary + len, "; ", 3);
 		len += 2;
 	}
-	va_start(ap, fmt);
 	vsnprintf(u->res.summary + len, sizeof(u->res.summary) - len, fmt, ap);
+}
+
+/* up_fail - the session ends with status and why */
+static void
+up_fail(struct upstream *u, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+up_fail(struct upstream *u, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	up_note(u, status, fmt, ap);
 	va_end(ap);
 	up_finish(u);
+}
+
+static void
+up_soon(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	up_finish(w->data);
+}
+
+/* up_fail_soon - the same for a session that cannot even start: reported
+ * from the loop like any other, so the caller gets u first */
+static struct upstream *
+up_fail_soon(struct upstream *u, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static struct upstream *
+up_fail_soon(struct upstream *u, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	up_note(u, status, fmt, ap);
+	va_end(ap);
+	ev_timer_start(u->loop, &u->soon);
+	return u;
 }
 
 /* status_of - what a refusal means for the exit status */
@@ -207,7 +245,7 @@ up_after_ehlo(struct upstream *u)
 		up_enter(u, UP_STARTTLS, (double)u->cf->timeout);
 		return;
 	}
-	if (u->srv->method == EC_ETRN) {
+	if (u->method == EC_ETRN) {
 		if (!u->has_etrn) {
 			up_fail(u, EC_EX_UNAVAILABLE, "%s does not offer ETRN", u->srv->name);
 			return;
@@ -249,11 +287,11 @@ up_quit(struct upstream *u)
 static void
 up_next_etrn(struct upstream *u)
 {
-	if (u->di == u->srv->n_domains) {
+	if (u->di == u->sess->n_domains) {
 		up_quit(u);
 		return;
 	}
-	io_writeline(u->io, "ETRN %s", u->srv->domains[u->di]);
+	io_writeline(u->io, "ETRN %s", u->sess->domains[u->di]);
 	up_enter(u, UP_ETRN, (double)u->cf->timeout);
 }
 
@@ -268,10 +306,10 @@ up_etrn_reply(struct upstream *u, int code)
 	    status_of(code);
 
 	snprintf(u->res.summary + len, sizeof(u->res.summary) - len, "%s%s=%d",
-	    len ? " " : "", u->srv->domains[u->di], code);
+	    len ? " " : "", u->sess->domains[u->di], code);
 	if (st > u->res.status)
 		u->res.status = st;
-	log_info("server=%s etrn %s: %d %s", u->srv->name, u->srv->domains[u->di], code, u->text);
+	log_info("server=%s etrn %s: %d %s", u->srv->name, u->sess->domains[u->di], code, u->text);
 	u->di++;
 	up_next_etrn(u);
 }
@@ -302,8 +340,8 @@ up_atrn(struct upstream *u)
 	char list[490] = "";	/* "ATRN " + this + CRLF within 512 (RFC 5321) */
 	size_t len = 0;
 
-	for (size_t i = 0; i < u->srv->n_domains; i++) {
-		size_t dl = strlen(u->srv->domains[i]);
+	for (size_t i = 0; i < u->sess->n_domains; i++) {
+		size_t dl = strlen(u->sess->domains[i]);
 
 		if (len + dl + 1 >= sizeof(list)) {
 			/* too long for one line: ask for everything the identity
@@ -312,7 +350,7 @@ up_atrn(struct upstream *u)
 			break;
 		}
 		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? "," : "",
-		    u->srv->domains[i]);
+		    u->sess->domains[i]);
 	}
 	io_writeline(u->io, list[0] ? "ATRN %s" : "ATRN%s", list);
 	/* RFC 2645 5.2.1: the provider may take its time finding the mail */
@@ -527,12 +565,12 @@ up_event(struct io *io, enum io_event ev, void *arg)
 	io_free(u->io);
 	u->io = NULL;
 	if (up_dial(u) == -1)
-		up_fail(u, EC_EX_TEMPFAIL, "cannot connect to %s port %d", u->srv->name, u->srv->port);
+		up_fail(u, EC_EX_TEMPFAIL, "cannot connect to %s port %d", u->srv->name, u->sess->port);
 }
 
 struct upstream *
 upstream_start(struct ev_loop *loop, const struct ec_conf *cf, const struct ec_server *srv,
-    upstream_done *done, void *arg)
+    enum ec_method method, upstream_done *done, void *arg)
 {
 	struct upstream *u = calloc(1, sizeof(*u));
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC };
@@ -545,27 +583,26 @@ upstream_start(struct ev_loop *loop, const struct ec_conf *cf, const struct ec_s
 	u->loop = loop;
 	u->cf = cf;
 	u->srv = srv;
+	u->method = method;
+	u->sess = &srv->sess[method];
 	u->done = done;
 	u->arg = arg;
-	if (up_tls_setup(u) == -1) {
-		up_fail(u, EC_EX_CONFIG, "cannot set up TLS");
-		return NULL;
-	}
-	snprintf(port, sizeof(port), "%d", srv->port);
+	ev_timer_init(&u->soon, up_soon, 0., 0.);
+	u->soon.data = u;
+	if (up_tls_setup(u) == -1)
+		return up_fail_soon(u, EC_EX_CONFIG, "cannot set up TLS");
+	snprintf(port, sizeof(port), "%d", u->sess->port);
 	/* a literal may be written [2001:db8::1] */
 	snprintf(host, sizeof(host), "%.*s", (int)(srv->name[0] == '[' ? hl - 2 : hl),
 	    srv->name + (srv->name[0] == '['));
 	/* getaddrinfo blocks, briefly: it honours /etc/hosts, which a site
 	 * may well use for its ISP's name */
-	if ((rc = getaddrinfo(host, port, &hints, &u->addrs)) != 0) {
-		up_fail(u, EC_EX_TEMPFAIL, "cannot resolve %s: %s", srv->name, gai_strerror(rc));
-		return NULL;
-	}
+	if ((rc = getaddrinfo(host, port, &hints, &u->addrs)) != 0)
+		return up_fail_soon(u, EC_EX_TEMPFAIL, "cannot resolve %s: %s", srv->name,
+		    gai_strerror(rc));
 	u->next_addr = u->addrs;
-	if (up_dial(u) == -1) {
-		up_fail(u, EC_EX_TEMPFAIL, "cannot connect to %s", srv->name);
-		return NULL;
-	}
+	if (up_dial(u) == -1)
+		return up_fail_soon(u, EC_EX_TEMPFAIL, "cannot connect to %s", srv->name);
 	return u;
 }
 

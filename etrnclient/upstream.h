@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
- * upstream.h - one run against one server: connect, EHLO, STARTTLS per
+ * upstream.h - one session with one server: connect, EHLO, STARTTLS per
  * "tls", then either one ETRN per domain (RFC 1985) or AUTH and ATRN (RFC
  * 2645) followed by the relay of the turned session (relay.h), then QUIT.
+ * A server block asks for one session of each method at most.
  */
 #ifndef ETRNCLIENT_UPSTREAM_H
 #define ETRNCLIENT_UPSTREAM_H
@@ -31,10 +32,11 @@ typedef void upstream_done(void *arg, const struct upstream_result *);
 
 struct upstream;
 
-/* upstream_start - start a run; done() is called exactly once, from the
- * loop.  NULL when it cannot start (out of memory). */
+/* upstream_start - start the server's session of that method (its
+ * sess[method]); done() is called exactly once, from the loop, never from
+ * inside upstream_start.  NULL when it cannot start (out of memory). */
 struct upstream *upstream_start(struct ev_loop *, const struct ec_conf *,
-    const struct ec_server *, upstream_done *, void *arg);
+    const struct ec_server *, enum ec_method, upstream_done *, void *arg);
 /* upstream_abort - stop now (SIGTERM): done() is called with 75 */
 void	upstream_abort(struct upstream *);
 

@@ -916,7 +916,10 @@ proceed_etrn(struct smtp_session *s, const char *arg)
 
 /* ---- AUTH (RFC 4954), ODMR only ---- */
 
-/* smtp_tls_first - AUTH and ATRN wait for STARTTLS where that is required */
+/* smtp_tls_first - AUTH and ATRN wait for STARTTLS where the policy says
+ * every command does (spoold's require-tls all): RFC 3207 4's 530 5.7.0,
+ * whatever the mechanism.  A mechanism that needs TLS on its own (PLAIN,
+ * LOGIN) is the program's matter: 538 from auth_start (SMTP_AUTH_ENCRYPT). */
 static int
 smtp_tls_first(const struct smtp_session *s)
 {

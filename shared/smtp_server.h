@@ -67,8 +67,10 @@ struct smtp_server_config {
 	gnutls_priority_t		 tls_prio;
 	const char			*spill_dir;	/* for large bodies */
 	size_t				 spill_threshold;
-	/* ODMR: AUTH and ATRN only under TLS; the time a session has to
-	 * authenticate, whatever it sends meanwhile (0: no limit) */
+	/* ODMR: every AUTH and ATRN only under TLS (530 5.7.0 before it;
+	 * mechanisms that need TLS of their own are auth_start's 538); the
+	 * time a session has to authenticate, whatever it sends meanwhile
+	 * (0: no limit) */
 	int				 auth_requires_tls;
 	double				 auth_deadline;
 };

@@ -320,6 +320,12 @@ auth_start(struct auth **ap, const char *hostname, const char *mech, const char 
 	int rc;
 
 	*ap = NULL;
+	/* The password itself would cross in clear: never without TLS, whatever
+	 * require-tls says.  The reply is RFC 4954 6's 538 5.7.11, defined for
+	 * exactly this: this mechanism may only be used once the connection is
+	 * encrypted (and, as 6 asks, it is not listed before).  RFC 3207 4's
+	 * 530 5.7.0 "Must issue a STARTTLS command first" says the policy wants
+	 * TLS before any command: require-tls all's answer, not this one. */
 	if (!tls && (strcasecmp(mech, "PLAIN") == 0 || strcasecmp(mech, "LOGIN") == 0))
 		return AUTH_ENCRYPT;
 	if (initial != NULL && auth_decode(initial, in, sizeof(in), &inlen) == -1)

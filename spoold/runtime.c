@@ -222,7 +222,8 @@ rt_new(struct spoold_conf *cf, const struct spoold_rt *old, char *err, size_t er
 	/* the ODMR port: the same limits, its own commands */
 	rt->odmr = rt->smtp;
 	rt->odmr.service = SMTP_SERVICE_ODMR;
-	rt->odmr.auth_requires_tls = cf->require_tls;
+	/* PLAIN and LOGIN wait for TLS in auth.c whatever require-tls says */
+	rt->odmr.auth_requires_tls = cf->require_tls == REQUIRE_TLS_ALL;
 	rt->odmr.auth_deadline = ODMR_AUTH_DEADLINE;
 	return rt;
 }

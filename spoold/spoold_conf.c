@@ -277,12 +277,15 @@ kw_require_tls(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	struct spoold_conf *cf = t;
 
+	cf->require_tls_line = conf_line(c);
 	if (strcmp(argv[1], "yes") == 0)
-		cf->require_tls = 1;
+		cf->require_tls = REQUIRE_TLS_YES;
+	else if (strcmp(argv[1], "all") == 0)
+		cf->require_tls = REQUIRE_TLS_ALL;
 	else if (strcmp(argv[1], "no") == 0)
-		cf->require_tls = 0;
+		cf->require_tls = REQUIRE_TLS_NO;
 	else
-		conf_error(c, "require-tls: \"%.16s\" is not yes or no", argv[1]);
+		conf_error(c, "require-tls: \"%.16s\" is not yes, all or no", argv[1]);
 }
 
 static void
@@ -801,7 +804,7 @@ spoold_conf_new(void)
 	cf->max_spool_size = DEF_MAX_SPOOL_SIZE;
 	cf->etrn_rate = DEF_ETRN_RATE;
 	cf->mx_port = 25;
-	cf->require_tls = -1;
+	cf->require_tls = REQUIRE_TLS_YES;
 	return cf;
 }
 
@@ -848,8 +851,9 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 		conf_relative_path(&cf->tls_ca, name);
 	if (cf->drain_threshold == 0)	/* room for two of the biggest messages */
 		cf->drain_threshold = 2 * cf->max_message_size;
-	if (cf->require_tls == -1)	/* on by default when STARTTLS is possible */
-		cf->require_tls = cf->tls_cert != NULL;
+	if (cf->require_tls == REQUIRE_TLS_ALL && cf->tls_cert == NULL)	/* else it would let all in clear */
+		conf_add_error(errs, "%s:%d: require-tls all needs tls-cert and tls-key (STARTTLS)", name,
+		    cf->require_tls_line);
 	for (size_t i = 0; i < cf->n_sasl_opts; i++)
 		if (strcmp(cf->sasl_opts[i].key, "sasldb_path") == 0)
 			conf_relative_path(&cf->sasl_opts[i].value, name);

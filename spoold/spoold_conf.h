@@ -53,6 +53,11 @@
 
 enum listen_kind { LISTEN_SMTP, LISTEN_ODMR, LISTEN_METRICS };
 enum domain_mode { MODE_HOLD, MODE_BACKUP };
+/* require-tls: what waits for STARTTLS on the ODMR port.  yes: the
+ * mechanisms that send the password in clear (PLAIN, LOGIN); all: every
+ * AUTH and ATRN.  PLAIN and LOGIN never go in clear whatever it says
+ * (auth.c), so no acts as yes. */
+enum require_tls { REQUIRE_TLS_NO, REQUIRE_TLS_YES, REQUIRE_TLS_ALL };
 enum tls_policy { TLS_MAY, TLS_REQUIRE, TLS_VERIFY };
 enum route_kind { ROUTE_NONE, ROUTE_REQUESTER, ROUTE_HOST, ROUTE_MX };
 
@@ -125,9 +130,9 @@ struct spoold_conf {
 	char			*tls_cert;
 	char			*tls_key;
 	char			*tls_priority;
-	char			*tls_ca;
-	int			 require_tls;	/* ODMR: AUTH and ATRN only under TLS */	/* trust for "tls verify"; NULL: the system's */
-	int			 tls_cert_line, tls_priority_line;	/* for errors */
+	char			*tls_ca;	/* trust for "tls verify"; NULL: the system's */
+	enum require_tls	 require_tls;
+	int			 tls_cert_line, tls_priority_line, require_tls_line;	/* for errors */
 	uint64_t		 max_message_size;
 	uint64_t		 max_recipients;
 	uint64_t		 max_connections;

@@ -1,8 +1,11 @@
 #!/bin/sh
 # t18-odmr.sh - the ODMR provider (RFC 2645) on "listen odmr": fetchmail's
-# ODMR client (CRAM-MD5) pulls into smtp-sink; a Python customer
-# (tests/odmr_client.py) checks every reply: 530 before AUTH or TLS, 538 for
-# PLAIN in clear, 535 and the failure limit, 450 for a domain not owned (and
+# ODMR client (CRAM-MD5, no STARTTLS) pulls into smtp-sink and Postfix under
+# the default require-tls yes with a certificate, and is refused under
+# require-tls all; a Python customer (tests/odmr_client.py) checks every
+# reply: 530 before AUTH, 530 before STARTTLS under all, 538 for PLAIN and
+# LOGIN in clear (not listed before STARTTLS, listed after), 535 and the
+# failure limit, 450 for a domain not owned (and
 # nothing delivered), 453, 451 while a domain is being delivered, 554 for
 # pipelining after ATRN, the turned session still under TLS, a customer that
 # drops in DATA or never greets (the mail stays), a 5xx from the customer
@@ -78,29 +81,58 @@ expect ^221
 EOF
 say "greeting; EHLO lists AUTH (no PLAIN in clear), ATRN and STARTTLS; ATRN and AUTH get 502 on the SMTP port"
 
-# ---- require-tls (on with a certificate): 530 before STARTTLS ----
-python3 - "$ODMR_PORT" >"$T/raw.out" 2>&1 <<'PY' || fail "ODMR in clear: $(cat "$T/raw.out")"
-import socket, sys
+# odmr_clear [all] - a raw session in clear, then STARTTLS: what waits for
+# TLS under require-tls yes (the default with a certificate), or under all
+odmr_clear() {
+	python3 - "$ODMR_PORT" "${1:-yes}" >"$T/raw.out" 2>&1 <<'PY'
+import socket, ssl, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 10)
 f = s.makefile("rb")
+every = sys.argv[2] == "all"
 def cmd(line, want):
     if line:
         s.sendall(line.encode() + b"\r\n")
+    lines = []
     while True:
         r = f.readline().decode()
+        lines.append(r.strip())
         if r[3:4] != "-":
             break
+    print(line[:40], "->", " | ".join(lines))
     assert r.startswith(want), (line, r)
+    return lines
+def mechs(lines):
+    return [l[9:].split() for l in lines if l.startswith("250-AUTH ")][0]
 cmd("", "220")
 cmd("AUTH CRAM-MD5", "503")
-cmd("EHLO c.test", "250")
-cmd("AUTH CRAM-MD5", "530 5.7.0")
-cmd("ATRN cust.test", "530 5.7.0")
+clear = mechs(cmd("EHLO c.test", "250"))
+assert "CRAM-MD5" in clear and "PLAIN" not in clear and "LOGIN" not in clear, clear
+tls_first = "530 5.7.0 Must issue a STARTTLS command first"
+# RFC 4954 6: a mechanism that may only be used encrypted gets 538 5.7.11
+cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", tls_first if every else "538 5.7.11")
+cmd("AUTH LOGIN", tls_first if every else "538 5.7.11")
+if every:
+    cmd("AUTH CRAM-MD5", tls_first)
+    cmd("ATRN cust.test", tls_first)
+else:
+    cmd("AUTH CRAM-MD5", "334 ")        # no password in clear: it goes on
+    cmd("*", "501 5.7.0")
+    cmd("ATRN cust.test", "530 5.7.0 Authentication required")
 cmd("MAIL FROM:<a@b.test>", "502")
 cmd("HELO c.test", "502")
+cmd("STARTTLS", "220")
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(s); f = s.makefile("rb")
+tls = mechs(cmd("EHLO c.test", "250"))
+assert "PLAIN" in tls and "LOGIN" in tls and "CRAM-MD5" in tls, tls
 cmd("QUIT", "221")
 PY
-say "with a certificate (require-tls): AUTH and ATRN before STARTTLS get 530; MAIL and HELO get 502"
+}
+
+# ---- require-tls yes (the default with a certificate): PLAIN and LOGIN
+# only after STARTTLS; CRAM-MD5 and SCRAM also in clear ----
+odmr_clear || fail "ODMR in clear (require-tls yes): $(cat "$T/raw.out")"
+say "require-tls yes (default with a certificate): before STARTTLS EHLO lists AUTH without PLAIN and LOGIN, AUTH PLAIN and LOGIN get 538 5.7.11, CRAM-MD5 goes on (334), ATRN before AUTH 530 Authentication required, MAIL and HELO 502; after STARTTLS PLAIN and LOGIN are listed"
 
 # ---- over TLS: ATRN before AUTH, wrong password, authzid, PLAIN with swaks ----
 customer --tls --no-auth --atrn cust.test
@@ -211,47 +243,83 @@ assert r[0].startswith("421 4.7.0"), r
 PY
 say "10 failed AUTHs from one address (over 5 connections): the 10th and every AUTH after it get 421"
 
-# ---- fetchmail's ODMR client (CRAM-MD5) into smtp-sink ----
-sed -i 's/^listen odmr/require-tls no\nlisten odmr/' "$SPOOLD_CONF"
-stop_spoold
-start_spoold
-ODMR_PORT=$(sed -n 's/^odmr 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/listen")
+# ---- fetchmail's ODMR client (CRAM-MD5; it never sends STARTTLS on ODMR)
+# into smtp-sink, with the certificate and the default require-tls yes ----
+need fetchmail
+grep -q '^require-tls' "$SPOOLD_CONF" && error "require-tls is set: this is not the default"
 sink
 queue 3 cust.test
 queue 2 cust2.test
-if command -v fetchmail >/dev/null 2>&1; then
-	cat >"$T/fetchmailrc" <<EOF
+cat >"$T/fetchmailrc" <<EOF
 poll 127.0.0.1 protocol ODMR service $ODMR_PORT auth cram-md5
     user alice password secret fetchdomains cust.test,cust2.test smtphost 127.0.0.1/$SINK_PORT
 EOF
-	chmod 600 "$T/fetchmailrc"
+chmod 600 "$T/fetchmailrc"
+# fetchmail_run - fetchmail on $T/fetchmailrc: the output (-v: both sides of
+# the dialogue) in $T/fetchmail.out, the exit status in FM_RC
+fetchmail_run() {
+	FM_RC=0
 	HOME=$T timeout 60 fetchmail -f "$T/fetchmailrc" --nosyslog -v >"$T/fetchmail.out" 2>&1 ||
-		fail "fetchmail --protocol ODMR failed: $(tail -20 "$T/fetchmail.out")"
+		FM_RC=$?
+}
+fetchmail_run
+[ "$FM_RC" = 0 ] || fail "fetchmail --protocol ODMR failed (exit $FM_RC): $(tail -20 "$T/fetchmail.out")"
+grep -q '> STARTTLS' "$T/fetchmail.out" &&
+	fail "fetchmail sent STARTTLS on ODMR: the README's fetchmail recipe says it does not"
+grep -q 'ODMR< 250 2\.0\.0 OK now reversing the connection' "$T/fetchmail.out" ||
+	fail "fetchmail's ATRN did not turn the connection: $(tail -20 "$T/fetchmail.out")"
+wait_count cust.test 0
+wait_count cust2.test 0
+[ "$(dumped)" -eq 5 ] || fail "smtp-sink got $(dumped) messages through fetchmail, expected 5"
+say "fetchmail --protocol ODMR, CRAM-MD5 and no STARTTLS, with a certificate (require-tls yes by default): 5 messages of 2 domains relayed into smtp-sink, spool empty"
+
+# once more into a real Postfix as the site's MTA
+PF_PORT_ODMR=$(free_port)
+( need_postfix ) && {
+	postfix_start cust.test "$PF_PORT_ODMR"
+	queue 3 cust.test
+	sed -i "s|smtphost 127.0.0.1/$SINK_PORT|smtphost 127.0.0.1/$PF_PORT_ODMR|" "$T/fetchmailrc"
+	fetchmail_run
+	[ "$FM_RC" = 0 ] ||
+		fail "fetchmail --protocol ODMR into Postfix failed (exit $FM_RC): $(tail -20 "$T/fetchmail.out")"
 	wait_count cust.test 0
-	wait_count cust2.test 0
-	[ "$(dumped)" -eq 5 ] || fail "smtp-sink got $(dumped) messages through fetchmail, expected 5"
-	say "fetchmail --protocol ODMR with CRAM-MD5 (require-tls no): 5 messages of 2 domains relayed into smtp-sink, spool empty"
+	postfix_wait_delivered 3
+	postfix_stop
+	say "fetchmail --protocol ODMR into a private Postfix: 3 messages in its Maildir, spool empty"
+}
 
-	# once more into a real Postfix as the site's MTA
-	PF_PORT_ODMR=$(free_port)
-	( need_postfix ) && {
-		postfix_start cust.test "$PF_PORT_ODMR"
-		queue 3 cust.test
-		sed -i "s|smtphost 127.0.0.1/$SINK_PORT|smtphost 127.0.0.1/$PF_PORT_ODMR|" "$T/fetchmailrc"
-		HOME=$T timeout 60 fetchmail -f "$T/fetchmailrc" --nosyslog -v >"$T/fetchmail.out" 2>&1 ||
-			fail "fetchmail --protocol ODMR into Postfix failed: $(tail -20 "$T/fetchmail.out")"
-		wait_count cust.test 0
-		postfix_wait_delivered 3
-		postfix_stop
-		say "fetchmail --protocol ODMR into a private Postfix: 3 messages in its Maildir, spool empty"
-	}
-else
-	say "fetchmail not installed: its ODMR client not tested"
-fi
+# restart_with LINE - spoold again with LINE as its require-tls
+restart_with() {
+	sed -i '/^require-tls /d' "$SPOOLD_CONF"
+	sed -i "s/^listen odmr/$1\nlisten odmr/" "$SPOOLD_CONF"
+	stop_spoold
+	start_spoold
+	ODMR_PORT=$(sed -n 's/^odmr 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/listen")
+	sed -i "s/ service [0-9]* / service $ODMR_PORT /" "$T/fetchmailrc"
+}
 
-# ---- PLAIN in clear is never accepted, even with require-tls no ----
+# ---- require-tls all: every AUTH and ATRN waits for STARTTLS, so
+# fetchmail is refused and its mail stays; a client with TLS gets it ----
+restart_with "require-tls all"
+odmr_clear all || fail "ODMR in clear (require-tls all): $(cat "$T/raw.out")"
+queue 2 cust.test
+fetchmail_run
+[ "$FM_RC" = 3 ] || fail "fetchmail under require-tls all: exit $FM_RC, expected 3 (AUTHFAIL): $(tail -20 "$T/fetchmail.out")"
+grep -q 'ODMR< 530 5\.7\.0 Must issue a STARTTLS command first' "$T/fetchmail.out" ||
+	fail "fetchmail under require-tls all: no 530 for its AUTH: $(tail -20 "$T/fetchmail.out")"
+[ "$(domain_count cust.test)" = 2 ] || fail "fetchmail refused, yet cust.test has $(domain_count cust.test) messages, expected 2"
+mkdir -p "$T/got"
+customer --tls --mech CRAM-MD5 --user alice --password secret --atrn cust.test --dir "$T/got"
+expect_cust '^event: quit after 2 messages tls=True' "CRAM-MD5 and ATRN after STARTTLS under require-tls all"
+wait_count cust.test 0
+say "require-tls all: in clear AUTH PLAIN, LOGIN, CRAM-MD5 and ATRN get 530 5.7.0 Must issue a STARTTLS command first; fetchmail's AUTH refused (exit 3, AUTHFAIL) and its mail kept; after STARTTLS CRAM-MD5 and ATRN deliver it"
+
+# ---- require-tls no: PLAIN in clear is still never accepted, CRAM-MD5 is ----
+restart_with "require-tls no"
+odmr_clear || fail "ODMR in clear (require-tls no): $(cat "$T/raw.out")"
 customer --mech PLAIN --user alice --password secret
 expect_cust '^< 538 5\.7\.11 ' "AUTH PLAIN before TLS"
+say "require-tls no acts as yes: PLAIN and LOGIN in clear 538 and not listed, CRAM-MD5 goes on"
 
 # ---- 450, 453, 554 ----
 queue 1 cust.test

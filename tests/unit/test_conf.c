@@ -197,6 +197,30 @@ START_TEST(test_max_connections_per_ip)
 }
 END_TEST
 
+/* require-tls: yes unless told, with or without a certificate */
+START_TEST(test_require_tls)
+{
+	static const struct {
+		const char	*name, *text;
+		enum require_tls want;
+	} cases[] = {
+		{ "default", BASE, REQUIRE_TLS_YES },
+		{ "default-cert", BASE "tls-cert /c.pem\ntls-key /k.pem\n", REQUIRE_TLS_YES },
+		{ "yes", BASE "require-tls yes\n", REQUIRE_TLS_YES },
+		{ "no", BASE "tls-cert /c.pem\ntls-key /k.pem\nrequire-tls no\n", REQUIRE_TLS_NO },
+		{ "all", BASE "require-tls all\ntls-cert /c.pem\ntls-key /k.pem\n", REQUIRE_TLS_ALL },
+	};
+
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		struct spoold_conf *cf = parse_ok(cases[i].name, cases[i].text);
+
+		ck_assert_msg(cf->require_tls == cases[i].want, "%s: %d, want %d", cases[i].name,
+		    (int)cf->require_tls, (int)cases[i].want);
+		spoold_conf_free(cf);
+	}
+}
+END_TEST
+
 static const char domains_text[] =
     BASE
     "domain Example.COM. {\n"
@@ -502,6 +526,10 @@ static const struct bad_case bad_cases[] = {
 	  "deliver-to-bad-literal:6: ", "deliver-to: " },
 	{ "deliver-to-bad-host", BASE DOMAIN_OPEN "recipients any\ndeliver-to bad_host:25\n}\n",
 	  "deliver-to-bad-host:6: ", "deliver-to: \"bad_host:25\"" },
+	{ "bad-require-tls", BASE "require-tls maybe\n", "bad-require-tls:4: ",
+	  "require-tls: \"maybe\" is not yes, all or no" },
+	{ "require-tls-all-no-cert", BASE "require-tls all\n", "require-tls-all-no-cert:4: ",
+	  "require-tls all needs tls-cert and tls-key" },
 	{ "nested-domain", BASE DOMAIN_OPEN "recipients any\ndomain b.example {\n}\n}\n", "nested-domain:6: ",
 	  "unknown directive \"domain\" in this block" },
 };
@@ -897,6 +925,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_minimal_defaults);
 	tcase_add_test(tc, test_every_top_directive);
 	tcase_add_test(tc, test_max_connections_per_ip);
+	tcase_add_test(tc, test_require_tls);
 	tcase_add_test(tc, test_domains);
 	tcase_add_test(tc, test_archive_quarantine);
 	tcase_add_test(tc, test_domain_lookup);
