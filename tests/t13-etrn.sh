@@ -161,6 +161,10 @@ held = []
 while True:
     c, _ = s.accept(); held.append(c)' "$SILENT_PORT" >"$T/silent.log" 2>&1 &
 echo $! >"$T/silent.pid"
+_i=0	# listening before the ETRN (on a busy machine python takes a while)
+until python3 -c "import socket; socket.create_connection(('127.0.0.1',$SILENT_PORT),1)" 2>/dev/null; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || error "the silent site did not start"; sleep 0.05
+done
 sw -t s1@silent.test -f a@x.test
 etrn 127.0.0.1 silent.test
 expect_etrn '^253 2\.0\.0 1 ' "ETRN silent.test"
