@@ -18,7 +18,6 @@
 #include <time.h>
 
 #include "metrics.h"
-#include "spool.h"
 
 #define RELAXED		__ATOMIC_RELAXED
 
@@ -217,9 +216,8 @@ load(const uint64_t *p)
 	return __atomic_load_n(p, RELAXED);
 }
 
-__attribute__((format(printf, 2, 3)))
-static void
-out_printf(struct buf *out, const char *fmt, ...)
+void
+metrics_printf(struct buf *out, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -235,15 +233,14 @@ out_printf(struct buf *out, const char *fmt, ...)
 	out->b_len += (size_t)n;
 }
 
-static void
-out_family(struct buf *out, const char *name, const char *type, const char *help)
+void
+metrics_family(struct buf *out, const char *name, const char *type, const char *help)
 {
-	out_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	metrics_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* label_value - v escaped for a label value (backslash, quote, newline) */
-static const char *
-label_value(const char *v, char *dst, size_t len)
+const char *
+metrics_label(const char *v, char *dst, size_t len)
 {
 	size_t o = 0;
 
@@ -266,14 +263,14 @@ render_counters(struct buf *out)
 {
 	for (size_t i = 0; i < MC__COUNT; i++) {
 		if (counter_info[i].help != NULL)
-			out_family(out, counter_info[i].family, "counter", counter_info[i].help);
-		out_printf(out, "%s%s%s%s %llu\n", counter_info[i].family,
+			metrics_family(out, counter_info[i].family, "counter", counter_info[i].help);
+		metrics_printf(out, "%s%s%s%s %llu\n", counter_info[i].family,
 		    counter_info[i].labels[0] ? "{" : "", counter_info[i].labels,
 		    counter_info[i].labels[0] ? "}" : "", (unsigned long long)load(&m.counters[i]));
 	}
 	for (size_t i = 0; i < MG__COUNT; i++) {
-		out_family(out, gauge_info[i].name, "gauge", gauge_info[i].help);
-		out_printf(out, "%s %lld\n", gauge_info[i].name,
+		metrics_family(out, gauge_info[i].name, "gauge", gauge_info[i].help);
+		metrics_printf(out, "%s %lld\n", gauge_info[i].name,
 		    (long long)__atomic_load_n(&m.gauges[i], RELAXED));
 	}
 }
@@ -295,7 +292,7 @@ render_replies(struct buf *out)
 	char esc[64];
 
 	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
-		out_family(out, fam[f].family, "counter", fam[f].help);
+		metrics_family(out, fam[f].family, "counter", fam[f].help);
 		for (size_t i = 0; i < n; i++) {
 			const struct reply_slot *r = &m.replies[i];
 			int by_code = strcmp(r->command, "ETRN") == 0 || strcmp(r->command, "ATRN") == 0;
@@ -303,18 +300,18 @@ render_replies(struct buf *out)
 			if (fam[f].command != NULL ? strcmp(r->command, fam[f].command) != 0 : by_code)
 				continue;
 			if (fam[f].command != NULL)
-				out_printf(out, "%s{service=\"%s\",code=\"%d\"} %llu\n", fam[f].family,
+				metrics_printf(out, "%s{service=\"%s\",code=\"%d\"} %llu\n", fam[f].family,
 				    r->service, r->code, (unsigned long long)load(&r->count));
 			else
-				out_printf(out, "%s{service=\"%s\",command=\"%s\",code=\"%d\","
+				metrics_printf(out, "%s{service=\"%s\",command=\"%s\",code=\"%d\","
 				    "status=\"%s\"} %llu\n", fam[f].family, r->service,
-				    label_value(r->command, esc, sizeof(esc)), r->code, r->status,
+				    metrics_label(r->command, esc, sizeof(esc)), r->code, r->status,
 				    (unsigned long long)load(&r->count));
 		}
 	}
-	out_family(out, "spoold_rejections_uncounted_total", "counter",
+	metrics_family(out, "spoold_rejections_uncounted_total", "counter",
 	    "Replies not counted above because their table was full.");
-	out_printf(out, "spoold_rejections_uncounted_total %llu\n",
+	metrics_printf(out, "spoold_rejections_uncounted_total %llu\n",
 	    (unsigned long long)load(&m.replies_dropped));
 }
 
@@ -324,17 +321,17 @@ render_histogram(struct buf *out, const char *name, const char *help, const doub
 {
 	uint64_t cum = 0;
 
-	out_family(out, name, "histogram", help);
+	metrics_family(out, name, "histogram", help);
 	for (size_t i = 0; i < nb; i++) {
 		cum += load(&buckets[i]);
-		out_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], (unsigned long long)cum);
+		metrics_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], (unsigned long long)cum);
 	}
 	cum += load(&buckets[nb]);
 	/* a commit counted between the two reads must not make +Inf smaller
 	 * than a bucket below it */
 	if (count < cum)
 		count = cum;
-	out_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
+	metrics_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
 	    (unsigned long long)count, name, sum, name, (unsigned long long)count);
 }
 
@@ -350,168 +347,10 @@ render_commits(struct buf *out)
 	    load(&m.latency_count));
 }
 
-static void
-render_spool_stats(struct buf *out, const struct spool_stats *st)
+void
+metrics_render(struct buf *out)
 {
-	static const char *const help[] = {
-		"spoold_spool_messages Messages stored (queued and quarantined).",
-		"spoold_spool_quarantined Messages in the quarantine.",
-		"spoold_spool_domains Domains with mail queued.",
-		"spoold_spool_map_size_bytes The LMDB map's current size.",
-		"spoold_spool_map_used_bytes Bytes of the map's pages in use.",
-		"spoold_spool_map_max_bytes max-spool-size: what the map may grow to.",
-	};
-	const uint64_t v[] = { st->messages, st->quarantined, st->domains, st->map_size,
-	    st->map_used, st->map_max };
-
-	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		const char *sp = strchr(help[i], ' ');
-
-		out_printf(out, "# HELP %s\n# TYPE %.*s gauge\n%.*s %llu\n", help[i],
-		    (int)(sp - help[i]), help[i], (int)(sp - help[i]), help[i],
-		    (unsigned long long)v[i]);
-	}
-}
-
-/* Per-domain series: four passes over what one read gathered would need
- * it all in memory; instead each family is its own walk (a consistent
- * view per family, which is what a scrape can promise anyway). */
-struct domain_pass {
-	struct buf	*out;
-	int		 which;		/* 0 messages, 1 bytes, 2 oldest age */
-	int64_t		 now;
-};
-
-static int
-render_domain(const struct spool_domain_info *di, void *arg)
-{
-	struct domain_pass *p = arg;
-	char esc[2 * SPOOL_DOMAIN_MAX + 1];
-	const struct spool_counters *c = &di->counters;
-	static const char *const name[] = { "spoold_domain_messages", "spoold_domain_bytes",
-	    "spoold_domain_oldest_age_seconds" };
-
-	if (c->messages == 0)
-		return 0;
-	label_value(di->domain, esc, sizeof(esc));
-	if (p->which < 2)
-		out_printf(p->out, "%s{domain=\"%s\"} %llu\n", name[p->which], esc,
-		    (unsigned long long)(p->which == 0 ? c->messages : c->bytes));
-	else
-		out_printf(p->out, "%s{domain=\"%s\"} %lld\n", name[p->which], esc,
-		    (long long)(c->oldest > 0 && p->now > c->oldest ? p->now - c->oldest : 0));
-	return 0;
-}
-
-/* The quarantine per domain: a message counts once for each domain among
- * its recipients.  Gathered as (domain) strings, sorted, counted in runs. */
-struct quarantine_pass {
-	char	**names;
-	size_t	  n, cap;
-	int	  failed;
-};
-
-static int
-gather_quarantined(const struct spool_envelope *env, const struct spool_quarantine *q, void *arg)
-{
-	struct quarantine_pass *p = arg;
-
-	(void)q;
-	for (size_t i = 0; i < env->nrcpts; i++) {
-		const char *d = spool_rcpt_domain(env->rcpts[i].addr);
-		int seen = 0;
-
-		for (size_t j = 0; j < i && !seen; j++)
-			seen = strcmp(spool_rcpt_domain(env->rcpts[j].addr), d) == 0;
-		if (seen || d[0] == '\0')
-			continue;
-		if (p->n == p->cap) {
-			size_t cap = p->cap ? p->cap * 2 : 64;
-			char **nn = realloc(p->names, cap * sizeof(*nn));
-
-			if (nn == NULL) {
-				p->failed = 1;
-				return 1;
-			}
-			p->names = nn;
-			p->cap = cap;
-		}
-		if ((p->names[p->n] = strdup(d)) == NULL) {
-			p->failed = 1;
-			return 1;
-		}
-		p->n++;
-	}
-	return 0;
-}
-
-static int
-cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int
-render_quarantine(struct spool *sp, struct buf *out)
-{
-	struct quarantine_pass p = { 0 };
-	char esc[2 * SPOOL_DOMAIN_MAX + 1];
-	enum spool_err rc = spool_quarantine_walk(sp, gather_quarantined, &p);
-
-	out_family(out, "spoold_domain_quarantined", "gauge",
-	    "Messages in the quarantine with a recipient in the domain.");
-	qsort(p.names, p.n, sizeof(*p.names), cmp_names);
-	for (size_t i = 0, j; i < p.n; i = j) {
-		for (j = i + 1; j < p.n && strcmp(p.names[i], p.names[j]) == 0; j++)
-			;
-		out_printf(out, "spoold_domain_quarantined{domain=\"%s\"} %zu\n",
-		    label_value(p.names[i], esc, sizeof(esc)), j - i);
-	}
-	for (size_t i = 0; i < p.n; i++)
-		free(p.names[i]);
-	free(p.names);
-	return rc == SPOOL_OK && !p.failed ? 0 : -1;
-}
-
-static int
-render_spool(struct spool *sp, struct buf *out)
-{
-	static const char *const help[][2] = {
-		{ "spoold_domain_messages", "Messages queued for the domain." },
-		{ "spoold_domain_bytes", "Bytes queued for the domain." },
-		{ "spoold_domain_oldest_age_seconds",
-		    "Age of the domain's oldest queued message: mail stuck for it." },
-	};
-	struct spool_stats st;
-	int failed = 0;
-
-	if (spool_get_stats(sp, &st) == SPOOL_OK)
-		render_spool_stats(out, &st);
-	else
-		failed = 1;
-	for (int i = 0; i < 3; i++) {
-		struct domain_pass p = { out, i, (int64_t)time(NULL) };
-
-		out_family(out, help[i][0], "gauge", help[i][1]);
-		if (spool_domain_list(sp, render_domain, &p) != SPOOL_OK)
-			failed = 1;
-	}
-	if (render_quarantine(sp, out) == -1)
-		failed = 1;
-	return failed ? -1 : 0;
-}
-
-int
-metrics_render(struct spool *sp, struct buf *out)
-{
-	int rc;
-
 	render_counters(out);
 	render_replies(out);
 	render_commits(out);
-	rc = render_spool(sp, out);
-	out_family(out, "spoold_spool_read_ok", "gauge",
-	    "1 when this scrape could read the spool, 0 when the spool figures are missing.");
-	out_printf(out, "spoold_spool_read_ok %d\n", rc == 0);
-	return rc;
 }

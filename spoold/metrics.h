@@ -8,10 +8,9 @@
  * adds: nothing waits, and a scrape reads them from another thread.  They
  * start at zero with each spoold process, as Prometheus counters may.
  *
- * metrics_render() writes the text exposition format (version 0.0.4):
- * these counters plus what the spool holds now (per domain, read in one
- * LMDB read transaction).  It blocks on the spool's reads, so it runs on
- * the metrics thread (metrics_http.c), never on the loop.
+ * metrics_render() writes them in the text exposition format (version
+ * 0.0.4); metrics_spool.c adds what the spool holds now.  Both run on the
+ * metrics thread (metrics_http.c), never on the loop.
  */
 #ifndef SPOOLD_METRICS_H
 #define SPOOLD_METRICS_H
@@ -20,8 +19,6 @@
 #include <stdint.h>
 
 #include "buf.h"
-
-struct spool;
 
 enum metrics_counter {
 	MC_CONNECTIONS_SMTP,
@@ -69,8 +66,14 @@ void	metrics_reply(const char *service, const char *command, int code, const cha
  * commit took (the fsync included); from the committer thread */
 void	metrics_commit(size_t batch, double seconds);
 
-/* metrics_render - the exposition text into out; -1 when the spool could
- * not be read (the counters are there all the same) */
-int	metrics_render(struct spool *, struct buf *out);
+/* metrics_render - the counters' exposition text, appended to out (the
+ * spool's series: metrics_spool.h) */
+void	metrics_render(struct buf *out);
+
+/* For the other parts of the text: printf into out, a family's HELP and
+ * TYPE lines, a label value escaped into dst. */
+void	metrics_printf(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void	metrics_family(struct buf *out, const char *name, const char *type, const char *help);
+const char *metrics_label(const char *v, char *dst, size_t len);
 
 #endif

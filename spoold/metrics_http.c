@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "metrics_spool.h"
 
 #define HTTP_LINE_MAX		8192
 #define HTTP_HEADERS_MAX	100
@@ -37,7 +38,7 @@ struct http_conn;
 
 static struct {
 	struct ev_loop		*loop;
-	struct spool		*spool;
+	struct queue		*queue;
 	pthread_t		 thread;
 	pthread_mutex_t		 lock;
 	pthread_cond_t		 wake;
@@ -69,8 +70,9 @@ metrics_main(void *arg)
 		pthread_mutex_unlock(&mt.lock);
 		if ((b = calloc(1, sizeof(*b))) != NULL) {
 			buf_init(b);
+			metrics_render(b);
 			/* a spool read error still leaves the counters to show */
-			(void)metrics_render(mt.spool, b);
+			(void)metrics_spool_render(mt.queue, b);
 		}
 		pthread_mutex_lock(&mt.lock);
 		mt.made = b;
@@ -117,10 +119,10 @@ metrics_made(struct ev_loop *loop, ev_async *w, int revents)
 }
 
 int
-metrics_start(struct ev_loop *loop, struct spool *sp)
+metrics_start(struct ev_loop *loop, struct queue *q)
 {
 	mt.loop = loop;
-	mt.spool = sp;
+	mt.queue = q;
 	pthread_mutex_init(&mt.lock, NULL);
 	pthread_cond_init(&mt.wake, NULL);
 	ev_async_init(&mt.async, metrics_made);

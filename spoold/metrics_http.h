@@ -16,7 +16,7 @@
 
 #include "buf.h"
 
-struct spool;
+struct queue;
 
 /* One wait for the text; done() runs on the loop, once, with the text (or
  * NULL when it could not be made). */
@@ -25,10 +25,11 @@ struct metrics_waiter {
 	void			(*done)(struct metrics_waiter *, const struct buf *text);
 };
 
-/* metrics_start - the thread, over the spool; -1 (logged) if it cannot */
-int	metrics_start(struct ev_loop *, struct spool *);
-/* metrics_stop - end the thread and every connection (the spool closes
- * after this) */
+/* metrics_start - the thread, over the queue's reads; -1 (logged) if it
+ * cannot */
+int	metrics_start(struct ev_loop *, struct queue *);
+/* metrics_stop - end the thread and every connection (before the queue
+ * closes) */
 void	metrics_stop(void);
 
 void	metrics_ask(struct metrics_waiter *);

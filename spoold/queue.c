@@ -190,6 +190,18 @@ queue_domains(struct queue *q, int (*cb)(const struct spool_domain_info *, void 
 }
 
 enum spool_err
+queue_stats(struct queue *q, struct spool_stats *st)
+{
+	return spool_get_stats(q->spool, st);
+}
+
+enum spool_err
+queue_quarantine_walk(struct queue *q, spool_quarantine_cb *cb, void *arg)
+{
+	return spool_quarantine_walk(q->spool, cb, arg);
+}
+
+enum spool_err
 queue_walk(struct queue *q, const char *domain, spool_walk_cb *cb, void *arg)
 {
 	return spool_domain_walk(q->spool, domain, cb, arg);

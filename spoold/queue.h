@@ -87,5 +87,9 @@ enum spool_err queue_route(struct queue *, const char *domain, struct spool_rout
 enum spool_err queue_domains(struct queue *, int (*cb)(const struct spool_domain_info *, void *),
     void *arg);
 enum spool_err queue_walk(struct queue *, const char *domain, spool_walk_cb *, void *arg);
+/* The metrics thread's reads: these touch no queue state, only the spool's
+ * read transactions, so they may run off the loop (queue_domains too). */
+enum spool_err queue_stats(struct queue *, struct spool_stats *);
+enum spool_err queue_quarantine_walk(struct queue *, spool_quarantine_cb *, void *arg);
 
 #endif

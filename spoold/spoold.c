@@ -231,6 +231,7 @@ shutdown_finish(void)
 {
 	unsigned long long messages, batches;
 
+	metrics_stop();		/* it reads through the queue */
 	queue_close(spoold.queue, &messages, &batches);
 	spoold.queue = NULL;
 	log_info("stopped: %llu messages stored in %llu commits since start", messages, batches);
@@ -386,7 +387,7 @@ start_modules(const struct spoold_conf *cf)
 {
 	metrics_init();
 	/* without the thread, /metrics and spoolctl stats get no counters */
-	(void)metrics_start(spoold.loop, spoold.spool);
+	(void)metrics_start(spoold.loop, spoold.queue);
 	bounce_init(spoold.queue);
 	despool_init(spoold.loop, spoold.queue, spoold.dns, listeners_own);
 	inbound_init(spoold.loop, spoold.queue);
@@ -564,7 +565,7 @@ main(int argc, char **argv)
 		dns_free(spoold.dns);
 	auth_done();
 	reload_stop();
-	metrics_stop();		/* it reads the spool */
+	metrics_stop();		/* (done already, unless the loop ended otherwise) */
 	spool_close(spoold.spool);
 	rt_unref(spoold.rt);
 	pidfile_remove(pidfd, pidpath);
