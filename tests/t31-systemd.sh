@@ -17,7 +17,8 @@
 #    strict with the datadir the only writable place (a private mount
 #    namespace, everything read-only but the spool and the listen file), and
 #    UMask=.  It must bind a privileged port, drop to its user, hold no
-#    capability afterwards and store a message; without any one of the
+#    capability afterwards, store a message and reload when the unit's
+#    ExecReload= runs as systemd would run it; without any one of the
 #    unit's capabilities it must refuse to start.  Not emulated:
 #    SystemCallFilter=, RestrictAddressFamilies=, MemoryDenyWriteExecute=,
 #    PrivateTmp=, PrivateDevices= and the Protect*= of the kernel.
@@ -212,10 +213,27 @@ expect_count example.test 1
 for f in "$T"/spool/*; do
 	[ "$(stat -c %a "$f")" = 600 ] || fail "$f has mode $(stat -c %a "$f") under UMask=$umask"
 done
+# ExecReload= as systemd runs it: in the sandbox (the unit's bounding set),
+# or with full privileges when it starts with "+".  Root without CAP_KILL
+# may not signal spoold once it runs as another user, so only the "+" form
+# can reload it.
+reload=$(sed -n 's/^ExecReload=//p' "$unit" | sed "s/\$MAINPID/$PID/")
+case $reload in
++*) sh -c "${reload#+}" >"$T/reload.out" 2>&1 || fail "ExecReload=$reload failed: $(cat "$T/reload.out")" ;;
+*) fail "spoold.service's ExecReload= does not start with + (root in the sandbox cannot signal spoold)" ;;
+esac
+setpriv --bounding-set "$BSET" --no-new-privs sh -c "${reload#+}" >"$T/reload.out" 2>&1 &&
+	fail "ExecReload= without its + could signal spoold from inside the sandbox: the + may go"
+grep -q 'Operation not permitted' "$T/reload.out" || fail "ExecReload= in the sandbox: $(cat "$T/reload.out")"
+_i=0
+until grep -q 'reloaded: 1 domain' "$SPOOLD_LOG"; do
+	_i=$((_i + 1)); [ $_i -le 200 ] || fail "spoold did not reload after ExecReload=: $(tail -5 "$SPOOLD_LOG")"
+	sleep 0.05
+done
 stop_pid "$PID"
 rm -f "$T/spoold.pid"
 _rc=0
 wait "$PID" || _rc=$?
 [ $_rc -eq 0 ] || fail "spoold in the sandbox exited with status $_rc after SIGTERM: $(tail -5 "$SPOOLD_LOG")"
 grep -q 'Read-only file system' "$SPOOLD_LOG" && fail "spoold tried to write outside its datadir: $(grep 'Read-only' "$SPOOLD_LOG")"
-say "spoold under the unit's bounding set, no_new_privs, UMask=$umask and a read-only system but its datadir: bound port $port, dropped to nobody with no capability left, stored a message, stopped cleanly"
+say "spoold under the unit's bounding set, no_new_privs, UMask=$umask and a read-only system but its datadir: bound port $port, dropped to nobody with no capability left, stored a message, reloaded by its ExecReload=, stopped cleanly"
