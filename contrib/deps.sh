@@ -14,9 +14,10 @@ DEMO="swaks"
 # swaks only recommends its TLS (Net::SSLeay, IO::Socket::SSL) and SASL
 # (Authen::SASL) helpers, and --no-install-recommends leaves them out.
 # systemd is there for systemd-analyze (t31), not to run: a fresh root has
-# no init.  debhelper and lintian build and check the Debian packages (t30;
-# dpkg-dev comes with build-essential, and as root no fakeroot is needed).
-TEST="check lmdb-utils swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl gnutls-bin python3 postfix clang libclang-rt-14-dev fiu-utils fetchmail dnsmasq-base sasl2-bin faketime python3-milter rspamd clamav-daemon clamav-milter pflogsumm mandoc systemd debhelper lintian"
+# no init; procps has the units' /bin/kill (ExecReload=).  debhelper and
+# lintian build and check the Debian packages (t30; dpkg-dev comes with
+# build-essential, and as root no fakeroot is needed).
+TEST="check lmdb-utils swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl gnutls-bin python3 postfix clang libclang-rt-14-dev fiu-utils fetchmail dnsmasq-base sasl2-bin faketime python3-milter rspamd clamav-daemon clamav-milter pflogsumm mandoc systemd procps debhelper lintian"
 
 case "${1:-build}" in
 build) want=$BUILD ;;

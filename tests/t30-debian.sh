@@ -90,6 +90,10 @@ sort "$T/ctrl-spoold/conffiles" | cmp -s - "$T/want-conffiles" ||
 [ "$(cat "$T/ctrl-etrnclient/conffiles")" = /etc/etrnclient/etrnclient.conf ] ||
 	fail "etrnclient's conffiles: $(cat "$T/ctrl-etrnclient/conffiles")"
 dpkg-deb -f "$sdeb" Depends | grep -q 'adduser' || fail "spoold does not depend on adduser, which its postinst runs"
+for p in spoold etrnclient; do
+	dpkg-deb -f "$T/${p}_${deb_version}_$arch.deb" Depends | grep -q 'procps' ||
+		fail "$p does not depend on procps, whose /bin/kill its unit's ExecReload= runs"
+done
 say "contents: programs, manual pages, units and configurations in each package; /etc files are conffiles"
 
 # the units name the packaged programs and configurations, sandbox included
