@@ -40,6 +40,7 @@ done
 [ -d /lib/systemd/system ] || fail "/lib/systemd/system is missing (the systemd package; contrib/deps.sh test installs it)"
 mkdir -p "$ROOT/lib/systemd" "$ROOT/bin"
 cp -R /lib/systemd/system "$ROOT/lib/systemd/"
+[ -x /bin/kill ] || fail "/bin/kill, which the units' ExecReload= runs, is missing (procps; contrib/deps.sh test installs it)"
 cp /bin/kill "$ROOT/bin/kill"
 # verify UNIT-FILE... - systemd-analyze verify in the staging root; its
 # output in $T/verify.out.  --man=no: it would run man(1) in the root;
@@ -130,14 +131,32 @@ mkdir -p "$T/spool"
 setpriv_caps() {
 	echo "-all$(for c in $1; do printf ',+%s' "$(echo "${c#CAP_}" | tr 'A-Z' 'a-z')"; done)"
 }
-# sandboxed CAPS - start spoold in the background as the unit would, but for
-# the bounding set CAPS: in a private mount namespace whose root is this
-# file system read-only, with $T/spool (the datadir) and $T/run (the listen
-# file) bound writable; sets PID (spoold's: each step execs the next)
+# The mounts below must not reach this machine's own mount namespace.
+# unshare makes every mount private, which needs / to be a mount point; in a
+# chroot (CI's fresh root) it is not, and then the mounts are made only if
+# none is shared (nothing could propagate); else no read-only system.
+if unshare -m --propagation private true 2>/dev/null; then
+	PROPAGATION=private
+elif ! grep -q ' shared:' /proc/self/mountinfo; then
+	PROPAGATION=unchanged
+else
+	PROPAGATION=
+	say "a chroot with shared mounts: ProtectSystem= is not emulated here"
+fi
+# sandboxed - start spoold in the background as the unit would, for the
+# bounding set $BSET: in a mount namespace of its own whose root is this file
+# system read-only, with $T/spool (the datadir) and $T/run (the listen file)
+# bound writable; sets PID (spoold's: each step execs the next)
 sandboxed() {
 	: >"$SPOOLD_LOG"
 	rm -f "$T/run/listen"
-	unshare -m --propagation private sh -c '
+	if [ -z "$PROPAGATION" ]; then
+		(umask "$UMASK" && exec setpriv --bounding-set "$BSET" --inh-caps -all --no-new-privs \
+		    "$SPOOLD" -f -c "$SPOOLD_CONF" --listen-file "$T/run/listen") >>"$SPOOLD_LOG" 2>&1 &
+		PID=$!
+		return
+	fi
+	unshare -m --propagation "$PROPAGATION" sh -c '
 		set -e
 		nr=$1; shift
 		mount --rbind / "$nr"
@@ -236,4 +255,4 @@ _rc=0
 wait "$PID" || _rc=$?
 [ $_rc -eq 0 ] || fail "spoold in the sandbox exited with status $_rc after SIGTERM: $(tail -5 "$SPOOLD_LOG")"
 grep -q 'Read-only file system' "$SPOOLD_LOG" && fail "spoold tried to write outside its datadir: $(grep 'Read-only' "$SPOOLD_LOG")"
-say "spoold under the unit's bounding set, no_new_privs, UMask=$umask and a read-only system but its datadir: bound port $port, dropped to nobody with no capability left, stored a message, reloaded by its ExecReload=, stopped cleanly"
+say "spoold under the unit's bounding set, no_new_privs, UMask=$umask${PROPAGATION:+ and a read-only system but its datadir}: bound port $port, dropped to nobody with no capability left, stored a message, reloaded by its ExecReload=, stopped cleanly"
