@@ -13,7 +13,12 @@ BUILD="build-essential autoconf automake pkg-config libev-dev libgnutls28-dev li
 DEMO="swaks"
 # swaks only recommends its TLS (Net::SSLeay, IO::Socket::SSL) and SASL
 # (Authen::SASL) helpers, and --no-install-recommends leaves them out.
-TEST="check lmdb-utils swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl gnutls-bin python3 postfix clang libclang-rt-14-dev fiu-utils fetchmail dnsmasq-base sasl2-bin faketime python3-milter rspamd clamav-daemon clamav-milter pflogsumm mandoc prometheus mount"
+# systemd is there for systemd-analyze (t31), not to run: a fresh root has
+# no init; procps has the units' /bin/kill (ExecReload=).  debhelper and
+# lintian build and check the Debian packages (t30; dpkg-dev comes with
+# build-essential, and as root no fakeroot is needed).
+# prometheus has promtool (t33); mount (t36) is not in a minimal root.
+TEST="check lmdb-utils swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl gnutls-bin python3 postfix clang libclang-rt-14-dev fiu-utils fetchmail dnsmasq-base sasl2-bin faketime python3-milter rspamd clamav-daemon clamav-milter pflogsumm mandoc systemd procps debhelper lintian prometheus mount"
 
 case "${1:-build}" in
 build) want=$BUILD ;;
