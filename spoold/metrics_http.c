@@ -274,9 +274,9 @@ http_request_line(struct http_conn *hc, const char *line)
 static void
 http_input(struct http_conn *hc)
 {
-	char *line;
+	char *line = NULL;
 	size_t len;
-	int toolong;
+	int toolong = 0;
 
 	while (hc->state <= HTTP_HEADERS &&
 	    (line = io_getline(hc->io, HTTP_LINE_MAX, &len, &toolong)) != NULL) {
@@ -307,7 +307,7 @@ http_input(struct http_conn *hc)
 		metrics_ask(&hc->wait);
 		return;
 	}
-	if (line == NULL && toolong)
+	if (hc->state <= HTTP_HEADERS && toolong)	/* a line past HTTP_LINE_MAX */
 		http_error(hc, "400 Bad Request", "");
 }
 
