@@ -109,6 +109,8 @@ metrics_made(struct ev_loop *loop, ev_async *w, int revents)
 		struct metrics_waiter *w2 = list;
 
 		list = w2->next;
+		if (list != NULL)
+			list->prev = NULL;	/* w2 may be freed by its done() */
 		w2->prev = w2->next = NULL;
 		w2->done(w2, b);
 	}
@@ -327,8 +329,9 @@ http_event(struct io *io, enum io_event ev, void *arg)
 			http_free(hc);
 		return;
 	case IO_TIMEOUT:
-		if (hc->state <= HTTP_HEADERS)
-			log_info("metrics: request from %s timed out", hc->peer);
+		log_info("metrics: %s from %s timed out", hc->state <= HTTP_HEADERS ? "request" :
+		    hc->state == HTTP_RENDERING ? "the text (still being made) for" : "reply to",
+		    hc->peer);
 		http_free(hc);
 		return;
 	default:	/* the scraper went away */
@@ -369,6 +372,8 @@ metrics_http_accept(int fd, const struct sockaddr *peer)
 void
 metrics_stop(void)
 {
+	while (mt.conns != NULL)	/* the scrapes still open go */
+		http_free(mt.conns);
 	if (!mt.started)
 		return;
 	pthread_mutex_lock(&mt.lock);
@@ -384,10 +389,7 @@ metrics_stop(void)
 	}
 	ev_ref(mt.loop);
 	ev_async_stop(mt.loop, &mt.async);
-	/* the scrapes still open go; other waiters (the control socket's)
-	 * get nothing */
-	while (mt.conns != NULL)
-		http_free(mt.conns);
+	/* other waiters (the control socket's) get nothing */
 	while (mt.waiters != NULL) {
 		struct metrics_waiter *w = mt.waiters;
 

@@ -27,7 +27,9 @@ tls_unref(struct spoold_tls *tls)
 {
 	if (tls == NULL || --tls->refs > 0)
 		return;
-	if (tls->cred)
+	if (tls->cred_owner != NULL)
+		tls_unref(tls->cred_owner);
+	else if (tls->cred)
 		gnutls_certificate_free_credentials(tls->cred);
 	if (tls->prio)
 		gnutls_priority_deinit(tls->prio);
@@ -133,20 +135,27 @@ rt_set_conf_free(void (*fn)(struct spoold_conf *))
 	conf_free = fn != NULL ? fn : spoold_conf_free;
 }
 
-/* tls_load - credentials from tls-cert/tls-key; NULL with "file:line: why" */
+/* tls_load - credentials from tls-cert/tls-key, or old's when it loaded
+ * the same files (only tls-priority changed: the key may be root's only,
+ * and this runs after the privilege drop); NULL with "file:line: why" */
 static struct spoold_tls *
-tls_load(const struct spoold_conf *cf, char *err, size_t errlen)
+tls_load(const struct spoold_conf *cf, const struct spoold_rt *old, char *err, size_t errlen)
 {
 	struct spoold_tls *tls = calloc(1, sizeof(*tls));
 	const char *errpos = NULL;
-	int rc;
+	int rc = 0;
 
 	if (tls == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	tls->refs = 1;
-	if ((rc = gnutls_certificate_allocate_credentials(&tls->cred)) < 0 ||
+	if (old != NULL && old->tls != NULL && same_string(old->conf->tls_cert, cf->tls_cert) &&
+	    same_string(old->conf->tls_key, cf->tls_key)) {
+		tls->cred_owner = old->tls->cred_owner != NULL ? old->tls->cred_owner : old->tls;
+		tls->cred_owner->refs++;
+		tls->cred = tls->cred_owner->cred;
+	} else if ((rc = gnutls_certificate_allocate_credentials(&tls->cred)) < 0 ||
 	    (rc = gnutls_certificate_set_x509_key_file(tls->cred, cf->tls_cert, cf->tls_key,
 	    GNUTLS_X509_FMT_PEM)) < 0) {
 		snprintf(err, errlen, "%s:%d: cannot load tls-cert %s with tls-key %s: %s%s", cf->path,
@@ -179,7 +188,7 @@ rt_new(struct spoold_conf *cf, const struct spoold_rt *old, char *err, size_t er
 	rt->refs = 1;
 	rt->conf = cf;
 	if (cf->tls_cert && (rt->tls = tls_reusable(old, cf)) == NULL &&
-	    (rt->tls = tls_load(cf, err, errlen)) == NULL) {
+	    (rt->tls = tls_load(cf, old, err, errlen)) == NULL) {
 		rt->conf = NULL;
 		rt_unref(rt);
 		return NULL;

@@ -22,6 +22,9 @@ struct spoold_tls {
 	int				 refs;
 	gnutls_certificate_credentials_t cred;
 	gnutls_priority_t		 prio;
+	/* when cred is another's (a reload that changed only tls-priority
+	 * keeps the loaded key): the one holding it, referenced */
+	struct spoold_tls		*cred_owner;
 };
 
 struct spoold_rt {

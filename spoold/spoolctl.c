@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <sysexits.h>
@@ -784,14 +785,20 @@ static char *
 running_totals(const struct spoold_conf *cf)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	char line[300], *text = NULL;
+	struct timeval tv = { .tv_sec = 30 };	/* spoold answers at once, or never */
+	char line[300] = "", *text = NULL;
 	size_t len = 0, n;
 	FILE *fp, *mem;
 	int fd;
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", cf->datadir);
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", cf->datadir) >=
+	    sizeof(sun.sun_path)) {
+		fprintf(stderr, "spoolctl: stats: datadir path too long for the control socket\n");
+		return NULL;
+	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return NULL;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
 	    (fp = fdopen(fd, "r+")) == NULL) {
 		fprintf(stderr, "spoolctl: stats: no spoold answers at %s: the running totals are "
@@ -803,7 +810,7 @@ running_totals(const struct spoold_conf *cf)
 	fflush(fp);
 	if (fgets(line, sizeof(line), fp) == NULL || line[0] != '2') {
 		line[strcspn(line, "\r\n")] = '\0';
-		fprintf(stderr, "spoolctl: stats: spoold: %s\n", line[0] ? line + 4 : "no reply");
+		fprintf(stderr, "spoolctl: stats: spoold: %s\n", strlen(line) > 4 ? line + 4 : "no reply");
 		fclose(fp);
 		return NULL;
 	}

@@ -111,3 +111,21 @@ sw -t priv@example.test -f a@x.test
 grep -q 'running as user nobody' "$SPOOLD_LOG" || fail "no 'running as user' log line"
 stop_spoold
 say "root with 'user nobody': uid/gid/groups dropped, spool owned by nobody, mail stored"
+
+# after the drop the root-only key cannot be read again: a reload that
+# changes only tls-priority keeps the loaded key and takes the priority
+need_swaks TLS
+make_cert
+chmod 600 "$T/key.pem"
+write_conf "user nobody" "tls-cert $T/cert.pem" "tls-key $T/key.pem"
+start_spoold
+printf 'tls-priority NORMAL:-VERS-ALL:+VERS-TLS1.2\n' >>"$SPOOLD_CONF"
+kill -HUP "$SPOOLD_PID"
+_i=0; until grep -q -E 'reloaded: |reload failed' "$SPOOLD_LOG"; do _i=$((_i + 1)); [ $_i -le 100 ] || fail "no reload"; sleep 0.05; done
+grep -q 'reload failed' "$SPOOLD_LOG" && fail "a reload changing only tls-priority failed: $(grep -B2 'reload failed' "$SPOOLD_LOG")"
+sw -tls -t prio@example.test -f a@x.test
+grep -q 'TLS started with cipher TLSv1.2' "$T/swaks.out" ||
+	fail "the new tls-priority (TLS 1.2 only) is not in use: $(grep -i 'tls' "$T/swaks.out" | head -3)"
+[ -n "$(sw_queued)" ] || fail "no 250 over TLS after the reload"
+stop_spoold
+say "as nobody, a reload changing only tls-priority keeps the root-only key and applies the priority (TLS 1.2)"
