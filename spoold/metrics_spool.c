@@ -126,7 +126,8 @@ render_quarantine(struct queue *q, struct buf *out)
 
 	metrics_family(out, "spoold_domain_quarantined", "gauge",
 	    "Messages in the quarantine with a recipient in the domain.");
-	qsort(p.names, p.n, sizeof(*p.names), cmp_names);
+	if (p.n > 1)	/* qsort(NULL, 0, ...) is undefined */
+		qsort(p.names, p.n, sizeof(*p.names), cmp_names);
 	for (size_t i = 0, j; i < p.n; i = j) {
 		for (j = i + 1; j < p.n && strcmp(p.names[i], p.names[j]) == 0; j++)
 			;
