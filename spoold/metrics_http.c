@@ -21,14 +21,13 @@
 #include <unistd.h>
 
 #include "cidr.h"
+#include "http_request.h"
 #include "io.h"
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
 #include "metrics_spool.h"
 
-#define HTTP_LINE_MAX		8192
-#define HTTP_HEADERS_MAX	100
 #define HTTP_TIMEOUT		10.0
 #define HTTP_CONNS_MAX		32
 
@@ -179,8 +178,7 @@ metrics_cancel(struct metrics_waiter *w)
 /* ---- one HTTP connection ---- */
 
 enum http_state {
-	HTTP_REQUEST_LINE,
-	HTTP_HEADERS,
+	HTTP_REQUEST,		/* reading the request head */
 	HTTP_RENDERING,		/* waiting for the text */
 	HTTP_SENDING,
 };
@@ -190,8 +188,7 @@ struct http_conn {
 	struct io		*io;
 	enum http_state		 state;
 	int			 head;		/* HEAD: no body */
-	int			 found;		/* the path is /metrics */
-	unsigned		 headers;
+	struct http_request	 rq;
 	char			 peer[64];
 	struct metrics_waiter	 wait;
 };
@@ -250,67 +247,41 @@ http_text_ready(struct metrics_waiter *w, const struct buf *text)
 	    buf_used(text));
 }
 
-/* http_request_line - "GET /metrics HTTP/1.1"; 0 to read the headers, -1
- * when it was answered */
-static int
-http_request_line(struct http_conn *hc, const char *line)
-{
-	char method[16], path[HTTP_LINE_MAX], version[16];
-	size_t plen;
-
-	if (sscanf(line, "%15s %8191s %15s", method, path, version) != 3 ||
-	    strncmp(version, "HTTP/1.", 7) != 0 || path[0] != '/') {
-		http_error(hc, "400 Bad Request", "");
-		return -1;
-	}
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-		http_error(hc, "405 Method Not Allowed", "Allow: GET, HEAD\r\n");
-		return -1;
-	}
-	hc->head = strcmp(method, "HEAD") == 0;
-	plen = strcspn(path, "?");	/* a query string changes nothing */
-	hc->found = plen == 8 && memcmp(path, "/metrics", 8) == 0;
-	return 0;
-}
-
 static void
 http_input(struct http_conn *hc)
 {
-	char *line = NULL;
+	char *line;
 	size_t len;
-	int toolong = 0;
+	int toolong = 0, status = 0;
 
-	while (hc->state <= HTTP_HEADERS &&
+	while (hc->state == HTTP_REQUEST &&
 	    (line = io_getline(hc->io, HTTP_LINE_MAX, &len, &toolong)) != NULL) {
-		if (toolong || strlen(line) != len) {
-			http_error(hc, "400 Bad Request", "");
-			return;
-		}
-		if (hc->state == HTTP_REQUEST_LINE) {
-			if (http_request_line(hc, line) == 0)
-				hc->state = HTTP_HEADERS;
-			continue;
-		}
-		if (line[0] != '\0') {
-			if (++hc->headers > HTTP_HEADERS_MAX) {
-				http_error(hc, "431 Request Header Fields Too Large", "");
-				return;
-			}
-			continue;
-		}
-		/* the blank line: the request is complete */
-		if (!hc->found) {
-			http_error(hc, "404 Not Found", "");
-			return;
-		}
+		if ((status = toolong ? 400 : http_request_feed(&hc->rq, line, len)) != 0)
+			break;
+	}
+	if (hc->state != HTTP_REQUEST || (status == 0 && !toolong))
+		return;		/* more to come */
+	hc->head = hc->rq.head;
+	switch (status) {
+	case 200:
 		hc->state = HTTP_RENDERING;
 		io_pause_read(hc->io);
 		hc->wait.done = http_text_ready;
 		metrics_ask(&hc->wait);
 		return;
-	}
-	if (hc->state <= HTTP_HEADERS && toolong)	/* a line past HTTP_LINE_MAX */
+	case 404:
+		http_error(hc, "404 Not Found", "");
+		return;
+	case 405:
+		http_error(hc, "405 Method Not Allowed", "Allow: GET, HEAD\r\n");
+		return;
+	case 431:
+		http_error(hc, "431 Request Header Fields Too Large", "");
+		return;
+	default:	/* 400, or a line past HTTP_LINE_MAX */
 		http_error(hc, "400 Bad Request", "");
+		return;
+	}
 }
 
 static void
@@ -321,15 +292,14 @@ http_event(struct io *io, enum io_event ev, void *arg)
 	(void)io;
 	switch (ev) {
 	case IO_DATAIN:
-		if (hc->state <= HTTP_HEADERS)
-			http_input(hc);
+		http_input(hc);
 		return;
 	case IO_LOWAT:
 		if (hc->state == HTTP_SENDING)
 			http_free(hc);
 		return;
 	case IO_TIMEOUT:
-		log_info("metrics: %s from %s timed out", hc->state <= HTTP_HEADERS ? "request" :
+		log_info("metrics: %s from %s timed out", hc->state == HTTP_REQUEST ? "request" :
 		    hc->state == HTTP_RENDERING ? "the text (still being made) for" : "reply to",
 		    hc->peer);
 		http_free(hc);
