@@ -57,10 +57,7 @@ tls_reusable(const struct spoold_rt *old, const struct spoold_conf *cf)
 static int
 needs_verify(const struct spoold_conf *cf)
 {
-	for (size_t i = 0; i < cf->n_domains; i++)
-		if (cf->domains[i].tls == TLS_VERIFY)
-			return 1;
-	return 0;
+	return cf->any_tls_verify;
 }
 
 /* client_reusable - old's client credentials serve cf too */

@@ -306,16 +306,8 @@ look_interval(void)
 	if ((double)cf->quarantine_max_age < t)
 		t = (double)cf->quarantine_max_age;
 
-	for (size_t i = 0; i < cf->n_domains; i++) {
-		const struct domain_conf *d = &cf->domains[i];
-
-		if (d->mode == MODE_BACKUP && (double)d->retry < t)
-			t = (double)d->retry;
-		if ((double)d->max_age < t)
-			t = (double)d->max_age;
-		if (d->delay_warning > 0 && (double)d->delay_warning < t)
-			t = (double)d->delay_warning;
-	}
+	if ((double)cf->shortest_domain_timer < t)
+		t = (double)cf->shortest_domain_timer;
 	return t < 1.0 ? 1.0 : t;
 }
 

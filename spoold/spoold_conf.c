@@ -874,6 +874,18 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 	}
 	if (cf->n_domains > 1)	/* qsort(NULL, 0, ...) is undefined */
 		qsort(cf->domains, cf->n_domains, sizeof(*cf->domains), domain_cmp);
+	cf->shortest_domain_timer = UINT64_MAX;
+	for (size_t i = 0; i < cf->n_domains; i++) {
+		const struct domain_conf *d = &cf->domains[i];
+
+		cf->any_tls_verify |= d->tls == TLS_VERIFY;
+		if (d->mode == MODE_BACKUP && d->retry < cf->shortest_domain_timer)
+			cf->shortest_domain_timer = d->retry;
+		if (d->max_age < cf->shortest_domain_timer)
+			cf->shortest_domain_timer = d->max_age;
+		if (d->delay_warning > 0 && d->delay_warning < cf->shortest_domain_timer)
+			cf->shortest_domain_timer = d->delay_warning;
+	}
 	for (size_t i = 1; i < cf->n_domains; i++)	/* sorted by name, then line */
 		if (strcmp(cf->domains[i].name, cf->domains[i - 1].name) == 0)
 			conf_add_error(errs, "%s:%d: domain %s is already defined at line %d", name,

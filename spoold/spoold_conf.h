@@ -165,6 +165,11 @@ struct spoold_conf {
 	char			*resolver;	/* "ip[:port],...", NULL: /etc/resolv.conf */
 	struct domain_conf	*domains;		/* sorted by name once loaded */
 	size_t			 n_domains, domains_cap;
+	/* over every domain, worked out once at load (off the loop at a
+	 * reload), so nothing on the loop walks 100,000 blocks: a domain has
+	 * tls verify; the shortest backup retry, max-age or delay-warning */
+	int			 any_tls_verify;
+	uint64_t		 shortest_domain_timer;	/* UINT64_MAX: none */
 	struct queue_conf	*queues;	/* ETRN #name groups */
 	size_t			 n_queues;
 	struct milter_conf	*milters;
