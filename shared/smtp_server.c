@@ -1542,6 +1542,12 @@ smtp_session_new_io(struct io *io, const struct sockaddr *peer,
 	smtp_auth_deadline_start(s);
 	smtp_reply(s, cfg->service == SMTP_SERVICE_ODMR ? R_ODMR_GREETING : R_GREETING,
 	    cfg->hostname);
+	/* input already in (what followed a PROXY header in its packet) never
+	 * makes the socket readable again: take it from the loop */
+	if (io_pending(io) > 0) {
+		ev_timer_set(&s->kick, 0., 0.);
+		ev_timer_start(s->loop, &s->kick);
+	}
 	return s;
 }
 

@@ -66,6 +66,11 @@ struct listen_addr {
 	char			*text;		/* as written */
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
+	/* "proxy-protocol-from CIDR..." on its listen line: a connection
+	 * from these starts with a PROXY header (HAProxy's), and only these
+	 * may send one; its own copy, freed with the configuration */
+	struct cidr		*proxy_from;
+	size_t			 n_proxy_from;
 };
 
 struct route {
