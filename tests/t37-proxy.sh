@@ -208,4 +208,30 @@ until grep -q 'helo=<hc\.test>' "$SPOOLD_LOG"; do
 done
 say "HAProxy's smtpchk health check: v2 LOCAL, EHLO hc.test answered"
 
+# ---- reloads: the list goes with its listen line ----
+hup() {
+	kill -HUP "$SPOOLD_PID"
+	_i=0
+	until [ "$(grep -c -E 'reloaded: |reload failed' "$SPOOLD_LOG")" -ge "$1" ]; do
+		_i=$((_i + 1)); [ $_i -le 200 ] || fail "no reload outcome number $1 within 10 s"; sleep 0.05
+	done
+	grep -q 'reload failed' "$SPOOLD_LOG" && fail "reload failed: $(grep 'reload failed' "$SPOOLD_LOG")"
+	return 0
+}
+v1_pipe='PROXY TCP4 127.0.0.2 127.0.0.1 40000 25\r\nEHLO pipe.test\r\nETRN site.test\r\n'
+: >"$SPOOLD_LOG"
+# a moved listener waits for a restart, its list with it
+sed -i 's/^listen smtp .*/listen smtp 127.0.0.1:0 127.0.0.1:0 proxy-protocol-from 127.0.0.9/' "$SPOOLD_CONF"
+hup 1
+expect_log 'reload: listen/metrics-listen changed' "a changed listen line"
+client "$SMTP_PORT" 127.0.0.3 "$v1_pipe" 3 QUIT
+expect_out '^251 2\.0\.0' "the running listen line's list after a reload that moves it"
+# the same listener without the list: a header from 127.0.0.3 is a command now
+sed -i 's/^listen smtp .*/listen smtp 127.0.0.1:0/' "$SPOOLD_CONF"
+hup 2
+client "$SMTP_PORT" 127.0.0.3 "$v1_pipe" 4 QUIT
+expect_out '^500 ' "a header once proxy-protocol-from is gone"
+expect_out '^459 4\.7\.1' "ETRN once proxy-protocol-from is gone"
+say "SIGHUP: a moved listen line keeps its running list; the same line without the list: headers are 500"
+
 stop_spoold
