@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -48,7 +49,7 @@ enum smtp_state {
  * that never reads must not hold a connection slot for ever. */
 #define SMTP_CLOSE_DEADLINE	10.0
 
-#define SMTP_NCOUNTED	15	/* the verbs of commands[], and one for unknown */
+#define SMTP_NCOUNTED	16	/* the verbs of commands[], and one for unknown */
 
 struct smtp_session {
 	uint64_t			 id;
@@ -63,6 +64,7 @@ struct smtp_session {
 	char				 peer_text[64];
 	char				 helo[SMTP_DOMAIN_MAX + 1];
 	int				 esmtp;
+	int				 xclient_ok;	/* started from an xclient_from address */
 	unsigned			 errors;
 	unsigned			 messages;
 	/* per command of commands[] (the last: unknown), for the disconnect line */
@@ -326,6 +328,8 @@ proceed_ehlo(struct smtp_session *s, const char *arg)
 		lines[n++] = "STARTTLS";
 	if (s->ops->etrn)
 		lines[n++] = "ETRN";
+	if (s->xclient_ok)
+		lines[n++] = "XCLIENT ADDR NAME PORT PROTO HELO LOGIN";
 	lines[n++] = "HELP";
 	smtp_reply_lines(s, R_EHLO, lines, n);
 }
@@ -1222,6 +1226,187 @@ proceed_help(struct smtp_session *s, const char *arg)
 	smtp_reply(s, R_HELP, NULL);
 }
 
+/* ---- XCLIENT (Postfix's XCLIENT_README) ---- */
+
+/* What one XCLIENT says; a field not given keeps its value. */
+struct xclient {
+	int			 addr_set, port_set, proto_set, helo_set, login_set;
+	struct sockaddr_storage	 addr;
+	int			 port;
+	int			 esmtp;
+	char			 helo[SMTP_DOMAIN_MAX + 1];	/* "": [UNAVAILABLE] */
+	char			 login[256];
+};
+
+/* xclient_xtext - RFC 3461 4 xtext decoded into dst; -1 if not xtext or
+ * too long */
+static int
+xclient_xtext(const char *src, char *dst, size_t len)
+{
+	size_t o = 0;
+
+	for (const char *p = src; *p != '\0'; p++) {
+		unsigned c = (unsigned char)*p;
+
+		if (c == '+') {
+			if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]))
+				return -1;
+			c = (unsigned)strtoul((char[]){ p[1], p[2], '\0' }, NULL, 16);
+			p += 2;
+			if (c < 0x21 || c > 0x7e)	/* no controls, no blanks in any value */
+				return -1;
+		} else if (c < 0x21 || c > 0x7e || c == '=')
+			return -1;
+		if (o + 1 >= len)
+			return -1;
+		dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+	return 0;
+}
+
+/* xclient_addr - "192.0.2.7" or "IPV6:2001:db8::7" */
+static int
+xclient_addr(const char *v, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (strncasecmp(v, "IPV6:", 5) == 0) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		return inet_pton(AF_INET6, v + 5, &s6->sin6_addr) == 1 ? 0 : -1;
+	}
+	((struct sockaddr_in *)ss)->sin_family = AF_INET;
+	return inet_pton(AF_INET, v, &((struct sockaddr_in *)ss)->sin_addr) == 1 ? 0 : -1;
+}
+
+/* xclient_attr - one NAME=VALUE into x; 0, or -1 (bad) */
+static int
+xclient_attr(const char *name, const char *v, struct xclient *x)
+{
+	int unavail = strcmp(v, "[UNAVAILABLE]") == 0 || strcmp(v, "[TEMPUNAVAIL]") == 0;
+	char *end;
+	long port;
+
+	if (strcasecmp(name, "NAME") == 0)	/* no reverse DNS here: unknown[ADDR] */
+		return 0;
+	if (strcasecmp(name, "ADDR") == 0) {
+		if (unavail)
+			return 0;	/* keep the address we have */
+		x->addr_set = 1;
+		return xclient_addr(v, &x->addr);
+	}
+	if (strcasecmp(name, "PORT") == 0) {
+		if (unavail)
+			return 0;
+		port = strtol(v, &end, 10);
+		x->port_set = 1;
+		x->port = (int)port;
+		return isdigit((unsigned char)v[0]) && *end == '\0' && port <= 65535 ? 0 : -1;
+	}
+	if (strcasecmp(name, "PROTO") == 0) {
+		x->proto_set = !unavail;
+		x->esmtp = strcasecmp(v, "ESMTP") == 0;
+		return unavail || x->esmtp || strcasecmp(v, "SMTP") == 0 ? 0 : -1;
+	}
+	if (strcasecmp(name, "HELO") == 0) {
+		x->helo_set = 1;
+		if (unavail)
+			return 0;
+		return strlen(v) < sizeof(x->helo) ? (strcpy(x->helo, v), 0) : -1;
+	}
+	if (strcasecmp(name, "LOGIN") == 0) {
+		x->login_set = 1;
+		if (unavail)
+			return 0;
+		return strlen(v) < sizeof(x->login) ? (strcpy(x->login, v), 0) : -1;
+	}
+	return -1;
+}
+
+/* xclient_parse - the attributes of arg into x; NULL, or the one that is
+ * wrong (in bad, for the reply) */
+static const char *
+xclient_parse(const char *arg, struct xclient *x, char *bad, size_t badlen)
+{
+	char copy[SMTP_LINE_MAX], value[SMTP_LINE_MAX], *save = NULL, *tok, *eq;
+
+	memset(x, 0, sizeof(*x));
+	snprintf(copy, sizeof(copy), "%s", arg);
+	for (tok = strtok_r(copy, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+		if ((eq = strchr(tok, '=')) == NULL || eq == tok)
+			goto bad;
+		*eq = '\0';	/* the reply names the attribute, not its value */
+		if (xclient_xtext(eq + 1, value, sizeof(value)) == -1 ||
+		    xclient_attr(tok, value, x) == -1)
+			goto bad;
+	}
+	return NULL;
+bad:
+	snprintf(bad, badlen, "%.32s", tok);
+	return bad;
+}
+
+static int
+check_xclient(struct smtp_session *s, const char *arg)
+{
+	struct xclient x;
+	char bad[40];
+
+	if (!s->xclient_ok) {
+		smtp_reply(s, R_XCLIENT_DENIED, NULL);
+		return 0;
+	}
+	if (arg[0] == '\0') {
+		smtp_reply(s, R_SYNTAX, "XCLIENT attribute=value ...");
+		return 0;
+	}
+	if (xclient_parse(arg, &x, bad, sizeof(bad)) != NULL) {
+		smtp_reply(s, R_XCLIENT_ATTR, bad);
+		return 0;
+	}
+	return 1;
+}
+
+/* proceed_xclient - the session goes on as the client named, from the
+ * start: a new greeting, EHLO again (the HELO attribute names the client's
+ * until then) */
+static void
+proceed_xclient(struct smtp_session *s, const char *arg)
+{
+	char bad[40], was[sizeof(s->peer_text)], esc[LOG_ESCAPE_SIZE(64)];
+	struct xclient x;
+	int port = sockaddr_port((struct sockaddr *)&s->peer);
+
+	(void)xclient_parse(arg, &x, bad, sizeof(bad));
+	memcpy(was, s->peer_text, sizeof(was));
+	smtp_txn_reset(s);
+	if (x.addr_set) {
+		s->peer = x.addr;
+		port = 0;
+	}
+	if (x.port_set)
+		port = x.port;
+	if (s->peer.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&s->peer)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)&s->peer)->sin_port = htons((uint16_t)port);
+	sockaddr_text((struct sockaddr *)&s->peer, s->peer_text, sizeof(s->peer_text));
+	/* the client named has said HELO (or EHLO: PROTO) only if HELO says so */
+	strcpy(s->helo, x.helo_set ? x.helo : "");
+	if (x.proto_set)
+		s->esmtp = x.esmtp;
+	if (x.login_set)
+		strcpy(s->user, x.login);
+	smtp_enter_state(s, s->helo[0] != '\0' ? STATE_READY : STATE_INIT);
+	log_role(s->tag, "%016llx: xclient from unknown[%s]: client unknown[%s]:%d helo=<%s>",
+	    (unsigned long long)s->id, was, s->peer_text, port,
+	    log_escape(esc, sizeof(esc), s->helo, 64));
+	if (s->ops->client_changed)
+		s->ops->client_changed(s->arg, s);
+	smtp_reply(s, R_GREETING, s->cfg->hostname);
+}
+
 #define ANY_CMD_STATE	(S(STATE_INIT) | S(STATE_READY) | S(STATE_MAIL) | S(STATE_RCPT))
 #define MAIL		S(SMTP_SERVICE_MAIL)
 #define ODMR		S(SMTP_SERVICE_ODMR)
@@ -1241,6 +1426,8 @@ static const struct smtp_command commands[] = {
 	{ "VRFY",	MAIL,		ANY_CMD_STATE,	check_vrfy,	proceed_vrfy },
 	{ "HELP",	MAIL,		ANY_CMD_STATE,	check_any,	proceed_help },
 	{ "ETRN",	MAIL,		ANY_CMD_STATE,	check_etrn,	proceed_etrn },
+	/* XCLIENT_README: not inside a transaction */
+	{ "XCLIENT",	MAIL,		S(STATE_INIT) | S(STATE_READY), check_xclient, proceed_xclient },
 	{ NULL,		0,		0,		NULL,		NULL },
 };
 _Static_assert(sizeof(commands) / sizeof(commands[0]) == SMTP_NCOUNTED, "SMTP_NCOUNTED");
@@ -1527,6 +1714,8 @@ smtp_session_new_io(struct io *io, const struct sockaddr *peer,
 	memcpy(&s->peer, peer, plen);
 	(void)getsockname(io_fd(io), (struct sockaddr *)&s->local, &llen);
 	sockaddr_text(peer, s->peer_text, sizeof(s->peer_text));
+	for (size_t i = 0; i < cfg->n_xclient_from && cfg->service == SMTP_SERVICE_MAIL; i++)
+		s->xclient_ok |= cidr_match(&cfg->xclient_from[i], peer);
 	s->state = STATE_INIT;
 	io_set_timeout(s->io, cfg->timeout_idle, 0);
 	if (refuse != R__COUNT) {

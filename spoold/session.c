@@ -112,6 +112,16 @@ session_replied(void *arg, struct smtp_session *smtp, const char *command, int c
 	metrics_reply(s->service->name, command, code, line);
 }
 
+void
+session_client_changed(void *arg, struct smtp_session *smtp)
+{
+	struct session *s = arg;
+
+	/* XXX max-connections-per-ip was checked against the proxy's address
+	 * when it connected; from here the session counts as the client's */
+	sockaddr_limit_key(smtp_session_peer(smtp), s->addr, sizeof(s->addr));
+}
+
 static void
 session_link(struct session *s)
 {

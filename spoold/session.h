@@ -63,5 +63,8 @@ enum smtp_reply_id session_check_starttls(void *arg, struct smtp_session *);
  * of refusals and of ETRN and ATRN replies (metrics.h) */
 void	session_replied(void *arg, struct smtp_session *, const char *command, int code,
 	    const char *line);
+/* session_client_changed - the engine's client_changed: XCLIENT named
+ * another client, whose address the per-address rates count from now on */
+void	session_client_changed(void *arg, struct smtp_session *);
 
 #endif

@@ -201,6 +201,27 @@ kw_metrics_listen(struct conf_ctx *c, void *t, int argc, char **argv)
 	}
 }
 
+/* xclient-from CIDR...: the proxies (Postfix, nginx) that may say with
+ * XCLIENT who their client is */
+static void
+kw_xclient_from(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+
+	for (int i = 1; i < argc; i++) {
+		struct cidr net;
+
+		if (cidr_parse(argv[i], &net) == -1) {
+			conf_error(c, "xclient-from: \"%.64s\" is not an address or ADDRESS/PREFIX "
+			    "(with no host bits set)", argv[i]);
+			continue;
+		}
+		cf->xclient_from = conf_xgrow(cf->xclient_from, cf->n_xclient_from + 1,
+		    sizeof(*cf->xclient_from));
+		cf->xclient_from[cf->n_xclient_from++] = net;
+	}
+}
+
 #define STRING_KW(fn, field)						\
 static void								\
 fn(struct conf_ctx *c, void *t, int argc, char **argv)			\
@@ -815,6 +836,7 @@ static const struct conf_keyword top_keywords[] = {
 	KWR("milter-timeout",	2, 2,	kw_milter_timeout),
 	KW("milter-default-action", 1, 1, kw_milter_default),
 	KW("quarantine-max-age", 1, 1, kw_quarantine_max_age),
+	KWR("xclient-from",	1, -1,	kw_xclient_from),
 	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain, 1 },
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 };
@@ -1013,6 +1035,7 @@ spoold_conf_free(struct spoold_conf *cf)
 		free(cf->listens[i].proxy_from);
 	}
 	free(cf->listens);
+	free(cf->xclient_from);
 	free(cf->datadir);
 	free(cf->user);
 	free(cf->pidfile);

@@ -177,6 +177,9 @@ struct spoold_conf {
 	uint64_t		 milter_timeout_connect, milter_timeout_command, milter_timeout_eom;
 	enum milter_default	 milter_default;
 	uint64_t		 quarantine_max_age;	/* then removed, without a DSN */
+	/* xclient-from CIDR...: who may send XCLIENT on the SMTP port */
+	struct cidr		*xclient_from;
+	size_t			 n_xclient_from;
 };
 
 /* queue NAME DOMAIN...: "ETRN #NAME" asks for all of these domains */

@@ -195,6 +195,12 @@ listen smtp proxy-protocol-from 10.0.0.0/8
 datadir $T/spool
 EOF
 
+bad bad-xclient-from ':4: xclient-from: "127.0.0.300"' <<EOF
+$head
+datadir $T/spool
+xclient-from 10.0.0.0/8 127.0.0.300
+EOF
+
 bad bad-duration ':4: timeout idle: bad duration "forever"' <<EOF
 $head
 datadir $T/spool
