@@ -178,7 +178,8 @@ client "$SMTP_PORT" 127.0.0.1 "" 1 'PROXY TCP4 127.0.0.2 127.0.0.1 40000 25' "EH
 expect_out '^500 ' "a PROXY line from 127.0.0.1"
 expect_out '^459 4\.7\.1 Node site\.test not allowed' "ETRN after a PROXY line from 127.0.0.1"
 expect_log 'connect from unknown\[127\.0\.0\.1\]' "a PROXY line from 127.0.0.1"
-grep -q 'PROXY v' "$SPOOLD_LOG" && fail "a header from an unlisted address was read as one"
+# (HAProxy's health checks go on meanwhile: v2 LOCAL, from 127.0.0.3)
+grep -q 'PROXY v1' "$SPOOLD_LOG" && fail "a header from an unlisted address was read as one"
 say "a v1 header from 127.0.0.1 (not listed): 500, and ETRN still 459 for 127.0.0.1"
 
 # ---- v2 LOCAL: a health check, with the connection's own addresses ----
