@@ -1250,8 +1250,8 @@ check_xclient(struct smtp_session *s, const char *arg)
 }
 
 /* proceed_xclient - the session goes on as the client named, from the
- * start: a new greeting, EHLO again (the HELO attribute names the client's
- * until then) */
+ * start: a new greeting; with HELO= that client has said hello (MAIL may
+ * follow), without it EHLO comes first */
 static void
 proceed_xclient(struct smtp_session *s, const char *arg)
 {
