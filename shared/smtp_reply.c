@@ -92,6 +92,9 @@ static const struct smtp_reply replies[R__COUNT] = {
 	{ R_AUTH_TOO_MANY, 421, "4.7.0", "%s Too many authentication failures, closing connection", "RFC 5321 3.8" },
 	{ R_TLS_REQUIRED, 530, "5.7.0",	"Must issue a STARTTLS command first",	"RFC 3207 4" },
 
+	{ R_XCLIENT_DENIED, 550, "5.7.0", "Error: insufficient authorization",	"Postfix XCLIENT_README" },
+	{ R_XCLIENT_ATTR, 501, "5.5.4",	"Bad XCLIENT attribute: %s",		"Postfix XCLIENT_README" },
+
 	{ R_ODMR_GREETING, 220, NULL,	"%s ESMTP spoold on-demand mail relay ready", "RFC 2645 5.1" },
 	{ R_ATRN_TURN,	250, "2.0.0",	"OK now reversing the connection",	"RFC 2645 5.2.1" },
 	{ R_ATRN_REFUSED, 450, "4.7.1",	"ATRN request refused",			"RFC 2645 5.2.1" },

@@ -98,6 +98,10 @@ enum smtp_reply_id {
 	R_AUTH_TOO_MANY,
 	R_TLS_REQUIRED,
 
+	/* Postfix's XCLIENT (XCLIENT_README) */
+	R_XCLIENT_DENIED,
+	R_XCLIENT_ATTR,
+
 	/* RFC 2645 ODMR (enhanced codes added as for ETRN) */
 	R_ODMR_GREETING,
 	R_ATRN_TURN,

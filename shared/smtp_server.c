@@ -26,6 +26,7 @@
 #include "log.h"
 #include "smtp_data.h"
 #include "smtp_server.h"
+#include "xclient.h"
 
 enum smtp_state {
 	STATE_INIT,		/* greeting sent, no EHLO/HELO yet */
@@ -48,7 +49,7 @@ enum smtp_state {
  * that never reads must not hold a connection slot for ever. */
 #define SMTP_CLOSE_DEADLINE	10.0
 
-#define SMTP_NCOUNTED	15	/* the verbs of commands[], and one for unknown */
+#define SMTP_NCOUNTED	16	/* the verbs of commands[], and one for unknown */
 
 struct smtp_session {
 	uint64_t			 id;
@@ -63,6 +64,7 @@ struct smtp_session {
 	char				 peer_text[64];
 	char				 helo[SMTP_DOMAIN_MAX + 1];
 	int				 esmtp;
+	int				 xclient_ok;	/* started from an xclient_from address */
 	unsigned			 errors;
 	unsigned			 messages;
 	/* per command of commands[] (the last: unknown), for the disconnect line */
@@ -326,6 +328,8 @@ proceed_ehlo(struct smtp_session *s, const char *arg)
 		lines[n++] = "STARTTLS";
 	if (s->ops->etrn)
 		lines[n++] = "ETRN";
+	if (s->xclient_ok)
+		lines[n++] = "XCLIENT ADDR NAME PORT PROTO HELO LOGIN";
 	lines[n++] = "HELP";
 	smtp_reply_lines(s, R_EHLO, lines, n);
 }
@@ -1222,6 +1226,68 @@ proceed_help(struct smtp_session *s, const char *arg)
 	smtp_reply(s, R_HELP, NULL);
 }
 
+/* ---- XCLIENT (Postfix's XCLIENT_README; the attributes: xclient.c) ---- */
+
+static int
+check_xclient(struct smtp_session *s, const char *arg)
+{
+	struct xclient x;
+	char bad[40];
+
+	if (!s->xclient_ok) {
+		smtp_reply(s, R_XCLIENT_DENIED, NULL);
+		return 0;
+	}
+	if (arg[0] == '\0') {
+		smtp_reply(s, R_SYNTAX, "XCLIENT attribute=value ...");
+		return 0;
+	}
+	if (xclient_parse(arg, &x, bad, sizeof(bad)) != NULL) {
+		smtp_reply(s, R_XCLIENT_ATTR, bad);
+		return 0;
+	}
+	return 1;
+}
+
+/* proceed_xclient - the session goes on as the client named, from the
+ * start: a new greeting; with HELO= that client has said hello (MAIL may
+ * follow), without it EHLO comes first */
+static void
+proceed_xclient(struct smtp_session *s, const char *arg)
+{
+	char bad[40], was[sizeof(s->peer_text)], esc[LOG_ESCAPE_SIZE(64)];
+	struct xclient x;
+	int port = sockaddr_port((struct sockaddr *)&s->peer);
+
+	(void)xclient_parse(arg, &x, bad, sizeof(bad));
+	memcpy(was, s->peer_text, sizeof(was));
+	smtp_txn_reset(s);
+	if (x.addr_set) {
+		s->peer = x.addr;
+		port = 0;
+	}
+	if (x.port_set)
+		port = x.port;
+	if (s->peer.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&s->peer)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)&s->peer)->sin_port = htons((uint16_t)port);
+	sockaddr_text((struct sockaddr *)&s->peer, s->peer_text, sizeof(s->peer_text));
+	/* the client named has said HELO (or EHLO: PROTO) only if HELO says so */
+	strcpy(s->helo, x.helo_set ? x.helo : "");
+	if (x.proto_set)
+		s->esmtp = x.esmtp;
+	if (x.login_set)
+		strcpy(s->user, x.login);
+	smtp_enter_state(s, s->helo[0] != '\0' ? STATE_READY : STATE_INIT);
+	log_role(s->tag, "%016llx: xclient from unknown[%s]: client unknown[%s]:%d helo=<%s>",
+	    (unsigned long long)s->id, was, s->peer_text, port,
+	    log_escape(esc, sizeof(esc), s->helo, 64));
+	if (s->ops->client_changed)
+		s->ops->client_changed(s->arg, s);
+	smtp_reply(s, R_GREETING, s->cfg->hostname);
+}
+
 #define ANY_CMD_STATE	(S(STATE_INIT) | S(STATE_READY) | S(STATE_MAIL) | S(STATE_RCPT))
 #define MAIL		S(SMTP_SERVICE_MAIL)
 #define ODMR		S(SMTP_SERVICE_ODMR)
@@ -1241,6 +1307,8 @@ static const struct smtp_command commands[] = {
 	{ "VRFY",	MAIL,		ANY_CMD_STATE,	check_vrfy,	proceed_vrfy },
 	{ "HELP",	MAIL,		ANY_CMD_STATE,	check_any,	proceed_help },
 	{ "ETRN",	MAIL,		ANY_CMD_STATE,	check_etrn,	proceed_etrn },
+	/* XCLIENT_README: not inside a transaction */
+	{ "XCLIENT",	MAIL,		S(STATE_INIT) | S(STATE_READY), check_xclient, proceed_xclient },
 	{ NULL,		0,		0,		NULL,		NULL },
 };
 _Static_assert(sizeof(commands) / sizeof(commands[0]) == SMTP_NCOUNTED, "SMTP_NCOUNTED");
@@ -1527,6 +1595,8 @@ smtp_session_new_io(struct io *io, const struct sockaddr *peer,
 	memcpy(&s->peer, peer, plen);
 	(void)getsockname(io_fd(io), (struct sockaddr *)&s->local, &llen);
 	sockaddr_text(peer, s->peer_text, sizeof(s->peer_text));
+	for (size_t i = 0; i < cfg->n_xclient_from && cfg->service == SMTP_SERVICE_MAIL; i++)
+		s->xclient_ok |= cidr_match(&cfg->xclient_from[i], peer);
 	s->state = STATE_INIT;
 	io_set_timeout(s->io, cfg->timeout_idle, 0);
 	if (refuse != R__COUNT) {
@@ -1542,6 +1612,12 @@ smtp_session_new_io(struct io *io, const struct sockaddr *peer,
 	smtp_auth_deadline_start(s);
 	smtp_reply(s, cfg->service == SMTP_SERVICE_ODMR ? R_ODMR_GREETING : R_GREETING,
 	    cfg->hostname);
+	/* input already in (what followed a PROXY header in its packet) never
+	 * makes the socket readable again: take it from the loop */
+	if (io_pending(io) > 0) {
+		ev_timer_set(&s->kick, 0., 0.);
+		ev_timer_start(s->loop, &s->kick);
+	}
 	return s;
 }
 

@@ -35,6 +35,7 @@
 
 struct smtp_session;
 struct io;
+struct cidr;
 
 enum smtp_service {
 	SMTP_SERVICE_MAIL,	/* RFC 5321 mail transfer, ETRN */
@@ -73,6 +74,11 @@ struct smtp_server_config {
 	 * (0: no limit) */
 	int				 auth_requires_tls;
 	double				 auth_deadline;
+	/* XCLIENT (Postfix's XCLIENT_README), SMTP_SERVICE_MAIL only: the
+	 * addresses a session may start from to send it (none: nobody may,
+	 * 550 5.7.0); a proxy in front of us says who its client is */
+	const struct cidr		*xclient_from;
+	size_t				 n_xclient_from;
 };
 
 /* What the program's SASL step said (RFC 4954). */
@@ -179,6 +185,9 @@ struct smtp_server_ops {
 	 * verb), line the reply's first line without CRLF; optional */
 	void (*replied)(void *arg, struct smtp_session *, const char *command, int code,
 	    const char *line);
+	/* client_changed - XCLIENT made smtp_session_peer() another client;
+	 * optional */
+	void (*client_changed)(void *arg, struct smtp_session *);
 };
 
 /* smtp_session_new - start a session on an accepted socket.  refuse: if not

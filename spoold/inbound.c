@@ -594,6 +594,7 @@ static const struct smtp_server_ops inbound_ops = {
 	.closed = inbound_closed,
 	.etrn = inbound_etrn,
 	.replied = session_replied,
+	.client_changed = session_client_changed,
 };
 
 static const struct smtp_server_config *

@@ -25,6 +25,7 @@
 struct listener {
 	struct listener		*next;
 	enum listen_kind	 kind;
+	size_t			 index;		/* in the configuration's listens[] */
 	char			*text;
 	int			 fd;
 	ev_io			 io;
@@ -68,7 +69,7 @@ listener_accept(struct ev_loop *loop, ev_io *w, int revents)
 				log_warn("listener %s: accept", l->text);
 			return;
 		}
-		listeners.accept(l->kind, fd, (struct sockaddr *)&ss);
+		listeners.accept(l->kind, l->index, fd, (struct sockaddr *)&ss);
 	}
 }
 
@@ -149,6 +150,7 @@ listeners_open(const struct spoold_conf *cf, const char *listen_file)
 		if ((l = calloc(1, sizeof(*l))) == NULL || (l->text = strdup(la->text)) == NULL)
 			fatalx("out of memory");
 		l->kind = la->kind;
+		l->index = i;
 		l->fd = fd;
 		ev_io_init(&l->io, listener_accept, fd, EV_READ);
 		ev_init(&l->pause, listener_resume);

@@ -11,8 +11,11 @@
 
 #include "spoold_conf.h"
 
-/* What to do with an accepted connection (the socket is non-blocking). */
-typedef void listener_accept_fn(enum listen_kind, int fd, const struct sockaddr *peer);
+/* What to do with an accepted connection (the socket is non-blocking).
+ * index: the listener's listen line in the configuration's listens[]; a
+ * reload keeps the running lines in the same order (spoold.c). */
+typedef void listener_accept_fn(enum listen_kind, size_t index, int fd,
+    const struct sockaddr *peer);
 
 /* listeners_open - bind every listen line of cf; the addresses bound go to
  * listen_file (for tests on port 0) when it is set.  -1 (logged) if one

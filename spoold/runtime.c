@@ -208,6 +208,8 @@ rt_new(struct spoold_conf *cf, const struct spoold_rt *old, char *err, size_t er
 	rt->smtp.min_data_rate = (double)cf->min_data_rate;
 	rt->smtp.min_data_rate_grace = (double)cf->min_data_rate_grace;
 	rt->smtp.timeout_tls = (double)cf->timeout_tls;
+	rt->smtp.xclient_from = cf->xclient_from;
+	rt->smtp.n_xclient_from = cf->n_xclient_from;
 	rt->smtp.tls_cred = rt->tls ? rt->tls->cred : NULL;
 	rt->smtp.tls_prio = rt->tls ? rt->tls->prio : NULL;
 	rt->smtp.spill_dir = cf->datadir;

@@ -3,6 +3,12 @@
  * session.c - accept, limits and the session list for every listener; see
  * session.h.  One table of connection rates and one count for both ports,
  * so a limit written once holds for each.
+ *
+ * A listener's proxy-protocol-from addresses (HAProxy's) must start with a
+ * PROXY header, and only they may: the header is read here, before the
+ * session exists, on the io the session then takes, so the client's bytes
+ * after it stay in the buffer for SMTP.  Everyone else's header is just an
+ * unknown command to the SMTP engine.
  */
 #include "config.h"
 
@@ -11,11 +17,17 @@
 #include <unistd.h>
 
 #include "cidr.h"
+#include "io.h"
 #include "log.h"
 #include "metrics.h"
+#include "proxy_proto.h"
 #include "ratelimit.h"
 #include "runtime.h"
 #include "session.h"
+
+/* HAProxy sends the header as it connects: a peer that takes longer is
+ * not one, and must not hold a connection slot */
+#define SESSION_PROXY_TIMEOUT	10.0
 
 static struct {
 	struct ev_loop		*loop;
@@ -62,11 +74,13 @@ count_addr(const struct session_service *svc, const char *addr)
 
 /* session_limit - R__COUNT, or the 421 that the connection limits call for */
 static enum smtp_reply_id
-session_limit(const struct session_service *svc, const struct spoold_conf *cf, const char *addr)
+session_limit(const struct session_service *svc, const struct spoold_conf *cf, const char *addr,
+    unsigned self)
 {
 	if (sessions.stopping)
 		return R_SHUTDOWN;
-	if (sessions.count >= cf->max_connections)
+	/* self: the session is counted already (it read a PROXY header) */
+	if (sessions.count - self >= cf->max_connections)
 		return R_TOO_MANY_CONNS;
 	if (count_addr(svc, addr) >= cf->max_connections_ip)
 		return R_TOO_MANY_CONNS_IP;
@@ -98,6 +112,16 @@ session_replied(void *arg, struct smtp_session *smtp, const char *command, int c
 	metrics_reply(s->service->name, command, code, line);
 }
 
+void
+session_client_changed(void *arg, struct smtp_session *smtp)
+{
+	struct session *s = arg;
+
+	/* XXX max-connections-per-ip was checked against the proxy's address
+	 * when it connected; from here the session counts as the client's */
+	sockaddr_limit_key(smtp_session_peer(smtp), s->addr, sizeof(s->addr));
+}
+
 static void
 session_link(struct session *s)
 {
@@ -124,11 +148,126 @@ session_closed(struct session *s)
 	free(s);
 }
 
+/* session_start - the SMTP session, on io (after a PROXY header) or on fd,
+ * for the client at peer: limits by its address */
+static void
+session_start(struct session *s, struct io *io, int fd, const struct sockaddr *peer)
+{
+	const struct session_service *svc = s->service;
+	enum smtp_reply_id refuse;
+	char key[sizeof(s->addr)];
+
+	sockaddr_limit_key(peer, key, sizeof(key));
+	refuse = session_limit(svc, s->rt->conf, key, io != NULL);
+	memcpy(s->addr, key, sizeof(s->addr));
+	if (io == NULL)
+		session_link(s);
+	s->smtp = io != NULL ?
+	    smtp_session_new_io(io, peer, svc->config(s->rt), svc->ops, s, refuse) :
+	    smtp_session_new(sessions.loop, fd, peer, svc->config(s->rt), svc->ops, s, refuse);
+	if (s->smtp == NULL) {
+		log_warnx("%s: cannot start a session", svc->name);
+		if (io != NULL)
+			io_free(io);
+		else
+			close(fd);
+		session_closed(s);
+	}
+}
+
+/* session_role - the log's name for the service's sessions */
+static const char *
+session_role(const struct session *s)
+{
+	return strcmp(s->service->name, "odmr") == 0 ? LOG_ODMR : LOG_SMTPD;
+}
+
+/* session_proxy_listed - peer is one of the listener's proxy-protocol-from */
+static int
+session_proxy_listed(const struct spoold_conf *cf, size_t index, const struct sockaddr *peer)
+{
+	const struct listen_addr *la = index < cf->n_listens ? &cf->listens[index] : NULL;
+
+	for (size_t i = 0; la != NULL && i < la->n_proxy_from; i++)
+		if (cidr_match(&la->proxy_from[i], peer))
+			return 1;
+	return 0;
+}
+
+/* session_proxy_done - the header is in: the session, for the client it
+ * names (LOCAL, a health check of the proxy's: for the proxy itself) */
+static void
+session_proxy_done(struct session *s, struct io *io, const struct proxy_header *h)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char client[64];
+
+	s->proxy_io = NULL;
+	if (h->local) {
+		if (getpeername(io_fd(io), (struct sockaddr *)&ss, &len) == -1) {
+			log_warn("%s: PROXY from %s: getpeername", s->service->name, s->proxy_text);
+			io_free(io);
+			session_closed(s);
+			return;
+		}
+		log_role(session_role(s), "PROXY v%d from %s: local (the proxy's own connection)",
+		    h->version, s->proxy_text);
+	} else {
+		ss = h->src;
+		log_role(session_role(s), "PROXY v%d from %s: client %s:%d", h->version,
+		    s->proxy_text, sockaddr_text((struct sockaddr *)&ss, client, sizeof(client)),
+		    sockaddr_port((struct sockaddr *)&ss));
+	}
+	io_set_timeout(io, 0, 0);
+	session_start(s, io, -1, (struct sockaddr *)&ss);
+}
+
+/* session_proxy_event - the io's events until the PROXY header is in:
+ * anything but a valid header ends the connection, said in the log */
+static void
+session_proxy_event(struct io *io, enum io_event ev, void *arg)
+{
+	struct session *s = arg;
+	struct buf *in = io_input(io);
+	struct proxy_header h;
+	const char *why;
+	int n;
+
+	switch (ev) {
+	case IO_DATAIN:
+		if ((n = proxy_parse(buf_head(in), buf_used(in), &h, &why)) == 0)
+			return;
+		if (n > 0) {
+			buf_consume(in, (size_t)n);	/* the rest is the client's SMTP */
+			session_proxy_done(s, io, &h);
+			return;
+		}
+		break;
+	case IO_TIMEOUT:
+		why = "no header in time";
+		break;
+	case IO_DISCONNECTED:
+		why = "closed before a whole header";
+		break;
+	case IO_ERROR:
+		why = io_error(io);
+		break;
+	default:
+		return;
+	}
+	log_role_warn(session_role(s), "PROXY from %s refused: %s; connection closed",
+	    s->proxy_text, why);
+	s->proxy_io = NULL;
+	io_free(io);
+	session_closed(s);
+}
+
 void
-sessions_accept(const struct session_service *svc, int fd, const struct sockaddr *peer)
+sessions_accept(const struct session_service *svc, size_t index, int fd,
+    const struct sockaddr *peer)
 {
 	struct session *s;
-	enum smtp_reply_id refuse;
 
 	if (sessions.rt == NULL) {	/* shut down: no new sessions */
 		close(fd);
@@ -141,16 +280,23 @@ sessions_accept(const struct session_service *svc, int fd, const struct sockaddr
 	}
 	s->service = svc;
 	metrics_inc(strcmp(svc->name, "odmr") == 0 ? MC_CONNECTIONS_ODMR : MC_CONNECTIONS_SMTP);
-	sockaddr_limit_key(peer, s->addr, sizeof(s->addr));
-	refuse = session_limit(svc, sessions.rt->conf, s->addr);
 	s->rt = rt_ref(sessions.rt);
-	session_link(s);
-	s->smtp = smtp_session_new(sessions.loop, fd, peer, svc->config(s->rt), svc->ops, s, refuse);
-	if (s->smtp == NULL) {
-		log_warnx("%s: cannot start a session", svc->name);
-		close(fd);
-		session_closed(s);
+	if (!session_proxy_listed(s->rt->conf, index, peer)) {
+		session_start(s, NULL, fd, peer);
+		return;
 	}
+	/* counted from now on (max-connections); per address once the
+	 * header says which */
+	if ((s->proxy_io = io_new(sessions.loop, fd, session_proxy_event, s)) == NULL) {
+		log_warnx("%s: out of memory, dropping connection", svc->name);
+		close(fd);
+		rt_unref(s->rt);
+		free(s);
+		return;
+	}
+	sockaddr_text(peer, s->proxy_text, sizeof(s->proxy_text));
+	io_set_timeout(s->proxy_io, SESSION_PROXY_TIMEOUT, 0);
+	session_link(s);
 }
 
 void
@@ -163,6 +309,10 @@ sessions_shutdown(void)
 	sessions.rt = NULL;
 	for (s = sessions.head; s; s = next) {
 		next = s->next;	/* the session may go away at once */
-		smtp_session_shutdown(s->smtp);
+		if (s->proxy_io != NULL) {	/* no session yet: nothing to say */
+			io_free(s->proxy_io);
+			session_closed(s);
+		} else
+			smtp_session_shutdown(s->smtp);
 	}
 }

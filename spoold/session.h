@@ -2,7 +2,9 @@
 /*
  * session.h - every client connection of spoold's listeners, whatever the
  * service: accepted here, held to the connection limits here
- * (max-connections, max-connections-per-ip, rate-connections), kept in one
+ * (max-connections, max-connections-per-ip, rate-connections) by the
+ * client's address (the one a PROXY header gives, behind a load balancer),
+ * kept in one
  * list with one count, and run by the shared SMTP engine with the
  * service's policy (inbound.c for mail, odmr.c for ODMR).
  */
@@ -34,14 +36,20 @@ struct session {
 	void				*policy;	/* the service's own state, or NULL */
 	void				*judging;	/* a recipient being judged (inbound: its
 							 * filter_rcpt), or NULL */
+	struct io			*proxy_io;	/* reading its PROXY header (smtp is
+							 * NULL until then), or NULL */
+	char				 proxy_text[64];	/* the proxy's address */
 };
 
 void	sessions_init(struct ev_loop *);
 /* sessions_configure - the configuration new sessions get (start, SIGHUP) */
 void	sessions_configure(struct spoold_rt *);
-/* sessions_accept - a session of service on an accepted socket: the
- * greeting, or the 421 the limits call for */
-void	sessions_accept(const struct session_service *, int fd, const struct sockaddr *peer);
+/* sessions_accept - a session of service on a socket accepted by the
+ * listener of listens[index]: the greeting, or the 421 the limits call for.
+ * From an address of the listener's proxy-protocol-from, the PROXY header
+ * first, and the client it names is the session's peer. */
+void	sessions_accept(const struct session_service *, size_t index, int fd,
+	    const struct sockaddr *peer);
 /* session_closed - for the service's closed op, last: the session goes */
 void	session_closed(struct session *);
 /* sessions_shutdown - no new sessions; 421 to the others (a session
@@ -55,5 +63,8 @@ enum smtp_reply_id session_check_starttls(void *arg, struct smtp_session *);
  * of refusals and of ETRN and ATRN replies (metrics.h) */
 void	session_replied(void *arg, struct smtp_session *, const char *command, int code,
 	    const char *line);
+/* session_client_changed - the engine's client_changed: XCLIENT named
+ * another client, whose address the per-address rates count from now on */
+void	session_client_changed(void *arg, struct smtp_session *);
 
 #endif

@@ -135,15 +135,26 @@ keep_listens(struct spoold_conf *cf, const struct spoold_conf *run)
 {
 	if (listeners_same(run, cf))
 		return 0;
-	for (size_t i = 0; i < cf->n_listens; i++)
+	for (size_t i = 0; i < cf->n_listens; i++) {
 		free(cf->listens[i].text);
+		free(cf->listens[i].proxy_from);
+	}
 	free(cf->listens);
 	if ((cf->listens = calloc(run->n_listens ? run->n_listens : 1, sizeof(*cf->listens))) == NULL)
 		fatalx("out of memory");
 	for (size_t i = 0; i < run->n_listens; i++) {
-		cf->listens[i] = run->listens[i];
-		if ((cf->listens[i].text = strdup(run->listens[i].text)) == NULL)
+		const struct listen_addr *r = &run->listens[i];
+
+		cf->listens[i] = *r;
+		if ((cf->listens[i].text = strdup(r->text)) == NULL)
 			fatalx("out of memory");
+		if (r->n_proxy_from > 0) {
+			if ((cf->listens[i].proxy_from = calloc(r->n_proxy_from,
+			    sizeof(*r->proxy_from))) == NULL)
+				fatalx("out of memory");
+			memcpy(cf->listens[i].proxy_from, r->proxy_from,
+			    r->n_proxy_from * sizeof(*r->proxy_from));
+		}
 	}
 	cf->n_listens = run->n_listens;
 	return 1;
@@ -318,12 +329,13 @@ mail_queued(void *arg, const char *domain)
 
 /* accept_connection - the listeners' hook: each kind runs its service */
 static void
-accept_connection(enum listen_kind kind, int fd, const struct sockaddr *peer)
+accept_connection(enum listen_kind kind, size_t index, int fd, const struct sockaddr *peer)
 {
 	if (kind == LISTEN_METRICS)
 		metrics_http_accept(fd, peer);
 	else
-		sessions_accept(kind == LISTEN_ODMR ? &odmr_service : &inbound_service, fd, peer);
+		sessions_accept(kind == LISTEN_ODMR ? &odmr_service : &inbound_service, index, fd,
+		    peer);
 }
 
 /* terminate - SIGTERM: stop accepting, answer what is being stored, exit */

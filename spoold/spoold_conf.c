@@ -104,11 +104,42 @@ parse_listen_addr(const char *text, struct listen_addr *la)
 	return 0;
 }
 
+/* listen_proxy_from - the CIDRs after "proxy-protocol-from" on a listen
+ * line; -1 when one is not valid (said) or none is given */
+static int
+listen_proxy_from(struct conf_ctx *c, int argc, char **argv, struct cidr **nets, size_t *n)
+{
+	int bad = 0;
+
+	if (argc == 0) {
+		conf_error(c, "listen: proxy-protocol-from needs at least one ADDRESS or "
+		    "ADDRESS/PREFIX");
+		return -1;
+	}
+	for (int i = 0; i < argc; i++) {
+		struct cidr net;
+
+		if (cidr_parse(argv[i], &net) == -1) {
+			conf_error(c, "listen: proxy-protocol-from: \"%.64s\" is not an address or "
+			    "ADDRESS/PREFIX (with no host bits set)", argv[i]);
+			bad = 1;
+			continue;
+		}
+		*nets = conf_xgrow(*nets, *n + 1, sizeof(**nets));
+		(*nets)[(*n)++] = net;
+	}
+	return bad ? -1 : 0;
+}
+
+/* listen smtp|odmr ADDR:PORT... [proxy-protocol-from CIDR...] */
 static void
 kw_listen(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	struct spoold_conf *cf = t;
 	enum listen_kind kind;
+	struct cidr *proxy = NULL;
+	size_t n_proxy = 0;
+	int naddr;
 
 	if (strcmp(argv[1], "smtp") == 0)
 		kind = LISTEN_SMTP;
@@ -118,7 +149,18 @@ kw_listen(struct conf_ctx *c, void *t, int argc, char **argv)
 		conf_error(c, "listen: \"%.40s\" is not smtp or odmr", argv[1]);
 		return;
 	}
-	for (int i = 2; i < argc; i++) {
+	for (naddr = 2; naddr < argc && strcmp(argv[naddr], "proxy-protocol-from") != 0; naddr++)
+		;
+	if (naddr == 2) {
+		conf_error(c, "listen %s: no ADDRESS:PORT before proxy-protocol-from", argv[1]);
+		return;
+	}
+	if (naddr < argc &&
+	    listen_proxy_from(c, argc - naddr - 1, argv + naddr + 1, &proxy, &n_proxy) == -1) {
+		free(proxy);
+		return;
+	}
+	for (int i = 2; i < naddr; i++) {
 		struct listen_addr la = { .kind = kind };
 
 		if (parse_listen_addr(argv[i], &la) == -1) {
@@ -126,9 +168,15 @@ kw_listen(struct conf_ctx *c, void *t, int argc, char **argv)
 			continue;
 		}
 		la.text = conf_xstrdup(argv[i]);
+		if (n_proxy > 0) {
+			la.proxy_from = conf_xgrow(NULL, n_proxy, sizeof(*proxy));
+			memcpy(la.proxy_from, proxy, n_proxy * sizeof(*proxy));
+			la.n_proxy_from = n_proxy;
+		}
 		cf->listens = conf_xgrow(cf->listens, cf->n_listens + 1, sizeof(*cf->listens));
 		cf->listens[cf->n_listens++] = la;
 	}
+	free(proxy);
 }
 
 /* metrics-listen ADDR:PORT...: GET /metrics (Prometheus), a listener of
@@ -150,6 +198,27 @@ kw_metrics_listen(struct conf_ctx *c, void *t, int argc, char **argv)
 		la.text = conf_xstrdup(argv[i]);
 		cf->listens = conf_xgrow(cf->listens, cf->n_listens + 1, sizeof(*cf->listens));
 		cf->listens[cf->n_listens++] = la;
+	}
+}
+
+/* xclient-from CIDR...: the proxies (Postfix, nginx) that may say with
+ * XCLIENT who their client is */
+static void
+kw_xclient_from(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+
+	for (int i = 1; i < argc; i++) {
+		struct cidr net;
+
+		if (cidr_parse(argv[i], &net) == -1) {
+			conf_error(c, "xclient-from: \"%.64s\" is not an address or ADDRESS/PREFIX "
+			    "(with no host bits set)", argv[i]);
+			continue;
+		}
+		cf->xclient_from = conf_xgrow(cf->xclient_from, cf->n_xclient_from + 1,
+		    sizeof(*cf->xclient_from));
+		cf->xclient_from[cf->n_xclient_from++] = net;
 	}
 }
 
@@ -767,6 +836,7 @@ static const struct conf_keyword top_keywords[] = {
 	KWR("milter-timeout",	2, 2,	kw_milter_timeout),
 	KW("milter-default-action", 1, 1, kw_milter_default),
 	KW("quarantine-max-age", 1, 1, kw_quarantine_max_age),
+	KWR("xclient-from",	1, -1,	kw_xclient_from),
 	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain, 1 },
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 };
@@ -972,9 +1042,12 @@ spoold_conf_free(struct spoold_conf *cf)
 		return;
 	free(cf->path);
 	free(cf->hostname);
-	for (size_t i = 0; i < cf->n_listens; i++)
+	for (size_t i = 0; i < cf->n_listens; i++) {
 		free(cf->listens[i].text);
+		free(cf->listens[i].proxy_from);
+	}
 	free(cf->listens);
+	free(cf->xclient_from);
 	free(cf->datadir);
 	free(cf->user);
 	free(cf->pidfile);

@@ -66,6 +66,11 @@ struct listen_addr {
 	char			*text;		/* as written */
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
+	/* "proxy-protocol-from CIDR..." on its listen line: a connection
+	 * from these starts with a PROXY header (HAProxy's), and only these
+	 * may send one; its own copy, freed with the configuration */
+	struct cidr		*proxy_from;
+	size_t			 n_proxy_from;
 };
 
 struct route {
@@ -177,6 +182,9 @@ struct spoold_conf {
 	uint64_t		 milter_timeout_connect, milter_timeout_command, milter_timeout_eom;
 	enum milter_default	 milter_default;
 	uint64_t		 quarantine_max_age;	/* then removed, without a DSN */
+	/* xclient-from CIDR...: who may send XCLIENT on the SMTP port */
+	struct cidr		*xclient_from;
+	size_t			 n_xclient_from;
 };
 
 /* queue NAME DOMAIN...: "ETRN #NAME" asks for all of these domains */

@@ -177,6 +177,30 @@ listen smtp 127.0.0.1
 datadir $T/spool
 EOF
 
+bad bad-proxy-from ':2: listen: proxy-protocol-from: "10.0.0.1/8"' <<EOF
+hostname mx.test
+listen smtp 127.0.0.1:0 proxy-protocol-from 10.0.0.1/8
+datadir $T/spool
+EOF
+
+bad empty-proxy-from ':2: listen: proxy-protocol-from needs at least one' <<EOF
+hostname mx.test
+listen smtp 127.0.0.1:0 proxy-protocol-from
+datadir $T/spool
+EOF
+
+bad proxy-from-no-address ':2: listen smtp: no ADDRESS:PORT before proxy-protocol-from' <<EOF
+hostname mx.test
+listen smtp proxy-protocol-from 10.0.0.0/8
+datadir $T/spool
+EOF
+
+bad bad-xclient-from ':4: xclient-from: "127.0.0.300"' <<EOF
+$head
+datadir $T/spool
+xclient-from 10.0.0.0/8 127.0.0.300
+EOF
+
 bad bad-duration ':4: timeout idle: bad duration "forever"' <<EOF
 $head
 datadir $T/spool

@@ -197,6 +197,32 @@ START_TEST(test_max_connections_per_ip)
 }
 END_TEST
 
+/* listen ... proxy-protocol-from CIDR...: each address of the line gets the
+ * list; a line without it, none */
+START_TEST(test_listen_proxy_from)
+{
+	struct spoold_conf *cf = parse_ok("proxy", BASE
+	    "listen smtp 127.0.0.1:2526 [::1]:2526 proxy-protocol-from 10.0.0.0/8 2001:db8::1\n"
+	    "listen odmr 127.0.0.1:366\n");
+	struct sockaddr_in in = { .sin_family = AF_INET };
+
+	ck_assert_uint_eq(cf->n_listens, 4);
+	ck_assert_uint_eq(cf->listens[0].n_proxy_from, 0);
+	for (size_t i = 1; i <= 2; i++) {
+		ck_assert_int_eq(cf->listens[i].kind, LISTEN_SMTP);
+		ck_assert_uint_eq(cf->listens[i].n_proxy_from, 2);
+		in.sin_addr.s_addr = htonl(0x0a010203);
+		ck_assert(cidr_match(&cf->listens[i].proxy_from[0], (struct sockaddr *)&in));
+		in.sin_addr.s_addr = htonl(0x0b010203);
+		ck_assert(!cidr_match(&cf->listens[i].proxy_from[0], (struct sockaddr *)&in));
+		ck_assert_int_eq(cf->listens[i].proxy_from[1].family, AF_INET6);
+	}
+	ck_assert_str_eq(cf->listens[2].text, "[::1]:2526");
+	ck_assert_uint_eq(cf->listens[3].n_proxy_from, 0);
+	spoold_conf_free(cf);
+}
+END_TEST
+
 /* require-tls: yes unless told, with or without a certificate */
 START_TEST(test_require_tls)
 {
@@ -925,6 +951,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_minimal_defaults);
 	tcase_add_test(tc, test_every_top_directive);
 	tcase_add_test(tc, test_max_connections_per_ip);
+	tcase_add_test(tc, test_listen_proxy_from);
 	tcase_add_test(tc, test_require_tls);
 	tcase_add_test(tc, test_domains);
 	tcase_add_test(tc, test_archive_quarantine);

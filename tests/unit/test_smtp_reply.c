@@ -93,6 +93,8 @@ START_TEST(test_expected_codes)
 		{ R_TOO_MANY_CONNS, 421, "4.7.0" },
 		{ R_LOOP, 554, "5.4.6" },
 		{ R_BAD_LINE_ENDING, 550, "5.6.0" },
+		{ R_XCLIENT_DENIED, 550, "5.7.0" },
+		{ R_XCLIENT_ATTR, 501, "5.5.4" },
 	};
 
 	for (size_t i = 0; i < NELEM(want); i++) {
