@@ -53,6 +53,7 @@ static struct {
 	size_t			 njobs;
 	int			 oneshot;
 	uint64_t		 timeout_override;	/* --timeout, or 0 */
+	const char		*lock_dir_override;	/* --lock-dir, or NULL */
 	int			 quiet;		/* -1 from cron: syslog; stderr
 						 * only for a failed server */
 	int			 reload_pending;
@@ -307,6 +308,17 @@ jobs_clear(void)
 	ec.njobs = 0;
 }
 
+/* override_lock_dir - --lock-dir wins over the file's lock-dir (and the
+ * default /run/etrnclient of the one-off forms) */
+static void
+override_lock_dir(struct ec_conf *cf)
+{
+	if (ec.lock_dir_override == NULL || cf == NULL)
+		return;
+	free(cf->lock_dir);
+	cf->lock_dir = conf_xstrdup(ec.lock_dir_override);
+}
+
 /* maybe_reload - SIGHUP takes effect once no run is using the old file */
 static void
 maybe_reload(void)
@@ -327,6 +339,7 @@ maybe_reload(void)
 	jobs_clear();
 	if (ec.timeout_override)
 		cf->timeout = ec.timeout_override;
+	override_lock_dir(cf);
 	ec_conf_free(ec.cf);
 	ec.cf = cf;
 	jobs_setup();
@@ -368,7 +381,7 @@ static void
 usage(int status)
 {
 	fprintf(status == 0 ? stdout : stderr,
-	    "usage: etrnclient -c FILE [-f] [-1] [-n] [-v] [--timeout DURATION]\n"
+	    "usage: etrnclient -c FILE [-f] [-1] [-n] [-v] [--timeout DURATION] [--lock-dir DIR]\n"
 	    "       etrnclient --etrn HOST[:PORT] [--tls may|require|verify] [--ca FILE] DOMAIN...\n"
 	    "       etrnclient --odmr HOST[:PORT] --user NAME --password-file FILE\n"
 	    "                  --relay HOST:PORT|lmtp:/path [--tls ...] [--ca FILE] [DOMAIN...]\n"
@@ -379,6 +392,8 @@ usage(int status)
 	    "  -n        check the configuration and exit\n"
 	    "  -v        more logging\n"
 	    "  --timeout DURATION   a command's reply (default 5m; ATRN waits 10m at least)\n"
+	    "  --lock-dir DIR       where the per-server locks go (default: the file's\n"
+	    "                       lock-dir, or /run/etrnclient)\n"
 	    "exit status: 0 done, 75 try later, 69 refused, 77 authentication failed,\n"
 	    "             64 usage, 78 configuration\n"
 	    "  -V, --version  print the version;  -h, --help  this text\n");
@@ -473,6 +488,7 @@ load(const char *path, struct adhoc *a, int argc, char **argv)
 	ec.timeout_override = a->timeout;
 	if (cf != NULL && a->timeout)
 		cf->timeout = a->timeout;
+	override_lock_dir(cf);
 	if (cf == NULL) {
 		for (size_t i = 0; i < errs.count; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
@@ -500,6 +516,7 @@ main(int argc, char **argv)
 		{ "tls", required_argument, NULL, 'T' },
 		{ "ca", required_argument, NULL, 'C' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "lock-dir", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -515,6 +532,7 @@ main(int argc, char **argv)
 		case 'f': foreground = 1; break;
 		case '1': ec.oneshot = 1; break;
 		case 'n': check = 1; break;
+		case 'L': ec.lock_dir_override = optarg; break;
 		case 'v': verbose++; break;
 		case '?': usage(EC_EX_USAGE); break;
 		case 'h': usage(0); break;

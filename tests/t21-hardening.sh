@@ -287,7 +287,7 @@ spoolctl show chatty.test | grep -q '^# last attempt .*a reply of more than 100 
 say "delivery run: a 150-line EHLO reply fails the session, the mail stays, spoolctl show says why"
 
 EC_RC=0
-"$EC" --etrn "127.0.0.1:$FAKE_PORT" --timeout 10s chatty.test >"$T/ec.out" 2>&1 || EC_RC=$?
+"$EC" --lock-dir "$T/locks" --etrn "127.0.0.1:$FAKE_PORT" --timeout 10s chatty.test >"$T/ec.out" 2>&1 || EC_RC=$?
 [ "$EC_RC" = 75 ] || fail "etrnclient against a 150-line EHLO reply exited $EC_RC, expected 75: $(cat "$T/ec.out")"
 grep -q 'a reply of more than 100 lines' "$T/ec.out" || fail "etrnclient does not say why: $(cat "$T/ec.out")"
 say "etrnclient: a 150-line EHLO reply gives exit 75 with the reason"
@@ -297,7 +297,7 @@ stop_pid "$(cat "$T/fake.pid")"
 rm -f "$T/fake.pid"
 fake_server 60
 EC_RC=0
-"$EC" --etrn "127.0.0.1:$FAKE_PORT" --timeout 10s chatty.test >"$T/ec.out" 2>&1 || EC_RC=$?
+"$EC" --lock-dir "$T/locks" --etrn "127.0.0.1:$FAKE_PORT" --timeout 10s chatty.test >"$T/ec.out" 2>&1 || EC_RC=$?
 [ "$EC_RC" = 0 ] || fail "etrnclient against a 60-line EHLO reply exited $EC_RC: $(cat "$T/ec.out")"
 say "a 60-line EHLO reply is read as usual (etrnclient exit 0)"
 
