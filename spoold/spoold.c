@@ -269,7 +269,10 @@ open_auth(const struct spoold_conf *cf)
 
 	for (size_t i = 0; i < cf->n_listens; i++)
 		if (cf->listens[i].kind == LISTEN_ODMR) {
-			if (auth_init(cf->sasl_service, err, sizeof(err)) == -1)
+			/* before the init: plugins (sql, ldapdb) read their
+			 * options then, through the option callback */
+			auth_configure(spoold.rt);
+			if (auth_init(spoold.loop, cf->sasl_service, err, sizeof(err)) == -1)
 				log_warnx("SASL cannot start (%s): AUTH on the ODMR listener will "
 				    "fail with 454", err);
 			return;
