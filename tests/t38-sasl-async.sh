@@ -185,7 +185,7 @@ say "$(cat "$T/hangup.out"): results of the steps whose clients left are dropped
 probe pending >"$T/pending.out" 2>&1 &
 _probe=$!
 _i=0
-until grep -q '^ready' "$T/pending.out"; do
+until grep -q '^ready' "$T/pending.out" 2>/dev/null; do
 	_i=$((_i + 1)); [ $_i -le 200 ] || fail "the pending probe did not start: $(cat "$T/pending.out")"; sleep 0.05
 done
 sleep 0.3
