@@ -38,8 +38,7 @@
 
 /* The external security layer a TLS session counts as. */
 #define AUTH_TLS_SSF		256
-/* SASL calls at once, and attempts waiting for a thread beyond them (454) */
-#define AUTH_WORKERS		4
+/* attempts waiting for a thread beyond those running (then 454) */
 #define AUTH_QUEUE_MAX		256
 /* RFC 4954 4: a line is at most 12,288 octets, so is what it decodes to */
 #define AUTH_IN_MAX		12288
@@ -228,7 +227,8 @@ static unsigned char fake_secret[32];
 static int fake_secret_ok;
 
 int
-auth_init(struct ev_loop *loop, const char *service, char *err, size_t errlen)
+auth_init(struct ev_loop *loop, const char *service, unsigned nworkers, char *err,
+    size_t errlen)
 {
 	/* SASL keeps the pointer, not a copy: it must outlive every reload */
 	static char appname[128];
@@ -246,7 +246,7 @@ auth_init(struct ev_loop *loop, const char *service, char *err, size_t errlen)
 		return -1;
 	}
 	/* without threads the calls run on the loop, as they must then */
-	if ((workers = workers_start(loop, AUTH_WORKERS, AUTH_QUEUE_MAX)) == NULL)
+	if ((workers = workers_start(loop, nworkers, AUTH_QUEUE_MAX)) == NULL)
 		log_warnx("sasl: no worker thread: AUTH runs on the event loop");
 	initialized = 1;
 	return 0;

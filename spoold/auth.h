@@ -38,10 +38,12 @@ enum auth_result {
 typedef void auth_report_fn(void *arg, struct auth *a, enum auth_result, const char *out);
 
 /* auth_init - SASL's mutexes, sasl_server_init with service (spoold.conf's
- * sasl-service) as the application name, and the worker threads, on the
- * main thread before any other call.  -1 with a reason when SASL cannot
- * start; without threads the calls run on the loop (logged). */
-int	auth_init(struct ev_loop *, const char *service, char *err, size_t errlen);
+ * sasl-service) as the application name, and nworkers threads (its
+ * sasl-workers), on the main thread before any other call.  -1 with a
+ * reason when SASL cannot start; without threads the calls run on the loop
+ * (logged). */
+int	auth_init(struct ev_loop *, const char *service, unsigned nworkers, char *err,
+	    size_t errlen);
 /* auth_configure - the running configuration: its sasl-option lines reach
  * SASL through the option callback; an attempt copies them when it is
  * made (auth_new), which is what its worker reads */

@@ -6,7 +6,8 @@
 # session's NOOPs are answered at once; two AUTHs run side by side; a wrong
 # password is still 535 after at least the failure delay; a client that
 # hangs up while its step runs, or a SIGTERM then, costs nothing (the
-# step's result is dropped, spoold exits 0, no sanitizer report).
+# step's result is dropped, spoold exits 0, no sanitizer report); with
+# sasl-workers 1 the two AUTHs take turns.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] || fail "PostgreSQL is not installed (contrib/deps.sh test installs it)"
@@ -133,7 +134,7 @@ if mode == "noop":
     # answered within 1 s and before the AUTH's 235
     inside = [rtt for rtt, done in noops if rtt < 1.0 and done < at]
     assert inside, noops
-elif mode == "parallel":
+elif mode in ("parallel", "serial"):
     res, ths = {}, []
     t = time.time()
     for k, (u, p) in enumerate((("alice", "secret"), ("bob", "other"))):
@@ -144,6 +145,8 @@ elif mode == "parallel":
     total = time.time() - t
     print("two AUTHs at once: %s / %s, %.2fs in all" % (res[0][0], res[1][0], total))
     assert res[0][0].startswith("235") and res[1][0].startswith("235"), res
+    # one thread (sasl-workers 1): the second waits for the first
+    assert mode == "parallel" or total >= 3.8, total
 elif mode == "wrong":
     res = {}
     timed_auth("alice", "wrong", res, "w")
@@ -192,4 +195,19 @@ sleep 0.3
 stop_spoold
 wait $_probe || fail "a step pending at the stop: $(cat "$T/pending.out")"
 say "SIGTERM while a step waits on the back end: $(tail -n 1 "$T/pending.out"), spoold exits 0"
+
+# ---- sasl-workers 1: the same two AUTHs, now one after the other ----
+printf 'sasl-workers 1\n' >>"$SPOOLD_CONF"
+start_spoold
+ODMR_PORT=$(sed -n 's/^odmr 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/listen")
+probe serial >"$T/serial.out" 2>&1 || fail "two AUTHs with sasl-workers 1: $(cat "$T/serial.out")"
+say "sasl-workers 1: $(head -n 1 "$T/serial.out" | sed 's/^two AUTHs at once: //') (one thread: one after the other)"
+sed -i 's/^sasl-workers 1$/sasl-workers 8/' "$SPOOLD_CONF"
+kill -HUP "$SPOOLD_PID"
+_i=0
+until grep -q "reload: sasl-workers changed in $SPOOLD_CONF; the running value stays until spoold restarts" "$SPOOLD_LOG"; do
+	_i=$((_i + 1)); [ $_i -le 200 ] || fail "a reload changing sasl-workers did not say it waits for a restart"; sleep 0.05
+done
+say "a reload changing sasl-workers says the running value stays until a restart"
+stop_spoold
 check_sanitizers
