@@ -593,6 +593,8 @@ auth_start(struct auth *a, const char *mech, const char *initial)
 enum auth_result
 auth_step(struct auth *a, const char *response)
 {
+	if (a->busy)
+		return AUTH_TEMP;	/* the caller reads no line while a step runs */
 	if (auth_decode(a, response) == -1)
 		return AUTH_BASE64;
 	if (a->fake)

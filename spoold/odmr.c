@@ -152,8 +152,9 @@ static enum smtp_auth_result
 odmr_auth_outcome(struct session *o, struct auth *a, enum auth_result res,
     const char *challenge, char *out, size_t outlen)
 {
-	if (res == AUTH_MORE)
-		snprintf(out, outlen, "%s", challenge);
+	/* a challenge longer than a line (RFC 4954 4) cannot be sent */
+	if (res == AUTH_MORE && (size_t)snprintf(out, outlen, "%s", challenge) >= outlen)
+		res = AUTH_TEMP;
 	else if (res == AUTH_DONE)
 		snprintf(out, outlen, "%s", auth_user(a));
 	if (res != AUTH_MORE && res != AUTH_PENDING) {
@@ -169,7 +170,7 @@ static void
 odmr_auth_report(void *arg, struct auth *a, enum auth_result res, const char *challenge)
 {
 	struct session *o = arg;
-	char out[SMTP_AUTH_LINE_MAX + 4096];
+	char out[SMTP_AUTH_LINE_MAX];
 	enum smtp_auth_result r = odmr_auth_outcome(o, a, res, challenge, out, sizeof(out));
 
 	/* last: the engine may read the next line and step again */
