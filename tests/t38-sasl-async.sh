@@ -7,7 +7,9 @@
 # password is still 535 after at least the failure delay; a client that
 # hangs up while its step runs, or a SIGTERM then, costs nothing (the
 # step's result is dropped, spoold exits 0, no sanitizer report); with
-# sasl-workers 1 the two AUTHs take turns.
+# sasl-workers 1 the two AUTHs take turns.  Then saslauthd (rimap, against
+# a Python IMAP server that takes 2 s a LOGIN) with AUTH PLAIN over TLS:
+# the other session is served meanwhile there too.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] || fail "PostgreSQL is not installed (contrib/deps.sh test installs it)"
@@ -70,11 +72,12 @@ start_spoold
 ODMR_PORT=$(sed -n 's/^odmr 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/listen")
 [ -n "$ODMR_PORT" ] || fail "no odmr line in the listen file: $(cat "$T/listen")"
 
-# probe MODE - the Python side; prints its measures, exits 1 on a surprise
+# probe MODE [plain] - the Python side (plain: AUTH PLAIN over TLS); prints its measures, exits 1 on a surprise
 probe() {
-	python3 - "$ODMR_PORT" "$1" <<'PY'
-import base64, hashlib, hmac, socket, sys, threading, time
+	python3 - "$ODMR_PORT" "$@" <<'PY'
+import base64, hashlib, hmac, socket, ssl, sys, threading, time
 port, mode = int(sys.argv[1]), sys.argv[2]
+plain = len(sys.argv) > 3 and sys.argv[3] == "plain"   # PLAIN over TLS, else CRAM-MD5
 
 class Client:
     def __init__(self):
@@ -82,6 +85,14 @@ class Client:
         self.f = self.s.makefile("rb")
         self.reply()
         self.cmd("EHLO c.test")
+        if plain:
+            assert self.cmd("STARTTLS").startswith("220")
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            self.s = ctx.wrap_socket(self.s)
+            self.f = self.s.makefile("rb")
+            self.cmd("EHLO c.test")
     def reply(self):
         while True:
             r = self.f.readline().decode()
@@ -91,7 +102,11 @@ class Client:
         self.s.sendall(line.encode() + b"\r\n")
         return self.reply()
     def cram(self, user, password):
-        """AUTH CRAM-MD5 up to the response sent (the step the back end answers)"""
+        """AUTH up to the line the back end answers sent"""
+        if plain:
+            tok = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
+            self.s.sendall(b"AUTH PLAIN " + tok + b"\r\n")
+            return
         r = self.cmd("AUTH CRAM-MD5")
         assert r.startswith("334 "), r
         ch = base64.b64decode(r[4:])
@@ -209,5 +224,51 @@ until grep -q "reload: sasl-workers changed in $SPOOLD_CONF; the running value s
 	_i=$((_i + 1)); [ $_i -le 200 ] || fail "a reload changing sasl-workers did not say it waits for a restart"; sleep 0.05
 done
 say "a reload changing sasl-workers says the running value stays until a restart"
+stop_spoold
+
+# ---- saslauthd (rimap) against an IMAP server that takes 2 s a LOGIN ----
+need saslauthd setsid
+cat >"$T/imap.py" <<'EOF'
+import os, socket, sys, threading, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+def serve(c):
+    c.sendall(b"* OK slow IMAP ready\r\n")
+    for line in c.makefile("rb"):
+        tag, cmd = (line.split(b" ", 2) + [b""])[:2]
+        if cmd.upper() != b"LOGIN":
+            c.sendall(b"* BYE\r\n" + tag + b" OK\r\n")
+            break
+        time.sleep(2)
+        c.sendall(tag + (b" OK done\r\n" if b'"secret"' in line else b" NO failed\r\n"))
+    c.close()
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+EOF
+python3 "$T/imap.py" "$T/imap.port" >"$T/imap.log" 2>&1 &
+echo $! >"$T/imap.pid"
+_i=0
+until [ -s "$T/imap.port" ]; do
+	_i=$((_i + 1)); [ $_i -le 200 ] || fail "the IMAP server did not start"; sleep 0.05
+done
+mkdir -p "$T/mux"
+# its own session: at SIGTERM saslauthd signals its whole process group
+setsid saslauthd -d -a rimap -O "127.0.0.1/$(cat "$T/imap.port")" -m "$T/mux" -n 5 >"$T/saslauthd.log" 2>&1 &
+echo $! >"$T/saslauthd.pid"
+_i=0
+until [ -S "$T/mux/mux" ]; do
+	_i=$((_i + 1)); [ $_i -le 200 ] || fail "saslauthd made no socket"; sleep 0.05
+done
+make_cert
+write_conf "listen odmr 127.0.0.1:0" "tls-cert $T/cert.pem" "tls-key $T/key.pem" \
+    "sasl-option pwcheck_method saslauthd" "sasl-option saslauthd_path $T/mux/mux" \
+    "sasl-option mech_list PLAIN"
+start_spoold
+ODMR_PORT=$(sed -n 's/^odmr 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/listen")
+probe noop plain >"$T/noop-sa.out" 2>&1 || fail "NOOPs while saslauthd waits: $(cat "$T/noop-sa.out")"
+say "saslauthd (rimap, 2 s a LOGIN), AUTH PLAIN over TLS: $(head -n 1 "$T/noop-sa.out" | sed 's/^auth: //')"
 stop_spoold
 check_sanitizers
