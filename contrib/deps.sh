@@ -18,8 +18,10 @@ DEMO="swaks"
 # lintian build and check the Debian packages (t30; dpkg-dev comes with
 # build-essential, and as root no fakeroot is needed).
 # prometheus has promtool (t33); mount (t36) is not in a minimal root;
-# haproxy is the load balancer in front of spoold (t37).
-TEST="check lmdb-utils haproxy swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl gnutls-bin python3 postfix clang libclang-rt-14-dev fiu-utils fetchmail dnsmasq-base sasl2-bin faketime python3-milter rspamd clamav-daemon clamav-milter pflogsumm mandoc systemd procps debhelper lintian prometheus mount"
+# haproxy is the load balancer in front of spoold (t37); postgresql and
+# libsasl2-modules-sql are t39's slow SASL back end (Cyrus's sql auxprop
+# against a private PostgreSQL).
+TEST="check lmdb-utils haproxy swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl gnutls-bin python3 postfix clang libclang-rt-14-dev fiu-utils fetchmail dnsmasq-base sasl2-bin faketime python3-milter rspamd clamav-daemon clamav-milter pflogsumm mandoc systemd procps debhelper lintian prometheus mount postgresql libsasl2-modules-sql"
 
 case "${1:-build}" in
 build) want=$BUILD ;;

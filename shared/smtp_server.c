@@ -39,6 +39,7 @@ enum smtp_state {
 	STATE_TLS,		/* STARTTLS handshake */
 	STATE_AUTH,		/* in a SASL exchange: the next line is a response */
 	STATE_AUTH_WAIT,	/* a failed AUTH is answered after the delay */
+	STATE_AUTH_PENDING,	/* the program's SASL step runs: no line is read */
 	STATE_QUIT,		/* closing once the output is sent */
 	STATE_TURNED,		/* ATRN: the connection belongs to a delivery run */
 };
@@ -94,6 +95,7 @@ struct smtp_session {
 	char				 user[256];	/* the authenticated identity */
 	unsigned			 auth_failures;
 	enum smtp_reply_id		 auth_delayed;	/* the reply the delay holds back */
+	ev_tstamp			 auth_line_at;	/* the last AUTH line came then */
 	ev_timer			 auth_delay, auth_deadline;
 };
 
@@ -128,6 +130,7 @@ strstate(enum smtp_state st)
 	CASE(STATE_TLS);
 	CASE(STATE_AUTH);
 	CASE(STATE_AUTH_WAIT);
+	CASE(STATE_AUTH_PENDING);
 	CASE(STATE_QUIT);
 	CASE(STATE_TURNED);
 	}
@@ -933,7 +936,7 @@ smtp_tls_first(const struct smtp_session *s)
 static void
 smtp_auth_cancel(struct smtp_session *s)
 {
-	if (s->state == STATE_AUTH && s->ops->auth_cancel)
+	if ((s->state == STATE_AUTH || s->state == STATE_AUTH_PENDING) && s->ops->auth_cancel)
 		s->ops->auth_cancel(s->arg, s);
 }
 
@@ -960,10 +963,13 @@ smtp_auth_delay_done(struct ev_loop *loop, ev_timer *w, int revents)
 		smtp_session_process(s);	/* what the client sent meanwhile */
 }
 
-/* smtp_auth_failed - count it, and answer after the fixed delay */
+/* smtp_auth_failed - count it, and answer the fixed delay after the line
+ * that failed (at once when the back end took longer than that) */
 static void
 smtp_auth_failed(struct smtp_session *s, enum smtp_reply_id id)
 {
+	ev_tstamp left = SMTP_AUTH_FAIL_DELAY - (ev_now(s->loop) - s->auth_line_at);
+
 	s->auth_failures++;
 	if (s->ops->auth_failed)
 		s->ops->auth_failed(s->arg, s);
@@ -971,7 +977,7 @@ smtp_auth_failed(struct smtp_session *s, enum smtp_reply_id id)
 	    "connection)", (unsigned long long)s->id, s->peer_text, s->mech, s->auth_failures);
 	s->auth_delayed = id;
 	smtp_enter_state(s, STATE_AUTH_WAIT);
-	ev_timer_set(&s->auth_delay, SMTP_AUTH_FAIL_DELAY, 0.);
+	ev_timer_set(&s->auth_delay, left > 0 ? left : 0., 0.);
 	ev_timer_start(s->loop, &s->auth_delay);
 }
 
@@ -994,6 +1000,9 @@ smtp_auth_result(struct smtp_session *s, enum smtp_auth_result res, const char *
 	case SMTP_AUTH_MORE:
 		smtp_enter_state(s, STATE_AUTH);
 		smtp_reply(s, R_AUTH_CHALLENGE, out);
+		return;
+	case SMTP_AUTH_PENDING:
+		smtp_enter_state(s, STATE_AUTH_PENDING);	/* smtp_session_auth_done */
 		return;
 	case SMTP_AUTH_FAIL:
 		smtp_auth_failed(s, R_AUTH_FAILED);
@@ -1048,6 +1057,7 @@ proceed_auth(struct smtp_session *s, const char *arg)
 		if (*p < 0x21 || *p > 0x7e)
 			*p = '?';
 	out[0] = '\0';
+	s->auth_line_at = ev_now(s->loop);
 	smtp_auth_result(s, s->ops->auth_start(s->arg, s, s->mech, initial, out, sizeof(out)), out);
 }
 
@@ -1064,7 +1074,18 @@ smtp_auth_line(struct smtp_session *s, const char *line)
 		return;
 	}
 	out[0] = '\0';
+	s->auth_line_at = ev_now(s->loop);
 	smtp_auth_result(s, s->ops->auth_step(s->arg, s, line, out, sizeof(out)), out);
+}
+
+void
+smtp_session_auth_done(struct smtp_session *s, enum smtp_auth_result res, const char *out)
+{
+	if (s->state != STATE_AUTH_PENDING || res == SMTP_AUTH_PENDING)
+		return;
+	smtp_auth_result(s, res, out);
+	if (!s->processing && s->state != STATE_QUIT)
+		smtp_session_process(s);	/* what the client sent meanwhile */
 }
 
 static void
@@ -1549,6 +1570,7 @@ smtp_io_event(struct io *io, enum io_event ev, void *arg)
 		s->peer_eof = 1;
 		if (s->state == STATE_COMMIT || s->state == STATE_RCPT_WAIT)
 			return;
+		smtp_auth_cancel(s);	/* a pending step's answer has no reader */
 		if (io_queued(io) > 0 && s->state != STATE_DATA) {
 			smtp_enter_state(s, STATE_QUIT);
 			return;

@@ -90,10 +90,13 @@ enum smtp_auth_result {
 	SMTP_AUTH_NOMECH,	/* 504: not a mechanism offered here */
 	SMTP_AUTH_ENCRYPT,	/* 538: a plaintext mechanism without TLS */
 	SMTP_AUTH_BASE64,	/* 501: the client's line is not base64 */
+	SMTP_AUTH_PENDING,	/* the program answers later, once, with
+				 * smtp_session_auth_done() */
 };
 
 /* A failed AUTH is answered this long after its last line arrived, whatever
- * the reason, so the reply time does not tell whether a user exists. */
+ * the reason, so the reply time does not tell whether a user exists (a
+ * back end slower than this answers later: its own time). */
 #define SMTP_AUTH_FAIL_DELAY	1.0
 /* Failed AUTHs one connection may make before it is closed (421). */
 #define SMTP_AUTH_FAIL_MAX	3
@@ -159,8 +162,11 @@ struct smtp_server_ops {
 	 * list for EHLO.  auth_start: mech and its base64 initial response
 	 * (NULL: none; "=": an empty one); auth_step: the client's answer to a
 	 * challenge; both keep the exchange in the program's per-session state
-	 * and fill out as the result says.  auth_cancel: the exchange ends
-	 * unfinished (the client's "*", a long line, the session closing).
+	 * and fill out as the result says, or say SMTP_AUTH_PENDING and answer
+	 * with smtp_session_auth_done() (no command is read meanwhile).
+	 * auth_cancel: the exchange ends unfinished (the client's "*", a long
+	 * line, a timeout, the session closing, also while an answer is
+	 * pending: then it must never come).
 	 * auth_blocked: the client's address has failed too often (421);
 	 * auth_failed: count one failure against it. */
 	void (*auth_mechs)(void *arg, struct smtp_session *, char *out, size_t outlen);
@@ -206,6 +212,11 @@ struct smtp_session *smtp_session_new_io(struct io *, const struct sockaddr *pee
  * judge_rcpt() took: R_RCPT_OK or a refusal (arg fills its %s; the whole
  * line for R_FILTER_REPLY) */
 void smtp_session_rcpt_done(struct smtp_session *, enum smtp_reply_id, const char *arg);
+
+/* smtp_session_auth_done - the result of a SASL step that auth_start or
+ * auth_step said was SMTP_AUTH_PENDING, with out as that result says (not
+ * SMTP_AUTH_PENDING again); ignored unless one is pending */
+void smtp_session_auth_done(struct smtp_session *, enum smtp_auth_result, const char *out);
 
 /* smtp_session_message_done - the program's verdict on a message: R_QUEUED
  * (with the id text as argument) or a 4xx/5xx reply. */

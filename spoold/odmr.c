@@ -121,37 +121,60 @@ odmr_auth_cancel(void *arg, struct smtp_session *s)
 	o->policy = NULL;
 }
 
-/* odmr_auth_outcome - what auth.c said, for the engine; the exchange is
- * kept only while it goes on */
+/* odmr_auth_fold - auth.c's result as the engine's */
 static enum smtp_auth_result
-odmr_auth_outcome(struct session *o, struct auth *a, enum auth_result res, char *out,
-    size_t outlen)
+odmr_auth_fold(enum auth_result res)
 {
-	o->policy = res == AUTH_MORE ? a : NULL;
 	switch (res) {
 	case AUTH_DONE:
-		snprintf(out, outlen, "%s", auth_user(a));
-		auth_free(a);
 		return SMTP_AUTH_DONE;
 	case AUTH_MORE:
 		return SMTP_AUTH_MORE;
 	case AUTH_FAIL:
-		break;
+		return SMTP_AUTH_FAIL;
 	case AUTH_TEMP:
-		auth_free(a);
 		return SMTP_AUTH_TEMP;
 	case AUTH_NOMECH:
-		auth_free(a);
 		return SMTP_AUTH_NOMECH;
 	case AUTH_ENCRYPT:
-		auth_free(a);
 		return SMTP_AUTH_ENCRYPT;
 	case AUTH_BASE64:
-		auth_free(a);
 		return SMTP_AUTH_BASE64;
+	case AUTH_PENDING:
+		return SMTP_AUTH_PENDING;
 	}
-	auth_free(a);
 	return SMTP_AUTH_FAIL;
+}
+
+/* odmr_auth_outcome - what auth.c said, for the engine, with the text it
+ * goes with in out; the exchange is kept while it goes on or its step runs */
+static enum smtp_auth_result
+odmr_auth_outcome(struct session *o, struct auth *a, enum auth_result res,
+    const char *challenge, char *out, size_t outlen)
+{
+	/* a challenge longer than a line (RFC 4954 4) cannot be sent */
+	if (res == AUTH_MORE && (size_t)snprintf(out, outlen, "%s", challenge) >= outlen)
+		res = AUTH_TEMP;
+	else if (res == AUTH_DONE)
+		snprintf(out, outlen, "%s", auth_user(a));
+	if (res != AUTH_MORE && res != AUTH_PENDING) {
+		auth_free(a);
+		a = NULL;
+	}
+	o->policy = a;
+	return odmr_auth_fold(res);
+}
+
+/* odmr_auth_report - a SASL step that ran on a worker: its answer now */
+static void
+odmr_auth_report(void *arg, struct auth *a, enum auth_result res, const char *challenge)
+{
+	struct session *o = arg;
+	char out[SMTP_AUTH_LINE_MAX];
+	enum smtp_auth_result r = odmr_auth_outcome(o, a, res, challenge, out, sizeof(out));
+
+	/* last: the engine may read the next line and step again */
+	smtp_session_auth_done(o->smtp, r, out);
 }
 
 static enum smtp_auth_result
@@ -159,12 +182,13 @@ odmr_auth_start(void *arg, struct smtp_session *s, const char *mech, const char 
     char *out, size_t outlen)
 {
 	struct session *o = arg;
-	struct auth *a = NULL;
-	enum auth_result res;
+	struct auth *a;
 
-	res = auth_start(&a, o->rt->conf->hostname, mech, initial, smtp_session_tls(s),
-	    smtp_session_local(s), smtp_session_peer(s), out, outlen);
-	return odmr_auth_outcome(o, a, res, out, outlen);
+	if ((a = auth_new(o->rt->conf->hostname, smtp_session_tls(s), smtp_session_local(s),
+	    smtp_session_peer(s), odmr_auth_report, o)) == NULL)
+		return SMTP_AUTH_TEMP;
+	return odmr_auth_outcome(o, a, auth_start(a, mech, initial), auth_challenge(a), out,
+	    outlen);
 }
 
 static enum smtp_auth_result
@@ -172,9 +196,9 @@ odmr_auth_step(void *arg, struct smtp_session *s, const char *response, char *ou
     size_t outlen)
 {
 	struct session *o = arg;
+	struct auth *a = o->policy;
 
-	return odmr_auth_outcome(o, o->policy, auth_step(o->policy, response, out, outlen), out,
-	    outlen);
+	return odmr_auth_outcome(o, a, auth_step(a, response), auth_challenge(a), out, outlen);
 }
 
 /* ---- ATRN (RFC 2645 5.2.1) ---- */

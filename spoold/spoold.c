@@ -161,7 +161,7 @@ keep_listens(struct spoold_conf *cf, const struct spoold_conf *run)
 }
 
 /* keep_running_values - what takes effect only at a restart (the
- * listeners, the spool, the resolver, SASL's service, the user, the
+ * listeners, the spool, the resolver, SASL's service and threads, the user, the
  * pidfile) keeps its running value in the new configuration, so a big
  * body is never spilled into a datadir spoold does not use; each such
  * change is said at every reload until a restart, and reverting one is
@@ -186,6 +186,10 @@ keep_running_values(struct spoold_conf *cf, const struct spoold_conf *run)
 		KEPT("resolver");
 	if (keep_string(&cf->sasl_service, run->sasl_service))
 		KEPT("sasl-service");
+	if (cf->sasl_workers != run->sasl_workers) {
+		cf->sasl_workers = run->sasl_workers;
+		KEPT("sasl-workers");
+	}
 	if (keep_string(&cf->user, run->user))
 		KEPT("user");
 	if (keep_string(&cf->pidfile, run->pidfile))
@@ -280,7 +284,11 @@ open_auth(const struct spoold_conf *cf)
 
 	for (size_t i = 0; i < cf->n_listens; i++)
 		if (cf->listens[i].kind == LISTEN_ODMR) {
-			if (auth_init(cf->sasl_service, err, sizeof(err)) == -1)
+			/* before the init: plugins (sql, ldapdb) read their
+			 * options then, through the option callback */
+			auth_configure(spoold.rt);
+			if (auth_init(spoold.loop, cf->sasl_service, (unsigned)cf->sasl_workers, err,
+			    sizeof(err)) == -1)
 				log_warnx("SASL cannot start (%s): AUTH on the ODMR listener will "
 				    "fail with 454", err);
 			return;

@@ -328,6 +328,17 @@ kw_delivery_window(struct conf_ctx *c, void *t, int argc, char **argv)
 }
 
 static void
+kw_sasl_workers(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+
+	if (conf_parse_uint(argv[1], MAX_SASL_WORKERS, &cf->sasl_workers) == -1 ||
+	    cf->sasl_workers == 0)
+		conf_error(c, "sasl-workers: bad number \"%.40s\" (1 to %d)", argv[1],
+		    MAX_SASL_WORKERS);
+}
+
+static void
 kw_junk_command_limit(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	if (conf_parse_uint(argv[1], 100000000, &((struct spoold_conf *)t)->junk_command_limit) == -1)
@@ -819,6 +830,7 @@ static const struct conf_keyword top_keywords[] = {
 	KWR("timeout",		2, 2,	kw_timeout),
 	KW("sasl-service",	1, 1,	kw_sasl_service),
 	KWR("sasl-option",	2, -1,	kw_sasl_option),
+	KW("sasl-workers",	1, 1,	kw_sasl_workers),
 	KW("max-spool-size",	1, 1,	kw_max_spool_size),
 	KW("etrn-rate",		1, 1,	kw_etrn_rate),
 	KWR("queue",		2, -1,	kw_queue),
@@ -864,6 +876,7 @@ spoold_conf_new(void)
 	cf->junk_command_limit = DEF_JUNK_COMMAND_LIMIT;
 	cf->rate_tls = DEF_RATE_TLS;
 	cf->delivery_window = DEF_DELIVERY_WINDOW;
+	cf->sasl_workers = DEF_SASL_WORKERS;
 	cf->timeout_tls = DEF_TIMEOUT_TLS;
 	cf->timeout_smtp_connect = 30;
 	cf->timeout_smtp_greeting = 300;

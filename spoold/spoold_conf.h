@@ -25,6 +25,9 @@
 #define DEF_MAX_AGE		(30 * 86400)
 #define DEF_RETRY		(15 * 60)
 #define DEF_SASL_SERVICE	"spoold"
+/* SASL steps at once (threads), for back ends that block (saslauthd, sql) */
+#define DEF_SASL_WORKERS	4
+#define MAX_SASL_WORKERS	64
 #define DEF_TLS_PRIORITY	"NORMAL:-VERS-TLS1.0:-VERS-TLS1.1"
 #define DEF_MAX_ERRORS		20
 #define DEF_ETRN_RATE		30	/* ETRN commands per client address per minute */
@@ -159,6 +162,7 @@ struct spoold_conf {
 	char			*sasl_service;
 	struct sasl_opt		*sasl_opts;
 	size_t			 n_sasl_opts;
+	uint64_t		 sasl_workers;		/* threads for SASL steps */
 	uint64_t		 max_spool_size;
 	uint64_t		 etrn_rate;
 	uint64_t		 mx_port;

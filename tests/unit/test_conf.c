@@ -91,6 +91,7 @@ START_TEST(test_minimal_defaults)
 	ck_assert_str_eq(cf->tls_priority, DEF_TLS_PRIORITY);
 	ck_assert_str_eq(cf->sasl_service, DEF_SASL_SERVICE);
 	ck_assert_uint_eq(cf->n_sasl_opts, 0);
+	ck_assert_uint_eq(cf->sasl_workers, DEF_SASL_WORKERS);
 	ck_assert_uint_eq(cf->max_message_size, DEF_MAX_MESSAGE_SIZE);
 	ck_assert_uint_eq(cf->max_recipients, DEF_MAX_RECIPIENTS);
 	ck_assert_uint_eq(cf->max_connections, DEF_MAX_CONNECTIONS);
@@ -135,6 +136,7 @@ START_TEST(test_every_top_directive)
 	    "sasl-option sasldb_path /var/lib/spoold/sasldb2\n"
 	    "sasl-option mech_list CRAM-MD5 PLAIN\n"
 	    "sasl-option quoted \"a \\\"b\\\" #c\" d\n"
+	    "sasl-workers 16\n"
 	    "max-spool-size 2G\n";
 	struct spoold_conf *cf = parse_ok("full", text);
 	const struct sockaddr_in6 *s6;
@@ -176,6 +178,7 @@ START_TEST(test_every_top_directive)
 	ck_assert_uint_eq(cf->timeout_tls, 30);
 	ck_assert_str_eq(cf->sasl_service, "spoold-test");
 	ck_assert_uint_eq(cf->n_sasl_opts, 3);
+	ck_assert_uint_eq(cf->sasl_workers, 16);
 	ck_assert_str_eq(cf->sasl_opts[0].key, "sasldb_path");
 	ck_assert_str_eq(cf->sasl_opts[0].value, "/var/lib/spoold/sasldb2");
 	ck_assert_str_eq(cf->sasl_opts[1].key, "mech_list");
@@ -464,6 +467,8 @@ static const struct bad_case bad_cases[] = {
 	{ "archive-bad-domain", BASE DOMAIN_OPEN "recipients any\narchive-to a@b..c\n}\n", "archive-bad-domain:6: ", "is not a mail address" },
 	{ "quarantine-age", BASE "quarantine-max-age forever\n", "quarantine-age:4: ", "quarantine-max-age: bad duration" },
 	{ "big-window", BASE "delivery-window 1001\n", "big-window:4: ", "delivery-window: bad number \"1001\" (1 to 1000)" },
+	{ "zero-sasl-workers", BASE "sasl-workers 0\n", "zero-sasl-workers:4: ", "sasl-workers: bad number \"0\" (1 to 64)" },
+	{ "many-sasl-workers", BASE "sasl-workers 65\n", "many-sasl-workers:4: ", "sasl-workers: bad number \"65\" (1 to 64)" },
 	{ "bad-rate-tls", BASE "rate-tls lots\n", "bad-rate-tls:4: ", "rate-tls: bad number \"lots\"" },
 	{ "bad-max-age", BASE DOMAIN_OPEN "recipients any\nmax-age 30y\n}\n", "bad-max-age:6: ", "max-age: bad duration" },
 	{ "bad-retry", BASE DOMAIN_OPEN "recipients any\nretry m\n}\n", "bad-retry:6: ", "retry: bad duration \"m\"" },
