@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,4 +70,22 @@ buf_consume(struct buf *b, size_t n)
 	b->b_off += n;
 	if (b->b_off >= b->b_len)
 		b->b_off = b->b_len = 0;
+}
+
+int
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || buf_reserve(b, (size_t)n + 1) == -1)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(buf_tail(b), (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->b_len += (size_t)n;
+	return 0;
 }

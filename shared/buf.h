@@ -22,6 +22,8 @@ void	buf_free(struct buf *);
 /* buf_reserve - make room for n more bytes; returns 0, or -1 on ENOMEM */
 int	buf_reserve(struct buf *, size_t n);
 int	buf_append(struct buf *, const void *, size_t);
+/* buf_printf - append a formatted string; 0, or -1 on ENOMEM */
+int	buf_printf(struct buf *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void	buf_consume(struct buf *, size_t);
 void	buf_clear(struct buf *);
 

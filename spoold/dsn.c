@@ -64,28 +64,6 @@ dsn_status(const char *reply, char *out, size_t outlen)
 	snprintf(out, outlen, "%c.0.0", cls);
 }
 
-/* put - append a formatted string; -1 on ENOMEM */
-static int
-put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int
-put(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || buf_reserve(b, (size_t)n + 1) == -1)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(buf_tail(b), (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->b_len += (size_t)n;
-	return 0;
-}
-
 /* clean_text - s as printable ASCII for a report line: anything else
  * becomes '?', and it stops at max bytes */
 static const char *
@@ -159,7 +137,7 @@ put_header(struct buf *b, const struct dsn_report *r, const char *boundary)
 	int failed = r->action == DSN_FAILED;
 
 	rfc5322_date(r->now, date, sizeof(date));
-	return put(b, "Date: %s\r\n"
+	return buf_printf(b, "Date: %s\r\n"
 	    "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n"
 	    "To: <%s>\r\n"
 	    "Subject: %s\r\n"
@@ -181,14 +159,14 @@ put_human(struct buf *b, const struct dsn_report *r, const char *boundary)
 {
 	char addr[SMTP_PATH_MAX * 4], reply[600], mta[300];
 
-	if (put(b, "--%s\r\n"
+	if (buf_printf(b, "--%s\r\n"
 	    "Content-Description: Notification\r\n"
 	    "Content-Type: text/plain; charset=us-ascii\r\n"
 	    "\r\n"
 	    "This is the mail system at host %s.\r\n"
 	    "\r\n", boundary, r->reporting_mta) == -1)
 		return -1;
-	if (put(b, r->action == DSN_FAILED ?
+	if (buf_printf(b, r->action == DSN_FAILED ?
 	    "I'm sorry to have to inform you that your message could not\r\n"
 	    "be delivered to one or more recipients. It is returned below.\r\n"
 	    "\r\n"
@@ -208,11 +186,11 @@ put_human(struct buf *b, const struct dsn_report *r, const char *boundary)
 		clean_text(reply, sizeof(reply), d->reply, 512);
 		if (d->remote_mta != NULL)
 			clean_text(mta, sizeof(mta), d->remote_mta, 256);
-		if (put(b, d->remote_mta ? "<%s>: host %s said: %s\r\n" : "<%s>: %s%s\r\n",
+		if (buf_printf(b, d->remote_mta ? "<%s>: host %s said: %s\r\n" : "<%s>: %s%s\r\n",
 		    addr, d->remote_mta ? mta : "", reply) == -1)
 			return -1;
 	}
-	return put(b, "\r\n");
+	return buf_printf(b, "\r\n");
 }
 
 static int
@@ -225,20 +203,20 @@ put_status_rcpt(struct buf *b, const struct dsn_report *r, const struct dsn_rcpt
 	dsn_status(d->reply, status, sizeof(status));
 	if (r->action == DSN_DELAYED && status[0] == '5')
 		status[0] = '4';
-	if (put(b, "\r\nFinal-Recipient: rfc822; %s\r\n",
+	if (buf_printf(b, "\r\nFinal-Recipient: rfc822; %s\r\n",
 	    clean_xtext(addr, sizeof(addr), d->addr)) == -1)
 		return -1;
-	if (d->orcpt_type[0] != '\0' && put(b, "Original-Recipient: %s; %s\r\n",
+	if (d->orcpt_type[0] != '\0' && buf_printf(b, "Original-Recipient: %s; %s\r\n",
 	    clean_text(type, sizeof(type), d->orcpt_type, 32),
 	    clean_xtext(orcpt, sizeof(orcpt), d->orcpt)) == -1)
 		return -1;
-	if (put(b, "Action: %s\r\nStatus: %s\r\n",
+	if (buf_printf(b, "Action: %s\r\nStatus: %s\r\n",
 	    r->action == DSN_FAILED ? "failed" : "delayed", status) == -1)
 		return -1;
-	if (d->remote_mta != NULL && put(b, "Remote-MTA: dns; %s\r\n",
+	if (d->remote_mta != NULL && buf_printf(b, "Remote-MTA: dns; %s\r\n",
 	    clean_text(mta, sizeof(mta), d->remote_mta, 256)) == -1)
 		return -1;
-	return put(b, "Diagnostic-Code: %s; %s\r\nLast-Attempt-Date: %s\r\n",
+	return buf_printf(b, "Diagnostic-Code: %s; %s\r\nLast-Attempt-Date: %s\r\n",
 	    d->remote_mta ? "smtp" : "x-spoold", clean_text(reply, sizeof(reply), d->reply, 512),
 	    date);
 }
@@ -248,7 +226,7 @@ put_status(struct buf *b, const struct dsn_report *r, const char *boundary)
 {
 	char date[64], envid[SMTP_ENVID_MAX * 3 + 1];
 
-	if (put(b, "--%s\r\n"
+	if (buf_printf(b, "--%s\r\n"
 	    "Content-Description: Delivery report\r\n"
 	    "Content-Type: message/delivery-status\r\n"
 	    "\r\n"
@@ -256,17 +234,17 @@ put_status(struct buf *b, const struct dsn_report *r, const char *boundary)
 	    "X-Spoold-Queue-ID: %016llx\r\n", boundary, r->reporting_mta,
 	    (unsigned long long)r->queue_id) == -1)
 		return -1;
-	if (r->envid[0] != '\0' && put(b, "Original-Envelope-Id: %s\r\n",
+	if (r->envid[0] != '\0' && buf_printf(b, "Original-Envelope-Id: %s\r\n",
 	    clean_xtext(envid, sizeof(envid), r->envid)) == -1)
 		return -1;
 	rfc5322_date((time_t)r->arrival, date, sizeof(date));
-	if (put(b, "Arrival-Date: %s\r\n", date) == -1)
+	if (buf_printf(b, "Arrival-Date: %s\r\n", date) == -1)
 		return -1;
 	rfc5322_date(r->now, date, sizeof(date));
 	for (size_t i = 0; i < r->nrcpts; i++)
 		if (put_status_rcpt(b, r, &r->rcpts[i], date) == -1)
 			return -1;
-	return put(b, "\r\n");
+	return buf_printf(b, "\r\n");
 }
 
 static int
@@ -276,7 +254,7 @@ put_original(struct buf *b, const struct dsn_report *r, const char *boundary, in
 	size_t n = returned_part(r, &full);
 
 	*eight_bit = has_8bit(r->orig, n);
-	if (put(b, "--%s\r\n"
+	if (buf_printf(b, "--%s\r\n"
 	    "Content-Description: %s\r\n"
 	    "Content-Type: %s\r\n"
 	    "%s"
@@ -286,9 +264,9 @@ put_original(struct buf *b, const struct dsn_report *r, const char *boundary, in
 		return -1;
 	if (buf_append(b, r->orig, n) == -1)
 		return -1;
-	if (n > 0 && r->orig[n - 1] != '\n' && put(b, "\r\n") == -1)
+	if (n > 0 && r->orig[n - 1] != '\n' && buf_printf(b, "\r\n") == -1)
 		return -1;
-	return put(b, "\r\n--%s--\r\n", boundary);
+	return buf_printf(b, "\r\n--%s--\r\n", boundary);
 }
 
 /* choose_boundary - one that does not occur in the returned original */

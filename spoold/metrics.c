@@ -10,13 +10,13 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "dsn.h"
 #include "metrics.h"
 
 #define RELAXED		__ATOMIC_RELAXED
@@ -70,7 +70,7 @@ static const struct {
 struct reply_slot {
 	char		 service[8];
 	char		 command[16];
-	char		 status[12];		/* enhanced status code, "" if none */
+	char		 status[12];		/* dsn_status(): enhanced, or from the code */
 	int		 code;
 	uint64_t	 count;
 };
@@ -118,33 +118,6 @@ metrics_set(enum metrics_gauge g, int64_t v)
 	__atomic_store_n(&m.gauges[g], v, RELAXED);
 }
 
-/* reply_status - the enhanced status code at the start of text ("5.1.1"),
- * RFC 3463's class.subject.detail, or "" */
-static void
-reply_status(const char *text, char *out, size_t len)
-{
-	size_t n = 0;
-	int dots = 0, digits = 0;
-
-	out[0] = '\0';
-	if (text[0] != '2' && text[0] != '4' && text[0] != '5')
-		return;
-	for (const char *p = text; *p != '\0' && *p != ' '; p++, n++) {
-		if (*p == '.') {
-			if (digits == 0 || ++dots > 2)
-				return;
-			digits = 0;
-		} else if (isdigit((unsigned char)*p) && ++digits <= 3)
-			;
-		else
-			return;
-	}
-	if (dots != 2 || digits == 0 || n >= len)
-		return;
-	memcpy(out, text, n);
-	out[n] = '\0';
-}
-
 /* reply_slot - the slot for this key, made if new; NULL when full */
 static struct reply_slot *
 reply_slot(const char *service, const char *command, int code, const char *status)
@@ -178,8 +151,8 @@ metrics_reply(const char *service, const char *command, int code, const char *li
 
 	if (!by_code && code < 400)
 		return;
-	if (!by_code && strlen(line) > 4)
-		reply_status(line + 4, status, sizeof(status));
+	if (!by_code)	/* the same status as the log's dsn= */
+		dsn_status(line, status, sizeof(status));
 	if ((r = reply_slot(service, command, code, status)) == NULL)
 		__atomic_fetch_add(&m.replies_dropped, 1, RELAXED);
 	else
@@ -216,27 +189,11 @@ load(const uint64_t *p)
 	return __atomic_load_n(p, RELAXED);
 }
 
-void
-metrics_printf(struct buf *out, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || buf_reserve(out, (size_t)n + 1) == -1)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf_tail(out), (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	out->b_len += (size_t)n;
-}
 
 void
 metrics_family(struct buf *out, const char *name, const char *type, const char *help)
 {
-	metrics_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	(void)buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 const char *
@@ -264,13 +221,13 @@ render_counters(struct buf *out)
 	for (size_t i = 0; i < MC__COUNT; i++) {
 		if (counter_info[i].help != NULL)
 			metrics_family(out, counter_info[i].family, "counter", counter_info[i].help);
-		metrics_printf(out, "%s%s%s%s %llu\n", counter_info[i].family,
+		(void)buf_printf(out, "%s%s%s%s %llu\n", counter_info[i].family,
 		    counter_info[i].labels[0] ? "{" : "", counter_info[i].labels,
 		    counter_info[i].labels[0] ? "}" : "", (unsigned long long)load(&m.counters[i]));
 	}
 	for (size_t i = 0; i < MG__COUNT; i++) {
 		metrics_family(out, gauge_info[i].name, "gauge", gauge_info[i].help);
-		metrics_printf(out, "%s %lld\n", gauge_info[i].name,
+		(void)buf_printf(out, "%s %lld\n", gauge_info[i].name,
 		    (long long)__atomic_load_n(&m.gauges[i], RELAXED));
 	}
 }
@@ -300,10 +257,10 @@ render_replies(struct buf *out)
 			if (fam[f].command != NULL ? strcmp(r->command, fam[f].command) != 0 : by_code)
 				continue;
 			if (fam[f].command != NULL)
-				metrics_printf(out, "%s{service=\"%s\",code=\"%d\"} %llu\n", fam[f].family,
+				(void)buf_printf(out, "%s{service=\"%s\",code=\"%d\"} %llu\n", fam[f].family,
 				    r->service, r->code, (unsigned long long)load(&r->count));
 			else
-				metrics_printf(out, "%s{service=\"%s\",command=\"%s\",code=\"%d\","
+				(void)buf_printf(out, "%s{service=\"%s\",command=\"%s\",code=\"%d\","
 				    "status=\"%s\"} %llu\n", fam[f].family, r->service,
 				    metrics_label(r->command, esc, sizeof(esc)), r->code, r->status,
 				    (unsigned long long)load(&r->count));
@@ -311,7 +268,7 @@ render_replies(struct buf *out)
 	}
 	metrics_family(out, "spoold_rejections_uncounted_total", "counter",
 	    "Replies not counted above because their table was full.");
-	metrics_printf(out, "spoold_rejections_uncounted_total %llu\n",
+	(void)buf_printf(out, "spoold_rejections_uncounted_total %llu\n",
 	    (unsigned long long)load(&m.replies_dropped));
 }
 
@@ -324,14 +281,14 @@ render_histogram(struct buf *out, const char *name, const char *help, const doub
 	metrics_family(out, name, "histogram", help);
 	for (size_t i = 0; i < nb; i++) {
 		cum += load(&buckets[i]);
-		metrics_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], (unsigned long long)cum);
+		(void)buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], (unsigned long long)cum);
 	}
 	cum += load(&buckets[nb]);
 	/* a commit counted between the two reads must not make +Inf smaller
 	 * than a bucket below it */
 	if (count < cum)
 		count = cum;
-	metrics_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
+	(void)buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
 	    (unsigned long long)count, name, sum, name, (unsigned long long)count);
 }
 

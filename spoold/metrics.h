@@ -70,9 +70,8 @@ void	metrics_commit(size_t batch, double seconds);
  * spool's series: metrics_spool.h) */
 void	metrics_render(struct buf *out);
 
-/* For the other parts of the text: printf into out, a family's HELP and
- * TYPE lines, a label value escaped into dst. */
-void	metrics_printf(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For the other parts of the text (buf_printf for the rest): a family's
+ * HELP and TYPE lines, a label value escaped into dst. */
 void	metrics_family(struct buf *out, const char *name, const char *type, const char *help);
 const char *metrics_label(const char *v, char *dst, size_t len);
 

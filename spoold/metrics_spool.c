@@ -33,7 +33,7 @@ render_spool_stats(struct buf *out, const struct spool_stats *st)
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		const char *sp = strchr(help[i], ' ');
 
-		metrics_printf(out, "# HELP %s\n# TYPE %.*s gauge\n%.*s %llu\n", help[i],
+		(void)buf_printf(out, "# HELP %s\n# TYPE %.*s gauge\n%.*s %llu\n", help[i],
 		    (int)(sp - help[i]), help[i], (int)(sp - help[i]), help[i],
 		    (unsigned long long)v[i]);
 	}
@@ -61,10 +61,10 @@ render_domain(const struct spool_domain_info *di, void *arg)
 		return 0;
 	metrics_label(di->domain, esc, sizeof(esc));
 	if (p->which < 2)
-		metrics_printf(p->out, "%s{domain=\"%s\"} %llu\n", name[p->which], esc,
+		(void)buf_printf(p->out, "%s{domain=\"%s\"} %llu\n", name[p->which], esc,
 		    (unsigned long long)(p->which == 0 ? c->messages : c->bytes));
 	else
-		metrics_printf(p->out, "%s{domain=\"%s\"} %lld\n", name[p->which], esc,
+		(void)buf_printf(p->out, "%s{domain=\"%s\"} %lld\n", name[p->which], esc,
 		    (long long)(c->oldest > 0 && p->now > c->oldest ? p->now - c->oldest : 0));
 	return 0;
 }
@@ -131,7 +131,7 @@ render_quarantine(struct queue *q, struct buf *out)
 	for (size_t i = 0, j; i < p.n; i = j) {
 		for (j = i + 1; j < p.n && strcmp(p.names[i], p.names[j]) == 0; j++)
 			;
-		metrics_printf(out, "spoold_domain_quarantined{domain=\"%s\"} %zu\n",
+		(void)buf_printf(out, "spoold_domain_quarantined{domain=\"%s\"} %zu\n",
 		    metrics_label(p.names[i], esc, sizeof(esc)), j - i);
 	}
 	for (size_t i = 0; i < p.n; i++)
@@ -176,6 +176,6 @@ metrics_spool_render(struct queue *q, struct buf *out)
 
 	metrics_family(out, "spoold_spool_read_ok", "gauge",
 	    "1 when this scrape could read the spool, 0 when the spool figures are missing.");
-	metrics_printf(out, "spoold_spool_read_ok %d\n", rc == 0);
+	(void)buf_printf(out, "spoold_spool_read_ok %d\n", rc == 0);
 	return rc;
 }

@@ -563,18 +563,25 @@ cmd_quarantine(struct spool *sp, const struct spoold_conf *cf, const char *domai
 
 /* ---- the running spoold ---- */
 
-/* control_ask - one request to the running spoold over
- * DATADIR/control.sock: 0 with its reply line (no newline) in reply, 1 when
- * no spoold is listening there, -1 (said on stderr) for any other trouble */
+/* control_exchange - one request ("VERB ARG", or "VERB" when arg is NULL)
+ * to the running spoold over DATADIR/control.sock: 0 with its reply line
+ * (no newline) in reply, and with rest set, the connection for what follows
+ * the line (the caller closes it); 1 when no spoold is listening there, -1
+ * (said on stderr) for any other trouble */
 static int
-control_ask(const struct spoold_conf *cf, const char *verb, const char *arg, char *reply,
-    size_t len)
+control_exchange(const struct spoold_conf *cf, const char *verb, const char *arg, char *reply,
+    size_t len, FILE **rest)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 30 };	/* spoold answers at once, or never */
 	FILE *fp;
 	int fd;
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", cf->datadir);
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", cf->datadir) >=
+	    sizeof(sun.sun_path)) {
+		fprintf(stderr, "spoolctl: %s: datadir path too long for the control socket\n", verb);
+		return -1;
+	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		int down = errno == ENOENT || errno == ECONNREFUSED;
@@ -586,20 +593,34 @@ control_ask(const struct spoold_conf *cf, const char *verb, const char *arg, cha
 			close(fd);
 		return down ? 1 : -1;
 	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if ((fp = fdopen(fd, "r+")) == NULL) {
 		close(fd);
 		return -1;
 	}
-	fprintf(fp, "%s %s\n", verb, arg);
+	if (arg != NULL)
+		fprintf(fp, "%s %s\n", verb, arg);
+	else
+		fprintf(fp, "%s\n", verb);
 	fflush(fp);
 	if (fgets(reply, (int)len, fp) == NULL) {
 		fprintf(stderr, "spoolctl: %s: spoold closed the connection without a reply\n", verb);
 		fclose(fp);
 		return -1;
 	}
-	fclose(fp);
 	reply[strcspn(reply, "\r\n")] = '\0';
+	if (rest != NULL)
+		*rest = fp;
+	else
+		fclose(fp);
 	return 0;
+}
+
+static int
+control_ask(const struct spoold_conf *cf, const char *verb, const char *arg, char *reply,
+    size_t len)
+{
+	return control_exchange(cf, verb, arg, reply, len, NULL);
 }
 
 /* reply_status - the exit status for the reply to a change: the same as
@@ -784,33 +805,18 @@ cmd_release_ids(struct spool *sp, const struct spoold_conf *cf, int argc, char *
 static char *
 running_totals(const struct spoold_conf *cf)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 30 };	/* spoold answers at once, or never */
-	char line[300] = "", *text = NULL;
+	char line[300], *text = NULL;
 	size_t len = 0, n;
 	FILE *fp, *mem;
-	int fd;
+	int rc = control_exchange(cf, "stats", NULL, line, sizeof(line), &fp);
 
-	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", cf->datadir) >=
-	    sizeof(sun.sun_path)) {
-		fprintf(stderr, "spoolctl: stats: datadir path too long for the control socket\n");
+	if (rc == 1)
+		fprintf(stderr, "spoolctl: stats: no spoold answers at %s/control.sock: the running "
+		    "totals are left out\n", cf->datadir);
+	if (rc != 0)
 		return NULL;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return NULL;
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    (fp = fdopen(fd, "r+")) == NULL) {
-		fprintf(stderr, "spoolctl: stats: no spoold answers at %s: the running totals are "
-		    "left out\n", sun.sun_path);
-		close(fd);
-		return NULL;
-	}
-	fprintf(fp, "stats\n");
-	fflush(fp);
-	if (fgets(line, sizeof(line), fp) == NULL || line[0] != '2') {
-		line[strcspn(line, "\r\n")] = '\0';
-		fprintf(stderr, "spoolctl: stats: spoold: %s\n", strlen(line) > 4 ? line + 4 : "no reply");
+	if (line[0] != '2') {
+		fprintf(stderr, "spoolctl: stats: spoold: %s\n", strlen(line) > 4 ? line + 4 : line);
 		fclose(fp);
 		return NULL;
 	}
