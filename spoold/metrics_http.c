@@ -319,8 +319,14 @@ metrics_http_accept(int fd, const struct sockaddr *peer)
 		static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
 		    "Connection: close\r\n\r\n";
 
-		(void)!write(fd, busy, sizeof(busy) - 1);	/* best effort, never waits */
-		close(fd);
+		struct io *io = io_new(mt.loop, fd, http_event, NULL);
+
+		if (io == NULL) {
+			close(fd);
+			return;
+		}
+		(void)io_send_last(io, busy, sizeof(busy) - 1);	/* best effort, never waits */
+		io_free(io);
 		return;
 	}
 	if ((hc = calloc(1, sizeof(*hc))) == NULL ||

@@ -216,10 +216,17 @@ def ask(data):
 print("garbage", ask(b"GARBAGE\r\n\r\n"))
 print("longline", ask(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n"))
 print("headers", ask(b"GET /metrics HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n"))
+held = [socket.create_connection(("127.0.0.1", port), 10) for _ in range(32)]
+import time; time.sleep(0.2)
+extra = socket.create_connection(("127.0.0.1", port), 10)
+print("busy", extra.recv(200).decode(errors="replace").split("\r\n")[0])
+for c in held + [extra]:
+    c.close()
 PY
 grep -q '^garbage HTTP/1.1 400 ' "$T/bad.out" && grep -q '^longline HTTP/1.1 400 ' "$T/bad.out" &&
-	grep -q '^headers HTTP/1.1 431 ' "$T/bad.out" || fail "bad requests: $(cat "$T/bad.out")"
-say "POST 405 with Allow, GET / 404, HEAD without a body, garbage 400, a long line 400, 200 headers 431"
+	grep -q '^headers HTTP/1.1 431 ' "$T/bad.out" && grep -q '^busy HTTP/1.1 503 ' "$T/bad.out" ||
+	fail "bad requests: $(cat "$T/bad.out")"
+say "POST 405 with Allow, GET / 404, HEAD without a body, garbage 400, a long line 400, 200 headers 431, a 33rd connection 503"
 
 # SMTP still answers, and spoold stops cleanly
 sw -f a@client.test -t u3@site.test
