@@ -9,11 +9,14 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf.h"
+#include "pgsql_map.h"
 #include "log.h"
+#include "pgsql.h"
 #include "reload.h"
 
 /* Below this many domains freeing is quicker than starting a thread. */
@@ -35,6 +38,19 @@ static struct {
 	double			 parse_time;
 } rl = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* add_pgsql_rows - the domain rows PostgreSQL gave last, into cf */
+static void
+add_pgsql_rows(struct spoold_conf *cf, struct conf_errors *errs)
+{
+	char name[4200], *text;
+
+	if (cf == NULL || cf->domains_map == NULL || (text = pgsql_domains_text()) == NULL)
+		return;
+	snprintf(name, sizeof(name), "pgsql:%s", cf->domains_map->path);
+	spoold_conf_add_domains(cf, name, text, errs);
+	free(text);
+}
+
 static void *
 reload_parse(void *arg)
 {
@@ -44,6 +60,7 @@ reload_parse(void *arg)
 
 	(void)arg;
 	cf = spoold_conf_load(rl.path, &errs);
+	add_pgsql_rows(cf, &errs);
 	for (size_t i = 0; i < errs.count; i++)
 		log_warnx("%s", errs.msgs[i]);
 	conf_errors_free(&errs);
