@@ -629,6 +629,10 @@ inbound_etrn(void *arg, struct smtp_session *s, const char *node, char *count, s
 	if (rate_exceeded(&inbound.etrns, in->addr, in->rt->conf->etrn_rate, ev_now(inbound.loop)))
 		return R_ETRN_RATE;
 	etrn_nodes(in->rt, node, smtp_session_peer(s), &t, reason);
+	if (t.matched == 0 && in->rt->conf->domains_map != NULL && !pgsql_domains_current()) {
+		*reason = "the customer database cannot be reached now";	/* maybe a new one */
+		return R_ETRN_UNABLE;
+	}
 	if (t.matched == 0)
 		return R_ETRN_DENIED;
 	if (t.started == 0)

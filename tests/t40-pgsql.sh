@@ -226,6 +226,10 @@ rcpt x@nowhere.test | grep -q "4.3.0" || fail "no 4.3.0 for the domain not in th
 expect_rcpt 250 bob@db2.test "a cached recipient, the database down"
 expect_rcpt 550 slow1@db2.test "a cached refusal, the database down"
 expect_rcpt 451 carol@db2.test "an address not cached, the database down"
+etrn 127.0.0.1 nowhere.test db1.test
+expect_etrn "^458 4.3.0 Unable to queue messages for node nowhere.test: the customer database" \
+    "ETRN for a domain not in the copy, the database down"
+expect_etrn "^25[0-3] " "ETRN for db1.test (in the copy), the database down"
 say "database down: rows from the copy, cached answers; 451 4.3.0 for an unknown domain and an uncached address"
 sw --to a@db1.test --from s@client.test
 sw_expect "250 2.0.0 Ok: queued" "mail for db1.test with the database down"
