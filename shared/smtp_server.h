@@ -191,9 +191,10 @@ struct smtp_server_ops {
 	 * verb), line the reply's first line without CRLF; optional */
 	void (*replied)(void *arg, struct smtp_session *, const char *command, int code,
 	    const char *line);
-	/* client_changed - XCLIENT made smtp_session_peer() another client;
-	 * optional */
-	void (*client_changed)(void *arg, struct smtp_session *);
+	/* client_changed - XCLIENT made smtp_session_peer() another client:
+	 * R__COUNT for the new 220, or the refusal the limits call for (a
+	 * 421, which closes); optional */
+	enum smtp_reply_id (*client_changed)(void *arg, struct smtp_session *);
 };
 
 /* smtp_session_new - start a session on an accepted socket.  refuse: if not
