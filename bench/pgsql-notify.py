@@ -128,7 +128,7 @@ CREATE TRIGGER spoold_notify AFTER INSERT OR UPDATE OR DELETE ON customers
         read_at = reload_at = None
         while time.monotonic() - t0 < 120 and reload_at is None:
             text = open(log).read()
-            if read_at is None and re.search(r"\d+ domains read", text):
+            if read_at is None and re.search(r"\d+ rows read", text):
                 read_at = time.monotonic() - t0
             m = re.search(r"reloaded: (\d+) domains \(parsed in ([0-9.]+) s", text)
             if m:
@@ -162,6 +162,12 @@ CREATE TRIGGER spoold_notify AFTER INSERT OR UPDATE OR DELETE ON customers
         with open("/proc/%d/status" % spoold.pid) as f:
             rss = [l for l in f if l.startswith("RssAnon")][0].split()[1]
         print("spoold RssAnon: %d MiB" % (int(rss) // 1024))
+        for l in open(log).read().splitlines():
+            if "rows read" in l:
+                read = l
+            if "reloaded:" in l:
+                reloaded = l
+        print("the last change:", read.split(": ", 2)[2], "|", reloaded.split(": ", 1)[1])
     finally:
         if spoold is not None:
             spoold.terminate()

@@ -80,6 +80,7 @@ struct pg_conn {
 	ev_io			 io;
 	ev_timer		 timer;
 	double			 backoff;
+	ev_tstamp		 sent;		/* when the query went */
 	int			 again;		/* domains: a NOTIFY during the query */
 	PGresult		*result;	/* of the query under way */
 	struct msg_queue	 waiting;	/* lookups, asked one at a time */
@@ -415,7 +416,7 @@ rows_text(struct pg_conn *c, PGresult *res, size_t *kept)
 	const char *dirs[64];
 	int col_domain = PQfnumber(res, "domain"), nf = PQnfields(res);
 	struct buf all, one;
-	char where[512], err[512];
+	char err[512];
 
 	if (col_domain < 0 || nf > 64) {
 		log_warnx("pgsql: %s: the query must return a column named domain (and at most 63 "
@@ -434,19 +435,17 @@ rows_text(struct pg_conn *c, PGresult *res, size_t *kept)
 	buf_init(&all);
 	buf_init(&one);
 	*kept = 0;
+	/* What the values say is checked where the rows join the
+	 * configuration (spoold_conf_add_domains, at each reload): here only
+	 * that each value can be a directive's words. */
 	for (int r = 0; r < PQntuples(res); r++) {
 		buf_clear(&one);
-		snprintf(where, sizeof(where), "pgsql:%s row %d", c->map->path, r + 1);
 		if (row_block(res, r, col_domain, dirs, &one, err, sizeof(err)) == 0) {
-			buf_append(&one, "", 1);
-			if (spoold_conf_check_domain(where, buf_head(&one), err, sizeof(err)) == 0) {
-				buf_append(&all, buf_head(&one), buf_used(&one) - 1);
-				(*kept)++;
-				continue;
-			}
-			log_warnx("%s; the row is left out", err);
-		} else
-			log_warnx("%s: %s; the row is left out", where, err);
+			buf_append(&all, buf_head(&one), buf_used(&one));
+			(*kept)++;
+			continue;
+		}
+		log_warnx("pgsql:%s row %d: %s; the row is left out", c->map->path, r + 1, err);
 		metrics_inc(MC_PGSQL_ROWS_REJECTED);
 	}
 	buf_append(&all, "", 1);
@@ -485,13 +484,12 @@ write_copy(const char *text)
 }
 
 static void
-domains_publish(char *text, size_t n)
+domains_publish(char *text)
 {
 	pthread_mutex_lock(&pg.lock);
 	free(pg.domains_text);
 	pg.domains_text = strdup(text);
 	pthread_mutex_unlock(&pg.lock);
-	metrics_set(MG_PGSQL_DOMAINS, (int64_t)n);
 	metrics_set(MG_PGSQL_DOMAINS_TIME, (int64_t)time(NULL));
 	post_to_loop(msg_new(M_CHANGED, NULL));
 }
@@ -501,7 +499,9 @@ static void
 domains_rows(struct pg_conn *c, PGresult *res)
 {
 	size_t kept = 0;
+	ev_tstamp t0 = ev_time();
 	char *text = rows_text(c, res, &kept);
+	ev_tstamp t1 = ev_time();
 
 	if (text == NULL) {
 		metrics_inc(MC_PGSQL_ERRORS);
@@ -520,11 +520,11 @@ domains_rows(struct pg_conn *c, PGresult *res)
 		free(text);
 		return;
 	}
-	log_info("pgsql: %s: %zu domain%s read, %d left out", c->map->path, kept, kept == 1 ? "" : "s",
-	    PQntuples(res) - (int)kept);
+	log_info("pgsql: %s: %zu row%s read (query %.3f s, made into domain blocks in %.3f s, kept in "
+	    "%.3f s)", c->map->path, kept, kept == 1 ? "" : "s", t0 - c->sent, t1 - t0, ev_time() - t1);
 	free(pg.rows_copy);
 	pg.rows_copy = text;
-	domains_publish(text, kept);
+	domains_publish(text);
 	set_domains_current(1);
 }
 
@@ -549,6 +549,7 @@ conn_send_next(struct pg_conn *c)
 
 	if (c->is_domains) {
 		c->again = 0;
+		c->sent = ev_time();
 		conn_send(c, c->map->query, PG_QUERY);
 		return;
 	}

@@ -17,6 +17,7 @@
 #include "conf.h"
 #include "pgsql_map.h"
 #include "log.h"
+#include "metrics.h"
 #include "pgsql.h"
 #include "reload.h"
 
@@ -44,12 +45,18 @@ static void
 add_pgsql_rows(struct spoold_conf *cf, struct conf_errors *errs)
 {
 	char name[4200], *text;
+	size_t before, left_out;
 
 	if (cf == NULL || cf->domains_map == NULL || (text = pgsql_domains_text()) == NULL)
 		return;
 	snprintf(name, sizeof(name), "pgsql:%s", cf->domains_map->path);
-	spoold_conf_add_domains(cf, name, text, errs);
+	before = cf->n_domains;
+	left_out = spoold_conf_add_domains(cf, name, text, errs);
 	free(text);
+	log_info("%s: %zu domain%s in force, %zu left out", name, cf->n_domains - before,
+	    cf->n_domains - before == 1 ? "" : "s", left_out);
+	metrics_add(MC_PGSQL_ROWS_REJECTED, left_out);
+	metrics_set(MG_PGSQL_DOMAINS, (int64_t)(cf->n_domains - before));
 }
 
 static void *

@@ -1262,24 +1262,6 @@ spoold_conf_add_domains(struct spoold_conf *cf, const char *name, const char *te
 	return dropped;
 }
 
-int
-spoold_conf_check_domain(const char *name, const char *text, char *err, size_t errlen)
-{
-	struct spoold_conf *cf = spoold_conf_new();
-	struct conf_errors e = { 0 };
-	int rc = 0;
-
-	cf->path = conf_xstrdup(name);
-	conf_parse_string(name, text, row_keywords, cf, &e);
-	if (e.count > 0 || cf->n_domains != 1) {
-		snprintf(err, errlen, "%s", e.count > 0 ? e.msgs[0] : "not one domain block");
-		rc = -1;
-	}
-	conf_errors_free(&e);
-	spoold_conf_free(cf);
-	return rc;
-}
-
 char *
 spoold_conf_read_pgsql_copy(const char *datadir)
 {

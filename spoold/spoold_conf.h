@@ -236,10 +236,6 @@ size_t	spoold_conf_add_domains(struct spoold_conf *cf, const char *name, const c
  * when there is none */
 char	*spoold_conf_read_pgsql_copy(const char *datadir);
 
-/* spoold_conf_check_domain - 0 when text is one valid domain block (the
- * first error in err otherwise) */
-int	spoold_conf_check_domain(const char *name, const char *text, char *err, size_t errlen);
-
 /* spoold_conf_domain - the configured domain named exactly name, which must
  * be canonical (lower case, no trailing dot: smtp_domain_canon), or NULL */
 const struct domain_conf *spoold_conf_domain(const struct spoold_conf *, const char *);

@@ -126,7 +126,8 @@ wait_log() {
 	done
 }
 
-wait_log "domains.cf: 3 domains read, 1 left out" "not 3 rows kept and 1 left out"
+wait_log "domains.cf: 4 rows read" "the 4 rows not read"
+wait_log "domains.cf: 2 domains in force, 2 left out" "not 2 rows in force and 2 left out"
 grep -q "pgsql:$T/domains.cf row 3:.*sometimes.*the row is left out" "$SPOOLD_LOG" ||
 	fail "bad.test's row: no reason logged"
 grep -q "domain example.test is also defined at $SPOOLD_CONF:[0-9]*.*the row is left out" "$SPOOLD_LOG" ||

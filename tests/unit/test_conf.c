@@ -1040,7 +1040,6 @@ START_TEST(test_pgsql_rows)
 	struct spoold_conf *cf;
 	const struct domain_conf *d;
 	FILE *fp;
-	char err[512];
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/domains.cf", dir);
@@ -1075,12 +1074,6 @@ START_TEST(test_pgsql_rows)
 	ck_assert_int_eq(spoold_conf_domain(cf, "file.test")->from_pgsql, 0);
 	conf_errors_free(&errs);
 	spoold_conf_free(cf);
-	ck_assert_int_eq(spoold_conf_check_domain("r", "domain x.test {\nrecipients any\n}\n", err,
-	    sizeof(err)), 0);
-	ck_assert_int_eq(spoold_conf_check_domain("r", "domain x.test {\ntls sometimes\nrecipients any\n}\n",
-	    err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "r:2:") != NULL, "%s", err);
-	ck_assert_int_eq(spoold_conf_check_domain("r", "hostname x\n", err, sizeof(err)), -1);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/domains.cf", dir);
 	unlink(path);
