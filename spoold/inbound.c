@@ -24,6 +24,7 @@
 #include "recipients.h"
 #include "runtime.h"
 #include "session.h"
+#include "verify.h"
 
 /* A message on its way to the spool: the commit request (first: done()
  * gets it back) and what it reads; before that, while the content filters
@@ -67,17 +68,55 @@ inbound_over_quota(const struct domain_conf *d)
 	    (d->quota_messages && c.messages >= d->quota_messages);
 }
 
-/* rcpt_policy - whether spoold takes r: the one rule for RCPT and for the
- * recipients a content filter adds */
+/* A recipient being verified: what the filters' judge needs afterwards
+ * (the engine keeps m as it is while it waits). */
+struct verifying {
+	struct verify_wait		 wait;
+	struct session			*in;
+	const struct smtp_message	*m;
+	struct smtp_rcpt		 r;
+};
+
+/* the %s of a verification's reply, until the reply is sent */
+static char verify_text[VERIFY_TEXT_MAX];
+
+/* rcpt_verify - recipients verify: what is known of r without a probe;
+ * *ask (NULL: no probe may start, as for a recipient a filter adds) is
+ * set when a probe must decide */
 static enum smtp_reply_id
-rcpt_policy(const struct spoold_rt *rt, const struct smtp_rcpt *r, const char **reply_arg)
+rcpt_verify(const struct spoold_rt *rt, const struct domain_conf *d, const struct smtp_rcpt *r,
+    const char **reply_arg, int *ask)
+{
+	enum verify_status st = verify_lookup(rt, d, r->to.local, r->to.domain, verify_text,
+	    sizeof(verify_text));
+
+	if (st == VERIFY_ASK && ask != NULL) {
+		*ask = 1;
+		return R_RCPT_OK;	/* for now: inbound_judge_rcpt asks */
+	}
+	*reply_arg = verify_text;
+	return verify_reply(st);
+}
+
+/* rcpt_policy - whether spoold takes r: the one rule for RCPT and for the
+ * recipients a content filter adds (ask NULL) */
+static enum smtp_reply_id
+rcpt_policy(const struct spoold_rt *rt, const struct smtp_rcpt *r, const char **reply_arg,
+    int *ask)
 {
 	const struct domain_conf *d = spoold_conf_domain(rt->conf, r->to.domain);
+	enum smtp_reply_id id;
 
 	if (d == NULL)
 		return R_RELAY_DENIED;
-	/* Unknown users are refused now, never accepted and bounced later. */
-	if (d->recipients && !recipients_match(d->recipients, r->to.local, r->to.domain))
+	/* Unknown users are refused now, never accepted and bounced later:
+	 * listed ones are taken at once, others asked of the primary with
+	 * recipients verify */
+	if (d->recipients_verify &&
+	    (d->recipients == NULL || !recipients_match(d->recipients, r->to.local, r->to.domain))) {
+		if ((id = rcpt_verify(rt, d, r, reply_arg, ask)) != R_RCPT_OK)
+			return id;
+	} else if (d->recipients && !recipients_match(d->recipients, r->to.local, r->to.domain))
 		return R_UNKNOWN_USER;
 	if (inbound_over_quota(d)) {
 		*reply_arg = d->name;
@@ -90,20 +129,70 @@ static enum smtp_reply_id
 inbound_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *r,
     const char **reply_arg)
 {
-	return rcpt_policy(((struct session *)arg)->rt, r, reply_arg);
+	struct session *in = arg;
+	enum smtp_reply_id id;
+	int ask = 0;
+
+	free(in->verifying);	/* made for a recipient the engine did not take */
+	in->verifying = NULL;
+	if ((id = rcpt_policy(in->rt, r, reply_arg, &ask)) != R_RCPT_OK || !ask)
+		return id;
+	/* room for the probe's answer now, when a refusal can still be said */
+	if ((in->verifying = calloc(1, sizeof(struct verifying))) == NULL)
+		return R_NO_MEMORY;
+	return R_RCPT_OK;
 }
 
 static void inbound_filter_client(struct smtp_session *, struct filter_client *, char *, size_t);
 static void inbound_rcpt_judged(void *, enum smtp_reply_id, const char *);
 
-/* inbound_judge_rcpt - the content filters that answer at RCPT judge r
- * before its 250, so a refusal is a 5xx to this recipient, never a
- * recipient dropped after the 250 */
+static int inbound_judge_filters(struct session *, struct smtp_session *,
+    const struct smtp_message *, const struct smtp_rcpt *);
+
+/* inbound_rcpt_verified - the probe's answer: a refusal now, else the
+ * filters' judge, if any */
+static void
+inbound_rcpt_verified(void *arg, enum smtp_reply_id id, const char *text)
+{
+	struct verifying *v = arg;
+	struct session *in = v->in;
+
+	in->verifying = NULL;
+	if (id == R_RCPT_OK && inbound_judge_filters(in, in->smtp, v->m, &v->r)) {
+		free(v);
+		return;
+	}
+	free(v);
+	smtp_session_rcpt_done(in->smtp, id, text);
+}
+
+/* inbound_judge_rcpt - first the primary (recipients verify), when
+ * check_rcpt left r to a probe; then the content filters */
 static int
 inbound_judge_rcpt(void *arg, struct smtp_session *s, const struct smtp_message *m,
     const struct smtp_rcpt *r)
 {
 	struct session *in = arg;
+	struct verifying *v = in->verifying;
+
+	if (v == NULL || v->in != NULL)
+		return inbound_judge_filters(in, s, m, r);
+	v->in = in;		/* asked */
+	v->m = m;
+	v->r = *r;
+	in->verifying = v;
+	verify_ask(&v->wait, in->rt, spoold_conf_domain(in->rt->conf, r->to.domain), r->to.local,
+	    r->to.domain, smtp_session_id(s), inbound_rcpt_verified, v);
+	return 1;
+}
+
+/* inbound_judge_filters - the content filters that answer at RCPT judge r
+ * before its 250, so a refusal is a 5xx to this recipient, never a
+ * recipient dropped after the 250 */
+static int
+inbound_judge_filters(struct session *in, struct smtp_session *s, const struct smtp_message *m,
+    const struct smtp_rcpt *r)
+{
 	struct filter_client cl;
 	char tls[128];
 
@@ -123,7 +212,7 @@ filter_rcpt_ok(void *arg, const struct smtp_rcpt *r)
 	struct stored *st = arg;
 	const char *reply_arg = NULL;
 
-	return rcpt_policy(st->session->rt, r, &reply_arg) == R_RCPT_OK;
+	return rcpt_policy(st->session->rt, r, &reply_arg, NULL) == R_RCPT_OK;
 }
 
 static void
@@ -480,6 +569,14 @@ inbound_closed(void *arg, struct smtp_session *s)
 	if (in->judging != NULL)	/* the client went before the answer */
 		filter_rcpt_cancel(in->judging);
 	in->judging = NULL;
+	if (in->verifying != NULL) {
+		struct verifying *v = in->verifying;
+
+		if (v->in != NULL)	/* asked */
+			verify_cancel(&v->wait);
+		free(v);
+		in->verifying = NULL;
+	}
 	if (st != NULL && st->filter != NULL) {	/* never acknowledged: nothing is lost */
 		filter_cancel(st->filter);
 		log_role(LOG_CLEANUP, "%016llx: not stored: the client left while the filters looked at it",

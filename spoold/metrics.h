@@ -41,6 +41,12 @@ enum metrics_counter {
 	MC_MILTER_QUARANTINE,
 	MC_MILTER_FAILED,
 	MC_RUNS_STARTED,		/* delivery runs: ETRN, ATRN, flush, backup */
+	MC_VERIFY_DELIVERABLE,		/* recipient probes, by result */
+	MC_VERIFY_UNDELIVERABLE,
+	MC_VERIFY_UNKNOWN,
+	MC_VERIFY_CACHE_HIT,		/* RCPTs answered from the verify cache */
+	MC_VERIFY_JOINED,		/* RCPTs that waited for a probe in flight */
+	MC_VERIFY_BUSY,			/* RCPTs given 450 by the probe limits */
 	MC__COUNT
 };
 

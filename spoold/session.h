@@ -36,6 +36,8 @@ struct session {
 	void				*policy;	/* the service's own state, or NULL */
 	void				*judging;	/* a recipient being judged (inbound: its
 							 * filter_rcpt), or NULL */
+	void				*verifying;	/* inbound: a recipient left to a
+							 * probe (verify.h), or NULL */
 	struct io			*proxy_io;	/* reading its PROXY header (smtp is
 							 * NULL until then), or NULL */
 	char				 proxy_text[64];	/* the proxy's address */
