@@ -387,7 +387,10 @@ client_next(struct smtp_client *c)
 			client_send_mail(c);
 			return;
 		}
-		/* in the form of a peer's reply, so the program logs it alike */
+		/* in the form of a peer's reply, so the program logs it alike;
+		 * for a probe, no verdict on the recipient: a 4xx */
+		if (c->msg->probe && code / 100 == 5)
+			code -= 100;
 		snprintf(c->text, sizeof(c->text), "%d %s", code, why);
 		client_refuse_all(c, code, c->text);
 		c->text[0] = '\0';

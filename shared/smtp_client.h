@@ -83,9 +83,10 @@ struct smtp_client_msg {
 	/* A recipient probe (address verification, as Postfix's verify and
 	 * Exim's callouts): MAIL and RCPT only, never DATA; RSET once the
 	 * RCPT replies are in (rcpt() has them all), then the next message.
-	 * No body: size 0, read_body NULL.  A MAIL the peer refuses is no
-	 * verdict on the recipients: rcpt() then gets its reply as a 4xx
-	 * (a 5xx code less 100), its text as the peer sent it. */
+	 * No body: size 0, read_body NULL.  A MAIL the peer refuses, or a
+	 * probe it cannot take (SMTPUTF8 not offered), is no verdict on the
+	 * recipients: rcpt() then gets the reply as a 4xx (a 5xx code less
+	 * 100), its text as it was. */
 	int		 probe;
 };
 
