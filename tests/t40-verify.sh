@@ -16,6 +16,7 @@ PRIMARY="$top_srcdir/tests/verify_primary.py"
 P1=$(free_port)
 P2=$(free_port)
 P3=$(free_port)
+PF=$(free_port)
 
 # start_primary NAME PORT [DELAY] - verify_primary.py as NAME, RCPTs to $T/NAME.rcpts
 start_primary() {
@@ -95,6 +96,12 @@ domain rl.test {
     mode       backup
     retry      1h
     deliver-to [127.0.0.1]:$P2
+    recipients verify
+}
+domain pf.test {
+    mode       backup
+    retry      1h
+    deliver-to [127.0.0.1]:$PF
     recipients verify
 }
 domain slow.test {
@@ -184,6 +191,28 @@ t0=$(date +%s)
 expect_rcpt ok@slow.test '450 4\.1\.1 .*no answer within 2 s \(verify-timeout\)' "a primary that never answers"
 [ $(( $(date +%s) - t0 )) -le 5 ] || fail "verify-timeout 2s took $(( $(date +%s) - t0 )) s"
 say "a primary that never answers: 450 after verify-timeout"
+
+# ---- a real Postfix as the primary ----
+if [ "$(id -u)" -eq 0 ]; then
+	need_postfix
+	PF_USERS=alice
+	postfix_start pf.test "$PF"
+	expect_rcpt alice@pf.test 250 "a Postfix mailbox"
+	expect_rcpt bob@pf.test '550 5\.1\.1 .*undeliverable address: 550 5\.1\.1 .*User unknown in virtual mailbox table' \
+	    "an address Postfix refuses"
+	_i=0
+	until [ "$(grep -c 'disconnect from .* mail=' "$PF_LOG")" -ge 2 ]; do
+		_i=$((_i + 1)); [ $_i -le 100 ] || fail "Postfix logged no disconnect lines"; sleep 0.05
+	done
+	# (the line without mail= is postfix_start's look at the port)
+	grep 'disconnect from .* mail=' "$PF_LOG" | grep -E -v -q ' ehlo=1 mail=1 rcpt=(1|0/1) rset=1 quit=1 commands=' &&
+		fail "a probe to Postfix was not EHLO, MAIL, RCPT, RSET, QUIT: $(grep 'disconnect from' "$PF_LOG")"
+	! grep 'disconnect from' "$PF_LOG" | grep -q 'data=' || fail "a probe sent DATA to Postfix"
+	postfix_stop
+	say "a real Postfix as the primary: its 250 and its 550 5.1.1 decide; each probe is EHLO, MAIL, RCPT, RSET, QUIT"
+else
+	say "not root: the probe against a real Postfix is left out"
+fi
 
 # ---- the primary down: the cache answers, the rest 450 ----
 stop_primary p1
