@@ -7,8 +7,10 @@
 # spool for a good address, 550 for a bad one, 450 for a primary's 4xx;
 # the cache answers while the primary is down and an uncached address gets
 # 450; 20 concurrent RCPTs for one address make one probe; verify-rate;
-# verify-timeout; a restart keeps the cache; combined with a file list;
-# the config error without a primary; the log line and the metrics.
+# verify-timeout; a route by MX (a private dnsmasq, mx-port) with the best
+# MX down; a real Postfix as the primary; a restart keeps the cache;
+# combined with a file list; the config error without a primary; the log
+# line and the metrics.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need swaks mdb_dump
 
@@ -17,6 +19,22 @@ P1=$(free_port)
 P2=$(free_port)
 P3=$(free_port)
 PF=$(free_port)
+P4=$(free_port)
+DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
+[ -x "$DNSMASQ" ] || fail "dnsmasq is not installed (contrib/deps.sh test installs dnsmasq-base)"
+DNS_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# mxv.test: the best MX (127.0.0.2) is down, the next one is p4 (mx-port)
+"$DNSMASQ" --no-daemon --conf-file=/dev/null --pid-file --no-resolv --no-hosts \
+    --port="$DNS_PORT" --listen-address=127.0.0.1 --bind-interfaces --local=/test/ \
+    --mx-host=mxv.test,mx1.mxv.test,10 --mx-host=mxv.test,mx2.mxv.test,20 \
+    --host-record=mx1.mxv.test,127.0.0.2 --host-record=mx2.mxv.test,127.0.0.1 \
+    >"$T/dnsmasq.log" 2>&1 &
+echo $! >"$T/dnsmasq.pid"
+_i=0
+until "$top_builddir/tests/dns_lookup" -s "127.0.0.1:$DNS_PORT" addr mx2.mxv.test >/dev/null 2>&1; do
+	alive "$(cat "$T/dnsmasq.pid")" || error "dnsmasq exited: $(cat "$T/dnsmasq.log")"
+	_i=$((_i + 1)); [ $_i -le 100 ] || error "dnsmasq did not answer within 5 s"; sleep 0.05
+done
 
 # start_primary NAME PORT [DELAY] - verify_primary.py as NAME, RCPTs to $T/NAME.rcpts
 start_primary() {
@@ -78,7 +96,7 @@ metric() {
 }
 
 printf 'boss@combo.test\n' >"$T/combo.rcpts-list"
-write_conf "verify-rate 8" "verify-timeout 2s"
+write_conf "verify-rate 8" "verify-timeout 2s" "resolver 127.0.0.1:$DNS_PORT" "mx-port $P4"
 cat >>"$SPOOLD_CONF" <<EOF
 domain v.test {
     mode       backup
@@ -102,6 +120,12 @@ domain pf.test {
     mode       backup
     retry      1h
     deliver-to [127.0.0.1]:$PF
+    recipients verify
+}
+domain mxv.test {
+    mode       backup
+    retry      1h
+    deliver-to mx
     recipients verify
 }
 domain slow.test {
@@ -191,6 +215,15 @@ t0=$(date +%s)
 expect_rcpt ok@slow.test '450 4\.1\.1 .*no answer within 2 s \(verify-timeout\)' "a primary that never answers"
 [ $(( $(date +%s) - t0 )) -le 5 ] || fail "verify-timeout 2s took $(( $(date +%s) - t0 )) s"
 say "a primary that never answers: 450 after verify-timeout"
+
+# ---- a route by MX, the best MX down ----
+start_primary p4 "$P4"
+expect_rcpt ok@mxv.test 250 "an address of a domain routed by MX"
+expect_rcpt no@mxv.test '550 5\.1\.1' "a bad address of a domain routed by MX"
+grep -q 'to=<ok@mxv.test>, relay=mx2.mxv.test\[127.0.0.1\]:'"$P4"', .*status=deliverable' "$SPOOLD_LOG" ||
+	fail "the probe did not go to the second MX: $(grep 'to=<ok@mxv.test>' "$SPOOLD_LOG")"
+stop_primary p4
+say "deliver-to mx: the probe follows the MX records (the best one down, the next one asked) and mx-port"
 
 # ---- a real Postfix as the primary ----
 if [ "$(id -u)" -eq 0 ]; then
