@@ -31,6 +31,7 @@ int  log_verbose(void);
 #define LOG_SMTP	"smtp"		/* deliveries out */
 #define LOG_BOUNCE	"bounce"	/* delivery status notifications */
 #define LOG_CONTROL	"control"	/* what spoolctl asked for */
+#define LOG_VERIFY	"verify"	/* recipient probes (recipients verify) */
 
 /* log_role - info (log_role_warn: a warning) as ROLE */
 void log_role(const char *role, const char *fmt, ...) LOG_ATTR(2, 3);

@@ -361,7 +361,8 @@ client_send_mail(struct smtp_client *c)
 	if (c->ext & EXT_PIPELINING) {
 		while (c->rcpt_sent < m->nrcpts)
 			client_send_rcpt(c);
-		io_writeline(c->io, "DATA");
+		if (!m->probe)
+			io_writeline(c->io, "DATA");
 	}
 	client_enter(c, CLIENT_MAIL, c->p.timeout_command);
 }
@@ -386,7 +387,10 @@ client_next(struct smtp_client *c)
 			client_send_mail(c);
 			return;
 		}
-		/* in the form of a peer's reply, so the program logs it alike */
+		/* in the form of a peer's reply, so the program logs it alike;
+		 * for a probe, no verdict on the recipient: a 4xx */
+		if (c->msg->probe && code / 100 == 5)
+			code -= 100;
 		snprintf(c->text, sizeof(c->text), "%d %s", code, why);
 		client_refuse_all(c, code, c->text);
 		c->text[0] = '\0';
@@ -408,7 +412,8 @@ client_reply_mail(struct smtp_client *c, int code)
 {
 	if (code / 100 != 2) {
 		c->mail_failed = 1;
-		client_refuse_all(c, code, c->text);
+		/* a probe's MAIL refused says nothing of the recipient: a 4xx */
+		client_refuse_all(c, c->msg->probe && code / 100 == 5 ? code - 100 : code, c->text);
 		if (!(c->ext & EXT_PIPELINING)) {
 			client_reset(c);
 			return;
@@ -432,6 +437,10 @@ client_reply_rcpt(struct smtp_client *c, int code)
 	if (c->rcpt_replied < c->msg->nrcpts) {
 		if (!(c->ext & EXT_PIPELINING))
 			client_send_rcpt(c);
+		return;
+	}
+	if (c->msg->probe) {		/* the replies were all it asked for */
+		client_reset(c);
 		return;
 	}
 	if (!(c->ext & EXT_PIPELINING)) {

@@ -80,6 +80,14 @@ struct smtp_client_msg {
 	 * was given, -1 on trouble (the message is abandoned before the
 	 * dot).  size is then the declared SIZE, or 0 if unknown. */
 	long		(*read_stream)(void *arg, void *dst, size_t len, int *end);
+	/* A recipient probe (address verification, as Postfix's verify and
+	 * Exim's callouts): MAIL and RCPT only, never DATA; RSET once the
+	 * RCPT replies are in (rcpt() has them all), then the next message.
+	 * No body: size 0, read_body NULL.  A MAIL the peer refuses, or a
+	 * probe it cannot take (SMTPUTF8 not offered), is no verdict on the
+	 * recipients: rcpt() then gets the reply as a 4xx (a 5xx code less
+	 * 100), its text as it was. */
+	int		 probe;
 };
 
 /* What next() returns for "none yet, but do not QUIT": the client waits in

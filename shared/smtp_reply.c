@@ -120,6 +120,12 @@ static const struct smtp_reply replies[R__COUNT] = {
 	{ R_FILTER_RCPT_REJECT, 550, "5.7.1", "Recipient rejected by the content filter", "RFC 5321 4.2.2, RFC 3463 3.8" },
 	{ R_FILTER_RCPT_TEMPFAIL, 451, "4.7.1", "Recipient deferred by the content filter, try again later", "RFC 5321 4.2.2, RFC 3463 3.8" },
 
+	/* as Postfix's reject_unverified_recipient: 5xx only for what the
+	 * primary refused itself, 4xx whenever it could not be asked */
+	{ R_VERIFY_UNDELIVERABLE, 550, "5.1.1", "Recipient address rejected: undeliverable address: %s", "RFC 3463 3.2" },
+	{ R_VERIFY_UNKNOWN, 450, "4.1.1", "Recipient address rejected: unverified address: %s; try again later", "RFC 3463 3.2, RFC 5321 4.2.5" },
+	{ R_VERIFY_BUSY, 450, "4.7.1", "Recipient address rejected: unverified address: too many address verifications now, try again later", "RFC 3463 3.8" },
+
 	{ R_DSN_NO_DOMAIN, 550, "5.1.2", "%s",				"RFC 3463 3.2, RFC 7505 4" },
 	{ R_DSN_EXPIRED, 450, "4.4.7",	"delivery time expired: not delivered in %s (max-age)", "RFC 3463 3.5" },
 	{ R_DSN_WAITING, 451, "4.4.1",	"not delivered yet: waiting for the site to ask for its mail", "RFC 3463 3.5" },

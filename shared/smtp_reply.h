@@ -128,6 +128,11 @@ enum smtp_reply_id {
 	R_FILTER_RCPT_REJECT,
 	R_FILTER_RCPT_TEMPFAIL,		/* a filter's own line (checked by its client): code 0 */
 
+	/* recipients verify: what the primary said to a RCPT probe */
+	R_VERIFY_UNDELIVERABLE,
+	R_VERIFY_UNKNOWN,
+	R_VERIFY_BUSY,
+
 	/* spoold's own reasons in DSNs (Diagnostic-Code) and the queue */
 	R_DSN_NO_DOMAIN,
 	R_DSN_EXPIRED,

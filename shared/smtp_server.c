@@ -562,18 +562,6 @@ check_rcpt(struct smtp_session *s, const char *arg)
 	return 1;
 }
 
-const struct smtp_rcpt *
-smtp_session_judged(const struct smtp_session *s)
-{
-	return s->state == STATE_RCPT_WAIT ? &s->judged : NULL;
-}
-
-const struct smtp_message *
-smtp_session_message(const struct smtp_session *s)
-{
-	return s->msg;
-}
-
 void
 smtp_session_rcpt_done(struct smtp_session *s, enum smtp_reply_id id, const char *arg)
 {

@@ -235,10 +235,6 @@ void smtp_session_resume_data(struct smtp_session *);
 void smtp_session_shutdown(struct smtp_session *);
 
 uint64_t smtp_session_id(const struct smtp_session *);
-/* smtp_session_judged - the recipient judge_rcpt took for a later answer,
- * and its message; NULL when none waits */
-const struct smtp_rcpt *smtp_session_judged(const struct smtp_session *);
-const struct smtp_message *smtp_session_message(const struct smtp_session *);
 const struct sockaddr *smtp_session_peer(const struct smtp_session *);
 /* smtp_session_local - the address the client connected to */
 const struct sockaddr *smtp_session_local(const struct smtp_session *);

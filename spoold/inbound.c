@@ -25,6 +25,7 @@
 #include "recipients.h"
 #include "runtime.h"
 #include "session.h"
+#include "verify.h"
 
 /* A message on its way to the spool: the commit request (first: done()
  * gets it back) and what it reads; before that, while the content filters
@@ -68,35 +69,108 @@ inbound_over_quota(const struct domain_conf *d)
 	    (d->quota_messages && c.messages >= d->quota_messages);
 }
 
-/* rcpt_policy - whether spoold takes r: the one rule for RCPT and for the
- * recipients a content filter adds */
+/* A recipient whose answer takes time: its lookup in PostgreSQL, then
+ * (recipients verify, when not listed) a probe of the primary, then the
+ * filters' judge.  What they need afterwards is kept here (the engine
+ * keeps m as it is while it waits). */
+struct pending {
+	struct verify_wait		 wait;
+	struct session			*in;		/* set once asked */
+	const struct smtp_message	*m;
+	struct smtp_rcpt		 r;
+	struct pgsql_lookup		*lookup;	/* under way, or NULL */
+	int				 need_lookup;	/* check_rcpt: ask PostgreSQL */
+	int				 need_probe;	/* check_rcpt: ask the primary */
+	int				 probing;	/* verify_ask made */
+};
+
+/* the %s of a verification's reply, until the reply is sent */
+static char verify_text[VERIFY_TEXT_MAX];
+
+/* A domain's list (recipients FILE or pgsql:FILE) on an address. */
+enum listed { LISTED, NOT_LISTED, NO_LIST, LOOKUP_NEEDED, LOOKUP_DOWN };
+
+static enum listed
+rcpt_listed(const struct domain_conf *d, const struct smtp_rcpt *r)
+{
+	int cached;
+
+	if (d->recipients != NULL)
+		return recipients_match(d->recipients, r->to.local, r->to.domain) ? LISTED : NOT_LISTED;
+	if (d->recipients_map == NULL)
+		return NO_LIST;
+	if ((cached = pgsql_lookup_cached(d->recipients_map, r->to.local, r->to.domain)) != -1) {
+		metrics_inc(MC_PGSQL_LOOKUP_CACHED);
+		return cached ? LISTED : NOT_LISTED;
+	}
+	return pgsql_lookup_ready(d->recipients_map) ? LOOKUP_NEEDED : LOOKUP_DOWN;
+}
+
+/* rcpt_verify - recipients verify: what is known of r without a probe;
+ * *ask (NULL: no probe may start, as for a recipient a filter adds) is
+ * set when a probe must decide */
 static enum smtp_reply_id
-rcpt_policy(const struct spoold_rt *rt, const struct smtp_rcpt *r, const char **reply_arg)
+rcpt_verify(const struct spoold_rt *rt, const struct domain_conf *d, const struct smtp_rcpt *r,
+    const char **reply_arg, int *ask)
+{
+	enum verify_status st = verify_lookup(rt, d, r->to.local, r->to.domain, verify_text,
+	    sizeof(verify_text));
+
+	if (st == VERIFY_ASK && ask != NULL) {
+		*ask = 1;
+		return R_RCPT_OK;	/* for now: inbound_judge_rcpt asks */
+	}
+	*reply_arg = verify_text;
+	return verify_reply(st);
+}
+
+/* rcpt_unlisted - r is not on the list (or the list cannot say, id the
+ * reply for that): asked of the primary with recipients verify, else
+ * refused now, never accepted and bounced later */
+static enum smtp_reply_id
+rcpt_unlisted(const struct spoold_rt *rt, const struct domain_conf *d, const struct smtp_rcpt *r,
+    enum smtp_reply_id id, const char **reply_arg, int *probe)
+{
+	return d->recipients_verify ? rcpt_verify(rt, d, r, reply_arg, probe) : id;
+}
+
+/* rcpt_policy - whether spoold takes r: the one rule for RCPT and for the
+ * recipients a content filter adds (lookup and probe NULL: nothing may
+ * be asked, what is not known is refused).  *lookup or *probe set: the
+ * answer waits for inbound_judge_rcpt. */
+static enum smtp_reply_id
+rcpt_policy(const struct spoold_rt *rt, const struct smtp_rcpt *r, const char **reply_arg,
+    int *lookup, int *probe)
 {
 	const struct domain_conf *d = spoold_conf_domain(rt->conf, r->to.domain);
-	int cached;
+	enum smtp_reply_id id = R_RCPT_OK;
 
 	/* Not in the copy of the database's domains while it is down: maybe
 	 * a customer added since, so "try later", never a 5xx. */
 	if (d == NULL)
 		return rt->conf->domains_map != NULL && !pgsql_domains_current() ? R_LOOKUP_TEMP :
 		    R_RELAY_DENIED;
-	/* Unknown users are refused now, never accepted and bounced later. */
-	if (d->recipients && !recipients_match(d->recipients, r->to.local, r->to.domain))
-		return R_UNKNOWN_USER;
-	/* A lookup in PostgreSQL: the cache's answer now, or later
-	 * (inbound_judge_rcpt) when the database can be asked */
-	if (d->recipients_map != NULL &&
-	    (cached = pgsql_lookup_cached(d->recipients_map, r->to.local, r->to.domain)) != -1)
-		metrics_inc(MC_PGSQL_LOOKUP_CACHED);
-	else if (d->recipients_map != NULL && !pgsql_lookup_ready(d->recipients_map))
-		cached = -2;
-	else
-		cached = 1;	/* no lookup, or one to come */
-	if (cached == 0)
-		return R_UNKNOWN_USER;
-	if (cached == -2)
-		return R_LOOKUP_TEMP;
+	switch (rcpt_listed(d, r)) {
+	case LISTED:
+		break;
+	case NO_LIST:	/* recipients any, or verify alone */
+		if (d->recipients_verify)
+			id = rcpt_verify(rt, d, r, reply_arg, probe);
+		break;
+	case NOT_LISTED:
+		id = rcpt_unlisted(rt, d, r, R_UNKNOWN_USER, reply_arg, probe);
+		break;
+	case LOOKUP_NEEDED:
+		if (lookup == NULL)
+			return R_LOOKUP_TEMP;
+		*lookup = 1;	/* inbound_judge_rcpt asks */
+		break;
+	case LOOKUP_DOWN:	/* the primary may still know it */
+		id = rcpt_unlisted(rt, d, r, R_LOOKUP_TEMP, reply_arg, probe);
+		break;
+	}
+	if (id != R_RCPT_OK)
+		return id;
 	if (inbound_over_quota(d)) {
 		*reply_arg = d->name;
 		return R_QUOTA;
@@ -108,17 +182,121 @@ static enum smtp_reply_id
 inbound_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *r,
     const char **reply_arg)
 {
-	return rcpt_policy(((struct session *)arg)->rt, r, reply_arg);
+	struct session *in = arg;
+	struct pending *p;
+	enum smtp_reply_id id;
+	int lookup = 0, probe = 0;
+
+	free(in->pending);	/* made for a recipient the engine did not take */
+	in->pending = NULL;
+	if ((id = rcpt_policy(in->rt, r, reply_arg, &lookup, &probe)) != R_RCPT_OK || (!lookup && !probe))
+		return id;
+	/* room for the answer now, when a refusal can still be said */
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return R_NO_MEMORY;
+	p->need_lookup = lookup;
+	p->need_probe = probe;
+	in->pending = p;
+	return R_RCPT_OK;
 }
 
 static void inbound_filter_client(struct smtp_session *, struct filter_client *, char *, size_t);
 static void inbound_rcpt_judged(void *, enum smtp_reply_id, const char *);
 
-/* judge_by_filters - the content filters that answer at RCPT judge r
- * before its 250, so a refusal is a 5xx to this recipient, never a
- * recipient dropped after the 250; 1 when they were asked */
+static int inbound_judge_filters(struct session *, struct smtp_session *,
+    const struct smtp_message *, const struct smtp_rcpt *);
+
+/* pending_done - the recipient's lookups are over: a refusal now, else
+ * the filters' judge, if any */
+static void
+pending_done(struct pending *p, enum smtp_reply_id id, const char *text)
+{
+	struct session *in = p->in;
+	const struct smtp_message *m = p->m;
+	struct smtp_rcpt r = p->r;
+
+	in->pending = NULL;
+	free(p);
+	if (id == R_RCPT_OK && inbound_judge_filters(in, in->smtp, m, &r))
+		return;
+	smtp_session_rcpt_done(in->smtp, id, text);
+}
+
+static void
+inbound_rcpt_verified(void *arg, enum smtp_reply_id id, const char *text)
+{
+	pending_done(arg, id, text);
+}
+
+/* pending_probe - ask the primary (verify_lookup then verify_ask, as
+ * verify.h wants them: one after the other) */
+static void
+pending_probe(struct pending *p)
+{
+	struct session *in = p->in;
+	const struct domain_conf *d = spoold_conf_domain(in->rt->conf, p->r.to.domain);
+	const char *reply_arg = NULL;
+	enum smtp_reply_id id;
+	int ask = 0;
+
+	if ((id = rcpt_verify(in->rt, d, &p->r, &reply_arg, &ask)) != R_RCPT_OK || !ask) {
+		pending_done(p, id, reply_arg);
+		return;
+	}
+	p->probing = 1;
+	verify_ask(&p->wait, in->rt, d, p->r.to.local, p->r.to.domain, smtp_session_id(in->smtp),
+	    inbound_rcpt_verified, p);
+}
+
+/* inbound_looked_up - PostgreSQL's answer on the recipient waiting */
+static void
+inbound_looked_up(void *arg, int found)
+{
+	struct pending *p = arg;
+	const struct domain_conf *d = spoold_conf_domain(p->in->rt->conf, p->r.to.domain);
+
+	p->lookup = NULL;
+	if (found == 1)
+		pending_done(p, inbound_over_quota(d) ? R_QUOTA : R_RCPT_OK, d->name);
+	else if (d->recipients_verify)	/* not listed, or no answer: the primary may know */
+		pending_probe(p);
+	else
+		pending_done(p, found == 0 ? R_UNKNOWN_USER : R_LOOKUP_TEMP, NULL);
+}
+
+/* inbound_judge_rcpt - what takes time before a recipient's 250, as
+ * check_rcpt left it: its lookup in PostgreSQL, a probe of the primary;
+ * then the content filters */
 static int
-judge_by_filters(struct session *in, struct smtp_session *s, const struct smtp_message *m,
+inbound_judge_rcpt(void *arg, struct smtp_session *s, const struct smtp_message *m,
+    const struct smtp_rcpt *r)
+{
+	struct session *in = arg;
+	struct pending *p = in->pending;
+
+	if (p == NULL || p->in != NULL)
+		return inbound_judge_filters(in, s, m, r);
+	p->in = in;		/* asked */
+	p->m = m;
+	p->r = *r;
+	if (p->need_lookup) {
+		const struct domain_conf *d = spoold_conf_domain(in->rt->conf, r->to.domain);
+
+		p->lookup = pgsql_lookup(d->recipients_map, r->to.local, r->to.domain,
+		    inbound_looked_up, p);
+		return 1;
+	}
+	p->probing = 1;
+	verify_ask(&p->wait, in->rt, spoold_conf_domain(in->rt->conf, r->to.domain), r->to.local,
+	    r->to.domain, smtp_session_id(s), inbound_rcpt_verified, p);
+	return 1;
+}
+
+/* inbound_judge_filters - the content filters that answer at RCPT judge r
+ * before its 250, so a refusal is a 5xx to this recipient, never a
+ * recipient dropped after the 250 */
+static int
+inbound_judge_filters(struct session *in, struct smtp_session *s, const struct smtp_message *m,
     const struct smtp_rcpt *r)
 {
 	struct filter_client cl;
@@ -133,40 +311,6 @@ judge_by_filters(struct session *in, struct smtp_session *s, const struct smtp_m
 	return in->judging != NULL;	/* out of memory: taken without them */
 }
 
-/* inbound_looked_up - PostgreSQL's answer on the recipient waiting */
-static void
-inbound_looked_up(void *arg, int found)
-{
-	struct session *in = arg;
-	const struct smtp_rcpt *r = smtp_session_judged(in->smtp);
-
-	in->lookup = NULL;
-	if (r == NULL)
-		return;
-	if (found == 1 && judge_by_filters(in, in->smtp, smtp_session_message(in->smtp), r))
-		return;
-	smtp_session_rcpt_done(in->smtp, found == 1 ? R_RCPT_OK : found == 0 ? R_UNKNOWN_USER :
-	    R_LOOKUP_TEMP, NULL);
-}
-
-/* inbound_judge_rcpt - what takes time before a recipient's 250: its
- * lookup in PostgreSQL when the cache had no answer, then the filters */
-static int
-inbound_judge_rcpt(void *arg, struct smtp_session *s, const struct smtp_message *m,
-    const struct smtp_rcpt *r)
-{
-	struct session *in = arg;
-	const struct domain_conf *d = spoold_conf_domain(in->rt->conf, r->to.domain);
-
-	if (d != NULL && d->recipients_map != NULL &&
-	    pgsql_lookup_cached(d->recipients_map, r->to.local, r->to.domain) == -1) {
-		in->lookup = pgsql_lookup(d->recipients_map, r->to.local, r->to.domain,
-		    inbound_looked_up, in);
-		return 1;
-	}
-	return judge_by_filters(in, s, m, r);
-}
-
 /* filter_rcpt_ok - may a content filter add r */
 static int
 filter_rcpt_ok(void *arg, const struct smtp_rcpt *r)
@@ -174,7 +318,7 @@ filter_rcpt_ok(void *arg, const struct smtp_rcpt *r)
 	struct stored *st = arg;
 	const char *reply_arg = NULL;
 
-	return rcpt_policy(st->session->rt, r, &reply_arg) == R_RCPT_OK;
+	return rcpt_policy(st->session->rt, r, &reply_arg, NULL, NULL) == R_RCPT_OK;
 }
 
 static void
@@ -531,8 +675,15 @@ inbound_closed(void *arg, struct smtp_session *s)
 	if (in->judging != NULL)	/* the client went before the answer */
 		filter_rcpt_cancel(in->judging);
 	in->judging = NULL;
-	pgsql_lookup_cancel(in->lookup);
-	in->lookup = NULL;
+	if (in->pending != NULL) {
+		struct pending *p = in->pending;
+
+		if (p->probing)
+			verify_cancel(&p->wait);
+		pgsql_lookup_cancel(p->lookup);
+		free(p);
+		in->pending = NULL;
+	}
 	if (st != NULL && st->filter != NULL) {	/* never acknowledged: nothing is lost */
 		filter_cancel(st->filter);
 		log_role(LOG_CLEANUP, "%016llx: not stored: the client left while the filters looked at it",

@@ -64,6 +64,15 @@ static const struct {
 	[MC_PGSQL_LOOKUP_NOTFOUND] = { "spoold_pgsql_lookups_total", "result=\"notfound\"", NULL },
 	[MC_PGSQL_LOOKUP_FAILED] = { "spoold_pgsql_lookups_total", "result=\"failed\"", NULL },
 	[MC_PGSQL_LOOKUP_CACHED] = { "spoold_pgsql_lookups_total", "result=\"cached\"", NULL },
+	[MC_VERIFY_DELIVERABLE] = { "spoold_verify_probes_total", "result=\"deliverable\"",
+	    "Recipient probes to primaries (recipients verify), by result." },
+	[MC_VERIFY_UNDELIVERABLE] = { "spoold_verify_probes_total", "result=\"undeliverable\"", NULL },
+	[MC_VERIFY_UNKNOWN] = { "spoold_verify_probes_total", "result=\"unknown\"", NULL },
+	[MC_VERIFY_CACHE_HIT] = { "spoold_verify_answers_total", "source=\"cache\"",
+	    "RCPTs of verified domains answered without a probe of their own: from the cache, "
+	    "by joining a probe in flight, or 450 by the probe limits." },
+	[MC_VERIFY_JOINED] = { "spoold_verify_answers_total", "source=\"joined\"", NULL },
+	[MC_VERIFY_BUSY] = { "spoold_verify_answers_total", "source=\"limit\"", NULL },
 };
 
 static const struct {

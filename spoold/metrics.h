@@ -47,6 +47,12 @@ enum metrics_counter {
 	MC_PGSQL_LOOKUP_NOTFOUND,
 	MC_PGSQL_LOOKUP_FAILED,		/* no answer: 451 unless the cache had one */
 	MC_PGSQL_LOOKUP_CACHED,		/* answered from the cache */
+	MC_VERIFY_DELIVERABLE,		/* recipient probes, by result */
+	MC_VERIFY_UNDELIVERABLE,
+	MC_VERIFY_UNKNOWN,
+	MC_VERIFY_CACHE_HIT,		/* RCPTs answered from the verify cache */
+	MC_VERIFY_JOINED,		/* RCPTs that waited for a probe in flight */
+	MC_VERIFY_BUSY,			/* RCPTs given 450 by the probe limits */
 	MC__COUNT
 };
 

@@ -44,6 +44,8 @@ queue_outcome(void *arg, const struct commit_req *req)
 	if (req->result == SPOOL_EIO)
 		q->hooks.storage_failed(q->hooks.arg, req->kind == COMMIT_STORE ?
 		    "commit failed with an I/O error" :
+		    req->change.kind == CHANGE_VERIFY || req->change.kind == CHANGE_VERIFY_SWEEP ?
+		    "recording an address verification failed with an I/O error" :
 		    "recording a delivery outcome failed with an I/O error");
 	if (req->kind == COMMIT_STORE && req->result == SPOOL_EFULL)
 		q->full_until = ev_now(q->loop) + SPOOL_FULL_HOLDOFF;
@@ -327,4 +329,78 @@ enum spool_err
 queue_get_quarantine(struct queue *q, uint64_t id, struct spool_quarantine *qr)
 {
 	return spool_get_quarantine(q->spool, id, qr);
+}
+
+/* A verification result (or a sweep) on its way to the spool. */
+struct queue_verify_op {
+	struct commit_req	 req;		/* first: done() gets it back */
+	struct spool_verify	 vr;
+	char			 addr[SPOOL_VERIFY_KEY_MAX + 1];
+	char			 reply[512];
+	void			(*done)(void *, enum spool_err);
+	void			*arg;
+};
+
+static void
+queue_verify_done(struct commit_req *req)
+{
+	struct queue_verify_op *op = (struct queue_verify_op *)req;
+
+	if (op->done != NULL)
+		op->done(op->arg, req->result);
+	free(op);
+}
+
+static struct queue_verify_op *
+queue_verify_op_new(enum spool_change_kind kind, void (*done)(void *, enum spool_err), void *arg)
+{
+	struct queue_verify_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL)
+		return NULL;
+	op->done = done;
+	op->arg = arg;
+	op->req.kind = COMMIT_CHANGE;
+	op->req.done = queue_verify_done;
+	op->req.change.kind = kind;
+	op->req.change.domain = op->addr;
+	return op;
+}
+
+int
+queue_verify_put(struct queue *q, const char *addr, const struct spool_verify *vr,
+    void (*done)(void *, enum spool_err), void *arg)
+{
+	struct queue_verify_op *op;
+
+	if (strlen(addr) > SPOOL_VERIFY_KEY_MAX ||
+	    (op = queue_verify_op_new(CHANGE_VERIFY, done, arg)) == NULL)
+		return -1;
+	snprintf(op->addr, sizeof(op->addr), "%s", addr);
+	snprintf(op->reply, sizeof(op->reply), "%s", vr->reply != NULL ? vr->reply : "");
+	op->vr = *vr;
+	op->vr.reply = op->reply;
+	op->vr.mem = NULL;
+	op->req.change.verify = &op->vr;
+	queue_submit(q, &op->req);
+	return 0;
+}
+
+int
+queue_verify_sweep(struct queue *q, int64_t before, void (*done)(void *, enum spool_err),
+    void *arg)
+{
+	struct queue_verify_op *op = queue_verify_op_new(CHANGE_VERIFY_SWEEP, done, arg);
+
+	if (op == NULL)
+		return -1;
+	op->req.change.next_try = before;
+	queue_submit(q, &op->req);
+	return 0;
+}
+
+enum spool_err
+queue_verify_get(struct queue *q, const char *addr, struct spool_verify *vr)
+{
+	return spool_get_verify(q->spool, addr, vr);
 }

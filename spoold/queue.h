@@ -78,6 +78,18 @@ enum spool_err queue_quarantine_expired(struct queue *, int64_t before, uint64_t
     size_t *n);
 enum spool_err queue_get_quarantine(struct queue *, uint64_t id, struct spool_quarantine *);
 
+/* Address verification results (recipients verify).  queue_verify_put -
+ * addr's result (lower case), group-committed; queue_verify_sweep - the
+ * results that expired before `before` go; done (optional, as for
+ * queue_delete) once on disk; -1 when out of memory or addr too long.
+ * queue_verify_get - addr's result, one short read (SPOOL_ENOTFOUND:
+ * none); free it with spool_verify_free. */
+int	queue_verify_put(struct queue *, const char *addr, const struct spool_verify *,
+	    void (*done)(void *arg, enum spool_err), void *arg);
+int	queue_verify_sweep(struct queue *, int64_t before, void (*done)(void *arg, enum spool_err),
+	    void *arg);
+enum spool_err queue_verify_get(struct queue *, const char *addr, struct spool_verify *);
+
 /* Reads: each is one short read transaction (see spool.h). */
 enum spool_err queue_counters(struct queue *, const char *domain, struct spool_counters *);
 enum spool_err queue_ids(struct queue *, const char *domain, uint64_t **ids, size_t *n);

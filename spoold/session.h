@@ -36,8 +36,9 @@ struct session {
 	void				*policy;	/* the service's own state, or NULL */
 	void				*judging;	/* a recipient being judged (inbound: its
 							 * filter_rcpt), or NULL */
-	void				*lookup;	/* its recipients lookup in
-							 * PostgreSQL (pgsql_lookup), or NULL */
+	void				*pending;	/* inbound: a recipient whose answer
+							 * takes time (its lookup in PostgreSQL,
+							 * a probe), or NULL */
 	struct io			*proxy_io;	/* reading its PROXY header (smtp is
 							 * NULL until then), or NULL */
 	char				 proxy_text[64];	/* the proxy's address */

@@ -24,9 +24,10 @@
 
 struct spool {
 	struct spool_env	*env;
-	MDB_dbi			 msg, body, queue, domain, meta, route, quarantine;
+	MDB_dbi			 msg, body, queue, domain, meta, route, quarantine, verify;
 	int			 have_route;	/* a read-only open of an older spool may lack it */
 	int			 have_quarantine;	/* the same */
+	int			 have_verify;	/* the same */
 };
 
 const char *
@@ -104,6 +105,10 @@ open_dbs(MDB_txn *txn, void *arg)
 		return rc;
 	if ((rc = mdb_dbi_open(txn, "quarantine", flags, &sp->quarantine)) == 0)
 		sp->have_quarantine = 1;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = mdb_dbi_open(txn, "verify", flags, &sp->verify)) == 0)
+		sp->have_verify = 1;
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -1261,6 +1266,57 @@ spool_scanned_in(struct spool *sp, MDB_txn *txn, uint64_t id)
 	return rc;
 }
 
+/* spool_verify_in - CHANGE_VERIFY: the result for address ch->domain
+ * (lower case) replaces any older one */
+static int
+spool_verify_in(struct spool *sp, MDB_txn *txn, const struct spool_change *ch)
+{
+	MDB_val k = spool_val(ch->domain, strlen(ch->domain)), v;
+	struct buf b;
+	int rc;
+
+	if (!sp->have_verify || ch->verify == NULL || k.mv_size == 0 ||
+	    k.mv_size > SPOOL_VERIFY_KEY_MAX)
+		return MDB_NOTFOUND;
+	buf_init(&b);
+	if ((rc = spool_verify_encode(ch->verify, &b) == -1 ? ENOMEM : 0) == 0) {
+		v.mv_size = buf_used(&b);
+		v.mv_data = buf_head(&b);
+		rc = mdb_put(txn, sp->verify, &k, &v, 0);
+	}
+	buf_free(&b);
+	return rc;
+}
+
+/* spool_verify_sweep_in - CHANGE_VERIFY_SWEEP: up to SPOOL_VERIFY_SWEEP_MAX
+ * entries that expired before ch->next_try go (one that does not decode
+ * goes too: it would never be used) */
+static int
+spool_verify_sweep_in(struct spool *sp, MDB_txn *txn, const struct spool_change *ch)
+{
+	struct spool_verify vr;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	unsigned n = 0;
+	int rc, stale;
+
+	if (!sp->have_verify)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, sp->verify, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < SPOOL_VERIFY_SWEEP_MAX;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		stale = spool_verify_decode(v.mv_data, v.mv_size, &vr) == -1 ||
+		    vr.expires < ch->next_try;
+		spool_verify_free(&vr);
+		if (stale && (rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		n += stale;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* One change in a nested transaction of its own. */
 struct change_one {
 	struct spool			*sp;
@@ -1301,6 +1357,10 @@ change_in(MDB_txn *txn, void *arg)
 		return spool_quarantine_in(sp, txn, ch->id, ch->reply);
 	case CHANGE_SCANNED:
 		return spool_scanned_in(sp, txn, ch->id);
+	case CHANGE_VERIFY:
+		return spool_verify_in(sp, txn, ch);
+	case CHANGE_VERIFY_SWEEP:
+		return spool_verify_sweep_in(sp, txn, ch);
 	}
 	return EINVAL;
 }
@@ -1425,6 +1485,37 @@ spool_get_route(struct spool *sp, const char *domain, struct spool_route *rt)
 	return spool_err_of(spool_env_read(sp->env, read_route, &a));
 }
 
+struct read_verify {
+	struct spool		*sp;
+	const char		*addr;
+	struct spool_verify	*vr;
+};
+
+static int
+read_verify(MDB_txn *txn, void *arg)
+{
+	struct read_verify *a = arg;
+	MDB_val k = spool_val(a->addr, strlen(a->addr)), v;
+	int rc;
+
+	if ((rc = mdb_get(txn, a->sp->verify, &k, &v)) == 0 &&
+	    spool_verify_decode(v.mv_data, v.mv_size, a->vr) == -1)
+		rc = SPOOL_RC_BADRECORD;
+	return rc;
+}
+
+enum spool_err
+spool_get_verify(struct spool *sp, const char *addr, struct spool_verify *vr)
+{
+	struct read_verify a = { sp, addr, vr };
+	size_t len = strlen(addr);
+
+	memset(vr, 0, sizeof(*vr));
+	if (!sp->have_verify || len == 0 || len > SPOOL_VERIFY_KEY_MAX)
+		return SPOOL_ENOTFOUND;
+	return spool_err_of(spool_env_read(sp->env, read_verify, &a));
+}
+
 /* A statistics read: the databases' entries and LMDB's usage figures. */
 struct read_usage {
 	struct spool		*sp;
@@ -1437,7 +1528,8 @@ read_usage(MDB_txn *txn, void *arg)
 {
 	struct read_usage *a = arg;
 	struct spool *sp = a->sp;
-	MDB_dbi dbis[6] = { sp->msg, sp->body, sp->queue, sp->domain, sp->meta, sp->route };
+	MDB_dbi dbis[7] = { sp->msg, sp->body, sp->queue, sp->domain, sp->meta, sp->route,
+	    sp->verify };
 	MDB_stat ms;
 	int rc;
 
@@ -1452,7 +1544,9 @@ read_usage(MDB_txn *txn, void *arg)
 			return rc;
 		a->quarantined = ms.ms_entries;
 	}
-	return spool_env_usage(sp->env, txn, dbis, sp->have_route ? 6 : 5, &a->u);
+	/* verify only with route: the databases came in that order */
+	return spool_env_usage(sp->env, txn, dbis, !sp->have_route ? 5 : sp->have_verify ? 7 : 6,
+	    &a->u);
 }
 
 enum spool_err

@@ -34,6 +34,8 @@
  *   route   domain                 how the last delivery attempts went
  *   quarantine id(8)               a quarantined message (its recipients
  *                                  then have no queue entries)
+ *   verify  address (lower case)   an address verification result
+ *                                  (recipients verify), until it expires
  *   meta    "version", "next_id"
  */
 #ifndef SPOOLD_SPOOL_H
@@ -153,7 +155,17 @@ enum spool_change_kind {
 	CHANGE_QUARANTINE,	/* a rescan refused it: queue -> quarantine,
 				 * with the reason in reply */
 	CHANGE_SCANNED,		/* a rescan passed it: ENV_UNSCANNED cleared */
+	CHANGE_VERIFY,		/* an address verification result: verify, for
+				 * the address in domain */
+	CHANGE_VERIFY_SWEEP,	/* verification results that expired before
+				 * next_try go, SPOOL_VERIFY_SWEEP_MAX at most */
 };
+
+/* The longest address a verify key holds (local@domain, RFC 5321 4.5.3.1),
+ * and how many expired entries one sweep removes (the transaction stays
+ * small; the next sweep takes the rest). */
+#define SPOOL_VERIFY_KEY_MAX	320
+#define SPOOL_VERIFY_SWEEP_MAX	10000
 
 /* spool_release_message - CHANGE_RELEASE in a transaction of its own
  * (spoolctl release ID when spoold is not running) */
@@ -181,6 +193,7 @@ struct spool_change {
 						 * next attempt is due is
 						 * schedule.h's decision */
 	int			 held;		/* HOLD: set or clear */
+	const struct spool_verify *verify;	/* VERIFY: the result */
 	int			 if_quarantined;	/* DELETE: only a quarantined
 						 * message (expiry: not one
 						 * released meanwhile) */
@@ -214,5 +227,10 @@ enum spool_err spool_quarantine_walk(struct spool *, spool_quarantine_cb *, void
 enum spool_err spool_quarantine_expired(struct spool *, int64_t before, uint64_t **ids,
     size_t *n);
 enum spool_err spool_get_quarantine(struct spool *, uint64_t id, struct spool_quarantine *);
+
+/* spool_get_verify - the verification result for addr (lower case); free
+ * it with spool_verify_free.  SPOOL_ENOTFOUND when none is kept (expired
+ * ones may still be there until a sweep: the caller checks expires). */
+enum spool_err spool_get_verify(struct spool *, const char *addr, struct spool_verify *);
 
 #endif

@@ -16,7 +16,7 @@
 #include "spool_env.h"
 
 #define SPOOL_INITIAL_MAP	(64ULL * 1024 * 1024)
-#define SPOOL_MAX_DBS		8
+#define SPOOL_MAX_DBS		12
 /* Write attempts, each after growing the map: enough to double 64 MiB past
  * any max-spool-size a 64-bit host can map. */
 #define SPOOL_WRITE_TRIES	40

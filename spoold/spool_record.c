@@ -319,6 +319,50 @@ spool_route_decode(const void *data, size_t len, struct spool_route *rt)
 	return 0;
 }
 
+int
+spool_verify_encode(const struct spool_verify *vr, struct buf *b)
+{
+	int rc = 0;
+
+	rc |= put_u8(b, VERIFY_RECORD_VERSION);
+	rc |= put_u8(b, vr->valid ? 1 : 0);
+	rc |= put_u64(b, (uint64_t)vr->checked);
+	rc |= put_u64(b, (uint64_t)vr->expires);
+	rc |= put_str(b, vr->reply);
+	return rc ? -1 : 0;
+}
+
+int
+spool_verify_decode(const void *data, size_t len, struct spool_verify *vr)
+{
+	struct rd r = { data, len, 0, NULL, 0, 0 };
+
+	memset(vr, 0, sizeof(*vr));
+	if ((vr->mem = rd_arena(&r, 0, 1)) == NULL)
+		return -1;
+	if (get_u8(&r) != VERIFY_RECORD_VERSION) {
+		spool_verify_free(vr);
+		return -1;
+	}
+	vr->valid = get_u8(&r) != 0;
+	vr->checked = (int64_t)get_u64(&r);
+	vr->expires = (int64_t)get_u64(&r);
+	vr->reply = get_str(&r);
+	if (r.bad) {
+		spool_verify_free(vr);
+		return -1;
+	}
+	return 0;
+}
+
+void
+spool_verify_free(struct spool_verify *vr)
+{
+	free(vr->mem);
+	vr->mem = NULL;
+	vr->reply = NULL;
+}
+
 void
 spool_route_free(struct spool_route *rt)
 {

@@ -98,6 +98,18 @@ struct spool_quarantine {
 	void		*mem;
 };
 
+/* An address verification result (recipients verify): what the domain's
+ * primary said to a RCPT probe, kept until expires. */
+#define VERIFY_RECORD_VERSION	1
+
+struct spool_verify {
+	int		 valid;		/* 1: deliverable (2xx), 0: undeliverable (5xx) */
+	int64_t		 checked;	/* when the primary said so */
+	int64_t		 expires;	/* then the entry no longer counts */
+	const char	*reply;		/* the primary's reply, escaped */
+	void		*mem;
+};
+
 struct spool_counters {
 	uint64_t	messages;
 	uint64_t	bytes;
@@ -119,6 +131,10 @@ void	spool_route_free(struct spool_route *);
 int	spool_quarantine_encode(const struct spool_quarantine *, struct buf *);
 int	spool_quarantine_decode(const void *, size_t, struct spool_quarantine *);
 void	spool_quarantine_free(struct spool_quarantine *);
+
+int	spool_verify_encode(const struct spool_verify *, struct buf *);
+int	spool_verify_decode(const void *, size_t, struct spool_verify *);
+void	spool_verify_free(struct spool_verify *);
 
 #define SPOOL_COUNTERS_LEN	25
 void	spool_counters_encode(const struct spool_counters *, unsigned char out[SPOOL_COUNTERS_LEN]);

@@ -30,6 +30,7 @@
 #include "auth.h"
 #include "bounce.h"
 #include "control.h"
+#include "callout.h"
 #include "despool.h"
 #include "dns.h"
 #include "inbound.h"
@@ -44,6 +45,7 @@
 #include "runtime.h"
 #include "scheduler.h"
 #include "session.h"
+#include "verify.h"
 #include "spool.h"
 
 #define SHUTDOWN_GRACE		30.0		/* seconds to finish commits on SIGTERM */
@@ -345,6 +347,7 @@ spoold_stop(int status, const char *why)
 	control_close();
 	scheduler_stop();
 	despool_stop_all();	/* undelivered mail simply stays queued */
+	verify_stop_all();	/* a recipient waiting for a probe gets 450 */
 	sessions_shutdown();	/* 421, after the answer to a message being stored */
 	shutdown_started = ev_now(spoold.loop);
 	ev_timer_init(&shutdown_timer, shutdown_check, 0.0, 0.05);
@@ -446,6 +449,8 @@ start_modules(const struct spoold_conf *cf)
 	(void)metrics_start(spoold.loop, spoold.queue);
 	bounce_init(spoold.queue);
 	despool_init(spoold.loop, spoold.queue, spoold.dns, listeners_own);
+	callout_init(spoold.loop, spoold.dns, listeners_own);
+	verify_init(spoold.loop, spoold.queue);
 	inbound_init(spoold.loop, spoold.queue);
 	odmr_init(spoold.loop);
 	sessions_init(spoold.loop);

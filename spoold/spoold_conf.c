@@ -617,21 +617,37 @@ kw_retry(struct conf_ctx *c, void *t, int argc, char **argv)
 	set_duration(c, &((struct domain_conf *)t)->retry, argv[0], argv[1]);
 }
 
+/* recipients any | FILE | verify | FILE verify: a file's addresses are
+ * taken at once; with verify, any other address is asked of the primary
+ * (an SMTP callout) instead of refused */
 static void
 kw_recipients(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	struct domain_conf *d = t;
 
-	if (strcmp(argv[1], "any") == 0)
+	d->recipients_line = conf_line(c);
+	if (argc == 3 && strcmp(argv[2], "verify") != 0) {
+		conf_error(c, "recipients: \"%.40s\" after the file: only \"verify\" may follow",
+		    argv[2]);
+		argc = 2;	/* the rest as if it were not there: one error */
+	}
+	if (strcmp(argv[1], "any") == 0) {
+		if (argc == 3)
+			conf_error(c, "recipients: \"any\" takes every address, there is nothing to "
+			    "verify");
 		d->recipients_any = 1;
-	else if (strncmp(argv[1], "pgsql:", 6) == 0) {
+	} else if (strcmp(argv[1], "verify") == 0) {
+		if (argc == 3)
+			conf_error(c, "recipients: verify given twice (a file named verify: ./verify)");
+		d->recipients_verify = 1;
+	} else if (strncmp(argv[1], "pgsql:", 6) == 0) {
 		if (argv[1][6] == '\0')
 			conf_error(c, "recipients pgsql:FILE: a lookup file is needed");
 		d->recipients_pgsql = conf_xstrdup(argv[1] + 6);
-		d->recipients_line = conf_line(c);
+		d->recipients_verify = argc == 3;
 	} else {
 		d->recipients_file = conf_xstrdup(argv[1]);
-		d->recipients_line = conf_line(c);
+		d->recipients_verify = argc == 3;
 	}
 }
 
@@ -759,6 +775,25 @@ kw_filter(struct conf_ctx *c, void *t, int argc, char **argv)
 		conf_error(c, "filter: \"%.16s\" is not on or off", argv[1]);
 }
 
+/* verify-positive-expire | verify-negative-expire | verify-timeout DURATION */
+static void
+kw_verify_duration(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+	uint64_t *dst = strcmp(argv[0], "verify-positive-expire") == 0 ?
+	    &cf->verify_positive_expire : strcmp(argv[0], "verify-negative-expire") == 0 ?
+	    &cf->verify_negative_expire : &cf->verify_timeout;
+
+	set_duration(c, dst, argv[0], argv[1]);
+}
+
+/* verify-rate N: probes per primary per minute */
+static void
+kw_verify_rate(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	set_count(c, &((struct spoold_conf *)t)->verify_rate, argv[0], argv[1]);
+}
+
 #define KW(name, min, max, fn)	{ name, min, max, fn, NULL, NULL, NULL, 0 }
 /* KWR: a directive that may be repeated, its values adding up */
 #define KWR(name, min, max, fn)	{ name, min, max, fn, NULL, NULL, NULL, 1 }
@@ -773,7 +808,7 @@ static const struct conf_keyword domain_keywords[] = {
 	KW("max-age",	1, 1,	kw_max_age),
 	KW("retry",	1, 1,	kw_retry),
 	KW("delay-warning", 1, 1, kw_delay_warning),
-	KW("recipients",	1, 1,	kw_recipients),
+	KW("recipients",	1, 2,	kw_recipients),
 	KW("filter",	1, 1,	kw_filter),
 	KW("archive-to",	1, 1,	kw_archive_to),
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
@@ -821,9 +856,11 @@ close_domain(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	struct domain_conf *d = t;
 
-	if (!d->recipients_any && d->recipients_file == NULL && d->recipients_pgsql == NULL)
+	if (!d->recipients_any && d->recipients_file == NULL && d->recipients_pgsql == NULL &&
+	    !d->recipients_verify)
 		conf_error(c, "domain %s: say which recipients to accept: \"recipients any\", "
-		    "\"recipients FILE\" or \"recipients pgsql:FILE\"", d->name);
+		    "\"recipients FILE\", \"recipients pgsql:FILE\" or \"recipients [FILE] verify\"",
+		    d->name);
 	if (d->route.kind == ROUTE_REQUESTER && (d->n_etrn_from != 1 ||
 	    d->etrn_from[0].prefix != (d->etrn_from[0].family == AF_INET ? 32 : 128)))
 		conf_warning(c, "domain %s: \"deliver-to requester\" with an etrn-from range lets any "
@@ -871,6 +908,10 @@ static const struct conf_keyword top_keywords[] = {
 	KW("quarantine-max-age", 1, 1, kw_quarantine_max_age),
 	KWR("xclient-from",	1, -1,	kw_xclient_from),
 	KW("domains",		1, 1,	kw_domains),
+	KW("verify-positive-expire", 1, 1, kw_verify_duration),
+	KW("verify-negative-expire", 1, 1, kw_verify_duration),
+	KW("verify-timeout",	1, 1,	kw_verify_duration),
+	KW("verify-rate",	1, 1,	kw_verify_rate),
 	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain, 1 },
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 };
@@ -910,6 +951,10 @@ spoold_conf_new(void)
 	cf->etrn_rate = DEF_ETRN_RATE;
 	cf->mx_port = 25;
 	cf->require_tls = REQUIRE_TLS_YES;
+	cf->verify_positive_expire = DEF_VERIFY_POSITIVE_EXPIRE;
+	cf->verify_negative_expire = DEF_VERIFY_NEGATIVE_EXPIRE;
+	cf->verify_rate = DEF_VERIFY_RATE;
+	cf->verify_timeout = DEF_VERIFY_TIMEOUT;
 	return cf;
 }
 
@@ -954,6 +999,13 @@ static int
 domain_load_lists(struct spoold_conf *cf, struct domain_conf *d, const char *base, char *err,
     size_t errlen)
 {
+	/* a callout needs a primary to call: a route of its own (a requester
+	 * route has no address until an ETRN comes) */
+	if (d->recipients_verify && (d->route.kind == ROUTE_NONE || d->route.kind == ROUTE_REQUESTER)) {
+		snprintf(err, errlen, "domain %s: recipients verify needs a primary to ask: "
+		    "deliver-to [ADDRESS]:PORT, HOST[:PORT] or mx", d->name);
+		return -1;
+	}
 	if (d->recipients_file != NULL) {
 		conf_relative_path(&d->recipients_file, base);
 		if ((d->recipients = recipients_load(d->recipients_file, err, errlen)) == NULL)

@@ -53,6 +53,17 @@
 #define DEF_MILTER_COMMAND	30
 #define DEF_MILTER_EOM		300
 #define DEF_QUARANTINE_MAX_AGE	(30 * 86400)
+/* recipients verify: how long the primary's answer to a RCPT probe counts.
+ * A positive one long (Postfix's address_verify_positive_expire_time is
+ * 31d too): a mailbox seldom goes, and while the primary is down the
+ * cache is what answers.  A negative one briefly, 1h (Postfix: 3d): a
+ * mailbox just created at the primary must not be refused at the backup
+ * for days, and the rate limit keeps a dictionary attack from turning the
+ * short lifetime into a storm of probes. */
+#define DEF_VERIFY_POSITIVE_EXPIRE	(31 * 86400)
+#define DEF_VERIFY_NEGATIVE_EXPIRE	3600
+#define DEF_VERIFY_RATE			60	/* probes per primary per minute */
+#define DEF_VERIFY_TIMEOUT		30	/* a whole probe, connect to RCPT reply */
 
 enum listen_kind { LISTEN_SMTP, LISTEN_ODMR, LISTEN_METRICS };
 enum domain_mode { MODE_HOLD, MODE_BACKUP };
@@ -105,6 +116,8 @@ struct domain_conf {
 	uint64_t		 retry;
 	uint64_t		 delay_warning;		/* 0: no delay notices */
 	int			 recipients_any;
+	int			 recipients_verify;	/* "recipients [FILE] verify": not
+						 * listed (or no list): ask the primary */
 	char			*recipients_file;
 	int			 recipients_line;
 	struct recipients	*recipients;	/* loaded list, or NULL for any */
@@ -201,6 +214,10 @@ struct spoold_conf {
 	/* xclient-from CIDR...: who may send XCLIENT on the SMTP port */
 	struct cidr		*xclient_from;
 	size_t			 n_xclient_from;
+	/* recipients verify: the cache lifetimes, probes per primary per
+	 * minute, a probe's time limit (seconds) */
+	uint64_t		 verify_positive_expire, verify_negative_expire;
+	uint64_t		 verify_rate, verify_timeout;
 };
 
 /* queue NAME DOMAIN...: "ETRN #NAME" asks for all of these domains */

@@ -18,6 +18,9 @@
 need_swaks
 pg_start
 SITE_PORT=$(free_port)	# nothing listens there: the run ETRN starts only fails
+PRIMARY_PORT=$(free_port)	# both.test's primary, for recipients pgsql:FILE verify
+python3 "$top_srcdir/tests/verify_primary.py" "$PRIMARY_PORT" "$T/primary.rcpts" >"$T/primary.log" 2>&1 &
+echo $! >"$T/primary.pid"
 sql >"$T/psql.out" 2>&1 <<EOF || fail "psql: $(cat "$T/psql.out")"
 CREATE TABLE customers (
     name text PRIMARY KEY, mode text, etrn_ips text[], deliver_to text, recipients text,
@@ -40,9 +43,10 @@ INSERT INTO customers (name, mode, etrn_ips, deliver_to, recipients) VALUES
     ('db1.test', 'hold', '{127.0.0.1}', '[127.0.0.1]:$SITE_PORT', 'any'),
     ('db2.test', 'hold', NULL, NULL, 'pgsql:rcpt.cf'),
     ('bad.test', 'sometimes', NULL, NULL, 'any'),
-    ('example.test', 'hold', NULL, NULL, 'any');
+    ('example.test', 'hold', NULL, NULL, 'any'),
+    ('both.test', 'backup', NULL, '[127.0.0.1]:$PRIMARY_PORT', 'pgsql:rcpt.cf verify');
 INSERT INTO customers (name, recipients, active) VALUES ('gone.test', 'any', false);
-INSERT INTO mailbox VALUES ('bob@db2.test');
+INSERT INTO mailbox VALUES ('bob@db2.test'), ('listed@both.test');
 EOF
 cat >"$T/domains.cf" <<EOF
 # the customers' domains
@@ -65,6 +69,7 @@ EOF
 say "PostgreSQL: customers db1.test, db2.test (recipients by lookup), bad.test (mode sometimes), example.test (also in the file), gone.test (inactive)"
 
 # ---- the configuration check ----
+[ -s "$T/primary.log" ] && fail "the test primary: $(cat "$T/primary.log")"
 write_conf "domains pgsql:$T/domains.cf" "metrics-listen 127.0.0.1:0"
 "$SPOOLD" -n -c "$SPOOLD_CONF" >"$T/check.out" 2>&1 || fail "spoold -n: $(cat "$T/check.out")"
 printf 'hosts = unix:%s\nquery = SELECT 1\nnotfy = x\n' "$PG" >"$T/typo.cf"
@@ -126,8 +131,8 @@ wait_log() {
 	done
 }
 
-wait_log "domains.cf: 4 rows read" "the 4 rows not read"
-wait_log "domains.cf: 2 domains in force, 2 left out" "not 2 rows in force and 2 left out"
+wait_log "domains.cf: 5 rows read" "the 4 rows not read"
+wait_log "domains.cf: 3 domains in force, 2 left out" "not 2 rows in force and 2 left out"
 grep -q "pgsql:$T/domains.cf row 3:.*sometimes.*the row is left out" "$SPOOLD_LOG" ||
 	fail "bad.test's row: no reason logged"
 grep -q "domain example.test is also defined at $SPOOLD_CONF:[0-9]*.*the row is left out" "$SPOOLD_LOG" ||
@@ -174,6 +179,15 @@ echo "$out" | grep -q "^550 eve@db2.test" || fail "eve not refused in a second s
 asked=$(echo "SELECT count(*) FROM asked WHERE address = 'bob@db2.test'" | sql -At)
 [ "$asked" = 1 ] || fail "bob@db2.test was looked up $asked times (the cache should answer)"
 say "recipients looked up: bob 250, eve 550 5.1.1; repeated RCPTs answered from the cache (1 query)"
+
+# recipients pgsql:FILE verify: listed in the table: 250 without a probe;
+# not listed: the primary decides (verify_primary.py: ok* 250, others 550)
+expect_rcpt 250 listed@both.test "listed in the table (both.test)"
+expect_rcpt 250 ok1@both.test "not listed, the primary takes it"
+expect_rcpt 550 nobody@both.test "not listed, the primary refuses it"
+grep -q "listed@both.test" "$T/primary.rcpts" 2>/dev/null && fail "the primary was asked for a listed address"
+grep -q "RCPT ok1@both.test 250" "$T/primary.rcpts" || fail "the primary was not asked for ok1: $(cat "$T/primary.rcpts")"
+say "recipients pgsql:FILE verify: listed 250 at once; not listed: asked of the primary (ok1 250, nobody 550)"
 
 # 20 sessions ask for one slow address at once: one query, 20 answers, and
 # another session's NOOP is answered meanwhile
@@ -227,6 +241,7 @@ rcpt x@nowhere.test | grep -q "4.3.0" || fail "no 4.3.0 for the domain not in th
 expect_rcpt 250 bob@db2.test "a cached recipient, the database down"
 expect_rcpt 550 slow1@db2.test "a cached refusal, the database down"
 expect_rcpt 451 carol@db2.test "an address not cached, the database down"
+expect_rcpt 250 ok2@both.test "database down, pgsql:FILE verify: the primary still decides"
 etrn 127.0.0.1 nowhere.test db1.test
 expect_etrn "^458 4.3.0 Unable to queue messages for node nowhere.test: the customer database" \
     "ETRN for a domain not in the copy, the database down"

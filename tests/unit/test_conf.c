@@ -562,6 +562,23 @@ static const struct bad_case bad_cases[] = {
 	  "require-tls: \"maybe\" is not yes, all or no" },
 	{ "require-tls-all-no-cert", BASE "require-tls all\n", "require-tls-all-no-cert:4: ",
 	  "require-tls all needs tls-cert and tls-key" },
+	{ "verify-no-primary", BASE DOMAIN_OPEN "recipients verify\n}\n", "verify-no-primary:5: ",
+	  "domain a.example: recipients verify needs a primary to ask" },
+	{ "verify-requester", BASE DOMAIN_OPEN "deliver-to requester\netrn-from 192.0.2.1\nrecipients verify\n}\n",
+	  "verify-requester:7: ", "recipients verify needs a primary to ask" },
+	{ "verify-any", BASE DOMAIN_OPEN "deliver-to mx\nrecipients any verify\n}\n", "verify-any:6: ",
+	  "\"any\" takes every address, there is nothing to verify" },
+	{ "verify-twice", BASE DOMAIN_OPEN "deliver-to mx\nrecipients verify verify\n}\n", "verify-twice:6: ",
+	  "recipients: verify given twice" },
+	{ "verify-not-verify", BASE DOMAIN_OPEN "deliver-to mx\nrecipients any check\n}\n",
+	  "verify-not-verify:6: ", "recipients: \"check\" after the file: only \"verify\" may follow" },
+	{ "verify-bad-expire", BASE "verify-positive-expire 31days\n", "verify-bad-expire:4: ",
+	  "verify-positive-expire: bad duration \"31days\"" },
+	{ "verify-zero-negative", BASE "verify-negative-expire 0\n", "verify-zero-negative:4: ",
+	  "verify-negative-expire: bad duration \"0\"" },
+	{ "verify-bad-timeout", BASE "verify-timeout soon\n", "verify-bad-timeout:4: ",
+	  "verify-timeout: bad duration \"soon\"" },
+	{ "verify-zero-rate", BASE "verify-rate 0\n", "verify-zero-rate:4: ", "verify-rate: bad number \"0\"" },
 	{ "nested-domain", BASE DOMAIN_OPEN "recipients any\ndomain b.example {\n}\n}\n", "nested-domain:6: ",
 	  "unknown directive \"domain\" in this block" },
 };
@@ -873,6 +890,46 @@ START_TEST(test_recipients_in_config)
 }
 END_TEST
 
+/* recipients verify, alone or after a file; the verify-* tunables */
+START_TEST(test_recipients_verify)
+{
+	char path[64], text[1024];
+	struct spoold_conf *cf;
+	const struct domain_conf *d;
+
+	cf = parse_ok("verify-defaults", BASE "domain v.example {\nmode backup\ndeliver-to mx\n"
+	    "recipients verify\n}\n");
+	d = spoold_conf_domain(cf, "v.example");
+	ck_assert_int_eq(d->recipients_verify, 1);
+	ck_assert_int_eq(d->recipients_any, 0);
+	ck_assert_ptr_null(d->recipients_file);
+	ck_assert_ptr_null(d->recipients);
+	ck_assert_uint_eq(cf->verify_positive_expire, 31 * 86400);
+	ck_assert_uint_eq(cf->verify_negative_expire, 3600);
+	ck_assert_uint_eq(cf->verify_rate, 60);
+	ck_assert_uint_eq(cf->verify_timeout, 30);
+	spoold_conf_free(cf);
+
+	write_temp(path, sizeof(path), "boss@v.example\n");
+	snprintf(text, sizeof(text), BASE "verify-positive-expire 7d\nverify-negative-expire 10m\n"
+	    "verify-rate 5\nverify-timeout 1m\n"
+	    "domain v.example {\ndeliver-to [192.0.2.1]:25\nrecipients %s verify\n}\n"
+	    "domain w.example {\ndeliver-to primary.example\nrecipients %s\n}\n", path, path);
+	cf = parse_ok("verify-file", text);
+	d = spoold_conf_domain(cf, "v.example");
+	ck_assert_int_eq(d->recipients_verify, 1);
+	ck_assert_str_eq(d->recipients_file, path);
+	ck_assert_int_eq(recipients_match(d->recipients, "boss", "v.example"), 1);
+	ck_assert_int_eq(spoold_conf_domain(cf, "w.example")->recipients_verify, 0);
+	ck_assert_uint_eq(cf->verify_positive_expire, 7 * 86400);
+	ck_assert_uint_eq(cf->verify_negative_expire, 600);
+	ck_assert_uint_eq(cf->verify_rate, 5);
+	ck_assert_uint_eq(cf->verify_timeout, 60);
+	spoold_conf_free(cf);
+	unlink(path);
+}
+END_TEST
+
 /* ---- files ---- */
 
 START_TEST(test_load_file)
@@ -1115,6 +1172,7 @@ conf_suite(void)
 	tc = tcase_create("recipients");
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_recipients_file);
+	tcase_add_test(tc, test_recipients_verify);
 	tcase_add_test(tc, test_recipients_many);
 	tcase_add_loop_test(tc, test_recipients_bad, 0, (int)NELEM(bad_rcpt_cases));
 	tcase_add_test(tc, test_recipients_missing);

@@ -1314,6 +1314,95 @@ START_TEST(test_record_qentry)
 }
 END_TEST
 
+/* verification results: put through the change batch, read, replaced,
+ * swept once expired; an undecodable one is swept too */
+static enum spool_err
+verify_change(struct spool *sp, struct spool_change *ch)
+{
+	const struct spool_change *list = ch;
+	enum spool_err result;
+
+	spool_apply_changes(sp, &list, 1, &result);
+	return result;
+}
+
+START_TEST(test_verify_cache)
+{
+	struct spool *sp = open_spool(64 * MiB);
+	struct spool_verify good = { .valid = 1, .checked = 1000, .expires = 5000,
+	    .reply = "250 2.1.5 Ok" }, bad = { .valid = 0, .checked = 1000, .expires = 2000,
+	    .reply = "550 5.1.1 no such user" }, vr;
+	struct spool_change ch = { .kind = CHANGE_VERIFY, .domain = "ok@v.example", .verify = &good };
+	char longkey[SPOOL_VERIFY_KEY_MAX + 2];
+
+	ck_assert_int_eq(spool_get_verify(sp, "ok@v.example", &vr), SPOOL_ENOTFOUND);
+	ck_assert_int_eq(verify_change(sp, &ch), SPOOL_OK);
+	ch.domain = "no@v.example";
+	ch.verify = &bad;
+	ck_assert_int_eq(verify_change(sp, &ch), SPOOL_OK);
+	ck_assert_int_eq(spool_get_verify(sp, "ok@v.example", &vr), SPOOL_OK);
+	ck_assert_int_eq(vr.valid, 1);
+	ck_assert_int_eq(vr.checked, 1000);
+	ck_assert_int_eq(vr.expires, 5000);
+	ck_assert_str_eq(vr.reply, "250 2.1.5 Ok");
+	spool_verify_free(&vr);
+	ck_assert_int_eq(spool_get_verify(sp, "no@v.example", &vr), SPOOL_OK);
+	ck_assert_int_eq(vr.valid, 0);
+	ck_assert_str_eq(vr.reply, "550 5.1.1 no such user");
+	spool_verify_free(&vr);
+	/* a newer result replaces the older */
+	bad.expires = 9000;
+	ck_assert_int_eq(verify_change(sp, &ch), SPOOL_OK);
+	/* the sweep takes what expired before 6000: ok@ (5000) only */
+	memset(&ch, 0, sizeof(ch));
+	ch.kind = CHANGE_VERIFY_SWEEP;
+	ch.next_try = 6000;
+	ck_assert_int_eq(verify_change(sp, &ch), SPOOL_OK);
+	ck_assert_int_eq(spool_get_verify(sp, "ok@v.example", &vr), SPOOL_ENOTFOUND);
+	ck_assert_int_eq(spool_get_verify(sp, "no@v.example", &vr), SPOOL_OK);
+	ck_assert_int_eq(vr.expires, 9000);
+	spool_verify_free(&vr);
+	/* keys too long are refused, not truncated */
+	memset(longkey, 'a', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = '\0';
+	ch.kind = CHANGE_VERIFY;
+	ch.domain = longkey;
+	ch.verify = &good;
+	ck_assert_int_eq(verify_change(sp, &ch), SPOOL_ENOTFOUND);
+	ck_assert_int_eq(spool_get_verify(sp, longkey, &vr), SPOOL_ENOTFOUND);
+	spool_close(sp);
+}
+END_TEST
+
+START_TEST(test_record_verify)
+{
+	struct spool_verify in = { .valid = 1, .checked = 1700000000, .expires = 1702678400,
+	    .reply = "250 2.1.5 Ok" }, out;
+	struct buf b;
+	char *copy;
+	size_t len;
+
+	buf_init(&b);
+	ck_assert_int_eq(spool_verify_encode(&in, &b), 0);
+	ck_assert_int_eq(spool_verify_decode(buf_head(&b), buf_used(&b), &out), 0);
+	ck_assert_int_eq(out.valid, 1);
+	ck_assert_int_eq(out.checked, 1700000000);
+	ck_assert_int_eq(out.expires, 1702678400);
+	ck_assert_str_eq(out.reply, "250 2.1.5 Ok");
+	spool_verify_free(&out);
+	len = buf_used(&b);
+	copy = malloc(len);
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, buf_head(&b), len);
+	for (size_t n = 0; n < len; n++)	/* every truncation is refused */
+		ck_assert_int_eq(spool_verify_decode(copy, n, &out), -1);
+	copy[0] = VERIFY_RECORD_VERSION + 1;	/* a version this code does not know */
+	ck_assert_int_eq(spool_verify_decode(copy, len, &out), -1);
+	free(copy);
+	buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_record_counters)
 {
 	struct spool_counters in = { .messages = 3, .bytes = 0x123456789aULL, .oldest = 1700000000 }, out;
@@ -1421,6 +1510,7 @@ spool_suite(void)
 	tcase_add_test(tc, test_map_full);
 	tcase_add_test(tc, test_map_grows);
 	tcase_add_test(tc, test_rdonly);
+	tcase_add_test(tc, test_verify_cache);
 	tcase_add_test(tc, test_open_missing_dir);
 	suite_add_tcase(s, tc);
 
@@ -1429,6 +1519,7 @@ spool_suite(void)
 	tcase_add_test(tc, test_record_envelope_bad);
 	tcase_add_test(tc, test_record_envelope_long_string);
 	tcase_add_test(tc, test_record_qentry);
+	tcase_add_test(tc, test_record_verify);
 	tcase_add_test(tc, test_record_counters);
 	tcase_add_test(tc, test_record_qkey);
 	tcase_add_test(tc, test_record_be64);
