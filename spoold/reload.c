@@ -32,6 +32,7 @@ static struct {
 	int			 parsing;	/* loop: a thread is at work */
 	int			 again;		/* loop: a SIGHUP came meanwhile */
 	int			 stopped;	/* frees wait from here on (exit) */
+	const char		*why;		/* for the log: "" (SIGHUP) or why else */
 	pthread_t		 thread;
 	/* thread -> loop, under lock */
 	pthread_mutex_t		 lock;
@@ -84,7 +85,8 @@ reload_parse(void *arg)
 static void
 reload_start(void)
 {
-	log_info("reloading %s", rl.path);
+	log_info("reloading %s%s", rl.path, rl.why);
+	rl.why = "";
 	rl.again = 0;
 	if (pthread_create(&rl.thread, NULL, reload_parse, NULL) != 0) {
 		log_warnx("reload failed: no thread to parse the configuration on; keeping the "
@@ -130,9 +132,17 @@ reload_init(struct ev_loop *loop, const char *path, reload_apply *apply)
 	if ((rl.path = strdup(path)) == NULL)
 		fatalx("out of memory");
 	rl.apply = apply;
+	rl.why = "";
 	ev_async_init(&rl.parsed, reload_parsed);
 	ev_async_start(loop, &rl.parsed);
 	ev_unref(loop);		/* the watcher alone does not keep the loop running */
+}
+
+void
+reload_request_for(const char *why)
+{
+	rl.why = why;
+	reload_request();
 }
 
 void

@@ -23,6 +23,9 @@ typedef int reload_apply(struct spoold_conf *cf);
 void	reload_init(struct ev_loop *, const char *path, reload_apply *);
 /* reload_request - SIGHUP: start a parse, or ask for one more */
 void	reload_request(void);
+/* reload_request_for - the same for another reason than a SIGHUP, said in
+ * the log line ("reloading FILE" + why): a static string */
+void	reload_request_for(const char *why);
 /* reload_stop - wait for a parse under way and drop its result */
 void	reload_stop(void);
 

@@ -133,7 +133,7 @@ static void
 pgsql_changed(void)
 {
 	if (!spoold.stopping)
-		reload_request();
+		reload_request_for(" for the new domain rows from PostgreSQL");
 }
 
 /* configure_all - every module that follows the running configuration
