@@ -6,7 +6,10 @@
 # nodes are killed (SIGKILL) and restarted one at a time on their datadirs;
 # at the site, etrnclient (the daemon) has one server block per node and
 # pulls from all three (ETRN; the nodes deliver to the site's MTA,
-# smtp-sink, by name through the same dnsmasq).  Every message Postfix
+# smtp-sink, by name through the same dnsmasq).  The nodes' spoold.conf
+# and etrnclient.conf are the README's recipe ("A fleet of nodes", between
+# its fleet-node and fleet-etrnclient markers) with the test's names,
+# addresses and ports.  Every message Postfix
 # logged status=sent for reaches the site, and every extra copy is one a
 # kill explains: the same stored message again (a node killed after the
 # site's 250 but before it recorded the delivery: at most delivery-window,
@@ -96,26 +99,28 @@ done
 # ---- the site: smtp-sink as its MTA, etrnclient pulling from each node ----
 sink
 
-# ---- three nodes ----
+# ---- three nodes: the README's recipe, with the test's names and ports ----
+sed -n '/<!-- fleet-node begin -->/,/<!-- fleet-node end -->/p' "$top_srcdir/README" |
+	sed '1d;$d;s/^    //' >"$T/recipe.conf"
+for k in hostname 'listen smtp' datadir delivery-window domain etrn-from deliver-to; do
+	grep -q "^ *$k " "$T/recipe.conf" || fail "the README's node recipe has no \"$k\" line: $(cat "$T/recipe.conf")"
+done
 for n in $NODES; do
 	mkdir -p "$T/node$n"
-	cat >"$T/node$n/spoold.conf" <<EOF
-hostname node$n.fleet.test
-listen smtp 127.0.0.1$n:$PORT
-datadir $T/node$n/spool
-resolver $DNS_ADDR:53
-delivery-window $WINDOW
-etrn-rate 1000
-timeout idle 30s
-domain fleet.test {
-    mode       hold
-    etrn-from  127.0.0.0/8
-    deliver-to gw.site.test:$SINK_PORT
-    recipients any
-}
-EOF
+	awk -v n="$n" -v port="$PORT" -v dir="$T/node$n/spool" -v dns="$DNS_ADDR" -v sink="$SINK_PORT" '
+		$1 == "hostname"   { print "hostname node" n ".fleet.test"; next }
+		$1 == "listen"     { print "listen smtp 127.0.0.1" n ":" port; next }
+		$1 == "datadir"    { print "datadir " dir; next }
+		$1 == "domain"     { print "domain fleet.test {"; next }
+		$1 == "etrn-from"  { print "    etrn-from  127.0.0.0/8"; next }
+		$1 == "deliver-to" { print "    deliver-to gw.site.test:" sink; next }
+		{ print }
+		END { print "resolver " dns ":53"; print "etrn-rate 1000"; print "timeout idle 30s" }
+	' "$T/recipe.conf" >"$T/node$n/spoold.conf"
 	"$SPOOLD" -n -c "$T/node$n/spoold.conf" >"$T/n.out" 2>&1 || fail "spoold -n node$n: $(cat "$T/n.out")"
 done
+grep -q "^delivery-window $WINDOW\( \|\$\)" "$T/node1/spoold.conf" ||
+	fail "the README's node recipe does not say delivery-window $WINDOW"
 
 # node_start N - start node N on its datadir; wait up to 10 s for its listen file
 node_start() {
@@ -150,21 +155,20 @@ node_count() {
 }
 for n in $NODES; do node_start "$n"; done
 
+# the README's recipe ("A fleet of nodes"), with the test's names and ports
 mkdir -p "$T/locks"
 {
 	echo "hostname site.test"
 	echo "lock-dir $T/locks"
 	echo "timeout 30s"
-	for n in $NODES; do
-		cat <<EOF
-server 127.0.0.1$n {
-    etrn  fleet.test
-    port  $PORT
-    every 2s
-}
-EOF
-	done
+	sed -n '/<!-- fleet-etrnclient begin -->/,/<!-- fleet-etrnclient end -->/p' "$top_srcdir/README" |
+		sed '1d;$d;s/^    //' |
+		sed "s/mx\([123]\)\.isp\.example/127.0.0.1\1/; s/example\.com/fleet.test/;
+		     s/^\( *\)every .*/\1every 2s\\
+\1port  $PORT/"
 } >"$T/ec.conf"
+[ "$(grep -c '^server 127\.0\.0\.1[123] {$' "$T/ec.conf")" -eq 3 ] ||
+	fail "no three server blocks from the README's recipe: $(cat "$T/ec.conf")"
 "$EC" -n -c "$T/ec.conf" >"$T/n.out" 2>&1 || fail "etrnclient -n: $(cat "$T/n.out")"
 "$EC" -c "$T/ec.conf" -f >"$T/etrnclient.log" 2>&1 &
 echo $! >"$T/etrnclient.pid"
