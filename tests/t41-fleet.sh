@@ -9,13 +9,13 @@
 # smtp-sink, by name through the same dnsmasq).  The nodes' spoold.conf
 # and etrnclient.conf are the README's recipe ("A fleet of nodes", between
 # its fleet-node and fleet-etrnclient markers) with the test's names,
-# addresses and ports.  Every message Postfix
-# logged status=sent for reaches the site, and every extra copy is one a
-# kill explains: the same stored message again (a node killed after the
-# site's 250 but before it recorded the delivery: at most delivery-window,
-# here 1, per kill), or a second stored copy of a message whose sending
-# Postfix logged "message may be sent more than once" (a node killed after
-# its commit but before its 250 reached Postfix).  The numbers are printed,
+# addresses and ports.  Every message Postfix logged status=sent for
+# reaches the site, and every extra copy is one a kill explains: the same
+# stored message again (a node killed after the site's 250 but before it
+# recorded the delivery: at most delivery-window, here 1, per kill), or a
+# second stored copy of a message whose sending Postfix logged "message may
+# be sent more than once" (a node killed after its commit but before its
+# 250 reached Postfix).  The numbers are printed,
 # with whether the issue's "at most one duplicate per kill" held; that is
 # reported, not required: one kill can catch a delivery to the site and a
 # sender's end of data at once, and a group commit answers several
