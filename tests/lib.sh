@@ -412,6 +412,7 @@ postfix_cmd() {
 		return
 	fi
 	# the master and every child it forks stay in the namespace
+	# shellcheck disable=SC2016
 	unshare --mount --propagation private sh -c \
 	    'mount --bind "$1" /etc/resolv.conf && shift && exec /usr/sbin/postfix "$@"' \
 	    sh "$PF_RESOLV_CONF" -c "$PF_DIR" "$@"
