@@ -9,7 +9,7 @@
 # brand-new Debian 12 root, where nothing was installed by hand.
 set -eu
 
-BUILD="build-essential autoconf automake pkg-config libev-dev libgnutls28-dev libsasl2-dev libsasl2-modules libsasl2-modules-db liblmdb-dev libc-ares-dev"
+BUILD="build-essential autoconf automake pkg-config libev-dev libgnutls28-dev libsasl2-dev libsasl2-modules libsasl2-modules-db liblmdb-dev libc-ares-dev libpq-dev"
 DEMO="swaks"
 # swaks only recommends its TLS (Net::SSLeay, IO::Socket::SSL) and SASL
 # (Authen::SASL) helpers, and --no-install-recommends leaves them out.

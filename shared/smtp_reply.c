@@ -44,6 +44,8 @@ static const struct smtp_reply replies[R__COUNT] = {
 	{ R_TOO_MANY_RCPTS, 452, "4.5.3", "Too many recipients",		"RFC 5321 4.5.3.1.10" },
 	{ R_NO_MEMORY,	451, "4.3.0",	"Out of memory, try again later",	"RFC 5321 4.2.2" },
 	{ R_QUOTA,	452, "4.2.2",	"Quota exceeded for %s, try again later", "RFC 3463 3.3" },
+	/* as Postfix's "Temporary lookup failure" for a table that did not answer */
+	{ R_LOOKUP_TEMP, 451, "4.3.0",	"Temporary lookup failure, try again later", "RFC 3463 3.4" },
 
 	{ R_UNRECOGNIZED, 500, "5.5.2",	"Command unrecognized",			"RFC 5321 4.2.4" },
 	{ R_LINE_TOO_LONG, 500, "5.5.2", "Line too long",			"RFC 5321 4.5.3.1.4" },

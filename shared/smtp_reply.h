@@ -47,6 +47,7 @@ enum smtp_reply_id {
 	R_TOO_MANY_RCPTS,
 	R_NO_MEMORY,
 	R_QUOTA,
+	R_LOOKUP_TEMP,		/* the customer database cannot say now */
 
 	R_UNRECOGNIZED,
 	R_LINE_TOO_LONG,

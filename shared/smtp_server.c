@@ -562,6 +562,18 @@ check_rcpt(struct smtp_session *s, const char *arg)
 	return 1;
 }
 
+const struct smtp_rcpt *
+smtp_session_judged(const struct smtp_session *s)
+{
+	return s->state == STATE_RCPT_WAIT ? &s->judged : NULL;
+}
+
+const struct smtp_message *
+smtp_session_message(const struct smtp_session *s)
+{
+	return s->msg;
+}
+
 void
 smtp_session_rcpt_done(struct smtp_session *s, enum smtp_reply_id id, const char *arg)
 {
@@ -1277,6 +1289,7 @@ static void
 proceed_xclient(struct smtp_session *s, const char *arg)
 {
 	char bad[40], was[sizeof(s->peer_text)], esc[LOG_ESCAPE_SIZE(64)];
+	enum smtp_reply_id refused;
 	struct xclient x;
 	int port = sockaddr_port((struct sockaddr *)&s->peer);
 
@@ -1304,8 +1317,10 @@ proceed_xclient(struct smtp_session *s, const char *arg)
 	log_role(s->tag, "%016llx: xclient from unknown[%s]: client unknown[%s]:%d helo=<%s>",
 	    (unsigned long long)s->id, was, s->peer_text, port,
 	    log_escape(esc, sizeof(esc), s->helo, 64));
-	if (s->ops->client_changed)
-		s->ops->client_changed(s->arg, s);
+	if (s->ops->client_changed && (refused = s->ops->client_changed(s->arg, s)) != R__COUNT) {
+		smtp_reply(s, refused, s->cfg->hostname);
+		return;
+	}
 	smtp_reply(s, R_GREETING, s->cfg->hostname);
 }
 

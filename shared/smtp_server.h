@@ -191,9 +191,10 @@ struct smtp_server_ops {
 	 * verb), line the reply's first line without CRLF; optional */
 	void (*replied)(void *arg, struct smtp_session *, const char *command, int code,
 	    const char *line);
-	/* client_changed - XCLIENT made smtp_session_peer() another client;
-	 * optional */
-	void (*client_changed)(void *arg, struct smtp_session *);
+	/* client_changed - XCLIENT made smtp_session_peer() another client:
+	 * R__COUNT for the new 220, or the refusal the limits call for (a
+	 * 421, which closes); optional */
+	enum smtp_reply_id (*client_changed)(void *arg, struct smtp_session *);
 };
 
 /* smtp_session_new - start a session on an accepted socket.  refuse: if not
@@ -234,6 +235,10 @@ void smtp_session_resume_data(struct smtp_session *);
 void smtp_session_shutdown(struct smtp_session *);
 
 uint64_t smtp_session_id(const struct smtp_session *);
+/* smtp_session_judged - the recipient judge_rcpt took for a later answer,
+ * and its message; NULL when none waits */
+const struct smtp_rcpt *smtp_session_judged(const struct smtp_session *);
+const struct smtp_message *smtp_session_message(const struct smtp_session *);
 const struct sockaddr *smtp_session_peer(const struct smtp_session *);
 /* smtp_session_local - the address the client connected to */
 const struct sockaddr *smtp_session_local(const struct smtp_session *);

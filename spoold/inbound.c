@@ -19,6 +19,7 @@
 #include "inbound.h"
 #include "log.h"
 #include "metrics.h"
+#include "pgsql.h"
 #include "queue.h"
 #include "ratelimit.h"
 #include "recipients.h"
@@ -73,12 +74,29 @@ static enum smtp_reply_id
 rcpt_policy(const struct spoold_rt *rt, const struct smtp_rcpt *r, const char **reply_arg)
 {
 	const struct domain_conf *d = spoold_conf_domain(rt->conf, r->to.domain);
+	int cached;
 
+	/* Not in the copy of the database's domains while it is down: maybe
+	 * a customer added since, so "try later", never a 5xx. */
 	if (d == NULL)
-		return R_RELAY_DENIED;
+		return rt->conf->domains_map != NULL && !pgsql_domains_current() ? R_LOOKUP_TEMP :
+		    R_RELAY_DENIED;
 	/* Unknown users are refused now, never accepted and bounced later. */
 	if (d->recipients && !recipients_match(d->recipients, r->to.local, r->to.domain))
 		return R_UNKNOWN_USER;
+	/* A lookup in PostgreSQL: the cache's answer now, or later
+	 * (inbound_judge_rcpt) when the database can be asked */
+	if (d->recipients_map != NULL &&
+	    (cached = pgsql_lookup_cached(d->recipients_map, r->to.local, r->to.domain)) != -1)
+		metrics_inc(MC_PGSQL_LOOKUP_CACHED);
+	else if (d->recipients_map != NULL && !pgsql_lookup_ready(d->recipients_map))
+		cached = -2;
+	else
+		cached = 1;	/* no lookup, or one to come */
+	if (cached == 0)
+		return R_UNKNOWN_USER;
+	if (cached == -2)
+		return R_LOOKUP_TEMP;
 	if (inbound_over_quota(d)) {
 		*reply_arg = d->name;
 		return R_QUOTA;
@@ -96,14 +114,13 @@ inbound_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *r,
 static void inbound_filter_client(struct smtp_session *, struct filter_client *, char *, size_t);
 static void inbound_rcpt_judged(void *, enum smtp_reply_id, const char *);
 
-/* inbound_judge_rcpt - the content filters that answer at RCPT judge r
+/* judge_by_filters - the content filters that answer at RCPT judge r
  * before its 250, so a refusal is a 5xx to this recipient, never a
- * recipient dropped after the 250 */
+ * recipient dropped after the 250; 1 when they were asked */
 static int
-inbound_judge_rcpt(void *arg, struct smtp_session *s, const struct smtp_message *m,
+judge_by_filters(struct session *in, struct smtp_session *s, const struct smtp_message *m,
     const struct smtp_rcpt *r)
 {
-	struct session *in = arg;
 	struct filter_client cl;
 	char tls[128];
 
@@ -114,6 +131,40 @@ inbound_judge_rcpt(void *arg, struct smtp_session *s, const struct smtp_message 
 	in->judging = filter_rcpt_start(inbound.loop, in->rt, &cl, m->helo, &m->mail, r,
 	    smtp_session_id(s), inbound_rcpt_judged, in);
 	return in->judging != NULL;	/* out of memory: taken without them */
+}
+
+/* inbound_looked_up - PostgreSQL's answer on the recipient waiting */
+static void
+inbound_looked_up(void *arg, int found)
+{
+	struct session *in = arg;
+	const struct smtp_rcpt *r = smtp_session_judged(in->smtp);
+
+	in->lookup = NULL;
+	if (r == NULL)
+		return;
+	if (found == 1 && judge_by_filters(in, in->smtp, smtp_session_message(in->smtp), r))
+		return;
+	smtp_session_rcpt_done(in->smtp, found == 1 ? R_RCPT_OK : found == 0 ? R_UNKNOWN_USER :
+	    R_LOOKUP_TEMP, NULL);
+}
+
+/* inbound_judge_rcpt - what takes time before a recipient's 250: its
+ * lookup in PostgreSQL when the cache had no answer, then the filters */
+static int
+inbound_judge_rcpt(void *arg, struct smtp_session *s, const struct smtp_message *m,
+    const struct smtp_rcpt *r)
+{
+	struct session *in = arg;
+	const struct domain_conf *d = spoold_conf_domain(in->rt->conf, r->to.domain);
+
+	if (d != NULL && d->recipients_map != NULL &&
+	    pgsql_lookup_cached(d->recipients_map, r->to.local, r->to.domain) == -1) {
+		in->lookup = pgsql_lookup(d->recipients_map, r->to.local, r->to.domain,
+		    inbound_looked_up, in);
+		return 1;
+	}
+	return judge_by_filters(in, s, m, r);
 }
 
 /* filter_rcpt_ok - may a content filter add r */
@@ -480,6 +531,8 @@ inbound_closed(void *arg, struct smtp_session *s)
 	if (in->judging != NULL)	/* the client went before the answer */
 		filter_rcpt_cancel(in->judging);
 	in->judging = NULL;
+	pgsql_lookup_cancel(in->lookup);
+	in->lookup = NULL;
 	if (st != NULL && st->filter != NULL) {	/* never acknowledged: nothing is lost */
 		filter_cancel(st->filter);
 		log_role(LOG_CLEANUP, "%016llx: not stored: the client left while the filters looked at it",
@@ -576,6 +629,10 @@ inbound_etrn(void *arg, struct smtp_session *s, const char *node, char *count, s
 	if (rate_exceeded(&inbound.etrns, in->addr, in->rt->conf->etrn_rate, ev_now(inbound.loop)))
 		return R_ETRN_RATE;
 	etrn_nodes(in->rt, node, smtp_session_peer(s), &t, reason);
+	if (t.matched == 0 && in->rt->conf->domains_map != NULL && !pgsql_domains_current()) {
+		*reason = "the customer database cannot be reached now";	/* maybe a new one */
+		return R_ETRN_UNABLE;
+	}
 	if (t.matched == 0)
 		return R_ETRN_DENIED;
 	if (t.started == 0)

@@ -55,6 +55,15 @@ static const struct {
 	[MC_MILTER_FAILED] = { "spoold_milter_verdicts_total", "verdict=\"failed\"", NULL },
 	[MC_RUNS_STARTED] = { "spoold_delivery_runs_total", "",
 	    "Delivery runs started (ETRN, ATRN, spoolctl flush, backup retries)." },
+	[MC_PGSQL_ERRORS] = { "spoold_pgsql_errors_total", "",
+	    "PostgreSQL connections lost or refused and queries failed." },
+	[MC_PGSQL_ROWS_REJECTED] = { "spoold_pgsql_rows_rejected_total", "",
+	    "Domain rows from PostgreSQL left out: invalid, or a domain the file has too." },
+	[MC_PGSQL_LOOKUP_FOUND] = { "spoold_pgsql_lookups_total", "result=\"found\"",
+	    "Recipient lookups in PostgreSQL (cached: answered from the cache; failed: no answer)." },
+	[MC_PGSQL_LOOKUP_NOTFOUND] = { "spoold_pgsql_lookups_total", "result=\"notfound\"", NULL },
+	[MC_PGSQL_LOOKUP_FAILED] = { "spoold_pgsql_lookups_total", "result=\"failed\"", NULL },
+	[MC_PGSQL_LOOKUP_CACHED] = { "spoold_pgsql_lookups_total", "result=\"cached\"", NULL },
 };
 
 static const struct {
@@ -63,6 +72,11 @@ static const struct {
 } gauge_info[MG__COUNT] = {
 	[MG_SESSIONS] = { "spoold_sessions", "Client connections open now." },
 	[MG_START_TIME] = { "spoold_start_time_seconds", "When this spoold started, in Unix time." },
+	[MG_PGSQL_DOMAINS_UP] = { "spoold_pgsql_domains_up",
+	    "1 when the domains from PostgreSQL are current; 0 when the last good copy is served." },
+	[MG_PGSQL_DOMAINS] = { "spoold_pgsql_domains", "Domains in the copy of the PostgreSQL rows served." },
+	[MG_PGSQL_DOMAINS_TIME] = { "spoold_pgsql_domains_time_seconds",
+	    "When the copy of the PostgreSQL rows served was read, in Unix time." },
 };
 
 /* One (service, command, code, status) seen in a reply. */

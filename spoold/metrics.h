@@ -41,12 +41,21 @@ enum metrics_counter {
 	MC_MILTER_QUARANTINE,
 	MC_MILTER_FAILED,
 	MC_RUNS_STARTED,		/* delivery runs: ETRN, ATRN, flush, backup */
+	MC_PGSQL_ERRORS,		/* PostgreSQL: connections lost or refused, queries failed */
+	MC_PGSQL_ROWS_REJECTED,		/* domain rows left out (invalid, or in the file too) */
+	MC_PGSQL_LOOKUP_FOUND,		/* recipients lookups asked of the database */
+	MC_PGSQL_LOOKUP_NOTFOUND,
+	MC_PGSQL_LOOKUP_FAILED,		/* no answer: 451 unless the cache had one */
+	MC_PGSQL_LOOKUP_CACHED,		/* answered from the cache */
 	MC__COUNT
 };
 
 enum metrics_gauge {
 	MG_SESSIONS,			/* client connections open now */
 	MG_START_TIME,			/* the process's start, Unix time */
+	MG_PGSQL_DOMAINS_UP,		/* 1: connected, and the rows are current */
+	MG_PGSQL_DOMAINS,		/* rows in the copy served */
+	MG_PGSQL_DOMAINS_TIME,		/* when that copy was read, Unix time */
 	MG__COUNT
 };
 

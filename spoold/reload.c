@@ -8,12 +8,17 @@
  */
 #include "config.h"
 
+#include <malloc.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf.h"
+#include "pgsql_map.h"
 #include "log.h"
+#include "metrics.h"
+#include "pgsql.h"
 #include "reload.h"
 
 /* Below this many domains freeing is quicker than starting a thread. */
@@ -35,6 +40,25 @@ static struct {
 	double			 parse_time;
 } rl = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* add_pgsql_rows - the domain rows PostgreSQL gave last, into cf */
+static void
+add_pgsql_rows(struct spoold_conf *cf, struct conf_errors *errs)
+{
+	char name[4200], *text;
+	size_t before, left_out;
+
+	if (cf == NULL || cf->domains_map == NULL || (text = pgsql_domains_text()) == NULL)
+		return;
+	snprintf(name, sizeof(name), "pgsql:%s", cf->domains_map->path);
+	before = cf->n_domains;
+	left_out = spoold_conf_add_domains(cf, name, text, errs);
+	free(text);
+	log_info("%s: %zu domain%s in force, %zu left out", name, cf->n_domains - before,
+	    cf->n_domains - before == 1 ? "" : "s", left_out);
+	metrics_add(MC_PGSQL_ROWS_REJECTED, left_out);
+	metrics_set(MG_PGSQL_DOMAINS, (int64_t)(cf->n_domains - before));
+}
+
 static void *
 reload_parse(void *arg)
 {
@@ -44,6 +68,7 @@ reload_parse(void *arg)
 
 	(void)arg;
 	cf = spoold_conf_load(rl.path, &errs);
+	add_pgsql_rows(cf, &errs);
 	for (size_t i = 0; i < errs.count; i++)
 		log_warnx("%s", errs.msgs[i]);
 	conf_errors_free(&errs);
@@ -142,6 +167,10 @@ static void *
 free_conf(void *arg)
 {
 	spoold_conf_free(arg);
+	/* a configuration of 100,000 domains is tens of MB freed at once on
+	 * a thread of its own: hand it back (glibc keeps a thread's freed
+	 * memory in its arena otherwise, and each reload grows the RSS) */
+	malloc_trim(0);
 	return NULL;
 }
 

@@ -112,14 +112,20 @@ session_replied(void *arg, struct smtp_session *smtp, const char *command, int c
 	metrics_reply(s->service->name, command, code, line);
 }
 
-void
+enum smtp_reply_id
 session_client_changed(void *arg, struct smtp_session *smtp)
 {
 	struct session *s = arg;
+	char addr[sizeof(s->addr)];
+	enum smtp_reply_id limit;
 
-	/* XXX max-connections-per-ip was checked against the proxy's address
-	 * when it connected; from here the session counts as the client's */
-	sockaddr_limit_key(smtp_session_peer(smtp), s->addr, sizeof(s->addr));
+	/* The limits were checked against the proxy's address when it
+	 * connected: now the client's, as if it had connected itself (this
+	 * session, still under the proxy's address, is not counted twice). */
+	sockaddr_limit_key(smtp_session_peer(smtp), addr, sizeof(addr));
+	limit = session_limit(s->service, s->rt->conf, addr, 1);
+	memcpy(s->addr, addr, sizeof(s->addr));
+	return limit;
 }
 
 static void

@@ -36,6 +36,8 @@ struct session {
 	void				*policy;	/* the service's own state, or NULL */
 	void				*judging;	/* a recipient being judged (inbound: its
 							 * filter_rcpt), or NULL */
+	void				*lookup;	/* its recipients lookup in
+							 * PostgreSQL (pgsql_lookup), or NULL */
 	struct io			*proxy_io;	/* reading its PROXY header (smtp is
 							 * NULL until then), or NULL */
 	char				 proxy_text[64];	/* the proxy's address */
@@ -64,7 +66,9 @@ enum smtp_reply_id session_check_starttls(void *arg, struct smtp_session *);
 void	session_replied(void *arg, struct smtp_session *, const char *command, int code,
 	    const char *line);
 /* session_client_changed - the engine's client_changed: XCLIENT named
- * another client, whose address the per-address rates count from now on */
-void	session_client_changed(void *arg, struct smtp_session *);
+ * another client, whose address the per-address limits count from now on:
+ * a 421 when that client has max-connections-per-ip already, or is over
+ * rate-connections, as if it had connected itself */
+enum smtp_reply_id session_client_changed(void *arg, struct smtp_session *);
 
 #endif

@@ -955,6 +955,21 @@ usage(int status)
 	exit(status);
 }
 
+/* add_pgsql_copy - the domains spoold last read from PostgreSQL, as it
+ * keeps them in the spool (what they say is checked there, not here) */
+static void
+add_pgsql_copy(struct spoold_conf *cf)
+{
+	struct conf_errors errs = { 0 };
+	char *copy;
+
+	if (cf->domains_map == NULL || (copy = spoold_conf_read_pgsql_copy(cf->datadir)) == NULL)
+		return;
+	spoold_conf_add_domains(cf, SPOOLD_PGSQL_COPY, copy, &errs);
+	conf_errors_free(&errs);
+	free(copy);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -991,6 +1006,7 @@ main(int argc, char **argv)
 		conf_errors_free(&errs);
 		return EX_CONFIG;
 	}
+	add_pgsql_copy(cf);
 	out = stdout;
 	if (strcmp(cmd, "retry") == 0)	/* try now: what an authorized ETRN does */
 		cmd = "flush";

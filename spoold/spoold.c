@@ -34,6 +34,7 @@
 #include "dns.h"
 #include "inbound.h"
 #include "listener.h"
+#include "pgsql.h"
 #include "reload.h"
 #include "log.h"
 #include "metrics.h"
@@ -98,6 +99,39 @@ load_config(const char *path, int to_stderr)
 	}
 	conf_errors_free(&errs);
 	return cf;
+}
+
+/* add_pgsql_copy - at start: the domain rows kept in the spool join cf,
+ * served until the database answers; the copy (to hand to pgsql_start),
+ * or NULL when there is none */
+static char *
+add_pgsql_copy(struct spoold_conf *cf, int to_stderr)
+{
+	struct conf_errors errs = { 0 };
+	char name[4200];
+	char *copy;
+
+	if (cf == NULL || cf->domains_map == NULL || (copy = spoold_conf_read_pgsql_copy(cf->datadir)) == NULL)
+		return NULL;
+	snprintf(name, sizeof(name), "%s/%s", cf->datadir, SPOOLD_PGSQL_COPY);
+	spoold_conf_add_domains(cf, name, copy, &errs);
+	for (size_t i = 0; i < errs.count; i++) {
+		if (to_stderr)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+		else
+			log_warnx("%s", errs.msgs[i]);
+	}
+	conf_errors_free(&errs);
+	return copy;
+}
+
+/* pgsql_changed - new domain rows: a reload takes them in (parsed off
+ * the loop with the file, as at a SIGHUP) */
+static void
+pgsql_changed(void)
+{
+	if (!spoold.stopping)
+		reload_request();
 }
 
 /* configure_all - every module that follows the running configuration
@@ -227,6 +261,7 @@ apply_config(struct spoold_conf *cf)
 	rt_unref(spoold.rt);
 	spoold.rt = rt;
 	configure_all(rt);
+	pgsql_update(rt->conf);
 	return 0;
 }
 
@@ -247,6 +282,7 @@ shutdown_finish(void)
 	unsigned long long messages, batches;
 
 	metrics_stop();		/* it reads through the queue */
+	pgsql_stop();		/* no lookup is waited for any more */
 	queue_close(spoold.queue, &messages, &batches);
 	spoold.queue = NULL;
 	log_info("stopped: %llu messages stored in %llu commits since start", messages, batches);
@@ -522,7 +558,7 @@ main(int argc, char **argv)
 	int pidfd = -1;
 	int foreground = 0, to_syslog = 0, check = 0, verbose = 0, ch;
 	struct spoold_conf *cf;
-	char err[1024];
+	char err[1024], *pgsql_copy;
 
 	while ((ch = getopt_long(argc, argv, "c:fFnvVh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -545,8 +581,11 @@ main(int argc, char **argv)
 	log_init("spoold", (foreground && !to_syslog) || check, verbose);
 	conf_warning_hook = check ? print_warning : log_warning;
 	cf = load_config(path, 1);
-	if (check)
+	pgsql_copy = add_pgsql_copy(cf, 1);
+	if (check) {
+		free(pgsql_copy);
 		return check_only(cf);
+	}
 	if (cf == NULL)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
@@ -577,6 +616,8 @@ main(int argc, char **argv)
 	open_resolver(cf);
 	open_auth(cf);
 	start_modules(cf);
+	/* after the privilege drop: the database sees spoold's user */
+	pgsql_start(spoold.loop, cf, pgsql_copy, pgsql_changed);
 	log_info("spoold %s ready: %zu domain%s, spool %s, next id %016llx", PACKAGE_VERSION,
 	    cf->n_domains, cf->n_domains == 1 ? "" : "s", cf->datadir,
 	    (unsigned long long)queue_peek_id(spoold.queue));
@@ -585,6 +626,7 @@ main(int argc, char **argv)
 		dns_free(spoold.dns);
 	auth_done();
 	reload_stop();
+	pgsql_stop();
 	metrics_stop();		/* (done already, unless the loop ended otherwise) */
 	spool_close(spoold.spool);
 	rt_unref(spoold.rt);

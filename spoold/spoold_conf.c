@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "pgsql_map.h"
 #include "recipients.h"
 #include "smtp_cmd.h"
 #include "milter_proto.h"
@@ -622,10 +624,29 @@ kw_recipients(struct conf_ctx *c, void *t, int argc, char **argv)
 
 	if (strcmp(argv[1], "any") == 0)
 		d->recipients_any = 1;
-	else {
+	else if (strncmp(argv[1], "pgsql:", 6) == 0) {
+		if (argv[1][6] == '\0')
+			conf_error(c, "recipients pgsql:FILE: a lookup file is needed");
+		d->recipients_pgsql = conf_xstrdup(argv[1] + 6);
+		d->recipients_line = conf_line(c);
+	} else {
 		d->recipients_file = conf_xstrdup(argv[1]);
 		d->recipients_line = conf_line(c);
 	}
+}
+
+/* domains pgsql:FILE */
+static void
+kw_domains(struct conf_ctx *c, void *t, int argc, char **argv)
+{
+	struct spoold_conf *cf = t;
+
+	if (strncmp(argv[1], "pgsql:", 6) != 0 || argv[1][6] == '\0') {
+		conf_error(c, "domains: expected pgsql:FILE (a PostgreSQL lookup file)");
+		return;
+	}
+	set_string(c, &cf->domains_pgsql, argv[0], argv[1] + 6);
+	cf->domains_pgsql_line = conf_line(c);
 }
 
 static void
@@ -800,9 +821,9 @@ close_domain(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	struct domain_conf *d = t;
 
-	if (!d->recipients_any && d->recipients_file == NULL)
-		conf_error(c, "domain %s: say which recipients to accept: \"recipients any\" or "
-		    "\"recipients FILE\"", d->name);
+	if (!d->recipients_any && d->recipients_file == NULL && d->recipients_pgsql == NULL)
+		conf_error(c, "domain %s: say which recipients to accept: \"recipients any\", "
+		    "\"recipients FILE\" or \"recipients pgsql:FILE\"", d->name);
 	if (d->route.kind == ROUTE_REQUESTER && (d->n_etrn_from != 1 ||
 	    d->etrn_from[0].prefix != (d->etrn_from[0].family == AF_INET ? 32 : 128)))
 		conf_warning(c, "domain %s: \"deliver-to requester\" with an etrn-from range lets any "
@@ -849,6 +870,7 @@ static const struct conf_keyword top_keywords[] = {
 	KW("milter-default-action", 1, 1, kw_milter_default),
 	KW("quarantine-max-age", 1, 1, kw_quarantine_max_age),
 	KWR("xclient-from",	1, -1,	kw_xclient_from),
+	KW("domains",		1, 1,	kw_domains),
 	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain, 1 },
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 };
@@ -909,6 +931,63 @@ domain_name_cmp(const void *name, const void *d)
 	return strcmp(name, ((const struct domain_conf *)d)->name);
 }
 
+/* map_load_once - the lookup file at path, loaded once a configuration
+ * however many domains name it */
+static const struct pgsql_map *
+map_load_once(struct spoold_conf *cf, const char *path, char *err, size_t errlen)
+{
+	struct pgsql_map *m;
+
+	for (size_t i = 0; i < cf->n_pg_maps; i++)
+		if (strcmp(cf->pg_maps[i]->path, path) == 0)
+			return cf->pg_maps[i];
+	if ((m = pgsql_map_load(path, err, errlen)) == NULL)
+		return NULL;
+	cf->pg_maps = conf_xgrow(cf->pg_maps, cf->n_pg_maps + 1, sizeof(*cf->pg_maps));
+	cf->pg_maps[cf->n_pg_maps++] = m;
+	return m;
+}
+
+/* domain_load_lists - what d's recipients directive names: a file, or a
+ * PostgreSQL lookup file; relative paths from base's directory */
+static int
+domain_load_lists(struct spoold_conf *cf, struct domain_conf *d, const char *base, char *err,
+    size_t errlen)
+{
+	if (d->recipients_file != NULL) {
+		conf_relative_path(&d->recipients_file, base);
+		if ((d->recipients = recipients_load(d->recipients_file, err, errlen)) == NULL)
+			return -1;
+	}
+	if (d->recipients_pgsql != NULL) {
+		conf_relative_path(&d->recipients_pgsql, base);
+		if ((d->recipients_map = map_load_once(cf, d->recipients_pgsql, err, errlen)) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+/* domains_derive - sorted by name, and what is worked out over them all */
+static void
+domains_derive(struct spoold_conf *cf)
+{
+	if (cf->n_domains > 1)	/* qsort(NULL, 0, ...) is undefined */
+		qsort(cf->domains, cf->n_domains, sizeof(*cf->domains), domain_cmp);
+	cf->any_tls_verify = 0;
+	cf->shortest_domain_timer = UINT64_MAX;
+	for (size_t i = 0; i < cf->n_domains; i++) {
+		const struct domain_conf *d = &cf->domains[i];
+
+		cf->any_tls_verify |= d->tls == TLS_VERIFY;
+		if (d->mode == MODE_BACKUP && d->retry < cf->shortest_domain_timer)
+			cf->shortest_domain_timer = d->retry;
+		if (d->max_age < cf->shortest_domain_timer)
+			cf->shortest_domain_timer = d->max_age;
+		if (d->delay_warning > 0 && d->delay_warning < cf->shortest_domain_timer)
+			cf->shortest_domain_timer = d->delay_warning;
+	}
+}
+
 /* spoold_conf_finish - defaults and checks that need the whole file */
 static void
 spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors *errs)
@@ -946,29 +1025,15 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 		cf->sasl_service = conf_xstrdup(DEF_SASL_SERVICE);
 	if (cf->max_spool_size < 1024 * 1024)
 		conf_add_error(errs, "%s: max-spool-size must be at least 1M", name);
-	for (size_t i = 0; i < cf->n_domains; i++) {
-		struct domain_conf *d = &cf->domains[i];
-
-		if (d->recipients_file == NULL)
-			continue;
-		conf_relative_path(&d->recipients_file, name);
-		if ((d->recipients = recipients_load(d->recipients_file, err, sizeof(err))) == NULL)
-			conf_add_error(errs, "%s:%d: %s", name, d->recipients_line, err);
+	if (cf->domains_pgsql != NULL) {
+		conf_relative_path(&cf->domains_pgsql, name);
+		if ((cf->domains_map = pgsql_map_load(cf->domains_pgsql, err, sizeof(err))) == NULL)
+			conf_add_error(errs, "%s:%d: domains: %s", name, cf->domains_pgsql_line, err);
 	}
-	if (cf->n_domains > 1)	/* qsort(NULL, 0, ...) is undefined */
-		qsort(cf->domains, cf->n_domains, sizeof(*cf->domains), domain_cmp);
-	cf->shortest_domain_timer = UINT64_MAX;
-	for (size_t i = 0; i < cf->n_domains; i++) {
-		const struct domain_conf *d = &cf->domains[i];
-
-		cf->any_tls_verify |= d->tls == TLS_VERIFY;
-		if (d->mode == MODE_BACKUP && d->retry < cf->shortest_domain_timer)
-			cf->shortest_domain_timer = d->retry;
-		if (d->max_age < cf->shortest_domain_timer)
-			cf->shortest_domain_timer = d->max_age;
-		if (d->delay_warning > 0 && d->delay_warning < cf->shortest_domain_timer)
-			cf->shortest_domain_timer = d->delay_warning;
-	}
+	for (size_t i = 0; i < cf->n_domains; i++)
+		if (domain_load_lists(cf, &cf->domains[i], name, err, sizeof(err)) == -1)
+			conf_add_error(errs, "%s:%d: %s", name, cf->domains[i].recipients_line, err);
+	domains_derive(cf);
 	for (size_t i = 1; i < cf->n_domains; i++)	/* sorted by name, then line */
 		if (strcmp(cf->domains[i].name, cf->domains[i - 1].name) == 0)
 			conf_add_error(errs, "%s:%d: domain %s is already defined at line %d", name,
@@ -1044,6 +1109,7 @@ domain_conf_free(struct domain_conf *d)
 	free(d->atrn_users);
 	free(d->route.host);
 	free(d->recipients_file);
+	free(d->recipients_pgsql);
 	free(d->archive_to);
 	recipients_free(d->recipients);
 }
@@ -1061,6 +1127,11 @@ spoold_conf_free(struct spoold_conf *cf)
 	}
 	free(cf->listens);
 	free(cf->xclient_from);
+	free(cf->domains_pgsql);
+	pgsql_map_free(cf->domains_map);
+	for (size_t i = 0; i < cf->n_pg_maps; i++)
+		pgsql_map_free(cf->pg_maps[i]);
+	free(cf->pg_maps);
 	free(cf->datadir);
 	free(cf->user);
 	free(cf->pidfile);
@@ -1089,4 +1160,130 @@ spoold_conf_free(struct spoold_conf *cf)
 		domain_conf_free(&cf->domains[i]);
 	free(cf->domains);
 	free(cf);
+}
+
+/* What a row of "domains pgsql:" may hold: one domain block. */
+static const struct conf_keyword row_keywords[] = {
+	{ "domain",		1, 1,	NULL, open_domain, domain_keywords, close_domain, 1 },
+	{ NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
+};
+
+/* next_block - the length of the domain block text starts with: up to
+ * and with its line "}" */
+static size_t
+next_block(const char *text)
+{
+	const char *p = strstr(text, "\n}\n");
+
+	return p != NULL ? (size_t)(p - text) + 3 : strlen(text);
+}
+
+/* add_row - one block; 0 when it went in, -1 (reason in errs) when not */
+static int
+add_row(struct spoold_conf *cf, size_t n_file, const char *name, int row, const char *block,
+    struct conf_errors *errs)
+{
+	struct conf_errors e = { 0 };
+	char where[512], err[512];
+	size_t before = cf->n_domains;
+	struct domain_conf *d, *f;
+	int rc = 0;
+
+	snprintf(where, sizeof(where), "%s row %d", name, row);
+	conf_parse_string(where, block, row_keywords, cf, &e);
+	if (cf->n_domains != before + 1 && e.count == 0)
+		conf_add_error(&e, "%s: not one domain block", where);
+	if (e.count > 0) {
+		for (size_t i = 0; i < e.count; i++)
+			conf_add_error(errs, "%s; the row is left out", e.msgs[i]);
+		rc = -1;
+	} else {
+		d = &cf->domains[before];
+		d->from_pgsql = 1;
+		d->line = row;
+		if (n_file > 0 && (f = bsearch(d->name, cf->domains, n_file, sizeof(*f),
+		    domain_name_cmp)) != NULL) {
+			conf_add_error(errs, "%s: domain %s is also defined at %s:%d: a domain is in the file "
+			    "or in PostgreSQL, not both; the row is left out", where, d->name, cf->path,
+			    f->line);
+			rc = -1;
+		} else if (domain_load_lists(cf, d, cf->domains_pgsql != NULL ? cf->domains_pgsql : cf->path,
+		    err, sizeof(err)) == -1) {	/* a relative path: from the lookup file's directory */
+			conf_add_error(errs, "%s: %s; the row is left out", where, err);
+			rc = -1;
+		}
+	}
+	conf_errors_free(&e);
+	while (rc == -1 && cf->n_domains > before)
+		domain_conf_free(&cf->domains[--cf->n_domains]);
+	return rc;
+}
+
+/* drop_duplicate_rows - two rows for one name: the first stays */
+static size_t
+drop_duplicate_rows(struct spoold_conf *cf, const char *name, struct conf_errors *errs)
+{
+	size_t kept = 0, dropped = 0;
+
+	for (size_t i = 0; i < cf->n_domains; i++) {
+		if (kept > 0 && strcmp(cf->domains[i].name, cf->domains[kept - 1].name) == 0) {
+			conf_add_error(errs, "%s row %d: domain %s is also in row %d; the row is left out",
+			    name, cf->domains[i].line, cf->domains[i].name, cf->domains[kept - 1].line);
+			domain_conf_free(&cf->domains[i]);
+			dropped++;
+			continue;
+		}
+		cf->domains[kept++] = cf->domains[i];
+	}
+	cf->n_domains = kept;
+	return dropped;
+}
+
+size_t
+spoold_conf_add_domains(struct spoold_conf *cf, const char *name, const char *text,
+    struct conf_errors *errs)
+{
+	size_t n_file = cf->n_domains, dropped = 0, len;
+	int row = 0;
+
+	/* the file's domains are sorted (spoold_conf_finish): looked up by name */
+	for (const char *p = text; *p; p += len) {
+		char *block;
+
+		len = next_block(p);
+		if ((block = strndup(p, len)) == NULL)
+			abort();
+		if (add_row(cf, n_file, name, ++row, block, errs) == -1)
+			dropped++;
+		free(block);
+	}
+	domains_derive(cf);
+	dropped += drop_duplicate_rows(cf, name, errs);
+	return dropped;
+}
+
+char *
+spoold_conf_read_pgsql_copy(const char *datadir)
+{
+	char path[4096];
+	struct buf b;
+	char chunk[65536];
+	FILE *fp;
+	size_t n;
+	char *t, *p;
+
+	snprintf(path, sizeof(path), "%s/%s", datadir, SPOOLD_PGSQL_COPY);
+	if ((fp = fopen(path, "r")) == NULL)
+		return NULL;
+	buf_init(&b);
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		if (buf_append(&b, chunk, n) == -1)
+			abort();
+	fclose(fp);
+	buf_append(&b, "", 1);
+	t = b.b_data;
+	for (p = t; *p == '#';)		/* the header */
+		p = strchr(p, '\n') != NULL ? strchr(p, '\n') + 1 : p + strlen(p);
+	memmove(t, p, strlen(p) + 1);
+	return t;
 }

@@ -88,6 +88,7 @@ struct sasl_opt {
 };
 
 struct recipients;		/* recipients.h */
+struct pgsql_map;		/* pgsql_map.h */
 
 struct domain_conf {
 	char			*name;		/* canonical: lower case, no dot */
@@ -107,10 +108,13 @@ struct domain_conf {
 	char			*recipients_file;
 	int			 recipients_line;
 	struct recipients	*recipients;	/* loaded list, or NULL for any */
+	char			*recipients_pgsql;	/* "recipients pgsql:FILE" */
+	const struct pgsql_map	*recipients_map;	/* its lookup (cf->pg_maps) */
 	int			 filter;	/* "filter on" (default): the milters see its mail */
 	char			*archive_to;	/* local@domain: a copy of every message
 						 * stored, one more recipient; or NULL */
 	int			 line;		/* where it was defined */
+	int			 from_pgsql;	/* a row of "domains pgsql:" */
 };
 
 /* milter NAME unix:/path | inet:ADDRESS:PORT: a content filter, asked in
@@ -186,6 +190,14 @@ struct spoold_conf {
 	uint64_t		 milter_timeout_connect, milter_timeout_command, milter_timeout_eom;
 	enum milter_default	 milter_default;
 	uint64_t		 quarantine_max_age;	/* then removed, without a DSN */
+	/* domains pgsql:FILE: more domains, rows of a PostgreSQL query */
+	char			*domains_pgsql;
+	int			 domains_pgsql_line;
+	struct pgsql_map	*domains_map;
+	/* the lookup files named, each loaded once however many domains
+	 * name it */
+	struct pgsql_map	**pg_maps;
+	size_t			 n_pg_maps;
 	/* xclient-from CIDR...: who may send XCLIENT on the SMTP port */
 	struct cidr		*xclient_from;
 	size_t			 n_xclient_from;
@@ -209,6 +221,20 @@ struct spoold_conf *spoold_conf_load(const char *path, struct conf_errors *errs)
 struct spoold_conf *spoold_conf_parse_text(const char *name, const char *text,
     struct conf_errors *errs);
 void	spoold_conf_free(struct spoold_conf *);
+
+/* spoold_conf_add_domains - domain blocks from PostgreSQL (text, named
+ * name in messages: the rows of "domains pgsql:") into cf, loaded from
+ * the file.  A block with an error, or naming a domain the file has, is
+ * left out with the reason in errs; the rest go in.  Returns how many
+ * were left out. */
+size_t	spoold_conf_add_domains(struct spoold_conf *cf, const char *name, const char *text,
+	    struct conf_errors *errs);
+/* the copy of the last rows "domains pgsql:" read, kept in the datadir
+ * (pgsql.c writes it) */
+#define SPOOLD_PGSQL_COPY	"pgsql-domains.conf"
+/* spoold_conf_read_pgsql_copy - the copy's domain blocks (to free), NULL
+ * when there is none */
+char	*spoold_conf_read_pgsql_copy(const char *datadir);
 
 /* spoold_conf_domain - the configured domain named exactly name, which must
  * be canonical (lower case, no trailing dot: smtp_domain_canon), or NULL */

@@ -95,6 +95,7 @@ cleanup() {
 	_rc=$?
 	set +e
 	trap - EXIT
+	pg_stop
 	# a Postfix master whose pid postfix_start had no time to record
 	[ -n "${PF_QUEUE:-}" ] && [ ! -f "$T/postfix.pid" ] && [ -s "$PF_QUEUE/pid/master.pid" ] &&
 		postfix_pidfile
@@ -541,4 +542,53 @@ postfix_wait_delivered() {
 		sleep 0.05
 	done
 	[ "$(postfix_delivered)" -eq "$1" ] || fail "Postfix delivered $(postfix_delivered) messages, expected $1"
+}
+
+# ---- a private PostgreSQL (t39, t40, t41) ----
+# pg_start - a cluster in $T/pg, run as nobody (PostgreSQL refuses root),
+# on a unix socket in $PG only (no TCP), with a database "spoold" whose
+# superuser is spoold (trust: only this directory reaches the socket).
+pg_start() {
+	PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	[ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] ||
+		fail "PostgreSQL is not installed (contrib/deps.sh test installs it)"
+	need psql pg_isready setpriv
+	[ "$(id -u)" = 0 ] || skip "PostgreSQL is run as nobody: needs root"
+	PG=$T/pg
+	mkdir -p "$PG"
+	chmod 711 "$T"
+	chown nobody:nogroup "$PG"
+	asnobody "$PGBIN/initdb" -D "$PG/data" -U spoold --auth=trust --no-locale -E UTF8 \
+	    >"$T/initdb.out" 2>&1 || error "initdb failed: $(tail -5 "$T/initdb.out")"
+	pg_run
+	psql -q -h "$PG" -U spoold -d postgres -c "CREATE DATABASE spoold" >"$T/psql.out" 2>&1 ||
+		fail "psql: $(cat "$T/psql.out")"
+}
+
+# pg_run - start the cluster pg_start made (again, after pg_stop)
+pg_run() {
+	asnobody "$PGBIN/postgres" -D "$PG/data" -k "$PG" -c listen_addresses= -c fsync=off \
+	    >>"$T/postgres.log" 2>&1 &
+	echo $! >"$T/postgres.pid"
+	_i=0
+	until pg_isready -q -h "$PG" -U spoold; do
+		_i=$((_i + 1)); [ $_i -le 200 ] || fail "PostgreSQL not ready within 10 s"; sleep 0.05
+	done
+}
+
+# pg_stop - at once: SIGTERM is PostgreSQL's smart shutdown, which waits
+# for its clients, and a KILL would leave its backends
+pg_stop() {
+	[ -f "$T/postgres.pid" ] || return 0
+	asnobody "$PGBIN/pg_ctl" -D "$PG/data" stop -m immediate -w -t 10 >/dev/null 2>&1
+	rm -f "$T/postgres.pid"
+}
+
+asnobody() {
+	setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
+}
+
+# sql [psql options] - statements on stdin into the spoold database
+sql() {
+	psql -q -X -h "$PG" -U spoold -d spoold -v ON_ERROR_STOP=1 "$@"
 }

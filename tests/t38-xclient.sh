@@ -89,4 +89,39 @@ expect_out '^501 5\.5\.4 Bad XCLIENT attribute: HELO$' "an xtext LF"
 expect_out '^501 5\.5\.4 Syntax: XCLIENT' "no attribute"
 say "550 5.7.0 from 127.0.0.1 (not offered either); 503 in a transaction; 501 for FOO, a bad ADDR, PORT, an LF in HELO, none"
 
+# ---- the per-address limits go by the client XCLIENT names ----
+# max-connections-per-ip 2: two sessions for 192.0.2.9 through the proxy
+# are held open; a third XCLIENT naming it gets 421 and is closed, while
+# one naming another client and the proxy's own sessions go on.
+stop_spoold
+write_conf "xclient-from 127.0.0.4" "max-connections-per-ip 2"
+start_spoold
+python3 - "$SMTP_PORT" >"$T/limit.out" 2>&1 <<'PY' || fail "per-address limit after XCLIENT: $(cat "$T/limit.out")"
+import socket, sys
+port = int(sys.argv[1])
+def session(addr):
+    s = socket.socket(); s.bind(("127.0.0.4", 0)); s.settimeout(5)
+    s.connect(("127.0.0.1", port)); f = s.makefile("rb")
+    def reply():
+        while True:
+            line = f.readline().decode()
+            if not line or line[3:4] != "-":
+                return line.rstrip()
+    reply(); s.sendall(b"EHLO proxy.test\r\n"); reply()
+    s.sendall(("XCLIENT ADDR=%s HELO=c.test\r\n" % addr).encode())
+    return s, f, reply()
+held = [session("192.0.2.9") for _ in range(2)]
+for _, _, r in held:
+    assert r.startswith("220 "), r
+s3, f3, r3 = session("192.0.2.9")
+print("third:", r3)
+assert r3.startswith("421 4.7.0 ") and "Too many connections from your address" in r3, r3
+assert f3.readline() == b"", "not closed after the 421"
+s4, f4, r4 = session("192.0.2.10")
+assert r4.startswith("220 "), r4
+print("another client:", r4)
+PY
+grep -q "^third: 421 4.7.0" "$T/limit.out" || fail "no 421: $(cat "$T/limit.out")"
+say "max-connections-per-ip 2: a third session XCLIENT names 192.0.2.9 gets 421 4.7.0 and is closed; 192.0.2.10 is let in"
+
 stop_spoold

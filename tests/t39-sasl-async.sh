@@ -11,41 +11,10 @@
 # a Python IMAP server that takes 2 s a LOGIN) with AUTH PLAIN over TLS:
 # the other session is served meanwhile there too.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-[ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] || fail "PostgreSQL is not installed (contrib/deps.sh test installs it)"
-need psql pg_isready setpriv
 ls /usr/lib/*/sasl2/libsql.so* >/dev/null 2>&1 ||
 	fail "Cyrus SASL's sql auxprop is not installed (libsasl2-modules-sql; contrib/deps.sh test)"
-[ "$(id -u)" = 0 ] || skip "PostgreSQL is run as nobody: needs root"
-
-# ---- PostgreSQL in $T, as nobody (it refuses to run as root) ----
-PG=$T/pg
-mkdir -p "$PG"
-chmod 711 "$T"
-chown nobody:nogroup "$PG"
-asnobody() {
-	setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
-}
-asnobody "$PGBIN/initdb" -D "$PG/data" -U spoold --auth=trust --no-locale -E UTF8 \
-    >"$T/initdb.out" 2>&1 || error "initdb failed: $(tail -5 "$T/initdb.out")"
-# SIGTERM is PostgreSQL's smart shutdown, which waits for its clients (and
-# a KILL would leave its backends): stop it at once, before lib.sh's trap
-pg_stop() {
-	[ -f "$T/postgres.pid" ] || return 0
-	asnobody "$PGBIN/pg_ctl" -D "$PG/data" stop -m immediate -w -t 10 >/dev/null 2>&1
-	rm -f "$T/postgres.pid"
-}
-trap '_rc=$?; set +e; pg_stop; (exit $_rc); cleanup' EXIT
-asnobody "$PGBIN/postgres" -D "$PG/data" -k "$PG" -c listen_addresses= -c fsync=off \
-    >>"$T/postgres.log" 2>&1 &
-echo $! >"$T/postgres.pid"
-_i=0
-until pg_isready -q -h "$PG" -U spoold; do
-	_i=$((_i + 1)); [ $_i -le 200 ] || fail "PostgreSQL not ready within 10 s"; sleep 0.05
-done
-psql -q -h "$PG" -U spoold -d postgres -v ON_ERROR_STOP=1 >"$T/psql.out" 2>&1 <<'EOF' ||
-CREATE DATABASE spoold;
-\c spoold
+pg_start
+sql >"$T/psql.out" 2>&1 <<'EOF' ||
 CREATE TABLE users (name text PRIMARY KEY, password text NOT NULL);
 INSERT INTO users VALUES ('alice', 'secret'), ('bob', 'other');
 EOF

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "pgsql_map.h"
 #include "recipients.h"
 #include "spoold_conf.h"
 
@@ -945,6 +946,141 @@ START_TEST(test_shipped_examples)
 }
 END_TEST
 
+/* ---- PostgreSQL lookup files and rows (pgsql_map.c, spoold_conf_add_domains) ---- */
+
+static struct pgsql_map *
+map_ok(const char *text)
+{
+	char err[512] = "";
+	struct pgsql_map *m = pgsql_map_parse("t.cf", text, err, sizeof(err));
+
+	ck_assert_msg(m != NULL, "map refused: %s", err);
+	return m;
+}
+
+START_TEST(test_pgsql_map)
+{
+	struct pgsql_map *m = map_ok("# comment\nhosts = unix:/run/pg inet:db1:6432 db2\nuser = sp'old\n"
+	    "password = a#b\\\\c\ndbname = mail\nquery = SELECT 1\n   FROM t WHERE a = '%s'\n"
+	    "notify = spoold_rcpt\ncache-ttl = 10m\ntimeout = 3s\n");
+
+	ck_assert_str_eq(m->conninfo, "host='/run/pg,db1,db2' port='5432,6432,5432' user='sp\\'old' "
+	    "password='a#b\\\\\\\\c' dbname='mail' connect_timeout=3 application_name=spoold");
+	ck_assert_str_eq(m->query, "SELECT 1 FROM t WHERE a = '%s'");
+	ck_assert_str_eq(m->notify, "spoold_rcpt");
+	ck_assert_uint_eq(m->cache_ttl, 600);
+	ck_assert_uint_eq(m->timeout, 3);
+	pgsql_map_free(m);
+	m = map_ok("connect = service=mail\nquery = SELECT 1\n");
+	ck_assert_str_eq(m->conninfo, "service=mail connect_timeout=10 application_name=spoold");
+	ck_assert_ptr_null(m->notify);
+	ck_assert_uint_eq(m->cache_ttl, PGSQL_DEF_CACHE_TTL);
+	pgsql_map_free(m);
+}
+END_TEST
+
+static const struct {
+	const char	*text, *err;
+} bad_map_cases[] = {
+	{ "hosts = x\n", "t.cf: query is required" },
+	{ "query = a\nquery = b\n", "t.cf:2: query is given twice" },
+	{ "querry = a\n", "t.cf:1: unknown name \"querry\"" },
+	{ "  more\nquery = a\n", "t.cf:1: a continuation line with nothing to continue" },
+	{ "query a\n", "t.cf:1: expected \"name = value\"" },
+	{ "query = a\nconnect = x\nuser = y\n", "t.cf: connect replaces hosts" },
+	{ "query = a\nnotify = Bad-Name\n", "t.cf: notify: a channel is" },
+	{ "query = a\ncache-ttl = soon\n", "t.cf: cache-ttl: \"soon\" is not a duration" },
+	{ "query = a\ntimeout = 0\n", "t.cf: timeout: \"0\" is not a duration from 1s to 1h" },
+};
+
+START_TEST(test_pgsql_map_bad)
+{
+	char err[512] = "";
+	struct pgsql_map *m = pgsql_map_parse("t.cf", bad_map_cases[_i].text, err, sizeof(err));
+
+	ck_assert_ptr_null(m);
+	ck_assert_msg(strncmp(err, bad_map_cases[_i].err, strlen(bad_map_cases[_i].err)) == 0,
+	    "case %d: got \"%s\"", _i, err);
+}
+END_TEST
+
+/* fake_escape - doubles quotes, as PQescapeStringConn does */
+static int
+fake_escape(void *arg, char *dst, size_t len, const char *src)
+{
+	size_t j = 0;
+
+	(void)arg;
+	for (; *src; src++) {
+		if (j + 3 > len)
+			return -1;
+		if (*src == '\'')
+			dst[j++] = '\'';
+		dst[j++] = *src;
+	}
+	dst[j] = '\0';
+	return 0;
+}
+
+START_TEST(test_pgsql_expand)
+{
+	char *q = pgsql_map_expand("SELECT 1 WHERE a='%s' AND u='%u' AND d='%d' AND p LIKE '10%%' AND %x",
+	    "o'hara", "example.test", fake_escape, NULL);
+
+	ck_assert_str_eq(q, "SELECT 1 WHERE a='o''hara@example.test' AND u='o''hara' AND "
+	    "d='example.test' AND p LIKE '10%' AND %x");
+	free(q);
+}
+END_TEST
+
+START_TEST(test_pgsql_rows)
+{
+	char dir[] = "/tmp/test_conf.XXXXXX", path[256], conf[4096];
+	struct conf_errors errs = { 0 };
+	struct spoold_conf *cf;
+	const struct domain_conf *d;
+	FILE *fp;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/domains.cf", dir);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	fputs("hosts = unix:/run/postgresql\nquery = SELECT name AS domain FROM d\n", fp);
+	fclose(fp);
+	snprintf(path, sizeof(path), "%s/rcpts.cf", dir);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	fputs("query = SELECT 1 FROM m WHERE a = '%s'\n", fp);
+	fclose(fp);
+	snprintf(conf, sizeof(conf), BASE "domains pgsql:%s/domains.cf\ndomain file.test {\n"
+	    "recipients any\n}\n", dir);
+	cf = parse_ok("spoold.conf", conf);
+	ck_assert_ptr_nonnull(cf->domains_map);
+	/* rows: good, in the file too, bad mode, a duplicate, relative lookup file */
+	ck_assert_uint_eq(spoold_conf_add_domains(cf, "pgsql:x", "domain a.test {\nrecipients any\n}\n"
+	    "domain file.test {\nrecipients any\n}\ndomain b.test {\nmode often\nrecipients any\n}\n"
+	    "domain a.test {\nmode backup\nrecipients any\n}\n"
+	    "domain c.test {\nrecipients pgsql:rcpts.cf\n}\n", &errs), 3);
+	ck_assert_uint_eq(errs.count, 3);
+	ck_assert_msg(strstr(errs.msgs[0], "domain file.test is also defined at spoold.conf:5") != NULL,
+	    "%s", errs.msgs[0]);
+	ck_assert_msg(strstr(errs.msgs[1], "pgsql:x row 3:2: mode") != NULL, "%s", errs.msgs[1]);
+	ck_assert_msg(strstr(errs.msgs[2], "domain a.test is also in row 1") != NULL, "%s", errs.msgs[2]);
+	ck_assert_uint_eq(cf->n_domains, 3);
+	ck_assert_ptr_nonnull(d = spoold_conf_domain(cf, "a.test"));
+	ck_assert_int_eq(d->mode, MODE_HOLD);	/* the first row */
+	ck_assert_int_eq(d->from_pgsql, 1);
+	ck_assert_ptr_nonnull(d = spoold_conf_domain(cf, "c.test"));
+	ck_assert_ptr_nonnull(d->recipients_map);
+	ck_assert_str_eq(d->recipients_map->path, path);	/* from the lookup file's directory */
+	ck_assert_int_eq(spoold_conf_domain(cf, "file.test")->from_pgsql, 0);
+	conf_errors_free(&errs);
+	spoold_conf_free(cf);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/domains.cf", dir);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 static Suite *
 conf_suite(void)
 {
@@ -983,6 +1119,14 @@ conf_suite(void)
 	tcase_add_loop_test(tc, test_recipients_bad, 0, (int)NELEM(bad_rcpt_cases));
 	tcase_add_test(tc, test_recipients_missing);
 	tcase_add_test(tc, test_recipients_in_config);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("pgsql");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, test_pgsql_map);
+	tcase_add_loop_test(tc, test_pgsql_map_bad, 0, (int)NELEM(bad_map_cases));
+	tcase_add_test(tc, test_pgsql_expand);
+	tcase_add_test(tc, test_pgsql_rows);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("files");

@@ -1,0 +1,1279 @@
+/* SPDX-License-Identifier: ISC (see LICENSE) */
+/*
+ * pgsql.c - the PostgreSQL thread and its connections; see pgsql.h.
+ *
+ * Each lookup file has a connection, a state machine of its own:
+ *
+ *   DOWN --timer--> CONNECTING --ok--> LISTEN --ok--> QUERY --rows--> IDLE
+ *     ^                 |                 |             ^  |          | |
+ *     +----- failure, timeout, lost ------+-------------+--+----------+ |
+ *                                                       +--- NOTIFY ----+
+ *
+ * (LISTEN only with a notify channel; a recipients connection goes from
+ * IDLE to QUERY for each address asked, and a NOTIFY there drops the
+ * loop's cache.)  The loop and the thread talk through two message queues
+ * under one lock, each with an ev_async.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "metrics.h"
+#include "pgsql.h"
+
+#define BACKOFF_MIN	1.0	/* seconds before a reconnect, doubling */
+#define BACKOFF_MAX	30.0
+#define QUEUE_MAX	1000	/* lookups waiting for one connection */
+#define CACHE_BUCKETS	16384
+#define CACHE_MAX	200000	/* entries; past it the cache starts afresh */
+#define ADDR_MAX	520
+
+enum pg_state { PG_DOWN, PG_CONNECTING, PG_LISTEN, PG_QUERY, PG_IDLE };
+
+static const char *const state_names[] = { "DOWN", "CONNECTING", "LISTEN", "QUERY", "IDLE" };
+
+enum msg_kind {
+	M_MAP,		/* loop -> thread: a lookup file, new or changed */
+	M_LOOKUP,	/* loop -> thread: is this address there */
+	M_RESULT,	/* thread -> loop: the answer */
+	M_CHANGED,	/* thread -> loop: new domain rows */
+	M_STATE,	/* thread -> loop: a recipients connection up or down */
+	M_FLUSH,	/* thread -> loop: a NOTIFY, the cache goes */
+};
+
+struct msg {
+	struct msg		*next;
+	enum msg_kind		 kind;
+	struct pgsql_map	*map;		/* M_MAP: a copy, for the thread */
+	int			 is_domains;	/* M_MAP */
+	char			*path;		/* the lookup file */
+	uint64_t		 id;		/* M_LOOKUP, M_RESULT */
+	char			 local[ADDR_MAX], domain[ADDR_MAX];
+	int			 result;	/* M_RESULT 1/0/-1, M_STATE 1 up */
+};
+
+struct msg_queue {
+	struct msg	*head, *tail;
+};
+
+/* ---- the thread's side ---- */
+
+struct pg_conn {
+	struct pg_conn		*next;
+	struct pgsql_map	*map;
+	int			 is_domains;
+	enum pg_state		 state;
+	PGconn			*conn;
+	int			 fd;
+	ev_io			 io;
+	ev_timer		 timer;
+	double			 backoff;
+	ev_tstamp		 sent;		/* when the query went */
+	int			 again;		/* domains: a NOTIFY during the query */
+	PGresult		*result;	/* of the query under way */
+	struct msg_queue	 waiting;	/* lookups, asked one at a time */
+	size_t			 n_waiting;
+	struct msg		*asking;	/* the lookup under way */
+};
+
+static struct {
+	struct ev_loop		*loop;		/* spoold's */
+	struct ev_loop		*tloop;		/* the thread's */
+	pthread_t		 thread;
+	int			 running;
+	ev_async		 wake;		/* on tloop */
+	ev_async		 back;		/* on loop */
+	void			(*changed)(void);
+	char			*datadir;
+	pthread_mutex_t		 lock;
+	/* under lock */
+	struct msg_queue	 to_thread, to_loop;
+	int			 stop;
+	char			*domains_text;	/* the rows served */
+	/* the thread's */
+	struct pg_conn		*conns;
+	char			*rows_copy;	/* the last rows written */
+} pg = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int domains_current;	/* atomic: the thread writes, the loop reads */
+
+static void
+queue_put(struct msg_queue *q, struct msg *m)
+{
+	m->next = NULL;
+	if (q->tail != NULL)
+		q->tail->next = m;
+	else
+		q->head = m;
+	q->tail = m;
+}
+
+static struct msg *
+queue_take(struct msg_queue *q)
+{
+	struct msg *m = q->head;
+
+	if (m != NULL && (q->head = m->next) == NULL)
+		q->tail = NULL;
+	return m;
+}
+
+static struct msg *
+msg_new(enum msg_kind kind, const char *path)
+{
+	struct msg *m = calloc(1, sizeof(*m));
+
+	if (m == NULL || (path != NULL && (m->path = strdup(path)) == NULL))
+		fatalx("out of memory");
+	m->kind = kind;
+	return m;
+}
+
+static void
+msg_free(struct msg *m)
+{
+	if (m == NULL)
+		return;
+	pgsql_map_free(m->map);
+	free(m->path);
+	free(m);
+}
+
+static void
+post_to_loop(struct msg *m)
+{
+	pthread_mutex_lock(&pg.lock);
+	queue_put(&pg.to_loop, m);
+	pthread_mutex_unlock(&pg.lock);
+	ev_async_send(pg.loop, &pg.back);
+}
+
+static void
+post_to_thread(struct msg *m)
+{
+	pthread_mutex_lock(&pg.lock);
+	queue_put(&pg.to_thread, m);
+	pthread_mutex_unlock(&pg.lock);
+	ev_async_send(pg.tloop, &pg.wake);
+}
+
+static void conn_step(struct pg_conn *);
+static void conn_send_next(struct pg_conn *);
+
+static void
+conn_enter(struct pg_conn *c, enum pg_state s)
+{
+	log_debug("pgsql: %s: %s -> %s", c->map->path, state_names[c->state], state_names[s]);
+	c->state = s;
+}
+
+/* conn_deadline - an answer is due within the file's timeout (on), or
+ * nothing is awaited (off) */
+static void
+conn_deadline(struct pg_conn *c, int on)
+{
+	ev_timer_stop(pg.tloop, &c->timer);
+	if (on) {
+		ev_timer_set(&c->timer, (double)c->map->timeout, 0.);
+		ev_timer_start(pg.tloop, &c->timer);
+	}
+}
+
+/* conn_watch - the socket, for reading or writing or both */
+static void
+conn_watch(struct pg_conn *c, int events)
+{
+	int fd = PQsocket(c->conn);
+
+	if (ev_is_active(&c->io) && (fd != c->fd || (c->io.events & (EV_READ | EV_WRITE)) != events))
+		ev_io_stop(pg.tloop, &c->io);
+	if (!ev_is_active(&c->io) && fd >= 0) {
+		ev_io_set(&c->io, fd, events);
+		ev_io_start(pg.tloop, &c->io);
+	}
+	c->fd = fd;
+}
+
+static void
+lookup_answer(struct msg *m, int result)
+{
+	m->kind = M_RESULT;
+	m->result = result;
+	metrics_inc(result == 1 ? MC_PGSQL_LOOKUP_FOUND : result == 0 ? MC_PGSQL_LOOKUP_NOTFOUND :
+	    MC_PGSQL_LOOKUP_FAILED);
+	post_to_loop(m);
+}
+
+static void
+set_domains_current(int up)
+{
+	__atomic_store_n(&domains_current, up, __ATOMIC_RELAXED);
+	metrics_set(MG_PGSQL_DOMAINS_UP, up);
+}
+
+/* conn_fail - the connection is gone: lookups get "cannot say", the
+ * domains go on from the copy; a reconnect after the back-off */
+static void
+conn_fail(struct pg_conn *c, const char *what)
+{
+	const char *why = c->conn != NULL ? PQerrorMessage(c->conn) : "out of memory";
+	char reason[256];
+	struct msg *m;
+
+	snprintf(reason, sizeof(reason), "%s", why != NULL && *why ? why : "closed");
+	reason[strcspn(reason, "\n")] = '\0';
+	log_warnx("pgsql: %s: %s: %s; %s, reconnecting in %.0f s", c->map->path, what, reason,
+	    c->is_domains ? "serving the last good copy of the domains" :
+	    "addresses not in the cache get 451", c->backoff);
+	metrics_inc(MC_PGSQL_ERRORS);
+	ev_io_stop(pg.tloop, &c->io);
+	PQclear(c->result);
+	c->result = NULL;
+	if (c->conn != NULL)
+		PQfinish(c->conn);
+	c->conn = NULL;
+	if (c->asking != NULL)
+		lookup_answer(c->asking, -1);
+	c->asking = NULL;
+	while ((m = queue_take(&c->waiting)) != NULL)
+		lookup_answer(m, -1);
+	c->n_waiting = 0;
+	if (c->is_domains)
+		set_domains_current(0);
+	else if (c->state != PG_DOWN) {
+		m = msg_new(M_STATE, c->map->path);
+		m->result = 0;
+		post_to_loop(m);
+	}
+	conn_enter(c, PG_DOWN);
+	ev_timer_stop(pg.tloop, &c->timer);
+	ev_timer_set(&c->timer, c->backoff, 0.);
+	ev_timer_start(pg.tloop, &c->timer);
+	c->backoff = c->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : c->backoff * 2;
+}
+
+static void
+conn_connect(struct pg_conn *c)
+{
+	/* PQconnectStart resolves a host name before it returns: on this
+	 * thread, that holds no session */
+	if ((c->conn = PQconnectStart(c->map->conninfo)) == NULL ||
+	    PQstatus(c->conn) == CONNECTION_BAD) {
+		conn_fail(c, "cannot connect");
+		return;
+	}
+	conn_enter(c, PG_CONNECTING);
+	conn_watch(c, EV_WRITE);
+	conn_deadline(c, 1);
+}
+
+/* conn_send - a query on its way; the answer comes to conn_step */
+static void
+conn_send(struct pg_conn *c, const char *sql, enum pg_state next)
+{
+	int rc;
+
+	if (!PQsendQuery(c->conn, sql)) {
+		conn_fail(c, "cannot send a query");
+		return;
+	}
+	conn_enter(c, next);
+	rc = PQflush(c->conn);
+	if (rc == -1) {
+		conn_fail(c, "cannot send a query");
+		return;
+	}
+	conn_watch(c, rc == 1 ? EV_READ | EV_WRITE : EV_READ);
+	conn_deadline(c, 1);
+}
+
+static void
+conn_connected(struct pg_conn *c)
+{
+	char sql[128];
+
+	if (PQsetnonblocking(c->conn, 1) == -1) {
+		conn_fail(c, "cannot make the connection non-blocking");
+		return;
+	}
+	log_info("pgsql: %s: connected to %s%s%s", c->map->path, PQhost(c->conn),
+	    c->map->notify ? ", listening on " : "", c->map->notify ? c->map->notify : "");
+	c->backoff = BACKOFF_MIN;
+	if (!c->is_domains) {
+		struct msg *m = msg_new(M_STATE, c->map->path);
+
+		m->result = 1;
+		post_to_loop(m);
+	}
+	if (c->map->notify != NULL) {
+		/* before the rows are read: no change between them is missed */
+		snprintf(sql, sizeof(sql), "LISTEN %s", c->map->notify);
+		conn_send(c, sql, PG_LISTEN);
+	} else
+		conn_send_next(c);
+}
+
+/* ---- domain rows -> domain blocks ---- */
+
+static const char *const row_directives[] = {
+	"mode", "etrn-from", "atrn-user", "deliver-to", "tls", "quota", "max-age", "retry",
+	"delay-warning", "recipients", "filter", "archive-to", NULL
+};
+
+/* column_directive - the directive a column is named after (etrn_from:
+ * etrn-from), or NULL */
+static const char *
+column_directive(const char *col)
+{
+	char name[32];
+	size_t i;
+
+	for (i = 0; col[i] && i < sizeof(name) - 1; i++)
+		name[i] = col[i] == '_' ? '-' : (char)tolower((unsigned char)col[i]);
+	name[i] = '\0';
+	for (i = 0; row_directives[i] != NULL; i++)
+		if (strcmp(row_directives[i], name) == 0)
+			return row_directives[i];
+	return NULL;
+}
+
+/* value_words - a column's value as the directive's words: a PostgreSQL
+ * array {a,b} and a comma list are words too, t/f (boolean) are on/off.
+ * -1 for what the file's syntax could not hold. */
+static int
+value_words(const char *v, char *out, size_t len)
+{
+	size_t n = strlen(v), j = 0;
+
+	if (n >= 2 && v[0] == '{' && v[n - 1] == '}')
+		v++, n -= 2;
+	if (n == 1 && (v[0] == 't' || v[0] == 'f')) {
+		snprintf(out, len, "%s", v[0] == 't' ? "on" : "off");
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)v[i];
+
+		if (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '#' || ch == '{' || ch == '}' ||
+		    ch == '\\')
+			return -1;
+		if (j + 1 >= len)
+			return -1;
+		out[j++] = ch == ',' ? ' ' : (char)ch;
+	}
+	out[j] = '\0';
+	return 0;
+}
+
+/* row_block - row r of res as a domain block in b; -1 (why in err) when
+ * a value cannot be one */
+static int
+row_block(PGresult *res, int r, int col_domain, const char **dirs, struct buf *b, char *err,
+    size_t errlen)
+{
+	char words[4096];
+
+	if (PQgetisnull(res, r, col_domain) || value_words(PQgetvalue(res, r, col_domain), words,
+	    sizeof(words)) == -1 || strchr(words, ' ') != NULL || words[0] == '\0') {
+		snprintf(err, errlen, "the domain column is not a domain name");
+		return -1;
+	}
+	buf_printf(b, "domain %s {\n", words);
+	for (int f = 0; f < PQnfields(res); f++) {
+		const char *v = PQgetvalue(res, r, f);
+
+		if (dirs[f] == NULL || PQgetisnull(res, r, f) || *v == '\0')
+			continue;
+		if (value_words(v, words, sizeof(words)) == -1) {
+			snprintf(err, errlen, "column %s: the value holds a character a directive cannot",
+			    PQfname(res, f));
+			return -1;
+		}
+		if (words[strspn(words, " ")] != '\0')
+			buf_printf(b, "%s %s\n", dirs[f], words);
+	}
+	buf_printf(b, "}\n");
+	return 0;
+}
+
+/* rows_text - the domain blocks of the rows that are valid; NULL (logged)
+ * when the result's columns are wrong */
+static char *
+rows_text(struct pg_conn *c, PGresult *res, size_t *kept)
+{
+	const char *dirs[64];
+	int col_domain = PQfnumber(res, "domain"), nf = PQnfields(res);
+	struct buf all, one;
+	char err[512];
+
+	if (col_domain < 0 || nf > 64) {
+		log_warnx("pgsql: %s: the query must return a column named domain (and at most 63 "
+		    "more); keeping the rows served", c->map->path);
+		return NULL;
+	}
+	for (int f = 0; f < nf; f++) {
+		dirs[f] = f == col_domain ? NULL : column_directive(PQfname(res, f));
+		if (f != col_domain && dirs[f] == NULL) {
+			log_warnx("pgsql: %s: column %s is not a domain directive (mode, etrn_from, "
+			    "atrn_user, deliver_to, tls, quota, max_age, retry, delay_warning, recipients, "
+			    "filter, archive_to); keeping the rows served", c->map->path, PQfname(res, f));
+			return NULL;
+		}
+	}
+	buf_init(&all);
+	buf_init(&one);
+	*kept = 0;
+	/* What the values say is checked where the rows join the
+	 * configuration (spoold_conf_add_domains, at each reload): here only
+	 * that each value can be a directive's words. */
+	for (int r = 0; r < PQntuples(res); r++) {
+		buf_clear(&one);
+		if (row_block(res, r, col_domain, dirs, &one, err, sizeof(err)) == 0) {
+			buf_append(&all, buf_head(&one), buf_used(&one));
+			(*kept)++;
+			continue;
+		}
+		log_warnx("pgsql:%s row %d: %s; the row is left out", c->map->path, r + 1, err);
+		metrics_inc(MC_PGSQL_ROWS_REJECTED);
+	}
+	buf_append(&all, "", 1);
+	buf_free(&one);
+	return all.b_data;
+}
+
+/* write_copy - the rows, durably, before they are served: a crash or a
+ * database down at the next start finds them */
+static int
+write_copy(const char *text)
+{
+	char path[4096], tmp[4096 + 8], head[256];
+	time_t now = time(NULL);
+	int fd, dfd, ok;
+
+	snprintf(path, sizeof(path), "%s/%s", pg.datadir, SPOOLD_PGSQL_COPY);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	snprintf(head, sizeof(head), "# spoold: the last domain rows read from PostgreSQL, at %s"
+	    "# (served while the database cannot be reached; do not edit)\n", ctime(&now));
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1)
+		return -1;
+	ok = write(fd, head, strlen(head)) == (ssize_t)strlen(head) &&
+	    write(fd, text, strlen(text)) == (ssize_t)strlen(text) && fsync(fd) == 0;
+	if (close(fd) == -1 || !ok || rename(tmp, path) == -1) {
+		unlink(tmp);
+		return -1;
+	}
+	if ((dfd = open(pg.datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		ok = fsync(dfd) == 0;
+		close(dfd);
+		if (!ok)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+domains_publish(char *text)
+{
+	pthread_mutex_lock(&pg.lock);
+	free(pg.domains_text);
+	pg.domains_text = strdup(text);
+	pthread_mutex_unlock(&pg.lock);
+	metrics_set(MG_PGSQL_DOMAINS_TIME, (int64_t)time(NULL));
+	post_to_loop(msg_new(M_CHANGED, NULL));
+}
+
+/* domains_rows - the query's answer: in use once on disk */
+static void
+domains_rows(struct pg_conn *c, PGresult *res)
+{
+	size_t kept = 0;
+	ev_tstamp t0 = ev_time();
+	char *text = rows_text(c, res, &kept);
+	ev_tstamp t1 = ev_time();
+
+	if (text == NULL) {
+		metrics_inc(MC_PGSQL_ERRORS);
+		return;
+	}
+	if (pg.rows_copy != NULL && strcmp(pg.rows_copy, text) == 0) {
+		free(text);		/* nothing changed: nothing to reload */
+		metrics_set(MG_PGSQL_DOMAINS_TIME, (int64_t)time(NULL));
+		set_domains_current(1);
+		return;
+	}
+	if (write_copy(text) == -1) {
+		log_warn("pgsql: %s: cannot keep the rows in %s/%s; serving the last copy kept",
+		    c->map->path, pg.datadir, SPOOLD_PGSQL_COPY);
+		metrics_inc(MC_PGSQL_ERRORS);
+		free(text);
+		return;
+	}
+	log_info("pgsql: %s: %zu row%s read (query %.3f s, made into domain blocks in %.3f s, kept in "
+	    "%.3f s)", c->map->path, kept, kept == 1 ? "" : "s", t0 - c->sent, t1 - t0, ev_time() - t1);
+	free(pg.rows_copy);
+	pg.rows_copy = text;
+	domains_publish(text);
+	set_domains_current(1);
+}
+
+/* ---- the state machine ---- */
+
+static int
+escape_value(void *arg, char *dst, size_t len, const char *src)
+{
+	int err = 0;
+
+	if (len < 2 * strlen(src) + 1)
+		return -1;
+	PQescapeStringConn(arg, dst, src, strlen(src), &err);
+	return err ? -1 : 0;
+}
+
+/* conn_send_next - what the connection does next once idle */
+static void
+conn_send_next(struct pg_conn *c)
+{
+	char *sql;
+
+	if (c->is_domains) {
+		c->again = 0;
+		c->sent = ev_time();
+		conn_send(c, c->map->query, PG_QUERY);
+		return;
+	}
+	if ((c->asking = queue_take(&c->waiting)) == NULL) {
+		conn_enter(c, PG_IDLE);
+		conn_watch(c, EV_READ);	/* NOTIFYs, and a lost connection */
+		conn_deadline(c, 0);
+		return;
+	}
+	c->n_waiting--;
+	sql = pgsql_map_expand(c->map->query, c->asking->local, c->asking->domain, escape_value,
+	    c->conn);
+	if (sql == NULL) {
+		lookup_answer(c->asking, -1);
+		c->asking = NULL;
+		conn_send_next(c);
+		return;
+	}
+	conn_send(c, sql, PG_QUERY);
+	free(sql);
+}
+
+static void
+conn_notified(struct pg_conn *c)
+{
+	PGnotify *n;
+	int any = 0;
+
+	while ((n = PQnotifies(c->conn)) != NULL) {
+		/* recipients: the address the payload names, or all of them */
+		if (!c->is_domains) {
+			struct msg *m = msg_new(M_FLUSH, c->map->path);
+
+			snprintf(m->local, sizeof(m->local), "%s", n->extra != NULL ? n->extra : "");
+			post_to_loop(m);
+		}
+		any = 1;
+		PQfreemem(n);
+	}
+	if (!any || !c->is_domains)
+		return;
+	if (c->state == PG_IDLE)
+		conn_send_next(c);
+	else
+		c->again = 1;
+}
+
+/* conn_answered - a query's last result is in */
+static void
+conn_answered(struct pg_conn *c)
+{
+	PGresult *res = c->result;
+	ExecStatusType st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	int ok = st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+
+	c->result = NULL;
+	if (!ok) {
+		log_warnx("pgsql: %s: %s failed: %s", c->map->path, c->state == PG_LISTEN ? "LISTEN" :
+		    "the query", res != NULL ? PQresultErrorMessage(res) : "no result");
+		metrics_inc(MC_PGSQL_ERRORS);
+	}
+	if (c->state == PG_QUERY && c->is_domains && ok)
+		domains_rows(c, res);
+	if (c->state == PG_QUERY && !c->is_domains) {
+		lookup_answer(c->asking, !ok ? -1 : PQntuples(res) > 0);
+		c->asking = NULL;
+	}
+	PQclear(res);
+	if (c->state == PG_QUERY && c->is_domains && !c->again) {
+		if (!ok)
+			set_domains_current(0);
+		conn_enter(c, PG_IDLE);
+		conn_watch(c, EV_READ);
+		conn_deadline(c, 0);
+		return;
+	}
+	conn_send_next(c);
+}
+
+static void
+conn_read(struct pg_conn *c)
+{
+	PGresult *r;
+
+	if (!PQconsumeInput(c->conn)) {
+		conn_fail(c, "connection lost");
+		return;
+	}
+	conn_notified(c);
+	if (c->state == PG_IDLE || c->state == PG_DOWN)
+		return;
+	while (!PQisBusy(c->conn)) {
+		if ((r = PQgetResult(c->conn)) == NULL) {
+			conn_answered(c);
+			return;
+		}
+		PQclear(c->result);	/* the last one is the answer */
+		c->result = r;
+	}
+}
+
+static void
+conn_poll_connect(struct pg_conn *c)
+{
+	switch (PQconnectPoll(c->conn)) {
+	case PGRES_POLLING_READING:
+		conn_watch(c, EV_READ);
+		break;
+	case PGRES_POLLING_WRITING:
+		conn_watch(c, EV_WRITE);
+		break;
+	case PGRES_POLLING_OK:
+		conn_connected(c);
+		break;
+	default:
+		conn_fail(c, "cannot connect");
+		break;
+	}
+}
+
+static void
+conn_step(struct pg_conn *c)
+{
+	switch (c->state) {
+	case PG_CONNECTING:
+		conn_poll_connect(c);
+		break;
+	case PG_LISTEN:
+	case PG_QUERY:
+		switch (PQflush(c->conn)) {
+		case -1:
+			conn_fail(c, "connection lost");
+			return;
+		case 0:		/* all sent: only the answer is awaited */
+			conn_watch(c, EV_READ);
+			break;
+		}
+		conn_read(c);
+		break;
+	case PG_IDLE:
+		conn_read(c);
+		break;
+	case PG_DOWN:
+		break;
+	}
+}
+
+static void
+conn_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop, (void)revents;
+	conn_step(w->data);
+}
+
+static void
+conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct pg_conn *c = w->data;
+
+	(void)loop, (void)revents;
+	if (c->state == PG_DOWN)
+		conn_connect(c);
+	else
+		conn_fail(c, "no answer in time");
+}
+
+static void
+conn_close(struct pg_conn *c)
+{
+	struct msg *m;
+
+	ev_io_stop(pg.tloop, &c->io);
+	ev_timer_stop(pg.tloop, &c->timer);
+	PQclear(c->result);
+	if (c->conn != NULL)
+		PQfinish(c->conn);
+	if (c->asking != NULL)
+		lookup_answer(c->asking, -1);
+	while ((m = queue_take(&c->waiting)) != NULL)
+		lookup_answer(m, -1);
+	pgsql_map_free(c->map);
+	free(c);
+}
+
+/* ---- the thread's messages ---- */
+
+static struct pg_conn **
+conn_find(const char *path, int is_domains)
+{
+	struct pg_conn **cp;
+
+	for (cp = &pg.conns; *cp != NULL; cp = &(*cp)->next)
+		if ((*cp)->is_domains == is_domains && strcmp((*cp)->map->path, path) == 0)
+			break;
+	return cp;
+}
+
+static void
+thread_map(struct msg *m)
+{
+	struct pg_conn **cp, *c;
+
+	/* changed: a new connection for it; and one domains file at a time */
+	for (cp = &pg.conns; *cp != NULL;) {
+		c = *cp;
+		if (c->is_domains == m->is_domains && (m->is_domains || strcmp(c->map->path, m->path) == 0)) {
+			*cp = c->next;
+			conn_close(c);
+		} else
+			cp = &c->next;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		fatalx("out of memory");
+	c->map = m->map;
+	m->map = NULL;
+	c->is_domains = m->is_domains;
+	c->backoff = BACKOFF_MIN;
+	c->fd = -1;
+	ev_init(&c->io, conn_io);
+	c->io.data = c;
+	ev_init(&c->timer, conn_timer);
+	c->timer.data = c;
+	c->next = pg.conns;
+	pg.conns = c;
+	conn_connect(c);
+	msg_free(m);
+}
+
+static void
+thread_lookup(struct msg *m)
+{
+	struct pg_conn *c = *conn_find(m->path, 0);
+
+	if (c == NULL || c->state == PG_DOWN || c->n_waiting >= QUEUE_MAX) {
+		lookup_answer(m, -1);
+		return;
+	}
+	queue_put(&c->waiting, m);
+	c->n_waiting++;
+	if (c->state == PG_IDLE)
+		conn_send_next(c);
+}
+
+static void
+thread_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct msg *m;
+	int stop;
+
+	(void)w, (void)revents;
+	for (;;) {
+		pthread_mutex_lock(&pg.lock);
+		m = queue_take(&pg.to_thread);
+		stop = pg.stop;
+		pthread_mutex_unlock(&pg.lock);
+		if (stop) {
+			msg_free(m);
+			ev_break(loop, EVBREAK_ALL);
+			return;
+		}
+		if (m == NULL)
+			return;
+		if (m->kind == M_MAP)
+			thread_map(m);
+		else
+			thread_lookup(m);
+	}
+}
+
+static void *
+thread_main(void *arg)
+{
+	struct pg_conn *c;
+
+	(void)arg;
+	ev_run(pg.tloop, 0);
+	while ((c = pg.conns) != NULL) {
+		pg.conns = c->next;
+		conn_close(c);
+	}
+	return NULL;
+}
+
+/* ---- the loop's side: the recipients cache and the lookups waiting ---- */
+
+struct cache_entry {
+	struct cache_entry	*next;
+	ev_tstamp		 expires;
+	int			 found;
+	char			 key[];		/* path NUL address */
+};
+
+struct waiter {
+	struct waiter		*next;
+	pgsql_lookup_done	*done;		/* NULL: cancelled */
+	void			*arg;
+};
+
+struct pgsql_lookup {
+	struct waiter		 w;
+};
+
+struct inflight {
+	struct inflight		*next;
+	uint64_t		 id;
+	ev_tstamp		 ttl;
+	char			*key;
+	size_t			 keylen;
+	struct waiter		*waiters;
+};
+
+struct map_state {
+	struct map_state	*next;
+	struct pgsql_map	*map;		/* as last sent to the thread */
+	int			 is_domains;
+	int			 up;
+};
+
+static struct {
+	struct cache_entry	*buckets[CACHE_BUCKETS];
+	size_t			 entries;
+	struct inflight		*inflight;
+	uint64_t		 next_id;
+	struct map_state	*maps;
+} lc;
+
+static uint64_t
+key_hash(const char *key, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)key[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* cache_key - "path NUL local@domain", the address in lower case (the
+ * file's own query decides what case means: this is only the cache) */
+static size_t
+cache_key(char *key, size_t len, const char *path, const char *local, const char *domain)
+{
+	int n = snprintf(key, len, "%s%c%s@%s", path, '\0', local, domain);
+
+	if (n < 0 || (size_t)n >= len)
+		return 0;
+	for (char *p = key + strlen(path) + 1; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return (size_t)n;
+}
+
+static struct cache_entry *
+cache_get(const char *key, size_t len)
+{
+	struct cache_entry *e = lc.buckets[key_hash(key, len) % CACHE_BUCKETS];
+
+	for (; e != NULL; e = e->next)
+		if (memcmp(e->key, key, len + 1) == 0)
+			return e;
+	return NULL;
+}
+
+static void
+cache_clear(void)
+{
+	for (size_t i = 0; i < CACHE_BUCKETS; i++) {
+		struct cache_entry *e = lc.buckets[i], *n;
+
+		for (; e != NULL; e = n) {
+			n = e->next;
+			free(e);
+		}
+		lc.buckets[i] = NULL;
+	}
+	lc.entries = 0;
+}
+
+/* cache_forget - a NOTIFY's payload: that address's answer, or (empty)
+ * every answer, goes */
+static void
+cache_forget(const char *path, const char *address)
+{
+	char key[8192];
+	size_t len;
+	const char *at = strrchr(address, '@');
+	struct cache_entry **ep, *e;
+	char local[ADDR_MAX];
+
+	if (*address == '\0' || at == NULL || (size_t)(at - address) >= sizeof(local)) {
+		cache_clear();
+		return;
+	}
+	snprintf(local, sizeof(local), "%.*s", (int)(at - address), address);
+	if ((len = cache_key(key, sizeof(key), path, local, at + 1)) == 0)
+		return;
+	for (ep = &lc.buckets[key_hash(key, len) % CACHE_BUCKETS]; (e = *ep) != NULL; ep = &e->next)
+		if (memcmp(e->key, key, len + 1) == 0) {
+			*ep = e->next;
+			free(e);
+			lc.entries--;
+			return;
+		}
+}
+
+static void
+cache_put(const char *key, size_t len, int found, ev_tstamp ttl)
+{
+	struct cache_entry *e = cache_get(key, len);
+	size_t b;
+
+	if (ttl <= 0)
+		return;
+	if (e == NULL) {
+		if (lc.entries >= CACHE_MAX)
+			cache_clear();
+		if ((e = malloc(sizeof(*e) + len + 1)) == NULL)
+			return;
+		memcpy(e->key, key, len + 1);
+		b = key_hash(key, len) % CACHE_BUCKETS;
+		e->next = lc.buckets[b];
+		lc.buckets[b] = e;
+		lc.entries++;
+	}
+	e->found = found;
+	e->expires = ev_now(pg.loop) + ttl;
+}
+
+static struct map_state *
+map_state(const char *path, int is_domains)
+{
+	for (struct map_state *s = lc.maps; s != NULL; s = s->next)
+		if (s->is_domains == is_domains && strcmp(s->map->path, path) == 0)
+			return s;
+	return NULL;
+}
+
+int
+pgsql_lookup_cached(const struct pgsql_map *map, const char *local, const char *domain)
+{
+	char key[8192];
+	size_t len = cache_key(key, sizeof(key), map->path, local, domain);
+	const struct map_state *s = map_state(map->path, 0);
+	struct cache_entry *e;
+
+	if (len == 0 || (e = cache_get(key, len)) == NULL)
+		return -1;
+	/* past its time it is asked again, unless the database is down:
+	 * then the last answer is better than none */
+	if (e->expires < ev_now(pg.loop) && s != NULL && s->up)
+		return -1;
+	return e->found;
+}
+
+int
+pgsql_lookup_ready(const struct pgsql_map *map)
+{
+	const struct map_state *s = map_state(map->path, 0);
+
+	return pg.running && s != NULL && s->up;
+}
+
+struct pgsql_lookup *
+pgsql_lookup(const struct pgsql_map *map, const char *local, const char *domain,
+    pgsql_lookup_done *done, void *arg)
+{
+	char key[8192];
+	size_t len = cache_key(key, sizeof(key), map->path, local, domain);
+	struct inflight *f;
+	struct pgsql_lookup *l;
+	struct msg *m;
+
+	for (f = lc.inflight; len > 0 && f != NULL; f = f->next)	/* one at a time an address */
+		if (f->keylen == len && memcmp(f->key, key, len + 1) == 0)
+			break;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		fatalx("out of memory");
+	l->w.done = done;
+	l->w.arg = arg;
+	if (f != NULL) {
+		l->w.next = f->waiters;
+		f->waiters = &l->w;
+		return l;
+	}
+	if ((f = calloc(1, sizeof(*f))) == NULL || (f->key = malloc(len + 1)) == NULL)
+		fatalx("out of memory");
+	memcpy(f->key, key, len + 1);
+	f->keylen = len;
+	f->waiters = &l->w;
+	f->id = ++lc.next_id;
+	f->ttl = (ev_tstamp)map->cache_ttl;
+	f->next = lc.inflight;
+	lc.inflight = f;
+	m = msg_new(M_LOOKUP, map->path);
+	m->id = f->id;
+	if (len == 0 || !pg.running || strlen(local) >= ADDR_MAX || strlen(domain) >= ADDR_MAX) {
+		metrics_inc(MC_PGSQL_LOOKUP_FAILED);
+		m->kind = M_RESULT;	/* cannot be asked: answered on the loop's next turn */
+		m->result = -1;
+		post_to_loop(m);
+		return l;
+	}
+	snprintf(m->local, sizeof(m->local), "%s", local);
+	snprintf(m->domain, sizeof(m->domain), "%s", domain);
+	post_to_thread(m);
+	return l;
+}
+
+void
+pgsql_lookup_cancel(struct pgsql_lookup *l)
+{
+	if (l != NULL)
+		l->w.done = NULL;	/* freed when the answer comes */
+}
+
+static void
+loop_result(struct msg *m)
+{
+	struct inflight **fp, *f;
+	struct waiter *w, *next;
+
+	for (fp = &lc.inflight; *fp != NULL && (*fp)->id != m->id; fp = &(*fp)->next)
+		;
+	if ((f = *fp) == NULL)
+		return;
+	*fp = f->next;
+	if (m->result >= 0)
+		cache_put(f->key, f->keylen, m->result, f->ttl);
+	for (w = f->waiters; w != NULL; w = next) {
+		next = w->next;
+		if (w->done != NULL)
+			w->done(w->arg, m->result);
+		free(w);	/* the pgsql_lookup it is the head of */
+	}
+	free(f->key);
+	free(f);
+}
+
+static void
+loop_back(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct msg *m;
+	struct map_state *s;
+	int changed = 0;
+
+	(void)loop, (void)w, (void)revents;
+	for (;;) {
+		pthread_mutex_lock(&pg.lock);
+		m = queue_take(&pg.to_loop);
+		pthread_mutex_unlock(&pg.lock);
+		if (m == NULL)
+			break;
+		switch (m->kind) {
+		case M_RESULT: loop_result(m); break;
+		case M_CHANGED: changed = 1; break;
+		case M_FLUSH: cache_forget(m->path, m->local); break;
+		case M_STATE:
+			if ((s = map_state(m->path, 0)) != NULL)
+				s->up = m->result;
+			break;
+		default: break;
+		}
+		msg_free(m);
+	}
+	if (changed && pg.changed != NULL)
+		pg.changed();
+}
+
+/* ---- start, update, stop ---- */
+
+static struct pgsql_map *
+map_copy(const struct pgsql_map *m)
+{
+	struct pgsql_map *c = calloc(1, sizeof(*c));
+
+	if (c == NULL || (c->path = strdup(m->path)) == NULL || (c->conninfo = strdup(m->conninfo)) == NULL ||
+	    (c->query = strdup(m->query)) == NULL || (m->notify && (c->notify = strdup(m->notify)) == NULL))
+		fatalx("out of memory");
+	c->cache_ttl = m->cache_ttl;
+	c->timeout = m->timeout;
+	return c;
+}
+
+static int
+map_same(const struct pgsql_map *a, const struct pgsql_map *b)
+{
+	return strcmp(a->conninfo, b->conninfo) == 0 && strcmp(a->query, b->query) == 0 &&
+	    (a->notify == NULL) == (b->notify == NULL) && (a->notify == NULL ||
+	    strcmp(a->notify, b->notify) == 0) && a->cache_ttl == b->cache_ttl && a->timeout == b->timeout;
+}
+
+static int
+thread_start(void)
+{
+	if (pg.running)
+		return 0;
+	if ((pg.tloop = ev_loop_new(EVFLAG_AUTO)) == NULL)
+		return -1;
+	ev_async_init(&pg.wake, thread_wake);
+	ev_async_start(pg.tloop, &pg.wake);
+	if (pthread_create(&pg.thread, NULL, thread_main, NULL) != 0) {
+		ev_loop_destroy(pg.tloop);
+		return -1;
+	}
+	pg.running = 1;
+	return 0;
+}
+
+/* send_map - a lookup file to the thread, when new or changed */
+static void
+send_map(const struct pgsql_map *map, int is_domains)
+{
+	struct map_state *s = map_state(map->path, is_domains);
+	struct msg *m;
+
+	if (s != NULL && map_same(s->map, map))
+		return;
+	if (s == NULL) {
+		if ((s = calloc(1, sizeof(*s))) == NULL)
+			fatalx("out of memory");
+		s->is_domains = is_domains;
+		s->next = lc.maps;
+		lc.maps = s;
+	} else
+		pgsql_map_free(s->map);
+	s->map = map_copy(map);
+	s->up = 0;
+	m = msg_new(M_MAP, map->path);
+	m->map = map_copy(map);
+	m->is_domains = is_domains;
+	post_to_thread(m);
+}
+
+void
+pgsql_update(const struct spoold_conf *cf)
+{
+	if (cf->domains_map == NULL && cf->n_pg_maps == 0)
+		return;
+	if (thread_start() == -1) {
+		log_warnx("pgsql: no thread for the PostgreSQL connections; domains and recipients from "
+		    "PostgreSQL cannot be looked up");
+		return;
+	}
+	if (cf->domains_map != NULL)
+		send_map(cf->domains_map, 1);
+	for (size_t i = 0; i < cf->n_pg_maps; i++)
+		send_map(cf->pg_maps[i], 0);
+}
+
+int
+pgsql_start(struct ev_loop *loop, const struct spoold_conf *cf, char *copy, void (*changed)(void))
+{
+	size_t n = 0;
+
+	pg.loop = loop;
+	pg.changed = changed;
+	if ((pg.datadir = strdup(cf->datadir)) == NULL)
+		fatalx("out of memory");
+	pg.domains_text = copy;
+	pg.rows_copy = copy != NULL ? strdup(copy) : NULL;
+	set_domains_current(0);
+	for (size_t i = 0; i < cf->n_domains; i++)
+		n += cf->domains[i].from_pgsql;
+	metrics_set(MG_PGSQL_DOMAINS, (int64_t)n);
+	ev_async_init(&pg.back, loop_back);
+	ev_async_start(loop, &pg.back);
+	ev_unref(loop);		/* the watcher alone does not keep the loop running */
+	pgsql_update(cf);
+	return 0;
+}
+
+void
+pgsql_stop(void)
+{
+	struct map_state *s;
+	struct inflight *f;
+
+	if (pg.loop == NULL)
+		return;
+	if (pg.running) {
+		pthread_mutex_lock(&pg.lock);
+		pg.stop = 1;
+		pthread_mutex_unlock(&pg.lock);
+		ev_async_send(pg.tloop, &pg.wake);
+		pthread_join(pg.thread, NULL);
+		ev_loop_destroy(pg.tloop);
+		pg.running = 0;
+	}
+	while ((f = lc.inflight) != NULL) {	/* their sessions are gone by now */
+		struct msg m = { .id = f->id, .result = -1 };
+
+		for (struct waiter *w = f->waiters; w != NULL; w = w->next)
+			w->done = NULL;
+		loop_result(&m);
+	}
+	for (struct msg *m; (m = queue_take(&pg.to_thread)) != NULL || (m = queue_take(&pg.to_loop)) != NULL;)
+		msg_free(m);
+	while ((s = lc.maps) != NULL) {
+		lc.maps = s->next;
+		pgsql_map_free(s->map);
+		free(s);
+	}
+	cache_clear();
+	ev_ref(pg.loop);
+	ev_async_stop(pg.loop, &pg.back);
+	free(pg.domains_text);
+	free(pg.rows_copy);
+	free(pg.datadir);
+	pg.loop = NULL;
+}
+
+char *
+pgsql_domains_text(void)
+{
+	char *t;
+
+	pthread_mutex_lock(&pg.lock);
+	t = pg.domains_text != NULL ? strdup(pg.domains_text) : NULL;
+	pthread_mutex_unlock(&pg.lock);
+	return t;
+}
+
+int
+pgsql_domains_current(void)
+{
+	return __atomic_load_n(&domains_current, __ATOMIC_RELAXED);
+}
