@@ -15,11 +15,11 @@
 # recorded the delivery: at most delivery-window, here 1, per kill), or a
 # second stored copy of a message whose sending Postfix logged "message may
 # be sent more than once" (a node killed after its commit but before its
-# 250 reached Postfix).  The numbers are printed,
-# with whether the issue's "at most one duplicate per kill" held; that is
-# reported, not required: one kill can catch a delivery to the site and a
-# sender's end of data at once, and a group commit answers several
-# sessions together, so the bounds above are the ones the design gives.
+# 250 reached Postfix).  The numbers are printed, with whether the issue's
+# "at most one duplicate per kill" held; that is reported, not required:
+# one kill can catch a delivery to the site and a sender's end of data at
+# once, and a group commit answers several sessions together, so the
+# bounds above are the ones the design gives.
 #
 # Postfix and DNS: Postfix's smtp(8) takes its DNS servers from
 # /etc/resolv.conf alone (port 53, no setting of its own).  Rather than
