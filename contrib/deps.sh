@@ -17,7 +17,8 @@ DEMO="swaks"
 # no init; procps has the units' /bin/kill (ExecReload=).  debhelper and
 # lintian build and check the Debian packages (t30; dpkg-dev comes with
 # build-essential, and as root no fakeroot is needed).
-# prometheus has promtool (t33); mount (t36) is not in a minimal root;
+# prometheus has promtool (t33); mount (t36; t41 binds a resolv.conf for
+# Postfix alone, with util-linux's unshare) is not in a minimal root;
 # haproxy is the load balancer in front of spoold (t37); postgresql and
 # libsasl2-modules-sql are t39's slow SASL back end (Cyrus's sql auxprop
 # against a private PostgreSQL).

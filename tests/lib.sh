@@ -378,6 +378,11 @@ dumped() {
 #   PF_MAIN_EXTRA    main.cf lines, "name = value" one a line, each set with
 #                    postconf -e (replacing the default above, or added)
 #   PF_MASTER_EXTRA  lines appended to master.cf
+#   PF_RESOLV_CONF   a resolv.conf for this instance alone: Postfix takes its
+#                    DNS servers from /etc/resolv.conf only (port 53), so the
+#                    instance is started in a mount namespace of its own
+#                    (unshare -m) with this file bound over /etc/resolv.conf;
+#                    the host's file is not touched
 # postfix_start sets PF_DOMAIN and PF_PORT; $PF_DIR (config_directory) may
 # hold the test's own maps.  Mail already delivered stays across restarts.
 PF_DIR=$T/postfix
@@ -388,6 +393,7 @@ PF_LOG=$T/postfix.log
 PF_USERS=
 PF_MAIN_EXTRA=
 PF_MASTER_EXTRA=
+PF_RESOLV_CONF=
 PF_DOMAIN=
 PF_PORT=
 
@@ -402,7 +408,15 @@ need_postfix() {
 
 # postfix_cmd ARG... - the postfix command on the private instance
 postfix_cmd() {
-	/usr/sbin/postfix -c "$PF_DIR" "$@"
+	if [ -z "$PF_RESOLV_CONF" ]; then
+		/usr/sbin/postfix -c "$PF_DIR" "$@"
+		return
+	fi
+	# the master and every child it forks stay in the namespace
+	# shellcheck disable=SC2016
+	unshare --mount --propagation private sh -c \
+	    'mount --bind "$1" /etc/resolv.conf && shift && exec /usr/sbin/postfix "$@"' \
+	    sh "$PF_RESOLV_CONF" -c "$PF_DIR" "$@"
 }
 
 # postfix_write_config - main.cf, master.cf and the mailbox map in $PF_DIR
