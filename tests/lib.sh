@@ -406,15 +406,32 @@ need_postfix() {
 	id nobody >/dev/null 2>&1 || fail "there is no user nobody for Postfix's virtual delivery"
 }
 
+# mount_propagation - how unshare -m keeps a test's mounts from this
+# machine's namespace, in PROPAGATION: "private" makes every mount private,
+# which needs / to be a mount point; in a chroot (CI's fresh root) it is
+# not, and then "unchanged" when no mount is shared (nothing can
+# propagate).  Returns 1 (PROPAGATION empty) when neither is safe.
+mount_propagation() {
+	PROPAGATION=
+	if unshare -m --propagation private true 2>/dev/null; then
+		PROPAGATION=private
+	elif ! grep -q ' shared:' /proc/self/mountinfo && unshare -m --propagation unchanged true 2>/dev/null; then
+		PROPAGATION=unchanged
+	fi
+	[ -n "$PROPAGATION" ]
+}
+
 # postfix_cmd ARG... - the postfix command on the private instance
 postfix_cmd() {
 	if [ -z "$PF_RESOLV_CONF" ]; then
 		/usr/sbin/postfix -c "$PF_DIR" "$@"
 		return
 	fi
+	[ -n "${PROPAGATION:-}" ] || mount_propagation ||
+		skip "no mount namespace whose mounts stay private (a chroot with shared mounts)"
 	# the master and every child it forks stay in the namespace
 	# shellcheck disable=SC2016
-	unshare --mount --propagation private sh -c \
+	unshare --mount --propagation "$PROPAGATION" sh -c \
 	    'mount --bind "$1" /etc/resolv.conf && shift && exec /usr/sbin/postfix "$@"' \
 	    sh "$PF_RESOLV_CONF" -c "$PF_DIR" "$@"
 }

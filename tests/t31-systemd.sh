@@ -131,18 +131,9 @@ mkdir -p "$T/spool"
 setpriv_caps() {
 	echo "-all$(for c in $1; do printf ',+%s' "$(echo "${c#CAP_}" | tr 'A-Z' 'a-z')"; done)"
 }
-# The mounts below must not reach this machine's own mount namespace.
-# unshare makes every mount private, which needs / to be a mount point; in a
-# chroot (CI's fresh root) it is not, and then the mounts are made only if
-# none is shared (nothing could propagate); else no read-only system.
-if unshare -m --propagation private true 2>/dev/null; then
-	PROPAGATION=private
-elif ! grep -q ' shared:' /proc/self/mountinfo; then
-	PROPAGATION=unchanged
-else
-	PROPAGATION=
-	say "a chroot with shared mounts: ProtectSystem= is not emulated here"
-fi
+# The mounts below must not reach this machine's own mount namespace
+# (mount_propagation); in a chroot with shared mounts, no read-only system.
+mount_propagation || say "a chroot with shared mounts: ProtectSystem= is not emulated here"
 # sandboxed - start spoold in the background as the unit would, for the
 # bounding set $BSET: in a mount namespace of its own whose root is this file
 # system read-only, with $T/spool (the datadir) and $T/run (the listen file)

@@ -9,17 +9,8 @@
 need_swaks
 need unshare mount
 [ "$(id -u)" -eq 0 ] || skip "needs root for a private mount namespace (unshare -m)"
-# The mounts below must not reach this machine's mount namespace: unshare
-# makes them private, which needs / to be a mount point; in a chroot (CI's
-# fresh root) it is not, and then they are made only if no mount is shared
-# (nothing can propagate).
-if unshare -m --propagation private true 2>/dev/null; then
-	PROPAGATION=private
-elif ! grep -q ' shared:' /proc/self/mountinfo && unshare -m --propagation unchanged true 2>/dev/null; then
-	PROPAGATION=unchanged
-else
-	skip "no mount namespace whose mounts stay private (a chroot with shared mounts)"
-fi
+# The mounts below must not reach this machine's mount namespace
+mount_propagation || skip "no mount namespace whose mounts stay private (a chroot with shared mounts)"
 
 # the syslog receiver: one datagram a line into $T/syslog.out
 python3 - "$T/devlog" "$T/syslog.out" <<'PY' &
