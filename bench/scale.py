@@ -11,6 +11,9 @@ million messages) with Postfix's smtp-source, then measures:
   * spoold's anonymous RSS (RssAnon) after all that.
 
 Usage: python3 bench/scale.py [--domains N] [--with-mail N] [--per N] [--sample N]
+                              [--dir DIR]
+With --dir, the spool is kept in DIR; a second run on the same DIR (and the
+same sizes) skips the filling and measures again.
 """
 import argparse
 import os
@@ -63,8 +66,11 @@ def main():
     ap.add_argument("--spoold", default="spoold/spoold")
     ap.add_argument("--spoolctl", default="spoold/spoolctl")
     ap.add_argument("--smtp-source", default="/usr/sbin/smtp-source")
+    ap.add_argument("--dir", help="keep the spool here; reuse it when filled already")
     a = ap.parse_args()
-    d = tempfile.mkdtemp(prefix="spoold-scale.")
+    d = a.dir or tempfile.mkdtemp(prefix="spoold-scale.")
+    os.makedirs(d, exist_ok=True)
+    filled = os.path.exists(d + "/filled")
     conf = d + "/spoold.conf"
     with open(conf, "w") as f:
         f.write("hostname mx.test\nlisten smtp 127.0.0.1:0\ndatadir %s/spool\n"
@@ -73,6 +79,13 @@ def main():
         for i in range(a.domains):
             f.write("domain d%06d.example {\n    recipients any\n    etrn-from 127.0.0.0/8\n"
                     "    deliver-to [127.0.0.1]:%d\n    quota 10G 10000000\n}\n" % (i, SINK_PORT))
+    n = a.with_mail * a.per
+    if not filled:
+        fill_spool(a, conf, d)
+    measure(a, conf, d, n)
+
+
+def fill_spool(a, conf, d):
     p, port, took = start(a.spoold, conf, d)
     print("empty spool, %d domains: ready in %.3f s" % (a.domains, took))
 
@@ -89,7 +102,10 @@ def main():
           (n, a.with_mail, time.time() - t0, n / (time.time() - t0)))
     p.terminate()
     p.wait()
+    open(d + "/filled", "w").close()
 
+
+def measure(a, conf, d, n):
     p, port, took = start(a.spoold, conf, d)
     print("restart with %d messages queued, %d domains: ready in %.3f s" % (n, a.domains, took))
 
