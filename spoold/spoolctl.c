@@ -955,6 +955,26 @@ usage(int status)
 	exit(status);
 }
 
+/* conf_for - the configuration cmd needs: list every domain block; show,
+ * hold and release of a domain that one (canonical as spoold's are); the
+ * rest none.  The blocks not needed are skipped unread, so that show takes
+ * time in proportion to its domain, not to 100,000 configured ones. */
+static struct spoold_conf *
+conf_for(const char *path, const char *cmd, const char *arg, struct conf_errors *errs)
+{
+	char name[SMTP_DOMAIN_MAX + 1] = "";
+
+	if (strcmp(cmd, "list") == 0)
+		return spoold_conf_load(path, errs);
+	if (arg != NULL && strlen(arg) < sizeof(name) && (strcmp(cmd, "show") == 0 ||
+	    ((strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0) && !is_queue_id(arg)))) {
+		snprintf(name, sizeof(name), "%s", arg);
+		if (smtp_domain_canon(name, 1) == -1)
+			name[0] = '\0';	/* the command says it is no domain */
+	}
+	return spoold_conf_load_one(path, name, errs);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -985,7 +1005,7 @@ main(int argc, char **argv)
 	cmd = argv[optind++];
 	log_init("spoolctl", 1, 0);
 	now = time(NULL);
-	if ((cf = spoold_conf_load(path, &errs)) == NULL) {
+	if ((cf = conf_for(path, cmd, optind < argc ? argv[optind] : NULL, &errs)) == NULL) {
 		for (size_t i = 0; i < errs.count; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
 		conf_errors_free(&errs);
