@@ -8,19 +8,22 @@
  *   RUN_NEW        -> RUN_RESOLVING (a name), RUN_LAUNCHING (an address),
  *                     RUN_SESSION (ATRN: the customer's own connection)
  *   RUN_RESOLVING  -> RUN_CONNECTING, RUN_BOUNCING (null MX, no such
- *                     domain), RUN_DRAINING
- *   RUN_LAUNCHING  -> RUN_CONNECTING, RUN_DRAINING
+ *                     domain), RUN_LOGGING
+ *   RUN_LAUNCHING  -> RUN_CONNECTING, RUN_LOGGING
  *   RUN_CONNECTING -> RUN_SESSION, RUN_CONNECTING (the next address),
- *                     RUN_DRAINING
+ *                     RUN_LOGGING
+ *   RUN_LOGGING    -> RUN_DRAINING (every waiting message logged)
  *   RUN_SESSION    -> RUN_CONNECTING (it failed before a message was
  *                     offered: the next address), RUN_DRAINING
  *   RUN_BOUNCING   -> RUN_DRAINING
  *   RUN_DRAINING   -> freed once every outcome is committed, or
  *                     RUN_CONNECTING when an ETRN came meanwhile
  *
- * It takes a snapshot of the domain's message ids (one short read
- * transaction), then reads each envelope and body in short transactions as
- * the SMTP client asks for them: no transaction is held across network I/O.
+ * Once connected it takes a snapshot of the domain's message ids (one
+ * short read transaction), then reads each envelope and body in short
+ * transactions as the SMTP client asks for them: no transaction is held
+ * across network I/O.  A run that cannot start logs why each message waits
+ * (RUN_LOGGING) from a thread of its own, off the loop.
  * Outcomes go to the queue as changes, so they are group-committed and the
  * loop never waits for the disk; a run is over only once every one of them
  * is committed (RUN_DRAINING), so a second run never re-sends what the
@@ -47,6 +50,7 @@
 #include "smtp_reply.h"
 #include "rescan.h"
 #include "route.h"
+#include "workers.h"
 #include "despool.h"
 
 enum run_state {
@@ -56,6 +60,7 @@ enum run_state {
 	RUN_CONNECTING,		/* dialling targets[ti] */
 	RUN_SESSION,		/* the SMTP client offers the snapshot */
 	RUN_BOUNCING,		/* the domain takes no mail: its snapshot goes back */
+	RUN_LOGGING,		/* it could not start: why each message waits */
 	RUN_DRAINING,		/* over; its outcomes are being committed */
 };
 
@@ -95,7 +100,9 @@ struct despool {
 	struct smtp_client	*client;	/* RUN_SESSION */
 	ev_timer		 kick;		/* RUN_LAUNCHING, RUN_BOUNCING */
 	unsigned		 offered;	/* messages handed to this session */
-	char			 why[480];	/* why it could not start */
+	char			 why[512];	/* why it could not start */
+	unsigned		 listed;	/* RUN_LOGGING: messages logged */
+	int			 log_thread;	/* RUN_LOGGING: the log thread has it */
 	/* ATRN: several domains over a connection the customer dialled */
 	int			 atrn;
 	char			(*domains)[SMTP_DOMAIN_MAX + 1];
@@ -133,6 +140,7 @@ static struct {
 	int			(*is_self)(const struct sockaddr *);
 	struct despool		*runs;
 	int			 stopping;
+	struct workers		*log_pool;	/* started at the first RUN_LOGGING */
 } ctx;
 
 #define RUN_ROLE(r)	((r)->atrn ? LOG_ODMR : LOG_SMTP)
@@ -140,6 +148,7 @@ static struct {
 static void run_end(struct despool *);
 static void offer_settle(struct despool *);
 static int run_connect(struct despool *);
+static int run_snapshot(struct despool *);
 
 void
 despool_init(struct ev_loop *loop, struct queue *q, struct dns *dns,
@@ -166,6 +175,7 @@ run_strstate(enum run_state st)
 	CASE(RUN_CONNECTING);
 	CASE(RUN_SESSION);
 	CASE(RUN_BOUNCING);
+	CASE(RUN_LOGGING);
 	CASE(RUN_DRAINING);
 	}
 #undef CASE
@@ -329,11 +339,10 @@ log_seconds(double t, char *dst, size_t len)
  * time before the spool (0: counted in b), in the spool until this run,
  * setting the session up (DNS, connect, greeting, TLS, EHLO), and sending */
 static void
-run_log_rcpt(const struct despool *r, uint64_t id, time_t arrival, const char *addr,
+run_log_rcpt(const struct despool *r, ev_tstamp now, uint64_t id, time_t arrival, const char *addr,
     const char *status, const char *reply)
 {
 	char to[LOG_ESCAPE_SIZE(SMTP_PATH_MAX)], dsn[16], d0[16], d1[16], d2[16], d3[16];
-	ev_tstamp now = ev_now(ctx.loop);
 	ev_tstamp ready = r->t_ready > 0 ? r->t_ready : now;
 	ev_tstamp offer = r->t_ready > 0 && r->t_offer > 0 ? r->t_offer : now;
 
@@ -358,44 +367,153 @@ run_log(struct despool *r, size_t i, const char *status, const char *reply)
 {
 	if (strcmp(status, "deferred") == 0)	/* for the route record */
 		snprintf(r->last_deferral, sizeof(r->last_deferral), "%s", reply);
-	run_log_rcpt(r, r->o.env.id, r->o.env.arrival, r->o.to[i].addr, status, reply);
+	run_log_rcpt(r, ev_now(ctx.loop), r->o.env.id, r->o.env.arrival, r->o.to[i].addr, status,
+	    reply);
 }
 
 #define RUN_LOG_WAITING_MAX	1000	/* messages listed when a run cannot start */
+/* The messages a run could not offer are logged by a thread of despool's
+ * own (workers.c): each line needs the message's envelope, and on a spool
+ * that is not in the page cache each read is a disk read (a major fault on
+ * the map); on the loop, 100 of them in one go held every session up
+ * (issue 14: ETRN replies of 20-30 ms at the 99th percentile).  While the
+ * thread has a run (RUN_LOGGING), the loop changes none of the fields it
+ * reads or sets: domain, why, relay, the times, the snapshot.  Should the
+ * thread not take it, the loop logs a slice per pass instead. */
+/* A domain has one run at most, so the runs waiting for the thread are at
+ * most the domains with mail: a pointer each, no cap needed below this. */
+#define RUN_LOG_QUEUE		1000000
+#define RUN_LOG_SLICE		8	/* messages a slice */
 
-/* run_log_waiting - the run never got to offer the rest of its snapshot:
- * a status=deferred line for each of their recipients in the domain, as
- * Postfix's queue manager logs them, so "grep ID" and pflogsumm show why
- * the mail waits; at most RUN_LOG_WAITING_MAX messages, then one line */
-static void
-run_log_waiting(struct despool *r, const char *why)
+struct log_job {
+	struct work		 work;	/* first: the pool hands it back */
+	struct despool		*r;
+};
+
+/* run_log_slice - up to max more of the messages run_log_waiting lists,
+ * their lines dated now; 1 when some are left */
+static int
+run_log_slice(struct despool *r, size_t max, ev_tstamp now)
 {
 	struct spool_envelope env;
-	uint64_t *ids = r->ids;
-	size_t listed = 0, pos = r->pos, n = r->nids;
 
-	if (r->atrn)
-		return;
-	if (ids == NULL) {	/* no snapshot yet: the run stopped before it */
-		pos = 0;
-		if (queue_ids(ctx.queue, r->domain, &ids, &n) != SPOOL_OK)
-			return;
-	}
-	for (; pos < n && listed < RUN_LOG_WAITING_MAX; pos++) {
-		if (queue_envelope(ctx.queue, ids[pos], &env) != SPOOL_OK)
+	for (size_t k = 0; k < max && r->pos < r->nids && r->listed < RUN_LOG_WAITING_MAX;
+	    k++, r->pos++) {
+		if (queue_envelope(ctx.queue, r->ids[r->pos], &env) != SPOOL_OK)
 			continue;
 		for (size_t i = 0; i < env.nrcpts; i++)
 			if (!env.rcpts[i].done &&
 			    strcmp(spool_rcpt_domain(env.rcpts[i].addr), r->domain) == 0)
-				run_log_rcpt(r, env.id, env.arrival, env.rcpts[i].addr, "deferred", why);
+				run_log_rcpt(r, now, env.id, env.arrival, env.rcpts[i].addr,
+				    "deferred", r->why);
 		spool_envelope_free(&env);
-		listed++;
+		r->listed++;
 	}
-	if (pos < n)
+	if (r->pos < r->nids && r->listed < RUN_LOG_WAITING_MAX)
+		return 1;
+	if (r->pos < r->nids)
 		log_role(LOG_SMTP, "delivery run domain=%s: %zu more messages deferred (%s), not "
-		    "listed one by one", r->domain, n - pos, why);
-	if (ids != r->ids)
-		free(ids);
+		    "listed one by one", r->domain, r->nids - r->pos, r->why);
+	return 0;
+}
+
+/* run_log_rest - every line still to come, at once (the stop) */
+static void
+run_log_rest(struct despool *r)
+{
+	while (run_log_slice(r, RUN_LOG_WAITING_MAX, ev_now(ctx.loop)))
+		;
+}
+
+/* log_job_run - on the log thread */
+static void
+log_job_run(struct work *w)
+{
+	struct log_job *j = (struct log_job *)w;
+
+	if (run_snapshot(j->r) == 0)
+		while (run_log_slice(j->r, RUN_LOG_SLICE, ev_time()))
+			;
+}
+
+/* log_job_done - on the loop: the run is over (ran 0: the stop took the
+ * job from the queue, and the loop logs) */
+static void
+log_job_done(struct work *w, int ran)
+{
+	struct log_job *j = (struct log_job *)w;
+	struct despool *r = j->r;
+
+	free(j);
+	r->log_thread = 0;
+	if (!ran && run_snapshot(r) == 0)
+		run_log_rest(r);
+	run_over(r);
+}
+
+/* run_log_job - the log to the thread; -1 when it cannot take it */
+static int
+run_log_job(struct despool *r)
+{
+	struct log_job *j;
+
+	if (ctx.log_pool == NULL && (ctx.log_pool = workers_start(ctx.loop, 1, RUN_LOG_QUEUE)) == NULL)
+		return -1;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return -1;
+	j->work.run = log_job_run;
+	j->work.done = log_job_done;
+	j->r = r;
+	if (workers_submit(ctx.log_pool, &j->work) == -1) {
+		free(j);
+		return -1;
+	}
+	r->log_thread = 1;
+	return 0;
+}
+
+/* run_log_step - RUN_LOGGING on the loop: the next slice, then over */
+static void
+run_log_step(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct despool *r = w->data;
+
+	if (run_log_slice(r, RUN_LOG_SLICE, ev_now(loop))) {
+		ev_timer_set(w, 0., 0.);
+		ev_timer_start(loop, w);
+		return;
+	}
+	run_over(r);
+}
+
+/* run_log_waiting - the run never got to offer the rest of its snapshot:
+ * a status=deferred line for each of their recipients in the domain, as
+ * Postfix's queue manager logs them, so "grep ID" and pflogsumm show why
+ * the mail waits; at most RUN_LOG_WAITING_MAX messages, then one line.  By
+ * the log thread, or a slice per pass of the loop (RUN_LOGGING); the run
+ * is over after the last. */
+static void
+run_log_waiting(struct despool *r, const char *why)
+{
+	if (why != r->why)
+		snprintf(r->why, sizeof(r->why), "%s", why);
+	r->listed = 0;
+	if (r->ids == NULL)	/* the run stopped before its snapshot */
+		r->pos = 0;
+	if (r->atrn || (r->ids != NULL && r->pos >= r->nids)) {
+		run_over(r);
+		return;
+	}
+	run_enter_state(r, RUN_LOGGING);
+	if (run_log_job(r) == 0)
+		return;
+	if (run_snapshot(r) == -1) {
+		run_over(r);
+		return;
+	}
+	ev_timer_init(&r->kick, run_log_step, 0., 0.);
+	r->kick.data = r;
+	ev_timer_start(ctx.loop, &r->kick);
 }
 
 /* run_defer - recipient i waits, with the peer's reply */
@@ -838,6 +956,20 @@ client_params(const struct despool *r, struct smtp_client_params *p)
 	p->timeout_eom = (double)cf->timeout_smtp_data_done;
 }
 
+/* run_snapshot - the ids of the domain's mail, oldest first, once a run:
+ * at its first connection, or for its log when it had none (RUN_LOGGING,
+ * on the log thread); 0, or -1 (nothing to go through) */
+static int
+run_snapshot(struct despool *r)
+{
+	if (r->ids == NULL && queue_ids(ctx.queue, r->domain, &r->ids, &r->nids) != SPOOL_OK) {
+		r->ids = NULL;
+		r->nids = 0;
+		return -1;
+	}
+	return 0;
+}
+
 static void
 run_connected(struct io *io, enum io_event ev, void *arg)
 {
@@ -857,11 +989,13 @@ run_connected(struct io *io, enum io_event ev, void *arg)
 	p.tls_verify_name = r->tls != TLS_VERIFY ? NULL : named ? t->name : r->address;
 	r->connecting = NULL;
 	if (ev == IO_CONNECTED) {
-		if ((r->client = smtp_client_start(io, &p, &run_ops, r)) != NULL) {
+		if (run_snapshot(r) == -1)
+			snprintf(why, sizeof(why), "cannot read the spool");
+		else if ((r->client = smtp_client_start(io, &p, &run_ops, r)) != NULL) {
 			run_enter_state(r, RUN_SESSION);
 			return;
-		}
-		snprintf(why, sizeof(why), "out of memory");
+		} else
+			snprintf(why, sizeof(why), "out of memory");
 	} else
 		snprintf(why, sizeof(why), "connect to %s: %s", r->relay,
 		    ev == IO_TIMEOUT ? "timed out" : io_error(io));
@@ -870,9 +1004,8 @@ run_connected(struct io *io, enum io_event ev, void *arg)
 	if (run_next_target(r))
 		return;
 	r->again = 0;	/* the site is not there: the next ETRN tries again */
-	run_log_waiting(r, why);
 	route_record(r, r->domain, why);
-	run_over(r);
+	run_log_waiting(r, why);	/* then over */
 }
 
 /* run_describe - relay and remote for the log and DSNs, from target t */
@@ -919,11 +1052,15 @@ run_connect(struct despool *r)
 	return 0;
 }
 
-/* run_launch - snapshot the domain's mail and dial the first target; -1
- * if it cannot even start */
+/* run_launch - dial the first target; -1 if it cannot even start.  The
+ * snapshot waits for the connection (run_snapshot): a site that is not
+ * there costs the loop no read of the domain's ids, which on a cold spool
+ * are disk reads (issue 14); messages= is the domain's count now. */
 static int
 run_launch(struct despool *r)
 {
+	struct spool_counters c;
+
 	free(r->ids);
 	r->ids = NULL;
 	r->pos = 0;
@@ -934,20 +1071,18 @@ run_launch(struct despool *r)
 	r->t_start = ev_now(ctx.loop);
 	r->t_ready = r->t_offer = 0;	/* a run started again by run_end */
 	snprintf(r->why, sizeof(r->why), "cannot read the spool");
-	if (queue_ids(ctx.queue, r->domain, &r->ids, &r->nids) != SPOOL_OK ||
-	    (run_connect(r) == -1 && !run_next_target(r))) {
-		free(r->ids);
-		r->ids = NULL;
-		r->nids = 0;
+	r->nids = 0;
+	if (queue_counters(ctx.queue, r->domain, &c) != SPOOL_OK ||
+	    (run_connect(r) == -1 && !run_next_target(r)))
 		return -1;
-	}
-	log_role(RUN_ROLE(r), "delivery run domain=%s relay=%s messages=%zu started", r->domain, r->relay, r->nids);
+	log_role(RUN_ROLE(r), "delivery run domain=%s relay=%s messages=%llu started", r->domain,
+	    r->relay, (unsigned long long)c.messages);
 	metrics_inc(MC_RUNS_STARTED);
 	return 0;
 }
 
-/* run_kick - RUN_LAUNCHING: the snapshot and the connection come from the
- * loop, right after the ETRN reply, which never waits for them */
+/* run_kick - RUN_LAUNCHING: the connection comes from the loop, right
+ * after the ETRN reply, which never waits for it */
 static void
 run_kick(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -957,11 +1092,12 @@ run_kick(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	log_role(RUN_ROLE(r), "delivery run domain=%s status=deferred (%s)", r->domain,
 	    ctx.stopping ? "shutting down" : r->why);
-	if (!ctx.stopping)
-		run_log_waiting(r, r->why);
 	route_record(r, r->domain, r->why);
 	r->again = 0;
-	run_over(r);
+	if (ctx.stopping)
+		run_over(r);
+	else
+		run_log_waiting(r, r->why);	/* then over */
 }
 
 /* ---- a domain that takes no mail ---- */
@@ -1035,9 +1171,8 @@ run_resolved(void *arg, enum route_result res, const struct route_target *t, siz
 	snprintf(r->relay, sizeof(r->relay), "(no route)");
 	if (res == ROUTE_PERMFAIL && run_bounce_all(r, why) == 0)
 		return;
-	run_log_waiting(r, why);
 	route_record(r, r->domain, why);
-	run_over(r);
+	run_log_waiting(r, why);	/* then over */
 }
 
 /* run_resolve - look the route's name up (RUN_RESOLVING); 0, or -1 with
@@ -1241,6 +1376,13 @@ despool_stop_all(void)
 			ev_timer_stop(ctx.loop, &r->kick);
 			run_over(r);
 			break;
+		case RUN_LOGGING:
+			if (r->log_thread)
+				break;	/* over when the thread is done */
+			ev_timer_stop(ctx.loop, &r->kick);
+			run_log_rest(r);	/* at once: no session waits now */
+			run_over(r);
+			break;
 		case RUN_CONNECTING:
 			io_free(r->connecting);
 			r->connecting = NULL;
@@ -1256,6 +1398,14 @@ despool_stop_all(void)
 			break;	/* goes when the queue reports its outcomes */
 		}
 	}
+}
+
+void
+despool_close(void)
+{
+	if (ctx.log_pool != NULL)
+		workers_stop(ctx.log_pool);	/* the last jobs' done() end their runs */
+	ctx.log_pool = NULL;
 }
 
 enum despool_atrn

@@ -247,6 +247,7 @@ shutdown_finish(void)
 	unsigned long long messages, batches;
 
 	metrics_stop();		/* it reads through the queue */
+	despool_close();	/* so does the delivery runs' log thread */
 	queue_close(spoold.queue, &messages, &batches);
 	spoold.queue = NULL;
 	log_info("stopped: %llu messages stored in %llu commits since start", messages, batches);
@@ -586,6 +587,7 @@ main(int argc, char **argv)
 	auth_done();
 	reload_stop();
 	metrics_stop();		/* (done already, unless the loop ended otherwise) */
+	despool_close();
 	spool_close(spoold.spool);
 	rt_unref(spoold.rt);
 	pidfile_remove(pidfd, pidpath);
