@@ -6,7 +6,9 @@ Configures DOMAINS domain blocks (default 100,000), queues PER messages
 million messages) with Postfix's smtp-source, then measures:
   * start-up: from exec to the listen file, with that spool and configuration;
   * ETRN replies: ETRN for SAMPLE random domains with mail (each starts a run
-    that fails to connect, so the mail stays), the reply's round trip;
+    that fails to connect, so the mail stays), the reply's round trip, on
+    one connection: back to back, then SAMPLE others one every few ms
+    (--etrn-gap);
   * spoolctl show of one domain, and of a domain with no mail;
   * spoold's anonymous RSS (RssAnon) after all that.
 
@@ -67,6 +69,8 @@ def main():
     ap.add_argument("--spoolctl", default="spoold/spoolctl")
     ap.add_argument("--smtp-source", default="/usr/sbin/smtp-source")
     ap.add_argument("--dir", help="keep the spool here; reuse it when filled already")
+    ap.add_argument("--etrn-gap", type=float, default=0.003,
+                    help="seconds between one ETRN's reply and the next in the second sample")
     ap.add_argument("--cold", action="store_true",
                     help="drop the spool file's pages from the page cache before measuring "
                     "(as after a reboot, or with a spool bigger than memory)")
@@ -116,6 +120,35 @@ def drop_cache(path):
     os.close(fd)
 
 
+def etrn_sample(port, doms, gap, per):
+    """ETRN each of doms on one connection, gap seconds after each reply"""
+    s = socket.create_connection(("127.0.0.1", port))
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"EHLO site.test\r\n")
+    while not f.readline().startswith(b"250 "):
+        pass
+    times, starts, codes, t0 = [], [], {}, time.perf_counter()
+    for i in doms:
+        t = time.perf_counter()
+        s.sendall(b"ETRN d%06d.example\r\n" % i)
+        line = f.readline()
+        times.append(time.perf_counter() - t)
+        starts.append(t - t0)
+        codes[line[:3]] = codes.get(line[:3], 0) + 1
+        time.sleep(gap)
+    s.close()
+    print("ETRN of %d domains with %d messages each, %s: median %.2f ms, p99 %.2f ms, max %.2f ms; "
+          "replies %s" % (len(times), per, "%g ms apart" % (gap * 1000) if gap else "back to back",
+                          pct(times, 0.5) * 1000, pct(times, 0.99) * 1000, max(times) * 1000,
+                          {k.decode(): v for k, v in codes.items()}))
+    # when the slowest came (from this sample's first ETRN): a cluster
+    # points at one stall
+    slow = sorted(range(len(times)), key=lambda k: -times[k])[:5]
+    print("  slowest: " + ", ".join("%.1f ms at %.2f s" % (times[k] * 1000, starts[k])
+                                   for k in sorted(slow)))
+
+
 def measure(a, conf, d, n):
     if a.cold:
         drop_cache(d + "/spool/data.mdb")
@@ -123,28 +156,12 @@ def measure(a, conf, d, n):
     print("restart with %d messages queued, %d domains%s: ready in %.3f s" %
           (n, a.domains, " (spool not in the page cache)" if a.cold else "", took))
 
-    s = socket.create_connection(("127.0.0.1", port))
-    f = s.makefile("rb")
-    f.readline()
-    s.sendall(b"EHLO site.test\r\n")
-    while not f.readline().startswith(b"250 "):
-        pass
-    times, codes, t0 = [], {}, time.perf_counter()
-    for i in random.sample(range(a.with_mail), min(a.sample, a.with_mail)):
-        t = time.perf_counter()
-        s.sendall(b"ETRN d%06d.example\r\n" % i)
-        line = f.readline()
-        times.append(time.perf_counter() - t)
-        codes[line[:3]] = codes.get(line[:3], 0) + 1
-    s.close()
-    print("ETRN of %d domains with %d messages each: median %.2f ms, p99 %.2f ms, max %.2f ms; replies %s" %
-          (len(times), a.per, pct(times, 0.5) * 1000, pct(times, 0.99) * 1000, max(times) * 1000,
-           {k.decode(): v for k, v in codes.items()}))
-    # when the slowest came (from the first ETRN): a cluster points at one stall
-    starts = [t0 + sum(times[:k]) for k in range(len(times))]
-    slow = sorted(range(len(times)), key=lambda k: -times[k])[:5]
-    print("  slowest: " + ", ".join("%.1f ms at %.2f s" % (times[k] * 1000, starts[k] - t0)
-                                   for k in sorted(slow)))
+    # two samples of other domains: back to back (what queues behind a
+    # run's work), then one every --etrn-gap (spanning the scheduler's first
+    # look, 1 s after the start)
+    doms = random.sample(range(a.with_mail), min(2 * a.sample, a.with_mail))
+    etrn_sample(port, doms[:len(doms) // 2], 0.0, a.per)
+    etrn_sample(port, doms[len(doms) // 2:], a.etrn_gap, a.per)
 
     for dom in ("d%06d.example" % 0, "d%06d.example" % (a.domains - 1)):
         t = time.perf_counter()

@@ -33,6 +33,9 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -425,11 +428,16 @@ run_log_rest(struct despool *r)
 		;
 }
 
-/* log_job_run - on the log thread */
+/* log_job_run - on the log thread, which yields the CPU to the loop: on a
+ * busy machine it would otherwise hold up the replies it was made for */
 static void
 log_job_run(struct work *w)
 {
 	struct log_job *j = (struct log_job *)w;
+	static __thread int niced;
+
+	if (!niced++)
+		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);	/* Linux: this thread */
 
 	if (run_snapshot(j->r) == 0)
 		while (run_log_slice(j->r, RUN_LOG_SLICE, ev_time()))
