@@ -8,11 +8,10 @@
  *   RUN_NEW        -> RUN_RESOLVING (a name), RUN_LAUNCHING (an address),
  *                     RUN_SESSION (ATRN: the customer's own connection)
  *   RUN_RESOLVING  -> RUN_CONNECTING, RUN_BOUNCING (null MX, no such
- *                     domain), RUN_LOGGING
- *   RUN_LAUNCHING  -> RUN_CONNECTING, RUN_LOGGING
+ *                     domain), RUN_DRAINING
+ *   RUN_LAUNCHING  -> RUN_CONNECTING, RUN_DRAINING
  *   RUN_CONNECTING -> RUN_SESSION, RUN_CONNECTING (the next address),
- *                     RUN_LOGGING
- *   RUN_LOGGING    -> RUN_DRAINING (every waiting message logged)
+ *                     RUN_DRAINING
  *   RUN_SESSION    -> RUN_CONNECTING (it failed before a message was
  *                     offered: the next address), RUN_DRAINING
  *   RUN_BOUNCING   -> RUN_DRAINING
@@ -22,8 +21,8 @@
  * Once connected it takes a snapshot of the domain's message ids (one
  * short read transaction), then reads each envelope and body in short
  * transactions as the SMTP client asks for them: no transaction is held
- * across network I/O.  A run that cannot start logs why each message waits
- * (RUN_LOGGING) from a thread of its own, off the loop.
+ * across network I/O.  A run that cannot start leaves the log of why each
+ * message waits to a thread of despool's own (a log job), off the loop.
  * Outcomes go to the queue as changes, so they are group-committed and the
  * loop never waits for the disk; a run is over only once every one of them
  * is committed (RUN_DRAINING), so a second run never re-sends what the
@@ -63,7 +62,6 @@ enum run_state {
 	RUN_CONNECTING,		/* dialling targets[ti] */
 	RUN_SESSION,		/* the SMTP client offers the snapshot */
 	RUN_BOUNCING,		/* the domain takes no mail: its snapshot goes back */
-	RUN_LOGGING,		/* it could not start: why each message waits */
 	RUN_DRAINING,		/* over; its outcomes are being committed */
 };
 
@@ -104,8 +102,6 @@ struct despool {
 	ev_timer		 kick;		/* RUN_LAUNCHING, RUN_BOUNCING */
 	unsigned		 offered;	/* messages handed to this session */
 	char			 why[512];	/* why it could not start */
-	unsigned		 listed;	/* RUN_LOGGING: messages logged */
-	int			 log_thread;	/* RUN_LOGGING: the log thread has it */
 	/* ATRN: several domains over a connection the customer dialled */
 	int			 atrn;
 	char			(*domains)[SMTP_DOMAIN_MAX + 1];
@@ -143,7 +139,7 @@ static struct {
 	int			(*is_self)(const struct sockaddr *);
 	struct despool		*runs;
 	int			 stopping;
-	struct workers		*log_pool;	/* started at the first RUN_LOGGING */
+	struct workers		*log_pool;	/* started at the first log job */
 } ctx;
 
 #define RUN_ROLE(r)	((r)->atrn ? LOG_ODMR : LOG_SMTP)
@@ -178,7 +174,6 @@ run_strstate(enum run_state st)
 	CASE(RUN_CONNECTING);
 	CASE(RUN_SESSION);
 	CASE(RUN_BOUNCING);
-	CASE(RUN_LOGGING);
 	CASE(RUN_DRAINING);
 	}
 #undef CASE
@@ -338,12 +333,25 @@ log_seconds(double t, char *dst, size_t len)
 	return dst;
 }
 
+/* What a run's recipient lines say of it: the run's own fields, or a log
+ * job's copy of them. */
+struct run_view {
+	const char	*relay, *role;
+	ev_tstamp	 t_start, t_ready, t_offer;
+};
+
+static struct run_view
+run_view(const struct despool *r)
+{
+	return (struct run_view){ r->relay, RUN_ROLE(r), r->t_start, r->t_ready, r->t_offer };
+}
+
 /* run_log_rcpt - one line per recipient, Postfix's: delays=a/b/c/d is the
  * time before the spool (0: counted in b), in the spool until this run,
  * setting the session up (DNS, connect, greeting, TLS, EHLO), and sending */
 static void
-run_log_rcpt(const struct despool *r, ev_tstamp now, uint64_t id, time_t arrival, const char *addr,
-    const char *status, const char *reply)
+run_log_rcpt(const struct run_view *r, ev_tstamp now, uint64_t id, time_t arrival,
+    const char *addr, const char *status, const char *reply)
 {
 	char to[LOG_ESCAPE_SIZE(SMTP_PATH_MAX)], dsn[16], d0[16], d1[16], d2[16], d3[16];
 	ev_tstamp ready = r->t_ready > 0 ? r->t_ready : now;
@@ -355,7 +363,7 @@ run_log_rcpt(const struct despool *r, ev_tstamp now, uint64_t id, time_t arrival
 	if (strcmp(status, "deferred") == 0 && !isdigit((unsigned char)reply[0]))
 		snprintf(dsn, sizeof(dsn), "4.4.1");	/* no reply: the connection failed */
 	/* reply is escaped already (smtp_client keeps peer text printable) */
-	log_role(RUN_ROLE(r), "%016llx: to=<%s>, relay=%s, delay=%s, "
+	log_role(r->role, "%016llx: to=<%s>, relay=%s, delay=%s, "
 	    "delays=0/%s/%s/%s, dsn=%s, status=%s (%s)", (unsigned long long)id,
 	    log_escape(to, sizeof(to), addr, SMTP_PATH_MAX), r->relay[0] != '\0' ? r->relay : "none",
 	    log_seconds(now - (ev_tstamp)arrival, d0, sizeof(d0)),
@@ -370,158 +378,150 @@ run_log(struct despool *r, size_t i, const char *status, const char *reply)
 {
 	if (strcmp(status, "deferred") == 0)	/* for the route record */
 		snprintf(r->last_deferral, sizeof(r->last_deferral), "%s", reply);
-	run_log_rcpt(r, ev_now(ctx.loop), r->o.env.id, r->o.env.arrival, r->o.to[i].addr, status,
+	struct run_view v = run_view(r);
+
+	run_log_rcpt(&v, ev_now(ctx.loop), r->o.env.id, r->o.env.arrival, r->o.to[i].addr, status,
 	    reply);
 }
 
 #define RUN_LOG_WAITING_MAX	1000	/* messages listed when a run cannot start */
 /* The messages a run could not offer are logged by a thread of despool's
- * own (workers.c): each line needs the message's envelope, and on a spool
- * that is not in the page cache each read is a disk read (a major fault on
- * the map); on the loop, 100 of them in one go held every session up
- * (issue 14: ETRN replies of 20-30 ms at the 99th percentile).  While the
- * thread has a run (RUN_LOGGING), the loop changes none of the fields it
- * reads or sets: domain, why, relay, the times, the snapshot.  Should the
- * thread not take it, the loop logs a slice per pass instead. */
-/* A domain has one run at most, so the runs waiting for the thread are at
- * most the domains with mail: a pointer each, no cap needed below this. */
-#define RUN_LOG_QUEUE		1000000
-#define RUN_LOG_SLICE		8	/* messages a slice */
+ * own (workers.c), from a log job that holds what the lines need: each
+ * line needs the message's envelope, and on a spool that is not in the
+ * page cache each read is a disk read (a major fault on the map); on the
+ * loop, 100 of them in one go held every session up (issue 14: ETRN
+ * replies of 20-30 ms at the 99th percentile).  The run itself is over at
+ * once, as before, so an ETRN that comes meanwhile starts the next one. */
+#define RUN_LOG_QUEUE		1024	/* log jobs waiting for the thread */
 
 struct log_job {
 	struct work		 work;	/* first: the pool hands it back */
-	struct despool		*r;
+	struct run_view		 view;	/* relay and role point into this job */
+	char			 domain[SMTP_DOMAIN_MAX + 1];
+	char			 relay[400];
+	char			 why[512];
+	uint64_t		*ids;	/* NULL: the thread takes the snapshot */
+	size_t			 nids, pos;
 };
 
-/* run_log_slice - up to max more of the messages run_log_waiting lists,
- * their lines dated now; 1 when some are left */
-static int
-run_log_slice(struct despool *r, size_t max, ev_tstamp now)
-{
-	struct spool_envelope env;
-
-	for (size_t k = 0; k < max && r->pos < r->nids && r->listed < RUN_LOG_WAITING_MAX;
-	    k++, r->pos++) {
-		if (queue_envelope(ctx.queue, r->ids[r->pos], &env) != SPOOL_OK)
-			continue;
-		for (size_t i = 0; i < env.nrcpts; i++)
-			if (!env.rcpts[i].done &&
-			    strcmp(spool_rcpt_domain(env.rcpts[i].addr), r->domain) == 0)
-				run_log_rcpt(r, now, env.id, env.arrival, env.rcpts[i].addr,
-				    "deferred", r->why);
-		spool_envelope_free(&env);
-		r->listed++;
-	}
-	if (r->pos < r->nids && r->listed < RUN_LOG_WAITING_MAX)
-		return 1;
-	if (r->pos < r->nids)
-		log_role(LOG_SMTP, "delivery run domain=%s: %zu more messages deferred (%s), not "
-		    "listed one by one", r->domain, r->nids - r->pos, r->why);
-	return 0;
-}
-
-/* run_log_rest - every line still to come, at once (the stop) */
+/* log_job_unlisted - one line for the messages of j not listed: the stop
+ * came first, or the thread is RUN_LOG_QUEUE jobs behind */
 static void
-run_log_rest(struct despool *r)
+log_job_unlisted(const struct log_job *j, const char *because)
 {
-	while (run_log_slice(r, RUN_LOG_WAITING_MAX, ev_now(ctx.loop)))
-		;
+	struct spool_counters c;
+	unsigned long long n = j->ids != NULL ? (unsigned long long)(j->nids - j->pos) :
+	    queue_counters(ctx.queue, j->domain, &c) == SPOOL_OK ? c.messages : 0;
+
+	if (n > 0)
+		log_role(LOG_SMTP, "delivery run domain=%s: %llu messages deferred (%s), not listed "
+		    "one by one: %s", j->domain, n, j->why, because);
 }
 
-/* log_job_run - on the log thread, which yields the CPU to the loop: on a
- * busy machine it would otherwise hold up the replies it was made for */
+/* log_job_run - on the log thread (at nice 10: on a busy machine the loop
+ * must win the CPU from it): a status=deferred line for each recipient in
+ * the domain of each message, as Postfix's queue manager logs them, so
+ * "grep ID" and pflogsumm show why the mail waits; at most
+ * RUN_LOG_WAITING_MAX messages, then one line.  A message gone meanwhile
+ * (a later run delivered it) is not listed. */
 static void
 log_job_run(struct work *w)
 {
 	struct log_job *j = (struct log_job *)w;
 	static __thread int niced;
+	struct spool_envelope env;
+	size_t listed = 0;
 
 	if (!niced++)
 		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);	/* Linux: this thread */
-
-	if (run_snapshot(j->r) == 0)
-		while (run_log_slice(j->r, RUN_LOG_SLICE, ev_time()))
-			;
+	if (j->ids == NULL && queue_ids(ctx.queue, j->domain, &j->ids, &j->nids) != SPOOL_OK) {
+		j->ids = NULL;
+		j->nids = 0;
+	}
+	for (; j->pos < j->nids && listed < RUN_LOG_WAITING_MAX; j->pos++) {
+		if (queue_envelope(ctx.queue, j->ids[j->pos], &env) != SPOOL_OK)
+			continue;
+		for (size_t i = 0; i < env.nrcpts; i++)
+			if (!env.rcpts[i].done &&
+			    strcmp(spool_rcpt_domain(env.rcpts[i].addr), j->domain) == 0)
+				run_log_rcpt(&j->view, ev_time(), env.id, env.arrival,
+				    env.rcpts[i].addr, "deferred", j->why);
+		spool_envelope_free(&env);
+		listed++;
+	}
+	if (j->pos < j->nids)
+		log_role(LOG_SMTP, "delivery run domain=%s: %zu more messages deferred (%s), not "
+		    "listed one by one", j->domain, j->nids - j->pos, j->why);
 }
 
-/* log_job_done - on the loop: the run is over (ran 0: the stop took the
- * job from the queue, and the loop logs) */
+static void
+log_job_free(struct log_job *j)
+{
+	free(j->ids);
+	free(j);
+}
+
+/* log_job_done - on the loop (ran 0: the stop took the job from the queue
+ * before the thread did; listing it then could keep the stop reading the
+ * disk for minutes) */
 static void
 log_job_done(struct work *w, int ran)
 {
 	struct log_job *j = (struct log_job *)w;
-	struct despool *r = j->r;
 
-	free(j);
-	r->log_thread = 0;
-	if (!ran && run_snapshot(r) == 0)
-		run_log_rest(r);
-	run_over(r);
+	if (!ran)
+		log_job_unlisted(j, "spoold is stopping");
+	log_job_free(j);
 }
 
-/* run_log_job - the log to the thread; -1 when it cannot take it */
-static int
-run_log_job(struct despool *r)
+/* log_job_new - what r's log needs, and the rest of its snapshot, which r
+ * gives up; NULL when out of memory */
+static struct log_job *
+log_job_new(struct despool *r, const char *why)
 {
-	struct log_job *j;
+	struct log_job *j = calloc(1, sizeof(*j));
 
-	if (ctx.log_pool == NULL && (ctx.log_pool = workers_start(ctx.loop, 1, RUN_LOG_QUEUE)) == NULL)
-		return -1;
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		return -1;
+	if (j == NULL)
+		return NULL;
 	j->work.run = log_job_run;
 	j->work.done = log_job_done;
-	j->r = r;
-	if (workers_submit(ctx.log_pool, &j->work) == -1) {
-		free(j);
-		return -1;
-	}
-	r->log_thread = 1;
-	return 0;
+	snprintf(j->domain, sizeof(j->domain), "%s", r->domain);
+	snprintf(j->relay, sizeof(j->relay), "%s", r->relay);
+	snprintf(j->why, sizeof(j->why), "%s", why);
+	j->view = run_view(r);
+	j->view.relay = j->relay;
+	j->ids = r->ids;
+	j->nids = r->nids;
+	j->pos = r->pos;
+	r->ids = NULL;
+	r->nids = r->pos = 0;
+	return j;
 }
 
-/* run_log_step - RUN_LOGGING on the loop: the next slice, then over */
-static void
-run_log_step(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct despool *r = w->data;
-
-	if (run_log_slice(r, RUN_LOG_SLICE, ev_now(loop))) {
-		ev_timer_set(w, 0., 0.);
-		ev_timer_start(loop, w);
-		return;
-	}
-	run_over(r);
-}
-
-/* run_log_waiting - the run never got to offer the rest of its snapshot:
- * a status=deferred line for each of their recipients in the domain, as
- * Postfix's queue manager logs them, so "grep ID" and pflogsumm show why
- * the mail waits; at most RUN_LOG_WAITING_MAX messages, then one line.  By
- * the log thread, or a slice per pass of the loop (RUN_LOGGING); the run
- * is over after the last. */
+/* run_log_waiting - the run never got to offer the rest of its snapshot
+ * (or had none): a log job lists why each message waits, and the run is
+ * over */
 static void
 run_log_waiting(struct despool *r, const char *why)
 {
-	if (why != r->why)
-		snprintf(r->why, sizeof(r->why), "%s", why);
-	r->listed = 0;
-	if (r->ids == NULL)	/* the run stopped before its snapshot */
-		r->pos = 0;
+	struct log_job *j;
+
 	if (r->atrn || (r->ids != NULL && r->pos >= r->nids)) {
 		run_over(r);
 		return;
 	}
-	run_enter_state(r, RUN_LOGGING);
-	if (run_log_job(r) == 0)
-		return;
-	if (run_snapshot(r) == -1) {
-		run_over(r);
-		return;
+	if ((j = log_job_new(r, why)) == NULL)
+		log_warnx("delivery run domain=%s: out of memory: its deferrals are not logged",
+		    r->domain);
+	else if (ctx.log_pool == NULL &&
+	    (ctx.log_pool = workers_start(ctx.loop, 1, RUN_LOG_QUEUE)) == NULL) {
+		log_job_unlisted(j, "no thread to list them");
+		log_job_free(j);
+	} else if (workers_submit(ctx.log_pool, &j->work) == -1) {
+		log_job_unlisted(j, "the log is behind");
+		log_job_free(j);
 	}
-	ev_timer_init(&r->kick, run_log_step, 0., 0.);
-	r->kick.data = r;
-	ev_timer_start(ctx.loop, &r->kick);
+	run_over(r);
 }
 
 /* run_defer - recipient i waits, with the peer's reply */
@@ -965,8 +965,7 @@ client_params(const struct despool *r, struct smtp_client_params *p)
 }
 
 /* run_snapshot - the ids of the domain's mail, oldest first, once a run:
- * at its first connection, or for its log when it had none (RUN_LOGGING,
- * on the log thread); 0, or -1 (nothing to go through) */
+ * at its first connection; 0, or -1 when they cannot be read */
 static int
 run_snapshot(struct despool *r)
 {
@@ -1384,13 +1383,6 @@ despool_stop_all(void)
 			ev_timer_stop(ctx.loop, &r->kick);
 			run_over(r);
 			break;
-		case RUN_LOGGING:
-			if (r->log_thread)
-				break;	/* over when the thread is done */
-			ev_timer_stop(ctx.loop, &r->kick);
-			run_log_rest(r);	/* at once: no session waits now */
-			run_over(r);
-			break;
 		case RUN_CONNECTING:
 			io_free(r->connecting);
 			r->connecting = NULL;
@@ -1412,7 +1404,7 @@ void
 despool_close(void)
 {
 	if (ctx.log_pool != NULL)
-		workers_stop(ctx.log_pool);	/* the last jobs' done() end their runs */
+		workers_stop(ctx.log_pool);	/* the job under way ends, the rest are one line each */
 	ctx.log_pool = NULL;
 }
 
