@@ -98,8 +98,8 @@ done
 grep -q 'site.test' "$T/pflogsumm.out" || fail "pflogsumm lists no recipient domain site.test"
 say "pflogsumm --syslog-name=spoold: 5 received, 3 delivered, 1 deferred, 1 bounced, 3 rejected"
 
-# ---- a site that is down, with more messages than one slice of the log ----
-# (a run that cannot start logs them off the loop): each deferred once
+# ---- a site that is down, with 21 messages ----
+# (a run that cannot start leaves their log to a thread): each deferred once
 ids=""
 for i in $(seq 1 20); do
 	sw -f a@client.test -t "m$i@down.test"
