@@ -23,8 +23,12 @@ struct conf_ctx;
  * object of the enclosing block; it reports errors with conf_error(). */
 typedef void conf_handler(struct conf_ctx *, void *target, int argc, char **argv);
 /* A block opener returns the object the block's directives fill, or NULL
- * (after reporting the error) to skip the block. */
+ * (after reporting the error) to skip the block, or CONF_SKIP for a block
+ * the program does not want this time: skipped to its "}" unread (its lines
+ * are not checked), as spoolctl skips the domains it was not asked about. */
 typedef void *conf_block_open(struct conf_ctx *, void *target, int argc, char **argv);
+extern char conf_skip_marker;
+#define CONF_SKIP	((void *)&conf_skip_marker)
 
 struct conf_keyword {
 	const char			*name;

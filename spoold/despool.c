@@ -18,9 +18,11 @@
  *   RUN_DRAINING   -> freed once every outcome is committed, or
  *                     RUN_CONNECTING when an ETRN came meanwhile
  *
- * It takes a snapshot of the domain's message ids (one short read
- * transaction), then reads each envelope and body in short transactions as
- * the SMTP client asks for them: no transaction is held across network I/O.
+ * Once connected it takes a snapshot of the domain's message ids (one
+ * short read transaction), then reads each envelope and body in short
+ * transactions as the SMTP client asks for them: no transaction is held
+ * across network I/O.  A run that cannot start leaves the log of why each
+ * message waits to a thread of despool's own (a log job), off the loop.
  * Outcomes go to the queue as changes, so they are group-committed and the
  * loop never waits for the disk; a run is over only once every one of them
  * is committed (RUN_DRAINING), so a second run never re-sends what the
@@ -30,6 +32,9 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -47,6 +52,7 @@
 #include "smtp_reply.h"
 #include "rescan.h"
 #include "route.h"
+#include "workers.h"
 #include "despool.h"
 
 enum run_state {
@@ -95,7 +101,7 @@ struct despool {
 	struct smtp_client	*client;	/* RUN_SESSION */
 	ev_timer		 kick;		/* RUN_LAUNCHING, RUN_BOUNCING */
 	unsigned		 offered;	/* messages handed to this session */
-	char			 why[480];	/* why it could not start */
+	char			 why[512];	/* why it could not start */
 	/* ATRN: several domains over a connection the customer dialled */
 	int			 atrn;
 	char			(*domains)[SMTP_DOMAIN_MAX + 1];
@@ -133,6 +139,7 @@ static struct {
 	int			(*is_self)(const struct sockaddr *);
 	struct despool		*runs;
 	int			 stopping;
+	struct workers		*log_pool;	/* started at the first log job */
 } ctx;
 
 #define RUN_ROLE(r)	((r)->atrn ? LOG_ODMR : LOG_SMTP)
@@ -140,6 +147,7 @@ static struct {
 static void run_end(struct despool *);
 static void offer_settle(struct despool *);
 static int run_connect(struct despool *);
+static int run_snapshot(struct despool *);
 
 void
 despool_init(struct ev_loop *loop, struct queue *q, struct dns *dns,
@@ -325,15 +333,27 @@ log_seconds(double t, char *dst, size_t len)
 	return dst;
 }
 
+/* What a run's recipient lines say of it: the run's own fields, or a log
+ * job's copy of them. */
+struct run_view {
+	const char	*relay, *role;
+	ev_tstamp	 t_start, t_ready, t_offer;
+};
+
+static struct run_view
+run_view(const struct despool *r)
+{
+	return (struct run_view){ r->relay, RUN_ROLE(r), r->t_start, r->t_ready, r->t_offer };
+}
+
 /* run_log_rcpt - one line per recipient, Postfix's: delays=a/b/c/d is the
  * time before the spool (0: counted in b), in the spool until this run,
  * setting the session up (DNS, connect, greeting, TLS, EHLO), and sending */
 static void
-run_log_rcpt(const struct despool *r, uint64_t id, time_t arrival, const char *addr,
-    const char *status, const char *reply)
+run_log_rcpt(const struct run_view *r, ev_tstamp now, uint64_t id, time_t arrival,
+    const char *addr, const char *status, const char *reply)
 {
 	char to[LOG_ESCAPE_SIZE(SMTP_PATH_MAX)], dsn[16], d0[16], d1[16], d2[16], d3[16];
-	ev_tstamp now = ev_now(ctx.loop);
 	ev_tstamp ready = r->t_ready > 0 ? r->t_ready : now;
 	ev_tstamp offer = r->t_ready > 0 && r->t_offer > 0 ? r->t_offer : now;
 
@@ -343,7 +363,7 @@ run_log_rcpt(const struct despool *r, uint64_t id, time_t arrival, const char *a
 	if (strcmp(status, "deferred") == 0 && !isdigit((unsigned char)reply[0]))
 		snprintf(dsn, sizeof(dsn), "4.4.1");	/* no reply: the connection failed */
 	/* reply is escaped already (smtp_client keeps peer text printable) */
-	log_role(RUN_ROLE(r), "%016llx: to=<%s>, relay=%s, delay=%s, "
+	log_role(r->role, "%016llx: to=<%s>, relay=%s, delay=%s, "
 	    "delays=0/%s/%s/%s, dsn=%s, status=%s (%s)", (unsigned long long)id,
 	    log_escape(to, sizeof(to), addr, SMTP_PATH_MAX), r->relay[0] != '\0' ? r->relay : "none",
 	    log_seconds(now - (ev_tstamp)arrival, d0, sizeof(d0)),
@@ -358,44 +378,150 @@ run_log(struct despool *r, size_t i, const char *status, const char *reply)
 {
 	if (strcmp(status, "deferred") == 0)	/* for the route record */
 		snprintf(r->last_deferral, sizeof(r->last_deferral), "%s", reply);
-	run_log_rcpt(r, r->o.env.id, r->o.env.arrival, r->o.to[i].addr, status, reply);
+	struct run_view v = run_view(r);
+
+	run_log_rcpt(&v, ev_now(ctx.loop), r->o.env.id, r->o.env.arrival, r->o.to[i].addr, status,
+	    reply);
 }
 
 #define RUN_LOG_WAITING_MAX	1000	/* messages listed when a run cannot start */
+/* The messages a run could not offer are logged by a thread of despool's
+ * own (workers.c), from a log job that holds what the lines need: each
+ * line needs the message's envelope, and on a spool that is not in the
+ * page cache each read is a disk read (a major fault on the map); on the
+ * loop, 100 of them in one go held every session up (issue 14: ETRN
+ * replies of 20-30 ms at the 99th percentile).  The run itself is over at
+ * once, as before, so an ETRN that comes meanwhile starts the next one. */
+#define RUN_LOG_QUEUE		1024	/* log jobs waiting for the thread */
 
-/* run_log_waiting - the run never got to offer the rest of its snapshot:
- * a status=deferred line for each of their recipients in the domain, as
- * Postfix's queue manager logs them, so "grep ID" and pflogsumm show why
- * the mail waits; at most RUN_LOG_WAITING_MAX messages, then one line */
+struct log_job {
+	struct work		 work;	/* first: the pool hands it back */
+	struct run_view		 view;	/* relay and role point into this job */
+	char			 domain[SMTP_DOMAIN_MAX + 1];
+	char			 relay[400];
+	char			 why[512];
+	uint64_t		*ids;	/* NULL: the thread takes the snapshot */
+	size_t			 nids, pos;
+};
+
+/* log_job_unlisted - one line for the messages of j not listed: the stop
+ * came first, or the thread is RUN_LOG_QUEUE jobs behind */
 static void
-run_log_waiting(struct despool *r, const char *why)
+log_job_unlisted(const struct log_job *j, const char *because)
 {
-	struct spool_envelope env;
-	uint64_t *ids = r->ids;
-	size_t listed = 0, pos = r->pos, n = r->nids;
+	struct spool_counters c;
+	unsigned long long n = j->ids != NULL ? (unsigned long long)(j->nids - j->pos) :
+	    queue_counters(ctx.queue, j->domain, &c) == SPOOL_OK ? c.messages : 0;
 
-	if (r->atrn)
-		return;
-	if (ids == NULL) {	/* no snapshot yet: the run stopped before it */
-		pos = 0;
-		if (queue_ids(ctx.queue, r->domain, &ids, &n) != SPOOL_OK)
-			return;
+	if (n > 0)
+		log_role(LOG_SMTP, "delivery run domain=%s: %llu messages deferred (%s), not listed "
+		    "one by one: %s", j->domain, n, j->why, because);
+}
+
+/* log_job_run - on the log thread (at nice 10: on a busy machine the loop
+ * must win the CPU from it): a status=deferred line for each recipient in
+ * the domain of each message, as Postfix's queue manager logs them, so
+ * "grep ID" and pflogsumm show why the mail waits; at most
+ * RUN_LOG_WAITING_MAX messages, then one line.  A message gone meanwhile
+ * (a later run delivered it) is not listed. */
+static void
+log_job_run(struct work *w)
+{
+	struct log_job *j = (struct log_job *)w;
+	static __thread int niced;
+	struct spool_envelope env;
+	size_t listed = 0;
+
+	if (!niced++)
+		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);	/* Linux: this thread */
+	if (j->ids == NULL && queue_ids(ctx.queue, j->domain, &j->ids, &j->nids) != SPOOL_OK) {
+		j->ids = NULL;
+		j->nids = 0;
 	}
-	for (; pos < n && listed < RUN_LOG_WAITING_MAX; pos++) {
-		if (queue_envelope(ctx.queue, ids[pos], &env) != SPOOL_OK)
+	for (; j->pos < j->nids && listed < RUN_LOG_WAITING_MAX; j->pos++) {
+		if (queue_envelope(ctx.queue, j->ids[j->pos], &env) != SPOOL_OK)
 			continue;
 		for (size_t i = 0; i < env.nrcpts; i++)
 			if (!env.rcpts[i].done &&
-			    strcmp(spool_rcpt_domain(env.rcpts[i].addr), r->domain) == 0)
-				run_log_rcpt(r, env.id, env.arrival, env.rcpts[i].addr, "deferred", why);
+			    strcmp(spool_rcpt_domain(env.rcpts[i].addr), j->domain) == 0)
+				run_log_rcpt(&j->view, ev_time(), env.id, env.arrival,
+				    env.rcpts[i].addr, "deferred", j->why);
 		spool_envelope_free(&env);
 		listed++;
 	}
-	if (pos < n)
+	if (j->pos < j->nids)
 		log_role(LOG_SMTP, "delivery run domain=%s: %zu more messages deferred (%s), not "
-		    "listed one by one", r->domain, n - pos, why);
-	if (ids != r->ids)
-		free(ids);
+		    "listed one by one", j->domain, j->nids - j->pos, j->why);
+}
+
+static void
+log_job_free(struct log_job *j)
+{
+	free(j->ids);
+	free(j);
+}
+
+/* log_job_done - on the loop (ran 0: the stop took the job from the queue
+ * before the thread did; listing it then could keep the stop reading the
+ * disk for minutes) */
+static void
+log_job_done(struct work *w, int ran)
+{
+	struct log_job *j = (struct log_job *)w;
+
+	if (!ran)
+		log_job_unlisted(j, "spoold is stopping");
+	log_job_free(j);
+}
+
+/* log_job_new - what r's log needs, and the rest of its snapshot, which r
+ * gives up; NULL when out of memory */
+static struct log_job *
+log_job_new(struct despool *r, const char *why)
+{
+	struct log_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	j->work.run = log_job_run;
+	j->work.done = log_job_done;
+	snprintf(j->domain, sizeof(j->domain), "%s", r->domain);
+	snprintf(j->relay, sizeof(j->relay), "%s", r->relay);
+	snprintf(j->why, sizeof(j->why), "%s", why);
+	j->view = run_view(r);
+	j->view.relay = j->relay;
+	j->ids = r->ids;
+	j->nids = r->nids;
+	j->pos = r->pos;
+	r->ids = NULL;
+	r->nids = r->pos = 0;
+	return j;
+}
+
+/* run_log_waiting - the run never got to offer the rest of its snapshot
+ * (or had none): a log job lists why each message waits, and the run is
+ * over */
+static void
+run_log_waiting(struct despool *r, const char *why)
+{
+	struct log_job *j;
+
+	if (r->atrn || (r->ids != NULL && r->pos >= r->nids)) {
+		run_over(r);
+		return;
+	}
+	if ((j = log_job_new(r, why)) == NULL)
+		log_warnx("delivery run domain=%s: out of memory: its deferrals are not logged",
+		    r->domain);
+	else if (ctx.log_pool == NULL &&
+	    (ctx.log_pool = workers_start(ctx.loop, 1, RUN_LOG_QUEUE)) == NULL) {
+		log_job_unlisted(j, "no thread to list them");
+		log_job_free(j);
+	} else if (workers_submit(ctx.log_pool, &j->work) == -1) {
+		log_job_unlisted(j, "the log is behind");
+		log_job_free(j);
+	}
+	run_over(r);
 }
 
 /* run_defer - recipient i waits, with the peer's reply */
@@ -838,6 +964,19 @@ client_params(const struct despool *r, struct smtp_client_params *p)
 	p->timeout_eom = (double)cf->timeout_smtp_data_done;
 }
 
+/* run_snapshot - the ids of the domain's mail, oldest first, once a run:
+ * at its first connection; 0, or -1 when they cannot be read */
+static int
+run_snapshot(struct despool *r)
+{
+	if (r->ids == NULL && queue_ids(ctx.queue, r->domain, &r->ids, &r->nids) != SPOOL_OK) {
+		r->ids = NULL;
+		r->nids = 0;
+		return -1;
+	}
+	return 0;
+}
+
 static void
 run_connected(struct io *io, enum io_event ev, void *arg)
 {
@@ -857,11 +996,13 @@ run_connected(struct io *io, enum io_event ev, void *arg)
 	p.tls_verify_name = r->tls != TLS_VERIFY ? NULL : named ? t->name : r->address;
 	r->connecting = NULL;
 	if (ev == IO_CONNECTED) {
-		if ((r->client = smtp_client_start(io, &p, &run_ops, r)) != NULL) {
+		if (run_snapshot(r) == -1)
+			snprintf(why, sizeof(why), "cannot read the spool");
+		else if ((r->client = smtp_client_start(io, &p, &run_ops, r)) != NULL) {
 			run_enter_state(r, RUN_SESSION);
 			return;
-		}
-		snprintf(why, sizeof(why), "out of memory");
+		} else
+			snprintf(why, sizeof(why), "out of memory");
 	} else
 		snprintf(why, sizeof(why), "connect to %s: %s", r->relay,
 		    ev == IO_TIMEOUT ? "timed out" : io_error(io));
@@ -870,9 +1011,8 @@ run_connected(struct io *io, enum io_event ev, void *arg)
 	if (run_next_target(r))
 		return;
 	r->again = 0;	/* the site is not there: the next ETRN tries again */
-	run_log_waiting(r, why);
 	route_record(r, r->domain, why);
-	run_over(r);
+	run_log_waiting(r, why);	/* then over */
 }
 
 /* run_describe - relay and remote for the log and DSNs, from target t */
@@ -919,11 +1059,15 @@ run_connect(struct despool *r)
 	return 0;
 }
 
-/* run_launch - snapshot the domain's mail and dial the first target; -1
- * if it cannot even start */
+/* run_launch - dial the first target; -1 if it cannot even start.  The
+ * snapshot waits for the connection (run_snapshot): a site that is not
+ * there costs the loop no read of the domain's ids, which on a cold spool
+ * are disk reads (issue 14); messages= is the domain's count now. */
 static int
 run_launch(struct despool *r)
 {
+	struct spool_counters c;
+
 	free(r->ids);
 	r->ids = NULL;
 	r->pos = 0;
@@ -934,20 +1078,18 @@ run_launch(struct despool *r)
 	r->t_start = ev_now(ctx.loop);
 	r->t_ready = r->t_offer = 0;	/* a run started again by run_end */
 	snprintf(r->why, sizeof(r->why), "cannot read the spool");
-	if (queue_ids(ctx.queue, r->domain, &r->ids, &r->nids) != SPOOL_OK ||
-	    (run_connect(r) == -1 && !run_next_target(r))) {
-		free(r->ids);
-		r->ids = NULL;
-		r->nids = 0;
+	r->nids = 0;
+	if (queue_counters(ctx.queue, r->domain, &c) != SPOOL_OK ||
+	    (run_connect(r) == -1 && !run_next_target(r)))
 		return -1;
-	}
-	log_role(RUN_ROLE(r), "delivery run domain=%s relay=%s messages=%zu started", r->domain, r->relay, r->nids);
+	log_role(RUN_ROLE(r), "delivery run domain=%s relay=%s messages=%llu started", r->domain,
+	    r->relay, (unsigned long long)c.messages);
 	metrics_inc(MC_RUNS_STARTED);
 	return 0;
 }
 
-/* run_kick - RUN_LAUNCHING: the snapshot and the connection come from the
- * loop, right after the ETRN reply, which never waits for them */
+/* run_kick - RUN_LAUNCHING: the connection comes from the loop, right
+ * after the ETRN reply, which never waits for it */
 static void
 run_kick(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -957,11 +1099,12 @@ run_kick(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	log_role(RUN_ROLE(r), "delivery run domain=%s status=deferred (%s)", r->domain,
 	    ctx.stopping ? "shutting down" : r->why);
-	if (!ctx.stopping)
-		run_log_waiting(r, r->why);
 	route_record(r, r->domain, r->why);
 	r->again = 0;
-	run_over(r);
+	if (ctx.stopping)
+		run_over(r);
+	else
+		run_log_waiting(r, r->why);	/* then over */
 }
 
 /* ---- a domain that takes no mail ---- */
@@ -1035,9 +1178,8 @@ run_resolved(void *arg, enum route_result res, const struct route_target *t, siz
 	snprintf(r->relay, sizeof(r->relay), "(no route)");
 	if (res == ROUTE_PERMFAIL && run_bounce_all(r, why) == 0)
 		return;
-	run_log_waiting(r, why);
 	route_record(r, r->domain, why);
-	run_over(r);
+	run_log_waiting(r, why);	/* then over */
 }
 
 /* run_resolve - look the route's name up (RUN_RESOLVING); 0, or -1 with
@@ -1256,6 +1398,14 @@ despool_stop_all(void)
 			break;	/* goes when the queue reports its outcomes */
 		}
 	}
+}
+
+void
+despool_close(void)
+{
+	if (ctx.log_pool != NULL)
+		workers_stop(ctx.log_pool);	/* the job under way ends, the rest are one line each */
+	ctx.log_pool = NULL;
 }
 
 enum despool_atrn

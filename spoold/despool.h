@@ -65,5 +65,8 @@ int	despool_busy(const char *domain);
 /* despool_stop_all - end every run now and start no more; undelivered
  * mail simply stays */
 void	despool_stop_all(void);
+/* despool_close - after despool_stop_all, before the queue closes: waits
+ * for the thread that logs what failed runs leave queued */
+void	despool_close(void);
 
 #endif

@@ -192,6 +192,13 @@ queue_domains(struct queue *q, int (*cb)(const struct spool_domain_info *, void 
 }
 
 enum spool_err
+queue_domains_after(struct queue *q, const char *after,
+    int (*cb)(const struct spool_domain_info *, void *), void *arg)
+{
+	return spool_domain_list_after(q->spool, after, cb, arg);
+}
+
+enum spool_err
 queue_stats(struct queue *q, struct spool_stats *st)
 {
 	return spool_get_stats(q->spool, st);

@@ -98,9 +98,13 @@ enum spool_err queue_read_body(struct queue *, uint64_t id, uint64_t off, void *
 enum spool_err queue_route(struct queue *, const char *domain, struct spool_route *);
 enum spool_err queue_domains(struct queue *, int (*cb)(const struct spool_domain_info *, void *),
     void *arg);
+/* queue_domains_after - the same from the first domain after `after` */
+enum spool_err queue_domains_after(struct queue *, const char *after,
+    int (*cb)(const struct spool_domain_info *, void *), void *arg);
 enum spool_err queue_walk(struct queue *, const char *domain, spool_walk_cb *, void *arg);
 /* The metrics thread's reads: these touch no queue state, only the spool's
- * read transactions, so they may run off the loop (queue_domains too). */
+ * read transactions, so they may run off the loop (queue_domains too, and
+ * queue_ids and queue_envelope, which the delivery runs' log thread uses). */
 enum spool_err queue_stats(struct queue *, struct spool_stats *);
 enum spool_err queue_quarantine_walk(struct queue *, spool_quarantine_cb *, void *arg);
 

@@ -599,9 +599,26 @@ spool_domain_counters(struct spool *sp, const char *domain, struct spool_counter
 
 struct read_list {
 	struct spool	*sp;
+	const char	*after;		/* NULL: from the first domain */
 	int		(*cb)(const struct spool_domain_info *, void *);
 	void		*arg;
 };
+
+/* list_first - the cursor at the first domain after a->after */
+static int
+list_first(const struct read_list *a, MDB_cursor *cur, MDB_val *k, MDB_val *v)
+{
+	size_t len = a->after != NULL ? strlen(a->after) : 0;
+	int rc;
+
+	if (len == 0)
+		return mdb_cursor_get(cur, k, v, MDB_FIRST);
+	*k = spool_val(a->after, len);
+	if ((rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE)) == 0 && k->mv_size == len &&
+	    memcmp(k->mv_data, a->after, len) == 0)
+		rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
+	return rc;
+}
 
 static int
 read_list(MDB_txn *txn, void *arg)
@@ -614,8 +631,7 @@ read_list(MDB_txn *txn, void *arg)
 
 	if ((rc = mdb_cursor_open(txn, a->sp->domain, &cur)) != 0)
 		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = list_first(a, cur, &k, &v); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		struct spool_domain_info di = { .domain = name };
 
 		if (k.mv_size >= sizeof(name) ||
@@ -635,7 +651,14 @@ read_list(MDB_txn *txn, void *arg)
 enum spool_err
 spool_domain_list(struct spool *sp, int (*cb)(const struct spool_domain_info *, void *), void *arg)
 {
-	struct read_list a = { sp, cb, arg };
+	return spool_domain_list_after(sp, NULL, cb, arg);
+}
+
+enum spool_err
+spool_domain_list_after(struct spool *sp, const char *after,
+    int (*cb)(const struct spool_domain_info *, void *), void *arg)
+{
+	struct read_list a = { sp, after, cb, arg };
 
 	return spool_err_of(spool_env_read(sp->env, read_list, &a));
 }

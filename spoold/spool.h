@@ -122,6 +122,10 @@ enum spool_err spool_read_body(struct spool *, uint64_t id, uint64_t off, void *
  * cb must not block. */
 enum spool_err spool_domain_list(struct spool *,
     int (*cb)(const struct spool_domain_info *, void *), void *arg);
+/* spool_domain_list_after - the same from the first domain after `after`
+ * (NULL or "": from the first), for a walk in slices: cb stops each */
+enum spool_err spool_domain_list_after(struct spool *, const char *after,
+    int (*cb)(const struct spool_domain_info *, void *), void *arg);
 enum spool_err spool_domain_counters(struct spool *, const char *domain, struct spool_counters *);
 
 /* spool_domain_walk - cb for each message queued for domain, oldest first,

@@ -955,19 +955,62 @@ usage(int status)
 	exit(status);
 }
 
+/* copy_block - the block of domain name in the copy's text (to free), or
+ * NULL when it has none */
+static char *
+copy_block(const char *text, const char *name)
+{
+	char head[SMTP_DOMAIN_MAX + 16];
+	const char *p = text, *end;
+	size_t n = (size_t)snprintf(head, sizeof(head), "domain %s {\n", name);
+
+	while (p != NULL && strncmp(p, head, n) != 0)
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	if (p == NULL || (end = strstr(p, "\n}\n")) == NULL)
+		return NULL;
+	return strndup(p, (size_t)(end - p) + 3);
+}
+
 /* add_pgsql_copy - the domains spoold last read from PostgreSQL, as it
  * keeps them in the spool (what they say is checked there, not here) */
 static void
 add_pgsql_copy(struct spoold_conf *cf)
 {
 	struct conf_errors errs = { 0 };
-	char *copy;
+	char *copy, *block;
 
-	if (cf->domains_map == NULL || (copy = spoold_conf_read_pgsql_copy(cf->datadir)) == NULL)
+	if (cf->domains_map == NULL || (cf->only_domain != NULL && cf->only_domain[0] == '\0') ||
+	    (copy = spoold_conf_read_pgsql_copy(cf->datadir)) == NULL)
 		return;
-	spoold_conf_add_domains(cf, SPOOLD_PGSQL_COPY, copy, &errs);
+	/* one domain's block only, when one is asked about */
+	block = cf->only_domain != NULL ? copy_block(copy, cf->only_domain) : copy;
+	if (block != NULL)
+		spoold_conf_add_domains(cf, SPOOLD_PGSQL_COPY, block, &errs);
 	conf_errors_free(&errs);
+	if (block != copy)
+		free(block);
 	free(copy);
+}
+
+/* conf_for - the configuration cmd needs: list every domain block; show,
+ * hold and release of a domain that one (canonical as spoold's are); the
+ * rest none.  The blocks not needed are skipped unread, so that show takes
+ * time in proportion to its domain, not to 100,000 configured ones. */
+static struct spoold_conf *
+conf_for(const char *path, const char *cmd, const char *arg, struct conf_errors *errs)
+{
+	char name[SMTP_DOMAIN_MAX + 1] = "";
+
+	if (strcmp(cmd, "list") == 0)
+		return spoold_conf_load(path, errs);
+	if (arg != NULL && strlen(arg) < sizeof(name) && (strcmp(cmd, "show") == 0 ||
+	    ((strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0) && !is_queue_id(arg)))) {
+		snprintf(name, sizeof(name), "%s", arg);
+		if (smtp_domain_canon(name, 1) == -1)
+			name[0] = '\0';	/* the command says it is no domain */
+	}
+	return spoold_conf_load_one(path, name, errs);
 }
 
 int
@@ -1000,7 +1043,7 @@ main(int argc, char **argv)
 	cmd = argv[optind++];
 	log_init("spoolctl", 1, 0);
 	now = time(NULL);
-	if ((cf = spoold_conf_load(path, &errs)) == NULL) {
+	if ((cf = conf_for(path, cmd, optind < argc ? argv[optind] : NULL, &errs)) == NULL) {
 		for (size_t i = 0; i < errs.count; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
 		conf_errors_free(&errs);

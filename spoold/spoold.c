@@ -285,6 +285,7 @@ shutdown_finish(void)
 
 	metrics_stop();		/* it reads through the queue */
 	pgsql_stop();		/* no lookup is waited for any more */
+	despool_close();	/* so does the delivery runs' log thread */
 	queue_close(spoold.queue, &messages, &batches);
 	spoold.queue = NULL;
 	log_info("stopped: %llu messages stored in %llu commits since start", messages, batches);
@@ -633,6 +634,7 @@ main(int argc, char **argv)
 	reload_stop();
 	pgsql_stop();
 	metrics_stop();		/* (done already, unless the loop ended otherwise) */
+	despool_close();
 	spool_close(spoold.spool);
 	rt_unref(spoold.rt);
 	pidfile_remove(pidfd, pidpath);

@@ -825,11 +825,17 @@ open_domain(struct conf_ctx *c, void *t, int argc, char **argv)
 		conf_error(c, "domain takes one name: domain NAME {");
 		return NULL;
 	}
+	/* the canonical name is argv[1] lower-cased, without a final dot */
+	if (cf->only_domain != NULL && strncasecmp(argv[1], cf->only_domain,
+	    strlen(cf->only_domain)) != 0)
+		return CONF_SKIP;
 	if (strlen(argv[1]) >= sizeof(name) || (strcpy(name, argv[1]), smtp_domain_canon(name, 1)) == -1 ||
 	    name[0] == '[') {
 		conf_error(c, "domain: \"%.64s\" is not a valid domain name", argv[1]);
 		return NULL;
 	}
+	if (cf->only_domain != NULL && strcmp(name, cf->only_domain) != 0)
+		return CONF_SKIP;
 	/* a name given twice is found once all are in, sorted (spoold_conf_finish):
 	 * a scan here would make 100,000 domains take minutes; the array
 	 * doubles for the same reason */
@@ -1090,7 +1096,7 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 		if (strcmp(cf->domains[i].name, cf->domains[i - 1].name) == 0)
 			conf_add_error(errs, "%s:%d: domain %s is already defined at line %d", name,
 			    cf->domains[i].line, cf->domains[i].name, cf->domains[i - 1].line);
-	for (size_t i = 0; i < cf->n_queues; i++)
+	for (size_t i = 0; i < cf->n_queues && cf->only_domain == NULL; i++)
 		for (size_t j = 0; j < cf->queues[i].n_domains; j++)
 			if (spoold_conf_domain(cf, cf->queues[i].domains[j]) == NULL)
 				conf_add_error(errs, "%s:%d: queue %s: %s is not a configured domain", name,
@@ -1113,8 +1119,9 @@ spoold_conf_parse_text(const char *name, const char *text, struct conf_errors *e
 	return cf;
 }
 
-struct spoold_conf *
-spoold_conf_load(const char *path, struct conf_errors *errs)
+/* conf_load - spoold_conf_load, or with only set spoold_conf_load_one */
+static struct spoold_conf *
+conf_load(const char *path, const char *only, struct conf_errors *errs)
 {
 	struct spoold_conf *cf;
 	size_t before = errs->count;
@@ -1125,6 +1132,8 @@ spoold_conf_load(const char *path, struct conf_errors *errs)
 	}
 	cf = spoold_conf_new();
 	cf->path = conf_xstrdup(path);
+	if (only != NULL)
+		cf->only_domain = conf_xstrdup(only);
 	conf_parse_file(path, top_keywords, cf, errs);
 	spoold_conf_finish(cf, path, errs);
 	if (errs->count > before) {
@@ -1132,6 +1141,18 @@ spoold_conf_load(const char *path, struct conf_errors *errs)
 		return NULL;
 	}
 	return cf;
+}
+
+struct spoold_conf *
+spoold_conf_load(const char *path, struct conf_errors *errs)
+{
+	return conf_load(path, NULL, errs);
+}
+
+struct spoold_conf *
+spoold_conf_load_one(const char *path, const char *domain, struct conf_errors *errs)
+{
+	return conf_load(path, domain, errs);
 }
 
 const struct domain_conf *
@@ -1172,6 +1193,7 @@ spoold_conf_free(struct spoold_conf *cf)
 	if (cf == NULL)
 		return;
 	free(cf->path);
+	free(cf->only_domain);
 	free(cf->hostname);
 	for (size_t i = 0; i < cf->n_listens; i++) {
 		free(cf->listens[i].text);

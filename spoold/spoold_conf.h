@@ -218,6 +218,9 @@ struct spoold_conf {
 	 * minute, a probe's time limit (seconds) */
 	uint64_t		 verify_positive_expire, verify_negative_expire;
 	uint64_t		 verify_rate, verify_timeout;
+	/* spoold_conf_load_one: the one domain block read ("" none), NULL
+	 * when every block was */
+	char			*only_domain;
 };
 
 /* queue NAME DOMAIN...: "ETRN #NAME" asks for all of these domains */
@@ -234,6 +237,13 @@ const struct queue_conf *spoold_conf_queue(const struct spoold_conf *, const cha
 /* spoold_conf_load - parse path (and the recipients files it names) into a
  * new configuration; NULL with every error in errs */
 struct spoold_conf *spoold_conf_load(const char *path, struct conf_errors *errs);
+/* spoold_conf_load_one - the same, but of the domain blocks only domain's
+ * (canonical; "" for none): spoolctl's, which needs one domain's facts at
+ * most and must not spend a parse of 100,000 blocks on it.  The other
+ * blocks are skipped unread, so their errors are not found (spoold -n
+ * finds them), and the queues' domains are not checked. */
+struct spoold_conf *spoold_conf_load_one(const char *path, const char *domain,
+    struct conf_errors *errs);
 /* spoold_conf_parse_text - the same for text in memory (unit tests) */
 struct spoold_conf *spoold_conf_parse_text(const char *name, const char *text,
     struct conf_errors *errs);

@@ -4,7 +4,8 @@
 # wrote: 5 received, 3 delivered, 1 deferred, 1 bounced, 3 rejected (two
 # at RCPT, one over the size limit at the end of data); the lines a postmaster greps for (client=, message-id=,
 # from=/size=/nrcpt=, to=/relay=/delay=/delays=/dsn=/status=, removed, the
-# disconnect counts) are checked one by one.
+# disconnect counts) are checked one by one; then a run to a site that is
+# down with 21 messages logs each deferred once (from the log thread).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need_sink
 need_swaks
@@ -96,4 +97,24 @@ $(sed -n '/Grand Totals/,/Per-Hour/p' "$T/pflogsumm.out")"
 done
 grep -q 'site.test' "$T/pflogsumm.out" || fail "pflogsumm lists no recipient domain site.test"
 say "pflogsumm --syslog-name=spoold: 5 received, 3 delivered, 1 deferred, 1 bounced, 3 rejected"
+
+# ---- a site that is down, with 21 messages ----
+# (a run that cannot start leaves their log to a thread): each deferred once
+ids=""
+for i in $(seq 1 20); do
+	sw -f a@client.test -t "m$i@down.test"
+	ids="$ids $(sw_queued)"
+done
+before=$(grep -c '@down.test>, .*status=deferred' "$SPOOLD_LOG")
+etrn 127.0.0.1 down.test
+grep -q '^253 ' "$T/etrn.out" || fail "ETRN down.test: $(cat "$T/etrn.out")"
+_i=0
+until [ "$(grep -c '@down.test>, .*status=deferred' "$SPOOLD_LOG")" -ge $((before + 21)) ]; do
+	_i=$((_i + 1)); [ $_i -le 200 ] || fail "not every message of down.test was logged deferred"; sleep 0.05
+done
+for id in $ids; do
+	[ "$(grep -c " $id: to=<m[0-9]*@down.test>, .*status=deferred (connect to " "$SPOOLD_LOG")" = 1 ] ||
+		fail "$id: not one deferred line"
+done
+say "a run to a site that is down: a deferred line for each of its 21 messages, once"
 check_sanitizers

@@ -962,6 +962,40 @@ START_TEST(test_load_file)
 END_TEST
 
 /* every shipped spoold example loads; etrnclient's are not ours to check */
+/* spoold_conf_load_one: that domain's block, every top-level directive
+ * (before and after the blocks), no other block; an error in another block
+ * is not read */
+START_TEST(test_load_one)
+{
+	static const struct { const char *want; size_t n; } cases[] = {
+		{ "b.example", 1 }, { "", 0 }, { "b.exampl", 0 }, { "c.example", 0 },
+	};
+	char path[64];
+	struct conf_errors errs = { 0 };
+	struct spoold_conf *cf;
+
+	write_temp(path, sizeof(path), BASE "domain a.example {\n recipients any\n}\n"
+	    "domain B.Example. {\n recipients any\n retry 7m\n}\n"
+	    "domain b.example.org {\n recipients any\n \"bogus {\"\n}\n"
+	    "queue q a.example\nmax-message-size 1M\n");
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		cf = spoold_conf_load_one(path, cases[i].want, &errs);
+		ck_assert_msg(cf != NULL, "%s: %s", cases[i].want, errs.count ? errs.msgs[0] : "?");
+		ck_assert_uint_eq(cf->n_domains, cases[i].n);
+		ck_assert_uint_eq(cf->max_message_size, 1024 * 1024);
+		ck_assert_uint_eq(cf->n_queues, 1);
+		if (cases[i].n > 0)
+			ck_assert_uint_eq(spoold_conf_domain(cf, "b.example")->retry, 7 * 60);
+		spoold_conf_free(cf);
+	}
+	/* the whole file: the bad line is found */
+	ck_assert_ptr_null(spoold_conf_load(path, &errs));
+	ck_assert_uint_eq(errs.count, 1);
+	conf_errors_free(&errs);
+	unlink(path);
+}
+END_TEST
+
 START_TEST(test_shipped_examples)
 {
 	glob_t g;
@@ -1190,6 +1224,7 @@ conf_suite(void)
 	tc = tcase_create("files");
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_load_file);
+	tcase_add_test(tc, test_load_one);
 	tcase_add_test(tc, test_shipped_examples);
 	suite_add_tcase(s, tc);
 	return s;

@@ -118,6 +118,7 @@ close_queue(void)
 {
 	unsigned long long m, b;
 
+	despool_close();
 	queue_close(q, &m, &b);
 	spool_close(sp);
 	q = NULL;

@@ -378,12 +378,26 @@ START_TEST(test_callbacks_stop)
 	struct tmsg m[3];
 	struct dlist l = { .stop_after = 1 };
 	struct wlog w = { .stop_after = 1 };
+	/* a walk in slices goes on after the last domain it saw */
+	static const struct { const char *after; size_t n; const char *first; } slices[] = {
+		{ "", 2, "one.example" }, { "one.example", 1, "two.example" },
+		{ "o", 2, "one.example" }, { "one.examplf", 1, "two.example" },
+		{ "two.example", 0, NULL }, { "zzz", 0, NULL },
+	};
 
 	three_put(sp, m);
 	ck_assert_int_eq(spool_domain_list(sp, dlist_cb, &l), SPOOL_OK);
 	ck_assert_uint_eq(l.n, 1);
 	ck_assert_str_eq(walk(sp, "one.example", &w), "1:0,1;");
 	ck_assert_uint_eq(w.calls, 1);
+	for (size_t i = 0; i < NELEM(slices); i++) {
+		struct dlist s = { .n = 0 };
+
+		ck_assert_int_eq(spool_domain_list_after(sp, slices[i].after, dlist_cb, &s), SPOOL_OK);
+		ck_assert_msg(s.n == slices[i].n, "after \"%s\": %zu domains", slices[i].after, s.n);
+		if (s.n > 0)
+			ck_assert_str_eq(s.name[0], slices[i].first);
+	}
 	three_free(m);
 	spool_close(sp);
 }
