@@ -257,6 +257,8 @@ METRICS_PORT=$(sed -n 's/^metrics 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/listen")
 expect_rcpt 250 x@db1.test "db1.test after a restart with the database down (the copy)"
 expect_rcpt 451 x@nowhere.test "an unknown domain after a restart with the database down"
 [ "$(spoolctl list | awk '$1 == "db1.test" { print $2 }')" = 2 ] || fail "spoolctl list: $(spoolctl list)"
+spoolctl show db1.test >"$T/show.out" 2>&1 || fail "spoolctl show db1.test: $(cat "$T/show.out")"
+grep -q "when the site asks" "$T/show.out" || fail "spoolctl show: db1.test (hold, from the copy) not as configured: $(cat "$T/show.out")"
 say "spoold restarted with the database down: the copy in the spool serves (spoolctl sees it too)"
 
 pg_run
