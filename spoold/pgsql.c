@@ -654,7 +654,15 @@ conn_read(struct pg_conn *c)
 static void
 conn_poll_connect(struct pg_conn *c)
 {
-	switch (PQconnectPoll(c->conn)) {
+	PostgresPollingStatusType st = PQconnectPoll(c->conn);
+
+	/* PQconnectPoll may have closed the socket and opened another for
+	 * the next host or address, often under the same number: epoll
+	 * forgot the old one when it was closed, so the watcher is set up
+	 * again each time, or the new socket is never watched (and the
+	 * timeout, not the next host, ends the attempt) */
+	ev_io_stop(pg.tloop, &c->io);
+	switch (st) {
 	case PGRES_POLLING_READING:
 		conn_watch(c, EV_READ);
 		break;
