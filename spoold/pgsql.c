@@ -882,6 +882,7 @@ static struct {
 	struct inflight		*inflight;
 	uint64_t		 next_id;
 	struct map_state	*maps;
+	int			 stopping;	/* pgsql_lookups_stop: none asked */
 } lc;
 
 static uint64_t
@@ -1017,7 +1018,7 @@ pgsql_lookup_ready(const struct pgsql_map *map)
 {
 	const struct map_state *s = map_state(map->path, 0);
 
-	return pg.running && s != NULL && s->up;
+	return pg.running && !lc.stopping && s != NULL && s->up;
 }
 
 struct pgsql_lookup *
@@ -1053,7 +1054,7 @@ pgsql_lookup(const struct pgsql_map *map, const char *local, const char *domain,
 	lc.inflight = f;
 	m = msg_new(M_LOOKUP, map->path);
 	m->id = f->id;
-	if (len == 0 || !pg.running || strlen(local) >= ADDR_MAX || strlen(domain) >= ADDR_MAX) {
+	if (len == 0 || !pg.running || lc.stopping || strlen(local) >= ADDR_MAX || strlen(domain) >= ADDR_MAX) {
 		metrics_inc(MC_PGSQL_LOOKUP_FAILED);
 		m->kind = M_RESULT;	/* cannot be asked: answered on the loop's next turn */
 		m->result = -1;
@@ -1094,6 +1095,20 @@ loop_result(struct msg *m)
 	}
 	free(f->key);
 	free(f);
+}
+
+void
+pgsql_lookups_stop(void)
+{
+	struct inflight *f;
+
+	lc.stopping = 1;
+	/* a done() may ask again (a pipelined RCPT): answered here too */
+	while ((f = lc.inflight) != NULL) {
+		struct msg m = { .id = f->id, .result = -1 };
+
+		loop_result(&m);
+	}
 }
 
 static void

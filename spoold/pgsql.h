@@ -60,5 +60,9 @@ int	pgsql_lookup_ready(const struct pgsql_map *);
 struct pgsql_lookup *pgsql_lookup(const struct pgsql_map *, const char *local, const char *domain,
 	    pgsql_lookup_done *done, void *arg);
 void	pgsql_lookup_cancel(struct pgsql_lookup *);
+/* pgsql_lookups_stop - shutting down: the lookups under way are answered
+ * -1 (451) now, not when the database answers or times out, and none is
+ * asked from here on */
+void	pgsql_lookups_stop(void);
 
 #endif

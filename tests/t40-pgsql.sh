@@ -32,6 +32,7 @@ CREATE FUNCTION find_mailbox(a text) RETURNS SETOF integer AS \$\$
 BEGIN
     INSERT INTO asked (address) VALUES (a);
     IF a LIKE 'slow%' THEN PERFORM pg_sleep(1.5); END IF;
+    IF a LIKE 'hang%' THEN PERFORM pg_sleep(30); END IF;
     RETURN QUERY SELECT 1 FROM mailbox WHERE address = lower(a);
 END \$\$ LANGUAGE plpgsql;
 -- what the README's recipe gives: a NOTIFY per change of the table
@@ -274,4 +275,26 @@ expect_rcpt 554 x@nowhere.test "an unknown domain, the database back"
 sql -c "INSERT INTO customers (name, recipients) VALUES ('late.test', 'any')"
 wait_rcpt 250 x@late.test >/dev/null || fail "a domain added after the outage is not accepted"
 say "the database back: reconnected, current again; 554 for the unknown domain; new rows in force"
+
+# SIGTERM while a RCPT waits for a lookup (one the database takes 30 s
+# over; rcpt.cf's timeout is 5 s): 451 at once, then spoold exits
+python3 - "$SMTP_PORT" >"$T/hang.out" 2>&1 <<'PY' &
+import smtplib, sys, time
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20)
+s.ehlo("client.test"); s.mail("sender@client.test")
+s.sock.sendall(b"RCPT TO:<hang1@db2.test>\r\n")
+t0 = time.monotonic()
+print(s.getreply()[0], "after %.2f s" % (time.monotonic() - t0))
+PY
+HANG_PID=$!
+_i=0
+until [ "$(echo "SELECT count(*) FROM asked WHERE address = 'hang1@db2.test'" | sql -At)" = 1 ]; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "hang1@db2.test was not looked up"; sleep 0.05
+done
+t0=$(date +%s%N)
 stop_spoold
+wait "$HANG_PID" || fail "the hanging RCPT's client: $(cat "$T/hang.out")"
+took=$(( ($(date +%s%N) - t0) / 1000000 ))
+grep -q "^451 " "$T/hang.out" || fail "a RCPT waiting for a lookup at SIGTERM: $(cat "$T/hang.out")"
+[ "$took" -lt 3000 ] || fail "spoold took $took ms to stop with a lookup waiting (the lookup's timeout, not at once)"
+say "SIGTERM with a lookup waiting: 451 at once, spoold stopped in $took ms"
