@@ -618,6 +618,9 @@ conn_answered(struct pg_conn *c)
 		c->asking = NULL;
 	}
 	PQclear(res);
+	/* a NOTIFY read with the answer was parsed by PQgetResult, after
+	 * conn_read looked: seen now, or it would wait for the next one */
+	conn_notified(c);
 	if (c->state == PG_QUERY && c->is_domains && !c->again) {
 		if (!ok)
 			set_domains_current(0);
