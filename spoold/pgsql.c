@@ -108,6 +108,10 @@ static struct {
 } pg = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int domains_current;	/* atomic: the thread writes, the loop reads */
+/* the rows published (the thread, under lock): the database's answer is
+ * current only for a configuration that holds them (the reload it calls
+ * for is in, and the session started after it) */
+static uint64_t rows_published;	/* atomic */
 
 static void
 queue_put(struct msg_queue *q, struct msg *m)
@@ -489,6 +493,7 @@ domains_publish(char *text)
 	pthread_mutex_lock(&pg.lock);
 	free(pg.domains_text);
 	pg.domains_text = strdup(text);
+	__atomic_add_fetch(&rows_published, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&pg.lock);
 	metrics_set(MG_PGSQL_DOMAINS_TIME, (int64_t)time(NULL));
 	post_to_loop(msg_new(M_CHANGED, NULL));
@@ -1288,18 +1293,20 @@ pgsql_stop(void)
 }
 
 char *
-pgsql_domains_text(void)
+pgsql_domains_text(uint64_t *gen)
 {
 	char *t;
 
 	pthread_mutex_lock(&pg.lock);
 	t = pg.domains_text != NULL ? strdup(pg.domains_text) : NULL;
+	*gen = __atomic_load_n(&rows_published, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&pg.lock);
 	return t;
 }
 
 int
-pgsql_domains_current(void)
+pgsql_domains_current(const struct spoold_conf *cf)
 {
-	return __atomic_load_n(&domains_current, __ATOMIC_RELAXED);
+	return __atomic_load_n(&domains_current, __ATOMIC_RELAXED) &&
+	    cf->pgsql_rows_gen == __atomic_load_n(&rows_published, __ATOMIC_RELAXED);
 }
