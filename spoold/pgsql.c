@@ -1069,8 +1069,15 @@ pgsql_lookup(const struct pgsql_map *map, const char *local, const char *domain,
 		post_to_loop(m);
 		return l;
 	}
+	/* asked in lower case, as it is cached (and as Postfix asks): one
+	 * answer for every case of an address, never Bob's refusal cached for
+	 * bob by a query that compares case */
 	snprintf(m->local, sizeof(m->local), "%s", local);
 	snprintf(m->domain, sizeof(m->domain), "%s", domain);
+	for (char *p = m->local; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	for (char *p = m->domain; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
 	post_to_thread(m);
 	return l;
 }

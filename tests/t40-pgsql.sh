@@ -180,6 +180,11 @@ wait_log "rcpt.cf: connected to $PG" "rcpt.cf's third host not reached"
 expect_rcpt 250 bob@db2.test "a mailbox in the table (rcpt.cf's third host)"
 expect_rcpt 550 eve@db2.test "an address not in the table"
 expect_rcpt 250 BOB@db2.test "the same address in upper case (the query lowers it)"
+# the query is asked in lower case, as the answer is cached: a query that
+# compares case must not cache Bob's refusal for bob
+expect_rcpt 550 Mixed@db2.test "an address not in the table, in mixed case"
+[ "$(echo "SELECT address FROM asked WHERE lower(address) = 'mixed@db2.test'" | sql -At)" = mixed@db2.test ] ||
+	fail "the query was not asked in lower case: $(echo "SELECT address FROM asked" | sql -At)"
 out=$(rcpt bob@db2.test eve@db2.test bob@db2.test)
 echo "$out" | grep -q "^550 eve@db2.test" || fail "eve not refused in a second session: $out"
 asked=$(echo "SELECT count(*) FROM asked WHERE address = 'bob@db2.test'" | sql -At)
