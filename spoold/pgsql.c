@@ -626,9 +626,14 @@ conn_answered(struct pg_conn *c)
 	/* a NOTIFY read with the answer was parsed by PQgetResult, after
 	 * conn_read looked: seen now, or it would wait for the next one */
 	conn_notified(c);
+	if (c->state == PG_QUERY && c->is_domains && !ok) {
+		/* nothing would ask again before the next NOTIFY: a query that
+		 * failed once (a lock timeout, a table renamed for a migration)
+		 * left the copy served for good; again after the back-off */
+		conn_fail(c, "the domains query failed");
+		return;
+	}
 	if (c->state == PG_QUERY && c->is_domains && !c->again) {
-		if (!ok)
-			set_domains_current(0);
 		conn_enter(c, PG_IDLE);
 		conn_watch(c, EV_READ);
 		conn_deadline(c, 0);

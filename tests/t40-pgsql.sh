@@ -281,6 +281,16 @@ sql -c "INSERT INTO customers (name, recipients) VALUES ('late.test', 'any')"
 wait_rcpt 250 x@late.test >/dev/null || fail "a domain added after the outage is not accepted"
 say "the database back: reconnected, current again; 554 for the unknown domain; new rows in force"
 
+# the domains query fails once (the table renamed a moment, no NOTIFY
+# after it is back): asked again after the back-off, not left failed
+sql -c "ALTER TABLE customers RENAME TO customers_away"
+sql -c "NOTIFY spoold_domains"
+wait_log "the query failed: ERROR:  relation \"customers\" does not exist" "the failed query was not logged"
+expect_rcpt 451 x@nowhere.test "an unknown domain, the domains query failing"
+sql -c "ALTER TABLE customers_away RENAME TO customers"
+took=$(wait_rcpt 554 x@nowhere.test) || fail "the domains query was not asked again after it failed"
+say "the domains query failed once: 451 meanwhile, asked again (554 for an unknown domain after $took s)"
+
 # a restart with rows the copy lacks (100,000 of them: their reload takes
 # a moment): until the reload that takes them in is done, and for a
 # session started before it, a domain not in the configuration is 451,
