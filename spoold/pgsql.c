@@ -619,7 +619,12 @@ conn_answered(struct pg_conn *c)
 	if (c->state == PG_QUERY && c->is_domains && ok)
 		domains_rows(c, res);
 	if (c->state == PG_QUERY && !c->is_domains) {
-		lookup_answer(c->asking, !ok ? -1 : PQntuples(res) > 0);
+		/* only rows say "not there": a statement that returns none (not
+		 * a SELECT) cannot, and must not refuse every address with 550 */
+		if (st == PGRES_COMMAND_OK)
+			log_warnx("pgsql: %s: the query returns no rows (is it a SELECT?); addresses get "
+			    "451", c->map->path);
+		lookup_answer(c->asking, st != PGRES_TUPLES_OK ? -1 : PQntuples(res) > 0);
 		c->asking = NULL;
 	}
 	PQclear(res);

@@ -236,6 +236,20 @@ sql -c "INSERT INTO mailbox VALUES ('carol@db2.test')"
 sql -c "NOTIFY spoold_recipients"
 wait_rcpt 250 carol@db2.test >/dev/null || fail "carol not accepted after a NOTIFY without payload"
 say "a NOTIFY naming an address drops its cached answer (eve accepted after $took s), one without a payload all"
+# a recipients query that is not a SELECT (no rows: it cannot say "not
+# there"): 451, never 550 for every address
+cat >"$T/cmd.cf" <<EOF
+hosts = unix:$PG
+user = spoold
+dbname = spoold
+query = SET application_name = '%s'
+EOF
+sql -c "INSERT INTO customers (name, recipients) VALUES ('cmd.test', 'pgsql:cmd.cf')"
+wait_log "cmd.cf: connected" "cmd.cf's connection"
+expect_rcpt 451 x@cmd.test "a recipients query that returns no rows"
+wait_log "cmd.cf: the query returns no rows" "the query without rows was not logged"
+sql -c "DELETE FROM customers WHERE name = 'cmd.test'"
+say "a recipients query that is not a SELECT: 451, and logged"
 rcpt bob@db2.test slow1@db2.test >/dev/null	# cached again for what follows
 sql -c "DELETE FROM mailbox WHERE address = 'carol@db2.test'"
 sql -c "NOTIFY spoold_recipients, 'carol@db2.test'"
