@@ -664,6 +664,14 @@ conn_read(struct pg_conn *c)
 			conn_answered(c);
 			return;
 		}
+		if (PQresultStatus(r) == PGRES_COPY_OUT || PQresultStatus(r) == PGRES_COPY_IN ||
+		    PQresultStatus(r) == PGRES_COPY_BOTH) {
+			/* PQgetResult would give the COPY again and again: this
+			 * loop would spin, the thread's timers with it */
+			PQclear(r);
+			conn_fail(c, "the query starts a COPY");
+			return;
+		}
 		PQclear(c->result);	/* the last one is the answer */
 		c->result = r;
 	}
