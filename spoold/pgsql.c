@@ -462,14 +462,14 @@ rows_text(struct pg_conn *c, PGresult *res, size_t *kept)
 static int
 write_copy(const char *text)
 {
-	char path[4096], tmp[4096 + 8], head[256];
+	char path[4096], tmp[4096 + 8], head[256], when[32];
 	time_t now = time(NULL);
 	int fd, dfd, ok;
 
 	snprintf(path, sizeof(path), "%s/%s", pg.datadir, SPOOLD_PGSQL_COPY);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	snprintf(head, sizeof(head), "# spoold: the last domain rows read from PostgreSQL, at %s"
-	    "# (served while the database cannot be reached; do not edit)\n", ctime(&now));
+	    "# (served while the database cannot be reached; do not edit)\n", ctime_r(&now, when));
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1)
 		return -1;
 	ok = write(fd, head, strlen(head)) == (ssize_t)strlen(head) &&
