@@ -1022,14 +1022,16 @@ START_TEST(test_pgsql_map)
 	    "notify = spoold_rcpt\ncache-ttl = 10m\ntimeout = 3s\n");
 
 	ck_assert_str_eq(m->conninfo, "host='/run/pg,db1,db2' port='5432,6432,5432' user='sp\\'old' "
-	    "password='a#b\\\\\\\\c' dbname='mail' connect_timeout=3 application_name=spoold");
+	    "password='a#b\\\\\\\\c' dbname='mail' connect_timeout=3 keepalives=1 keepalives_idle=3 "
+	    "keepalives_interval=3 keepalives_count=3 application_name=spoold");
 	ck_assert_str_eq(m->query, "SELECT 1 FROM t WHERE a = '%s'");
 	ck_assert_str_eq(m->notify, "spoold_rcpt");
 	ck_assert_uint_eq(m->cache_ttl, 600);
 	ck_assert_uint_eq(m->timeout, 3);
 	pgsql_map_free(m);
 	m = map_ok("connect = service=mail\nquery = SELECT 1\n");
-	ck_assert_str_eq(m->conninfo, "service=mail connect_timeout=10 application_name=spoold");
+	ck_assert_str_eq(m->conninfo, "service=mail connect_timeout=10 keepalives=1 keepalives_idle=10 "
+	    "keepalives_interval=10 keepalives_count=3 application_name=spoold");
 	ck_assert_ptr_null(m->notify);
 	ck_assert_uint_eq(m->cache_ttl, PGSQL_DEF_CACHE_TTL);
 	pgsql_map_free(m);
