@@ -80,6 +80,7 @@ struct pg_conn {
 	ev_io			 io;
 	ev_timer		 timer;
 	double			 backoff;
+	size_t			 attempt;	/* failures: the host to start from */
 	ev_tstamp		 sent;		/* when the query went */
 	int			 again;		/* domains: a NOTIFY during the query */
 	PGresult		*result;	/* of the query under way */
@@ -262,10 +263,79 @@ conn_fail(struct pg_conn *c, const char *what)
 		post_to_loop(m);
 	}
 	conn_enter(c, PG_DOWN);
+	c->attempt++;		/* the next host first, next time */
 	ev_timer_stop(pg.tloop, &c->timer);
 	ev_timer_set(&c->timer, c->backoff, 0.);
 	ev_timer_start(pg.tloop, &c->timer);
 	c->backoff = c->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : c->backoff * 2;
+}
+
+/* rotate_list - "a,b,c" from its element first % n on ("b,c,a"), when it
+ * has n elements; NULL (the value as it is) otherwise */
+static char *
+rotate_list(const char *list, size_t n, size_t first)
+{
+	size_t count = 1, len = strlen(list), at = 0;
+	const char *p;
+	char *out;
+
+	for (p = list; (p = strchr(p, ',')) != NULL; p++)
+		count++;
+	if (count != n || first % n == 0 || (out = malloc(len + 2)) == NULL)
+		return NULL;
+	for (p = list; at < first % n; p++)	/* the first's start */
+		at += *p == ',';
+	snprintf(out, len + 2, "%s,%.*s", p, (int)(p - list - 1), list);
+	return out;
+}
+
+/* connect_start - PQconnectStart, the hosts from the attempt's on: libpq
+ * tries the next host when one refuses, not when one never answers (the
+ * file's timeout ends the whole attempt), so each attempt after a failure
+ * starts from the next host, or a host gone silent first in the list
+ * would hide the others for good */
+static PGconn *
+connect_start(const char *conninfo, size_t attempt)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL), *o;
+	const char **keys, **values;
+	char *rotated[3] = { NULL, NULL, NULL };
+	size_t n = 0, hosts = 1, r = 0;
+	PGconn *conn;
+
+	if (opts == NULL)
+		return PQconnectStart(conninfo);
+	for (o = opts; o->keyword != NULL; o++) {
+		n++;
+		if (o->val != NULL && (strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0)) {
+			size_t c = 1;
+
+			for (const char *p = o->val; (p = strchr(p, ',')) != NULL; p++)
+				c++;
+			hosts = c > hosts ? c : hosts;
+		}
+	}
+	if ((keys = calloc(n + 1, sizeof(*keys))) == NULL || (values = calloc(n + 1, sizeof(*values))) == NULL)
+		fatalx("out of memory");
+	n = 0;
+	for (o = opts; o->keyword != NULL; o++) {
+		char *rot = NULL;
+
+		if (o->val == NULL)
+			continue;
+		if (hosts > 1 && r < 3 && (strcmp(o->keyword, "host") == 0 ||
+		    strcmp(o->keyword, "hostaddr") == 0 || strcmp(o->keyword, "port") == 0))
+			rot = rotated[r++] = rotate_list(o->val, hosts, attempt);
+		keys[n] = o->keyword;
+		values[n++] = rot != NULL ? rot : o->val;
+	}
+	conn = PQconnectStartParams(keys, values, 0);
+	for (r = 0; r < 3; r++)
+		free(rotated[r]);
+	free(keys);
+	free(values);
+	PQconninfoFree(opts);
+	return conn;
 }
 
 static void
@@ -273,7 +343,7 @@ conn_connect(struct pg_conn *c)
 {
 	/* PQconnectStart resolves a host name before it returns: on this
 	 * thread, that holds no session */
-	if ((c->conn = PQconnectStart(c->map->conninfo)) == NULL ||
+	if ((c->conn = connect_start(c->map->conninfo, c->attempt)) == NULL ||
 	    PQstatus(c->conn) == CONNECTION_BAD) {
 		conn_fail(c, "cannot connect");
 		return;

@@ -250,6 +250,32 @@ expect_rcpt 451 x@cmd.test "a recipients query that returns no rows"
 wait_log "cmd.cf: the query returns no rows" "the query without rows was not logged"
 sql -c "DELETE FROM customers WHERE name = 'cmd.test'"
 say "a recipients query that is not a SELECT: 451, and logged"
+# a lookup file whose first host accepts and never answers (the file's
+# timeout ends that attempt): the next attempt starts from the next host
+SILENT_PORT=$(free_port)
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(10); kept = []
+while True: kept.append(s.accept()[0])
+' "$SILENT_PORT" >"$T/silent.log" 2>&1 &
+echo $! >"$T/silent.pid"
+_i=0
+until python3 -c "import socket; socket.create_connection(('127.0.0.1', $SILENT_PORT), 1)" 2>/dev/null; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || error "the silent server did not start"; sleep 0.05
+done
+cat >"$T/fo.cf" <<EOF
+hosts = inet:127.0.0.1:$SILENT_PORT unix:$PG
+user = spoold
+dbname = spoold
+query = SELECT 1 WHERE '%d' = 'fo.test'
+timeout = 1s
+EOF
+sql -c "INSERT INTO customers (name, recipients) VALUES ('fo.test', 'pgsql:fo.cf')"
+took=$(wait_rcpt 250 x@fo.test) || fail "fo.cf's second host never asked (its first is silent)"
+grep -q "fo.cf: no answer in time" "$SPOOLD_LOG" || fail "fo.cf: the silent host's timeout was not logged"
+sql -c "DELETE FROM customers WHERE name = 'fo.test'"
+say "a lookup file whose first host is silent: its timeout, then the second host (250 after $took s)"
 rcpt bob@db2.test slow1@db2.test >/dev/null	# cached again for what follows
 sql -c "DELETE FROM mailbox WHERE address = 'carol@db2.test'"
 sql -c "NOTIFY spoold_recipients, 'carol@db2.test'"
