@@ -962,6 +962,7 @@ struct inflight {
 	ev_tstamp		 ttl;
 	char			*key;
 	size_t			 keylen;
+	int			 flushed;	/* a NOTIFY for it came meanwhile */
 	struct waiter		*waiters;
 };
 
@@ -1044,13 +1045,20 @@ cache_forget(const char *path, const char *address)
 	struct cache_entry **ep, *e;
 	char local[ADDR_MAX];
 
+	/* a lookup under way may have read the rows before the change: its
+	 * answer is given, not cached */
 	if (*address == '\0' || at == NULL || (size_t)(at - address) >= sizeof(local)) {
+		for (struct inflight *f = lc.inflight; f != NULL; f = f->next)
+			f->flushed = 1;
 		cache_clear();
 		return;
 	}
 	snprintf(local, sizeof(local), "%.*s", (int)(at - address), address);
 	if ((len = cache_key(key, sizeof(key), path, local, at + 1)) == 0)
 		return;
+	for (struct inflight *f = lc.inflight; f != NULL; f = f->next)
+		if (f->keylen == len && memcmp(f->key, key, len + 1) == 0)
+			f->flushed = 1;
 	for (ep = &lc.buckets[key_hash(key, len) % CACHE_BUCKETS]; (e = *ep) != NULL; ep = &e->next)
 		if (memcmp(e->key, key, len + 1) == 0) {
 			*ep = e->next;
@@ -1188,7 +1196,7 @@ loop_result(struct msg *m)
 	if ((f = *fp) == NULL)
 		return;
 	*fp = f->next;
-	if (m->result >= 0)
+	if (m->result >= 0 && !f->flushed)
 		cache_put(f->key, f->keylen, m->result, f->ttl);
 	for (w = f->waiters; w != NULL; w = next) {
 		next = w->next;

@@ -33,6 +33,12 @@ BEGIN
     INSERT INTO asked (address) VALUES (a);
     IF a LIKE 'slow%' THEN PERFORM pg_sleep(1.5); END IF;
     IF a LIKE 'hang%' THEN PERFORM pg_sleep(30); END IF;
+    -- the rows read, then a wait: an answer from before a change
+    IF a LIKE 'late%' THEN
+        IF EXISTS (SELECT 1 FROM mailbox WHERE address = lower(a)) THEN RETURN NEXT 1; END IF;
+        PERFORM pg_sleep(1);
+        RETURN;
+    END IF;
     RETURN QUERY SELECT 1 FROM mailbox WHERE address = lower(a);
 END \$\$ LANGUAGE plpgsql;
 -- what the README's recipe gives: a NOTIFY per change of the table
@@ -236,6 +242,25 @@ sql -c "INSERT INTO mailbox VALUES ('carol@db2.test')"
 sql -c "NOTIFY spoold_recipients"
 wait_rcpt 250 carol@db2.test >/dev/null || fail "carol not accepted after a NOTIFY without payload"
 say "a NOTIFY naming an address drops its cached answer (eve accepted after $took s), one without a payload all"
+# a NOTIFY for an address while its lookup is under way (the query read
+# the rows before the change): that answer is given, but not cached
+python3 - "$SMTP_PORT" >"$T/late.out" 2>&1 <<'PY' &
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20)
+s.ehlo("client.test"); s.mail("sender@client.test")
+print(s.rcpt("late1@db2.test")[0]); s.quit()
+PY
+LATE_PID=$!
+_i=0
+until [ "$(echo "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%late1@db2.test%' AND pid <> pg_backend_pid()" | sql -At)" = 1 ]; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "late1@db2.test was not looked up"; sleep 0.02
+done
+sql -c "INSERT INTO mailbox VALUES ('late1@db2.test')"
+sql -c "NOTIFY spoold_recipients, 'late1@db2.test'"
+wait "$LATE_PID" || fail "late1's first RCPT: $(cat "$T/late.out")"
+expect_rcpt 250 late1@db2.test "late1, added (and NOTIFYed) while its lookup read the rows before"
+say "a NOTIFY during the address's lookup: the answer (read before it) not cached; 250 at the next RCPT"
+
 # a recipients query that is not a SELECT (no rows: it cannot say "not
 # there"): 451, never 550 for every address
 cat >"$T/cmd.cf" <<EOF
