@@ -262,8 +262,9 @@ conn_fail(struct pg_conn *c, const char *what)
 		m->result = 0;
 		post_to_loop(m);
 	}
+	if (c->state == PG_CONNECTING)
+		c->attempt++;	/* none could be reached: the next host first */
 	conn_enter(c, PG_DOWN);
-	c->attempt++;		/* the next host first, next time */
 	ev_timer_stop(pg.tloop, &c->timer);
 	ev_timer_set(&c->timer, c->backoff, 0.);
 	ev_timer_start(pg.tloop, &c->timer);
