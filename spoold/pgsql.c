@@ -944,6 +944,7 @@ struct cache_entry {
 	struct cache_entry	*next;
 	ev_tstamp		 expires;
 	int			 found;
+	uint64_t		 epoch;		/* its map's connection, when put */
 	char			 key[];		/* path NUL address */
 };
 
@@ -972,6 +973,8 @@ struct map_state {
 	struct pgsql_map	*map;		/* as last sent to the thread */
 	int			 is_domains;
 	int			 up;
+	uint64_t		 epoch;		/* connections made: NOTIFYs between
+						 * two were not heard */
 };
 
 static struct {
@@ -1069,9 +1072,13 @@ cache_forget(const char *path, const char *address)
 		}
 }
 
+static struct map_state *map_state(const char *path, int is_domains);
+
 static void
 cache_put(const char *key, size_t len, int found, ev_tstamp ttl)
 {
+	const struct map_state *s = map_state(key, 0);	/* the key starts with the path */
+
 	struct cache_entry *e = cache_get(key, len);
 	size_t b;
 
@@ -1090,6 +1097,7 @@ cache_put(const char *key, size_t len, int found, ev_tstamp ttl)
 	}
 	e->found = found;
 	e->expires = ev_now(pg.loop) + ttl;
+	e->epoch = s != NULL ? s->epoch : 0;
 }
 
 static struct map_state *
@@ -1112,8 +1120,11 @@ pgsql_lookup_cached(const struct pgsql_map *map, const char *local, const char *
 	if (len == 0 || (e = cache_get(key, len)) == NULL)
 		return -1;
 	/* past its time it is asked again, unless the database is down:
-	 * then the last answer is better than none */
-	if (e->expires < ev_now(pg.loop) && s != NULL && s->up)
+	 * then the last answer is better than none; and with a notify
+	 * channel, an answer from before the connection was lost too (the
+	 * NOTIFYs sent meanwhile were not heard) */
+	if (s != NULL && s->up && (e->expires < ev_now(pg.loop) ||
+	    (s->map->notify != NULL && e->epoch != s->epoch)))
 		return -1;
 	return e->found;
 }
@@ -1242,8 +1253,10 @@ loop_back(struct ev_loop *loop, ev_async *w, int revents)
 		case M_CHANGED: changed = 1; break;
 		case M_FLUSH: cache_forget(m->path, m->local); break;
 		case M_STATE:
-			if ((s = map_state(m->path, 0)) != NULL)
+			if ((s = map_state(m->path, 0)) != NULL) {
+				s->epoch += m->result && !s->up;
 				s->up = m->result;
+			}
 			break;
 		default: break;
 		}

@@ -261,6 +261,23 @@ wait "$LATE_PID" || fail "late1's first RCPT: $(cat "$T/late.out")"
 expect_rcpt 250 late1@db2.test "late1, added (and NOTIFYed) while its lookup read the rows before"
 say "a NOTIFY during the address's lookup: the answer (read before it) not cached; 250 at the next RCPT"
 
+# a change NOTIFYed while spoold's connection is lost (its backend ended,
+# reconnecting after 1 s): not heard, so the answers from before are
+# asked again once it is back, not served for their cache-ttl
+sql -c "INSERT INTO mailbox VALUES ('dave@db2.test')"
+expect_rcpt 250 dave@db2.test "dave, cached"
+_n=$(grep -c "rcpt.cf: connected" "$SPOOLD_LOG")
+sql -At -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'spoold' AND (query LIKE '%find_mailbox%' OR query LIKE 'LISTEN spoold_recipients%')" >/dev/null
+sql -c "DELETE FROM mailbox WHERE address = 'dave@db2.test'"
+sql -c "NOTIFY spoold_recipients, 'dave@db2.test'"
+_i=0
+until [ "$(grep -c "rcpt.cf: connected" "$SPOOLD_LOG")" -gt "$_n" ]; do
+	_i=$((_i + 1)); [ $_i -le 200 ] || fail "rcpt.cf did not reconnect after its backend ended"; sleep 0.05
+done
+expect_rcpt 550 dave@db2.test "dave, deleted while the connection was lost"
+expect_rcpt 250 bob@db2.test "bob after the reconnect (asked again)"
+say "a NOTIFY missed while the connection was lost: the answers from before asked again once back"
+
 # a recipients query that is not a SELECT (no rows: it cannot say "not
 # there"): 451, never 550 for every address
 cat >"$T/cmd.cf" <<EOF
