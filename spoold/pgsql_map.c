@@ -162,7 +162,16 @@ hosts_conninfo(struct buf *b, char *hosts)
 		else {
 			if (strncmp(tok, "inet:", 5) == 0)
 				tok += 5;
-			if (tok[0] != '/' && (colon = strrchr(tok, ':')) != NULL && tok[0] != '[') {
+			if (tok[0] == '[' && (colon = strchr(tok, ']')) != NULL) {
+				/* [2001:db8::1]:5432, as Postfix writes an IPv6
+				 * address: libpq wants it bare */
+				*colon = '\0';
+				if (colon[1] == ':')
+					port = colon + 2;
+				else if (colon[1] != '\0')
+					port = "";	/* nothing else may follow */
+				tok++;
+			} else if (tok[0] != '/' && (colon = strrchr(tok, ':')) != NULL) {
 				*colon = '\0';
 				port = colon + 1;
 			}

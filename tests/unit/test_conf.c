@@ -1029,6 +1029,11 @@ START_TEST(test_pgsql_map)
 	ck_assert_uint_eq(m->cache_ttl, 600);
 	ck_assert_uint_eq(m->timeout, 3);
 	pgsql_map_free(m);
+	/* IPv6 in brackets, as Postfix writes it: bare for libpq */
+	m = map_ok("hosts = inet:[::1]:6432 [2001:db8::2]\nquery = SELECT 1\n");
+	ck_assert_msg(strncmp(m->conninfo, "host='::1,2001:db8::2' port='6432,5432' ", 40) == 0, "%s",
+	    m->conninfo);
+	pgsql_map_free(m);
 	m = map_ok("connect = service=mail\nquery = SELECT 1\n");
 	ck_assert_str_eq(m->conninfo, "service=mail connect_timeout=10 keepalives=1 keepalives_idle=10 "
 	    "keepalives_interval=10 keepalives_count=3 application_name=spoold");
