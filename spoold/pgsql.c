@@ -62,6 +62,7 @@ struct msg {
 	uint64_t		 id;		/* M_LOOKUP, M_RESULT */
 	char			 local[ADDR_MAX], domain[ADDR_MAX];
 	int			 result;	/* M_RESULT 1/0/-1, M_STATE 1 up */
+	ev_tstamp		 queued;	/* M_LOOKUP: on the connection's queue */
 };
 
 struct msg_queue {
@@ -636,6 +637,15 @@ conn_send_next(struct pg_conn *c)
 		return;
 	}
 	c->n_waiting--;
+	if (ev_now(pg.tloop) - c->asking->queued > (double)c->map->timeout) {
+		/* behind slow queries past the file's timeout: "cannot say"
+		 * now, not after every query before it (a session waited for
+		 * the sum, up to its idle timeout) */
+		lookup_answer(c->asking, -1);
+		c->asking = NULL;
+		conn_send_next(c);
+		return;
+	}
 	sql = pgsql_map_expand(c->map->query, c->asking->local, c->asking->domain, escape_value,
 	    c->conn);
 	if (sql == NULL) {
@@ -892,6 +902,7 @@ thread_lookup(struct msg *m)
 		lookup_answer(m, -1);
 		return;
 	}
+	m->queued = ev_now(pg.tloop);
 	queue_put(&c->waiting, m);
 	c->n_waiting++;
 	if (c->state == PG_IDLE)
