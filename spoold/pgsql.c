@@ -466,7 +466,9 @@ row_block(PGresult *res, int r, int col_domain, const char **dirs, struct buf *b
 		snprintf(err, errlen, "the domain column is not a domain name");
 		return -1;
 	}
-	buf_printf(b, "domain %s {\n", words);
+	/* the query's row number, for the reload's messages: the rows left
+	 * out here are not in the text, so its blocks are not the rows */
+	buf_printf(b, "domain %s { # row %d\n", words, r + 1);
 	for (int f = 0; f < PQnfields(res); f++) {
 		const char *v = PQgetvalue(res, r, f);
 

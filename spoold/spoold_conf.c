@@ -1242,8 +1242,13 @@ add_row(struct spoold_conf *cf, size_t n_file, const char *name, int row, const 
 	char where[512], err[512];
 	size_t before = cf->n_domains;
 	struct domain_conf *d, *f;
+	const char *tag = strstr(block, " { # row "), *nl = strchr(block, '\n');
 	int rc = 0;
 
+	/* the query's row, as the PostgreSQL thread noted it (it leaves out
+	 * rows it cannot make into a block): else the block's number */
+	if (tag != NULL && (nl == NULL || tag < nl) && atoi(tag + 9) > 0)
+		row = atoi(tag + 9);
 	snprintf(where, sizeof(where), "%s row %d", name, row);
 	conf_parse_string(where, block, row_keywords, cf, &e);
 	if (cf->n_domains != before + 1 && e.count == 0)

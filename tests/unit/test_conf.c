@@ -1086,6 +1086,25 @@ fake_escape(void *arg, char *dst, size_t len, const char *src)
 	return 0;
 }
 
+/* the query's row numbers, as the PostgreSQL thread notes them on each
+ * block (it leaves out rows it cannot make into one), in the messages */
+START_TEST(test_pgsql_row_numbers)
+{
+	struct conf_errors errs = { 0 };
+	struct spoold_conf *cf = parse_ok("spoold.conf", BASE);
+
+	ck_assert_uint_eq(spoold_conf_add_domains(cf, "pgsql:x", "domain a.test { # row 4\n"
+	    "recipients any\n}\ndomain b.test { # row 9\nmode often\nrecipients any\n}\n"
+	    "domain a.test { # row 12\nrecipients any\n}\n", &errs), 2);
+	ck_assert_uint_eq(errs.count, 2);
+	ck_assert_msg(strstr(errs.msgs[0], "pgsql:x row 9:2: mode") != NULL, "%s", errs.msgs[0]);
+	ck_assert_msg(strstr(errs.msgs[1], "row 12: domain a.test is also in row 4") != NULL, "%s",
+	    errs.msgs[1]);
+	conf_errors_free(&errs);
+	spoold_conf_free(cf);
+}
+END_TEST
+
 START_TEST(test_pgsql_expand)
 {
 	char *q = pgsql_map_expand("SELECT 1 WHERE a='%s' AND u='%u' AND d='%d' AND p LIKE '10%%' AND %x",
@@ -1192,6 +1211,7 @@ conf_suite(void)
 	tcase_add_loop_test(tc, test_pgsql_map_bad, 0, (int)NELEM(bad_map_cases));
 	tcase_add_test(tc, test_pgsql_expand);
 	tcase_add_test(tc, test_pgsql_rows);
+	tcase_add_test(tc, test_pgsql_row_numbers);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("files");
