@@ -148,7 +148,7 @@ rcpt_policy(const struct spoold_rt *rt, const struct smtp_rcpt *r, const char **
 	/* Not in the copy of the database's domains while it is down: maybe
 	 * a customer added since, so "try later", never a 5xx. */
 	if (d == NULL)
-		return rt->conf->domains_map != NULL && !pgsql_domains_current() ? R_LOOKUP_TEMP :
+		return rt->conf->domains_map != NULL && !pgsql_domains_current(rt->conf) ? R_LOOKUP_TEMP :
 		    R_RELAY_DENIED;
 	switch (rcpt_listed(d, r)) {
 	case LISTED:
@@ -780,7 +780,7 @@ inbound_etrn(void *arg, struct smtp_session *s, const char *node, char *count, s
 	if (rate_exceeded(&inbound.etrns, in->addr, in->rt->conf->etrn_rate, ev_now(inbound.loop)))
 		return R_ETRN_RATE;
 	etrn_nodes(in->rt, node, smtp_session_peer(s), &t, reason);
-	if (t.matched == 0 && in->rt->conf->domains_map != NULL && !pgsql_domains_current()) {
+	if (t.matched == 0 && in->rt->conf->domains_map != NULL && !pgsql_domains_current(in->rt->conf)) {
 		*reason = "the customer database cannot be reached now";	/* maybe a new one */
 		return R_ETRN_UNABLE;
 	}

@@ -62,6 +62,7 @@ struct msg {
 	uint64_t		 id;		/* M_LOOKUP, M_RESULT */
 	char			 local[ADDR_MAX], domain[ADDR_MAX];
 	int			 result;	/* M_RESULT 1/0/-1, M_STATE 1 up */
+	ev_tstamp		 queued;	/* M_LOOKUP: on the connection's queue */
 };
 
 struct msg_queue {
@@ -80,6 +81,7 @@ struct pg_conn {
 	ev_io			 io;
 	ev_timer		 timer;
 	double			 backoff;
+	size_t			 attempt;	/* failures: the host to start from */
 	ev_tstamp		 sent;		/* when the query went */
 	int			 again;		/* domains: a NOTIFY during the query */
 	PGresult		*result;	/* of the query under way */
@@ -108,6 +110,10 @@ static struct {
 } pg = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int domains_current;	/* atomic: the thread writes, the loop reads */
+/* the rows published (the thread, under lock): the database's answer is
+ * current only for a configuration that holds them (the reload it calls
+ * for is in, and the session started after it) */
+static uint64_t rows_published;	/* atomic */
 
 static void
 queue_put(struct msg_queue *q, struct msg *m)
@@ -257,6 +263,8 @@ conn_fail(struct pg_conn *c, const char *what)
 		m->result = 0;
 		post_to_loop(m);
 	}
+	if (c->state == PG_CONNECTING)
+		c->attempt++;	/* none could be reached: the next host first */
 	conn_enter(c, PG_DOWN);
 	ev_timer_stop(pg.tloop, &c->timer);
 	ev_timer_set(&c->timer, c->backoff, 0.);
@@ -264,12 +272,80 @@ conn_fail(struct pg_conn *c, const char *what)
 	c->backoff = c->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : c->backoff * 2;
 }
 
+/* rotate_list - "a,b,c" from its element first % n on ("b,c,a"), when it
+ * has n elements; NULL (the value as it is) otherwise */
+static char *
+rotate_list(const char *list, size_t n, size_t first)
+{
+	size_t count = 1, len = strlen(list), at = 0;
+	const char *p;
+	char *out;
+
+	for (p = list; (p = strchr(p, ',')) != NULL; p++)
+		count++;
+	if (count != n || first % n == 0 || (out = malloc(len + 2)) == NULL)
+		return NULL;
+	for (p = list; at < first % n; p++)	/* the first's start */
+		at += *p == ',';
+	snprintf(out, len + 2, "%s,%.*s", p, (int)(p - list - 1), list);
+	return out;
+}
+
+/* connect_start - PQconnectStart, the hosts from the attempt's on: libpq
+ * tries the next host when one refuses, not when one never answers (the
+ * file's timeout ends the whole attempt), so each attempt after a failure
+ * starts from the next host, or a host gone silent first in the list
+ * would hide the others for good */
+static PGconn *
+connect_start(const char *conninfo, size_t attempt)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL), *o;
+	const char **keys, **values;
+	char *rotated[3] = { NULL, NULL, NULL };
+	size_t n = 0, hosts = 1, r = 0;
+	PGconn *conn;
+
+	if (opts == NULL)
+		return PQconnectStart(conninfo);
+	for (o = opts; o->keyword != NULL; o++) {
+		n++;
+		if (o->val != NULL && (strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0)) {
+			size_t c = 1;
+
+			for (const char *p = o->val; (p = strchr(p, ',')) != NULL; p++)
+				c++;
+			hosts = c > hosts ? c : hosts;
+		}
+	}
+	if ((keys = calloc(n + 1, sizeof(*keys))) == NULL || (values = calloc(n + 1, sizeof(*values))) == NULL)
+		fatalx("out of memory");
+	n = 0;
+	for (o = opts; o->keyword != NULL; o++) {
+		char *rot = NULL;
+
+		if (o->val == NULL)
+			continue;
+		if (hosts > 1 && r < 3 && (strcmp(o->keyword, "host") == 0 ||
+		    strcmp(o->keyword, "hostaddr") == 0 || strcmp(o->keyword, "port") == 0))
+			rot = rotated[r++] = rotate_list(o->val, hosts, attempt);
+		keys[n] = o->keyword;
+		values[n++] = rot != NULL ? rot : o->val;
+	}
+	conn = PQconnectStartParams(keys, values, 0);
+	for (r = 0; r < 3; r++)
+		free(rotated[r]);
+	free(keys);
+	free(values);
+	PQconninfoFree(opts);
+	return conn;
+}
+
 static void
 conn_connect(struct pg_conn *c)
 {
 	/* PQconnectStart resolves a host name before it returns: on this
 	 * thread, that holds no session */
-	if ((c->conn = PQconnectStart(c->map->conninfo)) == NULL ||
+	if ((c->conn = connect_start(c->map->conninfo, c->attempt)) == NULL ||
 	    PQstatus(c->conn) == CONNECTION_BAD) {
 		conn_fail(c, "cannot connect");
 		return;
@@ -390,7 +466,9 @@ row_block(PGresult *res, int r, int col_domain, const char **dirs, struct buf *b
 		snprintf(err, errlen, "the domain column is not a domain name");
 		return -1;
 	}
-	buf_printf(b, "domain %s {\n", words);
+	/* the query's row number, for the reload's messages: the rows left
+	 * out here are not in the text, so its blocks are not the rows */
+	buf_printf(b, "domain %s { # row %d\n", words, r + 1);
 	for (int f = 0; f < PQnfields(res); f++) {
 		const char *v = PQgetvalue(res, r, f);
 
@@ -458,14 +536,14 @@ rows_text(struct pg_conn *c, PGresult *res, size_t *kept)
 static int
 write_copy(const char *text)
 {
-	char path[4096], tmp[4096 + 8], head[256];
+	char path[4096], tmp[4096 + 8], head[256], when[32];
 	time_t now = time(NULL);
 	int fd, dfd, ok;
 
 	snprintf(path, sizeof(path), "%s/%s", pg.datadir, SPOOLD_PGSQL_COPY);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	snprintf(head, sizeof(head), "# spoold: the last domain rows read from PostgreSQL, at %s"
-	    "# (served while the database cannot be reached; do not edit)\n", ctime(&now));
+	    "# (served while the database cannot be reached; do not edit)\n", ctime_r(&now, when));
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1)
 		return -1;
 	ok = write(fd, head, strlen(head)) == (ssize_t)strlen(head) &&
@@ -489,6 +567,7 @@ domains_publish(char *text)
 	pthread_mutex_lock(&pg.lock);
 	free(pg.domains_text);
 	pg.domains_text = strdup(text);
+	__atomic_add_fetch(&rows_published, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&pg.lock);
 	metrics_set(MG_PGSQL_DOMAINS_TIME, (int64_t)time(NULL));
 	post_to_loop(msg_new(M_CHANGED, NULL));
@@ -560,6 +639,15 @@ conn_send_next(struct pg_conn *c)
 		return;
 	}
 	c->n_waiting--;
+	if (ev_now(pg.tloop) - c->asking->queued > (double)c->map->timeout) {
+		/* behind slow queries past the file's timeout: "cannot say"
+		 * now, not after every query before it (a session waited for
+		 * the sum, up to its idle timeout) */
+		lookup_answer(c->asking, -1);
+		c->asking = NULL;
+		conn_send_next(c);
+		return;
+	}
 	sql = pgsql_map_expand(c->map->query, c->asking->local, c->asking->domain, escape_value,
 	    c->conn);
 	if (sql == NULL) {
@@ -614,13 +702,26 @@ conn_answered(struct pg_conn *c)
 	if (c->state == PG_QUERY && c->is_domains && ok)
 		domains_rows(c, res);
 	if (c->state == PG_QUERY && !c->is_domains) {
-		lookup_answer(c->asking, !ok ? -1 : PQntuples(res) > 0);
+		/* only rows say "not there": a statement that returns none (not
+		 * a SELECT) cannot, and must not refuse every address with 550 */
+		if (st == PGRES_COMMAND_OK)
+			log_warnx("pgsql: %s: the query returns no rows (is it a SELECT?); addresses get "
+			    "451", c->map->path);
+		lookup_answer(c->asking, st != PGRES_TUPLES_OK ? -1 : PQntuples(res) > 0);
 		c->asking = NULL;
 	}
 	PQclear(res);
+	/* a NOTIFY read with the answer was parsed by PQgetResult, after
+	 * conn_read looked: seen now, or it would wait for the next one */
+	conn_notified(c);
+	if (c->state == PG_QUERY && c->is_domains && !ok) {
+		/* nothing would ask again before the next NOTIFY: a query that
+		 * failed once (a lock timeout, a table renamed for a migration)
+		 * left the copy served for good; again after the back-off */
+		conn_fail(c, "the domains query failed");
+		return;
+	}
 	if (c->state == PG_QUERY && c->is_domains && !c->again) {
-		if (!ok)
-			set_domains_current(0);
 		conn_enter(c, PG_IDLE);
 		conn_watch(c, EV_READ);
 		conn_deadline(c, 0);
@@ -646,6 +747,14 @@ conn_read(struct pg_conn *c)
 			conn_answered(c);
 			return;
 		}
+		if (PQresultStatus(r) == PGRES_COPY_OUT || PQresultStatus(r) == PGRES_COPY_IN ||
+		    PQresultStatus(r) == PGRES_COPY_BOTH) {
+			/* PQgetResult would give the COPY again and again: this
+			 * loop would spin, the thread's timers with it */
+			PQclear(r);
+			conn_fail(c, "the query starts a COPY");
+			return;
+		}
 		PQclear(c->result);	/* the last one is the answer */
 		c->result = r;
 	}
@@ -654,7 +763,15 @@ conn_read(struct pg_conn *c)
 static void
 conn_poll_connect(struct pg_conn *c)
 {
-	switch (PQconnectPoll(c->conn)) {
+	PostgresPollingStatusType st = PQconnectPoll(c->conn);
+
+	/* PQconnectPoll may have closed the socket and opened another for
+	 * the next host or address, often under the same number: epoll
+	 * forgot the old one when it was closed, so the watcher is set up
+	 * again each time, or the new socket is never watched (and the
+	 * timeout, not the next host, ends the attempt) */
+	ev_io_stop(pg.tloop, &c->io);
+	switch (st) {
 	case PGRES_POLLING_READING:
 		conn_watch(c, EV_READ);
 		break;
@@ -787,6 +904,7 @@ thread_lookup(struct msg *m)
 		lookup_answer(m, -1);
 		return;
 	}
+	m->queued = ev_now(pg.tloop);
 	queue_put(&c->waiting, m);
 	c->n_waiting++;
 	if (c->state == PG_IDLE)
@@ -839,6 +957,7 @@ struct cache_entry {
 	struct cache_entry	*next;
 	ev_tstamp		 expires;
 	int			 found;
+	uint64_t		 epoch;		/* its map's connection, when put */
 	char			 key[];		/* path NUL address */
 };
 
@@ -858,6 +977,7 @@ struct inflight {
 	ev_tstamp		 ttl;
 	char			*key;
 	size_t			 keylen;
+	int			 flushed;	/* a NOTIFY for it came meanwhile */
 	struct waiter		*waiters;
 };
 
@@ -866,6 +986,8 @@ struct map_state {
 	struct pgsql_map	*map;		/* as last sent to the thread */
 	int			 is_domains;
 	int			 up;
+	uint64_t		 epoch;		/* connections made: NOTIFYs between
+						 * two were not heard */
 };
 
 static struct {
@@ -874,6 +996,7 @@ static struct {
 	struct inflight		*inflight;
 	uint64_t		 next_id;
 	struct map_state	*maps;
+	int			 stopping;	/* pgsql_lookups_stop: none asked */
 } lc;
 
 static uint64_t
@@ -939,13 +1062,20 @@ cache_forget(const char *path, const char *address)
 	struct cache_entry **ep, *e;
 	char local[ADDR_MAX];
 
+	/* a lookup under way may have read the rows before the change: its
+	 * answer is given, not cached */
 	if (*address == '\0' || at == NULL || (size_t)(at - address) >= sizeof(local)) {
+		for (struct inflight *f = lc.inflight; f != NULL; f = f->next)
+			f->flushed = 1;
 		cache_clear();
 		return;
 	}
 	snprintf(local, sizeof(local), "%.*s", (int)(at - address), address);
 	if ((len = cache_key(key, sizeof(key), path, local, at + 1)) == 0)
 		return;
+	for (struct inflight *f = lc.inflight; f != NULL; f = f->next)
+		if (f->keylen == len && memcmp(f->key, key, len + 1) == 0)
+			f->flushed = 1;
 	for (ep = &lc.buckets[key_hash(key, len) % CACHE_BUCKETS]; (e = *ep) != NULL; ep = &e->next)
 		if (memcmp(e->key, key, len + 1) == 0) {
 			*ep = e->next;
@@ -955,9 +1085,13 @@ cache_forget(const char *path, const char *address)
 		}
 }
 
+static struct map_state *map_state(const char *path, int is_domains);
+
 static void
 cache_put(const char *key, size_t len, int found, ev_tstamp ttl)
 {
+	const struct map_state *s = map_state(key, 0);	/* the key starts with the path */
+
 	struct cache_entry *e = cache_get(key, len);
 	size_t b;
 
@@ -976,6 +1110,7 @@ cache_put(const char *key, size_t len, int found, ev_tstamp ttl)
 	}
 	e->found = found;
 	e->expires = ev_now(pg.loop) + ttl;
+	e->epoch = s != NULL ? s->epoch : 0;
 }
 
 static struct map_state *
@@ -998,8 +1133,11 @@ pgsql_lookup_cached(const struct pgsql_map *map, const char *local, const char *
 	if (len == 0 || (e = cache_get(key, len)) == NULL)
 		return -1;
 	/* past its time it is asked again, unless the database is down:
-	 * then the last answer is better than none */
-	if (e->expires < ev_now(pg.loop) && s != NULL && s->up)
+	 * then the last answer is better than none; and with a notify
+	 * channel, an answer from before the connection was lost too (the
+	 * NOTIFYs sent meanwhile were not heard) */
+	if (s != NULL && s->up && (e->expires < ev_now(pg.loop) ||
+	    (s->map->notify != NULL && e->epoch != s->epoch)))
 		return -1;
 	return e->found;
 }
@@ -1009,7 +1147,7 @@ pgsql_lookup_ready(const struct pgsql_map *map)
 {
 	const struct map_state *s = map_state(map->path, 0);
 
-	return pg.running && s != NULL && s->up;
+	return pg.running && !lc.stopping && s != NULL && s->up;
 }
 
 struct pgsql_lookup *
@@ -1045,15 +1183,22 @@ pgsql_lookup(const struct pgsql_map *map, const char *local, const char *domain,
 	lc.inflight = f;
 	m = msg_new(M_LOOKUP, map->path);
 	m->id = f->id;
-	if (len == 0 || !pg.running || strlen(local) >= ADDR_MAX || strlen(domain) >= ADDR_MAX) {
+	if (len == 0 || !pg.running || lc.stopping || strlen(local) >= ADDR_MAX || strlen(domain) >= ADDR_MAX) {
 		metrics_inc(MC_PGSQL_LOOKUP_FAILED);
 		m->kind = M_RESULT;	/* cannot be asked: answered on the loop's next turn */
 		m->result = -1;
 		post_to_loop(m);
 		return l;
 	}
+	/* asked in lower case, as it is cached (and as Postfix asks): one
+	 * answer for every case of an address, never Bob's refusal cached for
+	 * bob by a query that compares case */
 	snprintf(m->local, sizeof(m->local), "%s", local);
 	snprintf(m->domain, sizeof(m->domain), "%s", domain);
+	for (char *p = m->local; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	for (char *p = m->domain; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
 	post_to_thread(m);
 	return l;
 }
@@ -1076,7 +1221,7 @@ loop_result(struct msg *m)
 	if ((f = *fp) == NULL)
 		return;
 	*fp = f->next;
-	if (m->result >= 0)
+	if (m->result >= 0 && !f->flushed)
 		cache_put(f->key, f->keylen, m->result, f->ttl);
 	for (w = f->waiters; w != NULL; w = next) {
 		next = w->next;
@@ -1086,6 +1231,20 @@ loop_result(struct msg *m)
 	}
 	free(f->key);
 	free(f);
+}
+
+void
+pgsql_lookups_stop(void)
+{
+	struct inflight *f;
+
+	lc.stopping = 1;
+	/* a done() may ask again (a pipelined RCPT): answered here too */
+	while ((f = lc.inflight) != NULL) {
+		struct msg m = { .id = f->id, .result = -1 };
+
+		loop_result(&m);
+	}
 }
 
 static void
@@ -1107,8 +1266,10 @@ loop_back(struct ev_loop *loop, ev_async *w, int revents)
 		case M_CHANGED: changed = 1; break;
 		case M_FLUSH: cache_forget(m->path, m->local); break;
 		case M_STATE:
-			if ((s = map_state(m->path, 0)) != NULL)
+			if ((s = map_state(m->path, 0)) != NULL) {
+				s->epoch += m->result && !s->up;
 				s->up = m->result;
+			}
 			break;
 		default: break;
 		}
@@ -1262,18 +1423,20 @@ pgsql_stop(void)
 }
 
 char *
-pgsql_domains_text(void)
+pgsql_domains_text(uint64_t *gen)
 {
 	char *t;
 
 	pthread_mutex_lock(&pg.lock);
 	t = pg.domains_text != NULL ? strdup(pg.domains_text) : NULL;
+	*gen = __atomic_load_n(&rows_published, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&pg.lock);
 	return t;
 }
 
 int
-pgsql_domains_current(void)
+pgsql_domains_current(const struct spoold_conf *cf)
 {
-	return __atomic_load_n(&domains_current, __ATOMIC_RELAXED);
+	return __atomic_load_n(&domains_current, __ATOMIC_RELAXED) &&
+	    cf->pgsql_rows_gen == __atomic_load_n(&rows_published, __ATOMIC_RELAXED);
 }

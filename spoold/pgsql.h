@@ -38,11 +38,14 @@ void	pgsql_update(const struct spoold_conf *cf);
 void	pgsql_stop(void);
 
 /* pgsql_domains_text - the rows served now, as domain blocks (a copy to
- * free); NULL when there are none.  Any thread. */
-char	*pgsql_domains_text(void);
-/* pgsql_domains_current - 1 when the database answered and the rows are
- * current; 0 when the copy is served (what is not in it: "try later") */
-int	pgsql_domains_current(void);
+ * free), and *gen which rows they are (for spoold_conf.pgsql_rows_gen);
+ * NULL when there are none.  Any thread. */
+char	*pgsql_domains_text(uint64_t *gen);
+/* pgsql_domains_current - 1 when the database answered and cf holds its
+ * rows; 0 while the copy is served, or when newer rows are not in cf yet
+ * (the reload under way, or a session started before it): what is not
+ * in cf then gets "try later" */
+int	pgsql_domains_current(const struct spoold_conf *cf);
 
 /* A recipients lookup's answer: 1 the address is there, 0 it is not, -1
  * the database could not say. */
@@ -60,5 +63,9 @@ int	pgsql_lookup_ready(const struct pgsql_map *);
 struct pgsql_lookup *pgsql_lookup(const struct pgsql_map *, const char *local, const char *domain,
 	    pgsql_lookup_done *done, void *arg);
 void	pgsql_lookup_cancel(struct pgsql_lookup *);
+/* pgsql_lookups_stop - shutting down: the lookups under way are answered
+ * -1 (451) now, not when the database answers or times out, and none is
+ * asked from here on */
+void	pgsql_lookups_stop(void);
 
 #endif

@@ -162,7 +162,16 @@ hosts_conninfo(struct buf *b, char *hosts)
 		else {
 			if (strncmp(tok, "inet:", 5) == 0)
 				tok += 5;
-			if (tok[0] != '/' && (colon = strrchr(tok, ':')) != NULL && tok[0] != '[') {
+			if (tok[0] == '[' && (colon = strchr(tok, ']')) != NULL) {
+				/* [2001:db8::1]:5432, as Postfix writes an IPv6
+				 * address: libpq wants it bare */
+				*colon = '\0';
+				if (colon[1] == ':')
+					port = colon + 2;
+				else if (colon[1] != '\0')
+					port = "";	/* nothing else may follow */
+				tok++;
+			} else if (tok[0] != '/' && (colon = strrchr(tok, ':')) != NULL) {
 				*colon = '\0';
 				port = colon + 1;
 			}
@@ -210,7 +219,13 @@ build_conninfo(struct pgsql_map *m, struct map_fields *f, const char *name, char
 		if (f->dbname != NULL)
 			conninfo_add(&b, "dbname", f->dbname);
 	}
-	buf_printf(&b, "%sconnect_timeout=%llu application_name=spoold", buf_used(&b) ? " " : "",
+	/* TCP keepalives within the timeout: an idle domains connection
+	 * waits for NOTIFYs, with nothing sent that would find a peer gone
+	 * without a word (a host powered off, a VIP moved); the system's
+	 * default finds it after two hours */
+	buf_printf(&b, "%sconnect_timeout=%llu keepalives=1 keepalives_idle=%llu keepalives_interval=%llu "
+	    "keepalives_count=3 application_name=spoold", buf_used(&b) ? " " : "",
+	    (unsigned long long)m->timeout, (unsigned long long)m->timeout,
 	    (unsigned long long)m->timeout);
 	buf_append(&b, "", 1);
 	m->conninfo = conf_xstrdup(buf_head(&b));

@@ -11,7 +11,8 @@
  *
  * or "connect = LIBPQ-CONNINFO" instead of hosts/user/password/dbname.
  * In a recipients query %s is the address, %u its local part, %d its
- * domain, %% a percent sign, each escaped for a quoted SQL string.  A
+ * domain, %% a percent sign, each escaped for a quoted SQL string (the
+ * caller lowers the address's case).  A
  * domains query returns one row per domain (see the README).  notify names
  * a channel to LISTEN on (domains: re-read at once; recipients: the cache
  * is dropped).  cache-ttl bounds how long a recipients answer is reused.

@@ -48,7 +48,7 @@ add_pgsql_rows(struct spoold_conf *cf, struct conf_errors *errs)
 	char name[4200], *text;
 	size_t before, left_out;
 
-	if (cf == NULL || cf->domains_map == NULL || (text = pgsql_domains_text()) == NULL)
+	if (cf == NULL || cf->domains_map == NULL || (text = pgsql_domains_text(&cf->pgsql_rows_gen)) == NULL)
 		return;
 	snprintf(name, sizeof(name), "pgsql:%s", cf->domains_map->path);
 	before = cf->n_domains;

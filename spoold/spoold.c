@@ -350,6 +350,7 @@ spoold_stop(int status, const char *why)
 	despool_stop_all();	/* undelivered mail simply stays queued */
 	verify_stop_all();	/* a recipient waiting for a probe gets 450 */
 	sessions_shutdown();	/* 421, after the answer to a message being stored */
+	pgsql_lookups_stop();	/* a recipient waiting for PostgreSQL gets 451 */
 	shutdown_started = ev_now(spoold.loop);
 	ev_timer_init(&shutdown_timer, shutdown_check, 0.0, 0.05);
 	ev_timer_start(spoold.loop, &shutdown_timer);

@@ -207,6 +207,7 @@ struct spoold_conf {
 	char			*domains_pgsql;
 	int			 domains_pgsql_line;
 	struct pgsql_map	*domains_map;
+	uint64_t		 pgsql_rows_gen;	/* which rows joined (pgsql_domains_text) */
 	/* the lookup files named, each loaded once however many domains
 	 * name it */
 	struct pgsql_map	**pg_maps;

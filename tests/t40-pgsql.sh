@@ -32,6 +32,13 @@ CREATE FUNCTION find_mailbox(a text) RETURNS SETOF integer AS \$\$
 BEGIN
     INSERT INTO asked (address) VALUES (a);
     IF a LIKE 'slow%' THEN PERFORM pg_sleep(1.5); END IF;
+    IF a LIKE 'hang%' THEN PERFORM pg_sleep(30); END IF;
+    -- the rows read, then a wait: an answer from before a change
+    IF a LIKE 'late%' THEN
+        IF EXISTS (SELECT 1 FROM mailbox WHERE address = lower(a)) THEN RETURN NEXT 1; END IF;
+        PERFORM pg_sleep(1);
+        RETURN;
+    END IF;
     RETURN QUERY SELECT 1 FROM mailbox WHERE address = lower(a);
 END \$\$ LANGUAGE plpgsql;
 -- what the README's recipe gives: a NOTIFY per change of the table
@@ -57,8 +64,12 @@ query = SELECT name AS domain, mode, etrn_ips AS etrn_from, deliver_to, recipien
     FROM customers WHERE active
 notify = spoold_domains
 EOF
+# two hosts where nothing listens before the real one: libpq moves on to
+# the next with a new socket (often under the old one's number), which
+# must be watched at once, not found by the timeout
+DEAD1=$(free_port) DEAD2=$(free_port)
 cat >"$T/rcpt.cf" <<EOF
-hosts = unix:$PG
+hosts = inet:127.0.0.1:$DEAD1 inet:127.0.0.1:$DEAD2 unix:$PG
 user = spoold
 dbname = spoold
 query = SELECT * FROM find_mailbox('%s')
@@ -171,9 +182,15 @@ wait_rcpt 250 x@db1.test >/dev/null || fail "db1.test not back after its row was
 say "a row changed to an invalid mode is left out, mended it is back"
 
 # ---- recipients by lookup ----
-expect_rcpt 250 bob@db2.test "a mailbox in the table"
+wait_log "rcpt.cf: connected to $PG" "rcpt.cf's third host not reached"
+expect_rcpt 250 bob@db2.test "a mailbox in the table (rcpt.cf's third host)"
 expect_rcpt 550 eve@db2.test "an address not in the table"
 expect_rcpt 250 BOB@db2.test "the same address in upper case (the query lowers it)"
+# the query is asked in lower case, as the answer is cached: a query that
+# compares case must not cache Bob's refusal for bob
+expect_rcpt 550 Mixed@db2.test "an address not in the table, in mixed case"
+[ "$(echo "SELECT address FROM asked WHERE lower(address) = 'mixed@db2.test'" | sql -At)" = mixed@db2.test ] ||
+	fail "the query was not asked in lower case: $(echo "SELECT address FROM asked" | sql -At)"
 out=$(rcpt bob@db2.test eve@db2.test bob@db2.test)
 echo "$out" | grep -q "^550 eve@db2.test" || fail "eve not refused in a second session: $out"
 asked=$(echo "SELECT count(*) FROM asked WHERE address = 'bob@db2.test'" | sql -At)
@@ -225,6 +242,82 @@ sql -c "INSERT INTO mailbox VALUES ('carol@db2.test')"
 sql -c "NOTIFY spoold_recipients"
 wait_rcpt 250 carol@db2.test >/dev/null || fail "carol not accepted after a NOTIFY without payload"
 say "a NOTIFY naming an address drops its cached answer (eve accepted after $took s), one without a payload all"
+# a NOTIFY for an address while its lookup is under way (the query read
+# the rows before the change): that answer is given, but not cached
+python3 - "$SMTP_PORT" >"$T/late.out" 2>&1 <<'PY' &
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20)
+s.ehlo("client.test"); s.mail("sender@client.test")
+print(s.rcpt("late1@db2.test")[0]); s.quit()
+PY
+LATE_PID=$!
+_i=0
+until [ "$(echo "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%late1@db2.test%' AND pid <> pg_backend_pid()" | sql -At)" = 1 ]; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "late1@db2.test was not looked up"; sleep 0.02
+done
+sql -c "INSERT INTO mailbox VALUES ('late1@db2.test')"
+sql -c "NOTIFY spoold_recipients, 'late1@db2.test'"
+wait "$LATE_PID" || fail "late1's first RCPT: $(cat "$T/late.out")"
+expect_rcpt 250 late1@db2.test "late1, added (and NOTIFYed) while its lookup read the rows before"
+say "a NOTIFY during the address's lookup: the answer (read before it) not cached; 250 at the next RCPT"
+
+# a change NOTIFYed while spoold's connection is lost (its backend ended,
+# reconnecting after 1 s): not heard, so the answers from before are
+# asked again once it is back, not served for their cache-ttl
+sql -c "INSERT INTO mailbox VALUES ('dave@db2.test')"
+expect_rcpt 250 dave@db2.test "dave, cached"
+_n=$(grep -c "rcpt.cf: connected" "$SPOOLD_LOG")
+sql -At -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'spoold' AND (query LIKE '%find_mailbox%' OR query LIKE 'LISTEN spoold_recipients%')" >/dev/null
+sql -c "DELETE FROM mailbox WHERE address = 'dave@db2.test'"
+sql -c "NOTIFY spoold_recipients, 'dave@db2.test'"
+_i=0
+until [ "$(grep -c "rcpt.cf: connected" "$SPOOLD_LOG")" -gt "$_n" ]; do
+	_i=$((_i + 1)); [ $_i -le 200 ] || fail "rcpt.cf did not reconnect after its backend ended"; sleep 0.05
+done
+expect_rcpt 550 dave@db2.test "dave, deleted while the connection was lost"
+expect_rcpt 250 bob@db2.test "bob after the reconnect (asked again)"
+say "a NOTIFY missed while the connection was lost: the answers from before asked again once back"
+
+# a recipients query that is not a SELECT (no rows: it cannot say "not
+# there"): 451, never 550 for every address
+cat >"$T/cmd.cf" <<EOF
+hosts = unix:$PG
+user = spoold
+dbname = spoold
+query = SET application_name = '%s'
+EOF
+sql -c "INSERT INTO customers (name, recipients) VALUES ('cmd.test', 'pgsql:cmd.cf')"
+wait_log "cmd.cf: connected" "cmd.cf's connection"
+expect_rcpt 451 x@cmd.test "a recipients query that returns no rows"
+wait_log "cmd.cf: the query returns no rows" "the query without rows was not logged"
+sql -c "DELETE FROM customers WHERE name = 'cmd.test'"
+say "a recipients query that is not a SELECT: 451, and logged"
+# a lookup file whose first host accepts and never answers (the file's
+# timeout ends that attempt): the next attempt starts from the next host
+SILENT_PORT=$(free_port)
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(10); kept = []
+while True: kept.append(s.accept()[0])
+' "$SILENT_PORT" >"$T/silent.log" 2>&1 &
+echo $! >"$T/silent.pid"
+_i=0
+until python3 -c "import socket; socket.create_connection(('127.0.0.1', $SILENT_PORT), 1)" 2>/dev/null; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || error "the silent server did not start"; sleep 0.05
+done
+cat >"$T/fo.cf" <<EOF
+hosts = inet:127.0.0.1:$SILENT_PORT unix:$PG
+user = spoold
+dbname = spoold
+query = SELECT 1 WHERE '%d' = 'fo.test'
+timeout = 1s
+EOF
+sql -c "INSERT INTO customers (name, recipients) VALUES ('fo.test', 'pgsql:fo.cf')"
+took=$(wait_rcpt 250 x@fo.test) || fail "fo.cf's second host never asked (its first is silent)"
+grep -q "fo.cf: no answer in time" "$SPOOLD_LOG" || fail "fo.cf: the silent host's timeout was not logged"
+sql -c "DELETE FROM customers WHERE name = 'fo.test'"
+say "a lookup file whose first host is silent: its timeout, then the second host (250 after $took s)"
 rcpt bob@db2.test slow1@db2.test >/dev/null	# cached again for what follows
 sql -c "DELETE FROM mailbox WHERE address = 'carol@db2.test'"
 sql -c "NOTIFY spoold_recipients, 'carol@db2.test'"
@@ -271,4 +364,71 @@ expect_rcpt 554 x@nowhere.test "an unknown domain, the database back"
 sql -c "INSERT INTO customers (name, recipients) VALUES ('late.test', 'any')"
 wait_rcpt 250 x@late.test >/dev/null || fail "a domain added after the outage is not accepted"
 say "the database back: reconnected, current again; 554 for the unknown domain; new rows in force"
+
+# the domains query fails once (the table renamed a moment, no NOTIFY
+# after it is back): asked again after the back-off, not left failed
+sql -c "ALTER TABLE customers RENAME TO customers_away"
+sql -c "NOTIFY spoold_domains"
+wait_log "the query failed: ERROR:  relation \"customers\" does not exist" "the failed query was not logged"
+expect_rcpt 451 x@nowhere.test "an unknown domain, the domains query failing"
+sql -c "ALTER TABLE customers_away RENAME TO customers"
+took=$(wait_rcpt 554 x@nowhere.test) || fail "the domains query was not asked again after it failed"
+say "the domains query failed once: 451 meanwhile, asked again (554 for an unknown domain after $took s)"
+
+# a restart with rows the copy lacks (100,000 of them: their reload takes
+# a moment): until the reload that takes them in is done, and for a
+# session started before it, a domain not in the configuration is 451,
+# not 554 (the database answered, but the configuration is not its yet)
 stop_spoold
+sql -c "INSERT INTO customers (name, recipients) SELECT 'bulk' || g || '.test', 'any' FROM generate_series(1, 100000) g"
+sql -c "INSERT INTO customers (name, recipients) VALUES ('zz-burst.test', 'any')"
+rm -f "$T/listen"
+# the client is there first: it asks as soon as spoold listens
+python3 - "$T/listen" >"$T/burst.out" 2>&1 <<'PY' &
+import re, smtplib, sys, time
+port, seen = None, {}
+open(sys.argv[1] + ".ready", "w").close()
+t0 = time.monotonic()
+while port is None and time.monotonic() - t0 < 20:
+    try:
+        port = int(re.search(r"^smtp 127\.0\.0\.1:(\d+)$", open(sys.argv[1]).read(), re.M).group(1))
+    except Exception:
+        time.sleep(0.005)
+while time.monotonic() - t0 < 20:
+    s = smtplib.SMTP("127.0.0.1", port, timeout=20); s.ehlo("client.test"); s.mail("s@client.test")
+    code = s.rcpt("x@zz-burst.test")[0]; s.quit()
+    seen[code] = seen.get(code, 0) + 1
+    if code == 250: break
+print(" ".join("%d x%d" % kv for kv in sorted(seen.items())), "in %.2f s" % (time.monotonic() - t0))
+assert seen.get(250) == 1 and set(seen) <= {250, 451}, seen
+PY
+BURST_PID=$!
+until [ -f "$T/listen.ready" ]; do sleep 0.01; done
+start_spoold
+wait "$BURST_PID" || fail "a domain on its way into the configuration: $(cat "$T/burst.out")"
+say "restart with 100,001 new rows: zz-burst.test $(cat "$T/burst.out") (451 while on its way, never 554)"
+sql -c "DELETE FROM customers WHERE name LIKE 'bulk%'"
+
+# SIGTERM while a RCPT waits for a lookup (one the database takes 30 s
+# over; rcpt.cf's timeout is 5 s): 451 at once, then spoold exits
+wait_rcpt 250 bob@db2.test >/dev/null || fail "bob@db2.test not accepted after the restart"
+python3 - "$SMTP_PORT" >"$T/hang.out" 2>&1 <<'PY' &
+import smtplib, sys, time
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20)
+s.ehlo("client.test"); s.mail("sender@client.test")
+s.sock.sendall(b"RCPT TO:<hang1@db2.test>\r\n")
+t0 = time.monotonic()
+print(s.getreply()[0], "after %.2f s" % (time.monotonic() - t0))
+PY
+HANG_PID=$!
+_i=0
+until [ "$(echo "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%hang1@db2.test%' AND pid <> pg_backend_pid()" | sql -At)" = 1 ]; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "hang1@db2.test was not looked up"; sleep 0.05
+done
+t0=$(date +%s%N)
+stop_spoold
+wait "$HANG_PID" || fail "the hanging RCPT's client: $(cat "$T/hang.out")"
+took=$(( ($(date +%s%N) - t0) / 1000000 ))
+grep -q "^451 " "$T/hang.out" || fail "a RCPT waiting for a lookup at SIGTERM: $(cat "$T/hang.out")"
+[ "$took" -lt 3000 ] || fail "spoold took $took ms to stop with a lookup waiting (the lookup's timeout, not at once)"
+say "SIGTERM with a lookup waiting: 451 at once, spoold stopped in $took ms"

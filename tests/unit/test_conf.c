@@ -1056,14 +1056,21 @@ START_TEST(test_pgsql_map)
 	    "notify = spoold_rcpt\ncache-ttl = 10m\ntimeout = 3s\n");
 
 	ck_assert_str_eq(m->conninfo, "host='/run/pg,db1,db2' port='5432,6432,5432' user='sp\\'old' "
-	    "password='a#b\\\\\\\\c' dbname='mail' connect_timeout=3 application_name=spoold");
+	    "password='a#b\\\\\\\\c' dbname='mail' connect_timeout=3 keepalives=1 keepalives_idle=3 "
+	    "keepalives_interval=3 keepalives_count=3 application_name=spoold");
 	ck_assert_str_eq(m->query, "SELECT 1 FROM t WHERE a = '%s'");
 	ck_assert_str_eq(m->notify, "spoold_rcpt");
 	ck_assert_uint_eq(m->cache_ttl, 600);
 	ck_assert_uint_eq(m->timeout, 3);
 	pgsql_map_free(m);
+	/* IPv6 in brackets, as Postfix writes it: bare for libpq */
+	m = map_ok("hosts = inet:[::1]:6432 [2001:db8::2]\nquery = SELECT 1\n");
+	ck_assert_msg(strncmp(m->conninfo, "host='::1,2001:db8::2' port='6432,5432' ", 40) == 0, "%s",
+	    m->conninfo);
+	pgsql_map_free(m);
 	m = map_ok("connect = service=mail\nquery = SELECT 1\n");
-	ck_assert_str_eq(m->conninfo, "service=mail connect_timeout=10 application_name=spoold");
+	ck_assert_str_eq(m->conninfo, "service=mail connect_timeout=10 keepalives=1 keepalives_idle=10 "
+	    "keepalives_interval=10 keepalives_count=3 application_name=spoold");
 	ck_assert_ptr_null(m->notify);
 	ck_assert_uint_eq(m->cache_ttl, PGSQL_DEF_CACHE_TTL);
 	pgsql_map_free(m);
@@ -1112,6 +1119,25 @@ fake_escape(void *arg, char *dst, size_t len, const char *src)
 	dst[j] = '\0';
 	return 0;
 }
+
+/* the query's row numbers, as the PostgreSQL thread notes them on each
+ * block (it leaves out rows it cannot make into one), in the messages */
+START_TEST(test_pgsql_row_numbers)
+{
+	struct conf_errors errs = { 0 };
+	struct spoold_conf *cf = parse_ok("spoold.conf", BASE);
+
+	ck_assert_uint_eq(spoold_conf_add_domains(cf, "pgsql:x", "domain a.test { # row 4\n"
+	    "recipients any\n}\ndomain b.test { # row 9\nmode often\nrecipients any\n}\n"
+	    "domain a.test { # row 12\nrecipients any\n}\n", &errs), 2);
+	ck_assert_uint_eq(errs.count, 2);
+	ck_assert_msg(strstr(errs.msgs[0], "pgsql:x row 9:2: mode") != NULL, "%s", errs.msgs[0]);
+	ck_assert_msg(strstr(errs.msgs[1], "row 12: domain a.test is also in row 4") != NULL, "%s",
+	    errs.msgs[1]);
+	conf_errors_free(&errs);
+	spoold_conf_free(cf);
+}
+END_TEST
 
 START_TEST(test_pgsql_expand)
 {
@@ -1219,6 +1245,7 @@ conf_suite(void)
 	tcase_add_loop_test(tc, test_pgsql_map_bad, 0, (int)NELEM(bad_map_cases));
 	tcase_add_test(tc, test_pgsql_expand);
 	tcase_add_test(tc, test_pgsql_rows);
+	tcase_add_test(tc, test_pgsql_row_numbers);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("files");
