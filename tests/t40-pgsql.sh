@@ -351,7 +351,10 @@ expect_rcpt 250 x@db1.test "db1.test after a restart with the database down (the
 expect_rcpt 451 x@nowhere.test "an unknown domain after a restart with the database down"
 [ "$(spoolctl list | awk '$1 == "db1.test" { print $2 }')" = 2 ] || fail "spoolctl list: $(spoolctl list)"
 spoolctl show db1.test >"$T/show.out" 2>&1 || fail "spoolctl show db1.test: $(cat "$T/show.out")"
-grep -q "when the site asks" "$T/show.out" || fail "spoolctl show: db1.test (hold, from the copy) not as configured: $(cat "$T/show.out")"
+grep -q "^0000000000000001 .*a@db1.test" "$T/show.out" || fail "spoolctl show db1.test: $(cat "$T/show.out")"
+spoolctl -j list | python3 -c 'import json, sys
+d = {x["domain"]: x for x in json.load(sys.stdin)}
+assert d["db1.test"]["configured"] is True, d' || fail "spoolctl -j list: db1.test (from the copy) is not configured"
 say "spoold restarted with the database down: the copy in the spool serves (spoolctl sees it too)"
 
 pg_run
