@@ -1091,7 +1091,6 @@ static void
 cache_put(const char *key, size_t len, int found, ev_tstamp ttl)
 {
 	const struct map_state *s = map_state(key, 0);	/* the key starts with the path */
-
 	struct cache_entry *e = cache_get(key, len);
 	size_t b;
 
