@@ -6,9 +6,15 @@
  * a pass of the loop (each slice one short read transaction, names and
  * counters copied out): 10,000 domains in one go held every session up for
  * 10 ms, and for 0.5 s on a spool not in the page cache (issue 14).
+ *
+ * At the start a thread reads the domain list once (the warm-up) and the
+ * first look waits for it: on a spool not in the page cache, the look's
+ * slices read it from the disk on the loop otherwise, and ETRN replies in
+ * the first second and a half waited 25-45 ms behind them.
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +46,9 @@ static struct {
 	time_t			 look_now;
 	unsigned		 budget;
 	char			 after[SMTP_DOMAIN_MAX + 1];
+	pthread_t		 warmer;
+	int			 warming;	/* atomic: the warm-up is reading */
+	int			 warmer_started;
 } sched;
 
 #define SCHEDULER_LOOK_SLICE	128	/* domains a pass of the loop */
@@ -367,9 +376,35 @@ look_slice(void)
 	return more;
 }
 
+static int
+warm_domain(const struct spool_domain_info *d, void *arg)
+{
+	(void)d, (void)arg;
+	return 0;	/* read: that is all it is for */
+}
+
+/* warm_up - the domain list and counters read once, off the loop, so the
+ * pages the first look needs are in memory when it comes */
+static void *
+warm_up(void *arg)
+{
+	ev_tstamp t0 = ev_time();
+
+	(void)arg;
+	(void)queue_domains(sched.queue, warm_domain, NULL);
+	log_debug("scheduler: the domain list read in %.3f s before the first look", ev_time() - t0);
+	__atomic_store_n(&sched.warming, 0, __ATOMIC_RELEASE);
+	return NULL;
+}
+
 static void
 scheduler_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	if (__atomic_load_n(&sched.warming, __ATOMIC_ACQUIRE)) {
+		ev_timer_set(w, 0.05, 0.);	/* the first look waits for the warm-up */
+		ev_timer_start(loop, w);
+		return;
+	}
 	if (!sched.looking) {
 		sched.looking = 1;
 		sched.look_now = time(NULL);
@@ -396,6 +431,11 @@ scheduler_start(struct ev_loop *loop, struct queue *q, struct spoold_rt *rt)
 	sched.loop = loop;
 	sched.queue = q;
 	scheduler_configure(rt);
+	sched.warming = 1;
+	if (pthread_create(&sched.warmer, NULL, warm_up, NULL) == 0)
+		sched.warmer_started = 1;
+	else
+		sched.warming = 0;	/* the first look reads it, on the loop */
 	ev_timer_init(&sched.tick, scheduler_tick, 1.0, 0.);
 	ev_timer_start(loop, &sched.tick);
 }
@@ -439,6 +479,9 @@ scheduler_stop(void)
 {
 	sched.stopped = 1;
 	ev_timer_stop(sched.loop, &sched.tick);
+	if (sched.warmer_started)	/* it reads the spool: done before it closes */
+		pthread_join(sched.warmer, NULL);
+	sched.warmer_started = 0;
 	rt_unref(sched.rt);
 	sched.rt = NULL;
 }
