@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "conf.h"
-#include "pgsql_map.h"
 #include "log.h"
 #include "metrics.h"
 #include "pgsql.h"

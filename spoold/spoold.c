@@ -87,19 +87,23 @@ print_warning(const char *msg)
 	fprintf(stderr, "%s\n", msg);
 }
 
+/* print_errors - the start-up's configuration errors, on stderr, before spoold
+ * detaches: whoever started it sees them (a reload logs its own) */
+static void
+print_errors(struct conf_errors *errs)
+{
+	for (size_t i = 0; i < errs->count; i++)
+		fprintf(stderr, "%s\n", errs->msgs[i]);
+	conf_errors_free(errs);
+}
+
 static struct spoold_conf *
-load_config(const char *path, int to_stderr)
+load_config(const char *path)
 {
 	struct conf_errors errs = { 0 };
 	struct spoold_conf *cf = spoold_conf_load(path, &errs);
 
-	for (size_t i = 0; i < errs.count; i++) {
-		if (to_stderr)
-			fprintf(stderr, "%s\n", errs.msgs[i]);
-		else
-			log_warnx("%s", errs.msgs[i]);
-	}
-	conf_errors_free(&errs);
+	print_errors(&errs);
 	return cf;
 }
 
@@ -107,7 +111,7 @@ load_config(const char *path, int to_stderr)
  * served until the database answers; the copy (to hand to pgsql_start),
  * or NULL when there is none */
 static char *
-add_pgsql_copy(struct spoold_conf *cf, int to_stderr)
+add_pgsql_copy(struct spoold_conf *cf)
 {
 	struct conf_errors errs = { 0 };
 	char name[4200];
@@ -117,13 +121,7 @@ add_pgsql_copy(struct spoold_conf *cf, int to_stderr)
 		return NULL;
 	snprintf(name, sizeof(name), "%s/%s", cf->datadir, SPOOLD_PGSQL_COPY);
 	spoold_conf_add_domains(cf, name, copy, &errs);
-	for (size_t i = 0; i < errs.count; i++) {
-		if (to_stderr)
-			fprintf(stderr, "%s\n", errs.msgs[i]);
-		else
-			log_warnx("%s", errs.msgs[i]);
-	}
-	conf_errors_free(&errs);
+	print_errors(&errs);
 	return copy;
 }
 
@@ -587,8 +585,8 @@ main(int argc, char **argv)
 		path = abs_path;
 	log_init("spoold", (foreground && !to_syslog) || check, verbose);
 	conf_warning_hook = check ? print_warning : log_warning;
-	cf = load_config(path, 1);
-	pgsql_copy = add_pgsql_copy(cf, 1);
+	cf = load_config(path);
+	pgsql_copy = add_pgsql_copy(cf);
 	if (check) {
 		free(pgsql_copy);
 		return check_only(cf);
