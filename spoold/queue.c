@@ -155,6 +155,12 @@ queue_set_drain_threshold(struct queue *q, uint64_t bytes)
 	q->drain_threshold = bytes;
 }
 
+void
+queue_read_at_random(struct queue *q, int on)
+{
+	spool_read_at_random(q->spool, on);
+}
+
 enum spool_err
 queue_counters(struct queue *q, const char *domain, struct spool_counters *c)
 {

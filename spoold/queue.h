@@ -90,6 +90,9 @@ int	queue_verify_sweep(struct queue *, int64_t before, void (*done)(void *arg, e
 	    void *arg);
 enum spool_err queue_verify_get(struct queue *, const char *addr, struct spool_verify *);
 
+/* queue_read_at_random - see spool_read_at_random */
+void	queue_read_at_random(struct queue *, int on);
+
 /* Reads: each is one short read transaction (see spool.h). */
 enum spool_err queue_counters(struct queue *, const char *domain, struct spool_counters *);
 enum spool_err queue_ids(struct queue *, const char *domain, uint64_t **ids, size_t *n);

@@ -392,6 +392,7 @@ warm_up(void *arg)
 
 	(void)arg;
 	(void)queue_domains(sched.queue, warm_domain, NULL);
+	queue_read_at_random(sched.queue, 0);
 	log_debug("scheduler: the domain list read in %.3f s before the first look", ev_time() - t0);
 	__atomic_store_n(&sched.warming, 0, __ATOMIC_RELEASE);
 	return NULL;
@@ -431,11 +432,22 @@ scheduler_start(struct ev_loop *loop, struct queue *q, struct spoold_rt *rt)
 	sched.loop = loop;
 	sched.queue = q;
 	scheduler_configure(rt);
+	/* Until the warm-up has read the domain list, the spool may not be in
+	 * the page cache (after a reboot): the list's pages, and each ETRN's
+	 * counters, are then faults, and with the kernel's read-around a fault
+	 * on the map read megabytes.  Read at random, the warm-up of 10,000
+	 * domains with a million messages took 13 ms instead of 1 s, and ETRN
+	 * replies meanwhile a p99 of 1.5 ms instead of 27 (issue 14).  Bodies
+	 * are read in order and cost more faults so: only until the warm-up
+	 * is over. */
 	sched.warming = 1;
+	queue_read_at_random(q, 1);
 	if (pthread_create(&sched.warmer, NULL, warm_up, NULL) == 0)
 		sched.warmer_started = 1;
-	else
+	else {
 		sched.warming = 0;	/* the first look reads it, on the loop */
+		queue_read_at_random(q, 0);
+	}
 	ev_timer_init(&sched.tick, scheduler_tick, 1.0, 0.);
 	ev_timer_start(loop, &sched.tick);
 }

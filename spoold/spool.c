@@ -1572,6 +1572,12 @@ read_usage(MDB_txn *txn, void *arg)
 	    &a->u);
 }
 
+void
+spool_read_at_random(struct spool *sp, int on)
+{
+	spool_env_read_at_random(sp->env, on);
+}
+
 enum spool_err
 spool_get_stats(struct spool *sp, struct spool_stats *st)
 {

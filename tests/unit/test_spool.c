@@ -1139,6 +1139,50 @@ START_TEST(test_map_grows)
 }
 END_TEST
 
+/* map_read_at_random - 1 when every mapping of the spool file says "rr"
+ * (VM_RAND_READ) in /proc/self/smaps, 0 when one does not, -1 when there
+ * is none */
+static int
+map_read_at_random(void)
+{
+	char path[128], line[512];
+	FILE *f = fopen("/proc/self/smaps", "r");
+	int in = 0, maps = 0, rr = 0;
+
+	ck_assert_ptr_nonnull(f);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long lo, hi;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {	/* a mapping's first line */
+			size_t n = strlen(line), pl = strlen(path);
+
+			in = n >= pl && strcmp(line + n - pl, path) == 0;
+			maps += in;
+		} else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			strcat(line, " ");
+			rr += strstr(line, " rr ") != NULL;
+		}
+	}
+	fclose(f);
+	return maps == 0 ? -1 : rr == maps;
+}
+
+START_TEST(test_read_at_random)
+{
+	struct spool *sp = open_spool(64 * MiB);
+
+	ck_assert_int_eq(map_read_at_random(), 0);
+	spool_read_at_random(sp, 1);
+	ck_assert_int_eq(map_read_at_random(), 1);
+	spool_read_at_random(sp, 0);
+	ck_assert_int_eq(map_read_at_random(), 0);
+	spool_close(sp);
+	ck_assert_int_eq(map_read_at_random(), -1);
+}
+END_TEST
+
 START_TEST(test_rdonly)
 {
 	struct spool *sp = open_spool(64 * MiB);
@@ -1524,6 +1568,7 @@ spool_suite(void)
 	tcase_add_test(tc, test_map_full);
 	tcase_add_test(tc, test_map_grows);
 	tcase_add_test(tc, test_rdonly);
+	tcase_add_test(tc, test_read_at_random);
 	tcase_add_test(tc, test_verify_cache);
 	tcase_add_test(tc, test_open_missing_dir);
 	suite_add_tcase(s, tc);
