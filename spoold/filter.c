@@ -274,16 +274,20 @@ rcpt_add(struct filter *f, const char *arg)
 {
 	struct smtp_message *m = f->m;
 	struct smtp_rcpt r, *n;
+	enum filter_added ok = FILTER_ADDED_REFUSED;
+	char esc[LOG_ESCAPE_SIZE(100)];
 
 	memset(&r, 0, sizeof(r));
-	if (path_of(arg, "TO", &r, NULL) == -1 || r.to.domain[0] == '\0' ||
-	    !f->rcpt_ok(f->arg, &r)) {
-		char esc[LOG_ESCAPE_SIZE(100)];
-
+	if (path_of(arg, "TO", &r, NULL) == 0 && r.to.domain[0] != '\0')
+		ok = f->rcpt_ok(f->arg, &r);
+	if (ok == FILTER_ADDED_REFUSED) {
 		log_role(LOG_CLEANUP, "%s: milter: recipient %s not added: not one spoold takes", f->queue_id,
 		    log_escape(esc, sizeof(esc), arg, 100));
 		return 0;
 	}
+	if (ok == FILTER_ADDED_UNCHECKED)
+		log_role(LOG_CLEANUP, "%s: milter: recipient %s added unchecked: its domain's recipient "
+		    "list cannot answer now", f->queue_id, log_escape(esc, sizeof(esc), arg, 100));
 	for (size_t i = 0; i < m->nrcpts; i++)
 		if (strcmp(m->rcpts[i].to.local, r.to.local) == 0 &&
 		    strcmp(m->rcpts[i].to.domain, r.to.domain) == 0)

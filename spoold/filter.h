@@ -47,7 +47,12 @@ struct filter_client {
 
 typedef void filter_done_cb(void *arg, const struct filter_outcome *);
 /* whether a recipient a filter adds may be added: the caller's RCPT rules */
-typedef int filter_rcpt_cb(void *arg, const struct smtp_rcpt *);
+enum filter_added {
+	FILTER_ADDED_REFUSED,	/* not one spoold takes: left out, logged */
+	FILTER_ADDED_TAKEN,
+	FILTER_ADDED_UNCHECKED,	/* its domain's list cannot say now: taken, logged */
+};
+typedef enum filter_added filter_rcpt_cb(void *arg, const struct smtp_rcpt *);
 
 /* filter_wanted - rt has milters and one of m's recipients is in a domain
  * with "filter on" */

@@ -311,14 +311,30 @@ inbound_judge_filters(struct session *in, struct smtp_session *s, const struct s
 	return in->judging != NULL;	/* out of memory: taken without them */
 }
 
-/* filter_rcpt_ok - may a content filter add r */
-static int
+/* filter_rcpt_ok - may a content filter add r.  The message is accepted
+ * already, so nothing can be asked now.  Where the domain's list cannot
+ * answer (the database down or the address not cached, the primary not
+ * asked) the filter, the postmaster's own, is trusted as Postfix trusts a
+ * milter's recipients: better the mail than the recipient lost.  What is
+ * known not to be taken (no such domain, a 5xx, the quota) is left out. */
+static enum filter_added
 filter_rcpt_ok(void *arg, const struct smtp_rcpt *r)
 {
 	struct stored *st = arg;
+	const struct spoold_rt *rt = st->session->rt;
 	const char *reply_arg = NULL;
 
-	return rcpt_policy(st->session->rt, r, &reply_arg, NULL, NULL) == R_RCPT_OK;
+	switch (rcpt_policy(rt, r, &reply_arg, NULL, NULL)) {
+	case R_RCPT_OK:
+		return FILTER_ADDED_TAKEN;
+	case R_LOOKUP_TEMP:
+	case R_VERIFY_UNKNOWN:
+	case R_VERIFY_BUSY:
+		return spoold_conf_domain(rt->conf, r->to.domain) != NULL ? FILTER_ADDED_UNCHECKED :
+		    FILTER_ADDED_REFUSED;
+	default:
+		return FILTER_ADDED_REFUSED;
+	}
 }
 
 static void

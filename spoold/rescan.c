@@ -108,10 +108,10 @@ rescan_free(struct rescan *rs)
 
 /* rescan_rcpt_ok - recipients a filter adds now are not added (the stored
  * copy stays as it is) */
-static int
+static enum filter_added
 rescan_rcpt_ok(void *arg, const struct smtp_rcpt *r)
 {
-	return 0;
+	return FILTER_ADDED_REFUSED;
 }
 
 static void

@@ -9,7 +9,8 @@ Usage: milter_test.py PORT PORTFILE
 
 Subjects: reject, tempfail, reply (554 5.7.1 custom), discard, quarantine
 (with an X-Test-Filter header too), addheader,
-insheader, chgheader, delheader, replbody, addrcpt, delrcpt, chgfrom,
+insheader, chgheader, delheader, replbody, addrcpt, "add-rcpts <a@b>,<c@d>",
+delrcpt, chgfrom,
 slow (sleeps 5 s at the end of the message), crash (exits mid-message);
 anything else is accepted untouched.  A recipient whose local part is
 "refused" gets 550 at RCPT.  Every callback is logged to stdout.
@@ -91,6 +92,9 @@ class TestMilter(Milter.Base):
         if s == "addrcpt":
             self.addrcpt("<extra@site.test>")
             self.addrcpt("<outsider@elsewhere.test>")
+        if s.startswith("add-rcpts "):     # "add-rcpts <a@b>,<c@d>"
+            for rcpt in s[len("add-rcpts "):].split(","):
+                self.addrcpt(rcpt.strip())
         if s == "delrcpt":
             self.delrcpt("<b@site.test>")
         if s == "chgfrom":

@@ -19,6 +19,7 @@ need_swaks
 MILTER_PORT=$(free_port)
 SINK_PORT=$(free_port)
 GARBAGE_PORT=$(free_port)
+DEAD_PORT=$(free_port)	# verified.test's primary: down, nothing cached
 
 # milter_start - the test filter on MILTER_PORT, until it accepts
 milter_start() {
@@ -46,7 +47,15 @@ domain nofilter.test {
     recipients any
     filter off
 }
+domain verified.test {
+    recipients verify
+    deliver-to [127.0.0.1]:$DEAD_PORT
+}
+domain listed.test {
+    recipients $T/listed.rcpts
+}
 EOF
+echo known@listed.test >"$T/listed.rcpts"
 start_spoold
 
 # send SUBJECT [SWAKS-OPTION...] - a message to a@site.test unless -t says
@@ -110,6 +119,22 @@ sw_expect '451 4\.7\.1 ' "a filter with no verdict at RCPT"
 grep -q 'milter test: no verdict at RCPT within 3s: ' "$SPOOLD_LOG" || fail "no log line for the RCPT deadline"
 grep -q 'recipient <outsider@elsewhere.test> not added' "$SPOOLD_LOG" ||
 	fail "a recipient spoold does not take was added by the filter"
+# Recipients a filter adds where the domain's list cannot answer now (here
+# the primary of a "recipients verify" domain, down, nothing cached) are
+# taken, logged as unchecked; a 5xx of the list still leaves one out.
+send "add-rcpts <new@verified.test>,<unknown@listed.test>,<known@listed.test>"
+[ -n "$(sw_queued)" ] || fail "the message whose filter adds recipients was not stored"
+[ "$(domain_count verified.test)" = 1 ] ||
+	fail "the filter's recipient in a verified domain with its primary down was lost"
+[ "$(domain_count listed.test)" = 1 ] || fail "listed.test should hold the one listed recipient's copy"
+grep -q 'recipient <new@verified.test> added unchecked: ' "$SPOOLD_LOG" ||
+	fail "no log line for the unchecked recipient"
+grep -q 'recipient <unknown@listed.test> not added' "$SPOOLD_LOG" ||
+	fail "a recipient the domain's list refuses was added by the filter"
+if grep -q 'verify.*new@verified\.test' "$SPOOLD_LOG"; then
+	fail "a probe was started for a recipient added after the 250"
+fi
+say "a filter's recipient its domain cannot check now is taken (logged unchecked); one its list refuses is not"
 sink
 etrn 127.0.0.1 site.test
 wait_count site.test 0
