@@ -46,6 +46,7 @@ static const char *const state_names[] = { "DOWN", "CONNECTING", "LISTEN", "QUER
 
 enum msg_kind {
 	M_MAP,		/* loop -> thread: a lookup file, new or changed */
+	M_UNMAP,	/* loop -> thread: a lookup file no longer used */
 	M_LOOKUP,	/* loop -> thread: is this address there */
 	M_RESULT,	/* thread -> loop: the answer */
 	M_CHANGED,	/* thread -> loop: new domain rows */
@@ -57,7 +58,7 @@ struct msg {
 	struct msg		*next;
 	enum msg_kind		 kind;
 	struct pgsql_map	*map;		/* M_MAP: a copy, for the thread */
-	int			 is_domains;	/* M_MAP */
+	int			 is_domains;	/* M_MAP, M_UNMAP */
 	char			*path;		/* the lookup file */
 	uint64_t		 id;		/* M_LOOKUP, M_RESULT */
 	char			 local[ADDR_MAX], domain[ADDR_MAX];
@@ -895,6 +896,19 @@ thread_map(struct msg *m)
 	msg_free(m);
 }
 
+/* thread_unmap - its connection closed; its waiting lookups get "cannot say" */
+static void
+thread_unmap(struct msg *m)
+{
+	struct pg_conn **cp = conn_find(m->path, m->is_domains), *c = *cp;
+
+	if (c != NULL) {
+		*cp = c->next;
+		conn_close(c);
+	}
+	msg_free(m);
+}
+
 static void
 thread_lookup(struct msg *m)
 {
@@ -932,6 +946,8 @@ thread_wake(struct ev_loop *loop, ev_async *w, int revents)
 			return;
 		if (m->kind == M_MAP)
 			thread_map(m);
+		else if (m->kind == M_UNMAP)
+			thread_unmap(m);
 		else
 			thread_lookup(m);
 	}
@@ -1343,9 +1359,50 @@ send_map(const struct pgsql_map *map, int is_domains)
 	post_to_thread(m);
 }
 
+/* map_named - cf still uses the lookup file of s */
+static int
+map_named(const struct spoold_conf *cf, const struct map_state *s)
+{
+	if (s->is_domains)
+		return cf->domains_map != NULL && strcmp(cf->domains_map->path, s->map->path) == 0;
+	for (size_t i = 0; i < cf->n_pg_maps; i++)
+		if (strcmp(cf->pg_maps[i]->path, s->map->path) == 0)
+			return 1;
+	return 0;
+}
+
+/* unmap_unused - the connections of lookup files cf no longer names are
+ * closed (a reload dropped them, or no row names them any more); the
+ * recipients cache goes with them, or their answers would come back with
+ * the file */
+static void
+unmap_unused(const struct spoold_conf *cf)
+{
+	struct map_state **sp = &lc.maps, *s;
+	struct msg *m;
+
+	while ((s = *sp) != NULL) {
+		if (map_named(cf, s)) {
+			sp = &s->next;
+			continue;
+		}
+		*sp = s->next;
+		log_info("pgsql: %s no longer used: its connection is closed", s->map->path);
+		m = msg_new(M_UNMAP, s->map->path);
+		m->is_domains = s->is_domains;
+		post_to_thread(m);
+		if (!s->is_domains)
+			cache_forget(s->map->path, "");
+		pgsql_map_free(s->map);
+		free(s);
+	}
+}
+
 void
 pgsql_update(const struct spoold_conf *cf)
 {
+	if (pg.running)
+		unmap_unused(cf);
 	if (cf->domains_map == NULL && cf->n_pg_maps == 0)
 		return;
 	if (thread_start() == -1) {

@@ -378,6 +378,25 @@ sql -c "ALTER TABLE customers_away RENAME TO customers"
 took=$(wait_rcpt 554 x@nowhere.test) || fail "the domains query was not asked again after it failed"
 say "the domains query failed once: 451 meanwhile, asked again (554 for an unknown domain after $took s)"
 
+# no row names rcpt.cf any more: its connection is closed (and its
+# answers forgotten), not kept until a restart; named again, it is back
+rcpt_conns() {
+	echo "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'spoold' AND (query LIKE '%find_mailbox%' OR query LIKE 'LISTEN spoold_recipients%')" | sql -At
+}
+[ "$(rcpt_conns)" = 1 ] || fail "rcpt.cf should have one connection, has $(rcpt_conns)"
+sql -c "UPDATE customers SET recipients = 'any' WHERE recipients LIKE 'pgsql:%'"
+wait_log "pgsql: $T/rcpt.cf no longer used: its connection is closed" "rcpt.cf unused, but not said"
+_i=0
+until [ "$(rcpt_conns)" = 0 ]; do
+	_i=$((_i + 1)); [ $_i -le 100 ] || fail "rcpt.cf's connection is still open: $(rcpt_conns)"; sleep 0.05
+done
+expect_rcpt 250 carol@db2.test "db2.test with recipients any"
+sql -c "UPDATE customers SET recipients = 'pgsql:rcpt.cf' WHERE name = 'db2.test'"
+sql -c "UPDATE customers SET recipients = 'pgsql:rcpt.cf verify' WHERE name = 'both.test'"
+wait_rcpt 550 carol@db2.test >/dev/null || fail "rcpt.cf named again: carol@db2.test not refused"
+[ "$(rcpt_conns)" = 1 ] || fail "rcpt.cf named again, but $(rcpt_conns) connections"
+say "a lookup file no row names any more: its connection closed, and opened again when named"
+
 # a restart with rows the copy lacks (100,000 of them: their reload takes
 # a moment): until the reload that takes them in is done, and for a
 # session started before it, a domain not in the configuration is 451,
