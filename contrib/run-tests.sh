@@ -49,7 +49,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo "== fuzz targets, ${FUZZ_SECONDS:-20}s each"
 make fuzz >/dev/null
-for f in smtp_cmd smtp_data conf dsn ec_conf milter http proxy xclient; do
+for f in smtp_cmd smtp_data conf dsn ec_conf milter http proxy xclient pgsql_rows; do
 	corpus=$(mktemp -d)
 	if ! tests/fuzz/fuzz_$f -max_total_time="${FUZZ_SECONDS:-20}" "$corpus" tests/fuzz/seeds-$f \
 	    >"tests/fuzz/fuzz_$f.log" 2>&1; then
