@@ -993,6 +993,22 @@ START_TEST(test_load_one)
 	ck_assert_uint_eq(errs.count, 1);
 	conf_errors_free(&errs);
 	unlink(path);
+
+	/* the blocks skipped unread still count their lines (a brace in a
+	 * comment in one of them included) for an error after them */
+	write_temp(path, sizeof(path), BASE "domain a.example {\n recipients any\n"
+	    " # a comment with a { brace\n retry 5m\n}\ndomain c.example {\n recipients any\n}\n"
+	    "no-such-directive\n");
+	for (size_t i = 0; i < 3; i++) {
+		const char *want[] = { "b.example", "a.example", "" };
+
+		ck_assert_ptr_null(spoold_conf_load_one(path, want[i], &errs));
+		ck_assert_uint_eq(errs.count, 1);
+		ck_assert_msg(strncmp(errs.msgs[0], path, strlen(path)) == 0 &&
+		    strncmp(errs.msgs[0] + strlen(path), ":12: ", 5) == 0, "%s: %s", want[i], errs.msgs[0]);
+		conf_errors_free(&errs);
+	}
+	unlink(path);
 }
 END_TEST
 
