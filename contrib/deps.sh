@@ -21,8 +21,9 @@ DEMO="swaks"
 # Postfix alone, with util-linux's unshare) is not in a minimal root;
 # haproxy is the load balancer in front of spoold (t37); postgresql and
 # libsasl2-modules-sql are t39's slow SASL back end (Cyrus's sql auxprop
-# against a private PostgreSQL).
-TEST="check lmdb-utils haproxy swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl gnutls-bin python3 postfix clang libclang-rt-14-dev fiu-utils fetchmail dnsmasq-base sasl2-bin faketime python3-milter rspamd clamav-daemon clamav-milter pflogsumm mandoc systemd procps debhelper lintian prometheus mount postgresql libsasl2-modules-sql"
+# against a private PostgreSQL); slapd, ldap-utils and libsasl2-modules-ldap
+# are t43's: Cyrus's ldapdb auxprop against a private OpenLDAP.
+TEST="check lmdb-utils haproxy swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl gnutls-bin python3 postfix clang libclang-rt-14-dev fiu-utils fetchmail dnsmasq-base sasl2-bin faketime python3-milter rspamd clamav-daemon clamav-milter pflogsumm mandoc systemd procps debhelper lintian prometheus mount postgresql libsasl2-modules-sql slapd ldap-utils libsasl2-modules-ldap"
 
 case "${1:-build}" in
 build) want=$BUILD ;;
@@ -46,6 +47,8 @@ echo "deps.sh: installing$missing"
 # Postfix is wanted only for smtp-source/smtp-sink and private test
 # instances: no system-wide mail configuration.
 echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
+# slapd is wanted only for t43's private instance: no system directory.
+echo 'slapd slapd/no_configuration boolean true' | debconf-set-selections
 export DEBIAN_FRONTEND=noninteractive
 # Wait for another apt or dpkg run (unattended-upgrades, a parallel job)
 # instead of failing at once on its lock.

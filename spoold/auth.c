@@ -357,6 +357,17 @@ auth_reply(struct auth *a, int rc, const char *sout, unsigned soutlen)
 	const void *v = NULL;
 	unsigned n;
 
+	if (res == AUTH_TEMP) {
+		/* The client only hears 454: say here why.  The code's own text:
+		 * a plugin need not set a message (ldapdb with its server down
+		 * returns SASL_UNAVAIL alone), and sasl_errdetail() then shows
+		 * whatever the connection last noted, unrelated. */
+		const char *port = strchr(a->peer, ';');
+
+		log_warnx("sasl: %s from unknown[%.*s]:%s: %s (SASL %d); AUTH answered 454, "
+		    "a temporary failure", a->mech, port != NULL ? (int)(port - a->peer) : 0,
+		    a->peer, port != NULL ? port + 1 : "", sasl_errstring(rc, NULL, NULL), rc);
+	}
 	if (res == AUTH_MORE &&
 	    sasl_encode64(sout, soutlen, a->out, (unsigned)sizeof(a->out), &n) != SASL_OK)
 		return AUTH_TEMP;
