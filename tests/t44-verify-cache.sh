@@ -186,15 +186,20 @@ spoolctl verify ok3@v.test | grep -q '^ok3@v\.test valid ' || fail "spoolctl ver
 say "a 4xx on refresh: the entry stays positive with its old time, and the RCPTs after it start no probe"
 
 # ---- spoolctl unverify through the running spoold ----
-out=$(spoolctl unverify ok1@v.test) || fail "spoolctl unverify with spoold running: $out"
-[ "$out" = "ok1@v.test removed from the verify cache" ] || fail "spoolctl unverify: $out"
+# ok3's refresh is resting in spoold's memory: unverify must still make
+# the next RCPT probe
+printf 'ok2@v.test 250 2.1.5 Ok, made again\n' >"$RULES"
+out=$(spoolctl unverify ok1@v.test ok3@v.test) || fail "spoolctl unverify with spoold running: $out"
+[ "$out" = "ok1@v.test removed from the verify cache
+ok3@v.test removed from the verify cache" ] || fail "spoolctl unverify: $out"
 grep -q 'control.*unverify ok1@v.test: 250 ok1@v.test removed from the verify cache' "$SPOOLD_LOG" ||
 	fail "spoold did not log the unverify"
 rc=0; spoolctl verify ok1@v.test >/dev/null 2>&1 || rc=$?
 [ $rc -eq 65 ] || fail "ok1 still in the cache after unverify (exit $rc)"
 expect_rcpt ok1@v.test 250 "an unverified address"
 expect_probes ok1@v.test 3 "the RCPT after unverify"
-printf 'ok2@v.test 250 2.1.5 Ok, made again\n' >"$RULES"
+expect_rcpt ok3@v.test 250 "an unverified address whose refresh was resting"
+expect_probes ok3@v.test 3 "the RCPT after unverify of a resting refresh"
 spoolctl unverify '<OK2@V.TEST>' >/dev/null || fail "spoolctl unverify <OK2@V.TEST>"
 expect_rcpt ok2@v.test 250 "a mailbox made again at the primary, after unverify"
 expect_probes ok2@v.test 3 "the RCPT after unverify"
@@ -209,13 +214,15 @@ say "spoolctl unverify with spoold running: the entry goes (logged), the next RC
 stop_spoold
 out=$(spoolctl unverify ok3@v.test) || fail "spoolctl unverify with spoold stopped: $out"
 [ "$out" = "ok3@v.test removed from the verify cache" ] || fail "spoolctl unverify: $out"
+rc=0; spoolctl verify ok3@v.test >/dev/null 2>&1 || rc=$?
+[ $rc -eq 65 ] || fail "ok3 still in the cache after an offline unverify (exit $rc)"
 rc=0; spoolctl unverify ok3@v.test >/dev/null 2>"$T/err" || rc=$?
 [ $rc -eq 65 ] || fail "spoolctl unverify of an address just removed, spoold stopped: exit $rc, expected 65"
 grep -q 'not in the cache' "$T/err" || fail "spoolctl unverify: $(cat "$T/err")"
 : >"$RULES"
 start_spoold
 expect_rcpt ok3@v.test 250 "an address unverified while spoold was stopped"
-expect_probes ok3@v.test 3 "the RCPT after an offline unverify"
+expect_probes ok3@v.test 4 "the RCPT after an offline unverify"
 expect_rcpt nobody@v.test '550 5\.1\.1' "an address still cached"
 expect_probes nobody@v.test 1 "a cached address after the restart"
 stop_spoold
