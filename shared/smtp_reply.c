@@ -142,12 +142,14 @@ static const struct smtp_reply replies[R__COUNT] = {
 	{ R_CTL_DONE,	250, NULL,	"%s %s",				"spoolctl(8)" },
 	{ R_CTL_FAILED,	451, NULL,	"%s: %s",				"spoolctl(8)" },
 	{ R_CTL_NO_MEMORY, 451, NULL,	"out of memory",			"spoolctl(8)" },
-	{ R_CTL_UNKNOWN, 500, NULL,	"unknown request (try: flush DOMAIN, bounce ID, delete ID, hold DOMAIN, release DOMAIN, release ID, stats)", "spoolctl(8)" },
+	{ R_CTL_UNKNOWN, 500, NULL,	"unknown request (try: flush DOMAIN, bounce ID, delete ID, hold DOMAIN, release DOMAIN, release ID, unverify ADDRESS, stats)", "spoolctl(8)" },
 	{ R_CTL_TOO_LONG, 500, NULL,	"request too long",			"spoolctl(8)" },
 	{ R_CTL_QUARANTINED, 550, NULL,	"%s is quarantined: release or delete it (no DSN for filtered mail)", "spoolctl(8)" },
 	{ R_CTL_NOT_QUARANTINED, 550, NULL, "%s: no such message in the quarantine", "spoolctl(8)" },
 	{ R_CTL_STATS,	250, NULL,	"running totals follow (Prometheus text format)", "spoolctl(8)" },
 	{ R_CTL_NO_STATS, 451, NULL,	"the running totals are not available (see the log)", "spoolctl(8)" },
+	{ R_CTL_BAD_ADDRESS, 501, NULL,	"not an address (local@domain)",	"spoolctl(8)" },
+	{ R_CTL_NOT_VERIFIED, 550, NULL, "%s: not in the cache",		"spoolctl(8)" },
 };
 
 const struct smtp_reply *

@@ -11,10 +11,12 @@
  *   release DOMAIN spontaneous runs again
  *   release ID     queue quarantined message ID for delivery (an ID is
  *                  16 hex digits, as spoolctl prints it)
+ *   unverify ADDRESS  the verify cache forgets ADDRESS (recipients
+ *                  verify): its next RCPT is asked of the primary again
  *   stats          the running totals: a 250 line, then the text of GET
  *                  /metrics (Prometheus exposition format) to the end
  *
- * bounce, delete, hold and release go through the queue like every other
+ * bounce, delete, hold, release and unverify go through the queue like every other
  * change (spoold's one writer): the reply comes once it is committed.
  * Replies begin with an SMTP-like code: 2xx done, 4xx try again, 5xx no.
  *
@@ -23,6 +25,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -117,6 +120,7 @@ struct control_conn {
 	uint64_t	 id;		/* bounce, delete */
 	size_t		 n;		/* bounce: recipients */
 	char		 domain[SMTP_DOMAIN_MAX + 1];	/* hold, release */
+	char		 addr[SPOOL_VERIFY_KEY_MAX + 1];	/* unverify */
 	struct metrics_waiter wait;		/* stats */
 };
 
@@ -235,6 +239,61 @@ control_hold(struct control_conn *cc, const char *arg, int held, char *reply, si
 	return 0;
 }
 
+/* control_unverified - an unverify is committed (or failed): its reply */
+static void
+control_unverified(void *arg, enum spool_err result)
+{
+	struct control_conn *cc = arg;
+	char reply[SPOOL_VERIFY_KEY_MAX + 100];
+
+	if (result == SPOOL_OK)
+		ctl(reply, sizeof(reply), R_CTL_DONE, cc->addr, "removed from the verify cache");
+	else if (result == SPOOL_ENOTFOUND)
+		ctl(reply, sizeof(reply), R_CTL_NOT_VERIFIED, cc->addr, NULL);
+	else
+		ctl(reply, sizeof(reply), R_CTL_FAILED, cc->addr, spool_strerror(result));
+	log_role(LOG_CONTROL, "unverify %s: %s", cc->addr, reply);
+	cc->waiting = 0;
+	if (cc->io == NULL) {
+		free(cc);
+		return;
+	}
+	control_reply(cc, reply);
+}
+
+/* control_address - arg as the verify cache keys it (lower case, as
+ * verify.c makes them): -1 when it is no local@domain */
+static int
+control_address(const char *arg, char *key, size_t len)
+{
+	const char *at = strrchr(arg, '@');
+
+	if (at == NULL || at == arg || at[1] == '\0' || strlen(arg) >= len ||
+	    strpbrk(arg, " \t<>") != NULL)
+		return -1;
+	for (; *arg; arg++)
+		*key++ = (char)tolower((unsigned char)*arg);
+	*key = '\0';
+	return 0;
+}
+
+/* control_unverify - "unverify ADDRESS": 0 when the reply comes later,
+ * else -1 with the reply in reply */
+static int
+control_unverify(struct control_conn *cc, const char *arg, char *reply, size_t len)
+{
+	if (control_address(arg, cc->addr, sizeof(cc->addr)) == -1) {
+		ctl(reply, len, R_CTL_BAD_ADDRESS, NULL, NULL);
+		return -1;
+	}
+	if (queue_unverify(control.queue, cc->addr, control_unverified, cc) == -1) {
+		ctl(reply, len, R_CTL_NO_MEMORY, NULL, NULL);
+		return -1;
+	}
+	cc->waiting = 1;
+	return 0;
+}
+
 /* control_bounce - "bounce ID": 0 when the reply comes later, else -1 with
  * the reply in reply */
 static int
@@ -336,6 +395,8 @@ control_request(struct control_conn *cc, const char *line, char *reply, size_t l
 		return control_release(cc, line + 8, reply, len);
 	if (strncmp(line, "release ", 8) == 0)
 		return control_hold(cc, line + 8, 0, reply, len);
+	if (strncmp(line, "unverify ", 9) == 0)
+		return control_unverify(cc, line + 9, reply, len);
 	ctl(reply, len, R_CTL_UNKNOWN, NULL, NULL);
 	return -1;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * control.h - DATADIR/control.sock, mode 0600: spoolctl's requests to the
- * running spoold (flush, bounce, delete, hold, release).
+ * running spoold (flush, bounce, delete, hold, release,
+ * unverify).
  */
 #ifndef SPOOLD_CONTROL_H
 #define SPOOLD_CONTROL_H

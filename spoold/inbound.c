@@ -110,11 +110,11 @@ rcpt_listed(const struct domain_conf *d, const struct smtp_rcpt *r)
  * *ask (NULL: no probe may start, as for a recipient a filter adds) is
  * set when a probe must decide */
 static enum smtp_reply_id
-rcpt_verify(const struct spoold_rt *rt, const struct domain_conf *d, const struct smtp_rcpt *r,
+rcpt_verify(struct session *in, const struct domain_conf *d, const struct smtp_rcpt *r,
     const char **reply_arg, int *ask)
 {
-	enum verify_status st = verify_lookup(rt, d, r->to.local, r->to.domain, verify_text,
-	    sizeof(verify_text));
+	enum verify_status st = verify_lookup(in->rt, d, r->to.local, r->to.domain,
+	    smtp_session_id(in->smtp), verify_text, sizeof(verify_text));
 
 	if (st == VERIFY_ASK && ask != NULL) {
 		*ask = 1;
@@ -128,10 +128,10 @@ rcpt_verify(const struct spoold_rt *rt, const struct domain_conf *d, const struc
  * reply for that): asked of the primary with recipients verify, else
  * refused now, never accepted and bounced later */
 static enum smtp_reply_id
-rcpt_unlisted(const struct spoold_rt *rt, const struct domain_conf *d, const struct smtp_rcpt *r,
+rcpt_unlisted(struct session *in, const struct domain_conf *d, const struct smtp_rcpt *r,
     enum smtp_reply_id id, const char **reply_arg, int *probe)
 {
-	return d->recipients_verify ? rcpt_verify(rt, d, r, reply_arg, probe) : id;
+	return d->recipients_verify ? rcpt_verify(in, d, r, reply_arg, probe) : id;
 }
 
 /* rcpt_policy - whether spoold takes r: the one rule for RCPT and for the
@@ -139,9 +139,10 @@ rcpt_unlisted(const struct spoold_rt *rt, const struct domain_conf *d, const str
  * be asked, what is not known is refused).  *lookup or *probe set: the
  * answer waits for inbound_judge_rcpt. */
 static enum smtp_reply_id
-rcpt_policy(const struct spoold_rt *rt, const struct smtp_rcpt *r, const char **reply_arg,
+rcpt_policy(struct session *in, const struct smtp_rcpt *r, const char **reply_arg,
     int *lookup, int *probe)
 {
+	const struct spoold_rt *rt = in->rt;
 	const struct domain_conf *d = spoold_conf_domain(rt->conf, r->to.domain);
 	enum smtp_reply_id id = R_RCPT_OK;
 
@@ -155,10 +156,10 @@ rcpt_policy(const struct spoold_rt *rt, const struct smtp_rcpt *r, const char **
 		break;
 	case NO_LIST:	/* recipients any, or verify alone */
 		if (d->recipients_verify)
-			id = rcpt_verify(rt, d, r, reply_arg, probe);
+			id = rcpt_verify(in, d, r, reply_arg, probe);
 		break;
 	case NOT_LISTED:
-		id = rcpt_unlisted(rt, d, r, R_UNKNOWN_USER, reply_arg, probe);
+		id = rcpt_unlisted(in, d, r, R_UNKNOWN_USER, reply_arg, probe);
 		break;
 	case LOOKUP_NEEDED:
 		if (lookup == NULL)
@@ -166,7 +167,7 @@ rcpt_policy(const struct spoold_rt *rt, const struct smtp_rcpt *r, const char **
 		*lookup = 1;	/* inbound_judge_rcpt asks */
 		break;
 	case LOOKUP_DOWN:	/* the primary may still know it */
-		id = rcpt_unlisted(rt, d, r, R_LOOKUP_TEMP, reply_arg, probe);
+		id = rcpt_unlisted(in, d, r, R_LOOKUP_TEMP, reply_arg, probe);
 		break;
 	}
 	if (id != R_RCPT_OK)
@@ -189,7 +190,7 @@ inbound_check_rcpt(void *arg, struct smtp_session *s, const struct smtp_rcpt *r,
 
 	free(in->pending);	/* made for a recipient the engine did not take */
 	in->pending = NULL;
-	if ((id = rcpt_policy(in->rt, r, reply_arg, &lookup, &probe)) != R_RCPT_OK || (!lookup && !probe))
+	if ((id = rcpt_policy(in, r, reply_arg, &lookup, &probe)) != R_RCPT_OK || (!lookup && !probe))
 		return id;
 	/* room for the answer now, when a refusal can still be said */
 	if ((p = calloc(1, sizeof(*p))) == NULL)
@@ -239,7 +240,7 @@ pending_probe(struct pending *p)
 	enum smtp_reply_id id;
 	int ask = 0;
 
-	if ((id = rcpt_verify(in->rt, d, &p->r, &reply_arg, &ask)) != R_RCPT_OK || !ask) {
+	if ((id = rcpt_verify(in, d, &p->r, &reply_arg, &ask)) != R_RCPT_OK || !ask) {
 		pending_done(p, id, reply_arg);
 		return;
 	}
@@ -324,7 +325,7 @@ filter_rcpt_ok(void *arg, const struct smtp_rcpt *r)
 	const struct spoold_rt *rt = st->session->rt;
 	const char *reply_arg = NULL;
 
-	switch (rcpt_policy(rt, r, &reply_arg, NULL, NULL)) {
+	switch (rcpt_policy(st->session, r, &reply_arg, NULL, NULL)) {
 	case R_RCPT_OK:
 		return FILTER_ADDED_TAKEN;
 	case R_LOOKUP_TEMP:

@@ -70,7 +70,9 @@ static const struct {
 	[MC_VERIFY_UNKNOWN] = { "spoold_verify_probes_total", "result=\"unknown\"", NULL },
 	[MC_VERIFY_CACHE_HIT] = { "spoold_verify_answers_total", "source=\"cache\"",
 	    "RCPTs of verified domains answered without a probe of their own: from the cache, "
-	    "by joining a probe in flight, or 450 by the probe limits." },
+	    "from a positive entry due for a refresh (stale: a probe refreshes it in the "
+	    "background), by joining a probe in flight, or 450 by the probe limits." },
+	[MC_VERIFY_STALE] = { "spoold_verify_answers_total", "source=\"stale\"", NULL },
 	[MC_VERIFY_JOINED] = { "spoold_verify_answers_total", "source=\"joined\"", NULL },
 	[MC_VERIFY_BUSY] = { "spoold_verify_answers_total", "source=\"limit\"", NULL },
 };

@@ -51,6 +51,7 @@ enum metrics_counter {
 	MC_VERIFY_UNDELIVERABLE,
 	MC_VERIFY_UNKNOWN,
 	MC_VERIFY_CACHE_HIT,		/* RCPTs answered from the verify cache */
+	MC_VERIFY_STALE,		/* ... from a positive entry due for a refresh */
 	MC_VERIFY_JOINED,		/* RCPTs that waited for a probe in flight */
 	MC_VERIFY_BUSY,			/* RCPTs given 450 by the probe limits */
 	MC__COUNT

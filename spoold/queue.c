@@ -44,7 +44,8 @@ queue_outcome(void *arg, const struct commit_req *req)
 	if (req->result == SPOOL_EIO)
 		q->hooks.storage_failed(q->hooks.arg, req->kind == COMMIT_STORE ?
 		    "commit failed with an I/O error" :
-		    req->change.kind == CHANGE_VERIFY || req->change.kind == CHANGE_VERIFY_SWEEP ?
+		    req->change.kind == CHANGE_VERIFY || req->change.kind == CHANGE_VERIFY_SWEEP ||
+		    req->change.kind == CHANGE_UNVERIFY ?
 		    "recording an address verification failed with an I/O error" :
 		    "recording a delivery outcome failed with an I/O error");
 	if (req->kind == COMMIT_STORE && req->result == SPOOL_EFULL)
@@ -395,6 +396,19 @@ queue_verify_put(struct queue *q, const char *addr, const struct spool_verify *v
 	op->vr.reply = op->reply;
 	op->vr.mem = NULL;
 	op->req.change.verify = &op->vr;
+	queue_submit(q, &op->req);
+	return 0;
+}
+
+int
+queue_unverify(struct queue *q, const char *addr, void (*done)(void *, enum spool_err), void *arg)
+{
+	struct queue_verify_op *op;
+
+	if (strlen(addr) > SPOOL_VERIFY_KEY_MAX ||
+	    (op = queue_verify_op_new(CHANGE_UNVERIFY, done, arg)) == NULL)
+		return -1;
+	snprintf(op->addr, sizeof(op->addr), "%s", addr);
 	queue_submit(q, &op->req);
 	return 0;
 }

@@ -82,10 +82,14 @@ enum spool_err queue_get_quarantine(struct queue *, uint64_t id, struct spool_qu
  * addr's result (lower case), group-committed; queue_verify_sweep - the
  * results that expired before `before` go; done (optional, as for
  * queue_delete) once on disk; -1 when out of memory or addr too long.
+ * queue_unverify - spoolctl unverify: addr's result goes (done gets
+ * SPOOL_ENOTFOUND when there was none).
  * queue_verify_get - addr's result, one short read (SPOOL_ENOTFOUND:
  * none); free it with spool_verify_free. */
 int	queue_verify_put(struct queue *, const char *addr, const struct spool_verify *,
 	    void (*done)(void *arg, enum spool_err), void *arg);
+int	queue_unverify(struct queue *, const char *addr, void (*done)(void *arg, enum spool_err),
+	    void *arg);
 int	queue_verify_sweep(struct queue *, int64_t before, void (*done)(void *arg, enum spool_err),
 	    void *arg);
 enum spool_err queue_verify_get(struct queue *, const char *addr, struct spool_verify *);

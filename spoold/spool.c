@@ -1311,6 +1311,17 @@ spool_verify_in(struct spool *sp, MDB_txn *txn, const struct spool_change *ch)
 	return rc;
 }
 
+/* spool_unverify_in - CHANGE_UNVERIFY: address ch->domain's result goes */
+static int
+spool_unverify_in(struct spool *sp, MDB_txn *txn, const struct spool_change *ch)
+{
+	MDB_val k = spool_val(ch->domain, strlen(ch->domain));
+
+	if (!sp->have_verify || k.mv_size == 0 || k.mv_size > SPOOL_VERIFY_KEY_MAX)
+		return MDB_NOTFOUND;
+	return mdb_del(txn, sp->verify, &k, NULL);
+}
+
 /* spool_verify_sweep_in - CHANGE_VERIFY_SWEEP: up to SPOOL_VERIFY_SWEEP_MAX
  * entries that expired before ch->next_try go (one that does not decode
  * goes too: it would never be used) */
@@ -1384,6 +1395,8 @@ change_in(MDB_txn *txn, void *arg)
 		return spool_verify_in(sp, txn, ch);
 	case CHANGE_VERIFY_SWEEP:
 		return spool_verify_sweep_in(sp, txn, ch);
+	case CHANGE_UNVERIFY:
+		return spool_unverify_in(sp, txn, ch);
 	}
 	return EINVAL;
 }
@@ -1470,6 +1483,17 @@ enum spool_err
 spool_set_hold(struct spool *sp, const char *domain, int held)
 {
 	struct spool_change ch = { .kind = CHANGE_HOLD, .domain = domain, .held = held };
+	const struct spool_change *list = &ch;
+	enum spool_err result;
+
+	spool_apply_changes(sp, &list, 1, &result);
+	return result;
+}
+
+enum spool_err
+spool_unverify(struct spool *sp, const char *addr)
+{
+	struct spool_change ch = { .kind = CHANGE_UNVERIFY, .domain = addr };
 	const struct spool_change *list = &ch;
 	enum spool_err result;
 

@@ -167,6 +167,8 @@ enum spool_change_kind {
 				 * the address in domain */
 	CHANGE_VERIFY_SWEEP,	/* verification results that expired before
 				 * next_try go, SPOOL_VERIFY_SWEEP_MAX at most */
+	CHANGE_UNVERIFY,	/* spoolctl unverify: the result for the address
+				 * in domain goes (SPOOL_ENOTFOUND: none) */
 };
 
 /* The longest address a verify key holds (local@domain, RFC 5321 4.5.3.1),
@@ -182,6 +184,10 @@ enum spool_err spool_release_message(struct spool *, uint64_t id);
 /* spool_set_hold - CHANGE_HOLD in a transaction of its own (spoolctl when
  * spoold is not running) */
 enum spool_err spool_set_hold(struct spool *, const char *domain, int held);
+
+/* spool_unverify - CHANGE_UNVERIFY in a transaction of its own (spoolctl
+ * when spoold is not running) */
+enum spool_err spool_unverify(struct spool *, const char *addr);
 
 struct spool_change {
 	enum spool_change_kind	 kind;

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: ISC (see LICENSE) */
 /*
  * spoolctl.c - the postmaster's view of the spool: list, show, delete, stats,
- * and the quarantine (quarantine, release ID).
+ * the quarantine (quarantine, release ID) and the verify cache (verify,
+ * unverify).
  *
  * Reads open the same LMDB environment as spoold, read-only, so they work
  * while spoold runs.  Changes (delete, hold, release; flush and bounce)
  * go to the running spoold over DATADIR/control.sock, so its queue owner
  * applies them like any other change; only when no spoold runs do delete,
- * hold and release (of a domain or of quarantined messages) write the
+ * unverify, hold and release (of a domain or of quarantined messages) write the
  * environment themselves (LMDB's writer lock
  * keeps a spoold started meanwhile waiting).  Output is one record a line
  * with the key first, for awk; --json gives the same as JSON.
@@ -900,6 +901,138 @@ cmd_stats(struct spool *sp, const struct spoold_conf *cf)
 	return 0;
 }
 
+/* ---- the verify cache (recipients verify) ---- */
+
+/* address_key - arg (local@domain, or <local@domain> as in a log line) as
+ * the verify cache keys it: lower case; -1 when it is no address */
+static int
+address_key(const char *arg, char *key, size_t len)
+{
+	size_t n = strlen(arg);
+	const char *at;
+
+	if (n >= 2 && arg[0] == '<' && arg[n - 1] == '>') {
+		arg++;
+		n -= 2;
+	}
+	if (n >= len || n > SPOOL_VERIFY_KEY_MAX)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		key[i] = (char)(arg[i] >= 'A' && arg[i] <= 'Z' ? arg[i] + 32 : arg[i]);
+	key[n] = '\0';
+	at = strrchr(key, '@');
+	return at == NULL || at == key || at[1] == '\0' || strpbrk(key, " \t<>") != NULL ? -1 : 0;
+}
+
+/* verify_row - one cached result: address, status (valid, invalid, or
+ * expired: no longer used, swept within the hour), age in seconds, when
+ * it expires, the primary's reply */
+static void
+verify_row(const char *key, const struct spool_verify *vr, int first)
+{
+	const char *status = vr->expires <= now ? "expired" : vr->valid ? "valid" : "invalid";
+	char checked[32], expires[32], addr[1100], reply[1100];
+
+	show_when(vr->checked, checked, sizeof(checked));
+	show_when(vr->expires, expires, sizeof(expires));
+	if (!json) {
+		fprintf(out, "%s %s %lld %s %s\n", safe_text(key, addr, sizeof(addr)), status,
+		    age_of(vr->checked), expires, safe_text(vr->reply, reply, sizeof(reply)));
+		return;
+	}
+	fprintf(out, "%s\n  {\"address\": ", first ? "" : ",");
+	json_str(key);
+	fprintf(out, ", \"status\": \"%s\", \"valid\": %s, \"checked\": \"%s\", \"age\": %lld, "
+	    "\"expires\": \"%s\", \"reply\": ", status, vr->valid ? "true" : "false", checked,
+	    age_of(vr->checked), expires);
+	json_str(vr->reply);
+	fprintf(out, "}");
+}
+
+/* cmd_verify - what the verify cache holds for each address */
+static int
+cmd_verify(struct spool *sp, int argc, char **argv)
+{
+	char key[SPOOL_VERIFY_KEY_MAX + 1];
+	struct spool_verify vr;
+	enum spool_err rc;
+	int status = 0, first = 1;
+
+	if (out_begin() == -1)
+		return EX_SOFTWARE;
+	fprintf(out, json ? "[" : "# address status age(s) expires reply\n");
+	for (int i = 0; i < argc; i++) {
+		if (address_key(argv[i], key, sizeof(key)) == -1) {
+			fprintf(stderr, "spoolctl: verify: \"%s\" is not an address (local@domain)\n",
+			    argv[i]);
+			status = EX_USAGE;
+			continue;
+		}
+		if ((rc = spool_get_verify(sp, key, &vr)) != SPOOL_OK) {
+			fprintf(stderr, "spoolctl: verify %s: %s\n", key, rc == SPOOL_ENOTFOUND ?
+			    "not in the cache" : spool_strerror(rc));
+			status = rc == SPOOL_ENOTFOUND ? EX_DATAERR : EX_SOFTWARE;
+			continue;
+		}
+		verify_row(key, &vr, first);
+		spool_verify_free(&vr);
+		first = 0;
+	}
+	if (json)
+		fprintf(out, "\n]\n");
+	out_end();
+	return status;
+}
+
+/* unverify_via_spoold - one address through the running spoold: 0, or
+ * the exit status */
+static int
+unverify_via_spoold(const struct spoold_conf *cf, const char *key)
+{
+	char reply[700];
+
+	if (control_ask(cf, "unverify", key, reply, sizeof(reply)) != 0)
+		return EX_SOFTWARE;
+	if (reply[0] == '2')
+		printf("%s\n", reply + 4);
+	else
+		fprintf(stderr, "spoolctl: unverify %s\n", reply + 4);
+	return reply_status(reply);
+}
+
+/* cmd_unverify - the verify cache forgets each address, so its next RCPT
+ * is asked of the primary again (a mailbox just made there) */
+static int
+cmd_unverify(struct spool *sp, const struct spoold_conf *cf, int argc, char **argv)
+{
+	char key[SPOOL_VERIFY_KEY_MAX + 1];
+	enum spool_err rc;
+	int status = 0, st;
+
+	for (int i = 0; i < argc; i++) {
+		if (address_key(argv[i], key, sizeof(key)) == -1) {
+			fprintf(stderr, "spoolctl: unverify: \"%s\" is not an address (local@domain)\n",
+			    argv[i]);
+			status = EX_USAGE;
+			continue;
+		}
+		if (sp == NULL) {
+			if ((st = unverify_via_spoold(cf, key)) != 0)
+				status = st;
+			continue;
+		}
+		if ((rc = spool_unverify(sp, key)) != SPOOL_OK) {
+			fprintf(stderr, "spoolctl: unverify %s: %s\n", key, rc == SPOOL_ENOTFOUND ?
+			    "not in the cache" : spool_strerror(rc));
+			status = rc == SPOOL_ENOTFOUND ? EX_DATAERR : EX_SOFTWARE;
+			continue;
+		}
+		log_change("unverify %s: removed from the verify cache", key);
+		printf("%s removed from the verify cache\n", key);
+	}
+	return status;
+}
+
 /* cmd_hold - hold or release: no spontaneous runs for the domain while held
  * (ETRN, ATRN and flush still work); spoold sees it at its next look */
 static int
@@ -951,7 +1084,11 @@ usage(int status)
 	    "                     (asks the running spoold)\n"
 	    "  hold DOMAIN        no retries for DOMAIN (ETRN and ATRN still work)\n"
 	    "  release DOMAIN     retries again\n"
-	    "  retry DOMAIN       try DOMAIN now (the same as flush)\n");
+	    "  retry DOMAIN       try DOMAIN now (the same as flush)\n"
+	    "  verify ADDRESS...  the verify cache's result for each address (recipients\n"
+	    "                     verify): valid or invalid, age(s), expiry, the reply\n"
+	    "  unverify ADDRESS... remove addresses from the verify cache: the next RCPT\n"
+	    "                     asks the primary again\n");
 	exit(status);
 }
 
@@ -1061,10 +1198,11 @@ main(int argc, char **argv)
 		spoold_conf_free(cf);
 		return status;
 	}
-	/* Only delete, hold and release write, and only when no spoold runs
-	 * (else they go to it); the others must not create or lock anything. */
+	/* Only delete, hold, release and unverify write, and only when no
+	 * spoold runs (else they go to it); the others must not create or
+	 * lock anything. */
 	writes = strcmp(cmd, "delete") == 0 || strcmp(cmd, "hold") == 0 ||
-	    strcmp(cmd, "release") == 0;
+	    strcmp(cmd, "release") == 0 || strcmp(cmd, "unverify") == 0;
 	if (writes && spoold_running(cf))
 		sp = NULL;
 	else if (spool_open(&sp, cf->datadir, cf->max_spool_size, writes ? 0 : SPOOL_RDONLY,
@@ -1091,6 +1229,10 @@ main(int argc, char **argv)
 		status = cmd_quarantine(sp, cf, optind < argc ? argv[optind] : NULL);
 	else if (strcmp(cmd, "release") == 0 && optind < argc && is_queue_id(argv[optind]))
 		status = cmd_release_ids(sp, cf, argc - optind, argv + optind);
+	else if (strcmp(cmd, "verify") == 0 && optind < argc)
+		status = cmd_verify(sp, argc - optind, argv + optind);
+	else if (strcmp(cmd, "unverify") == 0 && optind < argc)
+		status = cmd_unverify(sp, cf, argc - optind, argv + optind);
 	else if ((strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0) && optind + 1 == argc)
 		status = cmd_hold(sp, cf, argv[optind], cmd[0] == 'h');
 	else

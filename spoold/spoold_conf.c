@@ -775,16 +775,53 @@ kw_filter(struct conf_ctx *c, void *t, int argc, char **argv)
 		conf_error(c, "filter: \"%.16s\" is not on or off", argv[1]);
 }
 
-/* verify-positive-expire | verify-negative-expire | verify-timeout DURATION */
+/* verify-positive-expire | verify-positive-refresh | verify-negative-expire
+ * | verify-timeout DURATION */
 static void
 kw_verify_duration(struct conf_ctx *c, void *t, int argc, char **argv)
 {
 	struct spoold_conf *cf = t;
-	uint64_t *dst = strcmp(argv[0], "verify-positive-expire") == 0 ?
-	    &cf->verify_positive_expire : strcmp(argv[0], "verify-negative-expire") == 0 ?
-	    &cf->verify_negative_expire : &cf->verify_timeout;
+	uint64_t *dst = &cf->verify_timeout;
 
+	if (strcmp(argv[0], "verify-positive-expire") == 0) {
+		dst = &cf->verify_positive_expire;
+		cf->verify_positive_expire_line = conf_line(c);
+	} else if (strcmp(argv[0], "verify-positive-refresh") == 0) {
+		dst = &cf->verify_positive_refresh;
+		cf->verify_positive_refresh_line = conf_line(c);
+	} else if (strcmp(argv[0], "verify-negative-expire") == 0)
+		dst = &cf->verify_negative_expire;
 	set_duration(c, dst, argv[0], argv[1]);
+}
+
+/* verify_check_refresh - a refresh at or after the expiry would never
+ * happen: the entry is gone first.  Given, that is an error at the line
+ * given last of the two; not given, the default (7d) gives way to half of
+ * a shorter expiry, so a configuration from before the directive keeps
+ * working. */
+static void
+verify_check_refresh(struct spoold_conf *cf, const char *name, struct conf_errors *errs)
+{
+	char refresh[32], expire[32];
+
+	if (cf->verify_positive_refresh < cf->verify_positive_expire)
+		return;
+	if (cf->verify_positive_refresh_line == 0) {
+		/* (1 s: no refresh, the entry expires first) */
+		cf->verify_positive_refresh = cf->verify_positive_expire / 2 > 0 ?
+		    cf->verify_positive_expire / 2 : cf->verify_positive_expire;
+		return;
+	}
+	snprintf(refresh, sizeof(refresh), "%llus", (unsigned long long)cf->verify_positive_refresh);
+	snprintf(expire, sizeof(expire), "%llus", (unsigned long long)cf->verify_positive_expire);
+	if (cf->verify_positive_refresh_line > cf->verify_positive_expire_line)
+		conf_add_error(errs, "%s:%d: verify-positive-refresh %s must be shorter than "
+		    "verify-positive-expire (%s)", name, cf->verify_positive_refresh_line, refresh,
+		    expire);
+	else
+		conf_add_error(errs, "%s:%d: verify-positive-expire %s must be longer than "
+		    "verify-positive-refresh (%s)", name, cf->verify_positive_expire_line, expire,
+		    refresh);
 }
 
 /* verify-rate N: probes per primary per minute */
@@ -915,6 +952,7 @@ static const struct conf_keyword top_keywords[] = {
 	KWR("xclient-from",	1, -1,	kw_xclient_from),
 	KW("domains",		1, 1,	kw_domains),
 	KW("verify-positive-expire", 1, 1, kw_verify_duration),
+	KW("verify-positive-refresh", 1, 1, kw_verify_duration),
 	KW("verify-negative-expire", 1, 1, kw_verify_duration),
 	KW("verify-timeout",	1, 1,	kw_verify_duration),
 	KW("verify-rate",	1, 1,	kw_verify_rate),
@@ -959,6 +997,7 @@ spoold_conf_new(void)
 	cf->require_tls = REQUIRE_TLS_YES;
 	cf->verify_positive_expire = DEF_VERIFY_POSITIVE_EXPIRE;
 	cf->verify_negative_expire = DEF_VERIFY_NEGATIVE_EXPIRE;
+	cf->verify_positive_refresh = DEF_VERIFY_POSITIVE_REFRESH;
 	cf->verify_rate = DEF_VERIFY_RATE;
 	cf->verify_timeout = DEF_VERIFY_TIMEOUT;
 	return cf;
@@ -1083,6 +1122,7 @@ spoold_conf_finish(struct spoold_conf *cf, const char *name, struct conf_errors 
 		cf->sasl_service = conf_xstrdup(DEF_SASL_SERVICE);
 	if (cf->max_spool_size < 1024 * 1024)
 		conf_add_error(errs, "%s: max-spool-size must be at least 1M", name);
+	verify_check_refresh(cf, name, errs);
 	if (cf->domains_pgsql != NULL) {
 		conf_relative_path(&cf->domains_pgsql, name);
 		if ((cf->domains_map = pgsql_map_load(cf->domains_pgsql, err, sizeof(err))) == NULL)

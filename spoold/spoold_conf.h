@@ -62,6 +62,11 @@
  * short lifetime into a storm of probes. */
 #define DEF_VERIFY_POSITIVE_EXPIRE	(31 * 86400)
 #define DEF_VERIFY_NEGATIVE_EXPIRE	3600
+/* A positive answer older than this is still used, but the RCPT that hits
+ * it starts a probe in the background (Postfix's
+ * address_verify_positive_refresh_time is 7d too): a mailbox removed at
+ * the primary is noticed within a week, not after the full 31 days. */
+#define DEF_VERIFY_POSITIVE_REFRESH	(7 * 86400)
 #define DEF_VERIFY_RATE			60	/* probes per primary per minute */
 #define DEF_VERIFY_TIMEOUT		30	/* a whole probe, connect to RCPT reply */
 
@@ -215,9 +220,12 @@ struct spoold_conf {
 	/* xclient-from CIDR...: who may send XCLIENT on the SMTP port */
 	struct cidr		*xclient_from;
 	size_t			 n_xclient_from;
-	/* recipients verify: the cache lifetimes, probes per primary per
-	 * minute, a probe's time limit (seconds) */
+	/* recipients verify: the cache lifetimes, when a positive entry is
+	 * refreshed, probes per primary per minute, a probe's time limit
+	 * (seconds); the lines where the positive ones were given (0: not) */
 	uint64_t		 verify_positive_expire, verify_negative_expire;
+	uint64_t		 verify_positive_refresh;
+	int			 verify_positive_expire_line, verify_positive_refresh_line;
 	uint64_t		 verify_rate, verify_timeout;
 	/* spoold_conf_load_one: the one domain block read ("" none), NULL
 	 * when every block was */

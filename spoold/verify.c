@@ -6,6 +6,14 @@
  * A probe lives from its start until its result is on disk: while the
  * result is being committed (storing), a RCPT for the address is answered
  * from the probe, so no second probe starts before the spool knows.
+ *
+ * A refresh is a probe nobody waits for: a RCPT found a positive entry
+ * older than verify-positive-refresh, got its 250 from the cache and left
+ * the probe running.  Its 2xx or 5xx replaces the entry; when the primary
+ * cannot tell (4xx, no connection, verify-timeout) the old entry stays as
+ * it was and the probe rests for VERIFY_REFRESH_RETRY, so the stale entry
+ * is not probed again at every RCPT meanwhile (Postfix keeps a probe time
+ * in the entry for this; ours is in memory only: a restart forgets it).
  */
 #include "config.h"
 
@@ -29,6 +37,8 @@ struct verify_probe {
 	struct verify_wait	*waiters;
 	uint64_t		 sid;		/* the first asker's session */
 	ev_tstamp		 started;
+	int			 refresh;	/* of a positive entry: the cache answers */
+	ev_timer		 rest;		/* a refresh with no verdict, resting */
 	int			 storing;	/* the result is being committed */
 	int			 valid;		/* when storing */
 	char			 reply[VERIFY_TEXT_MAX];
@@ -86,6 +96,21 @@ verify_probe_unlink(struct verify_probe *p)
 			*pp = p->next;
 			return;
 		}
+}
+
+/* verify_probe_resting - p is a refresh that got no verdict: nothing runs */
+static int
+verify_probe_resting(const struct verify_probe *p)
+{
+	return p->refresh && p->callout == NULL && !p->storing;
+}
+
+static void
+verify_probe_free(struct verify_probe *p)
+{
+	ev_timer_stop(vctx.loop, &p->rest);
+	verify_probe_unlink(p);
+	free(p);
 }
 
 /* ---- primaries: the rate and the pause ---- */
@@ -156,57 +181,100 @@ verify_reply(enum verify_status st)
 	return R_VERIFY_UNKNOWN;
 }
 
-/* verify_cached - the spool's entry for key, if it still counts */
+/* verify_cached - the spool's entry for key, if it still counts; *due
+ * set when it is a positive one older than refresh seconds */
 static enum verify_status
-verify_cached(const char *key, char *text, size_t len)
+verify_cached(const char *key, uint64_t refresh, char *text, size_t len, int *due)
 {
+	int64_t now = (int64_t)time(NULL);
 	struct spool_verify vr;
 	enum verify_status st = VERIFY_ASK;
 
+	*due = 0;
 	if (queue_verify_get(vctx.queue, key, &vr) != SPOOL_OK)
 		return VERIFY_ASK;	/* none, or unreadable: ask again */
-	if (vr.expires > (int64_t)time(NULL)) {
+	if (vr.expires > now) {
 		st = vr.valid ? VERIFY_VALID : VERIFY_INVALID;
 		snprintf(text, len, "%s", vr.reply);
+		*due = vr.valid && now - vr.checked >= (int64_t)refresh;
 	}
 	spool_verify_free(&vr);
 	return st;
 }
 
-enum verify_status
-verify_lookup(const struct spoold_rt *rt, const struct domain_conf *d, const char *local,
-    const char *domain, char *text, size_t len)
+/* verify_may_probe - whether the limits let a probe of d's primary start
+ * now: VERIFY_ASK, else VERIFY_UNKNOWN (paused, why in text) or
+ * VERIFY_BUSY */
+static enum verify_status
+verify_may_probe(const struct spoold_rt *rt, const struct domain_conf *d, char *text, size_t len)
 {
-	char key[SPOOL_VERIFY_KEY_MAX + 1], pkey[SMTP_DOMAIN_MAX + 16];
-	struct verify_probe *p;
+	char pkey[SMTP_DOMAIN_MAX + 16];
 	struct verify_primary *pr;
-	enum verify_status st;
 
-	snprintf(text, len, vctx.stopping ? "spoold is shutting down" : "cannot verify it now");
-	if (vctx.stopping || verify_key(key, sizeof(key), local, domain) == -1)
-		return VERIFY_UNKNOWN;
-	if ((p = verify_probe_find(key)) != NULL) {
-		if (!p->storing)
-			return VERIFY_ASK;	/* join it */
-		snprintf(text, len, "%s", p->reply);
-		metrics_inc(MC_VERIFY_CACHE_HIT);
-		return p->valid ? VERIFY_VALID : VERIFY_INVALID;
-	}
-	if ((st = verify_cached(key, text, len)) != VERIFY_ASK) {
-		metrics_inc(MC_VERIFY_CACHE_HIT);
-		return st;
-	}
 	verify_primary_key(d, pkey, sizeof(pkey));
 	if ((pr = verify_primary(pkey, 0)) != NULL && pr->down_until > ev_now(vctx.loop)) {
 		snprintf(text, len, "the primary did not answer lately");
 		return VERIFY_UNKNOWN;
 	}
 	if (vctx.nprobes >= VERIFY_MAX_PROBES ||
-	    (pr != NULL && verify_primary_full(pr, rt->conf->verify_rate))) {
-		metrics_inc(MC_VERIFY_BUSY);
+	    (pr != NULL && verify_primary_full(pr, rt->conf->verify_rate)))
 		return VERIFY_BUSY;
-	}
 	return VERIFY_ASK;
+}
+
+static struct verify_probe *verify_probe_start(struct spoold_rt *, const struct domain_conf *,
+    const char *key, const char *addr, uint64_t sid);
+
+/* verify_refresh - key's positive entry is due: a probe in the background
+ * when the limits allow one now (else a later RCPT tries again) */
+static void
+verify_refresh(struct spoold_rt *rt, const struct domain_conf *d, const char *key,
+    const char *local, const char *domain, uint64_t sid)
+{
+	char addr[SPOOL_VERIFY_KEY_MAX + 1], why[64];
+	struct verify_probe *p;
+
+	if (verify_may_probe(rt, d, why, sizeof(why)) != VERIFY_ASK)
+		return;
+	snprintf(addr, sizeof(addr), "%s@%s", local, domain);
+	if ((p = verify_probe_start(rt, d, key, addr, sid)) != NULL)
+		p->refresh = 1;
+}
+
+enum verify_status
+verify_lookup(struct spoold_rt *rt, const struct domain_conf *d, const char *local,
+    const char *domain, uint64_t sid, char *text, size_t len)
+{
+	char key[SPOOL_VERIFY_KEY_MAX + 1];
+	struct verify_probe *p;
+	enum verify_status st;
+	int due;
+
+	snprintf(text, len, vctx.stopping ? "spoold is shutting down" : "cannot verify it now");
+	if (vctx.stopping || verify_key(key, sizeof(key), local, domain) == -1)
+		return VERIFY_UNKNOWN;
+	if ((p = verify_probe_find(key)) != NULL && p->storing) {
+		snprintf(text, len, "%s", p->reply);
+		metrics_inc(MC_VERIFY_CACHE_HIT);
+		return p->valid ? VERIFY_VALID : VERIFY_INVALID;
+	}
+	if (p != NULL && !p->refresh)
+		return VERIFY_ASK;	/* join it */
+	/* p, if any, is a refresh, running or resting: the entry answers */
+	if ((st = verify_cached(key, rt->conf->verify_positive_refresh, text, len, &due)) !=
+	    VERIFY_ASK) {
+		metrics_inc(due ? MC_VERIFY_STALE : MC_VERIFY_CACHE_HIT);
+		if (due && p == NULL)
+			verify_refresh(rt, d, key, local, domain, sid);
+		return st;
+	}
+	if (p != NULL && p->callout != NULL)
+		return VERIFY_ASK;	/* it expired while its refresh runs: join that */
+	if (p != NULL)
+		verify_probe_free(p);	/* the entry a resting refresh kept is gone */
+	if ((st = verify_may_probe(rt, d, text, len)) == VERIFY_BUSY)
+		metrics_inc(MC_VERIFY_BUSY);
+	return st;
 }
 
 static void
@@ -245,13 +313,6 @@ verify_answer_all(struct verify_probe *p, enum smtp_reply_id id, const char *tex
 /* ---- a probe's end ---- */
 
 static void
-verify_probe_free(struct verify_probe *p)
-{
-	verify_probe_unlink(p);
-	free(p);
-}
-
-static void
 verify_stored(void *arg, enum spool_err result)
 {
 	struct verify_probe *p = arg;
@@ -262,16 +323,19 @@ verify_stored(void *arg, enum spool_err result)
 	verify_probe_free(p);
 }
 
-/* verify_log - one line per probe, as Postfix's verify results read */
+/* verify_log - one line per probe, as Postfix's verify results read; a
+ * refresh says whether its answer replaced the entry or the old one stays */
 static void
 verify_log(const struct verify_probe *p, enum callout_result res, const char *relay,
     const char *reply)
 {
 	char to[LOG_ESCAPE_SIZE(SPOOL_VERIFY_KEY_MAX)];
+	const char *refresh = !p->refresh ? "" : res == CALLOUT_UNKNOWN ? ", refresh=kept" :
+	    ", refresh=replaced";
 
-	log_role(LOG_VERIFY, "%016llx: to=<%s>, relay=%s, delay=%.2g, status=%s (%s)",
+	log_role(LOG_VERIFY, "%016llx: to=<%s>, relay=%s, delay=%.2g, status=%s (%s)%s",
 	    (unsigned long long)p->sid, log_escape(to, sizeof(to), p->key, SPOOL_VERIFY_KEY_MAX),
-	    relay, ev_now(vctx.loop) - p->started, callout_strresult(res), reply);
+	    relay, ev_now(vctx.loop) - p->started, callout_strresult(res), reply, refresh);
 	metrics_inc(res == CALLOUT_DELIVERABLE ? MC_VERIFY_DELIVERABLE :
 	    res == CALLOUT_UNDELIVERABLE ? MC_VERIFY_UNDELIVERABLE : MC_VERIFY_UNKNOWN);
 }
@@ -297,6 +361,21 @@ verify_keep(struct verify_probe *p, int valid)
 }
 
 static void
+verify_rest_over(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	verify_probe_free(w->data);	/* the next RCPT may refresh again */
+}
+
+/* verify_probe_rest - a refresh without a verdict stays, answering
+ * nothing, so the RCPTs that find the entry it kept start no probe */
+static void
+verify_probe_rest(struct verify_probe *p)
+{
+	ev_timer_set(&p->rest, VERIFY_REFRESH_RETRY, 0.);
+	ev_timer_start(vctx.loop, &p->rest);
+}
+
+static void
 verify_probe_done(void *arg, enum callout_result res, int code, const char *relay,
     const char *reply)
 {
@@ -315,6 +394,10 @@ verify_probe_done(void *arg, enum callout_result res, int code, const char *rela
 	 * their 450 at once instead of waiting for a dead host each */
 	if (code == 0 && (pr = verify_primary(p->primary, 1)) != NULL)
 		pr->down_until = ev_now(vctx.loop) + VERIFY_DOWN_HOLDOFF;
+	if (p->refresh && p->waiters == NULL) {
+		verify_probe_rest(p);	/* the entry stays as it was */
+		return;
+	}
 	verify_probe_unlink(p);		/* a new RCPT starts afresh */
 	verify_answer_all(p, R_VERIFY_UNKNOWN, p->reply);
 	free(p);
@@ -334,6 +417,8 @@ verify_probe_start(struct spoold_rt *rt, const struct domain_conf *d, const char
 	snprintf(p->key, sizeof(p->key), "%s", key);
 	p->sid = sid;
 	p->started = ev_now(vctx.loop);
+	ev_timer_init(&p->rest, verify_rest_over, 0., 0.);
+	p->rest.data = p;
 	p->positive_expire = rt->conf->verify_positive_expire;
 	p->negative_expire = rt->conf->verify_negative_expire;
 	verify_primary_key(d, p->primary, sizeof(p->primary));
@@ -369,6 +454,10 @@ verify_ask(struct verify_wait *vw, struct spoold_rt *rt, const struct domain_con
 	if ((p = verify_probe_find(key)) != NULL && p->storing) {
 		verify_answer_soon(vw, p->valid ? R_RCPT_OK : R_VERIFY_UNDELIVERABLE, p->reply);
 		return;
+	}
+	if (p != NULL && verify_probe_resting(p)) {
+		verify_probe_free(p);	/* nothing to join: a probe of its own */
+		p = NULL;
 	}
 	if (p != NULL)
 		metrics_inc(MC_VERIFY_JOINED);	/* one probe per address at a time */
@@ -428,6 +517,10 @@ verify_stop_all(void)
 	ev_timer_stop(vctx.loop, &vctx.sweep);
 	for (p = vctx.probes; p; p = next) {
 		next = p->next;
+		if (verify_probe_resting(p)) {
+			verify_probe_free(p);
+			continue;
+		}
 		if (p->callout == NULL)
 			continue;	/* storing: freed when committed */
 		callout_cancel(p->callout);

@@ -12,6 +12,10 @@
  *     probes) is 450: the sender tries again, nothing is lost or bounced.
  *   - The cache answers first, so a primary that is down costs nothing for
  *     the addresses it answered lately; an expired entry is never used.
+ *   - A positive entry older than verify-positive-refresh still answers
+ *     250 at once, and that RCPT starts a refresh probe in the background
+ *     (within the limits below); its 2xx or 5xx replaces the entry, its 4xx
+ *     leaves it as it was.
  *   - One probe per address at a time: a second RCPT for it waits for the
  *     same probe.  At most verify-rate probes per primary per minute and
  *     VERIFY_MAX_PROBES in all; beyond that 450 at once.  A primary that
@@ -37,6 +41,8 @@ struct verify_probe;
 #define VERIFY_MAX_PROBES	64	/* probes in flight, over every primary */
 #define VERIFY_DOWN_HOLDOFF	60.0	/* seconds without probes to a primary not there */
 #define VERIFY_SWEEP_INTERVAL	3600.0	/* expired entries leave the spool */
+#define VERIFY_REFRESH_RETRY	600.0	/* seconds before a refresh that got no
+					 * verdict (4xx, time out) is tried again */
 #define VERIFY_TEXT_MAX		256
 
 enum verify_status {
@@ -71,9 +77,10 @@ void	verify_stop_all(void);
 
 /* verify_lookup - what is known of local@domain (d has recipients
  * verify) without a probe: VERIFY_ASK when one is needed, else the answer
- * (text, len: the reply's %s) */
-enum verify_status verify_lookup(const struct spoold_rt *, const struct domain_conf *d,
-    const char *local, const char *domain, char *text, size_t len);
+ * (text, len: the reply's %s).  A positive entry due for a refresh starts
+ * the refresh probe (sid: the session, for the log) and answers. */
+enum verify_status verify_lookup(struct spoold_rt *, const struct domain_conf *d,
+    const char *local, const char *domain, uint64_t sid, char *text, size_t len);
 /* verify_ask - right after verify_lookup said VERIFY_ASK: start or join
  * the probe of local@domain (sid: the session, for the log); cb comes
  * later from the loop, exactly once unless verify_cancel */

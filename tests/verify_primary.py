@@ -6,13 +6,16 @@ usage: verify_primary.py PORT LOG [DELAY]
 Speaks enough SMTP (EHLO with PIPELINING, MAIL, RCPT, RSET, NOOP, QUIT) to
 be probed.  RCPT takes local parts starting with "ok" or "storm" (250),
 defers those starting with "temp" (450) and refuses the rest (550 5.1.1),
-after DELAY seconds (default 0).  DATA is refused (554): a probe must
+after DELAY seconds (default 0).  With VERIFY_PRIMARY_RULES=FILE in the
+environment, a line "ADDRESS REPLY" of FILE (read at every RCPT) gives
+ADDRESS's reply instead, so a test can change its mind.  DATA is refused (554): a probe must
 never send it.  Every RCPT and DATA is appended to LOG as "RCPT addr code"
 or "DATA", one a line, flushed at once, so the test counts the probes.
 Python 3 stdlib only.
 """
 
 import asyncio
+import os
 import sys
 
 PORT, LOG = int(sys.argv[1]), sys.argv[2]
@@ -24,7 +27,22 @@ def note(line):
         f.write(line + "\n")
 
 
+def rule(addr):
+    path = os.environ.get("VERIFY_PRIMARY_RULES")
+    if not path or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        for line in f:
+            key, _, reply = line.strip().partition(" ")
+            if key.lower() == addr.lower() and reply:
+                return reply
+    return None
+
+
 def verdict(addr):
+    ruled = rule(addr)
+    if ruled:
+        return ruled
     local = addr.split("@", 1)[0].lower()
     if local.startswith(("ok", "storm")):
         return "250 2.1.5 Ok"

@@ -579,6 +579,18 @@ static const struct bad_case bad_cases[] = {
 	{ "verify-bad-timeout", BASE "verify-timeout soon\n", "verify-bad-timeout:4: ",
 	  "verify-timeout: bad duration \"soon\"" },
 	{ "verify-zero-rate", BASE "verify-rate 0\n", "verify-zero-rate:4: ", "verify-rate: bad number \"0\"" },
+	{ "verify-bad-refresh", BASE "verify-positive-refresh weekly\n", "verify-bad-refresh:4: ",
+	  "verify-positive-refresh: bad duration \"weekly\"" },
+	{ "verify-zero-refresh", BASE "verify-positive-refresh 0\n", "verify-zero-refresh:4: ",
+	  "verify-positive-refresh: bad duration \"0\"" },
+	{ "verify-refresh-equal", BASE "verify-positive-expire 2d\nverify-positive-refresh 48h\n",
+	  "verify-refresh-equal:5: ", "verify-positive-refresh 172800s must be shorter than "
+	  "verify-positive-expire (172800s)" },
+	{ "verify-refresh-longer", BASE "verify-positive-refresh 40d\n", "verify-refresh-longer:4: ",
+	  "verify-positive-refresh 3456000s must be shorter than verify-positive-expire (2678400s)" },
+	{ "verify-expire-after-refresh", BASE "verify-positive-refresh 1d\nverify-positive-expire 12h\n",
+	  "verify-expire-after-refresh:5: ", "verify-positive-expire 43200s must be longer than "
+	  "verify-positive-refresh (86400s)" },
 	{ "nested-domain", BASE DOMAIN_OPEN "recipients any\ndomain b.example {\n}\n}\n", "nested-domain:6: ",
 	  "unknown directive \"domain\" in this block" },
 };
@@ -906,13 +918,14 @@ START_TEST(test_recipients_verify)
 	ck_assert_ptr_null(d->recipients);
 	ck_assert_uint_eq(cf->verify_positive_expire, 31 * 86400);
 	ck_assert_uint_eq(cf->verify_negative_expire, 3600);
+	ck_assert_uint_eq(cf->verify_positive_refresh, 7 * 86400);
 	ck_assert_uint_eq(cf->verify_rate, 60);
 	ck_assert_uint_eq(cf->verify_timeout, 30);
 	spoold_conf_free(cf);
 
 	write_temp(path, sizeof(path), "boss@v.example\n");
 	snprintf(text, sizeof(text), BASE "verify-positive-expire 7d\nverify-negative-expire 10m\n"
-	    "verify-rate 5\nverify-timeout 1m\n"
+	    "verify-positive-refresh 2s\nverify-rate 5\nverify-timeout 1m\n"
 	    "domain v.example {\ndeliver-to [192.0.2.1]:25\nrecipients %s verify\n}\n"
 	    "domain w.example {\ndeliver-to primary.example\nrecipients %s\n}\n", path, path);
 	cf = parse_ok("verify-file", text);
@@ -923,8 +936,16 @@ START_TEST(test_recipients_verify)
 	ck_assert_int_eq(spoold_conf_domain(cf, "w.example")->recipients_verify, 0);
 	ck_assert_uint_eq(cf->verify_positive_expire, 7 * 86400);
 	ck_assert_uint_eq(cf->verify_negative_expire, 600);
+	ck_assert_uint_eq(cf->verify_positive_refresh, 2);
 	ck_assert_uint_eq(cf->verify_rate, 5);
 	ck_assert_uint_eq(cf->verify_timeout, 60);
+	spoold_conf_free(cf);
+	/* an expiry at or under the default refresh, none given: half of it */
+	cf = parse_ok("verify-short-expire", BASE "verify-positive-expire 7d\n");
+	ck_assert_uint_eq(cf->verify_positive_refresh, 7 * 86400 / 2);
+	spoold_conf_free(cf);
+	cf = parse_ok("verify-expire-1s", BASE "verify-positive-expire 1s\n");
+	ck_assert_uint_eq(cf->verify_positive_refresh, 1);	/* none: it expires first */
 	spoold_conf_free(cf);
 	unlink(path);
 }

@@ -1,0 +1,229 @@
+#!/bin/sh
+# t44-verify-cache.sh - recipients verify, the cache over time and the
+# postmaster's hands on it.  verify-positive-refresh 2s: a positive entry
+# older than that answers 250 at once and starts one background probe; the
+# primary (tests/verify_primary.py, its answers changed through a rules
+# file, each reply 2 s late so a RCPT that waited for a probe shows) then
+# refuses one address (the entry turns negative: 550) and defers another
+# (the entry stays positive, with its old time, and is not probed again at
+# every RCPT).  spoolctl verify shows entries (text and --json), spoolctl
+# unverify removes them through the running spoold and, with none running,
+# itself: the next RCPT probes again.  A refresh not shorter than the
+# expiry is a config error at its file:line.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+need python3
+
+PRIMARY="$top_srcdir/tests/verify_primary.py"
+P1=$(free_port)
+RULES="$T/rules"
+: >"$RULES"
+
+start_primary() {
+	VERIFY_PRIMARY_RULES="$RULES" python3 "$PRIMARY" "$P1" "$T/p1.rcpts" 2 >"$T/p1.log" 2>&1 &
+	echo $! >"$T/p1.pid"
+	_i=0
+	until python3 -c "import socket; socket.create_connection(('127.0.0.1',$P1),1)" 2>/dev/null; do
+		_i=$((_i + 1)); [ $_i -le 100 ] || error "the primary did not start"; sleep 0.05
+	done
+}
+# probes ADDRESS - how many RCPTs for ADDRESS the primary got
+probes() {
+	grep -c "^RCPT $1 " "$T/p1.rcpts" 2>/dev/null || true
+}
+expect_probes() {
+	[ "$(probes "$1")" = "$2" ] || fail "$3: $(probes "$1") probes of $1, expected $2"
+}
+# rcpt_timed N ADDRESS - N sessions at once, one RCPT each: "CODE COUNT" lines, then "max SECONDS"
+rcpt_timed() {
+	python3 - "$SMTP_PORT" "$1" "$2" <<'PY'
+import collections, smtplib, sys, threading, time
+port, n, addr = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+codes, took, lock = [], [], threading.Lock()
+def one():
+    t0 = time.monotonic()
+    try:
+        s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        s.ehlo("client.test")
+        s.mail("a@x.test")
+        t0 = time.monotonic()
+        code, _ = s.rcpt(addr)
+        s.quit()
+    except Exception as e:
+        code = "error:%s" % e
+    with lock:
+        codes.append(code)
+        took.append(time.monotonic() - t0)
+ts = [threading.Thread(target=one) for _ in range(n)]
+for t in ts: t.start()
+for t in ts: t.join()
+for c, k in sorted(collections.Counter(codes).items(), key=str):
+    print(c, k)
+print("max %.2f" % max(took))
+PY
+}
+rcpt() {
+	python3 - "$SMTP_PORT" "$1" <<'PY'
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
+s.ehlo("client.test"); s.mail("a@x.test")
+code, text = s.rcpt(sys.argv[2])
+print(code, text.decode())
+s.quit()
+PY
+}
+expect_rcpt() {
+	_got=$(rcpt "$1")
+	printf '%s\n' "$_got" | grep -E -q "^$2" || fail "$3: RCPT TO:<$1> got \"$_got\", expected /$2/"
+}
+# wait_log PATTERN WHAT - up to 10 s for a line of spoold's log
+wait_log() {
+	_i=0
+	until grep -E -q "$1" "$SPOOLD_LOG"; do
+		_i=$((_i + 1)); [ $_i -le 200 ] || fail "$2: no log line /$1/ within 10 s"; sleep 0.05
+	done
+}
+metric() {
+	spoolctl stats | awk -v k="$1" '$1 == k { print $2 }'
+}
+# checked ADDRESS - when the cached result for ADDRESS was had, from --json
+checked() {
+	spoolctl --json verify "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["checked"])'
+}
+# aged ADDRESS - wait until ADDRESS's entry is older than the 2 s refresh
+aged() {
+	_i=0
+	until [ "$(spoolctl verify "$1" | awk '!/^#/ { print $3 }')" -ge 3 ]; do
+		_i=$((_i + 1)); [ $_i -le 100 ] || fail "the entry of $1 did not age"; sleep 0.1
+	done
+}
+
+write_conf "verify-positive-refresh 2s" "verify-rate 100"
+cat >>"$SPOOLD_CONF" <<EOF
+domain v.test {
+    mode       backup
+    retry      1h
+    deliver-to [127.0.0.1]:$P1
+    recipients verify
+}
+EOF
+
+# ---- the configuration: a refresh must come before the expiry ----
+cp "$SPOOLD_CONF" "$T/bad.conf"
+printf 'verify-positive-expire 2s\n' >>"$T/bad.conf"
+_line=$(wc -l <"$T/bad.conf")
+if out=$("$SPOOLD" -n -c "$T/bad.conf" 2>&1); then fail "spoold -n took a refresh as long as the expiry"; fi
+printf '%s\n' "$out" | grep -q "bad.conf:$_line: verify-positive-expire 2s must be longer than verify-positive-refresh (2s)" ||
+	fail "spoold -n: no file:line error for verify-positive-expire 2s after refresh 2s: $out"
+"$SPOOLD" -n -c "$SPOOLD_CONF" >"$T/n.out" 2>&1 || fail "spoold -n: $(cat "$T/n.out")"
+say "verify-positive-expire not longer than verify-positive-refresh is an error at its file:line"
+
+start_primary
+start_spoold
+
+for a in ok1 ok2 ok3; do
+	expect_rcpt "$a@v.test" 250 "a good address"
+	expect_probes "$a@v.test" 1 "the first RCPT"
+done
+expect_rcpt nobody@v.test '550 5\.1\.1' "a refused address"
+
+# ---- spoolctl verify ----
+out=$(spoolctl verify ok1@v.test NOBODY@v.test)
+printf '%s\n' "$out" | grep -E -q '^ok1@v\.test valid [0-9]+ [0-9T:+-]+ 250 2\.1\.5 Ok$' ||
+	fail "spoolctl verify: no valid line for ok1: $out"
+printf '%s\n' "$out" | grep -E -q '^nobody@v\.test invalid [0-9]+ [0-9T:+-]+ 550 5\.1\.1 <nobody@v\.test>: Recipient address rejected: User unknown$' ||
+	fail "spoolctl verify: no invalid line for nobody: $out"
+spoolctl --json verify '<ok1@V.test>' >"$T/v.json" || fail "spoolctl --json verify: $(cat "$T/v.json")"
+python3 - "$T/v.json" <<'PY' || fail "spoolctl --json verify: $(cat "$T/v.json")"
+import json, sys
+(e,) = json.load(open(sys.argv[1]))
+assert e["address"] == "ok1@v.test" and e["status"] == "valid" and e["valid"] is True, e
+assert e["reply"] == "250 2.1.5 Ok" and e["age"] >= 0 and e["expires"] > e["checked"], e
+PY
+rc=0; spoolctl verify stranger@v.test >"$T/out" 2>"$T/err" || rc=$?
+[ $rc -eq 65 ] || fail "spoolctl verify of an uncached address: exit $rc, expected 65"
+grep -q 'spoolctl: verify stranger@v.test: not in the cache' "$T/err" || fail "spoolctl verify: $(cat "$T/err")"
+say "spoolctl verify: address, valid/invalid, age, expiry, the primary's reply (and --json); an uncached one: \"not in the cache\", exit 65"
+
+# ---- a stale positive entry: 250 at once, one refresh probe ----
+aged ok1@v.test
+out=$(rcpt_timed 5 ok1@v.test)
+printf '%s\n' "$out" | grep -q '^250 5$' || fail "5 RCPTs on a stale entry: $out, expected 5 times 250"
+_max=$(printf '%s\n' "$out" | sed -n 's/^max //p')
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 1.5 else 1)" "$_max" ||
+	fail "a RCPT on a stale entry waited ${_max} s (the primary answers after 2 s)"
+wait_log 'verify.*: to=<ok1@v\.test>, relay=\[127\.0\.0\.1\]:'"$P1"', delay=[0-9.e-]*, status=deliverable \(250 2\.1\.5 Ok\), refresh=replaced' \
+    "the refresh of ok1"
+expect_probes ok1@v.test 2 "5 RCPTs on a stale entry"
+[ "$(spoolctl verify ok1@v.test | awk '!/^#/ { print $3 }')" -le 1 ] || fail "the refresh did not renew the entry's time"
+expect_rcpt ok1@v.test 250 "right after the refresh"
+expect_probes ok1@v.test 2 "a refreshed entry"
+[ "$(metric 'spoold_verify_answers_total{source="stale"}')" -ge 5 ] ||
+	fail "stale answers not counted: $(spoolctl stats | grep verify_answers)"
+say "a positive entry past verify-positive-refresh: 5 RCPTs get 250 at once (max ${_max} s), one refresh probe, the entry renewed"
+
+# ---- the primary refuses now: the refresh makes the entry negative ----
+printf 'ok2@v.test 550 5.1.1 <ok2@v.test>: mailbox removed\n' >>"$RULES"
+aged ok2@v.test
+expect_rcpt ok2@v.test 250 "a stale entry the primary no longer takes, from the cache"
+wait_log 'to=<ok2@v\.test>, relay=.*status=undeliverable \(550 5\.1\.1 <ok2@v\.test>: mailbox removed\), refresh=replaced' \
+    "the refresh of ok2"
+expect_rcpt ok2@v.test '550 5\.1\.1 .*undeliverable address: 550 5\.1\.1 <ok2@v\.test>: mailbox removed' "after a refused refresh"
+expect_probes ok2@v.test 2 "a refused refresh"
+spoolctl verify ok2@v.test | grep -q '^ok2@v\.test invalid ' || fail "spoolctl verify ok2: $(spoolctl verify ok2@v.test)"
+say "the primary refuses an address it took: the refresh turns the entry negative, the next RCPT gets 550 5.1.1"
+
+# ---- a 4xx on refresh: the positive entry stays, with its time ----
+printf 'ok3@v.test 450 4.2.0 try later\n' >>"$RULES"
+aged ok3@v.test
+before=$(checked ok3@v.test)
+expect_rcpt ok3@v.test 250 "a stale entry, the primary deferring"
+wait_log 'to=<ok3@v\.test>, relay=.*status=unknown \(450 4\.2\.0 try later\), refresh=kept' "the refresh of ok3"
+expect_rcpt ok3@v.test 250 "after a deferred refresh"
+expect_rcpt ok3@v.test 250 "after a deferred refresh, again"
+expect_probes ok3@v.test 2 "RCPTs after a deferred refresh"
+[ "$(checked ok3@v.test)" = "$before" ] || fail "a deferred refresh changed the entry's time: $before -> $(checked ok3@v.test)"
+spoolctl verify ok3@v.test | grep -q '^ok3@v\.test valid ' || fail "spoolctl verify ok3: $(spoolctl verify ok3@v.test)"
+say "a 4xx on refresh: the entry stays positive with its old time, and the RCPTs after it start no probe"
+
+# ---- spoolctl unverify through the running spoold ----
+# ok3's refresh is resting in spoold's memory: unverify must still make
+# the next RCPT probe
+printf 'ok2@v.test 250 2.1.5 Ok, made again\n' >"$RULES"
+out=$(spoolctl unverify ok1@v.test ok3@v.test) || fail "spoolctl unverify with spoold running: $out"
+[ "$out" = "ok1@v.test removed from the verify cache
+ok3@v.test removed from the verify cache" ] || fail "spoolctl unverify: $out"
+grep -q 'control.*unverify ok1@v.test: 250 ok1@v.test removed from the verify cache' "$SPOOLD_LOG" ||
+	fail "spoold did not log the unverify"
+rc=0; spoolctl verify ok1@v.test >/dev/null 2>&1 || rc=$?
+[ $rc -eq 65 ] || fail "ok1 still in the cache after unverify (exit $rc)"
+expect_rcpt ok1@v.test 250 "an unverified address"
+expect_probes ok1@v.test 3 "the RCPT after unverify"
+expect_rcpt ok3@v.test 250 "an unverified address whose refresh was resting"
+expect_probes ok3@v.test 3 "the RCPT after unverify of a resting refresh"
+spoolctl unverify '<OK2@V.TEST>' >/dev/null || fail "spoolctl unverify <OK2@V.TEST>"
+expect_rcpt ok2@v.test 250 "a mailbox made again at the primary, after unverify"
+expect_probes ok2@v.test 3 "the RCPT after unverify"
+rc=0; spoolctl unverify stranger@v.test >"$T/out" 2>"$T/err" || rc=$?
+[ $rc -eq 65 ] || fail "spoolctl unverify of an uncached address via spoold: exit $rc, expected 65"
+grep -q 'spoolctl: unverify stranger@v.test: not in the cache' "$T/err" || fail "spoolctl unverify: $(cat "$T/err")"
+rc=0; spoolctl unverify not-an-address >/dev/null 2>&1 || rc=$?
+[ $rc -eq 64 ] || fail "spoolctl unverify not-an-address: exit $rc, expected 64"
+say "spoolctl unverify with spoold running: the entry goes (logged), the next RCPT probes; an uncached address: \"not in the cache\", exit 65"
+
+# ---- spoolctl unverify with no spoold running ----
+stop_spoold
+out=$(spoolctl unverify ok3@v.test) || fail "spoolctl unverify with spoold stopped: $out"
+[ "$out" = "ok3@v.test removed from the verify cache" ] || fail "spoolctl unverify: $out"
+rc=0; spoolctl verify ok3@v.test >/dev/null 2>&1 || rc=$?
+[ $rc -eq 65 ] || fail "ok3 still in the cache after an offline unverify (exit $rc)"
+rc=0; spoolctl unverify ok3@v.test >/dev/null 2>"$T/err" || rc=$?
+[ $rc -eq 65 ] || fail "spoolctl unverify of an address just removed, spoold stopped: exit $rc, expected 65"
+grep -q 'not in the cache' "$T/err" || fail "spoolctl unverify: $(cat "$T/err")"
+: >"$RULES"
+start_spoold
+expect_rcpt ok3@v.test 250 "an address unverified while spoold was stopped"
+expect_probes ok3@v.test 4 "the RCPT after an offline unverify"
+expect_rcpt nobody@v.test '550 5\.1\.1' "an address still cached"
+expect_probes nobody@v.test 1 "a cached address after the restart"
+stop_spoold
+say "spoolctl unverify with spoold stopped writes the spool itself; the next RCPT probes again"
