@@ -3,8 +3,9 @@
  * spool.c - the spool's data model over LMDB; see spool.h for the contract.
  *
  * Records, keys and their invariants (counters, the queue ranges, bodies)
- * as functions over a transaction; the environment, map growth and the
- * retry policy are spool_env.c's.  Functions return LMDB rc values (and
+ * as functions over a transaction: opening, storing and every change; the
+ * reads are spool_read.c's (spool_int.h is what the two share), the
+ * environment, map growth and the retry policy spool_env.c's.  Functions return LMDB rc values (and
  * spool_env.h's SPOOL_RC_*) internally and translate them once, at the API
  * boundary (spool_err_of).
  */
@@ -19,16 +20,28 @@
 #include "log.h"
 #include "spool.h"
 #include "spool_env.h"
+#include "spool_int.h"
 
 #define SPOOL_SCHEMA		1
 
-struct spool {
-	struct spool_env	*env;
-	MDB_dbi			 msg, body, queue, domain, meta, route, quarantine, verify;
-	int			 have_route;	/* a read-only open of an older spool may lack it */
-	int			 have_quarantine;	/* the same */
-	int			 have_verify;	/* the same */
-};
+/* spool_err_of - the one translation: a record that does not decode is a
+ * data error (SPOOL_EFORMAT: refused, logged, never the "stop and exit"
+ * of SPOOL_EIO, which would repeat after every restart) */
+enum spool_err
+spool_err_of(int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS:	return SPOOL_OK;
+	case MDB_NOTFOUND:	return SPOOL_ENOTFOUND;
+	case SPOOL_RC_BADRECORD: return SPOOL_EFORMAT;
+	case SPOOL_RC_BODY:	return SPOOL_EBODY;
+	case MDB_MAP_FULL:
+	case ENOSPC:
+	case EDQUOT:		return SPOOL_EFULL;
+	default:		return SPOOL_EIO;
+	}
+}
+
 
 const char *
 spool_strerror(enum spool_err e)
@@ -42,24 +55,6 @@ spool_strerror(enum spool_err e)
 	case SPOOL_EBODY:	return "cannot read message body";
 	}
 	return "?";
-}
-
-/* spool_err_of - the one translation: a record that does not decode is a
- * data error (SPOOL_EFORMAT: refused, logged, never the "stop and exit"
- * of SPOOL_EIO, which would repeat after every restart) */
-static enum spool_err
-spool_err_of(int rc)
-{
-	switch (rc) {
-	case MDB_SUCCESS:	return SPOOL_OK;
-	case MDB_NOTFOUND:	return SPOOL_ENOTFOUND;
-	case SPOOL_RC_BADRECORD: return SPOOL_EFORMAT;
-	case SPOOL_RC_BODY:	return SPOOL_EBODY;
-	case MDB_MAP_FULL:
-	case ENOSPC:
-	case EDQUOT:		return SPOOL_EFULL;
-	default:		return SPOOL_EIO;
-	}
 }
 
 /* spool_check_schema - refuse a spool written by a newer spoold */
@@ -191,7 +186,7 @@ spool_next_id(struct spool *sp, uint64_t *id)
 
 /* ---- counters ---- */
 
-static int
+int
 spool_counters_get(struct spool *sp, MDB_txn *txn, const char *domain, struct spool_counters *c)
 {
 	MDB_val k = spool_val(domain, strlen(domain)), v;
@@ -342,7 +337,7 @@ spool_quarantine_put(struct spool *sp, MDB_txn *txn, uint64_t id, int64_t since,
 
 /* spool_quarantine_get - message id's quarantine record (q may be NULL:
  * only whether it is quarantined); MDB_NOTFOUND when it is not */
-static int
+int
 spool_quarantine_get(struct spool *sp, MDB_txn *txn, uint64_t id, struct spool_quarantine *q)
 {
 	unsigned char idkey[8];
@@ -493,10 +488,10 @@ spool_put_messages(struct spool *sp, struct spool_newmsg *const *msgs, size_t n,
 	return all;
 }
 
-/* ---- reading ---- */
+/* ---- envelopes ---- */
 
-static int
-spool_env_get(struct spool *sp, MDB_txn *txn, uint64_t id, struct spool_envelope *e)
+int
+spool_envelope_in(struct spool *sp, MDB_txn *txn, uint64_t id, struct spool_envelope *e)
 {
 	unsigned char idkey[8];
 	MDB_val k = { sizeof(idkey), idkey }, v;
@@ -511,161 +506,11 @@ spool_env_get(struct spool *sp, MDB_txn *txn, uint64_t id, struct spool_envelope
 	return 0;
 }
 
-/* The read functions: each runs one read transaction through
- * spool_env_read, with its arguments in one of these. */
-struct read_envelope {
-	struct spool		*sp;
-	uint64_t		 id;
-	struct spool_envelope	*e;
-};
+/* ---- the queue's keys ---- */
 
-static int
-read_envelope(MDB_txn *txn, void *arg)
-{
-	struct read_envelope *a = arg;
-
-	return spool_env_get(a->sp, txn, a->id, a->e);
-}
-
-enum spool_err
-spool_get_envelope(struct spool *sp, uint64_t id, struct spool_envelope *e)
-{
-	struct read_envelope a = { sp, id, e };
-
-	return spool_err_of(spool_env_read(sp->env, read_envelope, &a));
-}
-
-struct read_body {
-	struct spool	*sp;
-	uint64_t	 id, off;
-	char		*dst;
-	size_t		 len;
-};
-
-static int
-read_body(MDB_txn *txn, void *arg)
-{
-	struct read_body *a = arg;
-	unsigned char key[SPOOL_BKEY_LEN];
-	int rc = 0;
-
-	while (a->len > 0 && rc == 0) {
-		uint64_t chunk = a->off / SPOOL_CHUNK, in = a->off % SPOOL_CHUNK;
-		MDB_val k = { spool_bkey(key, a->id, (uint32_t)chunk), key }, v;
-		size_t n;
-
-		if ((rc = mdb_get(txn, a->sp->body, &k, &v)) != 0)
-			break;
-		if (in >= v.mv_size)
-			return SPOOL_RC_BADRECORD;	/* a chunk shorter than its place */
-		n = v.mv_size - in < a->len ? v.mv_size - (size_t)in : a->len;
-		memcpy(a->dst, (char *)v.mv_data + in, n);
-		a->dst += n;
-		a->off += n;
-		a->len -= n;
-	}
-	return rc;
-}
-
-enum spool_err
-spool_read_body(struct spool *sp, uint64_t id, uint64_t off, void *dst, size_t len)
-{
-	struct read_body a = { sp, id, off, dst, len };
-
-	return spool_err_of(spool_env_read(sp->env, read_body, &a));
-}
-
-struct read_counters {
-	struct spool		*sp;
-	const char		*domain;
-	struct spool_counters	*c;
-};
-
-static int
-read_counters(MDB_txn *txn, void *arg)
-{
-	struct read_counters *a = arg;
-
-	return spool_counters_get(a->sp, txn, a->domain, a->c);
-}
-
-enum spool_err
-spool_domain_counters(struct spool *sp, const char *domain, struct spool_counters *c)
-{
-	struct read_counters a = { sp, domain, c };
-
-	return spool_err_of(spool_env_read(sp->env, read_counters, &a));
-}
-
-struct read_list {
-	struct spool	*sp;
-	const char	*after;		/* NULL: from the first domain */
-	int		(*cb)(const struct spool_domain_info *, void *);
-	void		*arg;
-};
-
-/* list_first - the cursor at the first domain after a->after */
-static int
-list_first(const struct read_list *a, MDB_cursor *cur, MDB_val *k, MDB_val *v)
-{
-	size_t len = a->after != NULL ? strlen(a->after) : 0;
-	int rc;
-
-	if (len == 0)
-		return mdb_cursor_get(cur, k, v, MDB_FIRST);
-	*k = spool_val(a->after, len);
-	if ((rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE)) == 0 && k->mv_size == len &&
-	    memcmp(k->mv_data, a->after, len) == 0)
-		rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
-	return rc;
-}
-
-static int
-read_list(MDB_txn *txn, void *arg)
-{
-	struct read_list *a = arg;
-	char name[SPOOL_DOMAIN_MAX + 1];
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
-
-	if ((rc = mdb_cursor_open(txn, a->sp->domain, &cur)) != 0)
-		return rc;
-	for (rc = list_first(a, cur, &k, &v); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct spool_domain_info di = { .domain = name };
-
-		if (k.mv_size >= sizeof(name) ||
-		    spool_counters_decode(v.mv_data, v.mv_size, &di.counters) == -1) {
-			rc = SPOOL_RC_BADRECORD;
-			break;
-		}
-		memcpy(name, k.mv_data, k.mv_size);
-		name[k.mv_size] = '\0';
-		if (a->cb(&di, a->arg) != 0)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-enum spool_err
-spool_domain_list(struct spool *sp, int (*cb)(const struct spool_domain_info *, void *), void *arg)
-{
-	return spool_domain_list_after(sp, NULL, cb, arg);
-}
-
-enum spool_err
-spool_domain_list_after(struct spool *sp, const char *after,
-    int (*cb)(const struct spool_domain_info *, void *), void *arg)
-{
-	struct read_list a = { sp, after, cb, arg };
-
-	return spool_err_of(spool_env_read(sp->env, read_list, &a));
-}
-
-/* queue_range - k is the first key of domain's range in the queue db */
-static void
-queue_range(const char *domain, size_t dlen, unsigned char *start, MDB_val *k)
+/* spool_queue_range - k is the first key of domain's range in the queue db */
+void
+spool_queue_range(const char *domain, size_t dlen, unsigned char *start, MDB_val *k)
 {
 	memcpy(start, domain, dlen);
 	start[dlen] = '\0';
@@ -673,10 +518,10 @@ queue_range(const char *domain, size_t dlen, unsigned char *start, MDB_val *k)
 	k->mv_data = start;
 }
 
-/* queue_key_of - 0 with the id and recipient index of k when k is still in
+/* spool_queue_key_of - 0 with the id and recipient index of k when k is still in
  * domain's range, -1 past it */
-static int
-queue_key_of(const MDB_val *k, const char *domain, size_t dlen, uint64_t *id, unsigned *index)
+int
+spool_queue_key_of(const MDB_val *k, const char *domain, size_t dlen, uint64_t *id, unsigned *index)
 {
 	const char *d;
 	size_t len;
@@ -685,192 +530,6 @@ queue_key_of(const MDB_val *k, const char *domain, size_t dlen, uint64_t *id, un
 	    len != dlen || memcmp(d, domain, dlen) != 0)
 		return -1;
 	return 0;
-}
-
-/* A walk over one domain's queue range: the recipients of the message at
- * hand are gathered, then handed to cb with its envelope. */
-struct walk {
-	struct spool		*sp;
-	const char		*domain;
-	size_t			 dlen;
-	spool_walk_cb		*cb;
-	void			*arg;
-	unsigned		*idx;
-	struct spool_qentry	*qs;
-	size_t			 nidx, cap;
-	uint64_t		 id;		/* of the message at hand */
-	int			 stop;		/* cb said so */
-};
-
-/* walk_emit - hand the message at hand to cb */
-static int
-walk_emit(MDB_txn *txn, struct walk *w)
-{
-	struct spool_envelope e;
-	int rc;
-
-	if ((rc = spool_env_get(w->sp, txn, w->id, &e)) == 0) {
-		w->stop = w->cb(&e, w->idx, w->qs, w->nidx, w->arg);
-		spool_envelope_free(&e);
-	}
-	for (size_t i = 0; i < w->nidx; i++)
-		spool_qentry_free(&w->qs[i]);
-	w->nidx = 0;
-	return rc;
-}
-
-/* walk_grow - room for one more recipient of the message at hand */
-static int
-walk_grow(struct walk *w)
-{
-	unsigned *ni;
-	struct spool_qentry *nq;
-
-	if (w->nidx < w->cap)
-		return 0;
-	w->cap = w->cap ? w->cap * 2 : 16;
-	if ((ni = realloc(w->idx, w->cap * sizeof(*ni))) == NULL)
-		return ENOMEM;
-	w->idx = ni;
-	if ((nq = realloc(w->qs, w->cap * sizeof(*nq))) == NULL)
-		return ENOMEM;
-	w->qs = nq;
-	return 0;
-}
-
-/* walk_entry - one queue entry: a new message hands the last one over */
-static int
-walk_entry(MDB_txn *txn, struct walk *w, uint64_t id, unsigned index, const MDB_val *v)
-{
-	int rc;
-
-	if (w->nidx > 0 && id != w->id && (rc = walk_emit(txn, w)) != 0)
-		return rc;
-	if (w->stop)
-		return 0;
-	if ((rc = walk_grow(w)) != 0)
-		return rc;
-	if (spool_qentry_decode(v->mv_data, v->mv_size, &w->qs[w->nidx]) == -1)
-		return SPOOL_RC_BADRECORD;
-	w->id = id;
-	w->idx[w->nidx++] = index;
-	return 0;
-}
-
-static int
-read_walk(MDB_txn *txn, void *arg)
-{
-	struct walk *w = arg;
-	unsigned char start[SPOOL_QKEY_MAX];
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
-
-	queue_range(w->domain, w->dlen, start, &k);
-	if ((rc = mdb_cursor_open(txn, w->sp->queue, &cur)) != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !w->stop;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t id;
-		unsigned index;
-
-		if (queue_key_of(&k, w->domain, w->dlen, &id, &index) == -1 ||
-		    (rc = walk_entry(txn, w, id, index, &v)) != 0)
-			break;
-	}
-	mdb_cursor_close(cur);
-	if (rc == MDB_NOTFOUND)
-		rc = 0;
-	if (rc == 0 && w->nidx > 0 && !w->stop)
-		rc = walk_emit(txn, w);
-	for (size_t i = 0; i < w->nidx; i++)
-		spool_qentry_free(&w->qs[i]);
-	return rc;
-}
-
-enum spool_err
-spool_domain_walk(struct spool *sp, const char *domain, spool_walk_cb *cb, void *arg)
-{
-	struct walk w = { .sp = sp, .domain = domain, .dlen = strlen(domain), .cb = cb, .arg = arg };
-	int rc;
-
-	if (w.dlen > SPOOL_DOMAIN_MAX)
-		return SPOOL_ENOTFOUND;
-	rc = spool_env_read(sp->env, read_walk, &w);
-	free(w.idx);
-	free(w.qs);
-	return spool_err_of(rc);
-}
-
-struct read_ids {
-	struct spool	*sp;
-	const char	*domain;
-	size_t		 dlen, cap;
-	uint64_t	**ids;
-	size_t		*n;
-};
-
-/* ids_add - id after the ones so far, unless it is the last one again
- * (another recipient of the same message) */
-static int
-ids_add(struct read_ids *a, uint64_t id)
-{
-	uint64_t *grown;
-
-	if (*a->n > 0 && (*a->ids)[*a->n - 1] == id)
-		return 0;
-	if (*a->n == a->cap) {
-		a->cap = a->cap ? a->cap * 2 : 256;
-		if ((grown = realloc(*a->ids, a->cap * sizeof(*grown))) == NULL)
-			return ENOMEM;
-		*a->ids = grown;
-	}
-	(*a->ids)[(*a->n)++] = id;
-	return 0;
-}
-
-static int
-read_ids(MDB_txn *txn, void *arg)
-{
-	struct read_ids *a = arg;
-	unsigned char start[SPOOL_QKEY_MAX];
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
-
-	queue_range(a->domain, a->dlen, start, &k);
-	if ((rc = mdb_cursor_open(txn, a->sp->queue, &cur)) != 0)
-		return rc;
-	/* keys only: no record is decoded, so an ETRN for a big domain answers fast */
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t id;
-		unsigned index;
-
-		if (queue_key_of(&k, a->domain, a->dlen, &id, &index) == -1 ||
-		    (rc = ids_add(a, id)) != 0)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-enum spool_err
-spool_domain_ids(struct spool *sp, const char *domain, uint64_t **ids, size_t *n)
-{
-	struct read_ids a = { sp, domain, strlen(domain), 0, ids, n };
-	int rc;
-
-	*ids = NULL;
-	*n = 0;
-	if (a.dlen > SPOOL_DOMAIN_MAX)
-		return SPOOL_OK;
-	if ((rc = spool_env_read(sp->env, read_ids, &a)) != 0) {
-		free(*ids);
-		*ids = NULL;
-		*n = 0;
-	}
-	return spool_err_of(rc);
 }
 
 /* ---- deleting ---- */
@@ -888,7 +547,7 @@ spool_oldest(struct spool *sp, MDB_txn *txn, const char *domain, int64_t *oldest
 	unsigned index;
 	int rc;
 
-	queue_range(domain, dlen, start, &k);
+	spool_queue_range(domain, dlen, start, &k);
 	*oldest = 0;
 	if ((rc = mdb_cursor_open(txn, sp->queue, &cur)) != 0)
 		return rc;
@@ -898,9 +557,9 @@ spool_oldest(struct spool *sp, MDB_txn *txn, const char *domain, int64_t *oldest
 		return 0;
 	if (rc != 0)
 		return rc;
-	if (queue_key_of(&k, domain, dlen, &id, &index) == -1)
+	if (spool_queue_key_of(&k, domain, dlen, &id, &index) == -1)
 		return 0;	/* nothing left in the domain */
-	if ((rc = spool_env_get(sp, txn, id, &e)) != 0)
+	if ((rc = spool_envelope_in(sp, txn, id, &e)) != 0)
 		return rc;
 	*oldest = e.arrival;
 	spool_envelope_free(&e);
@@ -974,7 +633,7 @@ spool_delete_in(struct spool *sp, MDB_txn *txn, uint64_t id)
 	MDB_val k = { sizeof(idkey), idkey };
 	int rc;
 
-	if ((rc = spool_env_get(sp, txn, id, &e)) != 0)
+	if ((rc = spool_envelope_in(sp, txn, id, &e)) != 0)
 		return rc;
 	spool_be64(idkey, id);
 	/* a quarantined message has no queue entries and counts nowhere */
@@ -1072,7 +731,7 @@ spool_done_in(struct spool *sp, MDB_txn *txn, uint64_t id, const unsigned *idx, 
 	 * never bounced (no DSN for spam) */
 	if ((rc = spool_quarantine_get(sp, txn, id, NULL)) != MDB_NOTFOUND)
 		return rc == 0 ? MDB_NOTFOUND : rc;
-	if ((rc = spool_env_get(sp, txn, id, &e)) != 0)
+	if ((rc = spool_envelope_in(sp, txn, id, &e)) != 0)
 		return rc;
 	rc = spool_finish(sp, txn, &e, idx, n, removed);
 	spool_envelope_free(&e);
@@ -1236,7 +895,7 @@ spool_release_in(struct spool *sp, MDB_txn *txn, uint64_t id)
 	int rc;
 
 	if ((rc = spool_quarantine_get(sp, txn, id, NULL)) != 0 ||
-	    (rc = spool_env_get(sp, txn, id, &m.env)) != 0)
+	    (rc = spool_envelope_in(sp, txn, id, &m.env)) != 0)
 		return rc;
 	/* The postmaster has judged it: no second look that would hold it
 	 * again, and its age (max-age, delay notices) counts from now, or a
@@ -1262,7 +921,7 @@ spool_quarantine_in(struct spool *sp, MDB_txn *txn, uint64_t id, const char *rea
 
 	if ((rc = spool_quarantine_get(sp, txn, id, NULL)) != MDB_NOTFOUND)
 		return rc == 0 ? 0 : rc;	/* already there */
-	if ((rc = spool_env_get(sp, txn, id, &e)) != 0)
+	if ((rc = spool_envelope_in(sp, txn, id, &e)) != 0)
 		return rc;
 	e.flags &= ~(unsigned)ENV_UNSCANNED;
 	if ((rc = spool_del_rcpts(sp, txn, &e)) == 0 && (rc = spool_put_envelope(sp, txn, &e)) == 0)
@@ -1279,7 +938,7 @@ spool_scanned_in(struct spool *sp, MDB_txn *txn, uint64_t id)
 	struct spool_envelope e;
 	int rc;
 
-	if ((rc = spool_env_get(sp, txn, id, &e)) != 0)
+	if ((rc = spool_envelope_in(sp, txn, id, &e)) != 0)
 		return rc;
 	if (e.flags & ENV_UNSCANNED) {
 		e.flags &= ~(unsigned)ENV_UNSCANNED;
@@ -1501,37 +1160,6 @@ spool_unverify(struct spool *sp, const char *addr)
 	return result;
 }
 
-struct read_route {
-	struct spool		*sp;
-	const char		*domain;
-	struct spool_route	*rt;
-};
-
-static int
-read_route(MDB_txn *txn, void *arg)
-{
-	struct read_route *a = arg;
-	MDB_val k = spool_val(a->domain, strlen(a->domain)), v;
-	int rc;
-
-	if ((rc = mdb_get(txn, a->sp->route, &k, &v)) == 0 &&
-	    spool_route_decode(v.mv_data, v.mv_size, a->rt) == -1)
-		rc = SPOOL_RC_BADRECORD;
-	return rc;
-}
-
-enum spool_err
-spool_get_route(struct spool *sp, const char *domain, struct spool_route *rt)
-{
-	struct read_route a = { sp, domain, rt };
-	size_t len = strlen(domain);
-
-	memset(rt, 0, sizeof(*rt));
-	if (!sp->have_route || len == 0 || len > SPOOL_DOMAIN_MAX)
-		return SPOOL_ENOTFOUND;
-	return spool_err_of(spool_env_read(sp->env, read_route, &a));
-}
-
 struct read_verify {
 	struct spool		*sp;
 	const char		*addr;
@@ -1564,200 +1192,3 @@ spool_get_verify(struct spool *sp, const char *addr, struct spool_verify *vr)
 }
 
 /* A statistics read: the databases' entries and LMDB's usage figures. */
-struct read_usage {
-	struct spool		*sp;
-	struct spool_env_usage	 u;
-	uint64_t		 messages, domains, quarantined;
-};
-
-static int
-read_usage(MDB_txn *txn, void *arg)
-{
-	struct read_usage *a = arg;
-	struct spool *sp = a->sp;
-	MDB_dbi dbis[7] = { sp->msg, sp->body, sp->queue, sp->domain, sp->meta, sp->route,
-	    sp->verify };
-	MDB_stat ms;
-	int rc;
-
-	if ((rc = mdb_stat(txn, sp->msg, &ms)) != 0)
-		return rc;
-	a->messages = ms.ms_entries;
-	if ((rc = mdb_stat(txn, sp->domain, &ms)) != 0)
-		return rc;
-	a->domains = ms.ms_entries;
-	if (sp->have_quarantine) {
-		if ((rc = mdb_stat(txn, sp->quarantine, &ms)) != 0)
-			return rc;
-		a->quarantined = ms.ms_entries;
-	}
-	/* verify only with route: the databases came in that order */
-	return spool_env_usage(sp->env, txn, dbis, !sp->have_route ? 5 : sp->have_verify ? 7 : 6,
-	    &a->u);
-}
-
-void
-spool_read_at_random(struct spool *sp, int on)
-{
-	spool_env_read_at_random(sp->env, on);
-}
-
-enum spool_err
-spool_get_stats(struct spool *sp, struct spool_stats *st)
-{
-	struct read_usage a = { .sp = sp };
-	int rc = spool_env_read(sp->env, read_usage, &a);
-
-	memset(st, 0, sizeof(*st));
-	st->messages = a.messages;
-	st->domains = a.domains;
-	st->quarantined = a.quarantined;
-	st->map_size = a.u.map_size;
-	st->map_used = a.u.map_used;
-	st->map_max = a.u.map_max;
-	st->readers = a.u.readers;
-	st->max_readers = a.u.max_readers;
-	return spool_err_of(rc);
-}
-
-enum spool_err
-spool_free_space(struct spool *sp, uint64_t *map_free, uint64_t *disk_free)
-{
-	struct read_usage a = { .sp = sp };
-	int rc = spool_env_read(sp->env, read_usage, &a);
-
-	*map_free = a.u.map_free;
-	*disk_free = rc == 0 ? a.u.disk_free : UINT64_MAX;
-	return spool_err_of(rc);
-}
-
-/* ---- reading the quarantine ---- */
-
-struct read_quarantine {
-	struct spool		*sp;
-	spool_quarantine_cb	*cb;
-	void			*arg;
-	int64_t			 before;	/* expired: since before this */
-	uint64_t		*ids;
-	size_t			 n, cap;
-	uint64_t		 id;
-	struct spool_quarantine	*q;
-};
-
-static int
-read_quarantine_walk(MDB_txn *txn, void *arg)
-{
-	struct read_quarantine *a = arg;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
-
-	if (!a->sp->have_quarantine)
-		return 0;
-	if ((rc = mdb_cursor_open(txn, a->sp->quarantine, &cur)) != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct spool_quarantine q;
-		struct spool_envelope e;
-		int stop;
-
-		if (k.mv_size != 8 || spool_quarantine_decode(v.mv_data, v.mv_size, &q) == -1) {
-			rc = SPOOL_RC_BADRECORD;
-			break;
-		}
-		if ((rc = spool_env_get(a->sp, txn, spool_get_be64(k.mv_data), &e)) != 0) {
-			spool_quarantine_free(&q);
-			break;
-		}
-		stop = a->cb(&e, &q, a->arg);
-		spool_envelope_free(&e);
-		spool_quarantine_free(&q);
-		if (stop)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-enum spool_err
-spool_quarantine_walk(struct spool *sp, spool_quarantine_cb *cb, void *arg)
-{
-	struct read_quarantine a = { .sp = sp, .cb = cb, .arg = arg };
-
-	return spool_err_of(spool_env_read(sp->env, read_quarantine_walk, &a));
-}
-
-/* read_expired - the ids quarantined before a->before: the records only,
- * no envelope, so a large quarantine is a short walk */
-static int
-read_expired(MDB_txn *txn, void *arg)
-{
-	struct read_quarantine *a = arg;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
-
-	if (!a->sp->have_quarantine)
-		return 0;
-	if ((rc = mdb_cursor_open(txn, a->sp->quarantine, &cur)) != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct spool_quarantine q;
-		int old;
-
-		if (k.mv_size != 8 || spool_quarantine_decode(v.mv_data, v.mv_size, &q) == -1)
-			continue;	/* left for spoolctl delete; never guessed */
-		old = q.since < a->before;
-		spool_quarantine_free(&q);
-		if (!old)
-			continue;
-		if (a->n == a->cap) {
-			size_t cap = a->cap ? a->cap * 2 : 64;
-			uint64_t *n = realloc(a->ids, cap * sizeof(*n));
-
-			if (n == NULL) {
-				rc = ENOMEM;
-				break;
-			}
-			a->ids = n;
-			a->cap = cap;
-		}
-		a->ids[a->n++] = spool_get_be64(k.mv_data);
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-enum spool_err
-spool_quarantine_expired(struct spool *sp, int64_t before, uint64_t **ids, size_t *n)
-{
-	struct read_quarantine a = { .sp = sp, .before = before };
-	int rc = spool_env_read(sp->env, read_expired, &a);
-
-	if (rc != 0) {
-		free(a.ids);
-		a.ids = NULL;
-		a.n = 0;
-	}
-	*ids = a.ids;
-	*n = a.n;
-	return spool_err_of(rc);
-}
-
-static int
-read_quarantine_one(MDB_txn *txn, void *arg)
-{
-	struct read_quarantine *a = arg;
-
-	return spool_quarantine_get(a->sp, txn, a->id, a->q);
-}
-
-enum spool_err
-spool_get_quarantine(struct spool *sp, uint64_t id, struct spool_quarantine *q)
-{
-	struct read_quarantine a = { .sp = sp, .id = id, .q = q };
-
-	return spool_err_of(spool_env_read(sp->env, read_quarantine_one, &a));
-}
