@@ -210,6 +210,32 @@ rc=0; spoolctl unverify not-an-address >/dev/null 2>&1 || rc=$?
 [ $rc -eq 64 ] || fail "spoolctl unverify not-an-address: exit $rc, expected 64"
 say "spoolctl unverify with spoold running: the entry goes (logged), the next RCPT probes; an uncached address: \"not in the cache\", exit 65"
 
+# ---- the control socket's unverify, hostile lines ----
+# ctl LINE - LINE (printf escapes: \000, \033) sent raw to control.sock: the reply
+ctl() {
+	python3 - "$T/spool/control.sock" "$1" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode().decode("unicode_escape").encode("latin-1"))
+print(s.makefile("rb").readline().decode("latin-1").rstrip("\r\n"))
+PY
+}
+out=$(ctl 'unverify ok1@v.test\000junk\n')
+case "$out" in 5*) ;; *) fail "unverify with a NUL in the line: \"$out\", expected a 5xx";; esac
+spoolctl verify ok1@v.test >/dev/null 2>&1 || fail "a line with a NUL after the address removed it"
+out=$(ctl 'unverify ok1\033[2J@v.test\n')
+case "$out" in 501*) ;; *) fail "unverify of an address with an escape: \"$out\", expected 501";; esac
+if grep -q "$(printf '\033')" "$SPOOLD_LOG"; then fail "an escape from the control socket is in the log"; fi
+out=$(ctl 'unverify OK1@V.TEST\r\n')
+case "$out" in 250*) ;; *) fail "unverify OK1@V.TEST (CRLF): \"$out\"";; esac
+expect_rcpt '"John Doe"@v.test' '550 5\.1\.1' "a quoted local part"
+spoolctl verify '"John Doe"@v.test' | grep -q '^"john doe"@v\.test invalid ' ||
+	fail "spoolctl verify of a quoted local part: $(spoolctl verify '"John Doe"@v.test' 2>&1)"
+out=$(spoolctl unverify '<"John Doe"@v.test>' 2>&1) || fail "spoolctl unverify of a quoted local part: $out"
+rc=0; spoolctl verify '"john doe"@v.test' >/dev/null 2>&1 || rc=$?
+[ $rc -eq 65 ] || fail "a quoted local part still cached after unverify (exit $rc)"
+say "control unverify: a NUL in the line or a control character is refused, CRLF and any case taken; a quoted local part (\"John Doe\"@v.test) can be shown and removed"
+
 # ---- spoolctl unverify with no spoold running ----
 stop_spoold
 out=$(spoolctl unverify ok3@v.test) || fail "spoolctl unverify with spoold stopped: $out"
