@@ -253,3 +253,35 @@ expect_rcpt nobody@v.test '550 5\.1\.1' "an address still cached"
 expect_probes nobody@v.test 1 "a cached address after the restart"
 stop_spoold
 say "spoolctl unverify with spoold stopped writes the spool itself; the next RCPT probes again"
+
+# ---- verify-rate counts refreshes ----
+# verify-rate 2 (a fresh spoold: its minute starts at the first probe):
+# three stale entries get 250 at once, but only two refresh probes go;
+# the rate spent, a RCPT that needs a probe gets 450 4.7.1 at once
+start_spoold
+_pids=
+for a in okr1 okr2 okr3; do
+	rcpt "$a@v.test" >"$T/$a.out" &
+	_pids="$_pids $!"
+done
+wait $_pids
+for a in okr1 okr2 okr3; do
+	expect_probes "$a@v.test" 1 "the first RCPT"
+done
+stop_spoold
+sed 's/^verify-rate 100$/verify-rate 2/' "$SPOOLD_CONF" >"$T/rate.conf" && mv "$T/rate.conf" "$SPOOLD_CONF"
+grep -q '^verify-rate 2$' "$SPOOLD_CONF" || error "verify-rate 2 not set"
+start_spoold
+aged okr3@v.test
+for a in okr1 okr2 okr3; do
+	expect_rcpt "$a@v.test" 250 "a stale entry, verify-rate 2"
+done
+wait_log 'to=<okr1@v\.test>, relay=.*, refresh=replaced' "the refresh of okr1"
+wait_log 'to=<okr2@v\.test>, relay=.*, refresh=replaced' "the refresh of okr2"
+expect_probes okr3@v.test 1 "a third stale entry beyond verify-rate 2"
+expect_rcpt okr3@v.test 250 "the third stale entry again"
+expect_probes okr3@v.test 1 "a third stale entry beyond verify-rate 2, asked again"
+expect_rcpt okr4@v.test '450 4\.7\.1 .*too many address verifications' "a new address after two refreshes, verify-rate 2"
+expect_probes okr4@v.test 0 "a new address beyond verify-rate 2"
+stop_spoold
+say "verify-rate counts refreshes: with verify-rate 2, three stale entries get 250 and two probes; a new address then gets 450 4.7.1"
