@@ -25,7 +25,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -261,28 +260,12 @@ control_unverified(void *arg, enum spool_err result)
 	control_reply(cc, reply);
 }
 
-/* control_address - arg as the verify cache keys it (lower case, as
- * verify.c makes them): -1 when it is no local@domain */
-static int
-control_address(const char *arg, char *key, size_t len)
-{
-	const char *at = strrchr(arg, '@');
-
-	if (at == NULL || at == arg || at[1] == '\0' || strlen(arg) >= len ||
-	    strpbrk(arg, " \t<>") != NULL)
-		return -1;
-	for (; *arg; arg++)
-		*key++ = (char)tolower((unsigned char)*arg);
-	*key = '\0';
-	return 0;
-}
-
 /* control_unverify - "unverify ADDRESS": 0 when the reply comes later,
  * else -1 with the reply in reply */
 static int
 control_unverify(struct control_conn *cc, const char *arg, char *reply, size_t len)
 {
-	if (control_address(arg, cc->addr, sizeof(cc->addr)) == -1) {
+	if (spool_verify_key_of(arg, cc->addr, sizeof(cc->addr)) == -1) {
 		ctl(reply, len, R_CTL_BAD_ADDRESS, NULL, NULL);
 		return -1;
 	}
@@ -421,6 +404,11 @@ control_event(struct io *io, enum io_event ev, void *arg)
 			ctl(reply, sizeof(reply), R_CTL_TOO_LONG, NULL, NULL);
 			control_reply(cc, reply);
 		}
+		return;
+	}
+	if (memchr(line, '\0', len) != NULL) {	/* "unverify a@b<NUL>..." is not a@b's */
+		ctl(reply, sizeof(reply), R_CTL_UNKNOWN, NULL, NULL);
+		control_reply(cc, reply);
 		return;
 	}
 	if (control_request(cc, line, reply, sizeof(reply)) == 0) {

@@ -323,6 +323,7 @@ filter_rcpt_ok(void *arg, const struct smtp_rcpt *r)
 {
 	struct stored *st = arg;
 	const struct spoold_rt *rt = st->session->rt;
+	const struct domain_conf *d;
 	const char *reply_arg = NULL;
 
 	switch (rcpt_policy(st->session, r, &reply_arg, NULL, NULL)) {
@@ -331,7 +332,10 @@ filter_rcpt_ok(void *arg, const struct smtp_rcpt *r)
 	case R_LOOKUP_TEMP:
 	case R_VERIFY_UNKNOWN:
 	case R_VERIFY_BUSY:
-		return spoold_conf_domain(rt->conf, r->to.domain) != NULL ? FILTER_ADDED_UNCHECKED :
+		/* rcpt_policy said so before its quota check: the quota
+		 * still refuses (452 at RCPT) */
+		d = spoold_conf_domain(rt->conf, r->to.domain);
+		return d != NULL && !inbound_over_quota(d) ? FILTER_ADDED_UNCHECKED :
 		    FILTER_ADDED_REFUSED;
 	default:
 		return FILTER_ADDED_REFUSED;

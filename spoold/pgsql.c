@@ -903,8 +903,31 @@ cache_clear(void)
 	lc.entries = 0;
 }
 
+/* cache_forget_path - every answer of the lookup file path goes (keys
+ * begin "path NUL"); the other files' stay */
+static void
+cache_forget_path(const char *path)
+{
+	size_t plen = strlen(path);
+	struct cache_entry **ep, *e;
+
+	for (struct inflight *f = lc.inflight; f != NULL; f = f->next)
+		if (f->keylen > plen && memcmp(f->key, path, plen + 1) == 0)
+			f->flushed = 1;
+	for (size_t i = 0; i < CACHE_BUCKETS; i++)
+		for (ep = &lc.buckets[i]; (e = *ep) != NULL;) {
+			if (strcmp(e->key, path) != 0) {
+				ep = &e->next;
+				continue;
+			}
+			*ep = e->next;
+			free(e);
+			lc.entries--;
+		}
+}
+
 /* cache_forget - a NOTIFY's payload: that address's answer, or (empty)
- * every answer, goes */
+ * every answer of path, goes */
 static void
 cache_forget(const char *path, const char *address)
 {
@@ -917,9 +940,7 @@ cache_forget(const char *path, const char *address)
 	/* a lookup under way may have read the rows before the change: its
 	 * answer is given, not cached */
 	if (*address == '\0' || at == NULL || (size_t)(at - address) >= sizeof(local)) {
-		for (struct inflight *f = lc.inflight; f != NULL; f = f->next)
-			f->flushed = 1;
-		cache_clear();
+		cache_forget_path(path);
 		return;
 	}
 	snprintf(local, sizeof(local), "%.*s", (int)(at - address), address);

@@ -189,6 +189,13 @@ enum spool_err spool_set_hold(struct spool *, const char *domain, int held);
  * when spoold is not running) */
 enum spool_err spool_unverify(struct spool *, const char *addr);
 
+/* spool_verify_key_of - arg (local@domain, or <local@domain> as a log line
+ * shows it) as the verify cache keys it, in key (len bytes): lower case,
+ * as verify.c makes keys of RCPTs.  A quoted local part ("a b"@x, as RCPT
+ * takes it) may hold spaces and <>; no control character anywhere.  -1
+ * when arg is no such address. */
+int spool_verify_key_of(const char *arg, char *key, size_t len);
+
 struct spool_change {
 	enum spool_change_kind	 kind;
 	uint64_t		 id;

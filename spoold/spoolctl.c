@@ -903,27 +903,6 @@ cmd_stats(struct spool *sp, const struct spoold_conf *cf)
 
 /* ---- the verify cache (recipients verify) ---- */
 
-/* address_key - arg (local@domain, or <local@domain> as in a log line) as
- * the verify cache keys it: lower case; -1 when it is no address */
-static int
-address_key(const char *arg, char *key, size_t len)
-{
-	size_t n = strlen(arg);
-	const char *at;
-
-	if (n >= 2 && arg[0] == '<' && arg[n - 1] == '>') {
-		arg++;
-		n -= 2;
-	}
-	if (n >= len || n > SPOOL_VERIFY_KEY_MAX)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		key[i] = (char)(arg[i] >= 'A' && arg[i] <= 'Z' ? arg[i] + 32 : arg[i]);
-	key[n] = '\0';
-	at = strrchr(key, '@');
-	return at == NULL || at == key || at[1] == '\0' || strpbrk(key, " \t<>") != NULL ? -1 : 0;
-}
-
 /* verify_row - one cached result: address, status (valid, invalid, or
  * expired: no longer used, swept within the hour), age in seconds, when
  * it expires, the primary's reply */
@@ -962,7 +941,7 @@ cmd_verify(struct spool *sp, int argc, char **argv)
 		return EX_SOFTWARE;
 	fprintf(out, json ? "[" : "# address status age(s) expires reply\n");
 	for (int i = 0; i < argc; i++) {
-		if (address_key(argv[i], key, sizeof(key)) == -1) {
+		if (spool_verify_key_of(argv[i], key, sizeof(key)) == -1) {
 			fprintf(stderr, "spoolctl: verify: \"%s\" is not an address (local@domain)\n",
 			    argv[i]);
 			status = EX_USAGE;
@@ -1010,7 +989,7 @@ cmd_unverify(struct spool *sp, const struct spoold_conf *cf, int argc, char **ar
 	int status = 0, st;
 
 	for (int i = 0; i < argc; i++) {
-		if (address_key(argv[i], key, sizeof(key)) == -1) {
+		if (spool_verify_key_of(argv[i], key, sizeof(key)) == -1) {
 			fprintf(stderr, "spoolctl: unverify: \"%s\" is not an address (local@domain)\n",
 			    argv[i]);
 			status = EX_USAGE;

@@ -54,6 +54,11 @@ domain verified.test {
 domain listed.test {
     recipients $T/listed.rcpts
 }
+domain full.test {
+    recipients verify
+    deliver-to [127.0.0.1]:$DEAD_PORT
+    quota 1M 1
+}
 EOF
 echo known@listed.test >"$T/listed.rcpts"
 start_spoold
@@ -135,6 +140,17 @@ if grep -q 'verify.*new@verified\.test' "$SPOOLD_LOG"; then
 	fail "a probe was started for a recipient added after the 250"
 fi
 say "a filter's recipient its domain cannot check now is taken (logged unchecked); one its list refuses is not"
+# an unchecked recipient still counts against its domain's quota
+# (quota 1M 1): the first is taken, the second finds the domain full
+send "add-rcpts <one@full.test>"
+[ "$(domain_count full.test)" = 1 ] || fail "full.test's first recipient added by the filter was lost"
+send "add-rcpts <two@full.test>"
+[ -n "$(sw_queued)" ] || fail "the message whose filter adds a recipient over quota was not stored"
+[ "$(domain_count full.test)" = 1 ] ||
+	fail "a filter's unchecked recipient was added over its domain's quota: $(domain_count full.test) messages"
+grep -q 'recipient <two@full.test> not added' "$SPOOLD_LOG" ||
+	fail "no log line for the filter's recipient over quota"
+say "a filter's unchecked recipient in a domain over its quota is left out"
 sink
 etrn 127.0.0.1 site.test
 wait_count site.test 0

@@ -378,6 +378,35 @@ sql -c "ALTER TABLE customers_away RENAME TO customers"
 took=$(wait_rcpt 554 x@nowhere.test) || fail "the domains query was not asked again after it failed"
 say "the domains query failed once: 451 meanwhile, asked again (554 for an unknown domain after $took s)"
 
+# a lookup file no row names any more takes only its own answers with
+# it: another file's cached answer is still given, not asked again
+for f in keep other; do
+	cat >"$T/$f.cf" <<EOF
+hosts = unix:$PG
+user = spoold
+dbname = spoold
+query = SELECT * FROM find_mailbox('%s')
+cache-ttl = 1h
+EOF
+done
+asked() {
+	sql -At -c "SELECT count(*) FROM asked WHERE address = '$1'"
+}
+sql -c "INSERT INTO mailbox VALUES ('kept@keep.test')"
+sql -c "INSERT INTO customers (name, recipients) VALUES ('keep.test', 'pgsql:keep.cf'), ('drop.test', 'pgsql:other.cf')"
+wait_log "other.cf: connected" "other.cf's connection"
+wait_rcpt 250 kept@keep.test >/dev/null || fail "kept@keep.test not taken through keep.cf"
+_n=$(asked kept@keep.test)
+expect_rcpt 250 kept@keep.test "keep.cf's answer, cached"
+[ "$(asked kept@keep.test)" = "$_n" ] || fail "keep.cf's answer was not cached"
+sql -c "DELETE FROM customers WHERE name = 'drop.test'"
+wait_log "pgsql: $T/other.cf no longer used" "other.cf unused, but not said"
+expect_rcpt 250 kept@keep.test "keep.cf's answer after other.cf went"
+[ "$(asked kept@keep.test)" = "$_n" ] ||
+	fail "other.cf going took keep.cf's cached answers with it: kept@keep.test asked again"
+sql -c "DELETE FROM customers WHERE name = 'keep.test'"
+say "a lookup file no row names any more forgets its own answers, not another file's"
+
 # no row names rcpt.cf any more: its connection is closed (and its
 # answers forgotten), not kept until a restart; named again, it is back
 rcpt_conns() {

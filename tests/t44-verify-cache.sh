@@ -210,6 +210,32 @@ rc=0; spoolctl unverify not-an-address >/dev/null 2>&1 || rc=$?
 [ $rc -eq 64 ] || fail "spoolctl unverify not-an-address: exit $rc, expected 64"
 say "spoolctl unverify with spoold running: the entry goes (logged), the next RCPT probes; an uncached address: \"not in the cache\", exit 65"
 
+# ---- the control socket's unverify, hostile lines ----
+# ctl LINE - LINE (printf escapes: \000, \033) sent raw to control.sock: the reply
+ctl() {
+	python3 - "$T/spool/control.sock" "$1" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode().decode("unicode_escape").encode("latin-1"))
+print(s.makefile("rb").readline().decode("latin-1").rstrip("\r\n"))
+PY
+}
+out=$(ctl 'unverify ok1@v.test\000junk\n')
+case "$out" in 5*) ;; *) fail "unverify with a NUL in the line: \"$out\", expected a 5xx";; esac
+spoolctl verify ok1@v.test >/dev/null 2>&1 || fail "a line with a NUL after the address removed it"
+out=$(ctl 'unverify ok1\033[2J@v.test\n')
+case "$out" in 501*) ;; *) fail "unverify of an address with an escape: \"$out\", expected 501";; esac
+if grep -q "$(printf '\033')" "$SPOOLD_LOG"; then fail "an escape from the control socket is in the log"; fi
+out=$(ctl 'unverify OK1@V.TEST\r\n')
+case "$out" in 250*) ;; *) fail "unverify OK1@V.TEST (CRLF): \"$out\"";; esac
+expect_rcpt '"John Doe"@v.test' '550 5\.1\.1' "a quoted local part"
+spoolctl verify '"John Doe"@v.test' | grep -q '^"john doe"@v\.test invalid ' ||
+	fail "spoolctl verify of a quoted local part: $(spoolctl verify '"John Doe"@v.test' 2>&1)"
+out=$(spoolctl unverify '<"John Doe"@v.test>' 2>&1) || fail "spoolctl unverify of a quoted local part: $out"
+rc=0; spoolctl verify '"john doe"@v.test' >/dev/null 2>&1 || rc=$?
+[ $rc -eq 65 ] || fail "a quoted local part still cached after unverify (exit $rc)"
+say "control unverify: a NUL in the line or a control character is refused, CRLF and any case taken; a quoted local part (\"John Doe\"@v.test) can be shown and removed"
+
 # ---- spoolctl unverify with no spoold running ----
 stop_spoold
 out=$(spoolctl unverify ok3@v.test) || fail "spoolctl unverify with spoold stopped: $out"
@@ -227,3 +253,35 @@ expect_rcpt nobody@v.test '550 5\.1\.1' "an address still cached"
 expect_probes nobody@v.test 1 "a cached address after the restart"
 stop_spoold
 say "spoolctl unverify with spoold stopped writes the spool itself; the next RCPT probes again"
+
+# ---- verify-rate counts refreshes ----
+# verify-rate 2 (a fresh spoold: its minute starts at the first probe):
+# three stale entries get 250 at once, but only two refresh probes go;
+# the rate spent, a RCPT that needs a probe gets 450 4.7.1 at once
+start_spoold
+_pids=
+for a in okr1 okr2 okr3; do
+	rcpt "$a@v.test" >"$T/$a.out" &
+	_pids="$_pids $!"
+done
+wait $_pids
+for a in okr1 okr2 okr3; do
+	expect_probes "$a@v.test" 1 "the first RCPT"
+done
+stop_spoold
+sed 's/^verify-rate 100$/verify-rate 2/' "$SPOOLD_CONF" >"$T/rate.conf" && mv "$T/rate.conf" "$SPOOLD_CONF"
+grep -q '^verify-rate 2$' "$SPOOLD_CONF" || error "verify-rate 2 not set"
+start_spoold
+aged okr3@v.test
+for a in okr1 okr2 okr3; do
+	expect_rcpt "$a@v.test" 250 "a stale entry, verify-rate 2"
+done
+wait_log 'to=<okr1@v\.test>, relay=.*, refresh=replaced' "the refresh of okr1"
+wait_log 'to=<okr2@v\.test>, relay=.*, refresh=replaced' "the refresh of okr2"
+expect_probes okr3@v.test 1 "a third stale entry beyond verify-rate 2"
+expect_rcpt okr3@v.test 250 "the third stale entry again"
+expect_probes okr3@v.test 1 "a third stale entry beyond verify-rate 2, asked again"
+expect_rcpt okr4@v.test '450 4\.7\.1 .*too many address verifications' "a new address after two refreshes, verify-rate 2"
+expect_probes okr4@v.test 0 "a new address beyond verify-rate 2"
+stop_spoold
+say "verify-rate counts refreshes: with verify-rate 2, three stale entries get 250 and two probes; a new address then gets 450 4.7.1"

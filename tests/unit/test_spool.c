@@ -1539,6 +1539,60 @@ START_TEST(test_record_be64)
 }
 END_TEST
 
+/* spool_verify_key_of: what spoolctl verify/unverify and the control
+ * socket's "unverify ADDRESS" take, as verify.c keys a RCPT */
+START_TEST(test_verify_key_of)
+{
+	static const struct {
+		const char	*name, *in, *want;	/* want NULL: refused */
+	} cases[] = {
+		{ "plain", "a@b.test", "a@b.test" },
+		{ "case", "Bob@Example.TEST", "bob@example.test" },
+		{ "angle", "<Bob@x.test>", "bob@x.test" },
+		{ "quoted space", "\"John Doe\"@x.test", "\"john doe\"@x.test" },
+		{ "quoted angle, angled", "<\"a<b>c\"@x.test>", "\"a<b>c\"@x.test" },
+		{ "quoted pair", "\"a\\\"b\"@x.test", "\"a\\\"b\"@x.test" },
+		{ "eight bit", "j\xc3\xb6rg@x.test", "j\xc3\xb6rg@x.test" },
+		{ "empty", "", NULL },
+		{ "null path", "<>", NULL },
+		{ "no at", "nobody", NULL },
+		{ "no local", "@x.test", NULL },
+		{ "no domain", "a@", NULL },
+		{ "space", "a b@x.test", NULL },
+		{ "tab", "a\t@x.test", NULL },
+		{ "CR", "a\r@x.test", NULL },
+		{ "escape", "a\x1b[2J@x.test", NULL },
+		{ "DEL", "a\x7f@x.test", NULL },
+		{ "half angle", "<a@x.test", NULL },
+		{ "angle inside", "a@<x.test>", NULL },
+		{ "quote open", "\"a b@x.test", NULL },
+		{ "quote then junk", "\"a\"b@x.test", NULL },
+		{ "quote in domain", "a@x\".test", NULL },
+		{ "space in domain", "\"a\"@x .test", NULL },
+		{ "quoted pair at end", "\"a\\", NULL },
+	};
+	char key[SPOOL_VERIFY_KEY_MAX + 1], longer[SPOOL_VERIFY_KEY_MAX + 8];
+
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		int rc = spool_verify_key_of(cases[i].in, key, sizeof(key));
+
+		if (cases[i].want == NULL)
+			ck_assert_msg(rc == -1, "%s: taken as \"%s\"", cases[i].name, key);
+		else {
+			ck_assert_msg(rc == 0, "%s: refused", cases[i].name);
+			ck_assert_str_eq(key, cases[i].want);
+		}
+	}
+	/* the longest a key holds, and one byte more */
+	memset(longer, 'a', sizeof(longer));
+	memcpy(longer + SPOOL_VERIFY_KEY_MAX - 7, "@x.test", 8);
+	ck_assert_int_eq(spool_verify_key_of(longer, key, sizeof(key)), 0);
+	memset(longer, 'a', sizeof(longer));
+	memcpy(longer + SPOOL_VERIFY_KEY_MAX - 6, "@x.test", 8);
+	ck_assert_int_eq(spool_verify_key_of(longer, key, sizeof(key)), -1);
+}
+END_TEST
+
 static Suite *
 spool_suite(void)
 {
@@ -1582,6 +1636,7 @@ spool_suite(void)
 	tcase_add_test(tc, test_record_counters);
 	tcase_add_test(tc, test_record_qkey);
 	tcase_add_test(tc, test_record_be64);
+	tcase_add_test(tc, test_verify_key_of);
 	suite_add_tcase(s, tc);
 	return s;
 }
