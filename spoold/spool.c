@@ -1160,38 +1160,6 @@ spool_unverify(struct spool *sp, const char *addr)
 	return result;
 }
 
-int
-spool_verify_key_of(const char *arg, char *key, size_t len)
-{
-	size_t n = strlen(arg), i = 0;
-	const char *at;
-
-	if (n >= 2 && arg[0] == '<' && arg[n - 1] == '>') {
-		arg++;
-		n -= 2;
-	}
-	if (n == 0 || n >= len || n > SPOOL_VERIFY_KEY_MAX)
-		return -1;
-	for (size_t k = 0; k < n; k++) {
-		if ((unsigned char)arg[k] < 0x20 || arg[k] == 0x7f)
-			return -1;
-		key[k] = (char)(arg[k] >= 'A' && arg[k] <= 'Z' ? arg[k] + 32 : arg[k]);
-	}
-	key[n] = '\0';
-	if (key[0] == '"') {	/* RFC 5321 4.1.2 Quoted-string, as the RCPT parser keeps it */
-		for (i = 1; i < n && key[i] != '"'; i++)
-			if (key[i] == '\\' && ++i == n)
-				return -1;
-		if (i++ >= n)
-			return -1;	/* not closed */
-	}
-	at = i > 0 ? key + i : strrchr(key, '@');	/* a quoted local part ends at its '@' */
-	if (at == NULL || *at != '@' || at == key || at[1] == '\0' ||
-	    strpbrk(key + i, " <>\"") != NULL)
-		return -1;
-	return 0;
-}
-
 struct read_verify {
 	struct spool		*sp;
 	const char		*addr;

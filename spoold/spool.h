@@ -193,7 +193,8 @@ enum spool_err spool_unverify(struct spool *, const char *addr);
  * shows it) as the verify cache keys it, in key (len bytes): lower case,
  * as verify.c makes keys of RCPTs.  A quoted local part ("a b"@x, as RCPT
  * takes it) may hold spaces and <>; no control character anywhere.  -1
- * when arg is no such address. */
+ * when arg is no such address.  Pure (spool_record.c): the control socket
+ * and spoolctl call it without going through the queue. */
 int spool_verify_key_of(const char *arg, char *key, size_t len);
 
 struct spool_change {

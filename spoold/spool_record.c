@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spool.h"		/* SPOOL_VERIFY_KEY_MAX */
 #include "spool_record.h"
 
 void
@@ -479,4 +480,36 @@ spool_rcpt_domain(const char *addr)
 	const char *at = strrchr(addr, '@');
 
 	return at ? at + 1 : "";
+}
+
+int
+spool_verify_key_of(const char *arg, char *key, size_t len)
+{
+	size_t n = strlen(arg), i = 0;
+	const char *at;
+
+	if (n >= 2 && arg[0] == '<' && arg[n - 1] == '>') {
+		arg++;
+		n -= 2;
+	}
+	if (n == 0 || n >= len || n > SPOOL_VERIFY_KEY_MAX)
+		return -1;
+	for (size_t k = 0; k < n; k++) {
+		if ((unsigned char)arg[k] < 0x20 || arg[k] == 0x7f)
+			return -1;
+		key[k] = (char)(arg[k] >= 'A' && arg[k] <= 'Z' ? arg[k] + 32 : arg[k]);
+	}
+	key[n] = '\0';
+	if (key[0] == '"') {	/* RFC 5321 4.1.2 Quoted-string, as the RCPT parser keeps it */
+		for (i = 1; i < n && key[i] != '"'; i++)
+			if (key[i] == '\\' && ++i == n)
+				return -1;
+		if (i++ >= n)
+			return -1;	/* not closed */
+	}
+	at = i > 0 ? key + i : strrchr(key, '@');	/* a quoted local part ends at its '@' */
+	if (at == NULL || *at != '@' || at == key || at[1] == '\0' ||
+	    strpbrk(key + i, " <>\"") != NULL)
+		return -1;
+	return 0;
 }
