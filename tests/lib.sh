@@ -281,6 +281,58 @@ expect_count() {
 $(spoolctl list)"
 }
 
+# ---- recipients asked over SMTP (Python's smtplib), for the RCPT-time checks ----
+
+# rcpt_reply ADDRESS - one session, one RCPT TO ADDRESS: "CODE TEXT"
+rcpt_reply() {
+	python3 - "$SMTP_PORT" "$1" <<'PY'
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
+s.ehlo("client.test"); s.mail("a@x.test")
+code, text = s.rcpt(sys.argv[2])
+print(code, text.decode())
+s.quit()
+PY
+}
+# expect_rcpt_reply ADDRESS REGEX WHAT - rcpt_reply's line matches ^REGEX
+expect_rcpt_reply() {
+	_got=$(rcpt_reply "$1")
+	printf '%s\n' "$_got" | grep -E -q "^$2" || fail "$3: RCPT TO:<$1> got \"$_got\", expected /$2/"
+}
+# rcpts_at_once N ADDRESS - N sessions at once, one RCPT TO ADDRESS each:
+# "CODE COUNT" lines, sorted, then "max SECONDS" (the slowest RCPT's reply)
+rcpts_at_once() {
+	python3 - "$SMTP_PORT" "$1" "$2" <<'PY'
+import collections, smtplib, sys, threading, time
+port, n, addr = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+codes, took, lock = [], [], threading.Lock()
+def one():
+    t0 = time.monotonic()
+    try:
+        s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        s.ehlo("client.test")
+        s.mail("a@x.test")
+        t0 = time.monotonic()
+        code, _ = s.rcpt(addr)
+        s.quit()
+    except Exception as e:
+        code = "error:%s" % e
+    with lock:
+        codes.append(code)
+        took.append(time.monotonic() - t0)
+ts = [threading.Thread(target=one) for _ in range(n)]
+for t in ts: t.start()
+for t in ts: t.join()
+for c, k in sorted(collections.Counter(codes).items(), key=str):
+    print(c, k)
+print("max %.2f" % max(took))
+PY
+}
+# stat_value NAME - one figure of spoolctl stats (the counters of /metrics)
+stat_value() {
+	spoolctl stats | awk -v k="$1" '$1 == k { print $2 }'
+}
+
 # total_count - messages stored, from spoolctl stats
 total_count() {
 	spoolctl stats | awk '$1 == "messages" { print $2 }'

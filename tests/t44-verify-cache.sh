@@ -33,57 +33,12 @@ probes() {
 expect_probes() {
 	[ "$(probes "$1")" = "$2" ] || fail "$3: $(probes "$1") probes of $1, expected $2"
 }
-# rcpt_timed N ADDRESS - N sessions at once, one RCPT each: "CODE COUNT" lines, then "max SECONDS"
-rcpt_timed() {
-	python3 - "$SMTP_PORT" "$1" "$2" <<'PY'
-import collections, smtplib, sys, threading, time
-port, n, addr = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-codes, took, lock = [], [], threading.Lock()
-def one():
-    t0 = time.monotonic()
-    try:
-        s = smtplib.SMTP("127.0.0.1", port, timeout=30)
-        s.ehlo("client.test")
-        s.mail("a@x.test")
-        t0 = time.monotonic()
-        code, _ = s.rcpt(addr)
-        s.quit()
-    except Exception as e:
-        code = "error:%s" % e
-    with lock:
-        codes.append(code)
-        took.append(time.monotonic() - t0)
-ts = [threading.Thread(target=one) for _ in range(n)]
-for t in ts: t.start()
-for t in ts: t.join()
-for c, k in sorted(collections.Counter(codes).items(), key=str):
-    print(c, k)
-print("max %.2f" % max(took))
-PY
-}
-rcpt() {
-	python3 - "$SMTP_PORT" "$1" <<'PY'
-import smtplib, sys
-s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
-s.ehlo("client.test"); s.mail("a@x.test")
-code, text = s.rcpt(sys.argv[2])
-print(code, text.decode())
-s.quit()
-PY
-}
-expect_rcpt() {
-	_got=$(rcpt "$1")
-	printf '%s\n' "$_got" | grep -E -q "^$2" || fail "$3: RCPT TO:<$1> got \"$_got\", expected /$2/"
-}
 # wait_log PATTERN WHAT - up to 10 s for a line of spoold's log
 wait_log() {
 	_i=0
 	until grep -E -q "$1" "$SPOOLD_LOG"; do
 		_i=$((_i + 1)); [ $_i -le 200 ] || fail "$2: no log line /$1/ within 10 s"; sleep 0.05
 	done
-}
-metric() {
-	spoolctl stats | awk -v k="$1" '$1 == k { print $2 }'
 }
 # checked ADDRESS - when the cached result for ADDRESS was had, from --json
 checked() {
@@ -121,10 +76,10 @@ start_primary
 start_spoold
 
 for a in ok1 ok2 ok3; do
-	expect_rcpt "$a@v.test" 250 "a good address"
+	expect_rcpt_reply "$a@v.test" 250 "a good address"
 	expect_probes "$a@v.test" 1 "the first RCPT"
 done
-expect_rcpt nobody@v.test '550 5\.1\.1' "a refused address"
+expect_rcpt_reply nobody@v.test '550 5\.1\.1' "a refused address"
 
 # ---- spoolctl verify ----
 out=$(spoolctl verify ok1@v.test NOBODY@v.test)
@@ -146,7 +101,7 @@ say "spoolctl verify: address, valid/invalid, age, expiry, the primary's reply (
 
 # ---- a stale positive entry: 250 at once, one refresh probe ----
 aged ok1@v.test
-out=$(rcpt_timed 5 ok1@v.test)
+out=$(rcpts_at_once 5 ok1@v.test)
 printf '%s\n' "$out" | grep -q '^250 5$' || fail "5 RCPTs on a stale entry: $out, expected 5 times 250"
 _max=$(printf '%s\n' "$out" | sed -n 's/^max //p')
 python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 1.5 else 1)" "$_max" ||
@@ -155,19 +110,19 @@ wait_log 'verify.*: to=<ok1@v\.test>, relay=\[127\.0\.0\.1\]:'"$P1"', delay=[0-9
     "the refresh of ok1"
 expect_probes ok1@v.test 2 "5 RCPTs on a stale entry"
 [ "$(spoolctl verify ok1@v.test | awk '!/^#/ { print $3 }')" -le 1 ] || fail "the refresh did not renew the entry's time"
-expect_rcpt ok1@v.test 250 "right after the refresh"
+expect_rcpt_reply ok1@v.test 250 "right after the refresh"
 expect_probes ok1@v.test 2 "a refreshed entry"
-[ "$(metric 'spoold_verify_answers_total{source="stale"}')" -ge 5 ] ||
+[ "$(stat_value 'spoold_verify_answers_total{source="stale"}')" -ge 5 ] ||
 	fail "stale answers not counted: $(spoolctl stats | grep verify_answers)"
 say "a positive entry past verify-positive-refresh: 5 RCPTs get 250 at once (max ${_max} s), one refresh probe, the entry renewed"
 
 # ---- the primary refuses now: the refresh makes the entry negative ----
 printf 'ok2@v.test 550 5.1.1 <ok2@v.test>: mailbox removed\n' >>"$RULES"
 aged ok2@v.test
-expect_rcpt ok2@v.test 250 "a stale entry the primary no longer takes, from the cache"
+expect_rcpt_reply ok2@v.test 250 "a stale entry the primary no longer takes, from the cache"
 wait_log 'to=<ok2@v\.test>, relay=.*status=undeliverable \(550 5\.1\.1 <ok2@v\.test>: mailbox removed\), refresh=replaced' \
     "the refresh of ok2"
-expect_rcpt ok2@v.test '550 5\.1\.1 .*undeliverable address: 550 5\.1\.1 <ok2@v\.test>: mailbox removed' "after a refused refresh"
+expect_rcpt_reply ok2@v.test '550 5\.1\.1 .*undeliverable address: 550 5\.1\.1 <ok2@v\.test>: mailbox removed' "after a refused refresh"
 expect_probes ok2@v.test 2 "a refused refresh"
 spoolctl verify ok2@v.test | grep -q '^ok2@v\.test invalid ' || fail "spoolctl verify ok2: $(spoolctl verify ok2@v.test)"
 say "the primary refuses an address it took: the refresh turns the entry negative, the next RCPT gets 550 5.1.1"
@@ -176,10 +131,10 @@ say "the primary refuses an address it took: the refresh turns the entry negativ
 printf 'ok3@v.test 450 4.2.0 try later\n' >>"$RULES"
 aged ok3@v.test
 before=$(checked ok3@v.test)
-expect_rcpt ok3@v.test 250 "a stale entry, the primary deferring"
+expect_rcpt_reply ok3@v.test 250 "a stale entry, the primary deferring"
 wait_log 'to=<ok3@v\.test>, relay=.*status=unknown \(450 4\.2\.0 try later\), refresh=kept' "the refresh of ok3"
-expect_rcpt ok3@v.test 250 "after a deferred refresh"
-expect_rcpt ok3@v.test 250 "after a deferred refresh, again"
+expect_rcpt_reply ok3@v.test 250 "after a deferred refresh"
+expect_rcpt_reply ok3@v.test 250 "after a deferred refresh, again"
 expect_probes ok3@v.test 2 "RCPTs after a deferred refresh"
 [ "$(checked ok3@v.test)" = "$before" ] || fail "a deferred refresh changed the entry's time: $before -> $(checked ok3@v.test)"
 spoolctl verify ok3@v.test | grep -q '^ok3@v\.test valid ' || fail "spoolctl verify ok3: $(spoolctl verify ok3@v.test)"
@@ -196,12 +151,12 @@ grep -q 'control.*unverify ok1@v.test: 250 ok1@v.test removed from the verify ca
 	fail "spoold did not log the unverify"
 rc=0; spoolctl verify ok1@v.test >/dev/null 2>&1 || rc=$?
 [ $rc -eq 65 ] || fail "ok1 still in the cache after unverify (exit $rc)"
-expect_rcpt ok1@v.test 250 "an unverified address"
+expect_rcpt_reply ok1@v.test 250 "an unverified address"
 expect_probes ok1@v.test 3 "the RCPT after unverify"
-expect_rcpt ok3@v.test 250 "an unverified address whose refresh was resting"
+expect_rcpt_reply ok3@v.test 250 "an unverified address whose refresh was resting"
 expect_probes ok3@v.test 3 "the RCPT after unverify of a resting refresh"
 spoolctl unverify '<OK2@V.TEST>' >/dev/null || fail "spoolctl unverify <OK2@V.TEST>"
-expect_rcpt ok2@v.test 250 "a mailbox made again at the primary, after unverify"
+expect_rcpt_reply ok2@v.test 250 "a mailbox made again at the primary, after unverify"
 expect_probes ok2@v.test 3 "the RCPT after unverify"
 rc=0; spoolctl unverify stranger@v.test >"$T/out" 2>"$T/err" || rc=$?
 [ $rc -eq 65 ] || fail "spoolctl unverify of an uncached address via spoold: exit $rc, expected 65"
@@ -228,7 +183,7 @@ case "$out" in 501*) ;; *) fail "unverify of an address with an escape: \"$out\"
 if grep -q "$(printf '\033')" "$SPOOLD_LOG"; then fail "an escape from the control socket is in the log"; fi
 out=$(ctl 'unverify OK1@V.TEST\r\n')
 case "$out" in 250*) ;; *) fail "unverify OK1@V.TEST (CRLF): \"$out\"";; esac
-expect_rcpt '"John Doe"@v.test' '550 5\.1\.1' "a quoted local part"
+expect_rcpt_reply '"John Doe"@v.test' '550 5\.1\.1' "a quoted local part"
 spoolctl verify '"John Doe"@v.test' | grep -q '^"john doe"@v\.test invalid ' ||
 	fail "spoolctl verify of a quoted local part: $(spoolctl verify '"John Doe"@v.test' 2>&1)"
 out=$(spoolctl unverify '<"John Doe"@v.test>' 2>&1) || fail "spoolctl unverify of a quoted local part: $out"
@@ -247,9 +202,9 @@ rc=0; spoolctl unverify ok3@v.test >/dev/null 2>"$T/err" || rc=$?
 grep -q 'not in the cache' "$T/err" || fail "spoolctl unverify: $(cat "$T/err")"
 : >"$RULES"
 start_spoold
-expect_rcpt ok3@v.test 250 "an address unverified while spoold was stopped"
+expect_rcpt_reply ok3@v.test 250 "an address unverified while spoold was stopped"
 expect_probes ok3@v.test 4 "the RCPT after an offline unverify"
-expect_rcpt nobody@v.test '550 5\.1\.1' "an address still cached"
+expect_rcpt_reply nobody@v.test '550 5\.1\.1' "an address still cached"
 expect_probes nobody@v.test 1 "a cached address after the restart"
 stop_spoold
 say "spoolctl unverify with spoold stopped writes the spool itself; the next RCPT probes again"
@@ -261,7 +216,7 @@ say "spoolctl unverify with spoold stopped writes the spool itself; the next RCP
 start_spoold
 _pids=
 for a in okr1 okr2 okr3; do
-	rcpt "$a@v.test" >"$T/$a.out" &
+	rcpt_reply "$a@v.test" >"$T/$a.out" &
 	_pids="$_pids $!"
 done
 wait $_pids
@@ -274,14 +229,14 @@ grep -q '^verify-rate 2$' "$SPOOLD_CONF" || error "verify-rate 2 not set"
 start_spoold
 aged okr3@v.test
 for a in okr1 okr2 okr3; do
-	expect_rcpt "$a@v.test" 250 "a stale entry, verify-rate 2"
+	expect_rcpt_reply "$a@v.test" 250 "a stale entry, verify-rate 2"
 done
 wait_log 'to=<okr1@v\.test>, relay=.*, refresh=replaced' "the refresh of okr1"
 wait_log 'to=<okr2@v\.test>, relay=.*, refresh=replaced' "the refresh of okr2"
 expect_probes okr3@v.test 1 "a third stale entry beyond verify-rate 2"
-expect_rcpt okr3@v.test 250 "the third stale entry again"
+expect_rcpt_reply okr3@v.test 250 "the third stale entry again"
 expect_probes okr3@v.test 1 "a third stale entry beyond verify-rate 2, asked again"
-expect_rcpt okr4@v.test '450 4\.7\.1 .*too many address verifications' "a new address after two refreshes, verify-rate 2"
+expect_rcpt_reply okr4@v.test '450 4\.7\.1 .*too many address verifications' "a new address after two refreshes, verify-rate 2"
 expect_probes okr4@v.test 0 "a new address beyond verify-rate 2"
 stop_spoold
 say "verify-rate counts refreshes: with verify-rate 2, three stale entries get 250 and two probes; a new address then gets 450 4.7.1"
