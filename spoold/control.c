@@ -131,6 +131,19 @@ control_reply(struct control_conn *cc, const char *reply)
 	io_pause_read(cc->io);	/* one request per connection */
 }
 
+/* control_answer - the change a request waited for is committed (or
+ * failed): its reply, or nothing when the client has gone meanwhile */
+static void
+control_answer(struct control_conn *cc, const char *reply)
+{
+	cc->waiting = 0;
+	if (cc->io == NULL) {
+		free(cc);
+		return;
+	}
+	control_reply(cc, reply);
+}
+
 /* control_committed - the change of a bounce, delete, hold or release is
  * on disk (or failed): its reply */
 static void
@@ -157,12 +170,7 @@ control_committed(void *arg, enum spool_err result)
 	else
 		ctl(reply, sizeof(reply), R_CTL_FAILED, what, spool_strerror(result));
 	log_role(LOG_CONTROL, "%s %s: %s", cc->verb, what, reply);
-	cc->waiting = 0;
-	if (cc->io == NULL) {
-		free(cc);
-		return;
-	}
-	control_reply(cc, reply);
+	control_answer(cc, reply);
 }
 
 /* control_id - a queue id as spoolctl show prints it; -1 with the reply */
@@ -252,12 +260,7 @@ control_unverified(void *arg, enum spool_err result)
 	else
 		ctl(reply, sizeof(reply), R_CTL_FAILED, cc->addr, spool_strerror(result));
 	log_role(LOG_CONTROL, "unverify %s: %s", cc->addr, reply);
-	cc->waiting = 0;
-	if (cc->io == NULL) {
-		free(cc);
-		return;
-	}
-	control_reply(cc, reply);
+	control_answer(cc, reply);
 }
 
 /* control_unverify - "unverify ADDRESS": 0 when the reply comes later,
