@@ -617,11 +617,20 @@ control_exchange(const struct spoold_conf *cf, const char *verb, const char *arg
 	return 0;
 }
 
+/* control_ask - control_exchange for one reply line; every failure said
+ * on stderr (1: no spoold listening, -1: any other) */
 static int
 control_ask(const struct spoold_conf *cf, const char *verb, const char *arg, char *reply,
     size_t len)
 {
-	return control_exchange(cf, verb, arg, reply, len, NULL);
+	int rc = control_exchange(cf, verb, arg, reply, len, NULL);
+
+	/* said here for every change that needs spoold, also when it stopped
+	 * between spoold_running() and the request */
+	if (rc == 1)
+		fprintf(stderr, "spoolctl: %s: cannot reach spoold at %s/control.sock (is it "
+		    "running?)\n", verb, cf->datadir);
+	return rc;
 }
 
 /* reply_status - the exit status for the reply to a change: the same as
@@ -643,13 +652,8 @@ cmd_control(const struct spoold_conf *cf, const char *verb, const char *arg)
 	char reply[700];
 	int rc = control_ask(cf, verb, arg, reply, sizeof(reply));
 
-	if (rc == 1) {
-		fprintf(stderr, "spoolctl: %s: cannot reach spoold at %s/control.sock (is it "
-		    "running?)\n", verb, cf->datadir);
-		return EX_UNAVAILABLE;
-	}
-	if (rc == -1)
-		return EX_SOFTWARE;
+	if (rc != 0)
+		return rc == 1 ? EX_UNAVAILABLE : EX_SOFTWARE;
 	printf("%s\n", reply);
 	return reply[0] == '2' ? 0 : reply[0] == '4' ? EX_TEMPFAIL : EX_UNAVAILABLE;
 }
