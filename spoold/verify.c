@@ -422,13 +422,13 @@ verify_probe_start(struct spoold_rt *rt, const struct domain_conf *d, const char
 	p->positive_expire = rt->conf->verify_positive_expire;
 	p->negative_expire = rt->conf->verify_negative_expire;
 	verify_primary_key(d, p->primary, sizeof(p->primary));
+	if ((p->callout = callout_start(rt, d, addr, verify_probe_done, p)) == NULL) {
+		free(p);
+		return NULL;	/* nothing went to the primary: no slot of its rate used */
+	}
 	if ((pr = verify_primary(p->primary, 1)) != NULL) {
 		verify_primary_full(pr, rt->conf->verify_rate);	/* a new minute? */
 		pr->count++;
-	}
-	if ((p->callout = callout_start(rt, d, addr, verify_probe_done, p)) == NULL) {
-		free(p);
-		return NULL;
 	}
 	vctx.nprobes++;
 	p->next = vctx.probes;
